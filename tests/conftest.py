@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from zfsync.config import Settings, from_mapping
+from zfsync.daemon import build_clients
+from zfsync.domain import ZaloTokens
+from zfsync.sim.base import SimServer
+from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
+from zfsync.sim.zalo import ZaloSim
+from zfsync.store import Store
+from zfsync.sync.engine import Engine
+
+
+class FakeClock:
+    """Starts at the real time (the simulators stamp messages with it) and moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_settings(zalo_url: str, freshchat_url: str, store_path: Path, **sync: object) -> Settings:
+    raw = {
+        "zalo": {"app_id": "sim-app", "api_url": zalo_url, "oauth_url": zalo_url},
+        "freshchat": {"api_url": freshchat_url, "channel_id": CHANNEL_ID},
+        "store": {"path": str(store_path)},
+        "sync": dict(sync),
+    }
+    return from_mapping(raw, {"ZFSYNC_ZALO_APP_SECRET": "sim-secret", "ZFSYNC_FRESHCHAT_API_KEY": "sim-key"})
+
+
+@dataclass
+class Bridge:
+    """Both simulators, a store and an engine whose cycles the test runs by hand."""
+
+    zalo: ZaloSim
+    fc: FreshChatSim
+    zalo_server: SimServer
+    fc_server: SimServer
+    settings: Settings
+    clock: FakeClock
+    store: Store
+    engine: Engine
+
+    def restart(self) -> None:
+        """What a daemon restart keeps: the database file, nothing in memory."""
+        self.store.close()
+        self.store = Store.open(self.settings.store_path)
+        clients = build_clients(self.settings, self.store, self.clock)
+        self.engine = Engine(self.settings, self.store, clients.zalo, clients.freshchat, self.clock)
+
+    def cycle(self, times: int = 1) -> None:
+        for _ in range(times):
+            self.engine.zalo_cycle()
+            self.clock.advance(self.settings.freshchat.hot_interval)
+            self.engine.freshchat_cycle()
+
+    def settle(self, rounds: int = 8, step: float = 5.0) -> None:
+        """Run cycles, moving the clock past any backoff, until nothing is left to do."""
+        for _ in range(rounds):
+            self.cycle()
+            self.clock.advance(step)
+
+    # what each side received
+    def customer_messages(self, user_id: str) -> list[dict]:
+        state = self.fc_state()
+        ref = f"zalo-{user_id}"
+        users = {u["id"] for u in state["users"] if u["reference_id"] == ref}
+        return [
+            m
+            for c in state["conversations"]
+            if c["user_id"] in users
+            for m in c["messages"]
+            if m["actor_type"] == "user"
+        ]
+
+    def notes(self) -> list[dict]:
+        return [m for c in self.fc_state()["conversations"] for m in c["messages"] if m["message_type"] == "private"]
+
+    def fc_state(self) -> dict:
+        with self.fc.lock:
+            return {
+                "users": list(self.fc.users.values()),
+                "conversations": [
+                    {**c, "messages": list(self.fc.messages[c["conversation_id"]])}
+                    for c in self.fc.conversations.values()
+                ],
+            }
+
+    def conversation_of(self, user_id: str) -> str:
+        with self.fc.lock:
+            user = next(u for u in self.fc.users.values() if u["reference_id"] == f"zalo-{user_id}")
+            return self.fc._latest_of(user["id"])
+
+    def sent_to(self, user_id: str) -> list[str]:
+        return [s["text"] for s in self.zalo.sent if s["user_id"] == user_id]
+
+
+@pytest.fixture
+def bridge(tmp_path: Path) -> Iterator[Bridge]:
+    zalo_server = SimServer(ZaloSim()).start()
+    fc_server = SimServer(FreshChatSim()).start()
+    zalo: ZaloSim = zalo_server.app  # type: ignore[assignment]
+    fc: FreshChatSim = fc_server.app  # type: ignore[assignment]
+    settings = make_settings(zalo_server.url, fc_server.url, tmp_path / "zfsync.db")
+    clock = FakeClock()
+    store = Store.open(settings.store_path)
+    access, refresh = zalo.mint_tokens()
+    store.save_tokens(ZaloTokens(access, refresh, 90_000), clock())
+    clients = build_clients(settings, store, clock)
+    engine = Engine(settings, store, clients.zalo, clients.freshchat, clock)
+    b = Bridge(zalo, fc, zalo_server, fc_server, settings, clock, store, engine)
+    b.cycle()  # the first cycle sets the baseline, as on a real first start
+    yield b
+    b.store.close()
+    zalo_server.stop()
+    fc_server.stop()

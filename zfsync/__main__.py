@@ -1,0 +1,5 @@
+import sys
+
+from zfsync.cli import main
+
+sys.exit(main())

@@ -1,0 +1,268 @@
+"""The `zfsync` command: parse arguments, load config, call the library. One error handler for all."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from zfsync import __version__, config, log
+from zfsync.config import Settings
+from zfsync.errors import ConfigError, RemoteError, StoreError, ZfsyncError
+from zfsync.store import Store
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return config.load(config.resolve_path(args.config))
+
+
+def _store(settings: Settings) -> Store:
+    return Store.open(settings.store_path)
+
+
+# --- commands -------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from zfsync.daemon import Daemon, build_clients
+    from zfsync.sync.engine import Engine
+
+    settings = _settings(args)
+    log.setup(settings.log_level, settings.log_format)
+    store = _store(settings)
+    try:
+        clients = build_clients(settings, store)
+        engine = Engine(settings, store, clients.zalo, clients.freshchat, time.time)
+        Daemon(settings, store, engine).run()
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from zfsync import status
+
+    settings = _settings(args)
+    if not settings.store_path.exists():
+        print(f"zfsync: down\n  no store at {settings.store_path}: start the service (`zfsync run`) first")
+        return status.DOWN
+    store = _store(settings)
+    try:
+        report = status.collect(store)
+    finally:
+        store.close()
+    if args.prometheus:
+        Path(args.prometheus).write_text(status.prometheus(report), encoding="utf-8")
+    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else status.render(report))
+    return int(report["exit_code"])
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from zfsync.daemon import build_clients
+
+    settings = _settings(args)
+    print(f"config {settings.source}: valid")
+    store = _store(settings)
+    problems = 0
+    try:
+        clients = build_clients(settings, store)
+        try:
+            oa = clients.zalo.oa_profile()
+            print(f"zalo: OA {oa.get('name', '?')!r} (id {oa.get('oa_id', '?')}) reachable with the stored token")
+        except ZfsyncError as exc:
+            problems += 1
+            print(f"zalo: PROBLEM: {exc}")
+        try:
+            account = clients.freshchat.account_configuration()
+            channels = clients.freshchat.channels()
+            print(f"freshchat: account {account.get('account_domain') or account.get('account_id') or '?'} reachable")
+            for channel in channels:
+                mark = "*" if channel.get("id") == settings.freshchat.channel_id else " "
+                print(f"  {mark} channel {channel.get('id')}: {channel.get('name', '')}")
+            if not any(c.get("id") == settings.freshchat.channel_id for c in channels):
+                problems += 1
+                print(
+                    f"freshchat: PROBLEM: freshchat.channel_id {settings.freshchat.channel_id} is not among the "
+                    "account's channels (listed above)"
+                )
+        except ZfsyncError as exc:
+            problems += 1
+            print(f"freshchat: PROBLEM: {exc}")
+    finally:
+        store.close()
+    return 0 if problems == 0 else 1
+
+
+def cmd_auth(args: argparse.Namespace) -> int:
+    from zfsync.zalo import oauth
+
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        client = oauth.ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret)
+        if args.refresh_token:
+            tokens = client.redeem_refresh_token(args.refresh_token.strip())
+            store.save_tokens(tokens, time.time())
+            print(
+                f"zalo: refresh token redeemed; access token valid for {tokens.expires_in / 3600:.0f} h, "
+                "stored. A running daemon picks it up by itself."
+            )
+            return 0
+        if args.code:
+            verifier = store.get_state("zalo.pkce_verifier") or ""
+            tokens = client.exchange_code(args.code.strip(), verifier)
+            store.save_tokens(tokens, time.time())
+            store.delete_state("zalo.pkce_verifier")
+            print("zalo: authorization code exchanged; tokens stored. A running daemon picks them up by itself.")
+            return 0
+        if not settings.zalo.redirect_uri:
+            raise ConfigError(
+                "config key zalo.redirect_uri is missing: set it to the app's registered "
+                "Official Account callback URL to build the permission link"
+            )
+        verifier, challenge = oauth.new_pkce_pair()
+        store.set_state("zalo.pkce_verifier", verifier)
+        url = oauth.permission_url(
+            settings.zalo.oauth_url,
+            settings.zalo.app_id,
+            settings.zalo.redirect_uri,
+            challenge,
+            secrets.token_urlsafe(8),
+        )
+        print("Open this link as an admin of the OA, choose the OA and accept:")
+        print(f"  {url}")
+        print("You land on the callback URL with ?code=...; then run:\n  zfsync auth zalo --code CODE")
+        return 0
+    finally:
+        store.close()
+
+
+def cmd_failed(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        rows = store.failed_rows()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        return 0
+    if not rows:
+        print("no failed deliveries")
+        return 0
+    for row in rows:
+        direction = "Zalo → FreshChat" if row["direction"] == "z2f" else "FreshChat → Zalo"
+        text = json.loads(row["payload"]).get("text") or row["kind"]
+        text = text if len(text) <= 60 else text[:60] + "…"
+        print(
+            f"{row['id']:>6}  {direction}  {row['display_name'] or row['zalo_user_id']}  attempts {row['attempts']}"
+            f"  {row['error_code'] or '-'}: {row['last_error']}\n        {text!r}"
+        )
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    if not args.all and not args.ids:
+        raise ConfigError("zfsync retry: give one or more ids from `zfsync failed`, or --all")
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        count = store.requeue(None if args.all else args.ids)
+    finally:
+        store.close()
+    print(f"{count} deliveries queued again; the running daemon sends them within seconds")
+    return 0 if count or args.all else 1
+
+
+def cmd_skip(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        done = store.skip_failed(args.id, time.time())
+    finally:
+        store.close()
+    print(f"delivery {args.id} skipped" if done else f"delivery {args.id} is not in the failed list")
+    return 0 if done else 1
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from zfsync.sim.runner import serve
+
+    return serve(args.host, args.zalo_port, args.freshchat_port, args.rtt)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from zfsync.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+# --- parser ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zfsync",
+        description="Bridge a Zalo Official Account and FreshChat by polling both APIs.",
+    )
+    parser.add_argument("--version", action="version", version=f"zfsync {__version__}")
+    parser.add_argument(
+        "--config", metavar="PATH", help="config file (default: $ZFSYNC_CONFIG, ./config.toml, /etc/zfsync/config.toml)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    add("run", cmd_run, "run the daemon in the foreground (systemd runs this)")
+    p = add("status", cmd_status, "health and figures from the store; exit 0 healthy, 1 degraded, 2 down")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--prometheus", metavar="FILE", help="also write metrics for node_exporter's textfile collector")
+    add("check", cmd_check, "validate the config and probe both APIs")
+    p = add("auth", cmd_auth, "authorise zfsync on the Zalo OA (OAuth v4)")
+    p.add_argument("provider", choices=["zalo"], help="only zalo needs authorising")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--code", metavar="CODE", help="exchange the authorization code from the callback URL")
+    group.add_argument("--refresh-token", metavar="TOKEN", help="import a refresh token (e.g. from the API Explorer)")
+    p = add("failed", cmd_failed, "list deliveries that failed, with reason and attempts")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add("retry", cmd_retry, "queue failed deliveries again")
+    p.add_argument("ids", nargs="*", type=int, metavar="ID", help="ids from `zfsync failed`")
+    p.add_argument("--all", action="store_true", help="every failed delivery")
+    p = add("skip", cmd_skip, "give up one failed delivery for good")
+    p.add_argument("id", type=int, metavar="ID")
+    p = add("sim", cmd_sim, "run the Zalo and FreshChat simulators on loopback until interrupted")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--zalo-port", type=int, default=8701)
+    p.add_argument("--freshchat-port", type=int, default=8702)
+    p.add_argument("--rtt", type=float, default=0.0, help="seconds added to every API request")
+    p = add("demo", cmd_demo, "simulators + the real daemon + a scripted conversation, printed as it crosses")
+    p.add_argument("--keep", action="store_true", help="keep the demo's temporary folder (config, store, logs)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"zfsync: {exc}", file=sys.stderr)
+        return 2
+    except (StoreError, RemoteError, ZfsyncError) as exc:
+        print(f"zfsync: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Configuration: a TOML file for settings, the environment (or a `.env` beside the file) for secrets.
+
+Every problem is reported as one `ConfigError` line that names the key and says what it expects, so an
+operator can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+from zfsync.errors import ConfigError
+
+DEFAULT_PATHS = (Path("config.toml"), Path("/etc/zfsync/config.toml"))
+FRESHCHAT_KEY_ENV = "ZFSYNC_FRESHCHAT_API_KEY"
+ZALO_SECRET_ENV = "ZFSYNC_ZALO_APP_SECRET"
+
+
+@dataclass(frozen=True)
+class ZaloSettings:
+    app_id: str
+    app_secret: str = field(repr=False)
+    api_url: str = "https://openapi.zalo.me"
+    oauth_url: str = "https://oauth.zaloapp.com"
+    redirect_uri: str = ""
+    poll_interval: float = 3.0
+    feed_page_cap: int = 500
+
+
+@dataclass(frozen=True)
+class FreshChatSettings:
+    api_url: str
+    channel_id: str
+    api_key: str = field(repr=False)
+    hot_interval: float = 3.0
+    warm_interval: float = 30.0
+    cold_interval: float = 600.0
+    requests_per_minute: int = 120
+    forward_bot_messages: bool = False
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    display_name: str = "{name} Zalo"
+    resolve_notice: str = "Cuộc trò chuyện đã được đóng. Cảm ơn bạn đã liên hệ!"
+    long_text: str = "split"
+    max_attempts: int = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    zalo: ZaloSettings
+    freshchat: FreshChatSettings
+    sync: SyncSettings
+    store_path: Path
+    log_level: str = "info"
+    log_format: str = "auto"
+    source: Path | None = None
+
+
+# key -> (default, validator). A default of None means the key is required.
+Validator = Callable[[str, Any], Any]
+
+
+def _url(key: str, value: Any) -> str:
+    if not isinstance(value, str) or urlparse(value).scheme not in ("http", "https") or not urlparse(value).netloc:
+        raise ConfigError(f"config key {key}: expected an http(s) URL such as https://host, got {value!r}")
+    return value.rstrip("/")
+
+
+def _freshchat_url(key: str, value: Any) -> str:
+    url = _url(key, value)
+    # The docs show the base both with and without /v2; we keep the bare host and add /v2 per call.
+    return url[: -len("/v2")] if url.endswith("/v2") else url
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"config key {key}: expected a string, got {value!r}")
+    return value
+
+
+def _required_text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"config key {key}: expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _seconds(low: float, high: float) -> Validator:
+    def check(key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise ConfigError(f"config key {key}: expected a number of seconds from {low:g} to {high:g}, got {value!r}")
+        return float(value)
+
+    return check
+
+
+def _count(low: int, high: int) -> Validator:
+    def check(key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"config key {key}: expected a whole number from {low} to {high}, got {value!r}")
+        return value
+
+    return check
+
+
+def _choice(*choices: str) -> Validator:
+    def check(key: str, value: Any) -> str:
+        if value not in choices:
+            raise ConfigError(f"config key {key}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+        return str(value)
+
+    return check
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"config key {key}: expected true or false, got {value!r}")
+    return value
+
+
+def _template(key: str, value: Any) -> str:
+    text = _required_text(key, value)
+    try:
+        text.format(name="x")
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(f"config key {key}: expected a template using only {{name}}, got {value!r}") from None
+    return text
+
+
+SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
+    "zalo": {
+        "app_id": (None, _required_text),
+        "api_url": ("https://openapi.zalo.me", _url),
+        "oauth_url": ("https://oauth.zaloapp.com", _url),
+        "redirect_uri": ("", _text),
+        "poll_interval": (3.0, _seconds(1, 3600)),
+        "feed_page_cap": (500, _count(1, 10_000)),
+    },
+    "freshchat": {
+        "api_url": (None, _freshchat_url),
+        "channel_id": (None, _required_text),
+        "hot_interval": (3.0, _seconds(1, 3600)),
+        "warm_interval": (30.0, _seconds(1, 86_400)),
+        "cold_interval": (600.0, _seconds(1, 86_400)),
+        "requests_per_minute": (120, _count(1, 100_000)),
+        "forward_bot_messages": (False, _flag),
+    },
+    "sync": {
+        "display_name": ("{name} Zalo", _template),
+        "resolve_notice": (SyncSettings.resolve_notice, _text),
+        "long_text": ("split", _choice("split", "file")),
+        "max_attempts": (10, _count(1, 1000)),
+    },
+    "store": {"path": ("/var/lib/zfsync/zfsync.db", _required_text)},
+    "log": {
+        "level": ("info", _choice("debug", "info", "warning", "error")),
+        "format": ("auto", _choice("auto", "console", "journald", "json")),
+    },
+}
+
+
+def resolve_path(explicit: str | None, env: Mapping[str, str] | None = None) -> Path:
+    """Where the config lives: ``--config``, else ``$ZFSYNC_CONFIG``, else the first default that exists."""
+    env = os.environ if env is None else env
+    chosen = explicit or env.get("ZFSYNC_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist: pass --config PATH or set ZFSYNC_CONFIG")
+        return path
+    for path in DEFAULT_PATHS:
+        if path.is_file():
+            return path
+    raise ConfigError(
+        "no config file found (tried ./config.toml and /etc/zfsync/config.toml): "
+        "copy config.example.toml and pass --config PATH"
+    )
+
+
+def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the config at ``path``; secrets come from ``env`` or ``.env`` beside the file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    secrets = _secrets(path, env)
+    return from_mapping(raw, secrets, source=path)
+
+
+def _secrets(path: Path, env: Mapping[str, str] | None) -> dict[str, str]:
+    dotenv_file = path.parent / ".env"
+    found: dict[str, str] = {}
+    if dotenv_file.is_file():
+        found.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
+    found.update(os.environ if env is None else env)  # the real environment wins over the file
+    return found
+
+
+def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Path | None = None) -> Settings:
+    values: dict[str, dict[str, Any]] = {}
+    for section, value in raw.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"config section [{section}] is unknown: expected one of {', '.join(SCHEMA)}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {section}: expected a [{section}] table")
+    for section, keys in SCHEMA.items():
+        given = dict(raw.get(section, {}))
+        for key in given:
+            if key not in keys:
+                if key in ("api_key", "app_secret", "secret"):
+                    env_name = FRESHCHAT_KEY_ENV if section == "freshchat" else ZALO_SECRET_ENV
+                    raise ConfigError(f"config key {section}.{key}: secrets do not belong in the TOML; set {env_name}")
+                raise ConfigError(f"config key {section}.{key} is unknown: expected one of {', '.join(keys)}")
+        values[section] = {}
+        for key, (default, check) in keys.items():
+            name = f"{section}.{key}"
+            if key not in given:
+                if default is None:
+                    raise ConfigError(f"config key {name} is missing: set it in [{section}]")
+                values[section][key] = check(name, default)
+            else:
+                values[section][key] = check(name, given[key])
+    z, f, s = values["zalo"], values["freshchat"], values["sync"]
+    if s["long_text"] == "file":
+        raise ConfigError('config key sync.long_text: "file" is not available in this version yet; use "split"')
+    if not f["hot_interval"] <= f["warm_interval"] <= f["cold_interval"]:
+        raise ConfigError(
+            "config keys freshchat.hot_interval, warm_interval, cold_interval: expected hot <= warm <= cold"
+        )
+    return Settings(
+        zalo=ZaloSettings(app_secret=_secret(secrets, ZALO_SECRET_ENV), **z),
+        freshchat=FreshChatSettings(api_key=_secret(secrets, FRESHCHAT_KEY_ENV), **f),
+        sync=SyncSettings(**s),
+        store_path=_store_path(values["store"]["path"], source),
+        log_level=values["log"]["level"],
+        log_format=values["log"]["format"],
+        source=source,
+    )
+
+
+def _secret(secrets: Mapping[str, str], name: str) -> str:
+    value = secrets.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"secret {name} is missing: set it in the environment or in a .env file beside the config")
+    return value
+
+
+def _store_path(value: str, source: Path | None) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_absolute() and source is not None:
+        path = source.parent / path  # relative to the config, not to wherever the daemon was started
+    return path

@@ -1,0 +1,123 @@
+"""`zfsync run`: wire the clients, the store and the sync engine into APScheduler jobs.
+
+Two jobs, one per direction of reading, each never overlapping itself (``max_instances=1``, coalesced);
+a heartbeat job records liveness for `zfsync status` and feeds the systemd watchdog only while both poll
+loops are making progress, so a silent stall gets the service restarted.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from zfsync.config import Settings
+from zfsync.freshchat.client import FreshChatClient
+from zfsync.store import Store
+from zfsync.sync.engine import CycleResult, Engine
+from zfsync.systemd import Notifier, watchdog_interval
+from zfsync.zalo.client import ZaloClient
+from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
+
+log = structlog.get_logger("zfsync.daemon")
+
+HEARTBEAT_KEY = "daemon.heartbeat"
+FRESHCHAT_TICK = 1.0  # the FreshChat job wakes this often; each conversation keeps its own interval
+STALL_FACTOR = 5  # a loop silent for this many of its intervals (at least a minute) is stalled
+
+
+@dataclass
+class Clients:
+    zalo: ZaloClient
+    freshchat: FreshChatClient
+    tokens: TokenKeeper
+
+
+def build_clients(settings: Settings, store: Store, clock: Callable[[], float] = time.time) -> Clients:
+    oauth = ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret)
+    tokens = TokenKeeper(oauth, store, clock)
+    return Clients(
+        zalo=ZaloClient(settings.zalo.api_url, tokens),
+        freshchat=FreshChatClient(settings.freshchat.api_url, settings.freshchat.api_key),
+        tokens=tokens,
+    )
+
+
+class Daemon:
+    def __init__(self, settings: Settings, store: Store, engine: Engine, notifier: Notifier | None = None):
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+        self.notifier = notifier or Notifier()
+        self.stop_event = threading.Event()
+        self.progress = {"zalo": time.monotonic(), "freshchat": time.monotonic()}
+        self.last_status = ""
+
+    def _zalo_job(self) -> None:
+        self._record("zalo", self.engine.zalo_cycle())
+
+    def _freshchat_job(self) -> None:
+        self._record("freshchat", self.engine.freshchat_cycle())
+
+    def _record(self, loop: str, result: CycleResult) -> None:
+        # A cycle that reached its API counts as progress even when the API said no: the loop is alive.
+        # A cycle that could not poll at all (network down, bad credentials) does not.
+        if result.ok:
+            self.progress[loop] = time.monotonic()
+
+    def healthy(self) -> bool:
+        now = time.monotonic()
+        limits = {
+            "zalo": max(60.0, STALL_FACTOR * self.settings.zalo.poll_interval),
+            "freshchat": max(60.0, STALL_FACTOR * FRESHCHAT_TICK),
+        }
+        return all(now - self.progress[loop] < limit for loop, limit in limits.items())
+
+    def heartbeat(self) -> None:
+        self.store.set_state(HEARTBEAT_KEY, f"{time.time():.3f}")
+        if self.healthy():
+            self.notifier.watchdog()
+        else:
+            log.warning(
+                "daemon_stalled",
+                seconds_since_progress={k: round(time.monotonic() - v, 1) for k, v in self.progress.items()},
+            )
+        status = self._status_line()
+        if status != self.last_status:
+            self.notifier.status(status)
+            self.last_status = status
+
+    def _status_line(self) -> str:
+        health = self.store.health()
+        sides = ", ".join(f"{side} {health.get(side, {}).get('state', 'UNKNOWN')}" for side in ("zalo", "freshchat"))
+        return f"{sides}; {self.store.conversation_count()} conversations"
+
+    def run(self) -> None:
+        """Run until SIGTERM or SIGINT, then finish in-flight work and return."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        log.info("daemon_starting", store=str(self.store.path))
+        # The first poll of each side runs before READY, so systemd reports "active" only once both sides
+        # have been reached (or have answered with a classified error that `zfsync status` shows).
+        self._zalo_job()
+        self._freshchat_job()
+        self.heartbeat()
+        scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30})
+        scheduler.add_job(self._zalo_job, "interval", seconds=self.settings.zalo.poll_interval, id="zalo")
+        scheduler.add_job(self._freshchat_job, "interval", seconds=FRESHCHAT_TICK, id="freshchat")
+        beat = min(10.0, watchdog_interval() or 10.0)
+        scheduler.add_job(self.heartbeat, "interval", seconds=beat, id="heartbeat")
+        scheduler.start()
+        self.notifier.ready(self._status_line())
+        log.info("daemon_ready", zalo_interval=self.settings.zalo.poll_interval, heartbeat=beat)
+        self.stop_event.wait()
+        log.info("daemon_stopping")
+        self.notifier.stopping()
+        scheduler.shutdown(wait=True)  # lets running cycles finish their current send
+        self.store.set_state(HEARTBEAT_KEY, "stopped")
+        log.info("daemon_stopped")

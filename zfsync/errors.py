@@ -1,0 +1,95 @@
+"""The one error hierarchy of zfsync.
+
+Clients turn every failure of a remote API into one of the `RemoteError` classes below, so the sync core
+can decide what to do from the class alone: retry later (`TransientError`, `RateLimited`), stop calling the
+side until a human acts (`AuthError`), record and move on (`PermanentError`), or treat an unreadable answer
+as transient (`InvalidResponse`, which subclasses `TransientError` because a proxy or a half-deployed API
+usually recovers). Messages never carry secrets: clients build them from status, code and the provider's
+own text.
+"""
+
+from __future__ import annotations
+
+
+class ZfsyncError(Exception):
+    """Root of every error zfsync raises on purpose."""
+
+
+class ConfigError(ZfsyncError):
+    """The configuration is unusable; the message names the key and what it expects."""
+
+
+class StoreError(ZfsyncError):
+    """The SQLite store cannot be used (newer schema, unwritable file, corrupt database)."""
+
+
+class RemoteError(ZfsyncError):
+    """A call to Zalo or FreshChat failed.
+
+    :param side: ``"zalo"`` or ``"freshchat"``.
+    :param endpoint: the API path called, without query string or host.
+    :param status: the HTTP status, if a response arrived.
+    :param code: the provider's error code (Zalo's negative ``error``; FreshChat's ``status`` constant).
+    :param reason: the provider's own message, or ours when there was none.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        side: str,
+        endpoint: str,
+        status: int | None = None,
+        code: int | str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.side = side
+        self.endpoint = endpoint
+        self.status = status
+        self.code = code
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        bits = [f"{self.side} {self.endpoint}"]
+        if self.status is not None:
+            bits.append(f"HTTP {self.status}")
+        if self.code is not None:
+            bits.append(f"code {self.code}")
+        return f"{', '.join(bits)}: {self.reason}"
+
+
+class TransientError(RemoteError):
+    """Network failure, timeout, 5xx: the same call may succeed later."""
+
+
+class InvalidResponse(TransientError):
+    """The answer could not be understood (HTML instead of JSON, truncated body, missing fields)."""
+
+
+class RateLimited(TransientError):
+    """The provider asked us to slow down; ``retry_after`` is in seconds."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retry_after: float,
+        side: str,
+        endpoint: str,
+        status: int | None = None,
+        code: int | str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(reason, side=side, endpoint=endpoint, status=status, code=code)
+
+
+class AuthError(RemoteError):
+    """Credentials are missing, invalid or expired beyond repair: a human must act."""
+
+
+class PermanentError(RemoteError):
+    """The provider refused this request for good (bad recipient, payload, quota, billing)."""
+
+
+class ConversationNotLatest(PermanentError):
+    """FreshChat refused a user message because the user has a newer conversation."""

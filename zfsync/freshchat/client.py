@@ -1,0 +1,245 @@
+"""FreshChat API v2: HTTP in, `FcUser` / `FcMessage` out (research/freshchat_api.md).
+
+Facts that shape this: Bearer auth; users are found by ``reference_id`` (several may come back, so match
+it ourselves); message lists are newest first and paged by following ``link.href`` verbatim until ``link``
+is missing; a user message into a conversation that is not the user's latest is refused with 400 "not the
+latest conversation"; a wrong host may answer 200 with HTML. Create calls may answer 200 or 201.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+
+from zfsync import http
+from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, Json
+from zfsync.errors import (
+    AuthError,
+    ConversationNotLatest,
+    InvalidResponse,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+
+PAGE_SIZE = 50  # the documented maximum for items_per_page
+
+
+class FreshChatClient:
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str,
+        session: requests.Session | None = None,
+        on_request: Callable[[str], None] | None = None,
+    ):
+        self.api_url = api_url  # scheme and host, without /v2
+        self._key = api_key
+        self._session = session or http.new_session()
+        self._on_request = on_request or (lambda endpoint: None)
+
+    # --- users ---------------------------------------------------------------------------------------
+
+    def find_user(self, reference_id: str) -> FcUser | None:
+        body = self._call("GET", "/v2/users", "/v2/users", params={"reference_id": reference_id})
+        for raw in _list(body, "users", "/v2/users"):
+            if isinstance(raw, dict) and str(raw.get("reference_id")) == reference_id and raw.get("id"):
+                return FcUser(str(raw["id"]), reference_id)
+        return None
+
+    def create_user(self, user: FcNewUser) -> FcUser:
+        body = self._call("POST", "/v2/users", "/v2/users", json=_user_body(user))
+        if not isinstance(body, dict) or not body.get("id"):
+            raise InvalidResponse("created user has no id", side="freshchat", endpoint="/v2/users")
+        return FcUser(str(body["id"]), user.reference_id)
+
+    def update_user(self, user_id: str, user: FcNewUser) -> None:
+        self._call("PUT", f"/v2/users/{user_id}", "/v2/users/{id}", json=_user_body(user))
+
+    def user_conversations(self, user_id: str) -> list[str]:
+        ep = "/v2/users/{id}/conversations"
+        body = self._call("GET", f"/v2/users/{user_id}/conversations", ep)
+        return [str(c["id"]) for c in _list(body, "conversations", ep) if isinstance(c, dict) and c.get("id")]
+
+    # --- conversations and messages ------------------------------------------------------------------
+
+    def create_conversation(self, channel_id: str, user_id: str, first: FcOutgoing) -> tuple[str, str | None]:
+        """Open a conversation carrying ``first``; returns (conversation id, id of that first message)."""
+        payload = {
+            "channel_id": channel_id,
+            "users": [{"id": user_id}],
+            "messages": [_message_body(first, user_id)],
+        }
+        body = self._call("POST", "/v2/conversations", "/v2/conversations", json=payload)
+        if not isinstance(body, dict) or not body.get("conversation_id"):
+            raise InvalidResponse(
+                "created conversation has no conversation_id", side="freshchat", endpoint="/v2/conversations"
+            )
+        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+        first_id = None
+        if messages and isinstance(messages[0], dict):
+            if messages[0].get("error_message"):
+                raise PermanentError(str(messages[0]["error_message"]), side="freshchat", endpoint="/v2/conversations")
+            first_id = str(messages[0].get("id") or "") or None
+        return str(body["conversation_id"]), first_id
+
+    def conversation(self, conversation_id: str) -> Json:
+        body = self._call("GET", f"/v2/conversations/{conversation_id}", "/v2/conversations/{id}")
+        if not isinstance(body, dict):
+            raise InvalidResponse("conversation is not an object", side="freshchat", endpoint="/v2/conversations/{id}")
+        return body
+
+    def post_message(self, conversation_id: str, user_id: str, message: FcOutgoing) -> str:
+        ep = "/v2/conversations/{id}/messages"
+        body = self._call(
+            "POST", f"/v2/conversations/{conversation_id}/messages", ep, json=_message_body(message, user_id)
+        )
+        if not isinstance(body, dict) or not body.get("id"):
+            raise InvalidResponse("posted message has no id", side="freshchat", endpoint=ep)
+        return str(body["id"])
+
+    def message_pages(self, conversation_id: str) -> Iterator[list[FcMessage]]:
+        """Pages of a conversation's messages, newest first; stop iterating once you have seen enough."""
+        ep = "/v2/conversations/{id}/messages"
+        url: str | None = (
+            f"{self.api_url}/v2/conversations/{conversation_id}/messages?page=1&items_per_page={PAGE_SIZE}"
+        )
+        seen_urls: set[str] = set()
+        while url and url not in seen_urls:
+            seen_urls.add(url)  # a server that links a page to itself must not loop us forever
+            body = self._call("GET", url, ep, absolute=True)
+            messages = [_message(raw, conversation_id) for raw in _list(body, "messages", ep)]
+            yield [m for m in messages if m is not None]
+            link = body.get("link") if isinstance(body, dict) else None
+            href = link.get("href") if isinstance(link, dict) else None
+            url = urljoin(self.api_url + "/", href) if href else None
+
+    # --- account -------------------------------------------------------------------------------------
+
+    def account_configuration(self) -> Json:
+        body = self._call("GET", "/v2/accounts/configuration", "/v2/accounts/configuration")
+        if isinstance(body, dict) and isinstance(body.get("configuration"), dict):
+            return body["configuration"]  # one source sees it wrapped, another at the root
+        return body if isinstance(body, dict) else {}
+
+    def channels(self) -> list[Json]:
+        body = self._call("GET", "/v2/channels", "/v2/channels", params={"items_per_page": PAGE_SIZE})
+        return [c for c in _list(body, "channels", "/v2/channels") if isinstance(c, dict)]
+
+    # --- plumbing ------------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, endpoint: str, *, absolute: bool = False, **kwargs: Any) -> Any:
+        self._on_request(endpoint)
+        url = path if absolute else self.api_url + path
+        headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
+        response = http.call(self._session, method, url, side="freshchat", endpoint=endpoint, headers=headers, **kwargs)
+        status = response.status_code
+        if status == 429:
+            raise _rate_limited(response, endpoint)
+        if status >= 500:
+            raise TransientError("server error", side="freshchat", endpoint=endpoint, status=status)
+        if status >= 400:
+            raise _client_error(response, endpoint)
+        if status == 204 or (method == "PUT" and not response.content):
+            return {}  # PUT /users may answer with an empty body
+        return http.json_body(response, side="freshchat", endpoint=endpoint)
+
+
+def _rate_limited(response: requests.Response, endpoint: str) -> RateLimited:
+    wait = 30.0
+    reset = response.headers.get("X-RateLimit-Reset")
+    if reset:
+        with contextlib.suppress(ValueError):  # an odd header must not hide the 429 itself
+            wait = max(1.0, float(reset) - datetime.now(UTC).timestamp())
+    return http.rate_limited(response, side="freshchat", endpoint=endpoint, default=wait)
+
+
+def _client_error(response: requests.Response, endpoint: str) -> Exception:
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    reason = str(body.get("message") or body.get("status") or f"HTTP {status}")
+    code = body.get("status")
+    if status in (401, 403):
+        return AuthError(
+            f"{reason}: check ZFSYNC_FRESHCHAT_API_KEY and freshchat.api_url",
+            side="freshchat",
+            endpoint=endpoint,
+            status=status,
+            code=code,
+        )
+    if status == 400 and "not the latest conversation" in reason.lower():
+        return ConversationNotLatest(reason, side="freshchat", endpoint=endpoint, status=status, code=code)
+    return PermanentError(reason, side="freshchat", endpoint=endpoint, status=status, code=code)
+
+
+def _list(body: Any, key: str, endpoint: str) -> list[Any]:
+    if isinstance(body, list):
+        return body  # one client once saw a bare array; accept it
+    if not isinstance(body, dict):
+        raise InvalidResponse(f"expected an object with {key}", side="freshchat", endpoint=endpoint)
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidResponse(f"{key} is not a list", side="freshchat", endpoint=endpoint)
+    return value
+
+
+def _user_body(user: FcNewUser) -> Json:
+    body: Json = {"reference_id": user.reference_id, "first_name": user.first_name}
+    if user.avatar_url:
+        body["avatar"] = {"url": user.avatar_url}
+    if user.properties:
+        body["properties"] = [{"name": k, "value": v} for k, v in user.properties]
+    return body
+
+
+def _message_body(message: FcOutgoing, user_id: str) -> Json:
+    body: Json = {
+        "message_parts": list(message.parts),
+        "actor_type": message.actor_type,
+        "message_type": message.message_type,
+    }
+    if message.actor_type == "user":
+        body["actor_id"] = user_id
+        body["user_id"] = user_id
+    elif message.actor_id:
+        body["actor_id"] = message.actor_id
+    return body
+
+
+def _message(raw: Any, conversation_id: str) -> FcMessage | None:
+    if not isinstance(raw, dict) or not raw.get("id"):
+        return None
+    parts = raw.get("message_parts") if isinstance(raw.get("message_parts"), list) else []
+    meta = raw.get("meta_data") if isinstance(raw.get("meta_data"), dict) else {}
+    return FcMessage(
+        id=str(raw["id"]),
+        conversation_id=str(raw.get("conversation_id") or conversation_id),
+        actor_type=str(raw.get("actor_type") or "").lower(),
+        actor_id=str(raw.get("actor_id") or ""),
+        message_type=str(raw.get("message_type") or "normal").lower(),
+        created_time=parse_time(raw.get("created_time")),
+        parts=tuple(p for p in parts if isinstance(p, dict)),
+        meta=meta,
+    )
+
+
+def parse_time(value: Any) -> datetime:
+    """FreshChat's ISO-8601 times; a missing or odd one reads as 'now' so the message is never skipped."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return datetime.now(UTC)

@@ -1,0 +1,72 @@
+"""structlog set-up: coloured console on a terminal, syslog-prefixed lines under journald, JSON otherwise.
+
+Under journald (``$JOURNAL_STREAM`` set) each line starts with ``<N>``, its syslog priority, so
+``journalctl -u zfsync -p warning`` shows only problems. A last line of defence masks any value whose key
+looks like a secret, so a token passed to a log call by mistake never reaches the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any, TextIO
+
+import structlog
+
+PRIORITY = {"debug": 7, "info": 6, "warning": 4, "warn": 4, "error": 3, "critical": 2, "exception": 3}
+SECRET_HINTS = ("token", "secret", "api_key", "apikey", "password", "authorization", "verifier")
+
+
+def mask_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key in list(event):
+        if any(hint in key.lower() for hint in SECRET_HINTS):
+            event[key] = "***"
+    return event
+
+
+def _journald_prefix(_: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    event["_priority"] = PRIORITY.get(method, 6)
+    return event
+
+
+class _JournaldRenderer:
+    def __init__(self) -> None:
+        self._inner = structlog.processors.KeyValueRenderer(key_order=["event"], drop_missing=True)
+
+    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> str:
+        priority = event.pop("_priority", 6)
+        event.pop("timestamp", None)  # journald stamps every line itself
+        return f"<{priority}>{self._inner(logger, method, event)}"
+
+
+def pick_format(requested: str, stream: TextIO) -> str:
+    if requested != "auto":
+        return requested
+    if os.environ.get("JOURNAL_STREAM"):
+        return "journald"
+    return "console" if stream.isatty() else "json"
+
+
+def setup(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> str:
+    stream = stream or sys.stdout
+    chosen = pick_format(fmt, stream)
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        mask_secrets,
+    ]
+    if chosen == "journald":
+        processors += [_journald_prefix, _JournaldRenderer()]
+    elif chosen == "json":
+        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
+    else:
+        processors += [structlog.dev.ConsoleRenderer(colors=stream.isatty())]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+    return chosen

@@ -1,0 +1,224 @@
+"""Plumbing shared by both simulators: a threaded HTTP server on loopback, a control API under ``/_sim/``,
+fault injection and request counting.
+
+Faults are queued per path prefix and consumed one request at a time, so a test can say "the next three
+sends answer -213" or "the next message list is HTML" and know exactly which requests were hit.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+Json = dict[str, Any]
+
+FAULT_KINDS = ("zalo_error", "status", "html", "latency", "reset", "malformed", "timeout")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"{}")
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = "application/json"
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour for requests whose path starts with ``path``."""
+
+    path: str
+    kind: str
+    count: int = 1
+    code: int = 0  # zalo_error: the error code; status: the HTTP status
+    seconds: float = 0.0  # latency / timeout: how long to wait; status 429: the Retry-After value
+    message: str = ""
+
+
+class SimApp:
+    """Routes and state of one simulated API. Subclasses implement `handle` and `control`."""
+
+    name = "sim"
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.faults: list[Fault] = []
+        self.requests: dict[str, int] = {}
+        self.rtt = 0.0  # added to every API request, to model a real network
+        self.clock_offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def handle(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def control(self, request: Request, action: str) -> Response:
+        raise NotImplementedError
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if path.startswith(fault.path) and fault.count > 0:
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def base_control(self, request: Request, action: str) -> Response | None:
+        if action == "faults" and request.method == "POST":
+            spec = request.json()
+            if spec.get("kind") not in FAULT_KINDS:
+                return Response(400, {"error": f"kind must be one of {FAULT_KINDS}"})
+            with self.lock:
+                self.faults.append(Fault(**{k: v for k, v in spec.items() if k in Fault.__dataclass_fields__}))
+            return Response(200, {"ok": True})
+        if action == "faults" and request.method == "DELETE":
+            with self.lock:
+                self.faults.clear()
+            return Response(200, {"ok": True})
+        if action == "stats":
+            with self.lock:
+                return Response(200, {"requests": dict(self.requests)})
+        if action == "rtt":
+            self.rtt = float(request.json().get("seconds", 0))
+            return Response(200, {"ok": True})
+        if action == "clock":
+            with self.lock:
+                self.clock_offset += float(request.json().get("advance", 0))
+            return Response(200, {"now": self.now()})
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: SimServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the simulators are quiet; tests read state through the control API
+
+    def _dispatch(self) -> None:
+        app = self.server.app
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Request(
+            self.command,
+            split.path,
+            {k: v[0] for k, v in parse_qs(split.query).items()},
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+        )
+        if split.path.startswith("/_sim/"):
+            response = app.base_control(request, split.path[len("/_sim/") :]) or app.control(
+                request, split.path[len("/_sim/") :]
+            )
+            self._send(response)
+            return
+        with app.lock:
+            app.requests[split.path] = app.requests.get(split.path, 0) + 1
+        if app.rtt:
+            time.sleep(app.rtt)
+        fault = app._take_fault(split.path)
+        if fault is not None and self._apply(fault):
+            return
+        try:
+            response = app.handle(request)
+        except Exception as exc:  # a simulator bug must show as a 500, like a real server's
+            response = Response(500, {"code": 500, "status": "INTERNAL", "message": f"sim error: {exc!r}"})
+        self._send(response)
+
+    def _apply(self, fault: Fault) -> bool:
+        """Serve the fault; returns False when the request should then proceed normally (latency)."""
+        if fault.kind == "latency":
+            time.sleep(fault.seconds)
+            return False
+        if fault.kind == "timeout":
+            time.sleep(fault.seconds or 60)
+            self.close_connection = True
+            return True
+        if fault.kind == "reset":
+            self.close_connection = True
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return True
+        if fault.kind == "html":
+            self._send(Response(200, raw=b"<!DOCTYPE html><html><body>Sign in</body></html>", content_type="text/html"))
+            return True
+        if fault.kind == "malformed":
+            self._send(Response(200, raw=b'{"data": [{"message_id": "tru'))
+            return True
+        if fault.kind == "zalo_error":
+            self._send(Response(200, {"error": fault.code, "message": fault.message or "Simulated error"}))
+            return True
+        headers = {"Retry-After": str(int(fault.seconds))} if fault.code == 429 and fault.seconds else {}
+        self._send(
+            Response(
+                fault.code or 500,
+                {"code": fault.code, "status": "SIMULATED", "message": fault.message or "simulated failure"},
+                headers,
+            )
+        )
+        return True
+
+    def _send(self, response: Response) -> None:
+        raw = response.raw if response.raw is not None else json.dumps(response.body).encode()
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(raw)))
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _dispatch
+
+
+class SimServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, app: SimApp, host: str = "127.0.0.1", port: int = 0):
+        self.app = app
+        super().__init__((host, port), _Handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> SimServer:
+        self._thread = threading.Thread(target=self.serve_forever, name=f"sim-{self.app.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()

@@ -1,0 +1,343 @@
+"""A simulated FreshChat API v2, following research/freshchat_api.md.
+
+What it reproduces: Bearer auth (401 otherwise); users by ``reference_id`` (a list without a filter is
+refused); conversations created with their first messages; message pages newest first, followed through
+``link.href`` with no ``link`` on the last page; a user message into a conversation that is not the user's
+latest refused with 400 "not the latest conversation"; resolves as system messages flagged
+``isResolved``; an optional per-minute limit answered with 429 and ``Retry-After``.
+
+Control API (``/_sim/...``): ``agent_reply`` (an agent or bot message, or a private note), ``resolve``,
+``reopen``, ``state`` (everything received), plus the shared ``faults``, ``stats``, ``rtt`` and ``clock``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from zfsync.sim.base import Json, Request, Response, SimApp
+
+AGENT_ID = "8f6c6b0a-agent-0000-0000-000000000001"
+CHANNEL_ID = "3c1f1e7a-chan-0000-0000-000000000001"
+MAX_PER_PAGE = 50
+
+
+def error(status: int, code: str, message: str) -> Response:
+    return Response(status, {"code": status, "status": code, "message": message})
+
+
+class FreshChatSim(SimApp):
+    name = "freshchat"
+
+    def __init__(self, api_key: str = "sim-key", rate_limit_per_minute: int = 0):
+        super().__init__()
+        self.api_key = api_key
+        self.rate_limit = rate_limit_per_minute
+        self.users: dict[str, Json] = {}
+        self.conversations: dict[str, Json] = {}
+        self.messages: dict[str, list[Json]] = {}  # conversation id -> oldest first
+        self._last_ms = 0
+        self._minute: tuple[int, int] = (0, 0)
+
+    def _stamp(self) -> str:
+        now_ms = int(self.now() * 1000)
+        self._last_ms = max(now_ms, self._last_ms + 1)
+        return (
+            datetime.fromtimestamp(self._last_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
+
+    def _add_message(self, conversation_id: str, fields: Json) -> Json:
+        conversation = self.conversations[conversation_id]
+        message = {
+            "id": str(uuid.uuid4()),
+            "conversation_id": conversation_id,
+            "channel_id": conversation["channel_id"],
+            "app_id": "sim-app",
+            "created_time": self._stamp(),
+            "message_type": "normal",
+            "user_id": conversation["user_id"],
+            "message_parts": [],
+            **fields,
+        }
+        self.messages[conversation_id].append(message)
+        conversation["updated_time"] = message["created_time"]
+        return message
+
+    def _latest_of(self, user_id: str) -> str | None:
+        mine = [c for c in self.conversations.values() if c["user_id"] == user_id]
+        return max(mine, key=lambda c: (c["created_time"], c["seq"]))["conversation_id"] if mine else None
+
+    def add_agent_message(
+        self,
+        conversation_id: str,
+        text: str = "",
+        parts: list[Json] | None = None,
+        actor_type: str = "agent",
+        actor_id: str = AGENT_ID,
+        message_type: str = "normal",
+    ) -> Json:
+        """What an agent typing in the FreshChat inbox produces (or a bot, or a private note)."""
+        with self.lock:
+            return self._add_message(
+                conversation_id,
+                {
+                    "actor_type": actor_type,
+                    "actor_id": actor_id,
+                    "message_type": message_type,
+                    "message_parts": parts or [{"text": {"content": text}}],
+                },
+            )
+
+    def set_resolved(self, conversation_id: str, resolved: bool) -> Json:
+        """An agent resolving (or reopening) a conversation: a status change and a system message."""
+        with self.lock:
+            self.conversations[conversation_id]["status"] = "resolved" if resolved else "reopened"
+            return self._add_message(
+                conversation_id,
+                {
+                    "actor_type": "system",
+                    "actor_id": AGENT_ID,
+                    "message_type": "system",
+                    "message_parts": [],
+                    "meta_data": {"isResolved" if resolved else "isReopen": True},
+                },
+            )
+
+    # --- control API ---------------------------------------------------------------------------------
+
+    def control(self, request: Request, action: str) -> Response:
+        body = request.json() if request.method in ("POST", "PUT") else {}
+        with self.lock:
+            if action == "agent_reply":
+                conversation_id = body.get("conversation_id") or self._conversation_of_ref(body.get("reference_id"))
+                if conversation_id not in self.conversations:
+                    return Response(404, {"error": "no such conversation"})
+                return Response(
+                    200,
+                    self.add_agent_message(
+                        conversation_id,
+                        body.get("text", ""),
+                        body.get("parts"),
+                        body.get("actor_type", "agent"),
+                        body.get("actor_id", AGENT_ID),
+                        body.get("message_type", "normal"),
+                    ),
+                )
+            if action in ("resolve", "reopen"):
+                conversation_id = body.get("conversation_id") or self._conversation_of_ref(body.get("reference_id"))
+                if conversation_id not in self.conversations:
+                    return Response(404, {"error": "no such conversation"})
+                return Response(200, self.set_resolved(conversation_id, action == "resolve"))
+            if action == "new_conversation":
+                # What FreshChat does when an agent or a rule opens a fresh conversation for the user.
+                user = self._user_of_ref(body.get("reference_id"))
+                if user is None:
+                    return Response(404, {"error": "no such user"})
+                return Response(200, self._create_conversation(user["id"], CHANNEL_ID, []))
+            if action == "state":
+                return Response(
+                    200,
+                    {
+                        "users": list(self.users.values()),
+                        "conversations": [
+                            {**c, "messages": list(self.messages[c["conversation_id"]])}
+                            for c in self.conversations.values()
+                        ],
+                    },
+                )
+        return Response(404, {"error": f"unknown control action {action}"})
+
+    def _user_of_ref(self, reference_id: Any) -> Json | None:
+        return next((u for u in self.users.values() if u.get("reference_id") == reference_id), None)
+
+    def _conversation_of_ref(self, reference_id: Any) -> str | None:
+        user = self._user_of_ref(reference_id)
+        return self._latest_of(user["id"]) if user else None
+
+    # --- the API -------------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return error(401, "UNAUTHORIZED", "Invalid or missing API token")
+        limited = self._rate_limited()
+        if limited:
+            return limited
+        parts = [p for p in request.path.split("/") if p]
+        if parts[:1] != ["v2"]:
+            return error(404, "NOT_FOUND", "unknown path")
+        route = parts[1:]
+        method = request.method
+        with self.lock:
+            if route == ["users"]:
+                return self._find_user(request) if method == "GET" else self._create_user(request)
+            if len(route) == 2 and route[0] == "users":
+                return self._user(route[1], request)
+            if len(route) == 3 and route[0] == "users" and route[2] == "conversations":
+                return self._user_conversations(route[1])
+            if route == ["conversations"] and method == "POST":
+                return self._post_conversation(request)
+            if len(route) == 2 and route[0] == "conversations":
+                return self._conversation(route[1], request)
+            if len(route) == 3 and route[0] == "conversations" and route[2] == "messages":
+                if method == "GET":
+                    return self._list_messages(route[1], request)
+                return self._post_message(route[1], request)
+            if route == ["channels"]:
+                return Response(
+                    200,
+                    {
+                        "channels": [{"id": CHANNEL_ID, "name": "Zalo", "enabled": True, "source": "freshchat"}],
+                        "pagination": {"total_items": 1, "total_pages": 1, "current_page": 1},
+                    },
+                )
+            if route == ["accounts", "configuration"]:
+                return Response(
+                    200,
+                    {
+                        "app_id": "sim-app",
+                        "account_id": "sim-account",
+                        "plan_type": "sim",
+                        "datacenter": "local",
+                        "account_domain": "sim.freshchat.local",
+                    },
+                )
+            if route == ["agents"]:
+                return Response(200, {"agents": [{"id": AGENT_ID, "first_name": "Lan", "last_name": "Agent"}]})
+        return error(404, "NOT_FOUND", "unknown path")
+
+    def _rate_limited(self) -> Response | None:
+        if not self.rate_limit:
+            return None
+        with self.lock:
+            minute = int(self.now() // 60)
+            count = self._minute[1] + 1 if self._minute[0] == minute else 1
+            self._minute = (minute, count)
+            if count > self.rate_limit:
+                wait = 60 - int(self.now() % 60)
+                return Response(
+                    429,
+                    {"code": 429, "status": "TOO_MANY_REQUESTS", "message": "Rate limit exceeded"},
+                    headers={"Retry-After": str(wait), "X-RateLimit-Remaining": "0"},
+                )
+        return None
+
+    def _find_user(self, request: Request) -> Response:
+        ref = request.query.get("reference_id")
+        if not ref:
+            return error(400, "INVALID_VALUE", "a filter is required")
+        return Response(200, {"users": [u for u in self.users.values() if u["reference_id"] == ref]})
+
+    def _create_user(self, request: Request) -> Response:
+        body = request.json()
+        if not body.get("reference_id") and not body.get("first_name"):
+            return error(400, "INVALID_VALUE", "user payload not valid")
+        user = {
+            "id": str(uuid.uuid4()),
+            "created_time": self._stamp(),
+            "reference_id": body.get("reference_id"),
+            "first_name": body.get("first_name", ""),
+            "last_name": body.get("last_name", ""),
+            "avatar": body.get("avatar", {}),
+            "properties": body.get("properties", []),
+        }
+        user["updated_time"] = user["created_time"]
+        self.users[user["id"]] = user
+        return Response(201, user)
+
+    def _user(self, user_id: str, request: Request) -> Response:
+        user = self.users.get(user_id)
+        if user is None:
+            return error(404, "USER_NOT_FOUND", "user not found")
+        if request.method == "PUT":
+            body = request.json()
+            for key in ("first_name", "last_name", "avatar", "properties"):
+                if key in body:
+                    user[key] = body[key]
+            user["updated_time"] = self._stamp()
+            return Response(200, user)
+        return Response(200, user)
+
+    def _user_conversations(self, user_id: str) -> Response:
+        if user_id not in self.users:
+            return error(404, "USER_NOT_FOUND", "user not found")
+        mine = [c for c in self.conversations.values() if c["user_id"] == user_id]
+        return Response(200, {"conversations": [{"id": c["conversation_id"]} for c in mine]})
+
+    def _create_conversation(self, user_id: str, channel_id: str, messages: list[Json]) -> Json:
+        conversation_id = str(uuid.uuid4())
+        conversation = {
+            "conversation_id": conversation_id,
+            "app_id": "sim-app",
+            "channel_id": channel_id,
+            "status": "new",
+            "user_id": user_id,
+            "created_time": self._stamp(),
+            "seq": len(self.conversations),
+        }
+        self.conversations[conversation_id] = conversation
+        self.messages[conversation_id] = []
+        created = [self._add_message(conversation_id, _message_fields(m)) for m in messages]
+        return {**conversation, "messages": created}
+
+    def _post_conversation(self, request: Request) -> Response:
+        body = request.json()
+        users = body.get("users") or []
+        if not body.get("channel_id") or not users or users[0].get("id") not in self.users:
+            return error(400, "INVALID_VALUE", "Conversation payload not valid")
+        return Response(200, self._create_conversation(users[0]["id"], body["channel_id"], body.get("messages") or []))
+
+    def _conversation(self, conversation_id: str, request: Request) -> Response:
+        conversation = self.conversations.get(conversation_id)
+        if conversation is None:
+            return error(404, "CONVERSATION_NOT_FOUND", "conversation not found")
+        if request.method == "PUT":
+            status = request.json().get("status")
+            if status not in ("new", "assigned", "resolved", "reopened"):
+                return error(400, "INVALID_VALUE", "Conversation payload not valid")
+            conversation["status"] = status
+        return Response(200, {k: v for k, v in conversation.items() if k != "seq"})
+
+    def _list_messages(self, conversation_id: str, request: Request) -> Response:
+        if conversation_id not in self.conversations:
+            return error(404, "CONVERSATION_NOT_FOUND", "conversation not found")
+        try:
+            page = max(1, int(request.query.get("page", 1)))
+            per_page = max(1, min(MAX_PER_PAGE, int(request.query.get("items_per_page", 20))))
+        except ValueError:
+            return error(400, "INVALID_VALUE", "page or items_per_page is invalid")
+        newest_first = self.messages[conversation_id][::-1]
+        chunk = newest_first[(page - 1) * per_page : page * per_page]
+        body: Json = {"messages": chunk}
+        if page * per_page < len(newest_first):
+            query = urlencode({"page": page + 1, "items_per_page": per_page})
+            body["link"] = {"href": f"/v2/conversations/{conversation_id}/messages?{query}", "rel": "next_page"}
+        return Response(200, body)
+
+    def _post_message(self, conversation_id: str, request: Request) -> Response:
+        conversation = self.conversations.get(conversation_id)
+        if conversation is None:
+            return error(404, "CONVERSATION_NOT_FOUND", "conversation not found")
+        body = request.json()
+        if not body.get("message_parts"):
+            return error(400, "INVALID_VALUE", "message_parts is required")
+        if body.get("actor_type") == "user":
+            if self._latest_of(conversation["user_id"]) != conversation_id:
+                return error(
+                    400,
+                    "INVALID_VALUE",
+                    "User message cannot be sent to conversation which is not the latest conversation of the user",
+                )
+            if conversation["status"] == "resolved":
+                conversation["status"] = "reopened"  # a customer writing again reopens it
+        return Response(200, self._add_message(conversation_id, _message_fields(body)))
+
+
+def _message_fields(body: Json) -> Json:
+    return {
+        "actor_type": body.get("actor_type", "user"),
+        "actor_id": body.get("actor_id", ""),
+        "message_type": body.get("message_type", "normal"),
+        "message_parts": body.get("message_parts", []),
+    }

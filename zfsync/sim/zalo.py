@@ -1,0 +1,303 @@
+"""A simulated Zalo OA Open API and OAuth v4 host, following research/zalo_api.md.
+
+What it reproduces: the ``{"error","message","data"}`` envelope with errors at HTTP 200; at most 10 rows a
+request, newest first, the OA's own sends listed with ``src=0``; ids as strings above 2^53; access tokens
+that expire (-220) or are unknown (-216); single-use refresh tokens; the 7-day window (-230); the per-minute
+rate limit (-32); text over 2,000 characters refused.
+
+Control API (``/_sim/...``): ``customer_message``, ``oa_message`` (staff typing in OA Manager),
+``refresh_token`` (mint a pair, as the API Explorer does), ``sent`` (what the OA sent through the API),
+``users/<id>`` (profile changes), plus the shared ``faults``, ``stats``, ``rtt`` and ``clock``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from zfsync.sim.base import Json, Request, Response, SimApp
+
+OA_ID = "1873920563920114532"
+ACCESS_TTL = 90_000.0  # 25 h
+TEXT_LIMIT = 2000
+WINDOW_MS = 7 * 86_400_000
+
+
+def zalo_error(code: int, message: str) -> Response:
+    return Response(200, {"error": code, "message": message})
+
+
+def ok(data: Any) -> Response:
+    return Response(200, {"data": data, "error": 0, "message": "Success"})
+
+
+class ZaloSim(SimApp):
+    name = "zalo"
+
+    def __init__(self, app_id: str = "sim-app", app_secret: str = "sim-secret", rate_limit_per_minute: int = 0):
+        super().__init__()
+        self.app_id = app_id
+        self.app_secret = app_secret
+        self.rate_limit = rate_limit_per_minute
+        self.messages: list[Json] = []  # oldest first
+        self.users: dict[str, Json] = {}
+        self.sent: list[Json] = []  # messages the OA sent through the API, in order
+        self.access_tokens: dict[str, float] = {}  # token -> expiry (sim time)
+        self.refresh_tokens: set[str] = set()
+        self.codes: dict[str, str] = {}  # authorization code -> PKCE challenge
+        self._counter = 0
+        self._last_ms = 0
+        self._minute: tuple[int, int] = (0, 0)
+
+    # --- helpers used by the control API and tests ---------------------------------------------------
+
+    def _next_id(self) -> str:
+        self._counter += 1
+        return hashlib.sha1(f"zalo-{self._counter}".encode()).hexdigest()[:20]
+
+    def _stamp(self) -> int:
+        now_ms = int(self.now() * 1000)
+        self._last_ms = max(now_ms, self._last_ms + 1)
+        return self._last_ms
+
+    def mint_tokens(self) -> tuple[str, str]:
+        with self.lock:
+            access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+            self.access_tokens[access] = self.now() + ACCESS_TTL
+            self.refresh_tokens.add(refresh)
+            return access, refresh
+
+    def add_customer_message(self, user_id: str, name: str = "", avatar: str = "", **fields: Any) -> Json:
+        with self.lock:
+            user = self.users.setdefault(
+                user_id,
+                {
+                    "display_name": name or f"User {user_id[-4:]}",
+                    "avatar": avatar or f"https://s120.avatar.talk.zdn.vn/{user_id}.jpg",
+                },
+            )
+            if name:
+                user["display_name"] = name
+            row = {
+                "message_id": self._next_id(),
+                "src": 1,
+                "time": self._stamp(),
+                "type": fields.pop("type", "text"),
+                "message": fields.pop("text", ""),
+                "from_id": user_id,
+                "to_id": OA_ID,
+                "from_display_name": user["display_name"],
+                "from_avatar": user["avatar"],
+                "to_display_name": "OA",
+                "to_avatar": "",
+            }
+            row.update(fields)
+            user["last_interaction"] = row["time"]
+            self.messages.append(row)
+            return row
+
+    def add_oa_message(self, user_id: str, text: str, via_api: bool = False) -> Json:
+        with self.lock:
+            user = self.users.setdefault(user_id, {"display_name": f"User {user_id[-4:]}", "avatar": ""})
+            row = {
+                "message_id": self._next_id(),
+                "src": 0,
+                "time": self._stamp(),
+                "type": "text",
+                "message": text,
+                "from_id": OA_ID,
+                "to_id": user_id,
+                "from_display_name": "OA",
+                "from_avatar": "",
+                "to_display_name": user["display_name"],
+                "to_avatar": user.get("avatar", ""),
+            }
+            self.messages.append(row)
+            if via_api:
+                self.sent.append(
+                    {"message_id": row["message_id"], "user_id": user_id, "text": text, "time": row["time"]}
+                )
+            return row
+
+    # --- control API ---------------------------------------------------------------------------------
+
+    def control(self, request: Request, action: str) -> Response:
+        body = request.json() if request.method in ("POST", "PUT") else {}
+        if action == "customer_message":
+            fields = {k: v for k, v in body.items() if k not in ("user_id", "name", "avatar")}
+            return Response(
+                200,
+                self.add_customer_message(str(body["user_id"]), body.get("name", ""), body.get("avatar", ""), **fields),
+            )
+        if action == "oa_message":
+            return Response(200, self.add_oa_message(str(body["user_id"]), body["text"]))
+        if action == "refresh_token":
+            return Response(200, {"refresh_token": self.mint_tokens()[1]})
+        if action == "sent":
+            with self.lock:
+                return Response(200, {"sent": list(self.sent)})
+        if action == "messages":
+            with self.lock:
+                return Response(200, {"messages": list(self.messages)})
+        if action.startswith("users/"):
+            with self.lock:
+                user = self.users.setdefault(action[len("users/") :], {"display_name": "", "avatar": ""})
+                user.update({k: v for k, v in body.items() if k in ("display_name", "avatar", "last_interaction")})
+                return Response(200, user)
+        return Response(404, {"error": f"unknown control action {action}"})
+
+    # --- the API -------------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        if request.path == "/v4/oa/access_token" and request.method == "POST":
+            return self._token(request)
+        if request.path == "/v4/oa/permission":
+            return self._permission(request)
+        failure = self._authorise(request)
+        if failure:
+            return failure
+        routes = {
+            ("GET", "/v2.0/oa/listrecentchat"): self._listrecentchat,
+            ("GET", "/v2.0/oa/conversation"): self._conversation,
+            ("POST", "/v3.0/oa/message/cs"): self._send,
+            ("GET", "/v3.0/oa/user/detail"): self._user_detail,
+            ("GET", "/v2.0/oa/getoa"): self._getoa,
+        }
+        route = routes.get((request.method, request.path))
+        if route is None:
+            return Response(404, {"error": 404, "message": "Not found"})
+        return route(request)
+
+    def _authorise(self, request: Request) -> Response | None:
+        token = request.headers.get("access_token", "")
+        with self.lock:
+            expiry = self.access_tokens.get(token)
+            if expiry is None:
+                return zalo_error(-216, "Access token is invalid")
+            if expiry <= self.now():
+                return zalo_error(-220, "Access token has expired")
+            if self.rate_limit:
+                minute = int(self.now() // 60)
+                count = self._minute[1] + 1 if self._minute[0] == minute else 1
+                self._minute = (minute, count)
+                if count > self.rate_limit:
+                    return zalo_error(-32, "The application has reached the API request limit")
+        return None
+
+    def _data(self, request: Request) -> Json:
+        try:
+            data = json.loads(request.query.get("data", "{}"))
+        except ValueError:
+            data = None
+        return data if isinstance(data, dict) else {}
+
+    def _page(self, rows: list[Json], data: Json) -> Response:
+        try:
+            offset, count = int(data["offset"]), int(data["count"])
+        except (KeyError, TypeError, ValueError):
+            return zalo_error(-201, "offset or count is invalid!")
+        count = max(0, min(count, 10))  # the documented cap
+        newest_first = rows[::-1]
+        return ok(newest_first[offset : offset + count])
+
+    def _listrecentchat(self, request: Request) -> Response:
+        with self.lock:
+            return self._page(list(self.messages), self._data(request))
+
+    def _conversation(self, request: Request) -> Response:
+        data = self._data(request)
+        user_id = str(data.get("user_id", ""))
+        with self.lock:
+            rows = [m for m in self.messages if user_id in (m["from_id"], m["to_id"])]
+            return self._page(rows, data)
+
+    def _send(self, request: Request) -> Response:
+        try:
+            body = request.json()
+            user_id = str(body["recipient"]["user_id"])
+            message = body["message"]
+        except (ValueError, KeyError, TypeError):
+            return zalo_error(-201, "recipient or message is invalid!")
+        text = message.get("text")
+        if not isinstance(text, str) or not text:
+            return zalo_error(-201, "text is invalid!")
+        if len(text) > TEXT_LIMIT:
+            return zalo_error(-201, "text is invalid! (over 2000 characters)")
+        with self.lock:
+            user = self.users.get(user_id)
+            if user is None or "last_interaction" not in user:
+                return zalo_error(-232, "User has not interacted with the OA")
+            if self.now() * 1000 - user["last_interaction"] > WINDOW_MS:
+                return zalo_error(-230, "User has not interacted with the OA in the past 7 days")
+            row = self.add_oa_message(user_id, text, via_api=True)
+        return ok(
+            {
+                "message_id": row["message_id"],
+                "user_id": user_id,
+                "quota": {"quota_type": "reply", "remain": "7", "total": "8"},
+            }
+        )
+
+    def _user_detail(self, request: Request) -> Response:
+        user_id = str(self._data(request).get("user_id", ""))
+        with self.lock:
+            user = self.users.get(user_id)
+            if user is None:
+                return zalo_error(-201, "user_id is invalid!")
+            return ok(
+                {
+                    "user_id": user_id,
+                    "display_name": user["display_name"],
+                    "avatar": user.get("avatar", ""),
+                    "avatars": {"120": user.get("avatar", ""), "240": user.get("avatar", "")},
+                    "user_is_follower": True,
+                }
+            )
+
+    def _getoa(self, request: Request) -> Response:
+        return ok({"oa_id": OA_ID, "name": "zfsync demo OA", "description": "Simulated Official Account"})
+
+    # --- OAuth ---------------------------------------------------------------------------------------
+
+    def _permission(self, request: Request) -> Response:
+        code = secrets.token_urlsafe(16)
+        with self.lock:
+            self.codes[code] = request.query.get("code_challenge", "")
+        target = request.query.get("redirect_uri", "")
+        query = urlencode({"code": code, "oa_id": OA_ID, "state": request.query.get("state", "")})
+        return Response(302, {"code": code}, headers={"Location": f"{target}?{query}"})
+
+    def _token(self, request: Request) -> Response:
+        form = request.form()
+        if request.headers.get("secret_key") != self.app_secret or form.get("app_id") != self.app_id:
+            return Response(200, {"error": -14002, "error_name": "invalid_app", "message": "Invalid app or secret"})
+        grant = form.get("grant_type")
+        with self.lock:
+            if grant == "refresh_token":
+                refresh = form.get("refresh_token", "")
+                if refresh not in self.refresh_tokens:
+                    return Response(
+                        200, {"error": -14014, "error_name": "invalid_grant", "message": "Invalid refresh token"}
+                    )
+                self.refresh_tokens.discard(refresh)  # single use
+            elif grant == "authorization_code":
+                challenge = self.codes.pop(form.get("code", ""), None)
+                if challenge is None:
+                    return Response(
+                        200, {"error": -14019, "error_name": "invalid_grant", "message": "Invalid authorization code"}
+                    )
+                verifier = form.get("code_verifier", "")
+                expected = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+                if challenge and expected != challenge:
+                    return Response(
+                        200,
+                        {"error": -14016, "error_name": "invalid_code_verifier", "message": "Invalid code verifier"},
+                    )
+            else:
+                return Response(200, {"error": -14001, "error_name": "invalid_request", "message": "bad grant_type"})
+            access, refresh = self.mint_tokens()
+        return Response(200, {"access_token": access, "refresh_token": refresh, "expires_in": str(int(ACCESS_TTL))})

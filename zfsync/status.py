@@ -1,0 +1,147 @@
+"""`zfsync status`: health and figures from the store alone, whether the daemon runs or not."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from zfsync.daemon import HEARTBEAT_KEY
+from zfsync.store import Store
+from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR
+
+HEARTBEAT_STALE = 120.0
+TOKEN_WARNING = 3600.0
+
+HEALTHY, DEGRADED, DOWN = 0, 1, 2
+FIXES = {
+    ("zalo", BAD_CREDENTIALS): "run `zfsync auth zalo --refresh-token TOKEN` (or `zfsync auth zalo`)",
+    ("freshchat", BAD_CREDENTIALS): "set a valid ZFSYNC_FRESHCHAT_API_KEY and check freshchat.api_url",
+}
+
+
+def collect(store: Store, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    beat = store.get_state(HEARTBEAT_KEY)
+    heartbeat_age = None if beat in (None, "stopped") else round(now - float(beat), 1)
+    health = store.health()
+    figures = store.figures(now)
+    sides = {}
+    for side in ("zalo", "freshchat"):
+        row = health.get(side, {})
+        state = row.get("state", "UNKNOWN")
+        sides[side] = {
+            "state": state,
+            "last_ok": row.get("last_ok_at"),
+            "last_error": row.get("last_error") or None,
+            "last_error_at": row.get("last_error_at"),
+            "fix": FIXES.get((side, state)),
+        }
+    token = store.token_expiry()
+    backlog = {d: sum(figures.by_status.get(d, {}).get(s, 0) for s in ("pending", "sending")) for d in ("z2f", "f2z")}
+    failed = sum(figures.by_status.get(d, {}).get("failed", 0) for d in ("z2f", "f2z"))
+    report = {
+        "daemon": {
+            "running": heartbeat_age is not None and heartbeat_age < HEARTBEAT_STALE,
+            "heartbeat_age": heartbeat_age,
+        },
+        "sides": sides,
+        "zalo_token": None
+        if token is None
+        else {
+            "expires_in": round(token[0] - now),
+            "dead": token[1] or None,
+        },
+        "carried": figures.carried,
+        "latency": figures.latency,
+        "backlog": backlog,
+        "failed": failed,
+        "conversations": store.conversation_count(),
+    }
+    report["exit_code"] = verdict(report)
+    return report
+
+
+def verdict(report: dict[str, Any]) -> int:
+    if not report["daemon"]["running"]:
+        return DOWN
+    states = [s["state"] for s in report["sides"].values()]
+    if any(state in (BAD_CREDENTIALS, PERMANENT_ERROR) for state in states):
+        return DOWN
+    token = report["zalo_token"]
+    if token is None or token["dead"]:
+        return DOWN
+    if any(state != OK for state in states) or report["failed"] or token["expires_in"] < TOKEN_WARNING:
+        return DEGRADED
+    return HEALTHY
+
+
+def _ago(now: float, when: float | None) -> str:
+    if when is None:
+        return "never"
+    seconds = max(0, now - when)
+    return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}min ago"
+
+
+def render(report: dict[str, Any], now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    words = {HEALTHY: "healthy", DEGRADED: "degraded", DOWN: "down"}
+    daemon = report["daemon"]
+    lines = [f"zfsync: {words[report['exit_code']]}"]
+    lines.append(
+        f"  daemon     {'running' if daemon['running'] else 'not running'}"
+        + (f" (heartbeat {daemon['heartbeat_age']}s ago)" if daemon["heartbeat_age"] is not None else "")
+    )
+    for side, info in report["sides"].items():
+        line = f"  {side:<10} {info['state']}, last good poll {_ago(now, info['last_ok'])}"
+        lines.append(line)
+        if info["state"] != OK and info["last_error"]:
+            lines.append(f"             last error: {info['last_error']}")
+        if info["fix"]:
+            lines.append(f"             fix: {info['fix']}")
+    token = report["zalo_token"]
+    if token is None:
+        lines.append("  zalo token none stored: run `zfsync auth zalo`")
+    elif token["dead"]:
+        lines.append(f"  zalo token dead: {token['dead']}")
+    else:
+        lines.append(
+            f"  zalo token access token valid for {token['expires_in'] / 3600:.1f} h (refreshed automatically)"
+        )
+    for direction, label in (("z2f", "Zalo → FreshChat"), ("f2z", "FreshChat → Zalo")):
+        carried = report["carried"].get(direction, {})
+        latency = report["latency"].get(direction, {})
+        p50, p95 = latency.get("p50"), latency.get("p95")
+        shown = f", latency p50 {p50:.1f}s p95 {p95:.1f}s" if p50 is not None and p95 is not None else ""
+        lines.append(
+            f"  {label}: {carried.get('hour', 0)} in the last hour, {carried.get('day', 0)} in the last day{shown}; "
+            f"backlog {report['backlog'][direction]}"
+        )
+    lines.append(f"  failed     {report['failed']}" + (" (see `zfsync failed`)" if report["failed"] else ""))
+    lines.append(f"  conversations mapped: {report['conversations']}")
+    return "\n".join(lines)
+
+
+def prometheus(report: dict[str, Any]) -> str:
+    """The report in Prometheus text format, for node_exporter's textfile collector."""
+    lines = [
+        "# HELP zfsync_up 0 healthy, 1 degraded, 2 down (the exit code of `zfsync status`).",
+        "# TYPE zfsync_up gauge",
+        f"zfsync_up {report['exit_code']}",
+        "# TYPE zfsync_side_ok gauge",
+    ]
+    for side, info in report["sides"].items():
+        lines.append(f'zfsync_side_ok{{side="{side}",state="{info["state"]}"}} {1 if info["state"] == OK else 0}')
+    lines.append("# TYPE zfsync_messages_last_hour gauge")
+    for direction, carried in report["carried"].items():
+        lines.append(f'zfsync_messages_last_hour{{direction="{direction}"}} {carried.get("hour", 0)}')
+    lines.append("# TYPE zfsync_backlog gauge")
+    for direction, count in report["backlog"].items():
+        lines.append(f'zfsync_backlog{{direction="{direction}"}} {count}')
+    lines += ["# TYPE zfsync_failed gauge", f"zfsync_failed {report['failed']}"]
+    token = report["zalo_token"]
+    if token is not None:
+        lines += [
+            "# TYPE zfsync_zalo_token_expires_seconds gauge",
+            f"zfsync_zalo_token_expires_seconds {token['expires_in']}",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,61 @@
+"""Numbered schema migrations, applied at start inside one transaction each.
+
+A fresh database is created straight at the latest shape from the models; an existing one runs every step
+above its recorded version. A database newer than this code is refused: running old code on it could lose
+data it does not know about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from peewee import Database
+
+from zfsync.errors import StoreError
+from zfsync.store.models import ALL_MODELS, SchemaVersion
+
+
+@dataclass(frozen=True)
+class Step:
+    version: int
+    description: str
+    apply: Callable[[Database], None]
+
+
+def _initial(db: Database) -> None:
+    db.create_tables(ALL_MODELS)
+
+
+# Append new steps here; never edit a released one. Step 1 is the initial schema.
+STEPS: list[Step] = [Step(1, "initial schema", _initial)]
+LATEST = STEPS[-1].version
+
+
+def current_version(db: Database) -> int:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def migrate(db: Database) -> list[str]:
+    """Bring the schema to `LATEST`; returns the descriptions of the steps applied."""
+    with db.atomic():
+        version = current_version(db)
+        if version > LATEST:
+            raise StoreError(
+                f"the database is at schema version {version} but this zfsync knows only up to {LATEST}: "
+                "upgrade zfsync, or restore a backup made by this version"
+            )
+        if version == 0:
+            db.create_tables(ALL_MODELS)
+            SchemaVersion.create(version=LATEST)
+            return [f"created schema version {LATEST}"]
+        applied = []
+        for step in STEPS:
+            if step.version > version:
+                step.apply(db)
+                SchemaVersion.update(version=step.version).execute()
+                applied.append(f"{step.version}: {step.description}")
+        return applied

@@ -1,0 +1,121 @@
+"""The peewee models: the shape of the SQLite store. Only `zfsync.store` imports this module."""
+
+from __future__ import annotations
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database = DatabaseProxy()
+
+# Delivery states of one outbox row (one message, or one part of a split message).
+PENDING = "pending"  # waiting to be sent
+SENDING = "sending"  # claimed; if found again, the outcome of the last attempt is unknown: reconcile first
+SENT = "sent"
+FAILED = "failed"  # gave up; listed by `zfsync failed`, can be retried or skipped
+SKIPPED = "skipped"  # deliberately not sent (echo, skipped by an operator)
+OPEN_STATES = (PENDING, SENDING)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField()
+
+
+class Contact(BaseModel):
+    """A Zalo user and the FreshChat user that stands for them."""
+
+    zalo_user_id = CharField(unique=True)
+    display_name = TextField(default="")
+    avatar_url = TextField(default="")
+    fc_user_id = CharField(null=True)
+    first_seen_ms = BigIntegerField()
+    last_inbound_ms = BigIntegerField(default=0)  # the customer's last message: Zalo's 7-day window
+    cursor_time_ms = BigIntegerField(default=0)  # newest Zalo message of this user already recorded
+    cursor_id = CharField(default="")
+    profile_checked_at = FloatField(default=0)
+
+
+class Conversation(BaseModel):
+    """A FreshChat conversation carrying one contact's messages; ``is_current`` marks the one we post to."""
+
+    contact = ForeignKeyField(Contact, backref="conversations", on_delete="CASCADE")
+    fc_conversation_id = CharField(unique=True)
+    is_current = BooleanField(default=True)
+    resolved = BooleanField(default=False)
+    created_at = FloatField()
+    last_activity_at = FloatField()
+    next_poll_at = FloatField(index=True)
+    cursor_id = CharField(default="")  # newest FreshChat message already read
+    cursor_time = FloatField(default=0)
+
+
+class Message(BaseModel):
+    """The message map and outbox: one row per message (part) to copy, unique per source."""
+
+    direction = CharField()  # z2f or f2z
+    source_id = CharField()
+    part = IntegerField(default=0)
+    contact = ForeignKeyField(Contact, backref="messages", on_delete="CASCADE")
+    kind = CharField()
+    payload = TextField()  # JSON: what to send, rendered by the sync core
+    source_time = FloatField()  # epoch seconds at the source: the delivery order per contact
+    status = CharField(default=PENDING)
+    dest_id = CharField(null=True, index=True)
+    conversation_id = CharField(null=True)  # the FreshChat conversation it came from or went to
+    attempts = IntegerField(default=0)
+    next_attempt_at = FloatField(default=0)
+    claimed_at = FloatField(null=True)
+    last_error = TextField(default="")
+    error_code = CharField(default="")
+    created_at = FloatField()
+    done_at = FloatField(null=True)
+
+    class Meta:
+        indexes = (
+            (("direction", "source_id", "part"), True),
+            (("direction", "status", "contact", "source_time"), False),
+        )
+
+
+class State(BaseModel):
+    """Small named values: feed cursors, the PKCE verifier, the daemon heartbeat."""
+
+    key = CharField(primary_key=True)
+    value = TextField()
+
+
+class Token(BaseModel):
+    provider = CharField(primary_key=True)
+    access_token = TextField()
+    refresh_token = TextField()
+    expires_at = FloatField()
+    updated_at = FloatField()
+    dead_reason = TextField(default="")
+
+
+class Health(BaseModel):
+    """The last outcome of each side's polling: what `zfsync status` reports."""
+
+    side = CharField(primary_key=True)
+    state = CharField()
+    last_ok_at = FloatField(null=True)
+    last_error_at = FloatField(null=True)
+    last_error = TextField(default="")
+    updated_at = FloatField()
+
+
+ALL_MODELS = [SchemaVersion, Contact, Conversation, Message, State, Token, Health]

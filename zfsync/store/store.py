@@ -1,0 +1,507 @@
+"""Every query zfsync runs. Callers get plain rows and never write SQL themselves.
+
+Concurrency: the daemon's two jobs run in their own threads, each with its own SQLite connection (peewee
+keeps one per thread). WAL lets readers (`zfsync status`) run beside the writer, and ``busy_timeout``
+makes a writer wait for the other instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from peewee import JOIN, SqliteDatabase, fn
+
+from zfsync.domain import ZaloTokens
+from zfsync.errors import StoreError
+from zfsync.store import migrations
+from zfsync.store.models import (
+    FAILED,
+    OPEN_STATES,
+    PENDING,
+    SENDING,
+    SENT,
+    SKIPPED,
+    Contact,
+    Conversation,
+    Health,
+    Message,
+    State,
+    Token,
+    database,
+)
+from zfsync.zalo.oauth import StoredTokens
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """An outbox row to insert; ``(direction, source_id, part)`` is its identity."""
+
+    direction: str
+    source_id: str
+    kind: str
+    payload: dict[str, Any]
+    source_time: float
+    part: int = 0
+    status: str = PENDING
+    dest_id: str | None = None
+    conversation_id: str | None = None
+    last_error: str = ""
+
+
+@dataclass
+class Figures:
+    """What `zfsync status` shows about the message flow."""
+
+    by_status: dict[str, dict[str, int]] = field(default_factory=dict)
+    carried: dict[str, dict[str, int]] = field(default_factory=dict)
+    latency: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+
+class Store:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.db = SqliteDatabase(None)
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        store = cls(path)
+        store._connect()
+        return store
+
+    def _connect(self) -> None:
+        if str(self.path) != ":memory:":
+            _create_private(self.path)
+        self.db.init(
+            str(self.path),
+            pragmas={
+                "journal_mode": "wal",
+                "busy_timeout": BUSY_TIMEOUT_MS,
+                "foreign_keys": 1,
+                "synchronous": "normal",  # with WAL: durable at checkpoints, never corrupt
+            },
+            check_same_thread=False,
+        )
+        database.initialize(self.db)
+        try:
+            self.db.connect(reuse_if_open=True)
+            migrations.migrate(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store {self.path} cannot be used: {exc}") from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("peewee"):
+                raise StoreError(f"store {self.path} cannot be used: {exc}") from None
+            raise
+
+    def close(self) -> None:
+        if not self.db.is_closed():
+            self.db.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        with self.db.atomic():
+            yield
+
+    # --- named state ---------------------------------------------------------------------------------
+
+    def get_state(self, key: str, default: str | None = None) -> str | None:
+        row = State.get_or_none(State.key == key)
+        return row.value if row else default
+
+    def set_state(self, key: str, value: str) -> None:
+        State.insert(key=key, value=value).on_conflict_replace().execute()
+
+    def delete_state(self, key: str) -> None:
+        State.delete().where(State.key == key).execute()
+
+    # --- tokens (the `TokenStore` of zfsync.zalo.oauth) ----------------------------------------------
+
+    def load_tokens(self) -> StoredTokens | None:
+        row = Token.get_or_none(Token.provider == "zalo")
+        if row is None:
+            return None
+        return StoredTokens(row.access_token, row.refresh_token, row.expires_at, row.dead_reason)
+
+    def save_tokens(self, tokens: ZaloTokens, now: float) -> None:
+        Token.insert(
+            provider="zalo",
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_at=now + tokens.expires_in,
+            updated_at=now,
+            dead_reason="",
+        ).on_conflict_replace().execute()
+
+    def mark_tokens_dead(self, reason: str) -> None:
+        Token.update(dead_reason=reason).where(Token.provider == "zalo").execute()
+
+    def token_expiry(self) -> tuple[float, str] | None:
+        row = Token.get_or_none(Token.provider == "zalo")
+        return (row.expires_at, row.dead_reason) if row else None
+
+    # --- health --------------------------------------------------------------------------------------
+
+    def set_health(self, side: str, state: str, now: float, error: str = "") -> None:
+        row = Health.get_or_none(Health.side == side)
+        last_ok = row.last_ok_at if row else None
+        last_error_at = row.last_error_at if row else None
+        last_error = row.last_error if row else ""
+        if state == "OK":
+            last_ok = now
+        else:
+            last_error_at, last_error = now, error
+        Health.insert(
+            side=side,
+            state=state,
+            last_ok_at=last_ok,
+            last_error_at=last_error_at,
+            last_error=last_error,
+            updated_at=now,
+        ).on_conflict_replace().execute()
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        return {row["side"]: row for row in Health.select().dicts()}
+
+    # --- contacts ------------------------------------------------------------------------------------
+
+    def contact(self, zalo_user_id: str) -> Contact | None:
+        return Contact.get_or_none(Contact.zalo_user_id == zalo_user_id)
+
+    def contact_by_id(self, contact_id: int) -> Contact:
+        return Contact.get_by_id(contact_id)
+
+    def set_fc_user(self, contact_id: int, fc_user_id: str) -> None:
+        Contact.update(fc_user_id=fc_user_id).where(Contact.id == contact_id).execute()
+
+    def set_profile(self, contact_id: int, name: str, avatar: str, checked_at: float) -> None:
+        Contact.update(display_name=name, avatar_url=avatar, profile_checked_at=checked_at).where(
+            Contact.id == contact_id
+        ).execute()
+
+    # --- Zalo ingest ---------------------------------------------------------------------------------
+
+    def known_zalo_ids(self, ids: Iterable[str]) -> set[str]:
+        """The ids among ``ids`` already in the map: customer messages we took, or our own sends."""
+        ids = list(ids)
+        known: set[str] = set()
+        for chunk in _chunks(ids, 400):
+            known.update(
+                r.source_id
+                for r in Message.select(Message.source_id).where(
+                    Message.direction == "z2f", Message.source_id.in_(chunk)
+                )
+            )
+            known.update(
+                r.dest_id
+                for r in Message.select(Message.dest_id).where(Message.direction == "f2z", Message.dest_id.in_(chunk))
+            )
+        return known
+
+    def record_zalo_messages(
+        self,
+        user_id: str,
+        name: str,
+        avatar: str,
+        rows: list[NewRow],
+        cursor: tuple[int, str],
+        last_inbound_ms: int,
+        now: float,
+    ) -> Contact:
+        """Insert one user's new rows and move their cursor, in one transaction."""
+        with self.db.atomic():
+            contact = Contact.get_or_none(Contact.zalo_user_id == user_id)
+            if contact is None:
+                contact = Contact.create(
+                    zalo_user_id=user_id,
+                    display_name=name,
+                    avatar_url=avatar,
+                    first_seen_ms=cursor[0],
+                    cursor_time_ms=cursor[0],
+                    cursor_id=cursor[1],
+                    last_inbound_ms=last_inbound_ms,
+                )
+            else:
+                updates: dict[Any, Any] = {}
+                if cursor > (contact.cursor_time_ms, contact.cursor_id):
+                    updates.update({Contact.cursor_time_ms: cursor[0], Contact.cursor_id: cursor[1]})
+                if last_inbound_ms > contact.last_inbound_ms:
+                    updates[Contact.last_inbound_ms] = last_inbound_ms
+                if not contact.display_name and name:
+                    updates[Contact.display_name] = name
+                if updates:
+                    Contact.update(updates).where(Contact.id == contact.id).execute()
+            self._insert_rows(contact.id, rows, now)
+            if rows:
+                # A customer who just wrote is likely to get an answer soon: poll their conversation now.
+                Conversation.update(last_activity_at=now, next_poll_at=now).where(
+                    Conversation.contact == contact.id,
+                    Conversation.is_current == True,  # noqa: E712
+                ).execute()
+            return Contact.get_by_id(contact.id)
+
+    def insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int:
+        with self.db.atomic():
+            return self._insert_rows(contact_id, rows, now)
+
+    def _insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int:
+        inserted = 0
+        for row in rows:
+            query = Message.insert(
+                direction=row.direction,
+                source_id=row.source_id,
+                part=row.part,
+                contact=contact_id,
+                kind=row.kind,
+                payload=json.dumps(row.payload, ensure_ascii=False),
+                source_time=row.source_time,
+                status=row.status,
+                dest_id=row.dest_id,
+                conversation_id=row.conversation_id,
+                last_error=row.last_error,
+                created_at=now,
+                done_at=None if row.status in OPEN_STATES else now,
+            ).on_conflict_ignore()
+            inserted += self.db.execute(query).rowcount
+        return inserted
+
+    # --- delivery ------------------------------------------------------------------------------------
+
+    def due_heads(self, direction: str, now: float, limit: int) -> list[Message]:
+        """For each contact, its oldest undelivered row in ``direction``, if that row is due.
+
+        Only the head of each contact's queue is offered, so messages leave in source order and a row that
+        keeps failing holds back its own contact alone.
+        """
+        Inner = Message.alias()
+        head = (
+            Inner.select(Inner.id)
+            .where(Inner.contact == Message.contact, Inner.direction == direction, Inner.status.in_(OPEN_STATES))
+            .order_by(Inner.source_time, Inner.id)
+            .limit(1)
+        )
+        return list(
+            Message.select()
+            .where(
+                Message.direction == direction,
+                Message.status.in_(OPEN_STATES),
+                Message.id == head,
+                Message.next_attempt_at <= now,
+            )
+            .order_by(Message.next_attempt_at, Message.source_time)
+            .limit(limit)
+        )
+
+    def next_due_time(self, direction: str) -> float | None:
+        value = (
+            Message.select(fn.MIN(Message.next_attempt_at))
+            .where(Message.direction == direction, Message.status.in_(OPEN_STATES))
+            .scalar()
+        )
+        return float(value) if value is not None else None
+
+    def claim(self, row: Message, now: float) -> bool:
+        """Compare-and-set the row to ``sending``; False if another worker changed it meanwhile."""
+        same_claim = Message.claimed_at.is_null() if row.claimed_at is None else Message.claimed_at == row.claimed_at
+        changed = (
+            Message.update(status=SENDING, claimed_at=now)
+            .where(Message.id == row.id, Message.status == row.status, same_claim)
+            .execute()
+        )
+        return changed == 1
+
+    def finish_sent(self, row_id: int, dest_id: str, now: float, conversation_id: str | None = None) -> None:
+        updates: dict[Any, Any] = {
+            Message.status: SENT,
+            Message.dest_id: dest_id,
+            Message.done_at: now,
+            Message.last_error: "",
+            Message.error_code: "",
+        }
+        if conversation_id:
+            updates[Message.conversation_id] = conversation_id
+        Message.update(updates).where(Message.id == row_id).execute()
+
+    def postpone(
+        self, row_id: int, next_at: float, error: str, code: str, outcome_unknown: bool, count_attempt: bool = True
+    ) -> None:
+        """Retry later; a row whose last send may have landed stays ``sending`` so it is reconciled first."""
+        Message.update(
+            status=SENDING if outcome_unknown else PENDING,
+            next_attempt_at=next_at,
+            last_error=error,
+            error_code=code,
+            attempts=Message.attempts + (1 if count_attempt else 0),
+        ).where(Message.id == row_id).execute()
+
+    def fail(self, row_id: int, error: str, code: str, now: float) -> None:
+        Message.update(
+            status=FAILED, last_error=error, error_code=code, done_at=now, attempts=Message.attempts + 1
+        ).where(Message.id == row_id).execute()
+
+    def skip(self, row_id: int, reason: str, now: float) -> None:
+        Message.update(status=SKIPPED, last_error=reason, done_at=now).where(Message.id == row_id).execute()
+
+    def dest_taken(self, direction: str, dest_id: str) -> bool:
+        return Message.select().where(Message.direction == direction, Message.dest_id == dest_id).exists()
+
+    def row(self, row_id: int) -> Message | None:
+        return Message.get_or_none(Message.id == row_id)
+
+    def open_rows_of(self, contact_id: int, direction: str) -> int:
+        return (
+            Message.select()
+            .where(Message.contact == contact_id, Message.direction == direction, Message.status.in_(OPEN_STATES))
+            .count()
+        )
+
+    # --- conversations -------------------------------------------------------------------------------
+
+    def current_conversation(self, contact_id: int) -> Conversation | None:
+        return (
+            Conversation.select()
+            .where(Conversation.contact == contact_id, Conversation.is_current == True)  # noqa: E712
+            .order_by(Conversation.id.desc())
+            .first()
+        )
+
+    def conversation(self, fc_conversation_id: str) -> Conversation | None:
+        return Conversation.get_or_none(Conversation.fc_conversation_id == fc_conversation_id)
+
+    def add_conversation(self, contact_id: int, fc_conversation_id: str, now: float) -> Conversation:
+        with self.db.atomic():
+            Conversation.update(is_current=False).where(Conversation.contact == contact_id).execute()
+            existing = Conversation.get_or_none(Conversation.fc_conversation_id == fc_conversation_id)
+            if existing:
+                Conversation.update(is_current=True).where(Conversation.id == existing.id).execute()
+                return Conversation.get_by_id(existing.id)
+            return Conversation.create(
+                contact=contact_id,
+                fc_conversation_id=fc_conversation_id,
+                created_at=now,
+                last_activity_at=now,
+                next_poll_at=now,
+            )
+
+    def conversations_due(self, now: float, limit: int) -> list[Conversation]:
+        """The most overdue conversations first."""
+        return list(
+            Conversation.select()
+            .where(Conversation.next_poll_at <= now)
+            .order_by(Conversation.next_poll_at)
+            .limit(limit)
+        )
+
+    def conversation_count(self) -> int:
+        return Conversation.select().count()
+
+    def next_poll_time(self) -> float | None:
+        value = Conversation.select(fn.MIN(Conversation.next_poll_at)).scalar()
+        return float(value) if value is not None else None
+
+    def record_conversation_read(
+        self,
+        conversation_id: int,
+        contact_id: int,
+        rows: list[NewRow],
+        cursor: tuple[str, float] | None,
+        next_poll_at: float,
+        activity_at: float | None,
+        resolved: bool | None,
+        now: float,
+    ) -> int:
+        """Insert what one poll of a conversation found and move its cursor, in one transaction."""
+        with self.db.atomic():
+            inserted = self._insert_rows(contact_id, rows, now)
+            updates: dict[Any, Any] = {Conversation.next_poll_at: next_poll_at}
+            if cursor is not None:
+                updates.update({Conversation.cursor_id: cursor[0], Conversation.cursor_time: cursor[1]})
+            if activity_at is not None:
+                updates[Conversation.last_activity_at] = activity_at
+            if resolved is not None:
+                updates[Conversation.resolved] = resolved
+            Conversation.update(updates).where(Conversation.id == conversation_id).execute()
+            return inserted
+
+    # --- failed queue --------------------------------------------------------------------------------
+
+    def failed_rows(self) -> list[dict[str, Any]]:
+        query = (
+            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
+            .join(Contact, JOIN.INNER)
+            .where(Message.status == FAILED)
+            .order_by(Message.done_at)
+        )
+        return list(query.dicts())
+
+    def requeue(self, row_ids: Iterable[int] | None) -> int:
+        query = Message.update(status=PENDING, next_attempt_at=0, attempts=0, done_at=None).where(
+            Message.status == FAILED
+        )
+        if row_ids is not None:
+            query = query.where(Message.id.in_(list(row_ids)))
+        return query.execute()
+
+    def skip_failed(self, row_id: int, now: float) -> bool:
+        return (
+            Message.update(status=SKIPPED, done_at=now).where(Message.id == row_id, Message.status == FAILED).execute()
+            == 1
+        )
+
+    # --- figures -------------------------------------------------------------------------------------
+
+    def figures(self, now: float) -> Figures:
+        figures = Figures()
+        for direction, status, count in (
+            Message.select(Message.direction, Message.status, fn.COUNT(Message.id))
+            .group_by(Message.direction, Message.status)
+            .tuples()
+        ):
+            figures.by_status.setdefault(direction, {})[status] = count
+        for direction in ("z2f", "f2z"):
+            figures.carried[direction] = {}
+            figures.latency[direction] = {}
+            for label, span in (("hour", 3600.0), ("day", 86_400.0)):
+                latencies = sorted(
+                    done - source
+                    for done, source in Message.select(Message.done_at, Message.source_time)
+                    .where(Message.direction == direction, Message.status == SENT, Message.done_at >= now - span)
+                    .tuples()
+                )
+                figures.carried[direction][label] = len(latencies)
+                if label == "hour":
+                    figures.latency[direction]["p50"] = _percentile(latencies, 0.50)
+                    figures.latency[direction]["p95"] = _percentile(latencies, 0.95)
+        return figures
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return max(0.0, sorted_values[index])
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only: it holds OAuth tokens."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise StoreError(f"store {path} cannot be created: {exc.strerror}: set store.path to a writable file") from None
+
+
+__all__ = ["FAILED", "PENDING", "SENDING", "SENT", "SKIPPED", "NewRow", "Store"]

@@ -1,0 +1,107 @@
+"""The two sync cycles the daemon runs, and the side health they record.
+
+`zalo_cycle` reads Zalo and delivers customer messages to FreshChat; `freshchat_cycle` reads the due
+FreshChat conversations and delivers agent replies to Zalo. Each does a bounded amount of work and never
+raises for a remote failure: it records the side's state for `zfsync status` and returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from zfsync.config import Settings
+from zfsync.domain import F2Z, Z2F
+from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
+from zfsync.store import Store
+from zfsync.sync.delivery import Deliverer
+from zfsync.sync.freshchat_reader import FreshChatReader
+from zfsync.sync.freshchat_writer import FreshChatWriter
+from zfsync.sync.ports import FreshChatSide, ZaloSide
+from zfsync.sync.schedule import Intervals, RequestBudget
+from zfsync.sync.zalo_reader import ZaloReader
+from zfsync.sync.zalo_writer import ZaloWriter
+
+log = structlog.get_logger("zfsync.sync")
+
+OK = "OK"
+TRANSIENT_ERROR = "TRANSIENT_ERROR"
+RATE_LIMITED = "RATE_LIMITED"
+BAD_CREDENTIALS = "BAD_CREDENTIALS"
+PERMANENT_ERROR = "PERMANENT_ERROR"
+
+
+def health_state(error: RemoteError) -> str:
+    if isinstance(error, RateLimited):
+        return RATE_LIMITED
+    if isinstance(error, AuthError):
+        return BAD_CREDENTIALS
+    if isinstance(error, PermanentError) and not isinstance(error, InvalidResponse):
+        return PERMANENT_ERROR
+    return TRANSIENT_ERROR
+
+
+@dataclass
+class CycleResult:
+    ok: bool  # the cycle's poll reached its side (well, or with a classified error that is not ours)
+    queued: int = 0
+    delivered: int = 0
+
+
+class Engine:
+    def __init__(
+        self, settings: Settings, store: Store, zalo: ZaloSide, freshchat: FreshChatSide, clock: Callable[[], float]
+    ):
+        self.store = store
+        self.clock = clock
+        fc = settings.freshchat
+        self.budget = RequestBudget(fc.requests_per_minute, clock())
+        self.zalo_reader = ZaloReader(zalo, store, clock, settings.zalo.feed_page_cap)
+        self.freshchat_reader = FreshChatReader(
+            freshchat,
+            store,
+            clock,
+            Intervals(fc.hot_interval, fc.warm_interval, fc.cold_interval),
+            self.budget,
+            settings.sync.resolve_notice,
+            settings.sync.long_text,
+            fc.forward_bot_messages,
+        )
+        self.freshchat_writer = FreshChatWriter(freshchat, store, clock, fc.channel_id, settings.sync.display_name)
+        self.zalo_writer = ZaloWriter(zalo, store, clock)
+        self.deliverer = Deliverer(store, clock, settings.sync.max_attempts)
+
+    def zalo_cycle(self) -> CycleResult:
+        result = CycleResult(ok=True)
+        result.queued = self._guard("zalo", self.zalo_reader.poll, result)
+        if result.queued or self.store.next_due_time(Z2F) is not None:
+            result.delivered = self._guard(
+                "freshchat", lambda: self.deliverer.run(Z2F, self.freshchat_writer), result, poll=False
+            )
+        return result
+
+    def freshchat_cycle(self) -> CycleResult:
+        result = CycleResult(ok=True)
+        result.queued = self._guard("freshchat", self.freshchat_reader.poll_due, result)
+        if result.queued or self.store.next_due_time(F2Z) is not None:
+            result.delivered = self._guard(
+                "zalo", lambda: self.deliverer.run(F2Z, self.zalo_writer), result, poll=False
+            )
+        return result
+
+    def _guard(self, side: str, step: Callable[[], int], result: CycleResult, poll: bool = True) -> int:
+        try:
+            done = step()
+        except RemoteError as exc:
+            state = health_state(exc)
+            self.store.set_health(exc.side, state, self.clock(), str(exc))
+            level = "error" if state in (BAD_CREDENTIALS, PERMANENT_ERROR) else "warning"
+            getattr(log, level)("side_unhealthy", side=exc.side, state=state, error=str(exc))
+            if poll:
+                result.ok = False
+            return 0
+        if poll:
+            self.store.set_health(side, OK, self.clock())
+        return done

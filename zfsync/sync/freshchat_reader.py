@@ -1,0 +1,134 @@
+"""Read FreshChat: find agents' new replies in each conversation due for a poll, and queue them for Zalo.
+
+Message pages are newest first; we walk ``link.href`` until the conversation's cursor (the newest message
+read last time) and then handle what is new oldest first. Only agents' ``normal`` messages go to the
+customer (bots' too when configured); private notes never do, and the customer-side messages are our own
+posts. A resolve (a system message flagged ``isResolved``) queues the resolve notice once.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+
+import structlog
+
+from zfsync.domain import F2Z, FcMessage
+from zfsync.store import NewRow, Store
+from zfsync.store.models import Conversation
+from zfsync.sync import render
+from zfsync.sync.ports import FreshChatSide
+from zfsync.sync.schedule import Intervals, RequestBudget, next_poll_at
+
+log = structlog.get_logger("zfsync.sync")
+
+MAX_PAGES = 20
+
+
+class FreshChatReader:
+    def __init__(
+        self,
+        freshchat: FreshChatSide,
+        store: Store,
+        clock: Callable[[], float],
+        intervals: Intervals,
+        budget: RequestBudget,
+        resolve_notice: str,
+        long_text: str,
+        forward_bots: bool,
+    ):
+        self.fc = freshchat
+        self.store = store
+        self.clock = clock
+        self.intervals = intervals
+        self.budget = budget
+        self.resolve_notice = resolve_notice
+        self.long_text = long_text
+        self.forward_bots = forward_bots
+
+    def poll_due(self) -> int:
+        """Poll the most overdue conversations the budget allows; returns how many rows were queued."""
+        now = self.clock()
+        allowed = self.budget.available(now)
+        queued = 0
+        for conversation in self.store.conversations_due(now, limit=allowed):
+            queued += self.poll(conversation)
+        return queued
+
+    def poll(self, conversation: Conversation) -> int:
+        new: list[FcMessage] = []
+        for number, page in enumerate(self.fc.message_pages(conversation.fc_conversation_id)):
+            self.budget.spend(self.clock())
+            done = False
+            for message in page:
+                if message.id == conversation.cursor_id or (
+                    conversation.cursor_time and message.created_time.timestamp() < conversation.cursor_time
+                ):
+                    done = True
+                    break
+                new.append(message)
+            if done or number + 1 >= MAX_PAGES:
+                break
+        new.reverse()
+        rows: list[NewRow] = []
+        resolved: bool | None = None
+        agent_activity = False
+        for message in new:
+            if self._is_reply(message):
+                rows.extend(self.rows_for_reply(message))
+                agent_activity = True
+            elif message.meta.get("isResolved"):
+                resolved = True
+                if self.resolve_notice.strip():
+                    rows.append(
+                        NewRow(
+                            F2Z,
+                            f"resolve:{message.id}",
+                            "resolve_notice",
+                            {"text": self.resolve_notice, "agent_id": message.actor_id},
+                            message.created_time.timestamp(),
+                            conversation_id=message.conversation_id,
+                        )
+                    )
+            elif message.meta.get("isReopen"):
+                resolved = False
+        now = self.clock()
+        contact = self.store.contact_by_id(conversation.contact_id)
+        activity_at = now if agent_activity else None
+        last_activity = activity_at or conversation.last_activity_at
+        cursor = (new[-1].id, new[-1].created_time.timestamp()) if new else None
+        inserted = self.store.record_conversation_read(
+            conversation.id,
+            contact.id,
+            rows,
+            cursor,
+            next_poll_at(now, last_activity, contact.last_inbound_ms / 1000, self.intervals),
+            activity_at,
+            resolved,
+            now,
+        )
+        if inserted:
+            log.info("freshchat_replies_queued", conversation=conversation.fc_conversation_id, count=inserted)
+        return inserted
+
+    def _is_reply(self, message: FcMessage) -> bool:
+        if message.message_type != "normal":
+            return False
+        return message.actor_type == "agent" or (self.forward_bots and message.actor_type == "bot")
+
+    def rows_for_reply(self, message: FcMessage) -> list[NewRow]:
+        text = unicodedata.normalize("NFC", render.agent_text(message))
+        chunks = render.split_text(text) if text.strip() else []
+        at = message.created_time.timestamp()
+        return [
+            NewRow(
+                F2Z,
+                message.id,
+                "text",
+                {"text": chunk, "agent_id": message.actor_id},
+                at,
+                part=index,
+                conversation_id=message.conversation_id,
+            )
+            for index, chunk in enumerate(chunks)
+        ]

@@ -1,0 +1,199 @@
+"""Write to FreshChat: customer messages as the contact's FreshChat user, notes as private messages.
+
+Each Zalo user has exactly one FreshChat user, found by ``reference_id`` before one is created, so a crash
+between creating it and recording it cannot make a second. A user message into a conversation that is not
+the user's latest is refused by FreshChat with 400 "not the latest conversation": we then adopt the
+user's newest conversation, or open one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from zfsync.domain import FcMessage, FcNewUser, FcOutgoing
+from zfsync.errors import ConversationNotLatest, RemoteError
+from zfsync.store import Store
+from zfsync.store.models import Contact, Message
+from zfsync.sync import render
+from zfsync.sync.delivery import Hold, Skip
+from zfsync.sync.ports import FreshChatSide
+
+log = structlog.get_logger("zfsync.sync")
+
+RECONCILE_SLACK = 600.0  # seconds before the claim in which an earlier attempt's message may stand
+RECONCILE_PAGES = 10
+OA_NOTE_HOLD = 5.0
+
+
+def reference_id(zalo_user_id: str) -> str:
+    return f"zalo-{zalo_user_id}"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class FreshChatWriter:
+    def __init__(
+        self,
+        freshchat: FreshChatSide,
+        store: Store,
+        clock: Callable[[], float],
+        channel_id: str,
+        display_name: str,
+    ):
+        self.fc = freshchat
+        self.store = store
+        self.clock = clock
+        self.channel_id = channel_id
+        self.display_name = display_name
+
+    # --- the Writer protocol -------------------------------------------------------------------------
+
+    def send(self, row: Message) -> tuple[str, str | None]:
+        contact = self.store.contact_by_id(row.contact_id)
+        payload = json.loads(row.payload)
+        if row.kind == "oa_note" and self.store.dest_taken("f2z", row.source_id):
+            raise Skip("echo of a reply zfsync sent")
+        if row.kind == "oa_note" and self.store.open_rows_of(contact.id, "f2z"):
+            # One of our own sends to this user is unresolved; it may be this very message. Wait for it.
+            raise Hold("waiting for zfsync's own send to this user to settle", OA_NOTE_HOLD)
+        if row.kind == "failure_note":
+            note = FcOutgoing(
+                (render.text_part(payload["text"]),),
+                actor_type=payload.get("actor_type", "agent"),
+                actor_id=payload.get("actor_id", ""),
+                message_type="private",
+            )
+            return self.fc.post_message(payload["conversation_id"], contact.fc_user_id or "", note), payload[
+                "conversation_id"
+            ]
+        fc_user = self._ensure_user(contact)
+        message = self._render(row.kind, payload, fc_user)
+        conversation = self.store.current_conversation(contact.id)
+        if conversation is None:
+            return self._open(contact, fc_user, message)
+        try:
+            return self.fc.post_message(
+                conversation.fc_conversation_id, fc_user, message
+            ), conversation.fc_conversation_id
+        except ConversationNotLatest:
+            log.info(
+                "freshchat_conversation_replaced", contact=contact.zalo_user_id, old=conversation.fc_conversation_id
+            )
+            latest = self._latest_conversation(fc_user, exclude=conversation.fc_conversation_id)
+            if latest is None:
+                return self._open(contact, fc_user, message)
+            self.store.add_conversation(contact.id, latest, self.clock())
+            return self.fc.post_message(latest, fc_user, message), latest
+
+    def reconcile(self, row: Message) -> tuple[str, str | None] | None:
+        contact = self.store.contact_by_id(row.contact_id)
+        payload = json.loads(row.payload)
+        if row.kind == "failure_note":
+            candidates = [payload["conversation_id"]]
+        else:
+            conversation = self.store.current_conversation(contact.id)
+            if conversation is not None:
+                candidates = [conversation.fc_conversation_id]
+            elif contact.fc_user_id:
+                candidates = self.fc.user_conversations(contact.fc_user_id)
+            else:
+                return None
+        wanted = self._fingerprint_of_row(row, payload, contact.fc_user_id or "")
+        since = (row.claimed_at or self.clock()) - RECONCILE_SLACK
+        for conversation_id in candidates:
+            match = self._find(conversation_id, wanted, since)
+            if match is not None:
+                if self.store.current_conversation(contact.id) is None and row.kind != "failure_note":
+                    self.store.add_conversation(contact.id, conversation_id, self.clock())
+                return match, conversation_id
+        return None
+
+    def gave_up(self, row: Message, error: RemoteError, now: float) -> None:
+        log.error("customer_message_not_delivered", row=row.id, error=str(error))
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def _ensure_user(self, contact: Contact) -> str:
+        if contact.fc_user_id:
+            return contact.fc_user_id
+        ref = reference_id(contact.zalo_user_id)
+        user = self.fc.find_user(ref)
+        if user is None:
+            user = self.fc.create_user(self.new_user(contact))
+            log.info("freshchat_user_created", contact=contact.zalo_user_id, fc_user=user.id)
+        self.store.set_fc_user(contact.id, user.id)
+        return user.id
+
+    def new_user(self, contact: Contact) -> FcNewUser:
+        name = self.display_name.format(name=contact.display_name or contact.zalo_user_id)
+        now_ms = int(self.clock() * 1000)
+        return FcNewUser(
+            reference_id=reference_id(contact.zalo_user_id),
+            first_name=name,
+            avatar_url=contact.avatar_url,
+            properties=(
+                ("external_user_provider", "zalo"),
+                ("zalo_user_id", contact.zalo_user_id),
+                ("zalo_first_contact", _iso(contact.first_seen_ms)),
+                ("zalo_last_seen", _iso(max(contact.last_inbound_ms, contact.first_seen_ms) or now_ms)),
+            ),
+        )
+
+    def _render(self, kind: str, payload: dict, fc_user: str) -> FcOutgoing:
+        if kind == "oa_note":
+            return FcOutgoing(
+                (render.text_part(render.oa_note_text(payload)),), actor_type="bot", message_type="private"
+            )
+        return FcOutgoing(tuple(render.zalo_parts(payload)), actor_type="user", actor_id=fc_user)
+
+    def _open(self, contact: Contact, fc_user: str, message: FcOutgoing) -> tuple[str, str | None]:
+        conversation_id, first_id = self.fc.create_conversation(self.channel_id, fc_user, message)
+        self.store.add_conversation(contact.id, conversation_id, self.clock())
+        log.info("freshchat_conversation_opened", contact=contact.zalo_user_id, conversation=conversation_id)
+        if first_id is None:
+            # Some accounts may not echo the created messages: find ours to record its id.
+            first_id = self._find(conversation_id, _fingerprint(message.parts), self.clock() - RECONCILE_SLACK)
+        return first_id or f"conversation:{conversation_id}", conversation_id
+
+    def _latest_conversation(self, fc_user: str, exclude: str) -> str | None:
+        newest: tuple[str, str] | None = None
+        for conversation_id in self.fc.user_conversations(fc_user):
+            if conversation_id == exclude:
+                continue
+            created = str(self.fc.conversation(conversation_id).get("created_time") or "")
+            if newest is None or created > newest[0]:
+                newest = (created, conversation_id)
+        return newest[1] if newest else None
+
+    def _fingerprint_of_row(self, row: Message, payload: dict, fc_user: str) -> str:
+        if row.kind == "failure_note":
+            return _fingerprint((render.text_part(payload["text"]),))
+        return _fingerprint(self._render(row.kind, payload, fc_user).parts)
+
+    def _find(self, conversation_id: str, fingerprint: str, since: float) -> str | None:
+        """The oldest message since ``since`` with this content that no other row has claimed."""
+        candidates: list[FcMessage] = []
+        for number, page in enumerate(self.fc.message_pages(conversation_id)):
+            older = False
+            for message in page:
+                if message.created_time.timestamp() < since:
+                    older = True
+                    break
+                if _fingerprint(message.parts) == fingerprint and not self.store.dest_taken("z2f", message.id):
+                    candidates.append(message)
+            if older or number + 1 >= RECONCILE_PAGES:
+                break
+        return candidates[-1].id if candidates else None
+
+
+def _fingerprint(parts: tuple | list) -> str:
+    texts = [str(p["text"].get("content", "")) for p in parts if isinstance(p.get("text"), dict)]
+    images = [str(p["image"].get("url", "")) for p in parts if isinstance(p.get("image"), dict)]
+    files = [str(p["file"].get("name", "")) for p in parts if isinstance(p.get("file"), dict)]
+    return json.dumps([texts, images, files], ensure_ascii=False)

@@ -1,0 +1,52 @@
+"""What the sync core needs from each side. The real clients and the test fakes both fit these.
+
+Every method may raise the `zfsync.errors.RemoteError` family: `TransientError` (including
+`InvalidResponse` and `RateLimited`), `AuthError`, `PermanentError` (including `ConversationNotLatest`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, ZaloMessage, ZaloProfile
+
+
+class ZaloSide(Protocol):
+    def recent_messages(self, offset: int, count: int = 10) -> list[ZaloMessage]:
+        """One page of the OA-wide feed, newest first; offsets shift as new messages arrive."""
+        ...
+
+    def conversation(self, user_id: str, offset: int, count: int = 10) -> list[ZaloMessage]:
+        """One page of one user's messages with the OA, newest first."""
+        ...
+
+    def send_text(self, user_id: str, text: str) -> str:
+        """Send a customer-service text of at most 2,000 characters; returns its Zalo message id."""
+        ...
+
+    def user_profile(self, user_id: str) -> ZaloProfile: ...
+
+
+class FreshChatSide(Protocol):
+    def find_user(self, reference_id: str) -> FcUser | None: ...
+
+    def create_user(self, user: FcNewUser) -> FcUser: ...
+
+    def update_user(self, user_id: str, user: FcNewUser) -> None: ...
+
+    def user_conversations(self, user_id: str) -> list[str]: ...
+
+    def conversation(self, conversation_id: str) -> dict: ...
+
+    def create_conversation(self, channel_id: str, user_id: str, first: FcOutgoing) -> tuple[str, str | None]:
+        """Open a conversation carrying ``first``; returns its id and the id of ``first`` if given."""
+        ...
+
+    def post_message(self, conversation_id: str, user_id: str, message: FcOutgoing) -> str:
+        """Post into a conversation; raises `ConversationNotLatest` if the user has a newer one."""
+        ...
+
+    def message_pages(self, conversation_id: str) -> Iterator[list[FcMessage]]:
+        """Pages of messages, newest first; the caller stops iterating once it has seen enough."""
+        ...

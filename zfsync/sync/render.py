@@ -1,0 +1,175 @@
+"""How a message looks on the other side. Pure functions: no I/O, easy to table-test.
+
+Zalo → FreshChat produces FreshChat ``message_parts``; FreshChat → Zalo produces the texts and media
+references the Zalo writer sends. Nothing is dropped: a content type we do not understand becomes a
+readable placeholder that carries its raw fields.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any
+
+from zfsync.domain import FcMessage, Json
+
+ZALO_TEXT_LIMIT = 2000
+MAP_URL = "https://www.google.com/maps?q={lat},{lng}"
+
+
+def text_part(text: str) -> Json:
+    return {"text": {"content": text}}
+
+
+def zalo_parts(row: Json) -> list[Json]:
+    """FreshChat message parts for one raw Zalo row (the ``raw`` of a `ZaloMessage`)."""
+    kind = str(row.get("type") or "unknown")
+    text = _s(row.get("message"))
+    url = _s(row.get("url"))
+    thumb = _s(row.get("thumb"))
+    if kind == "text":
+        return [text_part(text if text.strip() else "(empty message)")]
+    if kind in ("photo", "GIF", "gif", "sticker"):
+        image = url or thumb
+        parts: list[Json] = [{"image": {"url": image}}] if image else []
+        caption = _s(row.get("description")) or (text if kind == "photo" else "")
+        if caption.strip():
+            parts.append(text_part(caption))
+        return parts or [text_part(f"[{kind} without a link]")]
+    if kind == "voice":
+        return [text_part(f"🎤 Voice message: {url}" if url else "🎤 Voice message (no link)")]
+    if kind in ("link", "links"):
+        links = [_link(x) for x in row.get("links") or []] if isinstance(row.get("links"), list) else []
+        lines = [t for t in [text, *links] if t.strip()]
+        return [text_part("\n".join(lines) if lines else "[link]")]
+    if kind == "location":
+        return [text_part(location_text(row.get("location"), text))]
+    return [text_part(unknown_text(kind, row))]
+
+
+def location_text(location: Any, text: str = "") -> str:
+    lat, lng = _coordinates(location)
+    if lat is None:
+        shown = location if isinstance(location, str) else json.dumps(location, ensure_ascii=False)
+        return f"📍 Location: {shown}".strip()
+    prefix = f"{text}\n" if text.strip() else ""
+    return f"{prefix}📍 Location: {lat}, {lng}\n{MAP_URL.format(lat=lat, lng=lng)}"
+
+
+def unknown_text(kind: str, row: Json) -> str:
+    fields = {
+        k: v
+        for k, v in row.items()
+        if k not in ("from_avatar", "to_avatar", "from_display_name", "to_display_name", "from_id", "to_id", "src")
+    }
+    return f"[Zalo {kind} message: zfsync cannot show this type yet]\n" + json.dumps(
+        fields, ensure_ascii=False, sort_keys=True
+    )
+
+
+def oa_note_text(row: Json) -> str:
+    """A message OA staff typed in Zalo OA Manager, shown to agents as a private note."""
+    shown = "\n".join(p["text"]["content"] for p in zalo_parts(row) if "text" in p)
+    images = [p["image"]["url"] for p in zalo_parts(row) if "image" in p]
+    body = "\n".join(x for x in [shown, *images] if x)
+    return f"[Sent from Zalo OA Manager by OA staff]\n{body}"
+
+
+def agent_text(message: FcMessage) -> str:
+    """The text an agent's message carries, with non-text parts rendered as readable lines."""
+    lines: list[str] = []
+    for part in message.parts:
+        if isinstance(part.get("text"), dict):
+            lines.append(_s(part["text"].get("content")))
+        elif isinstance(part.get("image"), dict):
+            lines.append(_s(part["image"].get("url")))
+        elif isinstance(part.get("file"), dict):
+            f = part["file"]
+            lines.append(f"{_s(f.get('name')) or 'file'}: {_s(f.get('url'))}".strip())
+        elif isinstance(part.get("url_button"), dict):
+            b = part["url_button"]
+            lines.append(f"{_s(b.get('label'))}: {_s(b.get('url'))}")
+        elif isinstance(part.get("quick_reply_button"), dict):
+            lines.append(f"• {_s(part['quick_reply_button'].get('label'))}")
+        elif isinstance(part.get("video"), dict):
+            lines.append(_s(part["video"].get("url")))
+    return "\n".join(line for line in lines if line.strip())
+
+
+def zalo_length(text: str) -> int:
+    """Characters as Zalo counts them: after NFC, so composed Vietnamese letters count once."""
+    return len(unicodedata.normalize("NFC", text))
+
+
+def split_text(text: str, limit: int = ZALO_TEXT_LIMIT) -> list[str]:
+    """Split at paragraph, then sentence, then word boundaries into chunks of at most ``limit`` characters."""
+    text = unicodedata.normalize("NFC", text).strip()
+    if len(text) <= limit:
+        return [text] if text else []
+    chunks: list[str] = []
+    for piece in _pieces(text, limit, [r"\n\s*\n", r"(?<=[.!?…])\s+", r"\s+"]):
+        if chunks and len(chunks[-1]) + 2 + len(piece) <= limit:
+            sep = "\n\n" if "\n" not in piece[:1] else ""
+            chunks[-1] = chunks[-1] + sep + piece
+        else:
+            chunks.append(piece)
+    return chunks
+
+
+def _pieces(text: str, limit: int, separators: list[str]) -> list[str]:
+    if len(text) <= limit:
+        return [text]
+    if not separators:
+        return [text[i : i + limit] for i in range(0, len(text), limit)]  # one unbroken run: hard cut
+    pieces: list[str] = []
+    current = ""
+    joiner = "\n\n" if separators[0].startswith(r"\n") else " "
+    for token in re.split(separators[0], text):
+        token = token.strip()
+        if not token:
+            continue
+        candidate = f"{current}{joiner}{token}" if current else token
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        if len(token) > limit:
+            pieces.extend(_pieces(token, limit, separators[1:]))
+            current = ""
+        else:
+            current = token
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _coordinates(location: Any) -> tuple[float | None, float | None]:
+    data = location
+    if isinstance(location, str):
+        try:
+            data = json.loads(location)
+        except ValueError:
+            numbers = re.findall(r"-?\d+(?:\.\d+)?", location)
+            if len(numbers) >= 2:
+                return float(numbers[0]), float(numbers[1])
+            return None, None
+    if isinstance(data, dict):
+        lat = data.get("latitude", data.get("lat"))
+        lng = data.get("longitude", data.get("lng", data.get("long")))
+        try:
+            return float(lat), float(lng)
+        except (TypeError, ValueError):
+            return None, None
+    return None, None
+
+
+def _link(item: Any) -> str:
+    if isinstance(item, dict):
+        return " ".join(_s(item.get(k)) for k in ("title", "url", "link") if item.get(k))
+    return _s(item)
+
+
+def _s(value: Any) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,221 @@
+"""Zalo OA Open API: HTTP in, `ZaloMessage` and friends out (research/zalo_api.md).
+
+Reads are documented at v2.0, sends and user APIs at v3.0. Every call carries the bare ``access_token``
+header. Errors arrive as ``{"error": <negative>, "message": ...}`` usually with HTTP 200; `codes.error_for`
+classifies them. A rejected token is refreshed once and the call retried once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import requests
+import structlog
+
+from zfsync import http
+from zfsync.domain import Json, ZaloMessage, ZaloProfile
+from zfsync.errors import InvalidResponse, TransientError
+from zfsync.zalo.codes import TokenRejected, error_for
+from zfsync.zalo.oauth import TokenKeeper
+
+log = structlog.get_logger("zfsync.zalo")
+
+PAGE_SIZE = 10  # Zalo's documented maximum for listrecentchat and conversation
+TEXT_LIMIT = 2000
+
+
+class ZaloClient:
+    def __init__(
+        self,
+        api_url: str,
+        tokens: TokenKeeper,
+        session: requests.Session | None = None,
+        on_request: Callable[[str], None] | None = None,
+    ):
+        self.api_url = api_url
+        self._tokens = tokens
+        self._session = session or http.new_session()
+        self._oa_id: str | None = None
+        self._on_request = on_request or (lambda endpoint: None)
+
+    # --- reading -------------------------------------------------------------------------------------
+
+    def recent_messages(self, offset: int, count: int = PAGE_SIZE) -> list[ZaloMessage]:
+        """One page of the OA-wide feed, newest first (offset 0 = newest)."""
+        data = self._get("/v2.0/oa/listrecentchat", {"offset": offset, "count": min(count, PAGE_SIZE)})
+        return self._rows(data, "/v2.0/oa/listrecentchat")
+
+    def conversation(self, user_id: str, offset: int, count: int = PAGE_SIZE) -> list[ZaloMessage]:
+        """One page of one user's conversation with the OA, newest first."""
+        query = {"user_id": _user_id_param(user_id), "offset": offset, "count": min(count, PAGE_SIZE)}
+        return self._rows(self._get("/v2.0/oa/conversation", query), "/v2.0/oa/conversation")
+
+    def user_profile(self, user_id: str) -> ZaloProfile:
+        data = self._get("/v3.0/oa/user/detail", {"user_id": user_id})
+        if not isinstance(data, dict):
+            raise InvalidResponse("user/detail has no data object", side="zalo", endpoint="/v3.0/oa/user/detail")
+        avatars = data.get("avatars") if isinstance(data.get("avatars"), dict) else {}
+        return ZaloProfile(
+            user_id=str(data.get("user_id") or user_id),
+            display_name=str(data.get("display_name") or ""),
+            avatar=str(data.get("avatar") or avatars.get("240") or avatars.get("120") or ""),
+        )
+
+    def oa_profile(self) -> Json:
+        data = self._get("/v2.0/oa/getoa", None)
+        if not isinstance(data, dict):
+            raise InvalidResponse("getoa has no data object", side="zalo", endpoint="/v2.0/oa/getoa")
+        if data.get("oa_id") is not None:
+            self._oa_id = str(data["oa_id"])
+        return data
+
+    # --- sending -------------------------------------------------------------------------------------
+
+    def send_text(self, user_id: str, text: str) -> str:
+        """Send a customer-service text (at most 2,000 characters); returns Zalo's message id."""
+        return self._send(user_id, {"text": text})
+
+    def _send(self, user_id: str, message: Json) -> str:
+        ep = "/v3.0/oa/message/cs"
+        data = self._request("POST", ep, json_body={"recipient": {"user_id": user_id}, "message": message})
+        if not isinstance(data, dict) or not data.get("message_id"):
+            raise InvalidResponse("send answer has no message_id", side="zalo", endpoint=ep)
+        return str(data["message_id"])
+
+    # --- plumbing ------------------------------------------------------------------------------------
+
+    def _get(self, endpoint: str, query: Json | None) -> Any:
+        params = {"data": json.dumps(query, separators=(",", ":"))} if query is not None else None
+        return self._request("GET", endpoint, params=params)
+
+    def _request(self, method: str, endpoint: str, *, params: Json | None = None, json_body: Json | None = None) -> Any:
+        token = self._tokens.access_token()
+        try:
+            return self._once(method, endpoint, token, params, json_body)
+        except TokenRejected:
+            # Another process or the console may have rotated the token: refresh once, then retry once.
+            token = self._tokens.refresh(stale=token)
+            return self._once(method, endpoint, token, params, json_body)
+
+    def _once(self, method: str, endpoint: str, token: str, params: Json | None, body: Json | None) -> Any:
+        self._on_request(endpoint)
+        response = http.call(
+            self._session,
+            method,
+            self.api_url + endpoint,
+            side="zalo",
+            endpoint=endpoint,
+            params=params,
+            json=body,
+            headers={"access_token": token},
+        )
+        if response.status_code == 429:
+            raise http.rate_limited(response, side="zalo", endpoint=endpoint, default=60.0)
+        if response.status_code >= 500:
+            raise TransientError("server error", side="zalo", endpoint=endpoint, status=response.status_code)
+        envelope = http.json_body(response, side="zalo", endpoint=endpoint)
+        if not isinstance(envelope, dict):
+            raise InvalidResponse("answer is not a JSON object", side="zalo", endpoint=endpoint)
+        code = envelope.get("error", 0)
+        try:
+            code = int(code)
+        except (TypeError, ValueError):
+            raise InvalidResponse(f"error field is not a number: {code!r}", side="zalo", endpoint=endpoint) from None
+        if code != 0:
+            raise error_for(code, str(envelope.get("message") or ""), endpoint=endpoint, status=response.status_code)
+        if response.status_code >= 400:
+            raise error_for(-1, f"HTTP {response.status_code}", endpoint=endpoint, status=response.status_code)
+        return envelope.get("data")
+
+    def _rows(self, data: Any, endpoint: str) -> list[ZaloMessage]:
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise InvalidResponse("expected a list of messages in data", side="zalo", endpoint=endpoint)
+        rows: list[ZaloMessage] = []
+        for raw in data:
+            message = self._parse_row(raw)
+            if message is None:
+                log.warning(
+                    "zalo_row_malformed", endpoint=endpoint, keys=sorted(raw) if isinstance(raw, dict) else None
+                )
+            else:
+                rows.append(message)
+        _fill_missing_times(rows)
+        return rows
+
+    def _parse_row(self, raw: Any) -> ZaloMessage | None:
+        if not isinstance(raw, dict) or not raw.get("message_id"):
+            return None
+        from_oa = self._is_from_oa(raw)
+        if from_oa is None:
+            return None
+        user_side = "to" if from_oa else "from"
+        user_id = raw.get(f"{user_side}_id")
+        if user_id is None or user_id == "":
+            return None
+        links = raw.get("links")
+        return ZaloMessage(
+            message_id=str(raw["message_id"]),
+            user_id=str(user_id),
+            from_oa=from_oa,
+            time_ms=_int_or(raw.get("time"), -1),
+            type=str(raw.get("type") or "unknown"),
+            text=_str(raw.get("message")),
+            user_name=_str(raw.get(f"{user_side}_display_name")),
+            user_avatar=_str(raw.get(f"{user_side}_avatar")),
+            url=_str(raw.get("url")),
+            thumb=_str(raw.get("thumb")),
+            description=_str(raw.get("description")),
+            links=tuple(_link(x) for x in links) if isinstance(links, list) else (),
+            location=_str(raw.get("location"))
+            if not isinstance(raw.get("location"), dict)
+            else json.dumps(raw["location"], ensure_ascii=False),
+            raw=raw,
+        )
+
+    def _is_from_oa(self, raw: Json) -> bool | None:
+        src = raw.get("src")
+        if src in (0, 1, "0", "1"):
+            return int(src) == 0
+        # One live report lists no `src`: fall back to comparing the sender with the OA's own id.
+        if self._oa_id is None:
+            self.oa_profile()
+        if self._oa_id is None:
+            return None
+        return str(raw.get("from_id")) == self._oa_id
+
+
+def _user_id_param(user_id: str) -> int | str:
+    # The docs type user_id as a long and send it unquoted; Python ints keep all digits.
+    return int(user_id) if user_id.isdigit() else user_id
+
+
+def _int_or(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _link(item: Any) -> str:
+    # The docs say a string array; a third-party fixture uses {url, name} objects. Accept both.
+    if isinstance(item, dict):
+        return _str(item.get("url") or item.get("link") or json.dumps(item, ensure_ascii=False))
+    return _str(item)
+
+
+def _fill_missing_times(rows: list[ZaloMessage]) -> None:
+    """A row without a usable time borrows its newer neighbour's, so it sorts where the page put it;
+    with no neighbour it keeps -1, which the sync core reads as "time unknown"."""
+    for i, row in enumerate(rows):
+        if row.time_ms < 0:
+            neighbours = [r.time_ms for r in rows[:i][::-1] + rows[i + 1 :] if r.time_ms >= 0]
+            rows[i] = replace(row, time_ms=neighbours[0] if neighbours else -1)

@@ -1,0 +1,160 @@
+"""Zalo OAuth v4 for an Official Account: permission URL with PKCE, code and refresh-token grants, and a
+token keeper that refreshes ahead of expiry.
+
+Facts that shape this (research/zalo_api.md §5): access tokens live 25 h and ``expires_in`` arrives as a
+string; refresh tokens are single-use and rotate on every refresh, so the new pair is persisted before it
+is used and refreshes are single-flight; OAuth errors usually arrive with HTTP 200.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlencode
+
+import requests
+
+from zfsync import http
+from zfsync.domain import ZaloTokens
+from zfsync.errors import AuthError, InvalidResponse, TransientError
+
+TOKEN_PATH = "/v4/oa/access_token"
+PERMISSION_PATH = "/v4/oa/permission"
+DEFAULT_EXPIRES_IN = 90_000.0  # 25 h, what Zalo documents when a response omits the field
+REFRESH_MARGIN = 5 * 3600.0  # refresh at ~20 h of 25, leaving hours to recover from a failing refresh
+
+
+def new_pkce_pair() -> tuple[str, str]:
+    """A (verifier, S256 challenge) pair; Zalo wants base64url without padding of the raw digest."""
+    verifier = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def permission_url(oauth_url: str, app_id: str, redirect_uri: str, challenge: str, state: str) -> str:
+    query = urlencode({"app_id": app_id, "redirect_uri": redirect_uri, "code_challenge": challenge, "state": state})
+    return f"{oauth_url}{PERMISSION_PATH}?{query}"
+
+
+class ZaloOAuth:
+    """The token endpoint. Raises `AuthError` for a refused grant, `TransientError` for the rest."""
+
+    def __init__(self, oauth_url: str, app_id: str, app_secret: str, session: requests.Session | None = None):
+        self.oauth_url = oauth_url
+        self.app_id = app_id
+        self._secret = app_secret
+        self._session = session or http.new_session()
+
+    def exchange_code(self, code: str, verifier: str) -> ZaloTokens:
+        form = {"code": code, "app_id": self.app_id, "grant_type": "authorization_code"}
+        if verifier:
+            form["code_verifier"] = verifier
+        return self._grant(form)
+
+    def redeem_refresh_token(self, refresh_token: str) -> ZaloTokens:
+        return self._grant({"refresh_token": refresh_token, "app_id": self.app_id, "grant_type": "refresh_token"})
+
+    def _grant(self, form: dict[str, str]) -> ZaloTokens:
+        ep = TOKEN_PATH
+        response = http.call(
+            self._session,
+            "POST",
+            self.oauth_url + ep,
+            side="zalo",
+            endpoint=ep,
+            data=form,
+            headers={"secret_key": self._secret},
+        )
+        if response.status_code == 429:
+            raise http.rate_limited(response, side="zalo", endpoint=ep, default=60.0)
+        if response.status_code >= 500:
+            raise TransientError("server error", side="zalo", endpoint=ep, status=response.status_code)
+        body = http.json_body(response, side="zalo", endpoint=ep)
+        if not isinstance(body, dict):
+            raise InvalidResponse("token answer is not an object", side="zalo", endpoint=ep)
+        code = body.get("error")
+        if (code not in (None, 0, "0")) or response.status_code >= 400 or not body.get("access_token"):
+            reason = str(body.get("message") or body.get("error_name") or body.get("error_reason") or "grant refused")
+            raise AuthError(reason, side="zalo", endpoint=ep, status=response.status_code, code=code)
+        if not body.get("refresh_token"):
+            raise InvalidResponse("token answer has no refresh_token", side="zalo", endpoint=ep)
+        try:
+            expires_in = float(body.get("expires_in") or DEFAULT_EXPIRES_IN)
+        except (TypeError, ValueError):
+            expires_in = DEFAULT_EXPIRES_IN
+        return ZaloTokens(str(body["access_token"]), str(body["refresh_token"]), expires_in)
+
+
+@dataclass(frozen=True)
+class StoredTokens:
+    access_token: str
+    refresh_token: str
+    expires_at: float
+    dead_reason: str = ""
+
+
+class TokenStore(Protocol):
+    def load_tokens(self) -> StoredTokens | None: ...
+
+    def save_tokens(self, tokens: ZaloTokens, now: float) -> None: ...
+
+    def mark_tokens_dead(self, reason: str) -> None: ...
+
+
+FIX_HINT = "run `zfsync auth zalo --refresh-token TOKEN` (or `zfsync auth zalo` for a new authorisation)"
+
+
+class TokenKeeper:
+    """Hands out a valid access token, refreshing ahead of expiry, once at a time across threads."""
+
+    def __init__(self, oauth: ZaloOAuth, store: TokenStore, clock: Callable[[], float]):
+        self._oauth = oauth
+        self._store = store
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def access_token(self) -> str:
+        stored = self._usable()
+        if stored.expires_at - self._clock() > REFRESH_MARGIN:
+            return stored.access_token
+        try:
+            return self.refresh(stale=stored.access_token)
+        except TransientError:
+            if stored.expires_at > self._clock():
+                return stored.access_token  # still valid: try the refresh again next time
+            raise
+
+    def refresh(self, stale: str) -> str:
+        """Redeem the refresh token unless another thread already replaced ``stale``."""
+        with self._lock:
+            stored = self._usable()
+            fresh_enough = stored.expires_at - self._clock() > REFRESH_MARGIN
+            if stored.access_token != stale and fresh_enough:
+                return stored.access_token
+            try:
+                tokens = self._oauth.redeem_refresh_token(stored.refresh_token)
+            except AuthError as exc:
+                self._store.mark_tokens_dead(f"refresh refused: {exc.reason}")
+                raise AuthError(
+                    f"the Zalo refresh token was refused ({exc.reason}): {FIX_HINT}",
+                    side="zalo",
+                    endpoint=exc.endpoint,
+                    status=exc.status,
+                    code=exc.code,
+                ) from None
+            # Single-use refresh tokens: the new pair must be on disk before anything uses it.
+            self._store.save_tokens(tokens, self._clock())
+            return tokens.access_token
+
+    def _usable(self) -> StoredTokens:
+        stored = self._store.load_tokens()
+        if stored is None:
+            raise AuthError(f"no Zalo token is stored: {FIX_HINT}", side="zalo", endpoint=TOKEN_PATH)
+        if stored.dead_reason:
+            raise AuthError(f"{stored.dead_reason}: {FIX_HINT}", side="zalo", endpoint=TOKEN_PATH)
+        return stored
