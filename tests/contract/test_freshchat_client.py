@@ -1,0 +1,118 @@
+"""The FreshChat client against payloads shaped as research/freshchat_api.md documents them."""
+
+from __future__ import annotations
+
+import pytest
+
+from zfsync.domain import FcNewUser, FcOutgoing
+from zfsync.errors import AuthError, ConversationNotLatest, InvalidResponse, PermanentError, RateLimited
+from zfsync.freshchat.client import FreshChatClient
+
+API = "https://acme.freshchat.com"
+MESSAGE = {  # the keys of a recorded real message (Pipedream's test event)
+    "message_parts": [{"text": {"content": "Chào bạn"}}],
+    "app_id": "app",
+    "actor_id": "agent-1",
+    "id": "m-2",
+    "channel_id": "ch",
+    "conversation_id": "c-1",
+    "interaction_id": "1-2",
+    "message_type": "normal",
+    "actor_type": "agent",
+    "created_time": "2026-11-20T10:00:01.123Z",
+    "user_id": "u-1",
+}
+
+
+@pytest.fixture
+def client():
+    return FreshChatClient(API, "KEY")
+
+
+def test_find_user_matches_reference_id_itself(client, requests_mock):
+    mock = requests_mock.get(
+        f"{API}/v2/users",
+        json={"users": [{"id": "x", "reference_id": "other"}, {"id": "u-1", "reference_id": "zalo-1"}]},
+    )
+    assert client.find_user("zalo-1").id == "u-1"
+    assert mock.last_request.headers["Authorization"] == "Bearer KEY"
+    requests_mock.get(f"{API}/v2/users", json={"users": []})
+    assert client.find_user("zalo-2") is None
+
+
+def test_create_user_accepts_201_and_sends_properties(client, requests_mock):
+    mock = requests_mock.post(f"{API}/v2/users", status_code=201, json={"id": "u-9", "reference_id": "zalo-9"})
+    user = client.create_user(FcNewUser("zalo-9", "Lan Zalo", "https://a/b.jpg", (("external_user_provider", "zalo"),)))
+    assert user.id == "u-9"
+    assert mock.last_request.json()["properties"] == [{"name": "external_user_provider", "value": "zalo"}]
+    assert mock.last_request.json()["avatar"] == {"url": "https://a/b.jpg"}
+
+
+def test_message_pages_follow_link_href_until_it_is_missing(client, requests_mock):
+    older = {**MESSAGE, "id": "m-1", "created_time": "2026-11-20T10:00:00.000Z", "actor_type": "user"}
+    requests_mock.get(
+        f"{API}/v2/conversations/c-1/messages?page=1&items_per_page=50",
+        json={
+            "messages": [MESSAGE],
+            "link": {"href": "/v2/conversations/c-1/messages?page=2&items_per_page=50", "rel": "next_page"},
+        },
+    )
+    requests_mock.get(f"{API}/v2/conversations/c-1/messages?page=2&items_per_page=50", json={"messages": [older]})
+    pages = list(client.message_pages("c-1"))
+    assert [[m.id for m in page] for page in pages] == [["m-2"], ["m-1"]]
+    first = pages[0][0]
+    assert (first.actor_type, first.message_type, first.text()) == ("agent", "normal", "Chào bạn")
+    assert first.created_time.microsecond == 123000
+
+
+def test_html_with_200_is_an_invalid_response(client, requests_mock):
+    requests_mock.get(
+        f"{API}/v2/users",
+        text="<!DOCTYPE html><html>Freshworks login</html>",
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )
+    with pytest.raises(InvalidResponse, match="HTML"):
+        client.find_user("zalo-1")
+
+
+def test_not_the_latest_conversation_is_its_own_error(client, requests_mock):
+    requests_mock.post(
+        f"{API}/v2/conversations/c-1/messages",
+        status_code=400,
+        json={
+            "code": 400,
+            "status": "INVALID_VALUE",
+            "message": "User message cannot be sent to conversation which is not the latest conversation of the user",
+        },
+    )
+    with pytest.raises(ConversationNotLatest):
+        client.post_message("c-1", "u-1", FcOutgoing(({"text": {"content": "hi"}},)))
+
+
+@pytest.mark.parametrize(("status", "error_class"), [(401, AuthError), (403, AuthError), (404, PermanentError)])
+def test_client_errors_are_classified(client, requests_mock, status, error_class):
+    requests_mock.get(f"{API}/v2/channels", status_code=status, json={"code": status, "status": "X", "message": "m"})
+    with pytest.raises(error_class):
+        client.channels()
+
+
+def test_429_honours_retry_after(client, requests_mock):
+    requests_mock.get(f"{API}/v2/channels", status_code=429, headers={"Retry-After": "12"}, json={})
+    with pytest.raises(RateLimited) as caught:
+        client.channels()
+    assert caught.value.retry_after == 12
+
+
+def test_conversation_create_returns_ids_and_user_posts_carry_the_actor(client, requests_mock):
+    mock = requests_mock.post(
+        f"{API}/v2/conversations", json={"conversation_id": "c-7", "channel_id": "ch", "messages": [{"id": "m-7"}]}
+    )
+    assert client.create_conversation("ch", "u-1", FcOutgoing(({"text": {"content": "hi"}},))) == ("c-7", "m-7")
+    sent = mock.last_request.json()
+    assert sent["users"] == [{"id": "u-1"}]
+    assert sent["messages"][0]["actor_type"] == "user" and sent["messages"][0]["actor_id"] == "u-1"
+
+
+def test_configuration_is_read_wrapped_or_bare(client, requests_mock):
+    requests_mock.get(f"{API}/v2/accounts/configuration", json={"configuration": {"account_id": "a"}})
+    assert client.account_configuration() == {"account_id": "a"}

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from zfsync import cli
+from zfsync.store import NewRow, Store
+
+COMMANDS = ["run", "status", "check", "auth", "failed", "retry", "skip", "sim", "demo"]
+
+
+def test_help_lists_every_command_of_the_design(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in out
+
+
+def test_every_command_is_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for command in COMMANDS:
+        assert f"zfsync {command}" in readme
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZFSYNC_ZALO_APP_SECRET", "s")
+    monkeypatch.setenv("ZFSYNC_FRESHCHAT_API_KEY", "k")
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[zalo]\napp_id = "1"\n[freshchat]\napi_url = "https://x.freshchat.com"\nchannel_id = "c"\n'
+        '[store]\npath = "z.db"\n'
+    )
+    return path
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text("[zalo]\napp_id = 5\n")
+    assert cli.main(["--config", str(path), "status"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "zfsync: config key zalo.app_id: expected a non-empty string, got 5"
+
+
+def test_status_without_a_store_says_down(config, capsys):
+    assert cli.main(["--config", str(config), "status"]) == 2
+    assert "no store" in capsys.readouterr().out
+
+
+def test_failed_retry_skip_round_trip(config, capsys):
+    store = Store.open(config.parent / "z.db")
+    contact = store.record_zalo_messages(
+        "u1",
+        "Lan",
+        "",
+        [NewRow("f2z", "fc-1", "text", {"text": "hello"}, 1.0), NewRow("f2z", "fc-2", "text", {"text": "bye"}, 2.0)],
+        (1, "x"),
+        1,
+        5.0,
+    )
+    for row in [*store.due_heads("f2z", 10, 10)]:
+        store.fail(row.id, "user has not followed the OA", "-213", time.time())
+    head = store.due_heads("f2z", 10, 10)[0]
+    store.fail(head.id, "too big", "-210", time.time())
+    store.close()
+    assert contact.display_name == "Lan"
+
+    assert cli.main(["--config", str(config), "failed", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["error_code"] for r in rows] == ["-213", "-210"]
+    assert cli.main(["--config", str(config), "retry", str(rows[0]["id"])]) == 0
+    assert cli.main(["--config", str(config), "skip", str(rows[1]["id"])]) == 0
+    assert cli.main(["--config", str(config), "skip", "999"]) == 1
+    capsys.readouterr()
+    assert cli.main(["--config", str(config), "failed"]) == 0
+    assert "no failed deliveries" in capsys.readouterr().out
+    store = Store.open(config.parent / "z.db")
+    assert [r.source_id for r in store.due_heads("f2z", time.time(), 10)] == ["fc-1"]
+    store.close()
+
+
+def test_retry_needs_ids_or_all(config, capsys):
+    assert cli.main(["--config", str(config), "retry"]) == 2
+    assert "--all" in capsys.readouterr().err

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import pytest
+
+from zfsync import config
+from zfsync.errors import ConfigError
+
+SECRETS = {"ZFSYNC_ZALO_APP_SECRET": "zalo-secret-42", "ZFSYNC_FRESHCHAT_API_KEY": "fc-key-42"}
+MINIMAL = {"zalo": {"app_id": "1"}, "freshchat": {"api_url": "https://api.freshchat.com/v2", "channel_id": "c"}}
+
+
+def test_minimal_config_gets_documented_defaults():
+    settings = config.from_mapping(MINIMAL, SECRETS)
+    assert settings.zalo.api_url == "https://openapi.zalo.me"
+    assert settings.freshchat.api_url == "https://api.freshchat.com"  # the trailing /v2 is accepted
+    assert settings.sync.display_name == "{name} Zalo"
+    assert "secret-42" not in repr(settings) and "key-42" not in repr(settings)  # secrets stay out of reprs
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"zalo": {}}, "zalo.app_id is missing"),
+        ({"zalo": {"app_id": "1", "poll_interval": "fast"}}, "zalo.poll_interval: expected a number of seconds"),
+        ({"zalo": {"app_id": "1", "api_url": "openapi.zalo.me"}}, "zalo.api_url: expected an http(s) URL"),
+        ({"zalo": {"app_id": "1", "typo": 1}}, "zalo.typo is unknown"),
+        ({"zalo": {"app_id": "1", "app_secret": "x"}}, "set ZFSYNC_ZALO_APP_SECRET"),
+        ({"sync": {"long_text": "zip"}}, "sync.long_text: expected one of"),
+        ({"sync": {"display_name": "{nme}"}}, "sync.display_name: expected a template"),
+        ({"mystery": {}}, "[mystery] is unknown"),
+    ],
+)
+def test_bad_values_fail_with_one_line_naming_the_key(patch, message):
+    with pytest.raises(ConfigError) as caught:
+        config.from_mapping({**MINIMAL, **patch}, SECRETS)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_secret_names_the_variable():
+    with pytest.raises(ConfigError, match="ZFSYNC_FRESHCHAT_API_KEY"):
+        config.from_mapping(MINIMAL, {"ZFSYNC_ZALO_APP_SECRET": "s"})
+
+
+def test_load_reads_dotenv_beside_the_file_and_resolves_the_store(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[zalo]\napp_id = "1"\n[freshchat]\napi_url = "https://x.freshchat.com"\nchannel_id = "c"\n'
+        '[store]\npath = "state/z.db"\n'
+    )
+    (tmp_path / ".env").write_text("ZFSYNC_ZALO_APP_SECRET=from-file\nZFSYNC_FRESHCHAT_API_KEY=k\n")
+    settings = config.load(path, env={})
+    assert settings.zalo.app_secret == "from-file"
+    assert settings.store_path == tmp_path / "state" / "z.db"
+
+
+def test_invalid_toml_and_missing_file_are_one_line_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[zalo\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load(bad, env=SECRETS)
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.resolve_path(str(tmp_path / "none.toml"), env={})
+    assert config.resolve_path(None, env={"ZFSYNC_CONFIG": str(bad)}) == bad
+
+
+def test_example_config_is_valid_and_documents_every_key():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "config.example.toml").read_text()
+    import tomllib
+
+    config.from_mapping(tomllib.loads(text), SECRETS)
+    for section, keys in config.SCHEMA.items():
+        for key in keys:
+            assert f"\n{key} = " in text, f"{section}.{key} is not in config.example.toml"

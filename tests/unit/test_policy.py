@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import io
+
+from zfsync import log
+from zfsync.sync.delivery import MAX_DELAY, backoff
+from zfsync.sync.schedule import Intervals, RequestBudget, next_poll_at
+
+
+def test_backoff_grows_and_is_capped():
+    assert backoff(1, rng=lambda: 0.0) == 1.0
+    assert backoff(3, rng=lambda: 1.0) == 8.0
+    assert backoff(50, rng=lambda: 1.0) == MAX_DELAY
+
+
+def test_schedule_hot_warm_cold_and_window():
+    intervals = Intervals(3, 30, 600)
+    now = 1_000_000.0
+    assert next_poll_at(now, now - 10, now - 10, intervals) == now + 3
+    assert next_poll_at(now, now - 1000, now - 1000, intervals) == now + 30
+    assert next_poll_at(now, now - 7200, now - 7200, intervals) == now + 600
+    assert next_poll_at(now, now - 8 * 86400, now - 8 * 86400, intervals) == now + 3600
+
+
+def test_budget_refills_per_minute():
+    budget = RequestBudget(60, now=0.0)
+    assert budget.available(0.0) == 60
+    budget.spend(0.0, 60)
+    assert budget.available(0.0) == 0
+    assert budget.available(10.0) == 10
+    assert budget.available(1000.0) == 60
+
+
+def test_journald_lines_carry_priority_and_mask_secrets():
+    out = io.StringIO()
+    log.setup("info", "journald", out)
+    logger = log.structlog.get_logger("t")
+    logger.warning("side_unhealthy", side="zalo", access_token="abc123")
+    logger.debug("hidden")
+    line = out.getvalue().strip()
+    assert line.startswith("<4>event='side_unhealthy'")
+    assert "abc123" not in line and "***" in line
+    assert "hidden" not in out.getvalue()

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import unicodedata
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zfsync.sync import render
+
+
+def test_short_text_is_one_chunk_and_empty_is_none():
+    assert render.split_text("xin chào") == ["xin chào"]
+    assert render.split_text("   ") == []
+
+
+def test_split_prefers_paragraphs_then_sentences_then_words():
+    para = "Câu một. " * 150  # ~1,350 characters
+    chunks = render.split_text(f"{para}\n\n{para}")
+    assert chunks == [para.strip(), para.strip()]
+    one_long_paragraph = "Một câu khá dài ở đây. " * 200
+    chunks = render.split_text(one_long_paragraph)
+    assert all(len(c) <= 2000 for c in chunks) and all(c.endswith(".") for c in chunks)
+
+
+def test_nfc_counts_vietnamese_letters_once():
+    decomposed = unicodedata.normalize("NFD", "ệ" * 1500)
+    assert len(decomposed) > 2000
+    assert render.split_text(decomposed) == ["ệ" * 1500]
+
+
+@given(st.text(min_size=0, max_size=9000))
+def test_split_never_exceeds_the_limit_and_loses_no_word(text):
+    chunks = render.split_text(text)
+    assert all(0 < len(c) <= 2000 for c in chunks)
+    normalized = unicodedata.normalize("NFC", text)
+    assert "".join("".join(chunks).split()) == "".join(normalized.split())
+
+
+def test_zalo_content_types_render_readably():
+    photo = render.zalo_parts({"type": "photo", "url": "https://z/p.jpg", "description": "hoá đơn"})
+    assert photo == [{"image": {"url": "https://z/p.jpg"}}, {"text": {"content": "hoá đơn"}}]
+    sticker = render.zalo_parts({"type": "sticker", "url": "https://z/s.png"})
+    assert sticker == [{"image": {"url": "https://z/s.png"}}]
+    voice = render.zalo_parts({"type": "voice", "url": "https://z/v.aac"})
+    assert "https://z/v.aac" in voice[0]["text"]["content"]
+    links = render.zalo_parts({"type": "links", "message": "xem", "links": ["https://a", {"url": "https://b"}]})
+    assert links[0]["text"]["content"] == "xem\nhttps://a\nhttps://b"
+    assert "10.7, 106.6" in render.location_text("10.7,106.6")
+    assert render.zalo_parts({"type": "text", "message": ""}) == [{"text": {"content": "(empty message)"}}]

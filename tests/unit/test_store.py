@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from zfsync.errors import StoreError
+from zfsync.store import NewRow, Store
+from zfsync.store.migrations import LATEST
+from zfsync.store.models import SchemaVersion
+
+
+def test_fresh_store_is_private_and_at_the_latest_schema(tmp_path):
+    store = Store.open(tmp_path / "sub" / "z.db")
+    assert stat.S_IMODE(os.stat(tmp_path / "sub" / "z.db").st_mode) == 0o600
+    assert SchemaVersion.get().version == LATEST
+    assert store.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    store.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    store = Store.open(tmp_path / "z.db")
+    SchemaVersion.update(version=LATEST + 1).execute()
+    store.close()
+    with pytest.raises(StoreError, match="upgrade zfsync"):
+        Store.open(tmp_path / "z.db")
+
+
+def test_rows_are_unique_per_source_and_heads_keep_order(tmp_path):
+    store = Store.open(tmp_path / "z.db")
+    rows = [NewRow("z2f", f"m{i}", "text", {}, 10.0 + i) for i in range(3)]
+    contact = store.record_zalo_messages("u", "U", "", rows, (13000, "m2"), 13000, now=20.0)
+    assert store.insert_rows(contact.id, rows, 21.0) == 0  # seen again: nothing new
+    (head,) = store.due_heads("z2f", 100.0, 10)
+    assert head.source_id == "m0"
+    store.postpone(head.id, 200.0, "later", "", outcome_unknown=False)
+    assert store.due_heads("z2f", 100.0, 10) == []  # the stuck head holds back its own contact only
+    other = store.record_zalo_messages("v", "V", "", [NewRow("z2f", "x", "text", {}, 11.0)], (1, "x"), 1, 20.0)
+    assert [r.contact_id for r in store.due_heads("z2f", 100.0, 10)] == [other.id]
+    store.close()
+
+
+def test_not_a_database_is_a_store_error(tmp_path):
+    path = tmp_path / "z.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot be used"):
+        Store.open(path)
