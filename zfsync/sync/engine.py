@@ -72,6 +72,7 @@ class Engine:
         self.freshchat_writer = FreshChatWriter(freshchat, store, clock, fc.channel_id, settings.sync.display_name)
         self.zalo_writer = ZaloWriter(zalo, store, clock)
         self.deliverer = Deliverer(store, clock, settings.sync.max_attempts)
+        self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
 
     def zalo_cycle(self) -> CycleResult:
         result = CycleResult(ok=True)
@@ -97,11 +98,16 @@ class Engine:
         except RemoteError as exc:
             state = health_state(exc)
             self.store.set_health(exc.side, state, self.clock(), str(exc))
-            level = "error" if state in (BAD_CREDENTIALS, PERMANENT_ERROR) else "warning"
-            getattr(log, level)("side_unhealthy", side=exc.side, state=state, error=str(exc))
+            if self._reported.get(exc.side) != state:
+                level = "error" if state in (BAD_CREDENTIALS, PERMANENT_ERROR) else "warning"
+                getattr(log, level)("side_unhealthy", side=exc.side, state=state, error=str(exc))
+                self._reported[exc.side] = state
             if poll:
                 result.ok = False
             return 0
         if poll:
             self.store.set_health(side, OK, self.clock())
+            if self._reported.get(side, OK) != OK:
+                log.info("side_recovered", side=side)
+            self._reported[side] = OK
         return done
