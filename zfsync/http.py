@@ -78,6 +78,14 @@ def retry_after(response: requests.Response, default: float) -> float:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def raise_for_server_trouble(response: requests.Response, *, side: str, endpoint: str, wait: float) -> None:
+    """429 and 5xx mean "not now" on both APIs, whatever the body says; ``wait`` is the default pause."""
+    if response.status_code == 429:
+        raise rate_limited(response, side=side, endpoint=endpoint, default=wait)
+    if response.status_code >= 500:
+        raise TransientError("server error", side=side, endpoint=endpoint, status=response.status_code)
+
+
 def rate_limited(response: requests.Response, *, side: str, endpoint: str, default: float) -> RateLimited:
     return RateLimited(
         "rate limited",

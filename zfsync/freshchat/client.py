@@ -23,8 +23,6 @@ from zfsync.errors import (
     ConversationNotLatest,
     InvalidResponse,
     PermanentError,
-    RateLimited,
-    TransientError,
 )
 
 PAGE_SIZE = 50  # the documented maximum for items_per_page
@@ -139,10 +137,7 @@ class FreshChatClient:
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
         response = http.call(self._session, method, url, side="freshchat", endpoint=endpoint, headers=headers, **kwargs)
         status = response.status_code
-        if status == 429:
-            raise _rate_limited(response, endpoint)
-        if status >= 500:
-            raise TransientError("server error", side="freshchat", endpoint=endpoint, status=status)
+        http.raise_for_server_trouble(response, side="freshchat", endpoint=endpoint, wait=_reset_wait(response))
         if status >= 400:
             raise _client_error(response, endpoint)
         if status == 204 or (method == "PUT" and not response.content):
@@ -150,13 +145,14 @@ class FreshChatClient:
         return http.json_body(response, side="freshchat", endpoint=endpoint)
 
 
-def _rate_limited(response: requests.Response, endpoint: str) -> RateLimited:
+def _reset_wait(response: requests.Response) -> float:
+    """Without Retry-After, wait until X-RateLimit-Reset (a Unix time) if given, else 30 s."""
     wait = 30.0
     reset = response.headers.get("X-RateLimit-Reset")
     if reset:
         with contextlib.suppress(ValueError):  # an odd header must not hide the 429 itself
             wait = max(1.0, float(reset) - datetime.now(UTC).timestamp())
-    return http.rate_limited(response, side="freshchat", endpoint=endpoint, default=wait)
+    return wait
 
 
 def _client_error(response: requests.Response, endpoint: str) -> Exception:

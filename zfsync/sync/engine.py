@@ -16,7 +16,7 @@ from zfsync.config import Settings
 from zfsync.domain import F2Z, Z2F
 from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
 from zfsync.store import Store
-from zfsync.sync.delivery import Deliverer
+from zfsync.sync.delivery import Deliverer, Writer
 from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.freshchat_writer import FreshChatWriter
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -75,21 +75,21 @@ class Engine:
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
 
     def zalo_cycle(self) -> CycleResult:
-        result = CycleResult(ok=True)
-        result.queued = self._guard("zalo", self.zalo_reader.poll, result)
-        if result.queued or self.store.next_due_time(Z2F) is not None:
-            result.delivered = self._guard(
-                "freshchat", lambda: self.deliverer.run(Z2F, self.freshchat_writer), result, poll=False
-            )
-        return result
+        """Read Zalo, then deliver customer messages to FreshChat."""
+        return self._cycle("zalo", self.zalo_reader.poll, "freshchat", Z2F, self.freshchat_writer)
 
     def freshchat_cycle(self) -> CycleResult:
+        """Read the due FreshChat conversations, then deliver agent replies to Zalo."""
+        return self._cycle("freshchat", self.freshchat_reader.poll_due, "zalo", F2Z, self.zalo_writer)
+
+    def _cycle(
+        self, read_side: str, read: Callable[[], int], write_side: str, direction: str, writer: Writer
+    ) -> CycleResult:
         result = CycleResult(ok=True)
-        result.queued = self._guard("freshchat", self.freshchat_reader.poll_due, result)
-        if result.queued or self.store.next_due_time(F2Z) is not None:
-            result.delivered = self._guard(
-                "zalo", lambda: self.deliverer.run(F2Z, self.zalo_writer), result, poll=False
-            )
+        result.queued = self._guard(read_side, read, result)
+        if result.queued or self.store.next_due_time(direction) is not None:
+            deliver = lambda: self.deliverer.run(direction, writer)  # noqa: E731
+            result.delivered = self._guard(write_side, deliver, result, poll=False)
         return result
 
     def _guard(self, side: str, step: Callable[[], int], result: CycleResult, poll: bool = True) -> int:

@@ -17,8 +17,8 @@ import structlog
 
 from zfsync import http
 from zfsync.domain import Json, ZaloMessage, ZaloProfile
-from zfsync.errors import InvalidResponse, TransientError
-from zfsync.zalo.codes import TokenRejected, error_for
+from zfsync.errors import InvalidResponse
+from zfsync.zalo.codes import RATE_LIMIT_WAIT, TokenRejected, error_for
 from zfsync.zalo.oauth import TokenKeeper
 
 log = structlog.get_logger("zfsync.zalo")
@@ -112,10 +112,7 @@ class ZaloClient:
             json=body,
             headers={"access_token": token},
         )
-        if response.status_code == 429:
-            raise http.rate_limited(response, side="zalo", endpoint=endpoint, default=60.0)
-        if response.status_code >= 500:
-            raise TransientError("server error", side="zalo", endpoint=endpoint, status=response.status_code)
+        http.raise_for_server_trouble(response, side="zalo", endpoint=endpoint, wait=RATE_LIMIT_WAIT)
         envelope = http.json_body(response, side="zalo", endpoint=endpoint)
         if not isinstance(envelope, dict):
             raise InvalidResponse("answer is not a JSON object", side="zalo", endpoint=endpoint)

@@ -70,10 +70,7 @@ class ZaloOAuth:
             data=form,
             headers={"secret_key": self._secret},
         )
-        if response.status_code == 429:
-            raise http.rate_limited(response, side="zalo", endpoint=ep, default=60.0)
-        if response.status_code >= 500:
-            raise TransientError("server error", side="zalo", endpoint=ep, status=response.status_code)
+        http.raise_for_server_trouble(response, side="zalo", endpoint=ep, wait=60.0)
         body = http.json_body(response, side="zalo", endpoint=ep)
         if not isinstance(body, dict):
             raise InvalidResponse("token answer is not an object", side="zalo", endpoint=ep)
