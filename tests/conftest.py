@@ -60,6 +60,11 @@ class Bridge:
         clients = build_clients(self.settings, self.store, self.clock)
         self.engine = Engine(self.settings, self.store, clients.zalo, clients.freshchat, self.clock)
 
+    def reconfigure(self, **sync: object) -> None:
+        """Restart with other ``[sync]`` settings."""
+        self.settings = make_settings(self.zalo_server.url, self.fc_server.url, self.settings.store_path, **sync)
+        self.restart()
+
     def cycle(self, times: int = 1) -> None:
         for _ in range(times):
             self.engine.zalo_cycle()
@@ -105,6 +110,9 @@ class Bridge:
 
     def sent_to(self, user_id: str) -> list[str]:
         return [s["text"] for s in self.zalo.sent if s["user_id"] == user_id]
+
+    def sent_records(self, user_id: str) -> list[dict]:
+        return [s for s in self.zalo.sent if s["user_id"] == user_id]
 
 
 @pytest.fixture

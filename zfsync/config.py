@@ -231,8 +231,6 @@ def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Pat
             else:
                 values[section][key] = check(name, given[key])
     z, f, s = values["zalo"], values["freshchat"], values["sync"]
-    if s["long_text"] == "file":
-        raise ConfigError('config key sync.long_text: "file" is not available in this version yet; use "split"')
     if not f["hot_interval"] <= f["warm_interval"] <= f["cold_interval"]:
         raise ConfigError(
             "config keys freshchat.hot_interval, warm_interval, cold_interval: expected hot <= warm <= cold"

@@ -96,3 +96,16 @@ class FcNewUser:
     first_name: str
     avatar_url: str = ""
     properties: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Media:
+    """A downloaded attachment, held in memory: every size is capped before it gets here."""
+
+    data: bytes = field(repr=False)
+    content_type: str
+    name: str
+
+    @property
+    def size(self) -> int:
+        return len(self.data)

@@ -12,17 +12,18 @@ import contextlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from zfsync import http
-from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, Json
+from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, Json, Media
 from zfsync.errors import (
     AuthError,
     ConversationNotLatest,
     InvalidResponse,
     PermanentError,
+    TransientError,
 )
 
 PAGE_SIZE = 50  # the documented maximum for items_per_page
@@ -117,6 +118,52 @@ class FreshChatClient:
             href = link.get("href") if isinstance(link, dict) else None
             url = urljoin(self.api_url + "/", href) if href else None
 
+    # --- media -------------------------------------------------------------------------------------
+
+    def upload_image(self, media: Media) -> str:
+        """Upload an image; returns the URL an ``image`` part points at."""
+        ep = "/v2/images/upload"
+        body = self._call("POST", ep, ep, files={"image": (media.name, media.data, media.content_type)})
+        url = _first(body, ("url",), ("image", "data"))
+        if not url:
+            raise InvalidResponse("image upload answered without a url", side="freshchat", endpoint=ep)
+        return url
+
+    def upload_file(self, media: Media) -> Json:
+        """Upload a file; returns the ``file`` part that carries it.
+
+        The answer's field names are uncertain (research §5), so several spellings are accepted. A file the
+        antivirus scan has not cleared yet cannot be sent: that is reported as transient, to try again later.
+        """
+        ep = "/v2/files/upload"
+        body = self._call("POST", ep, ep, files={"file": (media.name, media.data, media.content_type)})
+        wrappers = ("file", "data")
+        file_hash = _first(body, ("file_hash", "fileHash", "hash"), wrappers)
+        url = _first(body, ("url", "file_url", "download_url"), wrappers)
+        if not file_hash and not url:
+            raise InvalidResponse("file upload answered without a hash or url", side="freshchat", endpoint=ep)
+        security = _first(body, ("file_security_status", "security_status"), wrappers)
+        if security and "PENDING" in security.upper():
+            raise TransientError("uploaded file is still being scanned", side="freshchat", endpoint=ep)
+        part: Json = {
+            "name": _first(body, ("file_name", "fileName", "name"), wrappers) or media.name,
+            "file_size_in_bytes": media.size,
+            "content_type": _first(body, ("file_content_type", "content_type", "contentType"), wrappers)
+            or media.content_type,
+        }
+        if file_hash:
+            part["fileHash"] = file_hash
+        if url:
+            part["url"] = url
+        return part
+
+    def download(self, url: str, max_bytes: int) -> Media:
+        """An agent's attachment; the API key goes along only to FreshChat's own API host."""
+        same_host = urlsplit(url).netloc == urlsplit(self.api_url).netloc
+        headers = {"Authorization": f"Bearer {self._key}"} if same_host else None
+        self._on_request("media")
+        return http.download(self._session, url, side="freshchat", max_bytes=max_bytes, headers=headers)
+
     # --- account -------------------------------------------------------------------------------------
 
     def account_configuration(self) -> Json:
@@ -175,6 +222,18 @@ def _client_error(response: requests.Response, endpoint: str) -> Exception:
     if status == 400 and "not the latest conversation" in reason.lower():
         return ConversationNotLatest(reason, side="freshchat", endpoint=endpoint, status=status, code=code)
     return PermanentError(reason, side="freshchat", endpoint=endpoint, status=status, code=code)
+
+
+def _first(body: Any, keys: tuple[str, ...], wrappers: tuple[str, ...]) -> str:
+    """The first non-empty value under any of ``keys``, at the root or inside one of ``wrappers``."""
+    if not isinstance(body, dict):
+        return ""
+    places = [body] + [body[w] for w in wrappers if isinstance(body.get(w), dict)]
+    for place in places:
+        for key in keys:
+            if place.get(key):
+                return str(place[key])
+    return ""
 
 
 def _list(body: Any, key: str, endpoint: str) -> list[Any]:

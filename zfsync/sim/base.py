@@ -7,11 +7,13 @@ sends answer -213" or "the next message list is HTML" and know exactly which req
 
 from __future__ import annotations
 
+import email.policy
 import json
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -32,8 +34,32 @@ class Request:
     def json(self) -> Any:
         return json.loads(self.body or b"{}")
 
+    def files(self) -> dict[str, Upload]:
+        """The file fields of a multipart/form-data body, by field name."""
+        content_type = self.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return {}
+        parsed = BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + self.body
+        )
+        found: dict[str, Upload] = {}
+        for part in parsed.iter_parts():
+            field_name = part.get_param("name", header="content-disposition")
+            if field_name:
+                found[str(field_name)] = Upload(
+                    part.get_filename() or "", part.get_content_type(), part.get_payload(decode=True) or b""
+                )
+        return found
+
     def form(self) -> dict[str, str]:
         return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+
+
+@dataclass
+class Upload:
+    name: str
+    content_type: str
+    data: bytes
 
 
 @dataclass
@@ -68,6 +94,22 @@ class SimApp:
         self.requests: dict[str, int] = {}
         self.rtt = 0.0  # added to every API request, to model a real network
         self.clock_offset = 0.0
+        self.base_url = ""  # set by SimServer, so media links are absolute like the real CDNs'
+        self.media: dict[str, Upload] = {}
+
+    def add_media(self, data: bytes, content_type: str, name: str) -> str:
+        """Keep a file and return the absolute URL that serves it."""
+        with self.lock:
+            media_id = f"m{len(self.media) + 1}"
+            self.media[media_id] = Upload(name, content_type, data)
+        return f"{self.base_url}/media/{media_id}/{name}"
+
+    def serve_media(self, path: str) -> Response:
+        media_id = path.split("/")[2] if path.count("/") >= 2 else ""
+        found = self.media.get(media_id)
+        if found is None:
+            return Response(404, {"error": "no such media"})
+        return Response(200, raw=found.data, content_type=found.content_type)
 
     def now(self) -> float:
         return time.time() + self.clock_offset
@@ -106,6 +148,10 @@ class SimApp:
         if action == "rtt":
             self.rtt = float(request.json().get("seconds", 0))
             return Response(200, {"ok": True})
+        if action == "media" and request.method == "POST":
+            name = request.query.get("name", "file.bin")
+            url = self.add_media(request.body, request.query.get("content_type", "application/octet-stream"), name)
+            return Response(200, {"url": url})
         if action == "clock":
             with self.lock:
                 self.clock_offset += float(request.json().get("advance", 0))
@@ -207,6 +253,7 @@ class SimServer(ThreadingHTTPServer):
     def __init__(self, app: SimApp, host: str = "127.0.0.1", port: int = 0):
         self.app = app
         super().__init__((host, port), _Handler)
+        app.base_url = self.url
         self._thread: threading.Thread | None = None
 
     @property

@@ -22,6 +22,7 @@ from zfsync.sim.base import Json, Request, Response, SimApp
 AGENT_ID = "8f6c6b0a-agent-0000-0000-000000000001"
 CHANNEL_ID = "3c1f1e7a-chan-0000-0000-000000000001"
 MAX_PER_PAGE = 50
+UPLOAD_LIMIT = 25_000_000
 
 
 def error(status: int, code: str, message: str) -> Response:
@@ -161,6 +162,8 @@ class FreshChatSim(SimApp):
     def handle(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return error(401, "UNAUTHORIZED", "Invalid or missing API token")
+        if request.path.startswith("/media/"):
+            return self.serve_media(request.path)  # attachments on the API host need the key too
         limited = self._rate_limited()
         if limited:
             return limited
@@ -184,6 +187,8 @@ class FreshChatSim(SimApp):
                 if method == "GET":
                     return self._list_messages(route[1], request)
                 return self._post_message(route[1], request)
+            if route in (["images", "upload"], ["files", "upload"]) and method == "POST":
+                return self._upload(route[0], request)
             if route == ["channels"]:
                 return Response(
                     200,
@@ -222,6 +227,28 @@ class FreshChatSim(SimApp):
                     headers={"Retry-After": str(wait), "X-RateLimit-Remaining": "0"},
                 )
         return None
+
+    def _upload(self, kind: str, request: Request) -> Response:
+        field_name = "image" if kind == "images" else "file"
+        upload = request.files().get(field_name)
+        if upload is None or not upload.data:
+            return error(400, "INVALID_VALUE", f"multipart field {field_name} is required")
+        if len(upload.data) > UPLOAD_LIMIT:
+            return error(400, "INVALID_VALUE", "file size exceeds 25 MB")
+        url = self.add_media(upload.data, upload.content_type, upload.name or field_name)
+        if kind == "images":
+            return Response(200, {"id": url.rsplit("/", 2)[1], "name": upload.name, "url": url})
+        return Response(
+            200,
+            {
+                "file_name": upload.name,
+                "file_size": len(upload.data),
+                "file_content_type": upload.content_type,
+                "file_hash": url.rsplit("/", 2)[1],
+                "file_security_status": "SAFE_FILE",
+                "url": url,
+            },
+        )
 
     def _find_user(self, request: Request) -> Response:
         ref = request.query.get("reference_id")

@@ -19,12 +19,17 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
-from zfsync.sim.base import Json, Request, Response, SimApp
+from zfsync.sim.base import Json, Request, Response, SimApp, Upload
 
 OA_ID = "1873920563920114532"
 ACCESS_TTL = 90_000.0  # 25 h
 TEXT_LIMIT = 2000
 WINDOW_MS = 7 * 86_400_000
+UPLOAD_RULES = {  # kind -> (extensions Zalo accepts, byte limit), research §3
+    "image": (("jpg", "jpeg", "png"), 1_000_000),
+    "file": (("pdf", "doc", "docx"), 5_000_000),
+    "gif": (("gif",), 5_000_000),
+}
 
 
 def zalo_error(code: int, message: str) -> Response:
@@ -48,6 +53,7 @@ class ZaloSim(SimApp):
         self.sent: list[Json] = []  # messages the OA sent through the API, in order
         self.access_tokens: dict[str, float] = {}  # token -> expiry (sim time)
         self.refresh_tokens: set[str] = set()
+        self.uploads: dict[str, Upload] = {}
         self.codes: dict[str, str] = {}  # authorization code -> PKCE challenge
         self._counter = 0
         self._last_ms = 0
@@ -100,7 +106,7 @@ class ZaloSim(SimApp):
             self.messages.append(row)
             return row
 
-    def add_oa_message(self, user_id: str, text: str, via_api: bool = False) -> Json:
+    def add_oa_message(self, user_id: str, text: str, via_api: bool = False, media: Upload | None = None) -> Json:
         with self.lock:
             user = self.users.setdefault(user_id, {"display_name": f"User {user_id[-4:]}", "avatar": ""})
             row = {
@@ -116,11 +122,16 @@ class ZaloSim(SimApp):
                 "to_display_name": user["display_name"],
                 "to_avatar": user.get("avatar", ""),
             }
+            if media is not None:
+                kind = "GIF" if media.content_type == "image/gif" else "photo"
+                row.update(type=kind if media.content_type.startswith("image/") else "file", message=text)
+                row["url"] = self.add_media(media.data, media.content_type, media.name or "file")
             self.messages.append(row)
             if via_api:
-                self.sent.append(
-                    {"message_id": row["message_id"], "user_id": user_id, "text": text, "time": row["time"]}
-                )
+                sent = {"message_id": row["message_id"], "user_id": user_id, "text": text, "time": row["time"]}
+                if media is not None:
+                    sent.update(kind=row["type"], name=media.name, size=len(media.data))
+                self.sent.append(sent)
             return row
 
     # --- control API ---------------------------------------------------------------------------------
@@ -157,6 +168,8 @@ class ZaloSim(SimApp):
             return self._token(request)
         if request.path == "/v4/oa/permission":
             return self._permission(request)
+        if request.path.startswith("/media/"):
+            return self.serve_media(request.path)  # Zalo's CDN links need no token
         failure = self._authorise(request)
         if failure:
             return failure
@@ -166,6 +179,9 @@ class ZaloSim(SimApp):
             ("POST", "/v3.0/oa/message/cs"): self._send,
             ("GET", "/v3.0/oa/user/detail"): self._user_detail,
             ("GET", "/v2.0/oa/getoa"): self._getoa,
+            ("POST", "/v2.0/oa/upload/image"): self._upload,
+            ("POST", "/v2.0/oa/upload/file"): self._upload,
+            ("POST", "/v2.0/oa/upload/gif"): self._upload,
         }
         route = routes.get((request.method, request.path))
         if route is None:
@@ -222,8 +238,11 @@ class ZaloSim(SimApp):
             message = body["message"]
         except (ValueError, KeyError, TypeError):
             return zalo_error(-201, "recipient or message is invalid!")
-        text = message.get("text")
-        if not isinstance(text, str) or not text:
+        text = message.get("text", "") if isinstance(message, dict) else None
+        media, problem = self._attachment_of(message)
+        if problem:
+            return problem
+        if not isinstance(text, str) or (not text and media is None):
             return zalo_error(-201, "text is invalid!")
         if len(text) > TEXT_LIMIT:
             return zalo_error(-201, "text is invalid! (over 2000 characters)")
@@ -233,7 +252,7 @@ class ZaloSim(SimApp):
                 return zalo_error(-232, "User has not interacted with the OA")
             if self.now() * 1000 - user["last_interaction"] > WINDOW_MS:
                 return zalo_error(-230, "User has not interacted with the OA in the past 7 days")
-            row = self.add_oa_message(user_id, text, via_api=True)
+            row = self.add_oa_message(user_id, text, via_api=True, media=media)
         return ok(
             {
                 "message_id": row["message_id"],
@@ -241,6 +260,44 @@ class ZaloSim(SimApp):
                 "quota": {"quota_type": "reply", "remain": "7", "total": "8"},
             }
         )
+
+    def _attachment_of(self, message: Any) -> tuple[Upload | None, Response | None]:
+        attachment = message.get("attachment") if isinstance(message, dict) else None
+        if attachment is None:
+            return None, None
+        try:
+            if attachment["type"] == "file":
+                key = attachment["payload"]["token"]
+            else:
+                element = attachment["payload"]["elements"][0]
+                key = element["attachment_id"]
+                if element["media_type"] == "gif" and not (
+                    isinstance(element.get("width"), int) and isinstance(element.get("height"), int)
+                ):
+                    return None, zalo_error(-201, "width and height are required for gif")
+        except (KeyError, IndexError, TypeError):
+            return None, zalo_error(-201, "attachment is invalid!")
+        with self.lock:
+            found = self.uploads.get(str(key))
+        if found is None:
+            return None, zalo_error(-100, "attachment_id was expired")
+        return found, None
+
+    def _upload(self, request: Request) -> Response:
+        kind = request.path.rsplit("/", 1)[1]
+        upload = request.files().get("file")
+        if upload is None:
+            return zalo_error(-201, "file is required")
+        extension = upload.name.rsplit(".", 1)[-1].lower() if "." in upload.name else ""
+        allowed, limit = UPLOAD_RULES[kind]
+        if extension not in allowed:
+            return zalo_error(-201, f"file type .{extension} is not supported")
+        if len(upload.data) > limit:
+            return zalo_error(-210, "file size exceeds the limit")
+        with self.lock:
+            key = f"{kind}-{self._next_id()}"
+            self.uploads[key] = upload
+        return ok({"token": key} if kind == "file" else {"attachment_id": key})
 
     def _user_detail(self, request: Request) -> Response:
         user_id = str(self._data(request).get("user_id", ""))

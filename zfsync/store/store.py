@@ -349,6 +349,10 @@ class Store:
     def skip(self, row_id: int, reason: str, now: float) -> None:
         Message.update(status=SKIPPED, last_error=reason, done_at=now).where(Message.id == row_id).execute()
 
+    def set_payload(self, row_id: int, payload: dict[str, Any]) -> None:
+        """Record work done for a row before its send (an upload), so a retry or reconcile reuses it."""
+        Message.update(payload=json.dumps(payload, ensure_ascii=False)).where(Message.id == row_id).execute()
+
     def dest_taken(self, direction: str, dest_id: str) -> bool:
         return Message.select().where(Message.direction == direction, Message.dest_id == dest_id).exists()
 

@@ -69,8 +69,10 @@ class Engine:
             settings.sync.long_text,
             fc.forward_bot_messages,
         )
-        self.freshchat_writer = FreshChatWriter(freshchat, store, clock, fc.channel_id, settings.sync.display_name)
-        self.zalo_writer = ZaloWriter(zalo, store, clock)
+        self.freshchat_writer = FreshChatWriter(
+            freshchat, zalo, store, clock, fc.channel_id, settings.sync.display_name
+        )
+        self.zalo_writer = ZaloWriter(zalo, store, clock, freshchat.download)
         self.deliverer = Deliverer(store, clock, settings.sync.max_attempts)
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import F2Z, FcMessage
+from zfsync.domain import F2Z, FcMessage, Json
 from zfsync.store import NewRow, Store
 from zfsync.store.models import Conversation
 from zfsync.sync import render
@@ -117,18 +117,24 @@ class FreshChatReader:
         return message.actor_type == "agent" or (self.forward_bots and message.actor_type == "bot")
 
     def rows_for_reply(self, message: FcMessage) -> list[NewRow]:
-        text = unicodedata.normalize("NFC", render.agent_text(message))
-        chunks = render.split_text(text) if text.strip() else []
+        """One row per Zalo message the reply becomes, in order: text (split, or one document when
+        ``sync.long_text = "file"``), then each image and file as its own row."""
         at = message.created_time.timestamp()
-        return [
-            NewRow(
-                F2Z,
-                message.id,
-                "text",
-                {"text": chunk, "agent_id": message.actor_id},
-                at,
-                part=index,
-                conversation_id=message.conversation_id,
+        payloads: list[tuple[str, Json]] = []
+        for kind, content in render.agent_pieces(message):
+            if kind != "text":
+                payloads.append((kind, {**content, "agent_id": message.actor_id}))
+                continue
+            text = unicodedata.normalize("NFC", content["text"])
+            if self.long_text == "file" and len(text) > render.ZALO_TEXT_LIMIT:
+                preview = render.long_text_preview(text)
+                payloads.append(("text", {"text": preview, "agent_id": message.actor_id}))
+                payloads.append(("text_file", {"text": text, "agent_id": message.actor_id}))
+                continue
+            payloads.extend(
+                ("text", {"text": chunk, "agent_id": message.actor_id}) for chunk in render.split_text(text)
             )
-            for index, chunk in enumerate(chunks)
+        return [
+            NewRow(F2Z, message.id, kind, payload, at, part=index, conversation_id=message.conversation_id)
+            for index, (kind, payload) in enumerate(payloads)
         ]

@@ -18,15 +18,16 @@ from zfsync.domain import FcMessage, FcNewUser, FcOutgoing
 from zfsync.errors import ConversationNotLatest, RemoteError
 from zfsync.store import Store
 from zfsync.store.models import Contact, Message
-from zfsync.sync import render
+from zfsync.sync import media, render
 from zfsync.sync.delivery import Hold, Skip
-from zfsync.sync.ports import FreshChatSide
+from zfsync.sync.ports import FreshChatSide, ZaloSide
 
 log = structlog.get_logger("zfsync.sync")
 
 RECONCILE_SLACK = 600.0  # seconds before the claim in which an earlier attempt's message may stand
 RECONCILE_PAGES = 10
 OA_NOTE_HOLD = 5.0
+FC_PARTS = "_freshchat_parts"  # key in a row's payload under which the parts, media copied, are kept
 
 
 def reference_id(zalo_user_id: str) -> str:
@@ -41,12 +42,14 @@ class FreshChatWriter:
     def __init__(
         self,
         freshchat: FreshChatSide,
+        zalo: ZaloSide,
         store: Store,
         clock: Callable[[], float],
         channel_id: str,
         display_name: str,
     ):
         self.fc = freshchat
+        self.zalo = zalo
         self.store = store
         self.clock = clock
         self.channel_id = channel_id
@@ -73,6 +76,13 @@ class FreshChatWriter:
                 "conversation_id"
             ]
         fc_user = self._ensure_user(contact)
+        if row.kind != "oa_note" and FC_PARTS not in payload:
+            copied = media.copy_to_freshchat(payload, self.zalo, self.fc, row.attempts)
+            for problem in copied.problems:
+                log.warning("media_not_copied", row=row.id, contact=contact.zalo_user_id, reason=problem)
+            # Saved before posting: a retry after a crash posts the same parts, so reconcile can find them.
+            payload[FC_PARTS] = copied.parts
+            self.store.set_payload(row.id, payload)
         message = self._render(row.kind, payload, fc_user)
         conversation = self.store.current_conversation(contact.id)
         if conversation is None:
@@ -150,7 +160,8 @@ class FreshChatWriter:
             return FcOutgoing(
                 (render.text_part(render.oa_note_text(payload)),), actor_type="bot", message_type="private"
             )
-        return FcOutgoing(tuple(render.zalo_parts(payload)), actor_type="user", actor_id=fc_user)
+        parts = payload.get(FC_PARTS) or render.zalo_parts(payload)
+        return FcOutgoing(tuple(parts), actor_type="user", actor_id=fc_user)
 
     def _open(self, contact: Contact, fc_user: str, message: FcOutgoing) -> tuple[str, str | None]:
         conversation_id, first_id = self.fc.create_conversation(self.channel_id, fc_user, message)

@@ -36,3 +36,12 @@ def gave_up_note(reason: str, attempts: int, preview: str) -> str:
         f'⚠️ zfsync could not deliver this reply to Zalo after {attempts} attempts: "{quoted}"\n'
         f"Last error: {reason}. It is listed by `zfsync failed`; an operator can resend it with `zfsync retry`."
     )
+
+
+def fallback_note(label: str, problem: str) -> str:
+    """An attachment that Zalo could not take as a file went to the customer as a link instead."""
+    return (
+        f"⚠️ zfsync could not send {label!r} to Zalo as an attachment: {problem}. "
+        "The customer received a link to it instead; if they cannot open it, send a JPG/PNG image or a "
+        "PDF/DOC/DOCX file under Zalo's limits."
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, ZaloMessage, ZaloProfile
+from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, Json, Media, ZaloMessage, ZaloProfile
 
 
 class ZaloSide(Protocol):
@@ -23,6 +23,22 @@ class ZaloSide(Protocol):
 
     def send_text(self, user_id: str, text: str) -> str:
         """Send a customer-service text of at most 2,000 characters; returns its Zalo message id."""
+        ...
+
+    def send_image(self, user_id: str, attachment_id: str, caption: str = "") -> str: ...
+
+    def send_gif(self, user_id: str, attachment_id: str, width: int, height: int) -> str: ...
+
+    def send_file(self, user_id: str, token: str) -> str: ...
+
+    def upload_image(self, media: Media) -> str: ...
+
+    def upload_gif(self, media: Media) -> str: ...
+
+    def upload_file(self, media: Media) -> str: ...
+
+    def download(self, url: str, max_bytes: int) -> Media:
+        """A customer's attachment, streamed and refused past ``max_bytes``."""
         ...
 
     def user_profile(self, user_id: str) -> ZaloProfile: ...
@@ -49,4 +65,16 @@ class FreshChatSide(Protocol):
 
     def message_pages(self, conversation_id: str) -> Iterator[list[FcMessage]]:
         """Pages of messages, newest first; the caller stops iterating once it has seen enough."""
+        ...
+
+    def upload_image(self, media: Media) -> str:
+        """Returns the URL an ``image`` part points at."""
+        ...
+
+    def upload_file(self, media: Media) -> Json:
+        """Returns the body of a ``file`` part."""
+        ...
+
+    def download(self, url: str, max_bytes: int) -> Media:
+        """An agent's attachment, streamed and refused past ``max_bytes``."""
         ...

@@ -78,23 +78,68 @@ def oa_note_text(row: Json) -> str:
 
 def agent_text(message: FcMessage) -> str:
     """The text an agent's message carries, with non-text parts rendered as readable lines."""
+    return "\n".join(line for line in map(_part_text, message.parts) if line.strip())
+
+
+def _part_text(part: Json) -> str:
+    if isinstance(part.get("text"), dict):
+        return _s(part["text"].get("content"))
+    if isinstance(part.get("image"), dict):
+        return _s(part["image"].get("url"))
+    if isinstance(part.get("file"), dict):
+        f = part["file"]
+        return f"{_s(f.get('name')) or 'file'}: {_s(f.get('url'))}".strip()
+    if isinstance(part.get("url_button"), dict):
+        b = part["url_button"]
+        return f"{_s(b.get('label'))}: {_s(b.get('url'))}"
+    if isinstance(part.get("quick_reply_button"), dict):
+        return f"• {_s(part['quick_reply_button'].get('label'))}"
+    if isinstance(part.get("video"), dict):
+        return _s(part["video"].get("url"))
+    return ""
+
+
+def agent_pieces(message: FcMessage) -> list[tuple[str, Json]]:
+    """An agent's message as what Zalo can carry, in order: ``("text", {"text"})`` for runs of text and
+    buttons, ``("image", {...})`` and ``("file", {...})`` for attachments to copy across."""
+    pieces: list[tuple[str, Json]] = []
     lines: list[str] = []
+
+    def flush() -> None:
+        text = "\n".join(line for line in lines if line.strip())
+        if text.strip():
+            pieces.append(("text", {"text": text}))
+        lines.clear()
+
     for part in message.parts:
-        if isinstance(part.get("text"), dict):
-            lines.append(_s(part["text"].get("content")))
-        elif isinstance(part.get("image"), dict):
-            lines.append(_s(part["image"].get("url")))
-        elif isinstance(part.get("file"), dict):
-            f = part["file"]
-            lines.append(f"{_s(f.get('name')) or 'file'}: {_s(f.get('url'))}".strip())
-        elif isinstance(part.get("url_button"), dict):
-            b = part["url_button"]
-            lines.append(f"{_s(b.get('label'))}: {_s(b.get('url'))}")
-        elif isinstance(part.get("quick_reply_button"), dict):
-            lines.append(f"• {_s(part['quick_reply_button'].get('label'))}")
-        elif isinstance(part.get("video"), dict):
-            lines.append(_s(part["video"].get("url")))
-    return "\n".join(line for line in lines if line.strip())
+        image, file = part.get("image"), part.get("file")
+        if isinstance(image, dict) and image.get("url"):
+            flush()
+            pieces.append(("image", {"kind": "image", "url": _s(image["url"]), "name": _s(image.get("name"))}))
+        elif isinstance(file, dict) and file.get("url"):
+            flush()
+            content_type = _s(file.get("content_type") or file.get("file_content_type"))
+            pieces.append(
+                (
+                    "file",
+                    {
+                        "kind": "file",
+                        "url": _s(file["url"]),
+                        "name": _s(file.get("name")),
+                        "content_type": content_type,
+                    },
+                )
+            )
+        else:
+            lines.append(_part_text(part))
+    flush()
+    return pieces
+
+
+def long_text_preview(text: str, size: int = 300) -> str:
+    """The text message that goes before a long reply sent as a document (``sync.long_text = "file"``)."""
+    head = text if len(text) <= size else text[:size].rsplit(" ", 1)[0] + " …"
+    return f"{head}\n\n(Nội dung đầy đủ trong tệp đính kèm / full message in the attached file)"
 
 
 def zalo_length(text: str) -> int:

@@ -12,11 +12,11 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import Z2F
+from zfsync.domain import Z2F, Media, ZaloMessage
 from zfsync.errors import PermanentError, RemoteError
 from zfsync.store import NewRow, Store
 from zfsync.store.models import Message
-from zfsync.sync import notes
+from zfsync.sync import media, notes
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.schedule import ZALO_WINDOW
 
@@ -24,13 +24,15 @@ log = structlog.get_logger("zfsync.sync")
 
 RECONCILE_SLACK_MS = 600_000
 RECONCILE_PAGES = 5
+DOCUMENT_NAME = "tin-nhan.docx"  # "message.docx": the long reply as a file, named in the customer's language
 
 
 class ZaloWriter:
-    def __init__(self, zalo: ZaloSide, store: Store, clock: Callable[[], float]):
+    def __init__(self, zalo: ZaloSide, store: Store, clock: Callable[[], float], download: Callable[[str, int], Media]):
         self.zalo = zalo
         self.store = store
         self.clock = clock
+        self.download = download  # FreshChat attachments, fetched with the API key where needed
 
     def send(self, row: Message) -> tuple[str, str | None]:
         contact = self.store.contact_by_id(row.contact_id)
@@ -42,13 +44,27 @@ class ZaloWriter:
                 endpoint="/v3.0/oa/message/cs",
                 code=notes.WINDOW_CODE,
             )
-        return self.zalo.send_text(contact.zalo_user_id, payload["text"]), None
+        user_id = contact.zalo_user_id
+        if row.kind in ("image", "file"):
+            return self._send_attachment(row, payload, user_id), None
+        if row.kind == "text_file":
+            document = media.text_document(payload["text"], DOCUMENT_NAME)
+            return self.zalo.send_file(user_id, self.zalo.upload_file(document)), None
+        return self.zalo.send_text(user_id, payload["text"]), None
+
+    def _send_attachment(self, row: Message, payload: dict, user_id: str) -> str:
+        def tell_agent(problem: str) -> None:
+            # Queued before the link goes out, so a crash right after the send cannot lose the note.
+            label = payload.get("name") or payload["kind"]
+            self._note(row, f"fallback:{row.source_id}", notes.fallback_note(label, problem), self.clock())
+
+        return media.send_to_zalo(payload, user_id, self.zalo, self.download, row.attempts, tell_agent)
 
     def reconcile(self, row: Message) -> tuple[str, str | None] | None:
         """Our earlier attempt landed if the user's conversation shows an OA message with this text since
         shortly before the attempt that nobody has claimed yet."""
         contact = self.store.contact_by_id(row.contact_id)
-        text = json.loads(row.payload)["text"]
+        payload = json.loads(row.payload)
         since_ms = int((row.claimed_at or self.clock()) * 1000) - RECONCILE_SLACK_MS
         candidates: list[str] = []
         for number in range(RECONCILE_PAGES):
@@ -58,7 +74,11 @@ class ZaloWriter:
                 if 0 <= message.time_ms < since_ms:
                     older = True
                     break
-                if message.from_oa and message.text == text and not self.store.dest_taken("f2z", message.message_id):
+                if (
+                    message.from_oa
+                    and _same(row.kind, payload, message)
+                    and not self.store.dest_taken("f2z", message.message_id)
+                ):
                     candidates.append(message.message_id)
             if older or len(page) < 10:
                 break
@@ -68,16 +88,23 @@ class ZaloWriter:
         """Tell the agent, once per failed message, in the conversation the reply came from."""
         payload = json.loads(row.payload)
         code = "" if error.code is None else str(error.code)
+        preview = str(payload.get("text") or payload.get("name") or payload.get("url") or "")
         if isinstance(error, PermanentError):
-            text = notes.failure_note(code, error.reason, payload.get("text", ""))
+            text = notes.failure_note(code, error.reason, preview)
         else:
-            text = notes.gave_up_note(error.reason, row.attempts + 1, payload.get("text", ""))
+            text = notes.gave_up_note(error.reason, row.attempts + 1, preview)
+        self._note(row, f"note:{row.source_id}", text, now)
+        log.warning("agent_notified", row=row.id, code=code, conversation=row.conversation_id)
+
+    def _note(self, row: Message, source_id: str, text: str, now: float) -> None:
+        """Queue a private note to the agent, in the conversation the reply came from."""
         if not row.conversation_id:
             log.error("failure_note_without_conversation", row=row.id)
             return
+        payload = json.loads(row.payload)
         note = NewRow(
             Z2F,
-            f"note:{row.source_id}",
+            source_id,
             "failure_note",
             {
                 "text": text,
@@ -86,6 +113,14 @@ class ZaloWriter:
                 "actor_type": "agent" if payload.get("agent_id") else "bot",
             },
             now,
+            part=row.part,
         )
         self.store.insert_rows(row.contact_id, [note], now)
-        log.warning("agent_notified", row=row.id, code=code, conversation=row.conversation_id)
+
+
+def _same(kind: str, payload: dict, message: ZaloMessage) -> bool:
+    """Whether an OA message in the listing is what this row sent."""
+    if kind in ("image", "file", "text_file"):
+        # An attachment lists as a non-text row; one that fell back to a link lists as a text with the URL.
+        return message.type != "text" or (bool(payload.get("url")) and payload["url"] in message.text)
+    return message.text == payload.get("text")
