@@ -93,6 +93,11 @@ class FreshChatClient:
             raise InvalidResponse("conversation is not an object", side="freshchat", endpoint="/v2/conversations/{id}")
         return body
 
+    def reopen(self, conversation_id: str) -> None:
+        """Set a resolved conversation back to ``new``, as Freshworks' own library reopens one."""
+        ep = "/v2/conversations/{id}"
+        self._call("PUT", f"/v2/conversations/{conversation_id}", ep, json={"status": "new"})
+
     def post_message(self, conversation_id: str, user_id: str, message: FcOutgoing) -> str:
         ep = "/v2/conversations/{id}/messages"
         body = self._call(

@@ -162,6 +162,8 @@ class SimApp:
 class _Handler(BaseHTTPRequestHandler):
     server: SimServer
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; with Nagle on, each response waits for a delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the simulators are quiet; tests read state through the control API
@@ -262,7 +264,9 @@ class SimServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
     def start(self) -> SimServer:
-        self._thread = threading.Thread(target=self.serve_forever, name=f"sim-{self.app.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, args=(0.05,), name=f"sim-{self.app.name}", daemon=True
+        )
         self._thread.start()
         return self
 

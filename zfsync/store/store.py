@@ -178,8 +178,18 @@ class Store:
     def contact_by_id(self, contact_id: int) -> Contact:
         return Contact.get_by_id(contact_id)
 
-    def set_fc_user(self, contact_id: int, fc_user_id: str) -> None:
-        Contact.update(fc_user_id=fc_user_id).where(Contact.id == contact_id).execute()
+    def set_fc_user(self, contact_id: int, fc_user_id: str, now: float) -> None:
+        # The user was just made from the current name and avatar: the next profile check is due in a day.
+        Contact.update(fc_user_id=fc_user_id, profile_checked_at=now).where(Contact.id == contact_id).execute()
+
+    def contacts_for_profile_check(self, checked_before: float, limit: int) -> list[Contact]:
+        """Contacts with a FreshChat user whose profile was last checked before ``checked_before``."""
+        return list(
+            Contact.select()
+            .where(Contact.fc_user_id.is_null(False), Contact.profile_checked_at < checked_before)
+            .order_by(Contact.profile_checked_at)
+            .limit(limit)
+        )
 
     def set_profile(self, contact_id: int, name: str, avatar: str, checked_at: float) -> None:
         Contact.update(display_name=name, avatar_url=avatar, profile_checked_at=checked_at).where(
@@ -393,6 +403,9 @@ class Store:
                 last_activity_at=now,
                 next_poll_at=now,
             )
+
+    def set_resolved(self, conversation_id: int, resolved: bool) -> None:
+        Conversation.update(resolved=resolved).where(Conversation.id == conversation_id).execute()
 
     def conversations_due(self, now: float, limit: int) -> list[Conversation]:
         """The most overdue conversations first."""

@@ -20,6 +20,7 @@ from zfsync.sync.delivery import Deliverer, Writer
 from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.freshchat_writer import FreshChatWriter
 from zfsync.sync.ports import FreshChatSide, ZaloSide
+from zfsync.sync.profiles import ProfileRefresher
 from zfsync.sync.schedule import Intervals, RequestBudget
 from zfsync.sync.zalo_reader import ZaloReader
 from zfsync.sync.zalo_writer import ZaloWriter
@@ -74,11 +75,18 @@ class Engine:
         )
         self.zalo_writer = ZaloWriter(zalo, store, clock, freshchat.download)
         self.deliverer = Deliverer(store, clock, settings.sync.max_attempts)
+        self.profiles = ProfileRefresher(zalo, freshchat, store, clock, settings.sync.display_name)
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
 
     def zalo_cycle(self) -> CycleResult:
-        """Read Zalo, then deliver customer messages to FreshChat."""
-        return self._cycle("zalo", self.zalo_reader.poll, "freshchat", Z2F, self.freshchat_writer)
+        """Read Zalo, deliver customer messages to FreshChat, then refresh a few day-old profiles."""
+        result = self._cycle("zalo", self.zalo_reader.poll, "freshchat", Z2F, self.freshchat_writer)
+        if result.ok:
+            try:
+                self.profiles.refresh_due()
+            except RemoteError as exc:  # auth or rate limits: the next poll will record and report them
+                log.info("profile_refresh_stopped", error=str(exc))
+        return result
 
     def freshchat_cycle(self) -> CycleResult:
         """Read the due FreshChat conversations, then deliver agent replies to Zalo."""

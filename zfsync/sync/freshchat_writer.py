@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 import structlog
 
 from zfsync.domain import FcMessage, FcNewUser, FcOutgoing
-from zfsync.errors import ConversationNotLatest, RemoteError
+from zfsync.errors import ConversationNotLatest, PermanentError, RemoteError, TransientError
 from zfsync.store import Store
-from zfsync.store.models import Contact, Message
+from zfsync.store.models import Contact, Conversation, Message
 from zfsync.sync import media, render
 from zfsync.sync.delivery import Hold, Skip
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -36,6 +36,23 @@ def reference_id(zalo_user_id: str) -> str:
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def freshchat_user(contact: Contact, display_name: str, now: float) -> FcNewUser:
+    """The FreshChat user that stands for a Zalo contact: name, avatar and the properties agents see."""
+    name = display_name.format(name=contact.display_name or contact.zalo_user_id)
+    last_seen_ms = max(contact.last_inbound_ms, contact.first_seen_ms) or int(now * 1000)
+    return FcNewUser(
+        reference_id=reference_id(contact.zalo_user_id),
+        first_name=name,
+        avatar_url=contact.avatar_url,
+        properties=(
+            ("external_user_provider", "zalo"),
+            ("zalo_user_id", contact.zalo_user_id),
+            ("zalo_first_contact", _iso(contact.first_seen_ms)),
+            ("zalo_last_seen", _iso(last_seen_ms)),
+        ),
+    )
 
 
 class FreshChatWriter:
@@ -88,9 +105,7 @@ class FreshChatWriter:
         if conversation is None:
             return self._open(contact, fc_user, message)
         try:
-            return self.fc.post_message(
-                conversation.fc_conversation_id, fc_user, message
-            ), conversation.fc_conversation_id
+            posted = self.fc.post_message(conversation.fc_conversation_id, fc_user, message)
         except ConversationNotLatest:
             log.info(
                 "freshchat_conversation_replaced", contact=contact.zalo_user_id, old=conversation.fc_conversation_id
@@ -100,6 +115,22 @@ class FreshChatWriter:
                 return self._open(contact, fc_user, message)
             self.store.add_conversation(contact.id, latest, self.clock())
             return self.fc.post_message(latest, fc_user, message), latest
+        if conversation.resolved and row.kind != "oa_note":
+            self._reopen(conversation)
+        return posted, conversation.fc_conversation_id
+
+    def _reopen(self, conversation: Conversation) -> None:
+        """A customer writing after a resolve reopens their conversation, so agents see it as open again.
+
+        FreshChat may reopen it by itself when a user writes; setting ``new`` is harmless if it did. The
+        message is already posted, so a refusal here is logged, not retried.
+        """
+        try:
+            self.fc.reopen(conversation.fc_conversation_id)
+        except (PermanentError, TransientError) as exc:
+            log.warning("freshchat_reopen_failed", conversation=conversation.fc_conversation_id, error=str(exc))
+        self.store.set_resolved(conversation.id, False)
+        log.info("freshchat_conversation_reopened", conversation=conversation.fc_conversation_id)
 
     def reconcile(self, row: Message) -> tuple[str, str | None] | None:
         contact = self.store.contact_by_id(row.contact_id)
@@ -135,25 +166,10 @@ class FreshChatWriter:
         ref = reference_id(contact.zalo_user_id)
         user = self.fc.find_user(ref)
         if user is None:
-            user = self.fc.create_user(self.new_user(contact))
+            user = self.fc.create_user(freshchat_user(contact, self.display_name, self.clock()))
             log.info("freshchat_user_created", contact=contact.zalo_user_id, fc_user=user.id)
-        self.store.set_fc_user(contact.id, user.id)
+        self.store.set_fc_user(contact.id, user.id, self.clock())
         return user.id
-
-    def new_user(self, contact: Contact) -> FcNewUser:
-        name = self.display_name.format(name=contact.display_name or contact.zalo_user_id)
-        now_ms = int(self.clock() * 1000)
-        return FcNewUser(
-            reference_id=reference_id(contact.zalo_user_id),
-            first_name=name,
-            avatar_url=contact.avatar_url,
-            properties=(
-                ("external_user_provider", "zalo"),
-                ("zalo_user_id", contact.zalo_user_id),
-                ("zalo_first_contact", _iso(contact.first_seen_ms)),
-                ("zalo_last_seen", _iso(max(contact.last_inbound_ms, contact.first_seen_ms) or now_ms)),
-            ),
-        )
 
     def _render(self, kind: str, payload: dict, fc_user: str) -> FcOutgoing:
         if kind == "oa_note":

@@ -1,0 +1,59 @@
+"""Keep each contact's FreshChat user in step with their Zalo profile: name, avatar and last seen.
+
+A profile is checked through ``user/detail`` at most once a day per contact, a few contacts per cycle,
+after the cycle's messages are delivered: a profile call never holds a message back, and a failed one is
+simply tried again on a later cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from zfsync.errors import PermanentError, RemoteError, TransientError
+from zfsync.store import Store
+from zfsync.sync.freshchat_writer import freshchat_user
+from zfsync.sync.ports import FreshChatSide, ZaloSide
+
+log = structlog.get_logger("zfsync.sync")
+
+CHECK_EVERY = 86_400.0
+PER_CYCLE = 3
+
+
+class ProfileRefresher:
+    def __init__(
+        self, zalo: ZaloSide, freshchat: FreshChatSide, store: Store, clock: Callable[[], float], display_name: str
+    ):
+        self.zalo = zalo
+        self.fc = freshchat
+        self.store = store
+        self.clock = clock
+        self.display_name = display_name
+
+    def refresh_due(self, limit: int = PER_CYCLE) -> int:
+        """Check up to ``limit`` contacts whose profile is a day old; returns how many were updated."""
+        updated = 0
+        now = self.clock()
+        for contact in self.store.contacts_for_profile_check(now - CHECK_EVERY, limit):
+            try:
+                profile = self.zalo.user_profile(contact.zalo_user_id)
+                name = profile.display_name or contact.display_name
+                avatar = profile.avatar or contact.avatar_url
+                seen_since = contact.last_inbound_ms > contact.profile_checked_at * 1000
+                if name != contact.display_name or avatar != contact.avatar_url or seen_since:
+                    contact.display_name, contact.avatar_url = name, avatar
+                    self.fc.update_user(contact.fc_user_id, freshchat_user(contact, self.display_name, now))
+                    updated += 1
+                    log.info("freshchat_user_updated", contact=contact.zalo_user_id)
+            except TransientError as exc:
+                log.info("profile_check_postponed", contact=contact.zalo_user_id, error=str(exc))
+                return updated  # the side is struggling: leave the rest for a later cycle
+            except PermanentError as exc:
+                # A user who left or blocked the OA has no profile any more; keep what we had.
+                log.info("profile_unavailable", contact=contact.zalo_user_id, error=str(exc))
+            except RemoteError:
+                raise
+            self.store.set_profile(contact.id, contact.display_name, contact.avatar_url, now)
+        return updated
