@@ -12,6 +12,7 @@ from zfsync.daemon import build_clients
 from zfsync.domain import ZaloTokens
 from zfsync.sim.base import SimServer
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
+from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import ZaloSim
 from zfsync.store import Store
 from zfsync.sync.engine import Engine
@@ -46,23 +47,23 @@ class Bridge:
 
     zalo: ZaloSim
     fc: FreshChatSim
-    zalo_server: SimServer
-    fc_server: SimServer
+    zalo_url: str
+    fc_url: str
     settings: Settings
     clock: FakeClock
     store: Store
     engine: Engine
+    in_process: bool = False  # the simulators are reached without sockets
 
     def restart(self) -> None:
         """What a daemon restart keeps: the database file, nothing in memory."""
         self.store.close()
         self.store = Store.open(self.settings.store_path)
-        clients = build_clients(self.settings, self.store, self.clock)
-        self.engine = Engine(self.settings, self.store, clients.zalo, clients.freshchat, self.clock)
+        self.engine = make_engine(self)
 
     def reconfigure(self, **sync: object) -> None:
         """Restart with other ``[sync]`` settings."""
-        self.settings = make_settings(self.zalo_server.url, self.fc_server.url, self.settings.store_path, **sync)
+        self.settings = make_settings(self.zalo_url, self.fc_url, self.settings.store_path, **sync)
         self.restart()
 
     def cycle(self, times: int = 1) -> None:
@@ -115,22 +116,45 @@ class Bridge:
         return [s for s in self.zalo.sent if s["user_id"] == user_id]
 
 
-@pytest.fixture
-def bridge(tmp_path: Path) -> Iterator[Bridge]:
-    zalo_server = SimServer(ZaloSim()).start()
-    fc_server = SimServer(FreshChatSim()).start()
-    zalo: ZaloSim = zalo_server.app  # type: ignore[assignment]
-    fc: FreshChatSim = fc_server.app  # type: ignore[assignment]
-    settings = make_settings(zalo_server.url, fc_server.url, tmp_path / "zfsync.db")
+def make_engine(b: Bridge) -> Engine:
+    sessions = (session_for(b.zalo, b.zalo_url), session_for(b.fc, b.fc_url)) if b.in_process else (None, None)
+    clients = build_clients(b.settings, b.store, b.clock, *sessions)
+    return Engine(b.settings, b.store, clients.zalo, clients.freshchat, b.clock)
+
+
+def start_bridge(
+    tmp_path: Path, zalo: ZaloSim, fc: FreshChatSim, zalo_url: str, fc_url: str, in_process: bool = False
+) -> Bridge:
+    settings = make_settings(zalo_url, fc_url, tmp_path / "zfsync.db")
     clock = FakeClock()
     store = Store.open(settings.store_path)
     access, refresh = zalo.mint_tokens()
     store.save_tokens(ZaloTokens(access, refresh, 90_000), clock())
-    clients = build_clients(settings, store, clock)
-    engine = Engine(settings, store, clients.zalo, clients.freshchat, clock)
-    b = Bridge(zalo, fc, zalo_server, fc_server, settings, clock, store, engine)
+    b = Bridge(zalo, fc, zalo_url, fc_url, settings, clock, store, None, in_process)  # type: ignore[arg-type]
+    b.engine = make_engine(b)
     b.cycle()  # the first cycle sets the baseline, as on a real first start
+    return b
+
+
+@pytest.fixture
+def bridge(tmp_path: Path) -> Iterator[Bridge]:
+    """Both simulators on loopback HTTP: the whole stack, sockets included."""
+    zalo_server = SimServer(ZaloSim()).start()
+    fc_server = SimServer(FreshChatSim()).start()
+    b = start_bridge(tmp_path, zalo_server.app, fc_server.app, zalo_server.url, fc_server.url)  # type: ignore[arg-type]
     yield b
     b.store.close()
     zalo_server.stop()
     fc_server.stop()
+
+
+@pytest.fixture
+def quick_bridge(tmp_path: Path) -> Iterator[Bridge]:
+    """Both simulators in-process, sharing the fake clock: for tests of many cycles or hours of time."""
+    zalo, fc = ZaloSim(), FreshChatSim()
+    clock_holder: list[FakeClock] = []
+    zalo.clock = fc.clock = lambda: clock_holder[0]() if clock_holder else time.time()
+    b = start_bridge(tmp_path, zalo, fc, "http://zalo.sim", "http://freshchat.sim", in_process=True)
+    clock_holder.append(b.clock)
+    yield b
+    b.store.close()

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import requests
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -38,12 +39,19 @@ class Clients:
     tokens: TokenKeeper
 
 
-def build_clients(settings: Settings, store: Store, clock: Callable[[], float] = time.time) -> Clients:
-    oauth = ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret)
+def build_clients(
+    settings: Settings,
+    store: Store,
+    clock: Callable[[], float] = time.time,
+    zalo_session: requests.Session | None = None,
+    freshchat_session: requests.Session | None = None,
+) -> Clients:
+    """The two API clients; tests and benchmarks may pass sessions that reach the simulators in-process."""
+    oauth = ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret, zalo_session)
     tokens = TokenKeeper(oauth, store, clock)
     return Clients(
-        zalo=ZaloClient(settings.zalo.api_url, tokens),
-        freshchat=FreshChatClient(settings.freshchat.api_url, settings.freshchat.api_key),
+        zalo=ZaloClient(settings.zalo.api_url, tokens, zalo_session),
+        freshchat=FreshChatClient(settings.freshchat.api_url, settings.freshchat.api_key, freshchat_session),
         tokens=tokens,
     )
 

@@ -116,3 +116,56 @@ def test_conversation_create_returns_ids_and_user_posts_carry_the_actor(client, 
 def test_configuration_is_read_wrapped_or_bare(client, requests_mock):
     requests_mock.get(f"{API}/v2/accounts/configuration", json={"configuration": {"account_id": "a"}})
     assert client.account_configuration() == {"account_id": "a"}
+
+
+def test_file_upload_accepts_the_spellings_seen_in_the_wild(client, requests_mock):
+    from zfsync.domain import Media
+
+    media = Media(b"%PDF", "application/pdf", "q.pdf")
+    requests_mock.post(f"{API}/v2/files/upload", json={"file": {"fileHash": "h1", "download_url": "https://x/q"}})
+    assert client.upload_file(media) == {
+        "name": "q.pdf",
+        "file_size_in_bytes": 4,
+        "content_type": "application/pdf",
+        "fileHash": "h1",
+        "url": "https://x/q",
+    }
+    upload = requests_mock.post(
+        f"{API}/v2/files/upload",
+        json={"file_name": "q.pdf", "file_hash": "h2", "file_content_type": "application/pdf", "file_size": 4},
+    )
+    assert client.upload_file(media)["fileHash"] == "h2"
+    assert b'name="file"; filename="q.pdf"' in upload.last_request.body
+
+
+def test_a_file_still_being_scanned_is_transient_and_no_answer_is_invalid(client, requests_mock):
+    from zfsync.domain import Media
+    from zfsync.errors import TransientError
+
+    media = Media(b"%PDF", "application/pdf", "q.pdf")
+    requests_mock.post(f"{API}/v2/files/upload", json={"file_hash": "h", "file_security_status": "AV_PENDING"})
+    with pytest.raises(TransientError, match="scanned"):
+        client.upload_file(media)
+    requests_mock.post(f"{API}/v2/files/upload", json={})
+    with pytest.raises(InvalidResponse):
+        client.upload_file(media)
+
+
+def test_image_upload_returns_the_url_and_download_sends_the_key_only_home(client, requests_mock):
+    from zfsync.domain import Media
+
+    upload = requests_mock.post(f"{API}/v2/images/upload", json={"id": "i", "url": "https://cdn.fc/i.png"})
+    assert client.upload_image(Media(b"png", "image/png", "i.png")) == "https://cdn.fc/i.png"
+    assert b'name="image"' in upload.last_request.body
+    home = requests_mock.get(f"{API}/files/1/a.pdf", content=b"a")
+    away = requests_mock.get("https://s3.example.com/a.pdf", content=b"a")
+    client.download(f"{API}/files/1/a.pdf", 100)
+    client.download("https://s3.example.com/a.pdf", 100)
+    assert home.last_request.headers["Authorization"] == "Bearer KEY"
+    assert "Authorization" not in away.last_request.headers
+
+
+def test_reopen_puts_status_new(client, requests_mock):
+    put = requests_mock.put(f"{API}/v2/conversations/c-1", json={"conversation_id": "c-1", "status": "new"})
+    client.reopen("c-1")
+    assert put.last_request.json() == {"status": "new"}

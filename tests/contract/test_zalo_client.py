@@ -168,3 +168,58 @@ def test_pkce_pair_is_s256_base64url_without_padding():
     verifier, challenge = new_pkce_pair()
     assert len(verifier) == 43 and "=" not in challenge
     assert challenge == base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def test_uploads_send_the_file_field_and_read_the_documented_keys(client, requests_mock):
+    from zfsync.domain import Media
+
+    image = requests_mock.post(
+        f"{API}/v2.0/oa/upload/image", json={"data": {"attachment_id": "att-1"}, "error": 0, "message": "Success"}
+    )
+    requests_mock.post(f"{API}/v2.0/oa/upload/file", json={"data": {"token": "tok-1"}, "error": 0})
+    requests_mock.post(f"{API}/v2.0/oa/upload/gif", json={"data": {"token": "gif-1"}, "error": 0})  # the table's name
+    media = Media(b"\x89PNG...", "image/png", "a.png")
+    assert client.upload_image(media) == "att-1"
+    assert b'name="file"; filename="a.png"' in image.last_request.body
+    assert image.last_request.headers["access_token"] == "access-1"
+    assert client.upload_file(Media(b"%PDF", "application/pdf", "a.pdf")) == "tok-1"
+    assert client.upload_gif(Media(b"GIF89a", "image/gif", "a.gif")) == "gif-1"
+
+
+def test_upload_answered_with_empty_data_is_a_permanent_error(client, requests_mock):
+    from zfsync.domain import Media
+
+    requests_mock.post(f"{API}/v2.0/oa/upload/image", json={"data": {}, "error": 0, "message": "Success"})
+    with pytest.raises(PermanentError, match="did not accept"):
+        client.upload_image(Media(b"x", "image/png", "a.png"))
+
+
+def test_media_and_file_messages_follow_the_official_shapes(client, requests_mock):
+    send = requests_mock.post(f"{API}/v3.0/oa/message/cs", json={"data": {"message_id": "m1"}, "error": 0})
+    client.send_image("42", "att-1", "caption")
+    assert send.last_request.json()["message"] == {
+        "text": "caption",
+        "attachment": {
+            "type": "template",
+            "payload": {"template_type": "media", "elements": [{"media_type": "image", "attachment_id": "att-1"}]},
+        },
+    }
+    client.send_gif("42", "g", 10, 20)
+    element = send.last_request.json()["message"]["attachment"]["payload"]["elements"][0]
+    assert element == {"media_type": "gif", "attachment_id": "g", "width": 10, "height": 20}
+    client.send_file("42", "tok")
+    assert send.last_request.json()["message"] == {"attachment": {"type": "file", "payload": {"token": "tok"}}}
+
+
+def test_download_refuses_what_is_over_the_cap(client, requests_mock):
+    requests_mock.get("https://cdn.zalo.me/big.jpg", content=b"x" * 2000, headers={"Content-Length": "2000"})
+    with pytest.raises(PermanentError, match=r"over the 0\.001 MB limit"):
+        client.download("https://cdn.zalo.me/big.jpg", 1000)
+    requests_mock.get("https://cdn.zalo.me/chunked.jpg", content=b"x" * 2000)  # no length announced
+    with pytest.raises(PermanentError, match="over the"):
+        client.download("https://cdn.zalo.me/chunked.jpg", 1000)
+    requests_mock.get("https://cdn.zalo.me/ok.jpg", content=b"abc", headers={"Content-Type": "image/jpeg"})
+    media = client.download("https://cdn.zalo.me/ok.jpg", 1000)
+    assert (media.data, media.content_type, media.name) == (b"abc", "image/jpeg", "ok.jpg")
+    with pytest.raises(PermanentError, match="not a web link"):
+        client.download("file:///etc/passwd", 1000)

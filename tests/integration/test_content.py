@@ -88,7 +88,7 @@ def test_links_location_and_emoji_are_readable_text(bridge):
 
 
 def test_a_photo_that_cannot_be_downloaded_arrives_as_its_link_with_a_note(bridge):
-    dead = f"{bridge.zalo_server.url}/media/m999/gone.jpg"
+    dead = f"{bridge.zalo_url}/media/m999/gone.jpg"
     bridge.zalo.add_customer_message(KHANH, "Minh Khánh", type="photo", url=dead, thumb=dead)
     bridge.cycle()
     (message,) = bridge.customer_messages(KHANH)

@@ -12,6 +12,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -83,6 +84,30 @@ class Fault:
     message: str = ""
 
 
+class ConnectionDropped(Exception):
+    """The fault is at the connection level: the server resets it, or never answers."""
+
+    def __init__(self, kind: str, seconds: float):
+        super().__init__(kind)
+        self.kind = kind
+        self.seconds = seconds
+
+
+def fault_response(fault: Fault) -> Response:
+    if fault.kind == "html":
+        return Response(200, raw=b"<!DOCTYPE html><html><body>Sign in</body></html>", content_type="text/html")
+    if fault.kind == "malformed":
+        return Response(200, raw=b'{"data": [{"message_id": "tru')
+    if fault.kind == "zalo_error":
+        return Response(200, {"error": fault.code, "message": fault.message or "Simulated error"})
+    headers = {"Retry-After": str(int(fault.seconds))} if fault.code == 429 and fault.seconds else {}
+    return Response(
+        fault.code or 500,
+        {"code": fault.code, "status": "SIMULATED", "message": fault.message or "simulated failure"},
+        headers,
+    )
+
+
 class SimApp:
     """Routes and state of one simulated API. Subclasses implement `handle` and `control`."""
 
@@ -94,6 +119,7 @@ class SimApp:
         self.requests: dict[str, int] = {}
         self.rtt = 0.0  # added to every API request, to model a real network
         self.clock_offset = 0.0
+        self.clock: Callable[[], float] = time.time  # tests may share their fake clock
         self.base_url = ""  # set by SimServer, so media links are absolute like the real CDNs'
         self.media: dict[str, Upload] = {}
 
@@ -112,10 +138,31 @@ class SimApp:
         return Response(200, raw=found.data, content_type=found.content_type)
 
     def now(self) -> float:
-        return time.time() + self.clock_offset
+        return self.clock() + self.clock_offset
 
     def handle(self, request: Request) -> Response:
         raise NotImplementedError
+
+    def serve(self, request: Request, wait: bool = True) -> Response:
+        """One API request: counted, delayed by the round-trip time, possibly faulted, then handled.
+        ``wait=False`` skips every sleep (for the in-process transport under a fake clock)."""
+        with self.lock:
+            self.requests[request.path] = self.requests.get(request.path, 0) + 1
+        if self.rtt and wait:
+            time.sleep(self.rtt)
+        fault = self._take_fault(request.path)
+        if fault is not None:
+            if fault.kind in ("reset", "timeout"):
+                raise ConnectionDropped(fault.kind, fault.seconds or 60)
+            if fault.kind == "latency":
+                if wait:
+                    time.sleep(fault.seconds)
+            else:
+                return fault_response(fault)
+        try:
+            return self.handle(request)
+        except Exception as exc:  # a simulator bug must show as a 500, like a real server's
+            return Response(500, {"code": 500, "status": "INTERNAL", "message": f"sim error: {exc!r}"})
 
     def control(self, request: Request, action: str) -> Response:
         raise NotImplementedError
@@ -186,54 +233,23 @@ class _Handler(BaseHTTPRequestHandler):
             )
             self._send(response)
             return
-        with app.lock:
-            app.requests[split.path] = app.requests.get(split.path, 0) + 1
-        if app.rtt:
-            time.sleep(app.rtt)
-        fault = app._take_fault(split.path)
-        if fault is not None and self._apply(fault):
-            return
         try:
-            response = app.handle(request)
-        except Exception as exc:  # a simulator bug must show as a 500, like a real server's
-            response = Response(500, {"code": 500, "status": "INTERNAL", "message": f"sim error: {exc!r}"})
+            response = app.serve(request)
+        except ConnectionDropped as drop:
+            self._drop(drop)
+            return
         self._send(response)
 
-    def _apply(self, fault: Fault) -> bool:
-        """Serve the fault; returns False when the request should then proceed normally (latency)."""
-        if fault.kind == "latency":
-            time.sleep(fault.seconds)
-            return False
-        if fault.kind == "timeout":
-            time.sleep(fault.seconds or 60)
-            self.close_connection = True
-            return True
-        if fault.kind == "reset":
-            self.close_connection = True
-            try:
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return True
-        if fault.kind == "html":
-            self._send(Response(200, raw=b"<!DOCTYPE html><html><body>Sign in</body></html>", content_type="text/html"))
-            return True
-        if fault.kind == "malformed":
-            self._send(Response(200, raw=b'{"data": [{"message_id": "tru'))
-            return True
-        if fault.kind == "zalo_error":
-            self._send(Response(200, {"error": fault.code, "message": fault.message or "Simulated error"}))
-            return True
-        headers = {"Retry-After": str(int(fault.seconds))} if fault.code == 429 and fault.seconds else {}
-        self._send(
-            Response(
-                fault.code or 500,
-                {"code": fault.code, "status": "SIMULATED", "message": fault.message or "simulated failure"},
-                headers,
-            )
-        )
-        return True
+    def _drop(self, drop: ConnectionDropped) -> None:
+        self.close_connection = True
+        if drop.kind == "timeout":
+            time.sleep(drop.seconds)
+            return
+        try:  # a reset: close with RST instead of FIN
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _send(self, response: Response) -> None:
         raw = response.raw if response.raw is not None else json.dumps(response.body).encode()

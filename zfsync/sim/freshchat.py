@@ -39,6 +39,7 @@ class FreshChatSim(SimApp):
         self.users: dict[str, Json] = {}
         self.conversations: dict[str, Json] = {}
         self.messages: dict[str, list[Json]] = {}  # conversation id -> oldest first
+        self._latest: dict[str, str] = {}  # user id -> their latest conversation
         self._last_ms = 0
         self._minute: tuple[int, int] = (0, 0)
 
@@ -67,8 +68,7 @@ class FreshChatSim(SimApp):
         return message
 
     def _latest_of(self, user_id: str) -> str | None:
-        mine = [c for c in self.conversations.values() if c["user_id"] == user_id]
-        return max(mine, key=lambda c: (c["created_time"], c["seq"]))["conversation_id"] if mine else None
+        return self._latest.get(user_id)  # conversations are created in time order: the last one is the latest
 
     def add_agent_message(
         self,
@@ -304,6 +304,7 @@ class FreshChatSim(SimApp):
             "seq": len(self.conversations),
         }
         self.conversations[conversation_id] = conversation
+        self._latest[user_id] = conversation_id
         self.messages[conversation_id] = []
         created = [self._add_message(conversation_id, _message_fields(m)) for m in messages]
         return {**conversation, "messages": created}

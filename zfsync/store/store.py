@@ -407,14 +407,19 @@ class Store:
     def set_resolved(self, conversation_id: int, resolved: bool) -> None:
         Conversation.update(resolved=resolved).where(Conversation.id == conversation_id).execute()
 
-    def conversations_due(self, now: float, limit: int) -> list[Conversation]:
-        """The most overdue conversations first."""
-        return list(
-            Conversation.select()
-            .where(Conversation.next_poll_at <= now)
-            .order_by(Conversation.next_poll_at)
-            .limit(limit)
-        )
+    def conversations_due(self, now: float, limit: int, active_since: float) -> list[Conversation]:
+        """Up to ``limit`` conversations due for a poll: those active since ``active_since`` first, then
+        the most overdue. The active ones take at most three quarters when others wait, so a busy day
+        slows the quiet conversations down but never stops them."""
+        if limit <= 0:
+            return []
+        due = Conversation.select().where(Conversation.next_poll_at <= now).order_by(Conversation.next_poll_at)
+        others_waiting = due.where(Conversation.last_activity_at < active_since).limit(1).exists()
+        active_share = limit - limit // 4 if others_waiting else limit
+        active = list(due.where(Conversation.last_activity_at >= active_since).limit(active_share))
+        rest = limit - len(active)
+        others = list(due.where(Conversation.last_activity_at < active_since).limit(rest)) if rest else []
+        return active + others
 
     def conversation_count(self) -> int:
         return Conversation.select().count()

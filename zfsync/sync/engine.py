@@ -71,7 +71,7 @@ class Engine:
             fc.forward_bot_messages,
         )
         self.freshchat_writer = FreshChatWriter(
-            freshchat, zalo, store, clock, fc.channel_id, settings.sync.display_name
+            freshchat, zalo, store, clock, fc.channel_id, settings.sync.display_name, self.budget
         )
         self.zalo_writer = ZaloWriter(zalo, store, clock, freshchat.download)
         self.deliverer = Deliverer(store, clock, settings.sync.max_attempts)

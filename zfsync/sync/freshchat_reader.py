@@ -18,7 +18,7 @@ from zfsync.store import NewRow, Store
 from zfsync.store.models import Conversation
 from zfsync.sync import render
 from zfsync.sync.ports import FreshChatSide
-from zfsync.sync.schedule import Intervals, RequestBudget, next_poll_at
+from zfsync.sync.schedule import HOT_FOR, Intervals, RequestBudget, next_poll_at
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -51,7 +51,7 @@ class FreshChatReader:
         now = self.clock()
         allowed = self.budget.available(now)
         queued = 0
-        for conversation in self.store.conversations_due(now, limit=allowed):
+        for conversation in self.store.conversations_due(now, limit=allowed, active_since=now - HOT_FOR):
             queued += self.poll(conversation)
         return queued
 

@@ -21,6 +21,7 @@ from zfsync.store.models import Contact, Conversation, Message
 from zfsync.sync import media, render
 from zfsync.sync.delivery import Hold, Skip
 from zfsync.sync.ports import FreshChatSide, ZaloSide
+from zfsync.sync.schedule import RequestBudget
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -64,6 +65,7 @@ class FreshChatWriter:
         clock: Callable[[], float],
         channel_id: str,
         display_name: str,
+        budget: RequestBudget,
     ):
         self.fc = freshchat
         self.zalo = zalo
@@ -71,10 +73,12 @@ class FreshChatWriter:
         self.clock = clock
         self.channel_id = channel_id
         self.display_name = display_name
+        self.budget = budget
 
     # --- the Writer protocol -------------------------------------------------------------------------
 
     def send(self, row: Message) -> tuple[str, str | None]:
+        self.budget.spend(self.clock())  # posts share the request budget, so polling yields to them
         contact = self.store.contact_by_id(row.contact_id)
         payload = json.loads(row.payload)
         if row.kind == "oa_note" and self.store.dest_taken("f2z", row.source_id):

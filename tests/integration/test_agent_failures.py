@@ -1,0 +1,106 @@
+"""Each way a reply can fail ends in exactly one private note the agent can act on, and in `zfsync failed`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from zfsync.sim.base import Fault
+from zfsync.store import FAILED
+from zfsync.store.models import Message
+
+KHANH = "2512007384617209999"
+
+
+def started(b) -> str:
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="chào")
+    b.cycle()
+    return b.conversation_of(KHANH)
+
+
+def note_texts(b) -> list[str]:
+    return [m["message_parts"][0]["text"]["content"] for m in b.notes()]
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (-213, "scan the OA's QR code"),
+        (-320, "Zalo Cloud Account"),
+        (-321, "out of money"),
+        (-230, "The customer must write first"),
+        (-232, "The customer must write first"),
+        (-224, "upgrade the package"),
+        (-210, "too large"),
+        (-233, "Zalo refused the message: Simulated error (code -233)"),
+        (-9999, "Zalo refused the message: Something new (code -9999)"),
+    ],
+)
+def test_each_zalo_refusal_becomes_exactly_one_note_and_a_failed_row(quick_bridge, code, words):
+    b = quick_bridge
+    conversation = started(b)
+    message = "Something new" if code == -9999 else ""
+    b.zalo.faults.append(Fault("/v3.0/oa/message/cs", "zalo_error", code=code, message=message, count=1))
+    b.fc.add_agent_message(conversation, "Đơn hàng đã gửi")
+    b.settle()
+    b.settle()
+    (note,) = note_texts(b)
+    assert words in note and "Đơn hàng đã gửi" in note
+    assert b.sent_to(KHANH) == []
+    failed = b.store.failed_rows()
+    assert [(r["kind"], r["error_code"]) for r in failed] == [("text", str(code))]
+
+
+def test_transient_failures_retry_then_one_give_up_note(quick_bridge):
+    b = quick_bridge
+    conversation = started(b)
+    b.zalo.faults.append(Fault("/v3.0/oa/message/cs", "status", code=503, count=100))
+    b.fc.add_agent_message(conversation, "sẽ không tới")
+    b.settle(rounds=40, step=700)
+    (note,) = note_texts(b)
+    assert "after 10 attempts" in note and "zfsync retry" in note
+    assert Message.get(Message.direction == "f2z").status == FAILED
+    b.zalo.faults.clear()
+    # The operator retries it: it is really resent, and nobody is told twice.
+    assert b.store.requeue(None) == 1
+    b.settle()
+    assert b.sent_to(KHANH) == ["sẽ không tới"]
+    assert len(note_texts(b)) == 1
+
+
+def test_resolve_reopen_resolve_sends_one_notice_per_resolution(quick_bridge):
+    b = quick_bridge
+    conversation = started(b)
+    b.fc.set_resolved(conversation, True)
+    b.settle()
+    b.fc.set_resolved(conversation, False)
+    b.settle()
+    assert b.store.current_conversation(b.store.contact(KHANH).id).resolved is False
+    b.fc.set_resolved(conversation, True)
+    b.settle()
+    b.restart()
+    b.settle()
+    assert b.sent_to(KHANH) == [b.settings.sync.resolve_notice] * 2
+
+
+def test_an_empty_resolve_notice_sends_nothing(quick_bridge):
+    b = quick_bridge
+    b.reconfigure(resolve_notice="")
+    conversation = started(b)
+    b.fc.set_resolved(conversation, True)
+    b.settle()
+    assert b.sent_to(KHANH) == []
+
+
+def test_bot_messages_are_forwarded_only_when_configured(quick_bridge):
+    b = quick_bridge
+    conversation = started(b)
+    b.fc.add_agent_message(conversation, "bot one", actor_type="bot")
+    b.settle()
+    assert b.sent_to(KHANH) == []
+    b.settings = replace(b.settings, freshchat=replace(b.settings.freshchat, forward_bot_messages=True))
+    b.restart()
+    b.fc.add_agent_message(conversation, "bot two", actor_type="bot")
+    b.settle()
+    assert b.sent_to(KHANH) == ["bot two"]
