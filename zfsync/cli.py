@@ -10,9 +10,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import structlog
+
 from zfsync import __version__, config, log
 from zfsync.config import Settings
 from zfsync.errors import ConfigError, RemoteError, StoreError, ZfsyncError
+from zfsync.freshchat.client import FreshChatClient
 from zfsync.store import Store
 
 Command = Callable[[argparse.Namespace], int]
@@ -39,10 +42,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         clients = build_clients(settings, store)
         engine = Engine(settings, store, clients.zalo, clients.freshchat, time.time)
-        Daemon(settings, store, engine).run()
+        Daemon(settings, store, engine, reload_secrets=_secret_reloader(settings, clients.freshchat)).run()
     finally:
         store.close()
     return 0
+
+
+def _secret_reloader(settings: Settings, freshchat: FreshChatClient) -> Callable[[], None]:
+    """While FreshChat refuses the key, re-read the secret files: a replaced key is used at once."""
+    current = settings.freshchat.api_key
+
+    def reload() -> None:
+        nonlocal current
+        if settings.source is None:
+            return
+        key = config.secret_files(settings.source).get("ZFSYNC_FRESHCHAT_API_KEY", "")
+        if key and key != current:
+            freshchat.use_api_key(key)
+            current = key
+            structlog.get_logger("zfsync").info("freshchat_api_key_reloaded")
+
+    return reload
 
 
 def cmd_status(args: argparse.Namespace) -> int:

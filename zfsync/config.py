@@ -186,7 +186,8 @@ def resolve_path(explicit: str | None, env: Mapping[str, str] | None = None) -> 
 
 
 def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the config at ``path``; secrets come from ``env`` or ``.env`` beside the file."""
+    """Read and validate the config at ``path``; secrets come from ``env``, else from ``.env`` or
+    ``zfsync.env`` beside the file."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -197,12 +198,23 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
     return from_mapping(raw, secrets, source=path)
 
 
-def _secrets(path: Path, env: Mapping[str, str] | None) -> dict[str, str]:
-    dotenv_file = path.parent / ".env"
+SECRET_FILES = (".env", "zfsync.env")  # beside the config; zfsync.env is the systemd EnvironmentFile
+
+
+def secret_files(path: Path) -> dict[str, str]:
+    """The secrets written in the files beside the config, read afresh (the daemon re-reads them to pick up
+    a replaced API key without a restart)."""
     found: dict[str, str] = {}
-    if dotenv_file.is_file():
-        found.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
-    found.update(os.environ if env is None else env)  # the real environment wins over the file
+    for name in SECRET_FILES:
+        file = path.parent / name
+        if file.is_file():
+            found.update({k: v for k, v in dotenv_values(file).items() if v is not None})
+    return found
+
+
+def _secrets(path: Path, env: Mapping[str, str] | None) -> dict[str, str]:
+    found = secret_files(path)
+    found.update(os.environ if env is None else env)  # the real environment wins over the files
     return found
 
 

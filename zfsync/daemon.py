@@ -20,7 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from zfsync.config import Settings
 from zfsync.freshchat.client import FreshChatClient
 from zfsync.store import Store
-from zfsync.sync.engine import CycleResult, Engine
+from zfsync.sync.engine import BAD_CREDENTIALS, CycleResult, Engine
 from zfsync.systemd import Notifier, watchdog_interval
 from zfsync.zalo.client import ZaloClient
 from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
@@ -57,8 +57,16 @@ def build_clients(
 
 
 class Daemon:
-    def __init__(self, settings: Settings, store: Store, engine: Engine, notifier: Notifier | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        engine: Engine,
+        notifier: Notifier | None = None,
+        reload_secrets: Callable[[], None] | None = None,
+    ):
         self.settings = settings
+        self.reload_secrets = reload_secrets or (lambda: None)
         self.store = store
         self.engine = engine
         self.notifier = notifier or Notifier()
@@ -67,16 +75,21 @@ class Daemon:
         self.last_status = ""
 
     def _zalo_job(self) -> None:
-        self._record("zalo", self.engine.zalo_cycle())
+        self._run_cycle("zalo", self.engine.zalo_cycle)
 
     def _freshchat_job(self) -> None:
-        self._record("freshchat", self.engine.freshchat_cycle())
+        self._run_cycle("freshchat", self.engine.freshchat_cycle)
 
-    def _record(self, loop: str, result: CycleResult) -> None:
-        # A cycle that reached its API counts as progress even when the API said no: the loop is alive.
-        # A cycle that could not poll at all (network down, bad credentials) does not.
-        if result.ok:
-            self.progress[loop] = time.monotonic()
+    def _run_cycle(self, loop: str, cycle: Callable[[], CycleResult]) -> None:
+        """A cycle that finishes is progress, even when an API said no: the failure was classified and
+        recorded for `zfsync status`, and a restart would not fix it. A cycle that hangs, or dies of an
+        error nobody classified (a bug, a broken disk), is not, and the watchdog restarts the service."""
+        try:
+            cycle()
+        except Exception:
+            log.exception("cycle_crashed", loop=loop)
+            return
+        self.progress[loop] = time.monotonic()
 
     def healthy(self) -> bool:
         now = time.monotonic()
@@ -88,6 +101,8 @@ class Daemon:
 
     def heartbeat(self) -> None:
         self.store.set_state(HEARTBEAT_KEY, f"{time.time():.3f}")
+        if self.store.health().get("freshchat", {}).get("state") == BAD_CREDENTIALS:
+            self.reload_secrets()
         if self.healthy():
             self.notifier.watchdog()
         else:

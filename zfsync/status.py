@@ -15,7 +15,8 @@ TOKEN_WARNING = 3600.0
 HEALTHY, DEGRADED, DOWN = 0, 1, 2
 FIXES = {
     ("zalo", BAD_CREDENTIALS): "run `zfsync auth zalo --refresh-token TOKEN` (or `zfsync auth zalo`)",
-    ("freshchat", BAD_CREDENTIALS): "set a valid ZFSYNC_FRESHCHAT_API_KEY and check freshchat.api_url",
+    ("freshchat", BAD_CREDENTIALS): "put a valid ZFSYNC_FRESHCHAT_API_KEY in zfsync.env beside the config "
+    "(read again within a minute, no restart needed) and check freshchat.api_url",
 }
 
 

@@ -115,7 +115,7 @@ def test_daemon_bridges_both_ways_notifies_systemd_and_restarts_cleanly(sims, tm
     polls = zalo.requests["/v2.0/oa/listrecentchat"]
     assert until(lambda: zalo.requests["/v2.0/oa/listrecentchat"] >= polls + 3)
     daemon.send_signal(signal.SIGTERM)
-    daemon.communicate(timeout=DEADLINE)
+    second_output, _ = daemon.communicate(timeout=DEADLINE)
     customer = [
         m["message_parts"][0]["text"]["content"] for m in fc.messages[conversation_id] if m["actor_type"] == "user"
     ]
@@ -124,3 +124,25 @@ def test_daemon_bridges_both_ways_notifies_systemd_and_restarts_cleanly(sims, tm
     status = zfsync(config, "status", "--json")
     assert status.returncode == 2  # the daemon is stopped: down
     assert '"state": "OK"' in status.stdout
+    printed = [output, second_output, auth.stdout, auth.stderr, status.stdout]
+    for args in (["status"], ["failed"], ["status", "--prometheus", str(tmp_path / "p.prom")]):
+        printed.append(zfsync(config, *args).stdout)
+    assert_no_secret_anywhere(tmp_path, printed)
+
+
+def assert_no_secret_anywhere(tmp_path: Path, printed: list[str]) -> None:
+    """Secrets may live in the token table and the .env file, and nowhere else: not in anything printed,
+    not in any other table, not in the Prometheus file."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "zfsync.db")
+    (access, refresh) = db.execute("SELECT access_token, refresh_token FROM token").fetchone()
+    secrets = ["sim-secret", "sim-key", access, refresh]
+    stored = []
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'token'"):
+        stored += [repr(row) for row in db.execute(f'SELECT * FROM "{table}"')]
+    db.close()
+    everything = "\n".join(printed + stored + [(tmp_path / "p.prom").read_text()])
+    assert len(everything) > 1000  # the scan saw a real session
+    for secret in secrets:
+        assert secret not in everything

@@ -42,6 +42,10 @@ class FreshChatClient:
         self._session = session or http.new_session()
         self._on_request = on_request or (lambda endpoint: None)
 
+    def use_api_key(self, api_key: str) -> None:
+        """Switch to a new API key (the operator replaced a revoked one) without restarting."""
+        self._key = api_key
+
     # --- users ---------------------------------------------------------------------------------------
 
     def find_user(self, reference_id: str) -> FcUser | None:

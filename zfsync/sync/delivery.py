@@ -22,6 +22,7 @@ log = structlog.get_logger("zfsync.sync")
 BASE_DELAY = 2.0
 MAX_DELAY = 600.0
 MAX_ROWS_PER_RUN = 500  # a run is bounded; the next tick carries on
+AUTH_PAUSE = 30.0  # seconds before a side whose credentials were refused is tried again
 
 
 class Skip(Exception):
@@ -107,7 +108,12 @@ class Deliverer:
             raise
         except AuthError as exc:
             self.store.postpone(
-                row.id, self.clock() + 60, str(exc), _code(exc), outcome_unknown=outcome_unknown, count_attempt=False
+                row.id,
+                self.clock() + AUTH_PAUSE,
+                str(exc),
+                _code(exc),
+                outcome_unknown=outcome_unknown,
+                count_attempt=False,
             )
             raise
         except TransientError as exc:

@@ -16,7 +16,7 @@ from zfsync.config import Settings
 from zfsync.domain import F2Z, Z2F
 from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
 from zfsync.store import Store
-from zfsync.sync.delivery import Deliverer, Writer
+from zfsync.sync.delivery import AUTH_PAUSE, Deliverer, Writer
 from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.freshchat_writer import FreshChatWriter
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -76,6 +76,7 @@ class Engine:
         self.zalo_writer = ZaloWriter(zalo, store, clock, freshchat.download)
         self.deliverer = Deliverer(store, clock, settings.sync.max_attempts)
         self.profiles = ProfileRefresher(zalo, freshchat, store, clock, settings.sync.display_name)
+        self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
 
     def zalo_cycle(self) -> CycleResult:
@@ -103,10 +104,16 @@ class Engine:
         return result
 
     def _guard(self, side: str, step: Callable[[], int], result: CycleResult, poll: bool = True) -> int:
+        if self._paused_until.get(side, 0.0) > self.clock():
+            result.ok = result.ok and not poll
+            return 0
         try:
             done = step()
         except RemoteError as exc:
             state = health_state(exc)
+            if state == BAD_CREDENTIALS:
+                # Every call would be refused the same way until an operator acts: ask again now and then.
+                self._paused_until[exc.side] = self.clock() + AUTH_PAUSE
             self.store.set_health(exc.side, state, self.clock(), str(exc))
             if self._reported.get(exc.side) != state:
                 level = "error" if state in (BAD_CREDENTIALS, PERMANENT_ERROR) else "warning"

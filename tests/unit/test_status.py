@@ -1,0 +1,98 @@
+"""`zfsync status` in each state, and the watchdog's idea of progress."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from zfsync import status
+from zfsync.daemon import HEARTBEAT_KEY, Daemon
+from zfsync.domain import ZaloTokens
+from zfsync.store import Store
+from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR, RATE_LIMITED, TRANSIENT_ERROR
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store.open(tmp_path / "s.db")
+    store.save_tokens(ZaloTokens("ACCESS-SECRET", "REFRESH-SECRET", 90_000), NOW)
+    store.set_state(HEARTBEAT_KEY, str(NOW - 2))
+    for side in ("zalo", "freshchat"):
+        store.set_health(side, OK, NOW - 1)
+    yield store
+    store.close()
+
+
+def report(store):
+    return status.collect(store, now=NOW)
+
+
+def test_healthy(store):
+    r = report(store)
+    assert r["exit_code"] == status.HEALTHY
+    text = status.render(r, now=NOW)
+    assert text.startswith("zfsync: healthy") and "heartbeat 2.0s ago" in text
+    assert "ACCESS-SECRET" not in text + json.dumps(r) + status.prometheus(r)
+
+
+@pytest.mark.parametrize(
+    ("side", "state", "code", "words"),
+    [
+        ("zalo", TRANSIENT_ERROR, status.DEGRADED, "last error: zalo timed out"),
+        ("freshchat", RATE_LIMITED, status.DEGRADED, "RATE_LIMITED"),
+        ("zalo", BAD_CREDENTIALS, status.DOWN, "fix: run `zfsync auth zalo --refresh-token TOKEN`"),
+        ("freshchat", BAD_CREDENTIALS, status.DOWN, "fix: put a valid ZFSYNC_FRESHCHAT_API_KEY"),
+        ("freshchat", PERMANENT_ERROR, status.DOWN, "PERMANENT_ERROR"),
+    ],
+)
+def test_each_side_state_sets_the_exit_code_and_says_what_is_wrong(store, side, state, code, words):
+    store.set_health(side, state, NOW, f"{side} timed out")
+    r = report(store)
+    assert r["exit_code"] == code
+    assert r["sides"][side]["state"] == state
+    assert words in status.render(r, now=NOW)
+    assert f'zfsync_side_ok{{side="{side}",state="{state}"}} 0' in status.prometheus(r)
+
+
+def test_a_stale_heartbeat_or_a_stopped_daemon_is_down(store):
+    store.set_state(HEARTBEAT_KEY, str(NOW - 600))
+    assert report(store)["exit_code"] == status.DOWN
+    store.set_state(HEARTBEAT_KEY, "stopped")
+    r = report(store)
+    assert r["exit_code"] == status.DOWN and "not running" in status.render(r, now=NOW)
+
+
+def test_a_dead_or_expiring_token(store):
+    store.save_tokens(ZaloTokens("A", "R", 1800), NOW)
+    assert report(store)["exit_code"] == status.DEGRADED  # under an hour left and not refreshed
+    store.mark_tokens_dead("refresh refused: invalid refresh token")
+    r = report(store)
+    assert r["exit_code"] == status.DOWN and "zalo token dead: refresh refused" in status.render(r, now=NOW)
+
+
+def test_the_watchdog_counts_finished_cycles_even_failed_ones_but_not_crashed_ones(tmp_path, monkeypatch):
+    from zfsync.sync.engine import CycleResult
+
+    class FakeEngine:
+        def zalo_cycle(self):
+            return CycleResult(ok=False)  # Zalo said no: classified and recorded, the loop is alive
+
+        def freshchat_cycle(self):
+            raise RuntimeError("disk I/O error")  # unclassified: the loop is broken
+
+    class Settings:
+        class zalo:
+            poll_interval = 3
+
+    daemon = Daemon(Settings(), None, FakeEngine())  # type: ignore[arg-type]
+    clock = [1000.0]
+    monkeypatch.setattr("zfsync.daemon.time.monotonic", lambda: clock[0])
+    daemon.progress = {"zalo": 1000.0, "freshchat": 1000.0}
+    clock[0] = 1100.0
+    daemon._zalo_job()
+    daemon._freshchat_job()
+    assert daemon.progress["zalo"] == 1100.0 and daemon.progress["freshchat"] == 1000.0
+    assert not daemon.healthy()  # freshchat made no progress for 100 s: no WATCHDOG=1, systemd restarts
