@@ -33,18 +33,19 @@ def _store(settings: Settings) -> Store:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from zfsync.daemon import Daemon, build_clients
+    from zfsync.daemon import Daemon, build_clients, only_instance
     from zfsync.sync.engine import Engine
 
     settings = _settings(args)
     log.setup(settings.log_level, settings.log_format)
-    store = _store(settings)
-    try:
-        clients = build_clients(settings, store)
-        engine = Engine(settings, store, clients.zalo, clients.freshchat, time.time)
-        Daemon(settings, store, engine, reload_secrets=_secret_reloader(settings, clients.freshchat)).run()
-    finally:
-        store.close()
+    with only_instance(settings.store_path):
+        store = _store(settings)
+        try:
+            clients = build_clients(settings, store)
+            engine = Engine(settings, store, clients.zalo, clients.freshchat, time.time)
+            Daemon(settings, store, engine, reload_secrets=_secret_reloader(settings, clients.freshchat)).run()
+        finally:
+            store.close()
     return 0
 
 

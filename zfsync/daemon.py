@@ -7,17 +7,22 @@ loops are making progress, so a silent stall gets the service restarted.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from zfsync.config import Settings
+from zfsync.errors import ZfsyncError
 from zfsync.freshchat.client import FreshChatClient
 from zfsync.store import Store
 from zfsync.sync.engine import BAD_CREDENTIALS, CycleResult, Engine
@@ -54,6 +59,31 @@ def build_clients(
         freshchat=FreshChatClient(settings.freshchat.api_url, settings.freshchat.api_key, freshchat_session),
         tokens=tokens,
     )
+
+
+@contextmanager
+def only_instance(store_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside the store while the daemon runs: two daemons on one store would both
+    send every message. The kernel drops the lock when the process dies, however it dies."""
+    lock_path = store_path.with_name(store_path.name + ".lock")
+    lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle = lock_path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ZfsyncError(
+                f"another zfsync daemon (pid {holder}) is running on store {store_path}: stop it first"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 class Daemon:

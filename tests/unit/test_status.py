@@ -96,3 +96,15 @@ def test_the_watchdog_counts_finished_cycles_even_failed_ones_but_not_crashed_on
     daemon._freshchat_job()
     assert daemon.progress["zalo"] == 1100.0 and daemon.progress["freshchat"] == 1000.0
     assert not daemon.healthy()  # freshchat made no progress for 100 s: no WATCHDOG=1, systemd restarts
+
+
+def test_a_second_daemon_on_the_same_store_is_refused(tmp_path):
+    from zfsync.daemon import only_instance
+    from zfsync.errors import ZfsyncError
+
+    store_path = tmp_path / "state" / "zfsync.db"
+    refused = pytest.raises(ZfsyncError, match=r"another zfsync daemon \(pid \d+\) is running on store")
+    with only_instance(store_path), refused, only_instance(store_path):
+        pass
+    with only_instance(store_path):  # released when the first one ended
+        pass

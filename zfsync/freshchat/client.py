@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -121,8 +122,8 @@ class FreshChatClient:
         while url and url not in seen_urls:
             seen_urls.add(url)  # a server that links a page to itself must not loop us forever
             body = self._call("GET", url, ep, absolute=True)
-            messages = [_message(raw, conversation_id) for raw in _list(body, "messages", ep)]
-            yield [m for m in messages if m is not None]
+            raws = [raw for raw in _list(body, "messages", ep) if isinstance(raw, dict) and raw.get("id")]
+            yield _with_times([_message(raw, conversation_id) for raw in raws], raws)
             link = body.get("link") if isinstance(body, dict) else None
             href = link.get("href") if isinstance(link, dict) else None
             url = urljoin(self.api_url + "/", href) if href else None
@@ -281,9 +282,7 @@ def _message_body(message: FcOutgoing, user_id: str) -> Json:
     return body
 
 
-def _message(raw: Any, conversation_id: str) -> FcMessage | None:
-    if not isinstance(raw, dict) or not raw.get("id"):
-        return None
+def _message(raw: Json, conversation_id: str) -> FcMessage:
     parts = raw.get("message_parts") if isinstance(raw.get("message_parts"), list) else []
     meta = raw.get("meta_data") if isinstance(raw.get("meta_data"), dict) else {}
     return FcMessage(
@@ -296,6 +295,28 @@ def _message(raw: Any, conversation_id: str) -> FcMessage | None:
         parts=tuple(p for p in parts if isinstance(p, dict)),
         meta=meta,
     )
+
+
+def _with_times(messages: list[FcMessage], raws: list[Json]) -> list[FcMessage]:
+    """A message without a usable time takes its newer neighbour's, so it sorts where the page put it."""
+    known = [_time_or_none(raw.get("created_time")) for raw in raws]
+    fixed: list[FcMessage] = []
+    for i, message in enumerate(messages):
+        if known[i] is None:
+            neighbours = [t for t in known[:i][::-1] + known[i + 1 :] if t is not None]
+            message = replace(message, created_time=neighbours[0] if neighbours else message.created_time)
+        fixed.append(message)
+    return fixed
+
+
+def _time_or_none(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            return None
+    return None
 
 
 def parse_time(value: Any) -> datetime:

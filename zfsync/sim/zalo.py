@@ -54,6 +54,7 @@ class ZaloSim(SimApp):
         self.access_tokens: dict[str, float] = {}  # token -> expiry (sim time)
         self.refresh_tokens: set[str] = set()
         self.uploads: dict[str, Upload] = {}
+        self.arrivals_during_listing: list[tuple[str, Json]] = []  # (user id, fields), one per listing
         self.codes: dict[str, str] = {}  # authorization code -> PKCE challenge
         self._counter = 0
         self._last_ms = 0
@@ -222,6 +223,10 @@ class ZaloSim(SimApp):
 
     def _listrecentchat(self, request: Request) -> Response:
         with self.lock:
+            if self.arrivals_during_listing:
+                # A customer writes while zfsync pages: offsets shift and the next page repeats a row.
+                user_id, fields = self.arrivals_during_listing.pop(0)
+                self.add_customer_message(user_id, **fields)
             return self._page(list(self.messages), self._data(request))
 
     def _conversation(self, request: Request) -> Response:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peewee import JOIN, SqliteDatabase, fn
+from peewee import JOIN, OperationalError, SqliteDatabase, fn
 
 from zfsync.domain import ZaloTokens
 from zfsync.errors import StoreError
@@ -39,6 +39,17 @@ from zfsync.store.models import (
 from zfsync.zalo.oauth import StoredTokens
 
 BUSY_TIMEOUT_MS = 10_000
+
+
+class _Database(SqliteDatabase):
+    def rollback(self) -> None:
+        # SQLite itself rolls back on some errors (disk full, I/O error); peewee's own ROLLBACK then fails
+        # with "no transaction is active" and hides the error that matters from the log.
+        try:
+            super().rollback()
+        except OperationalError as exc:
+            if "no transaction is active" not in str(exc):
+                raise
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,7 @@ class Figures:
 class Store:
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.db = SqliteDatabase(None)
+        self.db = _Database(None)
 
     @classmethod
     def open(cls, path: Path | str) -> Store:

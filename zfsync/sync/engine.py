@@ -114,6 +114,8 @@ class Engine:
             if state == BAD_CREDENTIALS:
                 # Every call would be refused the same way until an operator acts: ask again now and then.
                 self._paused_until[exc.side] = self.clock() + AUTH_PAUSE
+            elif isinstance(exc, RateLimited):
+                self._paused_until[exc.side] = self.clock() + exc.retry_after  # back off, never spin
             self.store.set_health(exc.side, state, self.clock(), str(exc))
             if self._reported.get(exc.side) != state:
                 level = "error" if state in (BAD_CREDENTIALS, PERMANENT_ERROR) else "warning"

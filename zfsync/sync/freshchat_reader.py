@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import F2Z, FcMessage, Json
+from zfsync.domain import F2Z, Z2F, FcMessage, Json
 from zfsync.store import NewRow, Store
 from zfsync.store.models import Conversation
-from zfsync.sync import render
+from zfsync.sync import notes, render
 from zfsync.sync.ports import FreshChatSide
 from zfsync.sync.schedule import HOT_FOR, Intervals, RequestBudget, next_poll_at
 
@@ -134,6 +134,16 @@ class FreshChatReader:
             payloads.extend(
                 ("text", {"text": chunk, "agent_id": message.actor_id}) for chunk in render.split_text(text)
             )
+        if not payloads and message.parts:
+            # Content with nothing Zalo can carry (an unknown part type): tell the agent, never drop it silently.
+            kinds = sorted({key for part in message.parts for key in part})
+            note = {
+                "text": notes.unsendable_note(kinds),
+                "conversation_id": message.conversation_id,
+                "actor_id": message.actor_id,
+                "actor_type": "agent" if message.actor_type == "agent" else "bot",
+            }
+            return [NewRow(Z2F, f"note:{message.id}", "failure_note", note, at)]
         return [
             NewRow(F2Z, message.id, kind, payload, at, part=index, conversation_id=message.conversation_id)
             for index, (kind, payload) in enumerate(payloads)

@@ -45,3 +45,11 @@ def fallback_note(label: str, problem: str) -> str:
         "The customer received a link to it instead; if they cannot open it, send a JPG/PNG image or a "
         "PDF/DOC/DOCX file under Zalo's limits."
     )
+
+
+def unsendable_note(part_kinds: list[str]) -> str:
+    shown = ", ".join(part_kinds) or "empty"
+    return (
+        f"⚠️ zfsync could not send this message to Zalo: it has no text, image or file Zalo can carry "
+        f"(content: {shown}). Send it as text, an image or a PDF/DOC/DOCX file."
+    )

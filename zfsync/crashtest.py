@@ -1,0 +1,239 @@
+"""Crash-safety proof: the real daemon, SIGKILLed at random moments while messages flow both ways.
+
+The simulators run in this process; the daemon runs as a subprocess and is killed with SIGKILL (no
+handler, no cleanup) after a seeded random time, then started again, over and over. Traffic keeps
+arriving meanwhile. At the end the daemon runs until both sides are drained, and every message is checked:
+each customer message must appear in FreshChat exactly once, and each agent reply on Zalo exactly once,
+in the order they were written per user.
+
+Every message carries a unique marker (``z17``, ``f42``) so that what arrived can be matched to what was
+written whatever the content type.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from zfsync.demo import Demo, _wait
+from zfsync.sim.freshchat import AGENT_ID
+
+MARKER = re.compile(r"\b([zf]\d+)\b")
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5f0000000049454e44ae426082"
+)
+
+
+@dataclass
+class Report:
+    seed: int
+    kills: int = 0
+    zalo_to_freshchat: int = 0
+    freshchat_to_zalo: int = 0
+    lost: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    out_of_order: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.out_of_order)
+
+    def render(self) -> str:
+        return (
+            f"crashtest seed={self.seed}: {self.kills} SIGKILLs, "
+            f"{self.zalo_to_freshchat} messages Zalo→FreshChat, {self.freshchat_to_zalo} FreshChat→Zalo, "
+            f"lost {len(self.lost)}, duplicated {len(self.duplicated)}, out of order {len(self.out_of_order)}, "
+            f"{self.wall_seconds:.0f} s"
+        )
+
+
+class CrashTest:
+    def __init__(self, workdir: Path, seed: int, users: int, messages: int):
+        self.rng = random.Random(seed)
+        self.report = Report(seed)
+        self.demo = Demo(workdir)
+        self.users = [f"84{9_000_000_000_000_000 + n:017d}" for n in range(users)]
+        self.messages = messages
+        self.written: dict[str, list[str]] = {u: [] for u in self.users}  # user -> z markers in order
+        self.replied: dict[str, list[str]] = {u: [] for u in self.users}  # user -> f markers in order
+        self.z_count = 0
+        self.f_count = 0
+        self.image_replies = 0
+        self.image_url = self.demo.zalo.add_media(PNG, "image/png", "photo.png")
+        self.agent_image = self.demo.fc.add_media(PNG, "image/png", "reply.png")
+
+    # --- traffic -------------------------------------------------------------------------------------
+
+    def customer_writes(self) -> None:
+        user = self.rng.choice(self.users)
+        self.z_count += 1
+        marker = f"z{self.z_count}"
+        kind = self.rng.choice(["text", "text", "emoji", "photo", "location", "link"])
+        name = f"Khách {user[-3:]}"
+        zalo = self.demo.zalo
+        if kind == "photo":
+            zalo.add_customer_message(user, name, type="photo", url=self.image_url, description=f"ảnh {marker}")
+        elif kind == "location":
+            location = json.dumps({"latitude": 10.7 + self.rng.random(), "longitude": 106.6})
+            zalo.add_customer_message(user, name, type="location", text=f"đây {marker}", location=location)
+        elif kind == "link":
+            zalo.add_customer_message(user, name, type="link", text=f"xem {marker}", links=["https://shop.vn/x"])
+        elif kind == "emoji":
+            zalo.add_customer_message(user, name, text=f"👍🏽 {marker} 🇻🇳")
+        else:
+            zalo.add_customer_message(user, name, text=f"Xin chào, tôi cần hỏi {marker}")
+        self.written[user].append(marker)
+
+    def agent_replies(self) -> bool:
+        fc = self.demo.fc
+        with fc.lock:
+            # A user whose conversation is not open yet (the daemon died in between) cannot get a reply.
+            conversations = {u["reference_id"][len("zalo-") :]: fc._latest_of(u["id"]) for u in fc.users.values()}
+        candidates = [u for u in self.users if conversations.get(u) and self.written[u]]
+        if not candidates:
+            return False
+        user = self.rng.choice(candidates)
+        conversation = conversations[user]
+        self.f_count += 1
+        marker = f"f{self.f_count}"
+        kind = self.rng.choice(["text", "text", "text", "long", "image"])
+        if kind == "long":
+            text = f"{marker} " + "Chính sách đổi trả trong ba mươi ngày. " * 70  # ~2,700 characters: two sends
+            fc.add_agent_message(conversation, text, actor_id=AGENT_ID)
+        elif kind == "image":
+            self.image_replies += 1
+            parts = [{"image": {"url": self.agent_image}}, {"text": {"content": f"ảnh {marker}"}}]
+            fc.add_agent_message(conversation, parts=parts, actor_id=AGENT_ID)
+        else:
+            fc.add_agent_message(conversation, f"Dạ, {marker} ạ", actor_id=AGENT_ID)
+        self.replied[user].append(marker)
+        return True
+
+    def traffic(self, budget: int) -> None:
+        """Write up to ``budget`` messages, each way, in a random interleaving."""
+        for _ in range(budget):
+            if self.z_count < self.messages:
+                self.customer_writes()
+            if self.f_count < self.messages and self.rng.random() < 0.95:
+                self.agent_replies()
+
+    # --- the run -------------------------------------------------------------------------------------
+
+    def run(self, kills: int) -> Report:
+        started = time.monotonic()
+        auth = self.demo.zfsync("auth", "zalo", "--refresh-token", self.demo.zalo.mint_tokens()[1])
+        if auth.returncode != 0:
+            raise SystemExit(f"crashtest: authorisation failed: {auth.stderr.strip()}")
+        # The first start takes what Zalo already lists as history; traffic starts once it has looked.
+        self.demo.start_daemon()
+        if not _wait(lambda: self.demo.zalo.requests.get("/v2.0/oa/listrecentchat", 0) >= 2, timeout=60):
+            raise SystemExit("crashtest: the daemon did not start polling; see its log")
+        per_round = max(1, (2 * self.messages) // max(1, kills))
+        for _ in range(kills):
+            if self.demo.daemon is None or self.demo.daemon.poll() is not None:
+                self.demo.start_daemon()
+            self.traffic(per_round)
+            time.sleep(self.rng.uniform(0.05, 1.5))  # the moment of the kill: anywhere in a cycle
+            assert self.demo.daemon is not None
+            self.demo.daemon.send_signal(signal.SIGKILL)
+            self.demo.daemon.wait()
+            self.report.kills += 1
+            self.demo.daemon = None
+        while self.z_count < self.messages or self.f_count < self.messages:
+            self.traffic(50)
+        self.demo.start_daemon()
+        self.drain()
+        self.demo.stop_daemon()
+        self.check()
+        self.report.wall_seconds = time.monotonic() - started
+        return self.report
+
+    def drain(self, timeout: float = 300.0) -> None:
+        """Let the last daemon run until everything written has arrived (or the time is up)."""
+        deadline = time.monotonic() + timeout
+        settled_at: float | None = None
+        while time.monotonic() < deadline:
+            arrived = self.arrived()
+            complete = all(
+                set(self.written[u]) <= set(arrived[0][u]) and set(self.replied[u]) <= set(arrived[1][u])
+                for u in self.users
+            )
+            if complete:
+                settled_at = settled_at or time.monotonic()
+                if time.monotonic() - settled_at > 3.0:  # a few more cycles: would anything come twice?
+                    return
+            time.sleep(0.2)
+
+    def arrived(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """Markers as they arrived: in FreshChat per user, and on Zalo per user, in arrival order."""
+        z: dict[str, list[str]] = {u: [] for u in self.users}
+        f: dict[str, list[str]] = {u: [] for u in self.users}
+        for user in self.users:
+            for message in self.demo.fc_messages(user):
+                for part in message["message_parts"]:
+                    if "text" in part:
+                        z[user] += MARKER.findall(part["text"]["content"])
+        with self.demo.zalo.lock:
+            for sent in self.demo.zalo.sent:
+                if sent["user_id"] in f:
+                    f[sent["user_id"]] += [m for m in MARKER.findall(sent["text"]) if m.startswith("f")]
+        return z, f
+
+    def check(self) -> None:
+        z, f = self.arrived()
+        for expected, got in ((self.written, z), (self.replied, f)):
+            for user in self.users:
+                counts = Counter(got[user])
+                self.report.lost += [m for m in expected[user] if counts[m] == 0]
+                self.report.duplicated += [m for m, n in counts.items() if n > 1]
+                if [m for m in got[user] if m in set(expected[user])] != [m for m in expected[user] if counts[m] > 0]:
+                    self.report.out_of_order.append(user)
+        self.report.zalo_to_freshchat = sum(len(v) for v in z.values())
+        self.report.freshchat_to_zalo = sum(len(v) for v in f.values())
+        # Images must not double either: one photo send per image reply.
+        with self.demo.zalo.lock:
+            photos = sum(1 for s in self.demo.zalo.sent if s.get("kind") == "photo")
+        if photos != self.image_replies:
+            self.report.duplicated.append(f"photos sent {photos}, expected {self.image_replies}")
+
+    def close(self) -> None:
+        self.demo.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/crashtest", description=__doc__.split("\n")[0])
+    parser.add_argument("--kills", type=int, default=100, help="SIGKILLs (default 100)")
+    parser.add_argument("--messages", type=int, default=2000, help="messages each way (default 2000)")
+    parser.add_argument("--users", type=int, default=100, help="Zalo users (default 100)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed; the same seed replays the same run")
+    parser.add_argument("--json", type=Path, help="also write the report as JSON here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="zfsync-crashtest-") as workdir:
+        test = CrashTest(Path(workdir), args.seed, args.users, args.messages)
+        try:
+            report = test.run(args.kills)
+        finally:
+            test.close()
+    print(report.render())
+    problems = {"lost": report.lost, "duplicated": report.duplicated, "out of order": report.out_of_order}
+    for label, items in problems.items():
+        if items:
+            print(f"  {label}: {', '.join(items[:20])}{' ...' if len(items) > 20 else ''}")
+    if args.json:
+        args.json.write_text(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
