@@ -252,7 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("provider", choices=["zalo"], help="only zalo needs authorising")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--code", metavar="CODE", help="exchange the authorization code from the callback URL")
-    group.add_argument("--refresh-token", metavar="TOKEN", help="import a refresh token (e.g. from the API Explorer)")
+    group.add_argument(
+        "--refresh-token",
+        metavar="TOKEN",
+        help="import a refresh token (e.g. from the API Explorer); write --refresh-token=TOKEN if it starts with -",
+    )
     p = add("failed", cmd_failed, "list deliveries that failed, with reason and attempts")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("retry", cmd_retry, "queue failed deliveries again")

@@ -132,7 +132,7 @@ class CrashTest:
 
     def run(self, kills: int) -> Report:
         started = time.monotonic()
-        auth = self.demo.zfsync("auth", "zalo", "--refresh-token", self.demo.zalo.mint_tokens()[1])
+        auth = self.demo.zfsync("auth", "zalo", f"--refresh-token={self.demo.zalo.mint_tokens()[1]}")
         if auth.returncode != 0:
             raise SystemExit(f"crashtest: authorisation failed: {auth.stderr.strip()}")
         # The first start takes what Zalo already lists as history; traffic starts once it has looked.

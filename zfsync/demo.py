@@ -133,7 +133,7 @@ class Demo:
 
     def run(self) -> int:
         print(f"Simulators: Zalo {self.zalo_server.url}, FreshChat {self.fc_server.url}")
-        auth = self.zfsync("auth", "zalo", "--refresh-token", self.zalo.mint_tokens()[1])
+        auth = self.zfsync("auth", "zalo", f"--refresh-token={self.zalo.mint_tokens()[1]}")
         print(f"$ zfsync auth zalo --refresh-token ...\n  {auth.stdout.strip() or auth.stderr.strip()}")
         if auth.returncode != 0:
             return 1

@@ -79,7 +79,7 @@ def test_daemon_bridges_both_ways_notifies_systemd_and_restarts_cleanly(sims, tm
     zalo: ZaloSim = zalo_server.app
     fc: FreshChatSim = fc_server.app
     config = write_config(tmp_path, zalo_server.url, fc_server.url)
-    auth = zfsync(config, "auth", "zalo", "--refresh-token", zalo.mint_tokens()[1])
+    auth = zfsync(config, "auth", "zalo", f"--refresh-token={zalo.mint_tokens()[1]}")
     assert auth.returncode == 0, auth.stderr
     listener = NotifyListener(tmp_path / "notify.sock")
     env = {**os.environ, "NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000"}

@@ -92,8 +92,7 @@ def test_refresh_token_used_twice_then_auth_recovers_without_restart_or_loss(bri
             str(config),
             "auth",
             "zalo",
-            "--refresh-token",
-            bridge.zalo.mint_tokens()[1],
+            f"--refresh-token={bridge.zalo.mint_tokens()[1]}",  # tokens may start with "-"
         ],
         capture_output=True,
         text=True,
