@@ -30,7 +30,7 @@ class ZaloSettings:
     api_url: str = "https://openapi.zalo.me"
     oauth_url: str = "https://oauth.zaloapp.com"
     redirect_uri: str = ""
-    poll_interval: float = 3.0
+    poll_interval: float = 2.0
     feed_page_cap: int = 500
 
 
@@ -39,10 +39,10 @@ class FreshChatSettings:
     api_url: str
     channel_id: str
     api_key: str = field(repr=False)
-    hot_interval: float = 3.0
+    hot_interval: float = 2.0
     warm_interval: float = 30.0
     cold_interval: float = 600.0
-    requests_per_minute: int = 120
+    requests_per_minute: int = 400
     forward_bot_messages: bool = False
 
 
@@ -141,16 +141,16 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "api_url": ("https://openapi.zalo.me", _url),
         "oauth_url": ("https://oauth.zaloapp.com", _url),
         "redirect_uri": ("", _text),
-        "poll_interval": (3.0, _seconds(1, 3600)),
+        "poll_interval": (2.0, _seconds(1, 3600)),
         "feed_page_cap": (500, _count(1, 10_000)),
     },
     "freshchat": {
         "api_url": (None, _freshchat_url),
         "channel_id": (None, _required_text),
-        "hot_interval": (3.0, _seconds(1, 3600)),
+        "hot_interval": (2.0, _seconds(1, 3600)),
         "warm_interval": (30.0, _seconds(1, 86_400)),
         "cold_interval": (600.0, _seconds(1, 86_400)),
-        "requests_per_minute": (120, _count(1, 100_000)),
+        "requests_per_minute": (400, _count(1, 100_000)),
         "forward_bot_messages": (False, _flag),
     },
     "sync": {

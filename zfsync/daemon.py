@@ -33,7 +33,7 @@ from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
 log = structlog.get_logger("zfsync.daemon")
 
 HEARTBEAT_KEY = "daemon.heartbeat"
-FRESHCHAT_TICK = 1.0  # the FreshChat job wakes this often; each conversation keeps its own interval
+FRESHCHAT_TICK = 0.5  # the FreshChat job wakes this often; each conversation keeps its own interval
 STALL_FACTOR = 5  # a loop silent for this many of its intervals (at least a minute) is stalled
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import unicodedata
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -45,7 +46,7 @@ def test_any_customer_text_arrives_once_and_any_agent_text_goes_out_whole(quick_
     b.settle(rounds=3)
     sent = b.sent_to(user)
     assert all(0 < len(chunk) <= 2000 for chunk in sent)
-    assert "".join("".join(sent).split()) == "".join(__import__("unicodedata").normalize("NFC", text).split())
+    assert "".join("".join(sent).split()) == "".join(unicodedata.normalize("NFC", text).split())
 
 
 def test_odd_zalo_rows_never_stop_the_good_ones(quick_bridge):

@@ -19,7 +19,7 @@ def test_schedule_hot_warm_cold_and_window():
     assert next_poll_at(now, now - 10, now - 10, intervals) == now + 3
     assert next_poll_at(now, now - 1000, now - 1000, intervals) == now + 30
     assert next_poll_at(now, now - 7200, now - 7200, intervals) == now + 600
-    assert next_poll_at(now, now - 8 * 86400, now - 8 * 86400, intervals) == now + 3600
+    assert next_poll_at(now, now - 8 * 86400, now - 8 * 86400, intervals) == now + 6 * 3600
 
 
 def test_budget_refills_per_minute():

@@ -1,14 +1,22 @@
 """Months of history in seconds: contacts already mapped to FreshChat conversations, in both simulators
 and the store, as a long-running installation would have them. Used by the schedule tests and benchmarks.
+
+The rows are written in bulk, straight through the models: tens of thousands of contacts must take
+seconds, not minutes, and this is a test tool, not a path the daemon ever takes.
 """
 
 from __future__ import annotations
 
-from zfsync.domain import Z2F
+import random
+import time
+
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.zalo import ZaloSim
-from zfsync.store import SENT, NewRow, Store
+from zfsync.store import SENT, Store
+from zfsync.store.models import Contact, Conversation, Message
 from zfsync.sync.freshchat_writer import reference_id
+
+CHUNK = 500
 
 
 def zalo_user_id(n: int) -> str:
@@ -23,40 +31,87 @@ def seed_mapped(
     last_activity_at: float,
     messages_each: int = 0,
     start: int = 0,
+    polls_spread_over: float = 0.0,
 ) -> list[str]:
     """Map ``count`` Zalo users to FreshChat conversations last active at ``last_activity_at``, with
-    ``messages_each`` delivered messages apiece in the store; returns their Zalo user ids."""
+    ``messages_each`` delivered messages apiece in the store; returns their Zalo user ids.
+
+    By default every conversation is due for a poll at once (the worst case). With ``polls_spread_over``
+    their next polls are spread over that many seconds from now, as in an installation that has been
+    running for a while."""
+    rng = random.Random(start)
     ids = [zalo_user_id(start + n) for n in range(count)]
     time_ms = int(last_activity_at * 1000)
-    with store.atomic():
+    conversation_of: dict[str, str] = {}
+    with zalo.lock, fc.lock:
         for user_id in ids:
-            with zalo.lock, fc.lock:
-                zalo.users[user_id] = {
-                    "display_name": f"Khách {user_id[-5:]}",
-                    "avatar": "",
-                    "last_interaction": time_ms,
-                }
-                fc_user = f"fcu-{user_id}"
-                fc.users[fc_user] = {"id": fc_user, "reference_id": reference_id(user_id), "first_name": user_id}
-                conversation_id = fc._create_conversation(fc_user, CHANNEL_ID, [])["conversation_id"]
-            rows = [
-                NewRow(
-                    Z2F,
-                    f"hist-{user_id}-{i}",
-                    "text",
-                    {"type": "text", "message": f"old {i}"},
-                    last_activity_at,
-                    status=SENT,
-                    dest_id=f"fcm-{user_id}-{i}",
-                )
-                for i in range(messages_each)
-            ]
-            contact = store.record_zalo_messages(
-                user_id, user_id, "", rows, (time_ms, f"seed-{user_id}"), time_ms, last_activity_at
-            )
-            store.set_fc_user(contact.id, fc_user, last_activity_at)
-            conversation = store.add_conversation(contact.id, conversation_id, last_activity_at)
-            store.record_conversation_read(
-                conversation.id, contact.id, [], None, last_activity_at + 600, None, None, last_activity_at
-            )
+            zalo.users[user_id] = {"display_name": f"Khách {user_id[-5:]}", "avatar": "", "last_interaction": time_ms}
+            fc_user = f"fcu-{user_id}"
+            fc.users[fc_user] = {"id": fc_user, "reference_id": reference_id(user_id), "first_name": user_id}
+            conversation_of[user_id] = fc._create_conversation(fc_user, CHANNEL_ID, [])["conversation_id"]
+    with store.atomic():
+        for chunk in _chunks(ids):
+            Contact.insert_many(
+                [
+                    {
+                        "zalo_user_id": u,
+                        "display_name": u,
+                        "fc_user_id": f"fcu-{u}",
+                        "first_seen_ms": time_ms,
+                        "last_inbound_ms": time_ms,
+                        "cursor_time_ms": time_ms,
+                        "cursor_id": f"seed-{u}",
+                        "profile_checked_at": last_activity_at,
+                    }
+                    for u in chunk
+                ]
+            ).execute()
+        contact_ids = dict(
+            Contact.select(Contact.zalo_user_id, Contact.id).where(Contact.zalo_user_id.in_(ids)).tuples()
+        )
+        now = time.time()
+        for chunk in _chunks(ids):
+            Conversation.insert_many(
+                [
+                    {
+                        "contact": contact_ids[u],
+                        "fc_conversation_id": conversation_of[u],
+                        "created_at": last_activity_at,
+                        "last_activity_at": last_activity_at,
+                        "next_poll_at": now + rng.random() * polls_spread_over
+                        if polls_spread_over
+                        else last_activity_at + 600,
+                    }
+                    for u in chunk
+                ]
+            ).execute()
+        rows = (
+            {
+                "direction": "z2f",
+                "source_id": f"hist-{u}-{i}",
+                "part": 0,
+                "contact": contact_ids[u],
+                "kind": "text",
+                "payload": f'{{"type": "text", "message": "old {i}"}}',
+                "source_time": last_activity_at,
+                "status": SENT,
+                "dest_id": f"fcm-{u}-{i}",
+                "created_at": last_activity_at,
+                "done_at": last_activity_at,
+            }
+            for u in ids
+            for i in range(messages_each)
+        )
+        batch: list[dict] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == CHUNK:
+                Message.insert_many(batch).execute()
+                batch = []
+        if batch:
+            Message.insert_many(batch).execute()
     return ids
+
+
+def _chunks(items: list[str]) -> list[list[str]]:
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]

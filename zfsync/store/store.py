@@ -80,7 +80,10 @@ class Figures:
 class Store:
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.db = _Database(None)
+        # BEGIN IMMEDIATE: a transaction that reads and then writes would otherwise fail at once with
+        # "database is locked" when another thread wrote in between (SQLite cannot upgrade a stale read
+        # snapshot, and the busy timeout does not apply). Taking the write lock first makes it wait instead.
+        self.db = _Database(None, lock_type="IMMEDIATE")
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -431,6 +434,9 @@ class Store:
         rest = limit - len(active)
         others = list(due.where(Conversation.last_activity_at < active_since).limit(rest)) if rest else []
         return active + others
+
+    def set_next_poll(self, conversation_id: int, at: float) -> None:
+        Conversation.update(next_poll_at=at).where(Conversation.id == conversation_id).execute()
 
     def conversation_count(self) -> int:
         return Conversation.select().count()

@@ -27,6 +27,8 @@ from zfsync.sync.zalo_writer import ZaloWriter
 
 log = structlog.get_logger("zfsync.sync")
 
+OK_REFRESH = 10.0  # seconds; `zfsync status` shows the last good poll to this precision
+
 OK = "OK"
 TRANSIENT_ERROR = "TRANSIENT_ERROR"
 RATE_LIMITED = "RATE_LIMITED"
@@ -77,6 +79,7 @@ class Engine:
         self.deliverer = Deliverer(store, clock, settings.sync.max_attempts)
         self.profiles = ProfileRefresher(zalo, freshchat, store, clock, settings.sync.display_name)
         self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
+        self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
 
     def zalo_cycle(self) -> CycleResult:
@@ -124,8 +127,10 @@ class Engine:
             if poll:
                 result.ok = False
             return 0
-        if poll:
+        if poll and (self._reported.get(side) != OK or self.clock() - self._ok_written.get(side, 0.0) >= OK_REFRESH):
+            # An unchanged OK is rewritten only now and then: an idle daemon should not write every tick.
             self.store.set_health(side, OK, self.clock())
+            self._ok_written[side] = self.clock()
             if self._reported.get(side, OK) != OK:
                 log.info("side_recovered", side=side)
             self._reported[side] = OK

@@ -49,6 +49,9 @@ class FreshChatReader:
     def poll_due(self) -> int:
         """Poll the most overdue conversations the budget allows; returns how many rows were queued."""
         now = self.clock()
+        next_poll = self.store.next_poll_time()
+        if next_poll is None or next_poll > now:
+            return 0  # the common idle tick: one indexed lookup, nothing else
         allowed = self.budget.available(now)
         queued = 0
         for conversation in self.store.conversations_due(now, limit=allowed, active_since=now - HOT_FOR):

@@ -27,7 +27,7 @@ log = structlog.get_logger("zfsync.sync")
 
 RECONCILE_SLACK = 600.0  # seconds before the claim in which an earlier attempt's message may stand
 RECONCILE_PAGES = 10
-OA_NOTE_HOLD = 5.0
+OA_NOTE_HOLD = 1.0  # our own send usually settles within a round trip; customer messages wait behind
 FC_PARTS = "_freshchat_parts"  # key in a row's payload under which the parts, media copied, are kept
 
 

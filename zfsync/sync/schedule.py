@@ -13,7 +13,7 @@ from dataclasses import dataclass
 HOT_FOR = 300.0  # seconds of quiet after activity during which a conversation stays hot
 WARM_FOR = 3600.0
 ZALO_WINDOW = 7 * 86_400.0
-SWEEP_INTERVAL = 3600.0
+SWEEP_INTERVAL = 6 * 3600.0  # a reply there can only fail; the note may wait
 
 
 @dataclass(frozen=True)

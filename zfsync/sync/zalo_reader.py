@@ -13,6 +13,7 @@ messages are bridged.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
@@ -27,6 +28,7 @@ PAGE = 10
 HWM_KEY = "zalo.feed_hwm"
 RESUME_KEY = "zalo.feed_resume"
 GAP_FILL_PAGE_CAP = 2000  # one user's backlog; far beyond any realistic downtime
+GAP_FILL_WORKERS = 8
 REACHED, ENDED, CAPPED = "reached", "ended", "capped"
 BASELINE_KEY = "zalo.baseline"
 
@@ -55,6 +57,7 @@ class ZaloReader:
         self.store = store
         self.clock = clock
         self.page_cap = page_cap
+        self._pool = ThreadPoolExecutor(max_workers=GAP_FILL_WORKERS, thread_name_prefix="gap-fill")
 
     def poll(self) -> int:
         """One cycle; returns how many new rows were queued."""
@@ -89,8 +92,9 @@ class ZaloReader:
             # Some rows above the mark may be unread: take each user seen from their own conversation,
             # down to their cursor, so what we queue for them is complete and in order.
             log.info("zalo_feed_catch_up", users=len(by_user), rows=len(rows), resuming=next_resume is not None)
-            for user_id in by_user:
-                for row in self._gap_fill(user_id, baseline):
+            # Each user's conversation is read on its own, so several are read at once.
+            for user_id, found in self._pool.map(lambda u: (u, self._gap_fill(u, baseline)), list(by_user)):
+                for row in found:
                     by_user[user_id][row.message_id] = row
         queued = 0
         for user_id, user_rows in by_user.items():
