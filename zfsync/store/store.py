@@ -196,11 +196,16 @@ class Store:
         # The user was just made from the current name and avatar: the next profile check is due in a day.
         Contact.update(fc_user_id=fc_user_id, profile_checked_at=now).where(Contact.id == contact_id).execute()
 
-    def contacts_for_profile_check(self, checked_before: float, limit: int) -> list[Contact]:
-        """Contacts with a FreshChat user whose profile was last checked before ``checked_before``."""
+    def contacts_for_profile_check(self, checked_before: float, wrote_since_ms: int, limit: int) -> list[Contact]:
+        """Contacts with a FreshChat user who wrote since ``wrote_since_ms`` and whose profile was last
+        checked before ``checked_before``."""
         return list(
             Contact.select()
-            .where(Contact.fc_user_id.is_null(False), Contact.profile_checked_at < checked_before)
+            .where(
+                Contact.fc_user_id.is_null(False),
+                Contact.profile_checked_at < checked_before,
+                Contact.last_inbound_ms >= wrote_since_ms,
+            )
             .order_by(Contact.profile_checked_at)
             .limit(limit)
         )
