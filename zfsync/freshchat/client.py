@@ -321,10 +321,4 @@ def _time_or_none(value: Any) -> datetime | None:
 
 def parse_time(value: Any) -> datetime:
     """FreshChat's ISO-8601 times; a missing or odd one reads as 'now' so the message is never skipped."""
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    return datetime.now(UTC)
+    return _time_or_none(value) or datetime.now(UTC)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import F2Z, Z2F, FcMessage, Json
+from zfsync.domain import F2Z, FcMessage, Json
 from zfsync.store import NewRow, Store
 from zfsync.store.models import Conversation
 from zfsync.sync import notes, render
@@ -140,13 +140,9 @@ class FreshChatReader:
         if not payloads and message.parts:
             # Content with nothing Zalo can carry (an unknown part type): tell the agent, never drop it silently.
             kinds = sorted({key for part in message.parts for key in part})
-            note = {
-                "text": notes.unsendable_note(kinds),
-                "conversation_id": message.conversation_id,
-                "actor_id": message.actor_id,
-                "actor_type": "agent" if message.actor_type == "agent" else "bot",
-            }
-            return [NewRow(Z2F, f"note:{message.id}", "failure_note", note, at)]
+            agent_id = message.actor_id if message.actor_type == "agent" else ""
+            text = notes.unsendable_note(kinds)
+            return [notes.note_row(f"note:{message.id}", text, message.conversation_id, agent_id, at)]
         return [
             NewRow(F2Z, message.id, kind, payload, at, part=index, conversation_id=message.conversation_id)
             for index, (kind, payload) in enumerate(payloads)

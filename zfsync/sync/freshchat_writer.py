@@ -97,7 +97,7 @@ class FreshChatWriter:
                 "conversation_id"
             ]
         fc_user = self._ensure_user(contact)
-        if row.kind != "oa_note" and FC_PARTS not in payload:
+        if row.kind != "oa_note" and FC_PARTS not in payload and media.has_media(payload):
             copied = media.copy_to_freshchat(payload, self.zalo, self.fc, row.attempts)
             for problem in copied.problems:
                 log.warning("media_not_copied", row=row.id, contact=contact.zalo_user_id, reason=problem)

@@ -43,12 +43,19 @@ class Copied:
 # --- Zalo → FreshChat ----------------------------------------------------------------------------------
 
 
+MEDIA_TYPES = ("photo", "GIF", "gif", "sticker", "voice")
+
+
+def has_media(row: Json) -> bool:
+    return str(row.get("type") or "") in MEDIA_TYPES and bool(row.get("url") or row.get("thumb"))
+
+
 def copy_to_freshchat(row: Json, zalo: ZaloSide, fc: FreshChatSide, attempt: int) -> Copied:
     """The FreshChat parts for a customer's Zalo row, with photos, GIFs, stickers and voice re-uploaded."""
     parts = render.zalo_parts(row)
     kind = str(row.get("type") or "")
     url = str(row.get("url") or row.get("thumb") or "")
-    if not url or kind not in ("photo", "GIF", "gif", "sticker", "voice"):
+    if not has_media(row):
         return Copied(parts, [])
     what = "voice message" if kind == "voice" else "image"
     try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from zfsync.domain import Z2F
+from zfsync.store import NewRow
+
 WINDOW_CODE = "window"
 
 _EXPLAIN: dict[str, str] = {
@@ -53,3 +56,15 @@ def unsendable_note(part_kinds: list[str]) -> str:
         f"⚠️ zfsync could not send this message to Zalo: it has no text, image or file Zalo can carry "
         f"(content: {shown}). Send it as text, an image or a PDF/DOC/DOCX file."
     )
+
+
+def note_row(source_id: str, text: str, conversation_id: str, agent_id: str, at: float, part: int = 0) -> NewRow:
+    """The outbox row of a private note in ``conversation_id``, posted as the agent who wrote the reply
+    (as a bot when the reply came from one)."""
+    payload = {
+        "text": text,
+        "conversation_id": conversation_id,
+        "actor_id": agent_id,
+        "actor_type": "agent" if agent_id else "bot",
+    }
+    return NewRow(Z2F, source_id, "failure_note", payload, at, part=part)

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import Z2F, Media, ZaloMessage
+from zfsync.domain import Media, ZaloMessage
 from zfsync.errors import PermanentError, RemoteError
-from zfsync.store import NewRow, Store
+from zfsync.store import Store
 from zfsync.store.models import Message
 from zfsync.sync import media, notes
 from zfsync.sync.ports import ZaloSide
@@ -101,20 +101,8 @@ class ZaloWriter:
         if not row.conversation_id:
             log.error("failure_note_without_conversation", row=row.id)
             return
-        payload = json.loads(row.payload)
-        note = NewRow(
-            Z2F,
-            source_id,
-            "failure_note",
-            {
-                "text": text,
-                "conversation_id": row.conversation_id,
-                "actor_id": payload.get("agent_id", ""),
-                "actor_type": "agent" if payload.get("agent_id") else "bot",
-            },
-            now,
-            part=row.part,
-        )
+        agent_id = json.loads(row.payload).get("agent_id", "")
+        note = notes.note_row(source_id, text, row.conversation_id, agent_id, now, part=row.part)
         self.store.insert_rows(row.contact_id, [note], now)
 
 
