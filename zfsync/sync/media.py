@@ -83,6 +83,7 @@ def _fallback_reason(exc: RemoteError, attempt: int) -> str:
 
 
 def send_to_zalo(
+    kind: str,
     payload: Json,
     user_id: str,
     zalo: ZaloSide,
@@ -97,14 +98,14 @@ def send_to_zalo(
     try:
         media = download(url, AGENT_DOWNLOAD_MAX_BYTES)
         media = Media(media.data, payload.get("content_type") or media.content_type, name or media.name)
-        if payload["kind"] == "image":
+        if kind == "image":
             return _send_image(media, user_id, zalo, str(payload.get("caption") or ""))
         return _send_file(media, user_id, zalo)
     except Unsendable as exc:
         problem = str(exc)
     except RemoteError as exc:
         problem = _fallback_reason(exc, attempt)
-    label = name or ("image" if payload["kind"] == "image" else "file")
+    label = name or kind
     tell_agent(problem)
     link_text = f"{label}: {url}" if url else label
     return zalo.send_text(user_id, link_text[: render.ZALO_TEXT_LIMIT])

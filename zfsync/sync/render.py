@@ -76,11 +76,6 @@ def oa_note_text(row: Json) -> str:
     return f"[Sent from Zalo OA Manager by OA staff]\n{body}"
 
 
-def agent_text(message: FcMessage) -> str:
-    """The text an agent's message carries, with non-text parts rendered as readable lines."""
-    return "\n".join(line for line in map(_part_text, message.parts) if line.strip())
-
-
 def _part_text(part: Json) -> str:
     if isinstance(part.get("text"), dict):
         return _s(part["text"].get("content"))
@@ -115,7 +110,7 @@ def agent_pieces(message: FcMessage) -> list[tuple[str, Json]]:
         image, file = part.get("image"), part.get("file")
         if isinstance(image, dict) and image.get("url"):
             flush()
-            pieces.append(("image", {"kind": "image", "url": _s(image["url"]), "name": _s(image.get("name"))}))
+            pieces.append(("image", {"url": _s(image["url"]), "name": _s(image.get("name"))}))
         elif isinstance(file, dict) and file.get("url"):
             flush()
             content_type = _s(file.get("content_type") or file.get("file_content_type"))
@@ -123,7 +118,6 @@ def agent_pieces(message: FcMessage) -> list[tuple[str, Json]]:
                 (
                     "file",
                     {
-                        "kind": "file",
                         "url": _s(file["url"]),
                         "name": _s(file.get("name")),
                         "content_type": content_type,
@@ -140,11 +134,6 @@ def long_text_preview(text: str, size: int = 300) -> str:
     """The text message that goes before a long reply sent as a document (``sync.long_text = "file"``)."""
     head = text if len(text) <= size else text[:size].rsplit(" ", 1)[0] + " …"
     return f"{head}\n\n(Nội dung đầy đủ trong tệp đính kèm / full message in the attached file)"
-
-
-def zalo_length(text: str) -> int:
-    """Characters as Zalo counts them: after NFC, so composed Vietnamese letters count once."""
-    return len(unicodedata.normalize("NFC", text))
 
 
 def split_text(text: str, limit: int = ZALO_TEXT_LIMIT) -> list[str]:

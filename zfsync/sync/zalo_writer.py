@@ -55,10 +55,10 @@ class ZaloWriter:
     def _send_attachment(self, row: Message, payload: dict, user_id: str) -> str:
         def tell_agent(problem: str) -> None:
             # Queued before the link goes out, so a crash right after the send cannot lose the note.
-            label = payload.get("name") or payload["kind"]
+            label = payload.get("name") or row.kind
             self._note(row, f"fallback:{row.source_id}", notes.fallback_note(label, problem), self.clock())
 
-        return media.send_to_zalo(payload, user_id, self.zalo, self.download, row.attempts, tell_agent)
+        return media.send_to_zalo(row.kind, payload, user_id, self.zalo, self.download, row.attempts, tell_agent)
 
     def reconcile(self, row: Message) -> tuple[str, str | None] | None:
         """Our earlier attempt landed if the user's conversation shows an OA message with this text since
