@@ -92,7 +92,9 @@ class Bridge:
         ]
 
     def notes(self) -> list[dict]:
-        return [m for c in self.fc_state()["conversations"] for m in c["messages"] if m["message_type"] == "private"]
+        return [
+            m for c in self.fc_state()["conversations"] for m in c["messages"] if m.get("message_type") == "private"
+        ]
 
     def fc_state(self) -> dict:
         with self.fc.lock:

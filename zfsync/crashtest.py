@@ -37,6 +37,7 @@ PNG = bytes.fromhex(
 @dataclass
 class Report:
     seed: int
+    modes: list[str] = field(default_factory=list)
     kills: int = 0
     zalo_to_freshchat: int = 0
     freshchat_to_zalo: int = 0
@@ -51,7 +52,7 @@ class Report:
 
     def render(self) -> str:
         return (
-            f"crashtest seed={self.seed}: {self.kills} SIGKILLs, "
+            f"crashtest seed={self.seed}{''.join(f' --{m}' for m in self.modes)}: {self.kills} SIGKILLs, "
             f"{self.zalo_to_freshchat} messages Zalo→FreshChat, {self.freshchat_to_zalo} FreshChat→Zalo, "
             f"lost {len(self.lost)}, duplicated {len(self.duplicated)}, out of order {len(self.out_of_order)}, "
             f"{self.wall_seconds:.0f} s"
@@ -59,10 +60,15 @@ class Report:
 
 
 class CrashTest:
-    def __init__(self, workdir: Path, seed: int, users: int, messages: int):
+    def __init__(
+        self, workdir: Path, seed: int, users: int, messages: int, ties: bool = False, id_mismatch: bool = False
+    ):
         self.rng = random.Random(seed)
-        self.report = Report(seed)
+        self.report = Report(seed, modes=[m for m, on in (("ties", ties), ("id-mismatch", id_mismatch)) if on])
         self.demo = Demo(workdir)
+        # Zalo rows of one millisecond share it; sends answer ids the listings never show (sim modes).
+        self.demo.zalo.modes.ties = ties
+        self.demo.zalo.modes.id_mismatch = id_mismatch
         self.users = [f"84{9_000_000_000_000_000 + n:017d}" for n in range(users)]
         self.messages = messages
         self.written: dict[str, list[str]] = {u: [] for u in self.users}  # user -> z markers in order
@@ -218,9 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=100, help="Zalo users (default 100)")
     parser.add_argument("--seed", type=int, default=1, help="random seed; the same seed replays the same run")
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
+    parser.add_argument("--ties", action="store_true", help="Zalo rows of one millisecond share their time")
+    parser.add_argument(
+        "--id-mismatch", action="store_true", help="Zalo's send answers ids unlike the ids its listings show"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="zfsync-crashtest-") as workdir:
-        test = CrashTest(Path(workdir), args.seed, args.users, args.messages)
+        test = CrashTest(Path(workdir), args.seed, args.users, args.messages, args.ties, args.id_mismatch)
         try:
             report = test.run(args.kills)
         finally:

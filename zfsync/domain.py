@@ -65,6 +65,12 @@ class FcUser:
     reference_id: str
 
 
+# What a FreshChat message that no person typed stands for (`FcMessage.event`).
+RESOLVED = "resolved"
+REOPENED = "reopened"
+OTHER_EVENT = "system"  # an assignment or any other marker: never sent anywhere
+
+
 @dataclass(frozen=True)
 class FcMessage:
     id: str
@@ -75,6 +81,7 @@ class FcMessage:
     created_time: datetime
     parts: tuple[Json, ...] = ()
     meta: Json = field(default_factory=dict, compare=False)
+    event: str = ""  # "" for a message someone wrote; else RESOLVED, REOPENED or OTHER_EVENT
 
     def text(self) -> str:
         return "\n".join(p["text"]["content"] for p in self.parts if isinstance(p.get("text"), dict))

@@ -219,7 +219,7 @@ def test_unknown_zalo_types_arrive_as_readable_placeholders(bridge):
     bridge.cycle()
     shown = texts(bridge.customer_messages(KHANH))
     assert "business_card" in shown[0] and "0901" in shown[0]
-    assert "10.77, 106.7" in shown[1] and "maps" in shown[1]
+    assert "latitude 10.77, longitude 106.7" in shown[1] and "maps" in shown[1]
 
 
 def test_reference_id_is_stable():

@@ -84,7 +84,9 @@ def test_links_location_and_emoji_are_readable_text(bridge):
     contents = [p["text"]["content"] for p in parts_of(bridge.customer_messages(KHANH))]
     assert contents[0] == "👍🏽🇻🇳"
     assert contents[1] == "xem\nhttps://shop.vn/a"
-    assert "10.77, 106.7" in contents[2] and "https://www.google.com/maps?q=10.77,106.7" in contents[2]
+    assert (
+        "latitude 10.77, longitude 106.7" in contents[2] and "https://www.google.com/maps?q=10.77,106.7" in contents[2]
+    )
 
 
 def test_a_photo_that_cannot_be_downloaded_arrives_as_its_link_with_a_note(bridge):

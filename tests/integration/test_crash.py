@@ -1,12 +1,16 @@
-"""A small seeded run of scripts/crashtest: the real daemon, SIGKILLed ten times mid-traffic."""
+"""A small seeded run of scripts/crashtest: the real daemon, SIGKILLed ten times mid-traffic, with the
+simulators plain and with same-millisecond Zalo rows and send ids unlike listing ids."""
 
 from __future__ import annotations
+
+import pytest
 
 from zfsync.crashtest import CrashTest
 
 
-def test_ten_sigkills_lose_and_double_nothing(tmp_path):
-    test = CrashTest(tmp_path, seed=7, users=10, messages=100)
+@pytest.mark.parametrize("realistic", [False, True], ids=["plain", "ties-and-id-mismatch"])
+def test_ten_sigkills_lose_and_double_nothing(tmp_path, realistic):
+    test = CrashTest(tmp_path, seed=7, users=10, messages=100, ties=realistic, id_mismatch=realistic)
     try:
         report = test.run(kills=10)
     finally:

@@ -1,4 +1,7 @@
-"""A hypothesis state machine over both simulators (in-process, fake clock) and a real store.
+"""A hypothesis state machine over both simulators (in-process, fake clock) and a real store, once with
+the simulators in their plain modes and once in their realistic ones (same-millisecond Zalo times, send
+ids that differ from listing ids, resolve markers shaped as in Freshworks' fixtures, attachment urls that
+come late), with the same invariants.
 
 Rules: a customer writes, an agent replies, a resolve, a side fails transiently, a send is refused for
 good, rows repeat across pages, a restart. Invariants: the message map is a bijection and cursors never
@@ -12,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
@@ -19,25 +23,33 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tests.conftest import start_bridge
+from zfsync.sim import freshchat, zalo
 from zfsync.sim.base import Fault
-from zfsync.sim.freshchat import FreshChatSim
-from zfsync.sim.zalo import ZaloSim
 from zfsync.store.models import Contact, Message
 
 USERS = ["2512007384617200001", "2512007384617200002", "9007199254740993123"]
 MARKER = re.compile(r"\[([zf]\d+)\]")
 EXAMPLES = int(os.environ.get("ZFSYNC_STATEFUL_EXAMPLES", "500"))
+PLAIN = (zalo.Modes(), freshchat.Modes(markers="system"))
+REALISTIC = (zalo.Modes(ties=True, id_mismatch=True), freshchat.Modes(markers="recorded", late_urls=1))
 
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5f0000000049454e44ae426082"
+)
 texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=40)
 
 
 class Bridging(RuleBasedStateMachine):
+    modes = PLAIN
+
     def __init__(self) -> None:
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="zfsync-sm-"))
-        zalo, fc = ZaloSim(), FreshChatSim()
-        self.b = start_bridge(self.tmp, zalo, fc, "http://zalo.sim", "http://freshchat.sim", in_process=True)
-        zalo.clock = fc.clock = self.b.clock
+        zalo_modes, fc_modes = (replace(m) for m in self.modes)
+        zalo_sim, fc = zalo.ZaloSim(modes=zalo_modes), freshchat.FreshChatSim(modes=fc_modes)
+        self.b = start_bridge(self.tmp, zalo_sim, fc, "http://zalo.sim", "http://freshchat.sim", in_process=True)
+        zalo_sim.clock = fc.clock = self.b.clock
         self.written: dict[str, list[str]] = {u: [] for u in USERS}
         self.replies: dict[str, list[str]] = {u: [] for u in USERS}
         self.count = 0
@@ -67,6 +79,16 @@ class Bridging(RuleBasedStateMachine):
             return
         marker = self.marker("f")
         self.b.fc.add_agent_message(conversation, f"{marker} {text}")
+        self.replies[user].append(marker)
+
+    @rule(user=st.sampled_from(USERS))
+    def agent_sends_an_image(self, user: str) -> None:
+        conversation = self.conversation(user)
+        if conversation is None:
+            return
+        marker = self.marker("f")
+        url = self.b.fc.add_media(PNG, "image/png", "a.png")
+        self.b.fc.add_agent_message(conversation, parts=[{"image": {"url": url}}, {"text": {"content": marker}}])
         self.replies[user].append(marker)
 
     @rule(user=st.sampled_from(USERS))
@@ -144,15 +166,22 @@ class Bridging(RuleBasedStateMachine):
                     delivered, noted = sent.count(reply), notes.count(f"[{reply}]")
                     assert (delivered, noted) in ((1, 0), (0, 1)), (reply, delivered, noted)
                 assert not any(m.startswith("f") for m in arrived), "an agent reply echoed back as a customer message"
+            assert "OA Manager" not in notes, "our own send came back as a note from OA staff"
         finally:
             self.b.store.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-Bridging.TestCase.settings = settings(
-    max_examples=EXAMPLES,
-    stateful_step_count=12,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+class RealisticBridging(Bridging):
+    modes = REALISTIC
+
+
+for machine in (Bridging, RealisticBridging):
+    machine.TestCase.settings = settings(
+        max_examples=max(1, EXAMPLES // 2),  # the two share the budget, so the suite takes as long as before
+        stateful_step_count=12,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
 test_bridging_state_machine = Bridging.TestCase
+test_bridging_state_machine_realistic = RealisticBridging.TestCase

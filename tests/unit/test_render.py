@@ -45,5 +45,9 @@ def test_zalo_content_types_render_readably():
     assert "https://z/v.aac" in voice[0]["text"]["content"]
     links = render.zalo_parts({"type": "links", "message": "xem", "links": ["https://a", {"url": "https://b"}]})
     assert links[0]["text"]["content"] == "xem\nhttps://a\nhttps://b"
-    assert "10.7, 106.6" in render.location_text("10.7,106.6")
+    assert "latitude 10.7, longitude 106.6" in render.location_text("10.7,106.6")
+    # The docs' order is longitude, latitude; a value over 90 settles which is which either way.
+    assert "latitude 10.7, longitude 106.6" in render.location_text("106.6,10.7")
+    assert "latitude 21.0, longitude 105.8 (Zalo sent '105.8, 21.0')" in render.location_text("105.8, 21.0")
+    assert "latitude 1.5, longitude 2.5" in render.location_text("2.5,1.5")  # ambiguous: the docs' order
     assert render.zalo_parts({"type": "text", "message": ""}) == [{"text": {"content": "(empty message)"}}]

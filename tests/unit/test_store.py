@@ -47,3 +47,24 @@ def test_not_a_database_is_a_store_error(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="cannot be used"):
         Store.open(path)
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
+    store = Store.open(tmp_path / "z.db")
+    store.insert_rows(_contact(store), [NewRow("z2f", "m1", "text", {"type": "text"}, 1.0)], 1.0)
+    # Make it what version 1 wrote: no echo_id column, version 1 recorded.
+    store.db.execute_sql("DROP INDEX IF EXISTS message_echo_id")
+    store.db.execute_sql("ALTER TABLE message DROP COLUMN echo_id")
+    SchemaVersion.update(version=1).execute()
+    store.close()
+    store = Store.open(tmp_path / "z.db")
+    assert SchemaVersion.get().version == LATEST == 2
+    columns = [c.name for c in store.db.get_columns("message")]
+    assert "echo_id" in columns
+    assert store.known_zalo_ids(["m1"]) == {"m1"}
+    store.close()
+
+
+def _contact(store: Store) -> int:
+    contact = store.record_zalo_messages("u1", "A", "", [], cursor=(1, "x"), last_inbound_ms=1, now=1.0)
+    return contact.id

@@ -3,16 +3,30 @@
 What it reproduces: Bearer auth (401 otherwise); users by ``reference_id`` (a list without a filter is
 refused); conversations created with their first messages; message pages newest first, followed through
 ``link.href`` with no ``link`` on the last page; a user message into a conversation that is not the user's
-latest refused with 400 "not the latest conversation"; resolves as system messages flagged
-``isResolved``; an optional per-minute limit answered with 429 and ``Retry-After``.
+latest refused with 400 "not the latest conversation"; an optional per-minute limit answered with 429 and
+``Retry-After``. Every shape traces to a recorded payload in ``tests/contract/recorded/freshchat/``.
+
+Where the recorded sources disagree, a mode plays each answer (`Modes`):
+- ``markers="recorded"`` (the default): resolve, reopen and assignment markers as Freshworks' own fixtures
+  show them: an *agent* message with ``message_source`` system, ``meta_data`` ``{"isResolved": true}`` and
+  the text "Conversation was marked resolved by <agent>"; successive markers rotate through the variants
+  seen (no ``message_type`` or ``"normal"``, ``system`` or ``SYSTEM``, ``true`` or ``"true"``).
+  ``markers="system"`` plays the other reading of Freshworks' enums: actor and message type ``system``.
+- ``late_urls=N``: an agent's file or image part is listed without its ``url`` for its first N reads
+  (FreshChat attaches it after scanning, as wedosoft's bridge saw).
+- ``not_latest_after_resolve="carry"|"empty"``: a user message into a resolved conversation is refused as
+  "not the latest conversation" and FreshChat opens a new one, with that message in it or without.
 
 Control API (``/_sim/...``): ``agent_reply`` (an agent or bot message, or a private note), ``resolve``,
-``reopen``, ``state`` (everything received), plus the shared ``faults``, ``stats``, ``rtt`` and ``clock``.
+``reopen``, ``assign``, ``delete_conversation``, ``delete_user``, ``modes``, ``state`` (everything
+received), plus the shared ``faults``, ``stats``, ``rtt`` and ``clock``.
 """
 
 from __future__ import annotations
 
+import io
 import uuid
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +39,30 @@ MAX_PER_PAGE = 50
 UPLOAD_LIMIT = 25_000_000
 
 
+AGENT_NAME = "Lan Agent"
+# The variants of a marker seen in Freshworks' fixtures: (message_type or None, message_source, flag value).
+MARKER_VARIANTS: tuple[tuple[str | None, str, bool | str], ...] = (
+    (None, "system", True),  # jaya-lib utils.filter-messages.test.ts
+    ("normal", "system", True),  # jaya-lib api.get-conversation-messages.test.ts
+    ("normal", "SYSTEM", "true"),  # the swagger copy's upper-case enum, the flag as a string
+    (None, "SYSTEM", "true"),
+)
+
+
+@dataclass
+class Modes:
+    """Which plausible answer the simulator plays where the recorded sources disagree or are silent."""
+
+    markers: str = "recorded"  # "recorded" (Freshworks' fixtures) or "system" (actor and message type system)
+    late_urls: int = 0  # reads during which an agent's file or image part has no url yet
+    not_latest_after_resolve: str = "off"  # "off", "carry" (the new conversation holds the message) or "empty"
+
+    def update(self, values: Json) -> None:
+        for f in fields(self):
+            if f.name in values:
+                setattr(self, f.name, type(getattr(self, f.name))(values[f.name]))
+
+
 def error(status: int, code: str, message: str) -> Response:
     return Response(status, {"code": status, "status": code, "message": message})
 
@@ -32,10 +70,14 @@ def error(status: int, code: str, message: str) -> Response:
 class FreshChatSim(SimApp):
     name = "freshchat"
 
-    def __init__(self, api_key: str = "sim-key", rate_limit_per_minute: int = 0):
+    def __init__(self, api_key: str = "sim-key", rate_limit_per_minute: int = 0, modes: Modes | None = None):
         super().__init__()
         self.api_key = api_key
         self.rate_limit = rate_limit_per_minute
+        self.modes = modes or Modes()
+        self._markers = 0
+        self._hidden_urls: dict[str, int] = {}  # message id -> reads left without attachment urls
+        self.file_urls: dict[str, str] = {}  # file hash -> the url FreshChat serves the file at
         self.users: dict[str, Json] = {}
         self.conversations: dict[str, Json] = {}
         self.messages: dict[str, list[Json]] = {}  # conversation id -> oldest first
@@ -81,30 +123,65 @@ class FreshChatSim(SimApp):
     ) -> Json:
         """What an agent typing in the FreshChat inbox produces (or a bot, or a private note)."""
         with self.lock:
-            return self._add_message(
+            message = self._add_message(
                 conversation_id,
                 {
                     "actor_type": actor_type,
                     "actor_id": actor_id,
                     "message_type": message_type,
+                    "message_source": "web",
                     "message_parts": parts or [{"text": {"content": text}}],
                 },
             )
+            attached = any("file" in p or "image" in p for p in message["message_parts"])
+            if attached and self.modes.late_urls:
+                self._hidden_urls[message["id"]] = self.modes.late_urls
+            return message
 
     def set_resolved(self, conversation_id: str, resolved: bool) -> Json:
-        """An agent resolving (or reopening) a conversation: a status change and a system message."""
+        """An agent resolving (or reopening) a conversation: a status change and a marker message."""
         with self.lock:
             self.conversations[conversation_id]["status"] = "resolved" if resolved else "reopened"
+            if resolved:
+                return self._marker(conversation_id, f"Conversation was marked resolved by {AGENT_NAME}", "isResolved")
+            return self._marker(conversation_id, f"Conversation was reopened by {AGENT_NAME}", "isReopen")
+
+    def assign(self, conversation_id: str) -> Json:
+        """An agent taking the conversation. No public payload shows FreshChat's assignment marker, so it is
+        shaped like the recorded resolve marker, with no flag zfsync knows."""
+        with self.lock:
+            self.conversations[conversation_id]["status"] = "assigned"
+            return self._marker(conversation_id, f"Conversation was assigned to {AGENT_NAME}", None)
+
+    def _marker(self, conversation_id: str, text: str, flag: str | None) -> Json:
+        if self.modes.markers == "system":
             return self._add_message(
                 conversation_id,
                 {
                     "actor_type": "system",
                     "actor_id": AGENT_ID,
                     "message_type": "system",
+                    "message_source": "system",
                     "message_parts": [],
-                    "meta_data": {"isResolved" if resolved else "isReopen": True},
+                    "meta_data": {flag: True} if flag else {},
                 },
             )
+        message_type, source, value = MARKER_VARIANTS[self._markers % len(MARKER_VARIANTS)]
+        self._markers += 1
+        fields_: Json = {
+            "actor_type": "agent",
+            "actor_id": AGENT_ID,
+            "message_source": source,
+            "message_parts": [{"text": {"content": text}}],
+        }
+        if flag:
+            fields_["meta_data"] = {flag: value}
+        message = self._add_message(conversation_id, fields_)
+        if message_type is None:
+            del message["message_type"]
+        else:
+            message["message_type"] = message_type
+        return message
 
     # --- control API ---------------------------------------------------------------------------------
 
@@ -131,6 +208,22 @@ class FreshChatSim(SimApp):
                 if conversation_id not in self.conversations:
                     return Response(404, {"error": "no such conversation"})
                 return Response(200, self.set_resolved(conversation_id, action == "resolve"))
+            if action == "assign":
+                conversation_id = body.get("conversation_id") or self._conversation_of_ref(body.get("reference_id"))
+                if conversation_id not in self.conversations:
+                    return Response(404, {"error": "no such conversation"})
+                return Response(200, self.assign(conversation_id))
+            if action == "delete_conversation":
+                self.delete_conversation(str(body.get("conversation_id")))
+                return Response(200, {"ok": True})
+            if action == "delete_user":
+                user = self._user_of_ref(body.get("reference_id"))
+                if user is not None:
+                    self.delete_user(user["id"])
+                return Response(200, {"ok": True})
+            if action == "modes":
+                self.modes.update(body)
+                return Response(200, {"modes": dict(self.modes.__dict__)})
             if action == "new_conversation":
                 # What FreshChat does when an agent or a rule opens a fresh conversation for the user.
                 user = self._user_of_ref(body.get("reference_id"))
@@ -149,6 +242,25 @@ class FreshChatSim(SimApp):
                     },
                 )
         return Response(404, {"error": f"unknown control action {action}"})
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        """An admin deleting a conversation: every later call about it answers 404."""
+        with self.lock:
+            conversation = self.conversations.pop(conversation_id, None)
+            self.messages.pop(conversation_id, None)
+            if conversation and self._latest.get(conversation["user_id"]) == conversation_id:
+                left = [c for c in self.conversations.values() if c["user_id"] == conversation["user_id"]]
+                if left:
+                    self._latest[conversation["user_id"]] = left[-1]["conversation_id"]
+                else:
+                    del self._latest[conversation["user_id"]]
+
+    def delete_user(self, user_id: str) -> None:
+        """An admin deleting a user, and with them their conversations."""
+        with self.lock:
+            for conversation in [c for c in self.conversations.values() if c["user_id"] == user_id]:
+                self.delete_conversation(conversation["conversation_id"])
+            self.users.pop(user_id, None)
 
     def _user_of_ref(self, reference_id: Any) -> Json | None:
         return next((u for u in self.users.values() if u.get("reference_id") == reference_id), None)
@@ -190,11 +302,22 @@ class FreshChatSim(SimApp):
             if route in (["images", "upload"], ["files", "upload"]) and method == "POST":
                 return self._upload(route[0], request)
             if route == ["channels"]:
+                channel = {
+                    "id": CHANNEL_ID,
+                    "name": "Zalo",
+                    "enabled": True,
+                    "public": True,
+                    "source": "freshchat",
+                    "tags": [],
+                    "locale": "vi",
+                    "updated_time": "2026-01-01T00:00:00.000Z",
+                }
                 return Response(
                     200,
                     {
-                        "channels": [{"id": CHANNEL_ID, "name": "Zalo", "enabled": True, "source": "freshchat"}],
-                        "pagination": {"total_items": 1, "total_pages": 1, "current_page": 1},
+                        "channels": [channel],
+                        "pagination": {"total_items": 1, "total_pages": 1, "current_page": 1, "items_per_page": 50},
+                        "links": {},
                     },
                 )
             if route == ["accounts", "configuration"]:
@@ -236,17 +359,31 @@ class FreshChatSim(SimApp):
         if len(upload.data) > UPLOAD_LIMIT:
             return error(400, "INVALID_VALUE", "file size exceeds 25 MB")
         url = self.add_media(upload.data, upload.content_type, upload.name or field_name)
+        media_id = url.rsplit("/", 2)[1]
         if kind == "images":
-            return Response(200, {"id": url.rsplit("/", 2)[1], "name": upload.name, "url": url})
+            width, height = _image_size(upload.data)
+            return Response(
+                200,
+                {
+                    "id": media_id,
+                    "name": upload.name,
+                    "url": url,
+                    "content_type": upload.content_type,
+                    "width": width,
+                    "height": height,
+                    "thumbnail": {"url": url, "content_type": upload.content_type, "width": width, "height": height},
+                },
+            )
+        self.file_urls[media_id] = url  # a file part posted with this hash is shown with its url
         return Response(
             200,
             {
                 "file_name": upload.name,
                 "file_size": len(upload.data),
                 "file_content_type": upload.content_type,
-                "file_hash": url.rsplit("/", 2)[1],
+                "file_extension_type": upload.name.rsplit(".", 1)[-1].lower() if "." in upload.name else "",
+                "file_hash": media_id,
                 "file_security_status": "SAFE_FILE",
-                "url": url,
             },
         )
 
@@ -294,19 +431,27 @@ class FreshChatSim(SimApp):
 
     def _create_conversation(self, user_id: str, channel_id: str, messages: list[Json]) -> Json:
         conversation_id = str(uuid.uuid4())
+        internal_id = 1019183591791880 + len(self.conversations)
+        created_time = self._stamp()
         conversation = {
             "conversation_id": conversation_id,
+            "conversation_internal_id": internal_id,
             "app_id": "sim-app",
-            "channel_id": channel_id,
             "status": "new",
+            "channel_id": channel_id,
+            "skill_id": 0,
+            "properties": {"priority": "Low"},
+            "url": f"{self.base_url}/crm/messaging/a/1/inbox/open/0/conversation/{internal_id}",
+            "org_contact_id": str(1940890452607479808 + len(self.users)),
+            "created_time": created_time,
+            "updated_time": created_time,
             "user_id": user_id,
-            "created_time": self._stamp(),
             "seq": len(self.conversations),
         }
         self.conversations[conversation_id] = conversation
         self._latest[user_id] = conversation_id
         self.messages[conversation_id] = []
-        created = [self._add_message(conversation_id, _message_fields(m)) for m in messages]
+        created = [self._add_message(conversation_id, self._message_fields(m)) for m in messages]
         return {**conversation, "messages": created}
 
     def _post_conversation(self, request: Request) -> Response:
@@ -336,12 +481,24 @@ class FreshChatSim(SimApp):
         except ValueError:
             return error(400, "INVALID_VALUE", "page or items_per_page is invalid")
         newest_first = self.messages[conversation_id][::-1]
-        chunk = newest_first[(page - 1) * per_page : page * per_page]
+        chunk = [self._as_read(m) for m in newest_first[(page - 1) * per_page : page * per_page]]
         body: Json = {"messages": chunk}
         if page * per_page < len(newest_first):
             query = urlencode({"page": page + 1, "items_per_page": per_page})
-            body["link"] = {"href": f"/v2/conversations/{conversation_id}/messages?{query}", "rel": "next_page"}
+            body["link"] = {"href": f"/v2/conversations/{conversation_id}/messages?{query}"}
         return Response(200, body)
+
+    def _as_read(self, message: Json) -> Json:
+        """A message as one read shows it: an attachment still being scanned has no url yet."""
+        left = self._hidden_urls.get(message["id"], 0)
+        if not left:
+            return message
+        self._hidden_urls[message["id"]] = left - 1
+        parts = []
+        for part in message["message_parts"]:
+            kind = "file" if "file" in part else "image" if "image" in part else None
+            parts.append(part if kind is None else {kind: {k: v for k, v in part[kind].items() if k != "url"}})
+        return {**message, "message_parts": parts}
 
     def _post_message(self, conversation_id: str, request: Request) -> Response:
         conversation = self.conversations.get(conversation_id)
@@ -351,6 +508,12 @@ class FreshChatSim(SimApp):
         if not body.get("message_parts"):
             return error(400, "INVALID_VALUE", "message_parts is required")
         if body.get("actor_type") == "user":
+            mode = self.modes.not_latest_after_resolve
+            if conversation["status"] == "resolved" and mode in ("carry", "empty"):
+                # FreshChat opens a new conversation for the user (wedosoft's bridge saw this after a resolve).
+                latest = self._create_conversation(conversation["user_id"], conversation["channel_id"], [])
+                if mode == "carry":
+                    self._add_message(latest["conversation_id"], self._message_fields(body))
             if self._latest_of(conversation["user_id"]) != conversation_id:
                 return error(
                     400,
@@ -359,13 +522,30 @@ class FreshChatSim(SimApp):
                 )
             if conversation["status"] == "resolved":
                 conversation["status"] = "reopened"  # a customer writing again reopens it
-        return Response(200, self._add_message(conversation_id, _message_fields(body)))
+        return Response(200, self._add_message(conversation_id, self._message_fields(body)))
+
+    def _message_fields(self, body: Json) -> Json:
+        """A posted message as FreshChat keeps it: a file part sent by its hash is shown with its url."""
+        parts = []
+        for part in body.get("message_parts", []):
+            file = part.get("file") if isinstance(part, dict) else None
+            if isinstance(file, dict) and file.get("fileHash") in self.file_urls and not file.get("url"):
+                part = {"file": {**file, "url": self.file_urls[file["fileHash"]]}}
+            parts.append(part)
+        return {
+            "actor_type": body.get("actor_type", "user"),
+            "actor_id": body.get("actor_id", ""),
+            "message_type": body.get("message_type", "normal"),
+            "message_source": "api",
+            "message_parts": parts,
+        }
 
 
-def _message_fields(body: Json) -> Json:
-    return {
-        "actor_type": body.get("actor_type", "user"),
-        "actor_id": body.get("actor_id", ""),
-        "message_type": body.get("message_type", "normal"),
-        "message_parts": body.get("message_parts", []),
-    }
+def _image_size(data: bytes) -> tuple[int, int]:
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            return image.width, image.height
+    except Exception:  # the simulator answers for anything; zfsync reads only the url
+        return 0, 0

@@ -45,6 +45,7 @@ class InProcessAdapter(BaseAdapter):
         response.url = request.url or ""
         response.request = request
         response.encoding = "utf-8"
+        response._content_consumed = True  # a streamed read is served from the content already here
         return response
 
     def close(self) -> None:

@@ -5,9 +5,19 @@ request, newest first, the OA's own sends listed with ``src=0``; ids as strings 
 that expire (-220) or are unknown (-216); single-use refresh tokens; the 7-day window (-230); the per-minute
 rate limit (-32); text over 2,000 characters refused.
 
+Every shape traces to a recorded payload in ``tests/contract/recorded/zalo/``. Where the sources are silent,
+a mode plays each plausible answer (`Modes`):
+- ``ties``: rows of one millisecond share their ``time`` (nothing promises they differ); the feed's order is
+  then the only order there is;
+- ``id_mismatch``: ``message/cs`` answers an id that is not the id the listings show for that message;
+- ``getoa_key``: ``oa_id`` (the docs' field table) or ``oaid`` (the docs' example);
+- ``feed_depth``: ``listrecentchat`` serves only its newest N rows; deeper offsets answer an empty page
+  (``feed_depth_mode="empty"``) or are refused with -201 (``"refuse"``);
+- ``sent_time``: rows carry the ``sent_time`` text a recorded live answer shows.
+
 Control API (``/_sim/...``): ``customer_message``, ``oa_message`` (staff typing in OA Manager),
 ``refresh_token`` (mint a pair, as the API Explorer does), ``sent`` (what the OA sent through the API),
-``users/<id>`` (profile changes), plus the shared ``faults``, ``stats``, ``rtt`` and ``clock``.
+``users/<id>`` (profile changes), ``modes``, plus the shared ``faults``, ``stats``, ``rtt`` and ``clock``.
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ import base64
 import hashlib
 import json
 import secrets
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,6 +44,27 @@ UPLOAD_RULES = {  # kind -> (extensions Zalo accepts, byte limit), research §3
 }
 
 
+VIETNAM = timezone(timedelta(hours=7))
+PERIODS = {"TODAY": 0, "YESTERDAY": 1, "L7D": 7, "L30D": 30}
+
+
+@dataclass
+class Modes:
+    """Which plausible answer the simulator plays where the sources are silent."""
+
+    ties: bool = False
+    id_mismatch: bool = False
+    getoa_key: str = "oaid"
+    feed_depth: int = 0  # 0: unlimited
+    feed_depth_mode: str = "empty"  # "empty" or "refuse"
+    sent_time: bool = True
+
+    def update(self, values: Json) -> None:
+        for f in fields(self):
+            if f.name in values:
+                setattr(self, f.name, type(getattr(self, f.name))(values[f.name]))
+
+
 def zalo_error(code: int, message: str) -> Response:
     return Response(200, {"error": code, "message": message})
 
@@ -43,8 +76,15 @@ def ok(data: Any) -> Response:
 class ZaloSim(SimApp):
     name = "zalo"
 
-    def __init__(self, app_id: str = "sim-app", app_secret: str = "sim-secret", rate_limit_per_minute: int = 0):
+    def __init__(
+        self,
+        app_id: str = "sim-app",
+        app_secret: str = "sim-secret",
+        rate_limit_per_minute: int = 0,
+        modes: Modes | None = None,
+    ):
         super().__init__()
+        self.modes = modes or Modes()
         self.app_id = app_id
         self.app_secret = app_secret
         self.rate_limit = rate_limit_per_minute
@@ -68,8 +108,34 @@ class ZaloSim(SimApp):
 
     def _stamp(self) -> int:
         now_ms = int(self.now() * 1000)
-        self._last_ms = max(now_ms, self._last_ms + 1)
+        # Strictly increasing unless ties are on: then rows of one millisecond share it, as nothing forbids.
+        self._last_ms = max(now_ms, self._last_ms + (0 if self.modes.ties else 1))
         return self._last_ms
+
+    def _row(self, src: int, user_id: str, oa_sends: bool, user: Json) -> Json:
+        """A listing row with the keys the recorded answers show, in their order."""
+        time_ms = self._stamp()
+        oa = {"id": OA_ID, "display_name": "zfsync demo OA", "avatar": "https://s240-ava-talk.zadn.vn/oa.jpg"}
+        customer = {"id": user_id, "display_name": user["display_name"], "avatar": user.get("avatar", "")}
+        sender, recipient = (oa, customer) if oa_sends else (customer, oa)
+        row: Json = {"src": src, "time": time_ms}
+        if self.modes.sent_time:
+            local = datetime.fromtimestamp(time_ms / 1000, UTC).astimezone(VIETNAM)
+            row["sent_time"] = local.strftime("%H:%M:%S %d/%m/%Y")
+        row.update(
+            {
+                "from_id": sender["id"],
+                "from_display_name": sender["display_name"],
+                "from_avatar": sender["avatar"],
+                "to_id": recipient["id"],
+                "to_display_name": recipient["display_name"],
+                "to_avatar": recipient["avatar"],
+                "message_id": self._next_id(),
+                "type": "text",
+                "message": "",
+            }
+        )
+        return row
 
     def mint_tokens(self) -> tuple[str, str]:
         with self.lock:
@@ -78,7 +144,8 @@ class ZaloSim(SimApp):
             self.refresh_tokens.add(refresh)
             return access, refresh
 
-    def add_customer_message(self, user_id: str, name: str = "", avatar: str = "", **fields: Any) -> Json:
+    def add_customer_message(self, user_id: str, display_name: str = "", avatar: str = "", **fields: Any) -> Json:
+        name = display_name
         with self.lock:
             user = self.users.setdefault(
                 user_id,
@@ -89,19 +156,9 @@ class ZaloSim(SimApp):
             )
             if name:
                 user["display_name"] = name
-            row = {
-                "message_id": self._next_id(),
-                "src": 1,
-                "time": self._stamp(),
-                "type": fields.pop("type", "text"),
-                "message": fields.pop("text", ""),
-                "from_id": user_id,
-                "to_id": OA_ID,
-                "from_display_name": user["display_name"],
-                "from_avatar": user["avatar"],
-                "to_display_name": "OA",
-                "to_avatar": "",
-            }
+            row = self._row(1, user_id, False, user)
+            row["type"] = fields.pop("type", "text")
+            row["message"] = fields.pop("text", "")
             row.update(fields)
             user["last_interaction"] = row["time"]
             self.messages.append(row)
@@ -110,26 +167,23 @@ class ZaloSim(SimApp):
     def add_oa_message(self, user_id: str, text: str, via_api: bool = False, media: Upload | None = None) -> Json:
         with self.lock:
             user = self.users.setdefault(user_id, {"display_name": f"User {user_id[-4:]}", "avatar": ""})
-            row = {
-                "message_id": self._next_id(),
-                "src": 0,
-                "time": self._stamp(),
-                "type": "text",
-                "message": text,
-                "from_id": OA_ID,
-                "to_id": user_id,
-                "from_display_name": "OA",
-                "from_avatar": "",
-                "to_display_name": user["display_name"],
-                "to_avatar": user.get("avatar", ""),
-            }
+            row = self._row(0, user_id, True, user)
+            row["message"] = text
             if media is not None:
                 kind = "GIF" if media.content_type == "image/gif" else "photo"
                 row.update(type=kind if media.content_type.startswith("image/") else "file", message=text)
                 row["url"] = self.add_media(media.data, media.content_type, media.name or "file")
             self.messages.append(row)
             if via_api:
-                sent = {"message_id": row["message_id"], "user_id": user_id, "text": text, "time": row["time"]}
+                # With id_mismatch on, the send answers an id that the listings never show.
+                send_id = self._next_id() if self.modes.id_mismatch else row["message_id"]
+                sent = {
+                    "message_id": row["message_id"],
+                    "send_id": send_id,
+                    "user_id": user_id,
+                    "text": text,
+                    "time": row["time"],
+                }
                 if media is not None:
                     sent.update(kind=row["type"], name=media.name, size=len(media.data))
                 self.sent.append(sent)
@@ -155,6 +209,10 @@ class ZaloSim(SimApp):
         if action == "messages":
             with self.lock:
                 return Response(200, {"messages": list(self.messages)})
+        if action == "modes":
+            with self.lock:
+                self.modes.update(body)
+                return Response(200, {"modes": dict(self.modes.__dict__)})
         if action.startswith("users/"):
             with self.lock:
                 user = self.users.setdefault(action[len("users/") :], {"display_name": "", "avatar": ""})
@@ -179,6 +237,7 @@ class ZaloSim(SimApp):
             ("GET", "/v2.0/oa/conversation"): self._conversation,
             ("POST", "/v3.0/oa/message/cs"): self._send,
             ("GET", "/v3.0/oa/user/detail"): self._user_detail,
+            ("GET", "/v3.0/oa/user/getlist"): self._user_getlist,
             ("GET", "/v2.0/oa/getoa"): self._getoa,
             ("POST", "/v2.0/oa/upload/image"): self._upload,
             ("POST", "/v2.0/oa/upload/file"): self._upload,
@@ -225,15 +284,27 @@ class ZaloSim(SimApp):
         with self.lock:
             if self.arrivals_during_listing:
                 # A customer writes while zfsync pages: offsets shift and the next page repeats a row.
-                user_id, fields = self.arrivals_during_listing.pop(0)
-                self.add_customer_message(user_id, **fields)
-            return self._page(list(self.messages), self._data(request))
+                user_id, fields_ = self.arrivals_during_listing.pop(0)
+                self.add_customer_message(user_id, **fields_)
+            rows = list(self.messages)
+            data = self._data(request)
+            depth = self.modes.feed_depth
+            if depth:
+                rows = rows[-depth:]
+                offset = data.get("offset")
+                if self.modes.feed_depth_mode == "refuse" and isinstance(offset, int) and offset >= depth:
+                    return zalo_error(-201, "offset is invalid!")
+            return self._page(rows, data)
 
     def _conversation(self, request: Request) -> Response:
         data = self._data(request)
         user_id = str(data.get("user_id", ""))
         with self.lock:
-            rows = [m for m in self.messages if user_id in (m["from_id"], m["to_id"])]
+            rows = [
+                m
+                for m in self.messages
+                if isinstance(m, dict) and user_id in (str(m.get("from_id")), str(m.get("to_id")))
+            ]
             return self._page(rows, data)
 
     def _send(self, request: Request) -> Response:
@@ -257,12 +328,15 @@ class ZaloSim(SimApp):
                 return zalo_error(-232, "User has not interacted with the OA")
             if self.now() * 1000 - user["last_interaction"] > WINDOW_MS:
                 return zalo_error(-230, "User has not interacted with the OA in the past 7 days")
-            row = self.add_oa_message(user_id, text, via_api=True, media=media)
+            self.add_oa_message(user_id, text, via_api=True, media=media)
+            send_id = self.sent[-1]["send_id"]
+            sent_time = str(self.sent[-1]["time"])
         return ok(
             {
-                "message_id": row["message_id"],
+                "quota": {"quota_type": "reply", "remain": "8", "total": "8"},
+                "message_id": send_id,
                 "user_id": user_id,
-                "quota": {"quota_type": "reply", "remain": "7", "total": "8"},
+                "sent_time": sent_time,
             }
         )
 
@@ -310,18 +384,73 @@ class ZaloSim(SimApp):
             user = self.users.get(user_id)
             if user is None:
                 return zalo_error(-201, "user_id is invalid!")
+            last = user.get("last_interaction")
+            last_date = datetime.fromtimestamp(last / 1000, VIETNAM).strftime("%d/%m/%Y") if last else ""
             return ok(
                 {
                     "user_id": user_id,
+                    "user_id_by_app": str(int(hashlib.sha1(user_id.encode()).hexdigest()[:14], 16)),
+                    "user_external_id": "",
                     "display_name": user["display_name"],
+                    "user_alias": user["display_name"],
+                    "is_sensitive": False,
+                    "user_last_interaction_date": last_date,
+                    "user_is_follower": True,
                     "avatar": user.get("avatar", ""),
                     "avatars": {"120": user.get("avatar", ""), "240": user.get("avatar", "")},
-                    "user_is_follower": True,
+                    "dynamic_param": "",
+                    "tags_and_notes_info": {"notes": [], "tag_names": []},
+                    "shared_info": {"address": "", "city": "", "district": "", "phone": 0, "name": "", "user_dob": ""},
                 }
             )
 
+    def _user_getlist(self, request: Request) -> Response:
+        """Users who interacted in ``last_interaction_period`` (TODAY, YESTERDAY, L7D, L30D or
+        YYYY_MM_DD:YYYY_MM_DD, Vietnam days), most recent first; count at most 50, offset at most 9951."""
+        data = self._data(request)
+        try:
+            offset, count = int(data.get("offset", 0)), int(data["count"])
+        except (KeyError, TypeError, ValueError):
+            return zalo_error(-201, "offset or count is invalid!")
+        if not 0 <= offset <= 9951 or not 1 <= count <= 50:
+            return zalo_error(-201, "offset or count is invalid!")
+        period = str(data.get("last_interaction_period", ""))
+        today = datetime.fromtimestamp(self.now(), VIETNAM).date()
+        if period in PERIODS:
+            first = today - timedelta(days=PERIODS[period])
+            last = today - timedelta(days=1) if period == "YESTERDAY" else today
+        elif ":" in period:
+            try:
+                first, last = (datetime.strptime(p, "%Y_%m_%d").date() for p in period.split(":", 1))
+            except ValueError:
+                return zalo_error(-201, "last_interaction_period is invalid!")
+        elif period:
+            return zalo_error(-201, "last_interaction_period is invalid!")
+        else:
+            first, last = datetime(1970, 1, 1).date(), today
+        with self.lock:
+            found = []
+            for user_id, user in self.users.items():
+                at = user.get("last_interaction")
+                if at is not None and first <= datetime.fromtimestamp(at / 1000, VIETNAM).date() <= last:
+                    found.append((at, user_id))
+        found.sort(reverse=True)
+        users = [{"user_id": user_id} for _, user_id in found[offset : offset + count]]
+        return ok({"total": len(found), "count": count, "offset": offset, "users": users})
+
     def _getoa(self, request: Request) -> Response:
-        return ok({"oa_id": OA_ID, "name": "zfsync demo OA", "description": "Simulated Official Account"})
+        # The docs' example answers `oaid` where their field table says `oa_id`: the mode picks one.
+        return ok(
+            {
+                self.modes.getoa_key: OA_ID,
+                "name": "zfsync demo OA",
+                "description": "Simulated Official Account",
+                "oa_alias": "zfsyncdemo",
+                "is_verified": True,
+                "oa_type": 2,
+                "num_follower": len(self.users),
+            }
+        )
 
     # --- OAuth ---------------------------------------------------------------------------------------
 

@@ -11,9 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from peewee import Database
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as apply_operations
 
 from zfsync.errors import StoreError
-from zfsync.store.models import ALL_MODELS, SchemaVersion
+from zfsync.store.models import ALL_MODELS, Message, SchemaVersion
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,16 @@ def _initial(db: Database) -> None:
     db.create_tables(ALL_MODELS)
 
 
+def _echo_id(db: Database) -> None:
+    migrator = SchemaMigrator.from_database(db)
+    apply_operations(migrator.add_column("message", "echo_id", Message.echo_id))  # with its index
+
+
 # Append new steps here; never edit a released one. Step 1 is the initial schema.
-STEPS: list[Step] = [Step(1, "initial schema", _initial)]
+STEPS: list[Step] = [
+    Step(1, "initial schema", _initial),
+    Step(2, "the listing id of a send whose answer named another id", _echo_id),
+]
 LATEST = STEPS[-1].version
 
 

@@ -75,6 +75,8 @@ class Message(BaseModel):
     source_time = FloatField()  # epoch seconds at the source: the delivery order per contact
     status = CharField(default=PENDING)
     dest_id = CharField(null=True, index=True)
+    # f2z only: the id Zalo's listings show for our send, when it is not the id the send answered.
+    echo_id = CharField(null=True, index=True)
     conversation_id = CharField(null=True)  # the FreshChat conversation it came from or went to
     attempts = IntegerField(default=0)
     next_attempt_at = FloatField(default=0)

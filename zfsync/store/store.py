@@ -68,6 +68,19 @@ class NewRow:
     last_error: str = ""
 
 
+@dataclass(frozen=True)
+class OwnSend:
+    """One of zfsync's sends to a Zalo user, as echo recognition needs it."""
+
+    row_id: int
+    kind: str
+    payload: dict[str, Any]
+    dest_id: str | None
+    echo_id: str | None
+    status: str
+    listed: bool  # the listing row of this send is known: its echo_id, or a recorded row with its dest_id
+
+
 @dataclass
 class Figures:
     """What `zfsync status` shows about the message flow."""
@@ -234,6 +247,14 @@ class Store:
             )
         return known
 
+    def recorded_zalo_ids(self, ids: Iterable[str]) -> set[str]:
+        """The ids among ``ids`` recorded from Zalo's listings (each user's are recorded all at once)."""
+        found: set[str] = set()
+        for chunk in _chunks(list(ids), 400):
+            query = Message.select(Message.source_id).where(Message.direction == "z2f", Message.source_id.in_(chunk))
+            found.update(r.source_id for r in query)
+        return found
+
     def record_zalo_messages(
         self,
         user_id: str,
@@ -259,8 +280,11 @@ class Store:
                 )
             else:
                 updates: dict[Any, Any] = {}
-                if cursor > (contact.cursor_time_ms, contact.cursor_id):
-                    updates.update({Contact.cursor_time_ms: cursor[0], Contact.cursor_id: cursor[1]})
+                # The id is that of the newest row in Zalo's order; its time may be older than the newest
+                # time seen (clocks differ), and the time never moves back: it is a floor, not an order.
+                updates[Contact.cursor_id] = cursor[1]
+                if cursor[0] > contact.cursor_time_ms:
+                    updates[Contact.cursor_time_ms] = cursor[0]
                 if last_inbound_ms > contact.last_inbound_ms:
                     updates[Contact.last_inbound_ms] = last_inbound_ms
                 if not contact.display_name and name:
@@ -307,13 +331,14 @@ class Store:
         """For each contact, its oldest undelivered row in ``direction``, if that row is due.
 
         Only the head of each contact's queue is offered, so messages leave in source order and a row that
-        keeps failing holds back its own contact alone.
+        keeps failing holds back its own contact alone. Source order is the order rows were queued in: the
+        readers queue each contact's messages in the order the source lists them (times may tie or disagree).
         """
         Inner = Message.alias()
         head = (
             Inner.select(Inner.id)
             .where(Inner.contact == Message.contact, Inner.direction == direction, Inner.status.in_(OPEN_STATES))
-            .order_by(Inner.source_time, Inner.id)
+            .order_by(Inner.id)
             .limit(1)
         )
         return list(
@@ -384,6 +409,50 @@ class Store:
 
     def dest_taken(self, direction: str, dest_id: str) -> bool:
         return Message.select().where(Message.direction == direction, Message.dest_id == dest_id).exists()
+
+    def listing_claimed(self, zalo_id: str) -> bool:
+        """Whether a Zalo listing row is known as the echo of one of our sends (by send id or by match)."""
+        return (
+            Message.select()
+            .where(Message.direction == "f2z", (Message.dest_id == zalo_id) | (Message.echo_id == zalo_id))
+            .exists()
+        )
+
+    def own_sends(self, contact_id: int, since: float) -> list[OwnSend]:
+        """Our sends to a contact claimed since ``since`` that reached Zalo or may have, oldest first."""
+        query = (
+            Message.select()
+            .where(
+                Message.contact == contact_id,
+                Message.direction == "f2z",
+                Message.status.in_((SENT, SENDING)),
+                Message.claimed_at >= since,
+            )
+            .order_by(Message.id)
+        )
+        sends = list(query)
+        recorded = {
+            r.source_id
+            for r in Message.select(Message.source_id).where(
+                Message.direction == "z2f", Message.source_id.in_([m.dest_id for m in sends if m.dest_id])
+            )
+        }
+        return [
+            OwnSend(
+                m.id,
+                m.kind,
+                json.loads(m.payload),
+                m.dest_id,
+                m.echo_id,
+                m.status,
+                bool(m.echo_id) or m.dest_id in recorded,
+            )
+            for m in sends
+        ]
+
+    def set_echo(self, row_id: int, zalo_id: str) -> bool:
+        """Record that ``zalo_id`` is how the listings show our send ``row_id``; False if already known."""
+        return Message.update(echo_id=zalo_id).where(Message.id == row_id, Message.echo_id.is_null()).execute() == 1
 
     def row(self, row_id: int) -> Message | None:
         return Message.get_or_none(Message.id == row_id)
@@ -548,4 +617,4 @@ def _create_private(path: Path) -> None:
         raise StoreError(f"store {path} cannot be created: {exc.strerror}: set store.path to a writable file") from None
 
 
-__all__ = ["FAILED", "PENDING", "SENDING", "SENT", "SKIPPED", "NewRow", "Store"]
+__all__ = ["FAILED", "PENDING", "SENDING", "SENT", "SKIPPED", "NewRow", "OwnSend", "Store"]

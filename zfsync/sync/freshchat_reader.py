@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import F2Z, FcMessage, Json
+from zfsync.domain import F2Z, REOPENED, RESOLVED, FcMessage, Json
 from zfsync.store import NewRow, Store
 from zfsync.store.models import Conversation
 from zfsync.sync import notes, render
@@ -22,7 +22,9 @@ from zfsync.sync.schedule import HOT_FOR, Intervals, RequestBudget, next_poll_at
 
 log = structlog.get_logger("zfsync.sync")
 
-MAX_PAGES = 20
+MAX_PAGES = 1000  # 50,000 messages: a read back that far means the position message is gone
+TIME_SLACK = 600.0  # seconds; how much older than the position a message may be and still be read
+ATTACHMENT_WAIT = 300.0  # seconds an agent's attachment may stay without a url before it goes without it
 
 
 class FreshChatReader:
@@ -59,60 +61,85 @@ class FreshChatReader:
         return queued
 
     def poll(self, conversation: Conversation) -> int:
+        new = self._unread(conversation)
+        rows: list[NewRow] = []
+        resolved: bool | None = None
+        agent_activity = False
+        now = self.clock()
+        read: list[FcMessage] = []
+        for message in new:
+            if message.event:  # a marker FreshChat wrote, whoever it names as its actor: never sent on
+                if message.event == RESOLVED:
+                    resolved = True
+                    if self.resolve_notice.strip():
+                        rows.append(self._resolve_notice_row(message))
+                elif message.event == REOPENED:
+                    resolved = False
+            elif self._is_reply(message):
+                waiting = render.attachments_without_url(message)
+                if waiting and now - message.created_time.timestamp() < ATTACHMENT_WAIT:
+                    # FreshChat attaches the file after scanning it: read this message again later, and
+                    # keep the position before it so nothing after it overtakes it either.
+                    log.info("freshchat_attachment_pending", conversation=conversation.fc_conversation_id)
+                    break
+                rows.extend(self.rows_for_reply(message))
+                if waiting:
+                    at = message.created_time.timestamp()
+                    note = notes.missing_attachment_note(waiting)
+                    agent_id = message.actor_id if message.actor_type == "agent" else ""
+                    rows.append(notes.note_row(f"missing:{message.id}", note, message.conversation_id, agent_id, at))
+                agent_activity = True
+            read.append(message)
+        contact = self.store.contact_by_id(conversation.contact_id)
+        activity_at = now if agent_activity else None
+        last_activity = activity_at or conversation.last_activity_at
+        cursor = (read[-1].id, read[-1].created_time.timestamp()) if read else None
+        next_poll = next_poll_at(now, last_activity, contact.last_inbound_ms / 1000, self.intervals)
+        if len(read) < len(new):
+            next_poll = min(next_poll, now + self.intervals.hot)
+        inserted = self.store.record_conversation_read(
+            conversation.id, contact.id, rows, cursor, next_poll, activity_at, resolved, now
+        )
+        if inserted:
+            log.info("freshchat_replies_queued", conversation=conversation.fc_conversation_id, count=inserted)
+        return inserted
+
+    def _unread(self, conversation: Conversation) -> list[FcMessage]:
+        """The messages after the conversation's position, oldest first.
+
+        Pages are walked newest first until the message at the position. Time is only a fallback for a
+        position message that vanished: a message a little older than it (clocks differ) is still read,
+        and deduplicated by id when queued.
+        """
         new: list[FcMessage] = []
+        floor = conversation.cursor_time - TIME_SLACK if conversation.cursor_time else None
         for number, page in enumerate(self.fc.message_pages(conversation.fc_conversation_id)):
             self.budget.spend(self.clock())
             done = False
             for message in page:
                 if message.id == conversation.cursor_id or (
-                    conversation.cursor_time and message.created_time.timestamp() < conversation.cursor_time
+                    floor is not None and message.created_time.timestamp() < floor
                 ):
                     done = True
                     break
                 new.append(message)
-            if done or number + 1 >= MAX_PAGES:
+            if done:
+                break
+            if number + 1 >= MAX_PAGES:
+                log.error("freshchat_read_back_limit", conversation=conversation.fc_conversation_id, messages=len(new))
                 break
         new.reverse()
-        rows: list[NewRow] = []
-        resolved: bool | None = None
-        agent_activity = False
-        for message in new:
-            if self._is_reply(message):
-                rows.extend(self.rows_for_reply(message))
-                agent_activity = True
-            elif message.meta.get("isResolved"):
-                resolved = True
-                if self.resolve_notice.strip():
-                    rows.append(
-                        NewRow(
-                            F2Z,
-                            f"resolve:{message.id}",
-                            "resolve_notice",
-                            {"text": self.resolve_notice, "agent_id": message.actor_id},
-                            message.created_time.timestamp(),
-                            conversation_id=message.conversation_id,
-                        )
-                    )
-            elif message.meta.get("isReopen"):
-                resolved = False
-        now = self.clock()
-        contact = self.store.contact_by_id(conversation.contact_id)
-        activity_at = now if agent_activity else None
-        last_activity = activity_at or conversation.last_activity_at
-        cursor = (new[-1].id, new[-1].created_time.timestamp()) if new else None
-        inserted = self.store.record_conversation_read(
-            conversation.id,
-            contact.id,
-            rows,
-            cursor,
-            next_poll_at(now, last_activity, contact.last_inbound_ms / 1000, self.intervals),
-            activity_at,
-            resolved,
-            now,
+        return new
+
+    def _resolve_notice_row(self, message: FcMessage) -> NewRow:
+        return NewRow(
+            F2Z,
+            f"resolve:{message.id}",
+            "resolve_notice",
+            {"text": self.resolve_notice, "agent_id": message.actor_id},
+            message.created_time.timestamp(),
+            conversation_id=message.conversation_id,
         )
-        if inserted:
-            log.info("freshchat_replies_queued", conversation=conversation.fc_conversation_id, count=inserted)
-        return inserted
 
     def _is_reply(self, message: FcMessage) -> bool:
         if message.message_type != "normal":

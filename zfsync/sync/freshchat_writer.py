@@ -18,7 +18,7 @@ from zfsync.domain import FcMessage, FcNewUser, FcOutgoing
 from zfsync.errors import ConversationNotLatest, PermanentError, RemoteError, TransientError
 from zfsync.store import Store
 from zfsync.store.models import Contact, Conversation, Message
-from zfsync.sync import media, render
+from zfsync.sync import echo, media, render
 from zfsync.sync.delivery import Hold, Skip
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.schedule import RequestBudget
@@ -81,11 +81,8 @@ class FreshChatWriter:
         self.budget.spend(self.clock())  # posts share the request budget, so polling yields to them
         contact = self.store.contact_by_id(row.contact_id)
         payload = json.loads(row.payload)
-        if row.kind == "oa_note" and self.store.dest_taken("f2z", row.source_id):
-            raise Skip("echo of a reply zfsync sent")
-        if row.kind == "oa_note" and self.store.open_rows_of(contact.id, "f2z"):
-            # One of our own sends to this user is unresolved; it may be this very message. Wait for it.
-            raise Hold("waiting for zfsync's own send to this user to settle", OA_NOTE_HOLD)
+        if row.kind == "oa_note":
+            self._skip_our_echo(row, contact.id, payload)
         if row.kind == "failure_note":
             note = FcOutgoing(
                 (render.text_part(payload["text"]),),
@@ -118,10 +115,30 @@ class FreshChatWriter:
             if latest is None:
                 return self._open(contact, fc_user, message)
             self.store.add_conversation(contact.id, latest, self.clock())
+            # After a resolve FreshChat may have opened the new conversation *with* the refused message in
+            # it (wedosoft's bridge saw both): look before posting, so it never stands there twice.
+            since = (row.claimed_at or self.clock()) - RECONCILE_SLACK
+            already = self._find(latest, _fingerprint(message.parts), since)
+            if already is not None:
+                log.info("freshchat_message_found_in_new_conversation", contact=contact.zalo_user_id)
+                return already, latest
             return self.fc.post_message(latest, fc_user, message), latest
         if conversation.resolved and row.kind != "oa_note":
             self._reopen(conversation)
         return posted, conversation.fc_conversation_id
+
+    def _skip_our_echo(self, row: Message, contact_id: int, listing: dict) -> None:
+        """An OA row in Zalo's listings is ours if its id is a send's id, or if it matches a send of ours
+        whose listing row is not known yet (`echo`); only what is neither goes to the agent as a note."""
+        if self.store.listing_claimed(row.source_id):
+            raise Skip("echo of a reply zfsync sent")
+        if self.store.open_rows_of(contact_id, "f2z"):
+            # One of our own sends to this user is unresolved; it may be this very message. Wait for it.
+            raise Hold("waiting for zfsync's own send to this user to settle", OA_NOTE_HOLD)
+        sends = self.store.own_sends(contact_id, row.source_time - echo.WINDOW)
+        found = echo.echo_of(str(listing.get("type") or ""), str(listing.get("message") or ""), sends)
+        if found is not None and self.store.set_echo(found.row_id, row.source_id):
+            raise Skip(f"echo of a reply zfsync sent (row {found.row_id}, matched by content)")
 
     def _reopen(self, conversation: Conversation) -> None:
         """A customer writing after a resolve reopens their conversation, so agents see it as open again.

@@ -43,11 +43,24 @@ class Copied:
 # --- Zalo → FreshChat ----------------------------------------------------------------------------------
 
 
-MEDIA_TYPES = ("photo", "GIF", "gif", "sticker", "voice")
+IMAGE_TYPES = ("photo", "GIF", "gif", "sticker")
+LINK_TYPES = ("link", "links")  # their url, if any, is a web page, not something to copy
 
 
 def has_media(row: Json) -> bool:
-    return str(row.get("type") or "") in MEDIA_TYPES and bool(row.get("url") or row.get("thumb"))
+    """Whether the row carries something to copy: any type but links with a ``url`` (files, videos, audio
+    and business cards arrive under types the listing docs omit), or an image with only a ``thumb``."""
+    kind = str(row.get("type") or "")
+    if kind in LINK_TYPES:
+        return False
+    return bool(row.get("url")) or (kind in IMAGE_TYPES and bool(row.get("thumb")))
+
+
+def file_name(row: Json, media: Media) -> str:
+    for key in ("name", "file_name", "title"):
+        if isinstance(row.get(key), str) and row[key].strip():
+            return row[key].strip()[:200]
+    return media.name
 
 
 def copy_to_freshchat(row: Json, zalo: ZaloSide, fc: FreshChatSide, attempt: int) -> Copied:
@@ -57,11 +70,15 @@ def copy_to_freshchat(row: Json, zalo: ZaloSide, fc: FreshChatSide, attempt: int
     url = str(row.get("url") or row.get("thumb") or "")
     if not has_media(row):
         return Copied(parts, [])
-    what = "voice message" if kind == "voice" else "image"
+    what = "voice message" if kind == "voice" else "image" if kind in IMAGE_TYPES else f"{kind} file"
     try:
         media = zalo.download(url, FRESHCHAT_MAX_BYTES)
         if kind == "voice":
             return Copied([{"file": fc.upload_file(media)}, render.text_part("🎤 Voice message")], [])
+        if kind not in IMAGE_TYPES:
+            named = Media(media.data, media.content_type, file_name(row, media))
+            label = render.file_label(kind, row)
+            return Copied([{"file": fc.upload_file(named)}, render.text_part(label)], [])
         uploaded = fc.upload_image(media)
     except RemoteError as exc:
         problem = _fallback_reason(exc, attempt)

@@ -21,7 +21,7 @@ _EXPLAIN: dict[str, str] = {
     "try. The customer must write first.",
     "-224": "The OA's Zalo package does not include this feature. The OA admin must upgrade the package.",
     "-210": "Zalo says the message is too large. Send it shorter, or as a smaller file.",
-    "-217": "The customer has blocked messages from the OA.",
+    "-217": "The customer has blocked invitations from the OA, so Zalo refuses this message.",
     "-227": "Zalo says the customer's account is banned or has been offline for over 45 days.",
 }
 
@@ -55,6 +55,14 @@ def unsendable_note(part_kinds: list[str]) -> str:
     return (
         f"⚠️ zfsync could not send this message to Zalo: it has no text, image or file Zalo can carry "
         f"(content: {shown}). Send it as text, an image or a PDF/DOC/DOCX file."
+    )
+
+
+def missing_attachment_note(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names)
+    return (
+        f"⚠️ zfsync could not send {shown} to Zalo: FreshChat still lists it without a link to download "
+        "(it may have failed its virus scan). The rest of the reply was sent; attach the file again."
     )
 
 

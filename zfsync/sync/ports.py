@@ -43,6 +43,10 @@ class ZaloSide(Protocol):
 
     def user_profile(self, user_id: str) -> ZaloProfile: ...
 
+    def interacted_users(self, period: str, offset: int, count: int = 50) -> tuple[list[str], int]:
+        """One page of the users who interacted in ``period`` (``user/getlist``); their ids and the total."""
+        ...
+
 
 class FreshChatSide(Protocol):
     def find_user(self, reference_id: str) -> FcUser | None: ...

@@ -49,12 +49,22 @@ def zalo_parts(row: Json) -> list[Json]:
 
 
 def location_text(location: Any, text: str = "") -> str:
+    """Both numbers, labelled, plus a map link; a bare "a,b" string is also shown as Zalo sent it, since
+    which number is which is only inferred for it (`_coordinates`)."""
     lat, lng = _coordinates(location)
+    shown = location if isinstance(location, str) else json.dumps(location, ensure_ascii=False)
     if lat is None:
-        shown = location if isinstance(location, str) else json.dumps(location, ensure_ascii=False)
         return f"📍 Location: {shown}".strip()
     prefix = f"{text}\n" if text.strip() else ""
-    return f"{prefix}📍 Location: {lat}, {lng}\n{MAP_URL.format(lat=lat, lng=lng)}"
+    raw = f" (Zalo sent {shown!r})" if isinstance(location, str) and not shown.lstrip().startswith("{") else ""
+    return f"{prefix}📍 Location: latitude {lat}, longitude {lng}{raw}\n{MAP_URL.format(lat=lat, lng=lng)}"
+
+
+def file_label(kind: str, row: Json) -> str:
+    """The text beside a file copied from a row of a type the listing docs omit (file, video, audio...)."""
+    icons = {"file": "📎", "video": "🎬", "audio": "🔊", "business card": "👤"}
+    caption = " ".join(t for t in (_s(row.get("message")), _s(row.get("description"))) if t.strip())
+    return f"{icons.get(kind, '📎')} Zalo {kind}" + (f": {caption}" if caption else "")
 
 
 def unknown_text(kind: str, row: Json) -> str:
@@ -94,6 +104,17 @@ def _part_text(part: Json) -> str:
     return ""
 
 
+def attachments_without_url(message: FcMessage) -> list[str]:
+    """Names of the message's files and images that have no url yet (FreshChat adds it after scanning)."""
+    waiting = []
+    for part in message.parts:
+        for kind in ("file", "image"):
+            body = part.get(kind)
+            if isinstance(body, dict) and not body.get("url"):
+                waiting.append(_s(body.get("name")) or kind)
+    return waiting
+
+
 def agent_pieces(message: FcMessage) -> list[tuple[str, Json]]:
     """An agent's message as what Zalo can carry, in order: ``("text", {"text"})`` for runs of text and
     buttons, ``("image", {...})`` and ``("file", {...})`` for attachments to copy across."""
@@ -124,8 +145,9 @@ def agent_pieces(message: FcMessage) -> list[tuple[str, Json]]:
                     },
                 )
             )
-        else:
+        elif not isinstance(image, dict) and not isinstance(file, dict):
             lines.append(_part_text(part))
+        # An attachment without a url has nothing to send; the reader tells the agent (missing_attachment_note).
     flush()
     return pieces
 
@@ -185,10 +207,15 @@ def _coordinates(location: Any) -> tuple[float | None, float | None]:
         try:
             data = json.loads(location)
         except ValueError:
-            numbers = re.findall(r"-?\d+(?:\.\d+)?", location)
-            if len(numbers) >= 2:
-                return float(numbers[0]), float(numbers[1])
-            return None, None
+            numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", location)[:2]]
+            if len(numbers) < 2:
+                return None, None
+            first, second = numbers
+            # Zalo's docs call the field "longitude/latitude". A value beyond ±90 can only be a longitude
+            # (all of Vietnam lies near 105° E, 8-23° N), which settles it; otherwise follow the docs.
+            if abs(second) > 90 >= abs(first):
+                return first, second
+            return second, first
     if isinstance(data, dict):
         lat = data.get("latitude", data.get("lat"))
         lng = data.get("longitude", data.get("lng", data.get("long")))

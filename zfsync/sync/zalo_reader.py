@@ -1,10 +1,17 @@
-"""Read Zalo: find every message newer than what we recorded, and queue it for FreshChat.
+"""Read Zalo: find every message we have not recorded yet, and queue it for FreshChat in Zalo's order.
 
 ``listrecentchat`` is the change feed: at most 10 rows a call, newest first, OA sends included (research
-§1, §8). A cycle pages back until it meets a row at or below the feed's high-water mark. Offsets shift
-while we page, so rows repeat: identity is the message id, never the offset. If the scan stops before the
-mark (page cap, or the feed ends: its depth is undocumented), each user seen is caught up on their own
-through ``conversation`` down to their cursor.
+§1, §8). A cycle pages back until it meets the *mark*: the rows that stood on the feed's first page when
+the last complete cycle ended. The mark moves only after every row above it is recorded, so a crash
+halfway through a cycle (one user recorded, the next not) loses nothing. Offsets shift while we page, so
+rows repeat: identity is the message id, never the offset. Times may tie to the millisecond and Zalo's
+servers may disagree by seconds, so time never decides what is new or in which order: the feed's own
+position does. Time serves only as a fallback should every row of the mark vanish.
+
+If the scan stops before a known row (page cap, or the feed ends: its depth is undocumented, and a deep
+offset may even be refused), each user seen is caught up on their own through ``conversation``; if the feed
+*ended* short, every user who interacted since the last known row is found through ``user/getlist`` and
+caught up the same way, so no customer is missed whatever the feed's depth.
 
 On the very first cycle, what the feed already holds is history: it becomes the baseline, and only later
 messages are bridged.
@@ -15,40 +22,123 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 
 import structlog
 
 from zfsync.domain import Z2F, ZaloMessage
+from zfsync.errors import PermanentError
 from zfsync.store import NewRow, Store
 from zfsync.sync.ports import ZaloSide
 
 log = structlog.get_logger("zfsync.sync")
 
 PAGE = 10
-HWM_KEY = "zalo.feed_hwm"
+MARK_KEY = "zalo.feed_hwm"  # "time|id,id,...": the top page's ids at the end of the last complete cycle
 RESUME_KEY = "zalo.feed_resume"
+BASELINE_KEY = "zalo.baseline"
 GAP_FILL_PAGE_CAP = 2000  # one user's backlog; far beyond any realistic downtime
 GAP_FILL_WORKERS = 8
+TIME_SLACK_MS = 600_000  # how far Zalo's clocks may disagree: a recorded row older than the mark by more ends a
+# scan whose mark rows vanished, and user/getlist is asked from this long before the mark
 REACHED, ENDED, CAPPED = "reached", "ended", "capped"
-BASELINE_KEY = "zalo.baseline"
+GETLIST_PAGE = 50  # user/getlist's documented maximum count
+GETLIST_MAX_OFFSET = 9951  # and maximum offset
+VIETNAM = timezone(timedelta(hours=7))  # Zalo's days (last_interaction_period) are Vietnamese days
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the feed held at the first start: history, never bridged."""
+
+    time_ms: int
+    ids: frozenset[str]  # the rows at exactly `time_ms` that were history
+
+    def holds(self, row: ZaloMessage) -> bool:
+        if row.time_ms < 0:
+            return False
+        return row.time_ms < self.time_ms or (row.time_ms == self.time_ms and row.message_id in self.ids)
+
+    def text(self) -> str:
+        return f"{self.time_ms}:{','.join(sorted(self.ids))}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Baseline:
+        if not text:
+            return cls(0, frozenset())
+        time_ms, _, ids = text.partition(":")
+        return cls(int(time_ms), frozenset(i for i in ids.split(",") if i))
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where the last complete cycle left the feed: everything at or below these rows was handled."""
+
+    time_ms: int
+    ids: frozenset[str]
+
+    def text(self) -> str:
+        return f"{self.time_ms}|{','.join(sorted(self.ids))}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Mark | None:
+        if not text:
+            return None
+        if "|" not in text:  # written by zfsync 0.1 as "time:id"
+            time_ms, _, message_id = text.partition(":")
+            return cls(int(time_ms), frozenset({message_id} - {""}))
+        time_ms, _, ids = text.partition("|")
+        return cls(int(time_ms), frozenset(i for i in ids.split(",") if i))
 
 
 @dataclass(frozen=True)
 class Scan:
-    rows: list[ZaloMessage]
-    outcome: str  # REACHED the floor, the feed ENDED first, or the page cap was hit (CAPPED)
+    rows: list[ZaloMessage]  # newest first, each message once
+    outcome: str  # REACHED the mark, the feed ENDED first, or the page cap was hit (CAPPED)
     next_offset: int
+    first_page: list[ZaloMessage]  # the page at the scan's start offset, as read
+
+    @property
+    def first_page_ids(self) -> frozenset[str]:
+        return frozenset(r.message_id for r in self.first_page)
 
 
-def _key_text(key: tuple[int, str]) -> str:
-    return f"{key[0]}:{key[1]}"
+def _below_mark(row: ZaloMessage, mark: Mark, recorded: set[str], baseline: Baseline) -> bool:
+    """Whether a feed row was handled by an earlier complete cycle: a row of the mark, history, or (should
+    the mark's rows be gone) a recorded row older than the mark by more than clocks disagree."""
+    old_and_recorded = row.message_id in recorded and 0 <= row.time_ms < mark.time_ms - TIME_SLACK_MS
+    return row.message_id in mark.ids or old_and_recorded or baseline.holds(row)
 
 
-def _parse_key(text: str | None) -> tuple[int, str] | None:
-    if not text:
-        return None
-    time_ms, _, message_id = text.partition(":")
-    return int(time_ms), message_id
+def _collect(page: list[ZaloMessage], below: set[str], collected: dict[str, ZaloMessage]) -> bool:
+    """Collect the page's rows not in ``below``; True if any row is. Every row of the page is looked at:
+    a tied or skewed row may stand after the first one below."""
+    reached = False
+    for row in page:
+        if row.message_id in below:
+            reached = True
+        else:
+            collected.setdefault(row.message_id, row)
+    return reached
+
+
+def feed_order(feed_rows: list[ZaloMessage], own_rows: list[ZaloMessage] | None) -> list[ZaloMessage]:
+    """One user's rows oldest first. Both lists are newest first, as Zalo listed them; the user's own
+    conversation, when read, is the complete order. A feed row it lacks (written after it was read) goes
+    after the last row that is not newer than it."""
+    if own_rows is None:
+        return feed_rows[::-1]
+    merged = own_rows[::-1]
+    ids = {r.message_id for r in merged}
+    for row in feed_rows[::-1]:
+        if row.message_id in ids:
+            continue
+        at = len(merged)
+        while at > 0 and merged[at - 1].time_ms > row.time_ms >= 0:
+            at -= 1
+        merged.insert(at, row)
+        ids.add(row.message_id)
+    return merged
 
 
 class ZaloReader:
@@ -61,111 +151,154 @@ class ZaloReader:
 
     def poll(self) -> int:
         """One cycle; returns how many new rows were queued."""
-        hwm = _parse_key(self.store.get_state(HWM_KEY))
-        top = self._scan(0, hwm)
-        if hwm is None:
-            newest = max((r.key for r in top.rows), default=(0, ""))
-            with self.store.atomic():
-                self.store.set_state(BASELINE_KEY, _key_text(newest))
-                self.store.set_state(HWM_KEY, _key_text(newest))
-            log.info("zalo_baseline_set", existing_messages=len(top.rows))
-            return 0
-        baseline = _parse_key(self.store.get_state(BASELINE_KEY)) or (0, "")
+        mark = Mark.parse(self.store.get_state(MARK_KEY))
+        if mark is None:
+            return self._set_baseline()
+        baseline = Baseline.parse(self.store.get_state(BASELINE_KEY))
+        top = self._scan(0, mark, baseline)
         rows = list(top.rows)
+        outcomes = {top.outcome}
         resume = self._resume()
-        next_resume: tuple[int, tuple[int, str]] | None = None
+        next_resume: tuple[int, Mark] | None = None
         if resume is not None:
-            # An earlier scan stopped at its page cap: read on from there. Offsets only grow as messages
-            # arrive, so resuming at the saved offset may re-read rows but never skips one.
-            deep = self._scan(resume[0], resume[1])
+            # An earlier scan stopped at its page cap: read on from there, down to the mark of its time.
+            # Offsets only grow as messages arrive, so resuming at the saved offset may re-read rows but
+            # never skips one.
+            deep = self._scan(resume[0], resume[1], baseline)
             rows += deep.rows
+            outcomes.add(deep.outcome)
             if deep.outcome == CAPPED:
                 next_resume = (deep.next_offset, resume[1])
         if top.outcome == CAPPED:
-            offset = min(top.next_offset, next_resume[0] if next_resume else top.next_offset)
-            floor = min(hwm, next_resume[1] if next_resume else hwm)
-            next_resume = (offset, floor)
-        by_user: dict[str, dict[str, ZaloMessage]] = {}
+            # The older mark is the deeper one: one resume reads down to it.
+            floor = next_resume[1] if next_resume else mark
+            next_resume = (min(top.next_offset, next_resume[0] if next_resume else top.next_offset), floor)
+        feed: dict[str, dict[str, ZaloMessage]] = {}
         for row in rows:
-            by_user.setdefault(row.user_id, {})[row.message_id] = row
+            feed.setdefault(row.user_id, {}).setdefault(row.message_id, row)
+        catch_up: set[str] = set()
         if top.outcome != REACHED or resume is not None:
-            # Some rows above the mark may be unread: take each user seen from their own conversation,
-            # down to their cursor, so what we queue for them is complete and in order.
-            log.info("zalo_feed_catch_up", users=len(by_user), rows=len(rows), resuming=next_resume is not None)
+            # Some rows above the known ones may be unread: take each user seen from their own conversation,
+            # down to what we recorded, so what we queue for them is complete and in order.
+            catch_up |= set(feed)
+        if ENDED in outcomes:
+            # The feed ended before a known row: users who wrote only deeper than it shows are not in it.
+            catch_up |= set(self._interacted_since(mark.time_ms))
+        own: dict[str, list[ZaloMessage]] = {}
+        if catch_up:
+            log.info("zalo_feed_catch_up", users=len(catch_up), rows=len(rows), outcomes=sorted(outcomes))
             # Each user's conversation is read on its own, so several are read at once.
-            for user_id, found in self._pool.map(lambda u: (u, self._gap_fill(u, baseline)), list(by_user)):
-                for row in found:
-                    by_user[user_id][row.message_id] = row
+            own = dict(self._pool.map(lambda u: (u, self._own_rows(u, baseline)), sorted(catch_up)))
         queued = 0
-        for user_id, user_rows in by_user.items():
-            queued += self._record(user_id, list(user_rows.values()), baseline)
-        newest = max((r.key for r in top.rows), default=hwm)
+        for user_id in sorted(set(feed) | set(own)):
+            ordered = feed_order(list(feed.get(user_id, {}).values()), own.get(user_id))
+            queued += self._record(user_id, ordered, baseline)
+        # Every row above the new mark is recorded now (or known, or history): move it, all at once.
+        new_mark = (
+            Mark(max([mark.time_ms, *(r.time_ms for r in top.first_page)]), top.first_page_ids)
+            if top.first_page_ids
+            else mark
+        )
         with self.store.atomic():
-            if newest > hwm:
-                self.store.set_state(HWM_KEY, _key_text(newest))
+            self.store.set_state(MARK_KEY, new_mark.text())
             if next_resume is None:
                 self.store.delete_state(RESUME_KEY)
             else:
-                self.store.set_state(RESUME_KEY, f"{next_resume[0]}|{_key_text(next_resume[1])}")
+                self.store.set_state(RESUME_KEY, f"{next_resume[0]}|{next_resume[1].text()}")
         return queued
 
-    def _resume(self) -> tuple[int, tuple[int, str]] | None:
+    def _set_baseline(self) -> int:
+        page = self.zalo.recent_messages(offset=0, count=PAGE)
+        times = [r.time_ms for r in page if r.time_ms >= 0]
+        if times:
+            newest = max(times)
+            baseline = Baseline(newest, frozenset(r.message_id for r in page if r.time_ms == newest))
+        else:
+            newest, baseline = int(self.clock() * 1000), Baseline(0, frozenset())
+        with self.store.atomic():
+            self.store.set_state(BASELINE_KEY, baseline.text())
+            self.store.set_state(MARK_KEY, Mark(newest, frozenset(r.message_id for r in page)).text())
+        log.info("zalo_baseline_set", existing_messages=len(page))
+        return 0
+
+    def _resume(self) -> tuple[int, Mark] | None:
         text = self.store.get_state(RESUME_KEY)
         if not text:
             return None
         offset, _, floor = text.partition("|")
-        parsed = _parse_key(floor)
-        return (int(offset), parsed) if parsed else None
+        return int(offset), Mark.parse(floor) or Mark(0, frozenset())
 
-    def _scan(self, start: int, floor: tuple[int, str] | None) -> Scan:
-        """Feed rows above ``floor`` from offset ``start``, at most `page_cap` pages."""
+    def _scan(self, start: int, mark: Mark, baseline: Baseline) -> Scan:
+        """Feed rows above ``mark`` from offset ``start``, at most `page_cap` pages."""
         collected: dict[str, ZaloMessage] = {}
         offset = start
-        for _ in range(self.page_cap):
-            page = self.zalo.recent_messages(offset=offset, count=PAGE)
+        first_page: list[ZaloMessage] = []
+        for number in range(self.page_cap):
+            try:
+                page = self.zalo.recent_messages(offset=offset, count=PAGE)
+            except PermanentError as exc:
+                if offset == 0:
+                    raise
+                # Zalo refuses offsets past the depth it keeps: the feed ends here; catch-up finds the rest.
+                log.warning("zalo_feed_offset_refused", offset=offset, error=str(exc))
+                return Scan(list(collected.values()), ENDED, offset, first_page)
+            if number == 0:
+                first_page = page
             offset += PAGE
-            reached = False
-            for row in page:
-                if floor is not None and row.time_ms >= 0 and row.key <= floor:
-                    reached = True
-                else:
-                    collected[row.message_id] = row
-            if reached or floor is None or floor == (0, ""):
-                if reached or len(page) < PAGE:
-                    return Scan(list(collected.values()), REACHED, offset)
-            elif len(page) < PAGE:
-                return Scan(list(collected.values()), ENDED, offset)  # the feed's depth may be capped
-        return Scan(list(collected.values()), CAPPED, offset)
+            recorded = self.store.recorded_zalo_ids(r.message_id for r in page)
+            below = {r.message_id for r in page if _below_mark(r, mark, recorded, baseline)}
+            if _collect(page, below, collected):
+                return Scan(list(collected.values()), REACHED, offset, first_page)
+            if len(page) < PAGE:
+                return Scan(list(collected.values()), ENDED, offset, first_page)  # the feed's depth may be capped
+        return Scan(list(collected.values()), CAPPED, offset, first_page)
 
-    def _gap_fill(self, user_id: str, baseline: tuple[int, str]) -> list[ZaloMessage]:
-        contact = self.store.contact(user_id)
-        floor = (contact.cursor_time_ms, contact.cursor_id) if contact else baseline
-        found: list[ZaloMessage] = []
+    def _own_rows(self, user_id: str, baseline: Baseline) -> list[ZaloMessage]:
+        """The user's own conversation, newest first, down to the rows already recorded."""
+        found: dict[str, ZaloMessage] = {}
         for page_number in range(GAP_FILL_PAGE_CAP):
             page = self.zalo.conversation(user_id, offset=page_number * PAGE, count=PAGE)
-            reached = False
-            for row in page:
-                if row.time_ms >= 0 and row.key <= floor:
-                    reached = True
-                else:
-                    found.append(row)
-            if reached or len(page) < PAGE:
+            # A user's rows are recorded together, in one transaction: one recorded row means all older
+            # ones are. (Our own sends are known before their rows are recorded, so they are no floor.)
+            recorded = self.store.recorded_zalo_ids(r.message_id for r in page)
+            if _collect(page, recorded | {r.message_id for r in page if baseline.holds(r)}, found):
                 break
-        return found
+            if len(page) < PAGE:
+                break
+        return list(found.values())
 
-    def _record(self, user_id: str, rows: list[ZaloMessage], baseline: tuple[int, str]) -> int:
-        known = self.store.known_zalo_ids(r.message_id for r in rows)
-        fresh = sorted(
-            (r for r in rows if r.message_id not in known and (r.time_ms < 0 or r.key > baseline)),
-            key=lambda r: r.key,
-        )
+    def _interacted_since(self, mark_ms: int) -> list[str]:
+        """Every user who interacted since ``mark_ms`` (Zalo counts in whole Vietnamese days)."""
+        first = datetime.fromtimestamp((mark_ms - TIME_SLACK_MS) / 1000, UTC).astimezone(VIETNAM).date()
+        today = datetime.fromtimestamp(self.clock(), VIETNAM).date()
+        period = f"{first:%Y_%m_%d}:{max(first, today):%Y_%m_%d}"
+        users: list[str] = []
+        offset = 0
+        try:
+            while offset <= GETLIST_MAX_OFFSET:
+                found, total = self.zalo.interacted_users(period, offset, GETLIST_PAGE)
+                users += found
+                offset += GETLIST_PAGE
+                if not found or offset >= total:
+                    break
+        except PermanentError as exc:
+            # The app may lack the user-management permission: catch-up then rests on the feed alone.
+            log.warning("zalo_user_list_unavailable", error=str(exc))
+        log.info("zalo_users_interacted", period=period, users=len(users))
+        return list(dict.fromkeys(users))
+
+    def _record(self, user_id: str, ordered: list[ZaloMessage], baseline: Baseline) -> int:
+        known = self.store.known_zalo_ids(r.message_id for r in ordered)
+        fresh = [r for r in ordered if r.message_id not in known and not baseline.holds(r)]
         if not fresh:
             return 0
-        new_rows = []
-        for row in fresh:
-            kind = "oa_note" if row.from_oa else row.type
-            source_time = (row.time_ms if row.time_ms >= 0 else int(self.clock() * 1000)) / 1000
-            new_rows.append(NewRow(Z2F, row.message_id, kind, row.raw, source_time))
+        now_ms = int(self.clock() * 1000)
+        new_rows = [
+            NewRow(
+                Z2F, r.message_id, "oa_note" if r.from_oa else r.type, r.raw, max(r.time_ms, 0) / 1000 or now_ms / 1000
+            )
+            for r in fresh
+        ]
         customer = [r for r in fresh if not r.from_oa]
         named = next((r for r in reversed(customer) if r.user_name), None)
         self.store.record_zalo_messages(
@@ -173,7 +306,7 @@ class ZaloReader:
             named.user_name if named else "",
             named.user_avatar if named else "",
             new_rows,
-            cursor=max(r.key for r in fresh),
+            cursor=(max(r.time_ms for r in fresh), fresh[-1].message_id),
             last_inbound_ms=max((r.time_ms for r in customer), default=0),
             now=self.clock(),
         )

@@ -12,11 +12,11 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import Media, ZaloMessage
+from zfsync.domain import Media
 from zfsync.errors import PermanentError, RemoteError
 from zfsync.store import Store
 from zfsync.store.models import Message
-from zfsync.sync import media, notes
+from zfsync.sync import echo, media, notes
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.schedule import ZALO_WINDOW
 
@@ -61,28 +61,26 @@ class ZaloWriter:
         return media.send_to_zalo(row.kind, payload, user_id, self.zalo, self.download, row.attempts, tell_agent)
 
     def reconcile(self, row: Message) -> tuple[str, str | None] | None:
-        """Our earlier attempt landed if the user's conversation shows an OA message with this text since
-        shortly before the attempt that nobody has claimed yet."""
+        """Our earlier attempt landed if the user's conversation shows an OA message with this content
+        since shortly before the attempt that none of our other sends explains (`echo.landed`)."""
         contact = self.store.contact_by_id(row.contact_id)
         payload = json.loads(row.payload)
-        since_ms = int((row.claimed_at or self.clock()) * 1000) - RECONCILE_SLACK_MS
-        candidates: list[str] = []
+        since = (row.claimed_at or self.clock()) - RECONCILE_SLACK_MS / 1000
+        listed: list[tuple[str, str, str]] = []
         for number in range(RECONCILE_PAGES):
             page = self.zalo.conversation(contact.zalo_user_id, offset=number * 10, count=10)
             older = False
             for message in page:
-                if 0 <= message.time_ms < since_ms:
+                if 0 <= message.time_ms < since * 1000:
                     older = True
                     break
-                if (
-                    message.from_oa
-                    and _same(row.kind, payload, message)
-                    and not self.store.dest_taken("f2z", message.message_id)
-                ):
-                    candidates.append(message.message_id)
+                if message.from_oa:
+                    listed.append((message.message_id, message.type, message.text))
             if older or len(page) < 10:
                 break
-        return (candidates[-1], None) if candidates else None
+        sends = self.store.own_sends(contact.id, since - echo.WINDOW)
+        found = echo.landed(row.kind, payload, row.id, listed, sends)
+        return (found, None) if found else None
 
     def gave_up(self, row: Message, error: RemoteError, now: float) -> None:
         """Tell the agent, once per failed message, in the conversation the reply came from."""
@@ -104,11 +102,3 @@ class ZaloWriter:
         agent_id = json.loads(row.payload).get("agent_id", "")
         note = notes.note_row(source_id, text, row.conversation_id, agent_id, now, part=row.part)
         self.store.insert_rows(row.contact_id, [note], now)
-
-
-def _same(kind: str, payload: dict, message: ZaloMessage) -> bool:
-    """Whether an OA message in the listing is what this row sent."""
-    if kind in ("image", "file", "text_file"):
-        # An attachment lists as a non-text row; one that fell back to a link lists as a text with the URL.
-        return message.type != "text" or (bool(payload.get("url")) and payload["url"] in message.text)
-    return message.text == payload.get("text")

@@ -64,12 +64,26 @@ class ZaloClient:
             avatar=str(data.get("avatar") or avatars.get("240") or avatars.get("120") or ""),
         )
 
+    def interacted_users(self, period: str, offset: int, count: int = 50) -> tuple[list[str], int]:
+        """One page of the users who interacted with the OA in ``period`` (``TODAY``, ``L7D``,
+        ``YYYY_MM_DD:YYYY_MM_DD`` ...); returns their ids and the total."""
+        ep = "/v3.0/oa/user/getlist"
+        query = {"offset": offset, "count": min(count, 50), "last_interaction_period": period}
+        data = self._get(ep, query)
+        if not isinstance(data, dict):
+            raise InvalidResponse("user/getlist has no data object", side="zalo", endpoint=ep)
+        users = data.get("users") if isinstance(data.get("users"), list) else []
+        ids = [str(u["user_id"]) for u in users if isinstance(u, dict) and u.get("user_id") not in (None, "")]
+        return ids, _int_or(data.get("total"), len(ids))
+
     def oa_profile(self) -> Json:
         data = self._get("/v2.0/oa/getoa", None)
         if not isinstance(data, dict):
             raise InvalidResponse("getoa has no data object", side="zalo", endpoint="/v2.0/oa/getoa")
-        if data.get("oa_id") is not None:
-            self._oa_id = str(data["oa_id"])
+        # The docs' field table says oa_id; their own example answers oaid. Either will do.
+        oa_id = data.get("oa_id") if data.get("oa_id") is not None else data.get("oaid")
+        if oa_id is not None and str(oa_id):
+            self._oa_id = str(oa_id)
         return data
 
     # --- sending -------------------------------------------------------------------------------------

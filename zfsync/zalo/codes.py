@@ -28,7 +28,7 @@ MEANING = {
     -212: "the app has not registered this API",
     -213: "the user has not followed the OA",
     -216: "the access token is invalid",
-    -217: "the user blocked messages from the OA",
+    -217: "the user has blocked invitations from the OA",
     -218: "the user's receiving quota is exhausted",
     -219: "the app was removed or disabled",
     -220: "the access token expired or was removed",

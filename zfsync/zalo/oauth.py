@@ -24,6 +24,11 @@ from zfsync.domain import ZaloTokens
 from zfsync.errors import AuthError, InvalidResponse, TransientError
 
 TOKEN_PATH = "/v4/oa/access_token"
+# The only answers that mean "this refresh token will never work again": -118 invalid_grant and -14014
+# invalid refresh token, the two goclaw's live-tested client escalates. Every other refusal (another code,
+# a 5xx, a timeout, an HTML page) may pass, so it is retried while the access token still works.
+REFRESH_TOKEN_DEAD = frozenset({-118, -14014})
+REFRESH_BACKOFF = (30.0, 1800.0)  # seconds between failed refresh attempts: first, and the cap
 PERMISSION_PATH = "/v4/oa/permission"
 DEFAULT_EXPIRES_IN = 90_000.0  # 25 h, what Zalo documents when a response omits the field
 REFRESH_MARGIN = 5 * 3600.0  # refresh at ~20 h of 25, leaving hours to recover from a failing refresh
@@ -60,6 +65,8 @@ class ZaloOAuth:
         return self._grant({"refresh_token": refresh_token, "app_id": self.app_id, "grant_type": "refresh_token"})
 
     def _grant(self, form: dict[str, str]) -> ZaloTokens:
+        """Raises `AuthError` only for a grant refused for good (`REFRESH_TOKEN_DEAD`, or a bad code in
+        the code grant); every other failure is a `TransientError`."""
         ep = TOKEN_PATH
         response = http.call(
             self._session,
@@ -77,7 +84,10 @@ class ZaloOAuth:
         code = body.get("error")
         if (code not in (None, 0, "0")) or response.status_code >= 400 or not body.get("access_token"):
             reason = str(body.get("message") or body.get("error_name") or body.get("error_reason") or "grant refused")
-            raise AuthError(reason, side="zalo", endpoint=ep, status=response.status_code, code=code)
+            number = _code_number(code)
+            refused_for_good = number in REFRESH_TOKEN_DEAD or form["grant_type"] == "authorization_code"
+            cls = AuthError if refused_for_good else TransientError
+            raise cls(reason, side="zalo", endpoint=ep, status=response.status_code, code=code)
         if not body.get("refresh_token"):
             raise InvalidResponse("token answer has no refresh_token", side="zalo", endpoint=ep)
         try:
@@ -85,6 +95,13 @@ class ZaloOAuth:
         except (TypeError, ValueError):
             expires_in = DEFAULT_EXPIRES_IN
         return ZaloTokens(str(body["access_token"]), str(body["refresh_token"]), expires_in)
+
+
+def _code_number(code: object) -> int | None:
+    try:
+        return int(str(code))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -114,16 +131,21 @@ class TokenKeeper:
         self._store = store
         self._clock = clock
         self._lock = threading.Lock()
+        self._failures = 0  # refreshes failed in a row, transiently
+        self._retry_at = float("-inf")  # no proactive refresh before this (monotonic-free: the keeper's clock)
 
     def access_token(self) -> str:
         stored = self._usable()
-        if stored.expires_at - self._clock() > REFRESH_MARGIN:
+        now = self._clock()
+        if stored.expires_at - now > REFRESH_MARGIN:
             return stored.access_token
+        if now < self._retry_at and stored.expires_at > now:
+            return stored.access_token  # the last refresh failed moments ago; the token still works
         try:
             return self.refresh(stale=stored.access_token)
         except TransientError:
             if stored.expires_at > self._clock():
-                return stored.access_token  # still valid: try the refresh again next time
+                return stored.access_token  # still valid: try the refresh again after the backoff
             raise
 
     def refresh(self, stale: str) -> str:
@@ -133,8 +155,17 @@ class TokenKeeper:
             fresh_enough = stored.expires_at - self._clock() > REFRESH_MARGIN
             if stored.access_token != stale and fresh_enough:
                 return stored.access_token
+            if self._clock() < self._retry_at and stored.expires_at <= self._clock():
+                raise TransientError(
+                    "the token endpoint failed a moment ago; retrying after a pause", side="zalo", endpoint=TOKEN_PATH
+                )
             try:
                 tokens = self._oauth.redeem_refresh_token(stored.refresh_token)
+            except TransientError:
+                self._failures += 1
+                first, cap = REFRESH_BACKOFF
+                self._retry_at = self._clock() + min(cap, first * 2 ** (self._failures - 1))
+                raise
             except AuthError as exc:
                 self._store.mark_tokens_dead(f"refresh refused: {exc.reason}")
                 raise AuthError(
@@ -146,6 +177,7 @@ class TokenKeeper:
                 ) from None
             # Single-use refresh tokens: the new pair must be on disk before anything uses it.
             self._store.save_tokens(tokens, self._clock())
+            self._failures, self._retry_at = 0, float("-inf")
             return tokens.access_token
 
     def _usable(self) -> StoredTokens:

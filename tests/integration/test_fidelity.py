@@ -1,0 +1,281 @@
+"""The answers the recorded sources give, or leave open, played by the simulators' modes: resolve markers
+shaped as in Freshworks' fixtures, same-millisecond Zalo rows, send ids that differ from listing ids,
+a token endpoint that fails for a while, attachments whose url comes late, a new conversation after a
+resolve, a feed that refuses deep offsets, and row types the listing docs omit."""
+
+from __future__ import annotations
+
+import pytest
+
+from zfsync.domain import ZaloTokens
+from zfsync.sim.base import Fault
+from zfsync.sync.engine import BAD_CREDENTIALS, OK, TRANSIENT_ERROR
+from zfsync.sync.freshchat_reader import ATTACHMENT_WAIT
+
+KHANH = "2512007384617209999"
+LAN = "2512007384617200001"
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5f0000000049454e44ae426082"
+)
+
+
+def texts(messages: list[dict]) -> list[str]:
+    return [p["text"]["content"] for m in messages for p in m["message_parts"] if "text" in p]
+
+
+def start_talking(b, user: str = KHANH) -> str:
+    b.zalo.add_customer_message(user, "Minh Khánh", text="xin chào")
+    b.cycle()
+    return b.conversation_of(user)
+
+
+# --- resolve, reopen and assignment markers ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("markers", ["recorded", "system"])
+def test_resolve_markers_send_the_notice_once_and_no_marker_text(quick_bridge, markers):
+    b = quick_bridge
+    b.fc.modes.markers = markers
+    conversation = start_talking(b)
+    b.fc.add_agent_message(conversation, "Dạ, em kiểm tra ạ")
+    b.settle(rounds=2)
+    b.fc.assign(conversation)  # an assignment marker: nothing to send
+    b.fc.set_resolved(conversation, True)
+    b.settle(rounds=2)
+    b.restart()
+    b.settle(rounds=2)
+    b.fc.set_resolved(conversation, False)  # reopen: nothing to send
+    b.fc.set_resolved(conversation, True)  # a second resolution: a second notice
+    b.settle(rounds=2)
+    notice = b.settings.sync.resolve_notice
+    assert b.sent_to(KHANH) == ["Dạ, em kiểm tra ạ", notice, notice]
+    with b.fc.lock:
+        markers_written = [m for m in b.fc.messages[conversation] if m.get("message_source", "").lower() == "system"]
+    assert len(markers_written) == 4
+    if markers == "recorded":  # every variant of Freshworks' fixtures was played
+        assert {m.get("message_type") for m in markers_written} == {None, "normal"}
+        assert {m["message_source"] for m in markers_written} == {"system", "SYSTEM"}
+
+
+# --- same-millisecond rows ---------------------------------------------------------------------------
+
+
+def test_same_millisecond_messages_arrive_in_feed_order_across_restarts(quick_bridge):
+    b = quick_bridge
+    b.zalo.modes.ties = True
+    # The fake clock stands still: every row below has the very same millisecond.
+    written = [f"cùng một mili giây {i}" for i in range(5)]
+    for i, text in enumerate(written):
+        b.zalo.add_customer_message(KHANH, "Minh Khánh", text=text)
+        if i == 2:
+            b.zalo.add_customer_message(LAN, "Lan", text="xen giữa")
+    rows = [m for m in b.zalo.messages if m["from_id"] == KHANH]
+    assert len({m["time"] for m in rows}) == 1
+    ids = [m["message_id"] for m in rows]
+    assert ids != sorted(ids) and ids != sorted(ids, reverse=True)  # ids say nothing about order
+    # The third post fails; the daemon restarts between every cycle, as after a kill.
+    b.fc.faults.append(Fault("/v2/conversations/", "status", code=503, count=1))
+    for _ in range(6):
+        b.engine.zalo_cycle()
+        b.restart()
+        b.clock.advance(5)
+    assert texts(b.customer_messages(KHANH)) == written
+    assert texts(b.customer_messages(LAN)) == ["xen giữa"]
+
+
+def test_a_row_tied_with_the_newest_known_one_is_not_hidden(quick_bridge):
+    b = quick_bridge
+    b.zalo.modes.ties = True
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="first")
+    b.cycle()
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="same ms, later")
+    b.cycle()
+    assert texts(b.customer_messages(KHANH)) == ["first", "same ms, later"]
+
+
+# --- send ids that the listings never show ---------------------------------------------------------
+
+
+def test_with_send_ids_unlike_listing_ids_100_replies_make_no_oa_note_and_no_double_send(quick_bridge):
+    b = quick_bridge
+    b.zalo.modes.id_mismatch = True
+    conversation = start_talking(b)
+    replies = []
+    for i in range(100):
+        text = "Dạ vâng ạ" if i % 10 == 0 else f"trả lời {i}"  # repeated texts too
+        replies.append(text)
+        b.fc.add_agent_message(conversation, text)
+        if i % 7 == 3:
+            # The send leaves but its answer is lost: the row must be reconciled, not sent twice.
+            b.zalo.faults.append(Fault("/v3.0/oa/message/cs", "timeout", count=1))
+        if i % 5 == 4:
+            b.cycle()
+            b.clock.advance(3)
+    b.zalo.faults.clear()
+    b.settle(rounds=12)
+    records = b.sent_records(KHANH)
+    assert all(r["send_id"] != r["message_id"] for r in records)
+    assert [r["text"] for r in records] == replies
+    assert b.notes() == []  # no echo came back as an "OA Manager" note
+    assert texts(b.customer_messages(KHANH)) == ["xin chào"]
+
+
+def test_with_send_ids_unlike_listing_ids_staff_messages_still_reach_the_agent(quick_bridge):
+    b = quick_bridge
+    b.zalo.modes.id_mismatch = True
+    conversation = start_talking(b)
+    b.fc.add_agent_message(conversation, "Dạ vâng ạ")
+    b.settle(rounds=2)
+    b.zalo.add_oa_message(KHANH, "Dạ vâng ạ")  # staff in OA Manager, the very same words
+    b.zalo.add_oa_message(KHANH, "Nhân viên trực page đây")
+    b.settle(rounds=3)
+    notes = texts(b.notes())
+    assert len(notes) == 2 and "Dạ vâng ạ" in notes[0] and "Nhân viên" in notes[1]
+    assert b.sent_to(KHANH) == ["Dạ vâng ạ"]
+
+
+def test_a_crash_after_a_mismatched_send_is_reconciled_without_a_second_send(quick_bridge):
+    b = quick_bridge
+    b.zalo.modes.id_mismatch = True
+    conversation = start_talking(b)
+    b.fc.add_agent_message(conversation, "ok")
+    b.settle(rounds=2)
+    b.fc.add_agent_message(conversation, "ok")  # the same text again: the first's echo must not count
+    b.zalo.faults.append(Fault("/v3.0/oa/message/cs", "timeout", count=1))
+    b.settle(rounds=1)
+    b.restart()
+    b.settle(rounds=4)
+    assert b.sent_to(KHANH) == ["ok", "ok"]
+    assert b.notes() == []
+
+
+# --- the token endpoint ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["status", "timeout", "html", "zalo_error"])
+def test_a_token_endpoint_failing_for_a_while_is_transient_and_recovers(quick_bridge, kind):
+    b = quick_bridge
+    access, refresh = b.zalo.mint_tokens()
+    b.store.save_tokens(ZaloTokens(access, refresh, 1.0), b.clock())  # due, and expired a second later
+    b.clock.advance(2)
+    # -14002 is "invalid app": another code, not a refusal of the refresh token itself.
+    b.zalo.faults.append(Fault("/v4/oa/access_token", kind, code=503 if kind == "status" else -14002, count=3))
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="trong lúc lỗi")
+    b.cycle()
+    assert b.store.health()["zalo"]["state"] == TRANSIENT_ERROR
+    assert not b.store.load_tokens().dead_reason
+    for _ in range(6):
+        b.clock.advance(700)  # past the refresh backoff
+        b.cycle()
+    assert b.store.health()["zalo"]["state"] == OK
+    assert texts(b.customer_messages(KHANH)) == ["trong lúc lỗi"]
+
+
+def test_a_valid_access_token_keeps_working_while_the_refresh_fails(quick_bridge):
+    b = quick_bridge
+    access, refresh = b.zalo.mint_tokens()
+    b.store.save_tokens(ZaloTokens(access, refresh, 3600.0), b.clock())  # refresh due, token still good
+    b.zalo.faults.append(Fault("/v4/oa/access_token", "status", code=502, count=50))
+    for i in range(5):
+        b.zalo.add_customer_message(KHANH, "Minh Khánh", text=f"m{i}")
+        b.cycle()
+    assert b.store.health()["zalo"]["state"] == OK
+    assert texts(b.customer_messages(KHANH)) == [f"m{i}" for i in range(5)]
+    # The failing endpoint is not hammered: one try, then backoff.
+    assert b.zalo.requests.get("/v4/oa/access_token", 0) <= 2
+
+
+def test_a_refused_refresh_token_still_asks_for_auth(quick_bridge):
+    b = quick_bridge
+    b.store.save_tokens(ZaloTokens("unknown-access", "unknown-refresh", 90_000), b.clock())
+    b.cycle()
+    assert b.store.health()["zalo"]["state"] == BAD_CREDENTIALS
+    assert "zfsync auth zalo" in b.store.load_tokens().dead_reason + b.store.health()["zalo"]["last_error"]
+
+
+# --- agent attachments whose url comes late --------------------------------------------------------
+
+
+def test_an_attachment_without_its_url_yet_is_read_again_not_sent_as_its_name(quick_bridge):
+    b = quick_bridge
+    b.fc.modes.late_urls = 2
+    conversation = start_talking(b)
+    url = b.fc.add_media(PNG, "image/png", "bao-gia.png")
+    b.fc.add_agent_message(conversation, parts=[{"image": {"url": url}}, {"text": {"content": "báo giá"}}])
+    b.fc.add_agent_message(conversation, "tin sau")
+    b.settle(rounds=4)
+    records = b.sent_records(KHANH)
+    assert [r.get("kind", "text") for r in records] == ["photo", "text", "text"]
+    assert [r["text"] for r in records][1:] == ["báo giá", "tin sau"]
+
+
+def test_an_attachment_that_never_gets_a_url_goes_without_it_and_the_agent_is_told(quick_bridge):
+    b = quick_bridge
+    b.fc.modes.late_urls = 10_000
+    conversation = start_talking(b)
+    file_part = {"file": {"name": "hop-dong.pdf", "url": "x", "content_type": "application/pdf"}}
+    b.fc.add_agent_message(conversation, parts=[file_part, {"text": {"content": "hợp đồng"}}])
+    b.settle(rounds=2)
+    assert b.sent_to(KHANH) == []  # still waiting for the url
+    b.clock.advance(ATTACHMENT_WAIT)
+    b.settle(rounds=3)
+    assert b.sent_to(KHANH) == ["hợp đồng"]
+    assert not any("hop-dong.pdf:" in t for t in b.sent_to(KHANH))
+    (note,) = texts(b.notes())
+    assert "hop-dong.pdf" in note
+
+
+# --- a new conversation after a resolve ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["carry", "empty"])
+def test_not_the_latest_after_a_resolve_never_posts_twice(quick_bridge, mode):
+    b = quick_bridge
+    b.fc.modes.not_latest_after_resolve = mode
+    first = start_talking(b)
+    b.fc.set_resolved(first, True)
+    b.settle(rounds=2)
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="lại là tôi")
+    b.settle(rounds=3)
+    assert texts(b.customer_messages(KHANH)) == ["xin chào", "lại là tôi"]
+    assert b.conversation_of(KHANH) != first
+
+
+# --- the feed's depth ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["refuse", "empty"])
+def test_a_feed_that_ends_or_refuses_deep_offsets_wedges_nothing(quick_bridge, mode):
+    b = quick_bridge
+    b.zalo.modes.feed_depth = 20
+    b.zalo.modes.feed_depth_mode = mode
+    users = [f"25120073846172{n:05d}" for n in range(8)]
+    for i in range(60):
+        b.zalo.add_customer_message(users[i % 8], "Khách", text=f"m{i}")
+    b.settle(rounds=3)
+    for n, user in enumerate(users):
+        assert texts(b.customer_messages(user)) == [f"m{i}" for i in range(60) if i % 8 == n]
+    assert b.store.health()["zalo"]["state"] == OK
+    b.zalo.add_customer_message(users[0], "Khách", text="after")
+    b.cycle()
+    assert texts(b.customer_messages(users[0]))[-1] == "after"
+
+
+# --- row types the listing docs omit ---------------------------------------------------------------
+
+
+def test_a_row_of_any_type_with_a_url_is_copied_as_a_file_with_its_name(quick_bridge):
+    b = quick_bridge
+    pdf = b.zalo.add_media(b"%PDF-1.4 hop dong", "application/pdf", "x")
+    video = b.zalo.add_media(b"\x00\x00\x00\x18ftypmp42", "video/mp4", "clip.mp4")
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", type="file", url=pdf, name="hop-dong.pdf")
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", type="video", url=video, description="xem video")
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", type="business card", text="", phone="0901234567")
+    b.cycle()
+    file_message, video_message, card = b.customer_messages(KHANH)
+    assert file_message["message_parts"][0]["file"]["name"] == "hop-dong.pdf"
+    assert "Zalo file" in texts([file_message])[0]
+    assert video_message["message_parts"][0]["file"]["name"] == "clip.mp4"
+    assert "xem video" in texts([video_message])[0]
+    assert "business card" in texts([card])[0] and "0901234567" in texts([card])[0]
