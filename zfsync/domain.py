@@ -10,11 +10,27 @@ Terminology, used the same way everywhere:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 Json = dict[str, Any]
+
+REPLACEMENT = "\ufffd"
+_INVALID_CODE_POINTS = re.compile("[\ud800-\udfff]")  # lone surrogates: JSON allows them, UTF-8 cannot hold them
+
+
+def safe_text(value: Any) -> Any:
+    """``value`` with every invalid code point in its strings replaced by U+FFFD, recursively."""
+    if isinstance(value, str):
+        return _INVALID_CODE_POINTS.sub(REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {safe_text(k): safe_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [safe_text(v) for v in value]
+    return value
+
 
 Z2F = "z2f"
 F2Z = "f2z"

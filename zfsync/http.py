@@ -1,7 +1,12 @@
-"""The one place where `requests` is called: timeouts, exception mapping and JSON decoding.
+"""The one place where `requests` is called: deadlines, size caps, exception mapping and JSON decoding.
 
 Both clients go through `call()` and then apply their provider's own rules to the decoded body. Nothing
 here knows Zalo or FreshChat; nothing above the clients sees `requests`.
+
+Every response is read under an overall deadline and a size cap, not only a per-read timeout: a server
+that drips a byte every few seconds, or answers without end, costs a bounded time and memory. Every
+decoded body has its invalid code points (lone UTF-16 surrogates, which JSON allows) replaced by U+FFFD,
+so nothing above can fail to store or send a text.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import posixpath
+import time
 from datetime import UTC, datetime
 from email.message import Message as _Headers
 from email.utils import parsedate_to_datetime
@@ -17,10 +23,13 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from zfsync.domain import Media
+from zfsync.domain import Media, safe_text
 from zfsync.errors import InvalidResponse, PermanentError, RateLimited, TransientError
 
-TIMEOUT = (5.0, 30.0)  # connect, read: a poll that hangs must not stall its job for minutes
+TIMEOUT = (5.0, 20.0)  # connect, and the longest silence while reading
+DEADLINE = 60.0  # seconds for a whole API call, body included
+MAX_BODY = 16_000_000  # bytes: no API answer zfsync reads comes near this
+DOWNLOAD_DEADLINE = 180.0  # seconds for one attachment (25 MB at a slow 150 kB/s)
 USER_AGENT = "zfsync/0.1"
 
 
@@ -31,18 +40,66 @@ def new_session() -> requests.Session:
 
 
 def call(
-    session: requests.Session, method: str, url: str, *, side: str, endpoint: str, **kwargs: Any
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    side: str,
+    endpoint: str,
+    deadline: float = DEADLINE,
+    max_bytes: int = MAX_BODY,
+    **kwargs: Any,
 ) -> requests.Response:
-    """Perform one request; network failures become `TransientError`, never a `requests` exception."""
+    """Perform one request and read its whole body within ``deadline`` seconds and ``max_bytes``;
+    network failures become `TransientError`, never a `requests` exception."""
     kwargs.setdefault("timeout", TIMEOUT)
+    give_up_at = time.monotonic() + deadline
     try:
-        return session.request(method, url, **kwargs)
+        response = session.request(method, url, stream=True, **kwargs)
     except requests.Timeout:
         raise TransientError("timed out", side=side, endpoint=endpoint) from None
     except requests.ConnectionError as exc:
         raise TransientError(f"connection failed ({type(exc).__name__})", side=side, endpoint=endpoint) from None
     except requests.RequestException as exc:
         raise TransientError(f"request failed ({type(exc).__name__})", side=side, endpoint=endpoint) from None
+    with response:
+        body = b"".join(_chunks(response, give_up_at, max_bytes, side, endpoint))
+    response._content = body
+    response._content_consumed = True
+    return response
+
+
+def _chunks(response: requests.Response, give_up_at: float, max_bytes: int, side: str, endpoint: str) -> Any:
+    """The body as it arrives, stopped at the deadline or the cap (checked as each piece arrives)."""
+    if response.raw is None:  # served in-process: the body is already here
+        content = response._content or b""
+        if len(content) > max_bytes:
+            raise PermanentError(_too_large(len(content), max_bytes), side=side, endpoint=endpoint, code="too_large")
+        yield content
+        return
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PermanentError(_too_large(int(declared), max_bytes), side=side, endpoint=endpoint, code="too_large")
+    size = 0
+    try:
+        while True:
+            chunk = response.raw.read1(64 * 1024)
+            if not chunk:
+                return
+            size += len(chunk)
+            if size > max_bytes:
+                raise PermanentError(_too_large(size, max_bytes), side=side, endpoint=endpoint, code="too_large")
+            if time.monotonic() > give_up_at:
+                raise TransientError(
+                    f"answer still arriving after the deadline ({size} bytes so far)", side=side, endpoint=endpoint
+                )
+            yield chunk
+    except (requests.RequestException, OSError, ValueError) as exc:
+        raise TransientError(f"answer broke off ({type(exc).__name__})", side=side, endpoint=endpoint) from None
+    except Exception as exc:  # urllib3's own errors (protocol, decoding) are a broken answer too
+        if type(exc).__module__.startswith("urllib3"):
+            raise TransientError(f"answer broke off ({type(exc).__name__})", side=side, endpoint=endpoint) from None
+        raise
 
 
 def json_body(response: requests.Response, *, side: str, endpoint: str) -> Any:
@@ -57,7 +114,7 @@ def json_body(response: requests.Response, *, side: str, endpoint: str) -> Any:
             status=response.status_code,
         )
     try:
-        return json.loads(text)
+        return safe_text(json.loads(text))
     except ValueError:
         raise InvalidResponse(
             f"answered with a body that is not JSON ({len(text)} bytes)",
@@ -109,27 +166,22 @@ def download(
     endpoint = "media"
     if urlsplit(url).scheme not in ("http", "https"):
         raise PermanentError(f"not a web link: {url[:80]!r}", side=side, endpoint=endpoint)
-    response = call(session, "GET", url, side=side, endpoint=endpoint, headers=headers, stream=True)
-    with response:
-        raise_for_server_trouble(response, side=side, endpoint=endpoint, wait=30.0)
-        if response.status_code >= 400:
-            raise PermanentError(f"download answered HTTP {response.status_code}", side=side, endpoint=endpoint)
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise PermanentError(_too_large(int(declared), max_bytes), side=side, endpoint=endpoint, code="too_large")
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise PermanentError(_too_large(size, max_bytes), side=side, endpoint=endpoint, code="too_large")
-                chunks.append(chunk)
-        except requests.RequestException as exc:
-            raise TransientError(f"download broke off ({type(exc).__name__})", side=side, endpoint=endpoint) from None
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        name = _file_name(response.headers.get("Content-Disposition", ""), url, content_type)
-    return Media(b"".join(chunks), content_type or mimetypes.guess_type(name)[0] or "application/octet-stream", name)
+    response = call(
+        session,
+        "GET",
+        url,
+        side=side,
+        endpoint=endpoint,
+        headers=headers,
+        deadline=DOWNLOAD_DEADLINE,
+        max_bytes=max_bytes,
+    )
+    raise_for_server_trouble(response, side=side, endpoint=endpoint, wait=30.0)
+    if response.status_code >= 400:
+        raise PermanentError(f"download answered HTTP {response.status_code}", side=side, endpoint=endpoint)
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    name = _file_name(response.headers.get("Content-Disposition", ""), url, content_type)
+    return Media(response.content, content_type or mimetypes.guess_type(name)[0] or "application/octet-stream", name)
 
 
 def _too_large(size: int, cap: int) -> str:

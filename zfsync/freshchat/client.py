@@ -18,7 +18,18 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from zfsync import http
-from zfsync.domain import OTHER_EVENT, REOPENED, RESOLVED, FcMessage, FcNewUser, FcOutgoing, FcUser, Json, Media
+from zfsync.domain import (
+    OTHER_EVENT,
+    REOPENED,
+    RESOLVED,
+    FcMessage,
+    FcNewUser,
+    FcOutgoing,
+    FcUser,
+    Json,
+    Media,
+    safe_text,
+)
 from zfsync.errors import (
     AuthError,
     ConversationNotLatest,
@@ -221,7 +232,7 @@ def _reset_wait(response: requests.Response) -> float:
 def _client_error(response: requests.Response, endpoint: str) -> Exception:
     status = response.status_code
     try:
-        body = response.json()
+        body = safe_text(response.json())
     except ValueError:
         body = {}
     body = body if isinstance(body, dict) else {}

@@ -18,7 +18,7 @@ from typing import Any
 
 from peewee import JOIN, OperationalError, SqliteDatabase, fn
 
-from zfsync.domain import ZaloTokens
+from zfsync.domain import ZaloTokens, safe_text
 from zfsync.errors import StoreError
 from zfsync.store import migrations
 from zfsync.store.models import (
@@ -184,7 +184,7 @@ class Store:
         if state == "OK":
             last_ok = now
         else:
-            last_error_at, last_error = now, error
+            last_error_at, last_error = now, safe_text(error)
         Health.insert(
             side=side,
             state=state,
@@ -313,12 +313,12 @@ class Store:
                 part=row.part,
                 contact=contact_id,
                 kind=row.kind,
-                payload=json.dumps(row.payload, ensure_ascii=False),
+                payload=_dumps(row.payload),
                 source_time=row.source_time,
                 status=row.status,
                 dest_id=row.dest_id,
                 conversation_id=row.conversation_id,
-                last_error=row.last_error,
+                last_error=safe_text(row.last_error),
                 created_at=now,
                 done_at=None if row.status in OPEN_STATES else now,
             ).on_conflict_ignore()
@@ -390,22 +390,22 @@ class Store:
         Message.update(
             status=SENDING if outcome_unknown else PENDING,
             next_attempt_at=next_at,
-            last_error=error,
+            last_error=safe_text(error),
             error_code=code,
             attempts=Message.attempts + (1 if count_attempt else 0),
         ).where(Message.id == row_id).execute()
 
     def fail(self, row_id: int, error: str, code: str, now: float) -> None:
         Message.update(
-            status=FAILED, last_error=error, error_code=code, done_at=now, attempts=Message.attempts + 1
+            status=FAILED, last_error=safe_text(error), error_code=code, done_at=now, attempts=Message.attempts + 1
         ).where(Message.id == row_id).execute()
 
     def skip(self, row_id: int, reason: str, now: float) -> None:
-        Message.update(status=SKIPPED, last_error=reason, done_at=now).where(Message.id == row_id).execute()
+        Message.update(status=SKIPPED, last_error=safe_text(reason), done_at=now).where(Message.id == row_id).execute()
 
     def set_payload(self, row_id: int, payload: dict[str, Any]) -> None:
         """Record work done for a row before its send (an upload), so a retry or reconcile reuses it."""
-        Message.update(payload=json.dumps(payload, ensure_ascii=False)).where(Message.id == row_id).execute()
+        Message.update(payload=_dumps(payload)).where(Message.id == row_id).execute()
 
     def dest_taken(self, direction: str, dest_id: str) -> bool:
         return Message.select().where(Message.direction == direction, Message.dest_id == dest_id).exists()
@@ -593,6 +593,12 @@ class Store:
                     figures.latency[direction]["p50"] = _percentile(latencies, 0.50)
                     figures.latency[direction]["p95"] = _percentile(latencies, 0.95)
         return figures
+
+
+def _dumps(payload: dict[str, Any]) -> str:
+    # The clients already make texts safe; this is the last line: a text SQLite cannot encode must never
+    # stop a direction (a lone surrogate once did, every round).
+    return json.dumps(safe_text(payload), ensure_ascii=False)
 
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import F2Z, REOPENED, RESOLVED, FcMessage, Json
+from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, FcMessage, Json
 from zfsync.store import NewRow, Store
 from zfsync.store.models import Conversation
 from zfsync.sync import notes, render
@@ -83,6 +83,11 @@ class FreshChatReader:
                     log.info("freshchat_attachment_pending", conversation=conversation.fc_conversation_id)
                     break
                 rows.extend(self.rows_for_reply(message))
+                if REPLACEMENT in message.text():
+                    at = message.created_time.timestamp()
+                    agent_id = message.actor_id if message.actor_type == "agent" else ""
+                    note = notes.altered_note()
+                    rows.append(notes.note_row(f"altered:{message.id}", note, message.conversation_id, agent_id, at))
                 if waiting:
                     at = message.created_time.timestamp()
                     note = notes.missing_attachment_note(waiting)

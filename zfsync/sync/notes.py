@@ -66,6 +66,13 @@ def missing_attachment_note(names: list[str]) -> str:
     )
 
 
+def altered_note() -> str:
+    return (
+        "⚠️ zfsync sent this reply with characters replaced by \ufffd: FreshChat gave them in a form no text "
+        "can hold (an emoji cut in half, for example). Check the reply on Zalo and send a corrected one if needed."
+    )
+
+
 def note_row(source_id: str, text: str, conversation_id: str, agent_id: str, at: float, part: int = 0) -> NewRow:
     """The outbox row of a private note in ``conversation_id``, posted as the agent who wrote the reply
     (as a bot when the reply came from one)."""

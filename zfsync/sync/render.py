@@ -12,7 +12,7 @@ import re
 import unicodedata
 from typing import Any
 
-from zfsync.domain import FcMessage, Json
+from zfsync.domain import REPLACEMENT, FcMessage, Json
 
 ZALO_TEXT_LIMIT = 2000
 MAP_URL = "https://www.google.com/maps?q={lat},{lng}"
@@ -22,8 +22,21 @@ def text_part(text: str) -> Json:
     return {"text": {"content": text}}
 
 
+ALTERED = "(zfsync: characters Zalo sent that no text can hold were replaced by \ufffd)"
+
+
 def zalo_parts(row: Json) -> list[Json]:
-    """FreshChat message parts for one raw Zalo row (the ``raw`` of a `ZaloMessage`)."""
+    """FreshChat message parts for one raw Zalo row (the ``raw`` of a `ZaloMessage`); a text the client
+    had to repair (invalid code points became U+FFFD) says so."""
+    parts = _zalo_parts(row)
+    for part in parts:
+        text = part.get("text")
+        if isinstance(text, dict) and REPLACEMENT in str(text.get("content")):
+            text["content"] = f"{text['content']}\n{ALTERED}"
+    return parts
+
+
+def _zalo_parts(row: Json) -> list[Json]:
     kind = str(row.get("type") or "unknown")
     text = _s(row.get("message"))
     url = _s(row.get("url"))
