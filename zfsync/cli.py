@@ -41,8 +41,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     with only_instance(settings.store_path):
         store = _store(settings)
         try:
-            clients = build_clients(settings, store)
-            engine = Engine(settings, store, clients.zalo, clients.freshchat, time.time)
+            clients = build_clients(settings, store, time.time, monotonic=time.monotonic)
+            engine = Engine(settings, store, clients.zalo, clients.freshchat, time.time, time.monotonic)
             Daemon(settings, store, engine, reload_secrets=_secret_reloader(settings, clients.freshchat)).run()
         finally:
             store.close()
@@ -73,11 +73,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not settings.store_path.exists():
         print(f"zfsync: down\n  no store at {settings.store_path}: start the service (`zfsync run`) first")
         return status.DOWN
-    store = _store(settings)
     try:
-        report = status.collect(store)
-    finally:
-        store.close()
+        store = _store(settings)
+        try:
+            report = status.collect(store, zalo_interval=settings.zalo.poll_interval)
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"zfsync: down\n  {exc}")
+        return status.DOWN
     if args.prometheus:
         Path(args.prometheus).write_text(status.prometheus(report), encoding="utf-8")
     print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else status.render(report))
@@ -127,7 +131,9 @@ def cmd_auth(args: argparse.Namespace) -> int:
     store = _store(settings)
     try:
         client = oauth.ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret)
-        if args.refresh_token:
+        if args.refresh_token is not None:
+            if not args.refresh_token.strip():
+                raise ConfigError("zfsync auth zalo: --refresh-token is empty: paste the token from the API Explorer")
             tokens = client.redeem_refresh_token(args.refresh_token.strip())
             store.save_tokens(tokens, time.time())
             print(
@@ -135,7 +141,9 @@ def cmd_auth(args: argparse.Namespace) -> int:
                 "stored. A running daemon picks it up by itself."
             )
             return 0
-        if args.code:
+        if args.code is not None:
+            if not args.code.strip():
+                raise ConfigError("zfsync auth zalo: --code is empty: pass the code= value of the callback URL")
             verifier = store.get_state("zalo.pkce_verifier") or ""
             tokens = client.exchange_code(args.code.strip(), verifier)
             store.save_tokens(tokens, time.time())
@@ -201,6 +209,67 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0 if count or args.all else 1
 
 
+def cmd_pending(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        rows = store.open_rows()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        return 0
+    if not rows:
+        print("nothing waits to be delivered")
+        return 0
+    now = time.time()
+    for row in rows:
+        direction = "Zalo → FreshChat" if row["direction"] == "z2f" else "FreshChat → Zalo"
+        waited = max(0.0, now - row["created_at"])
+        due = max(0.0, row["next_attempt_at"] - now)
+        print(
+            f"{row['id']:>6}  {direction}  {row['display_name'] or row['zalo_user_id']}  {row['kind']}"
+            f"  waiting {waited:.0f}s  attempts {row['attempts']}  next try in {due:.0f}s"
+            + (f"\n        last error: {row['last_error']}" if row["last_error"] else "")
+        )
+    return 0
+
+
+def cmd_requeue(args: argparse.Namespace) -> int:
+    if not args.all and not args.ids:
+        raise ConfigError("zfsync requeue: give one or more ids from `zfsync pending`, or --all")
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        count = store.requeue_open(None if args.all else args.ids)
+    finally:
+        store.close()
+    print(f"{count} waiting deliveries are due now; the running daemon tries them within seconds")
+    return 0 if count or args.all else 1
+
+
+def cmd_conversation(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        if args.action == "drop":
+            dropped = store.drop_conversation(args.zalo_user_id)
+            if dropped is None:
+                print(f"zalo user {args.zalo_user_id} has no current conversation")
+                return 1
+            print(f"conversation {dropped} dropped: the customer's next message (and any waiting) opens a new one")
+            return 0
+        if not args.conversation_id:
+            raise ConfigError("zfsync conversation set: give the FreshChat conversation id to use")
+        if not store.map_conversation(args.zalo_user_id, args.conversation_id, time.time()):
+            print(f"zalo user {args.zalo_user_id} is not known to zfsync (see `zfsync pending` or the logs)")
+            return 1
+        print(f"zalo user {args.zalo_user_id} now writes into conversation {args.conversation_id}")
+        return 0
+    finally:
+        store.close()
+
+
 def cmd_skip(args: argparse.Namespace) -> int:
     settings = _settings(args)
     store = _store(settings)
@@ -264,6 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every failed delivery")
     p = add("skip", cmd_skip, "give up one failed delivery for good")
     p.add_argument("id", type=int, metavar="ID")
+    p = add("pending", cmd_pending, "list deliveries still waiting, with their age, attempts and last error")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add("requeue", cmd_requeue, "make waiting deliveries due now, their backoff forgotten")
+    p.add_argument("ids", nargs="*", type=int, metavar="ID", help="ids from `zfsync pending`")
+    p.add_argument("--all", action="store_true", help="every waiting delivery")
+    p = add("conversation", cmd_conversation, "repair a customer's FreshChat conversation by hand")
+    p.add_argument(
+        "action", choices=["drop", "set"], help="drop: forget it (the next message opens a new one); set: use another"
+    )
+    p.add_argument("zalo_user_id", metavar="ZALO_USER_ID")
+    p.add_argument("conversation_id", nargs="?", metavar="CONVERSATION_ID", help="with set: the conversation to use")
     p = add("sim", cmd_sim, "run the Zalo and FreshChat simulators on loopback until interrupted")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--zalo-port", type=int, default=8701)

@@ -7,7 +7,9 @@ operator can fix it without reading code.
 from __future__ import annotations
 
 import os
+import string
 import tomllib
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,7 @@ class ZaloSettings:
     redirect_uri: str = ""
     poll_interval: float = 2.0
     feed_page_cap: int = 500
+    allow_insecure_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class FreshChatSettings:
     cold_interval: float = 600.0
     requests_per_minute: int = 400
     forward_bot_messages: bool = False
+    allow_insecure_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,23 @@ def _url(key: str, value: Any) -> str:
     if not isinstance(value, str) or urlparse(value).scheme not in ("http", "https") or not urlparse(value).netloc:
         raise ConfigError(f"config key {key}: expected an http(s) URL such as https://host, got {value!r}")
     return value.rstrip("/")
+
+
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _require_https(section: str, values: dict[str, Any]) -> None:
+    """Tokens and keys travel with every call: plain http only to this machine, or when asked for."""
+    if values.get("allow_insecure_http"):
+        return
+    for key, value in values.items():
+        if key.endswith("_url") and value and urlparse(value).scheme == "http":
+            host = urlparse(value).hostname or ""
+            if host not in LOOPBACK and not host.startswith("127."):
+                raise ConfigError(
+                    f"config key {section}.{key}: {value} is plain http, so the secrets would travel in clear; "
+                    f"use https, or set {section}.allow_insecure_http = true"
+                )
 
 
 def _freshchat_url(key: str, value: Any) -> str:
@@ -127,11 +148,26 @@ def _flag(key: str, value: Any) -> bool:
 
 
 def _template(key: str, value: Any) -> str:
+    """A name template: text and ``{name}`` only. A full format string would let a config reach into
+    Python objects (``{name.__class__}``) or make 100 MB names (``{name:>99999999}``)."""
     text = _required_text(key, value)
     try:
-        text.format(name="x")
-    except (KeyError, IndexError, ValueError):
-        raise ConfigError(f"config key {key}: expected a template using only {{name}}, got {value!r}") from None
+        fields = [(field, spec, conversion) for _, field, spec, conversion in string.Formatter().parse(text)]
+    except ValueError:
+        fields = [("?", "", None)]
+    if any(field is not None and (field != "name" or spec or conversion) for field, spec, conversion in fields):
+        raise ConfigError(
+            f"config key {key}: expected a template of text and {{name}} alone (no other braces), got {value!r}"
+        )
+    if len(text) > 100:
+        raise ConfigError(f"config key {key}: expected at most 100 characters, got {len(text)}")
+    return text
+
+
+def _notice(key: str, value: Any) -> str:
+    text = _text(key, value)
+    if len(unicodedata.normalize("NFC", text)) > 2000:
+        raise ConfigError(f"config key {key}: Zalo takes at most 2,000 characters in a message, got {len(text)}")
     return text
 
 
@@ -143,6 +179,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "redirect_uri": ("", _text),
         "poll_interval": (2.0, _seconds(1, 3600)),
         "feed_page_cap": (500, _count(1, 10_000)),
+        "allow_insecure_http": (False, _flag),
     },
     "freshchat": {
         "api_url": (None, _freshchat_url),
@@ -152,10 +189,11 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "cold_interval": (600.0, _seconds(1, 86_400)),
         "requests_per_minute": (400, _count(1, 100_000)),
         "forward_bot_messages": (False, _flag),
+        "allow_insecure_http": (False, _flag),
     },
     "sync": {
         "display_name": ("{name} Zalo", _template),
-        "resolve_notice": (SyncSettings.resolve_notice, _text),
+        "resolve_notice": (SyncSettings.resolve_notice, _notice),
         "long_text": ("split", _choice("split", "file")),
         "max_attempts": (10, _count(1, 1000)),
     },
@@ -192,6 +230,8 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     secrets = _secrets(path, env)
@@ -243,6 +283,8 @@ def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Pat
             else:
                 values[section][key] = check(name, given[key])
     z, f, s = values["zalo"], values["freshchat"], values["sync"]
+    _require_https("zalo", z)
+    _require_https("freshchat", f)
     if not f["hot_interval"] <= f["warm_interval"] <= f["cold_interval"]:
         raise ConfigError(
             "config keys freshchat.hot_interval, warm_interval, cold_interval: expected hot <= warm <= cold"

@@ -1,8 +1,12 @@
 """`zfsync run`: wire the clients, the store and the sync engine into APScheduler jobs.
 
-Two jobs, one per direction of reading, each never overlapping itself (``max_instances=1``, coalesced);
-a heartbeat job records liveness for `zfsync status` and feeds the systemd watchdog only while both poll
-loops are making progress, so a silent stall gets the service restarted.
+Two poll jobs (Zalo, FreshChat) and two delivery jobs (one per direction), each never overlapping itself
+(``max_instances=1``, coalesced), so a slow download never holds back reading either side. A heartbeat
+job records liveness for `zfsync status` and feeds the systemd watchdog only while both poll loops are
+making progress, so a silent stall gets the service restarted; a delivery in progress never counts.
+
+APScheduler plans on the wall clock: a clock guard thread (on the monotonic clock) notices a step of it
+and runs every job again at once, and persisted polls and retries are brought back within reach.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -22,6 +27,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from zfsync.config import Settings
+from zfsync.domain import F2Z, Z2F
 from zfsync.errors import ZfsyncError
 from zfsync.freshchat.client import FreshChatClient
 from zfsync.store import Store
@@ -33,7 +39,10 @@ from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
 log = structlog.get_logger("zfsync.daemon")
 
 HEARTBEAT_KEY = "daemon.heartbeat"
+STARTS_KEY = "daemon.starts"  # the last few start times: `zfsync status` tells a crash loop from them
 FRESHCHAT_TICK = 0.5  # the FreshChat job wakes this often; each conversation keeps its own interval
+DELIVERY_TICK = 0.5  # the delivery jobs wake this often; a row keeps its own retry time
+CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one between two looks
 STALL_FACTOR = 5  # a loop silent for this many of its intervals (at least a minute) is stalled
 
 
@@ -50,10 +59,12 @@ def build_clients(
     clock: Callable[[], float] = time.time,
     zalo_session: requests.Session | None = None,
     freshchat_session: requests.Session | None = None,
+    monotonic: Callable[[], float] | None = None,
 ) -> Clients:
-    """The two API clients; tests and benchmarks may pass sessions that reach the simulators in-process."""
+    """The two API clients; tests and benchmarks may pass sessions that reach the simulators in-process
+    (and one fake clock for both ``clock`` and ``monotonic``)."""
     oauth = ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret, zalo_session)
-    tokens = TokenKeeper(oauth, store, clock)
+    tokens = TokenKeeper(oauth, store, clock, monotonic or clock)
     return Clients(
         zalo=ZaloClient(settings.zalo.api_url, tokens, zalo_session),
         freshchat=FreshChatClient(settings.freshchat.api_url, settings.freshchat.api_key, freshchat_session),
@@ -105,12 +116,18 @@ class Daemon:
         self.last_status = ""
 
     def _zalo_job(self) -> None:
-        self._run_cycle("zalo", self.engine.zalo_cycle)
+        self._run_cycle("zalo", self.engine.poll_zalo)
 
     def _freshchat_job(self) -> None:
-        self._run_cycle("freshchat", self.engine.freshchat_cycle)
+        self._run_cycle("freshchat", self.engine.poll_freshchat)
 
-    def _run_cycle(self, loop: str, cycle: Callable[[], CycleResult]) -> None:
+    def _deliver_z2f_job(self) -> None:
+        self._run_cycle("deliver-z2f", lambda: self.engine.deliver(Z2F), progress=False)
+
+    def _deliver_f2z_job(self) -> None:
+        self._run_cycle("deliver-f2z", lambda: self.engine.deliver(F2Z), progress=False)
+
+    def _run_cycle(self, loop: str, cycle: Callable[[], CycleResult], progress: bool = True) -> None:
         """A cycle that finishes is progress, even when an API said no: the failure was classified and
         recorded for `zfsync status`, and a restart would not fix it. A cycle that hangs, or dies of an
         error nobody classified (a bug, a broken disk), is not, and the watchdog restarts the service."""
@@ -119,7 +136,25 @@ class Daemon:
         except Exception:
             log.exception("cycle_crashed", loop=loop)
             return
-        self.progress[loop] = time.monotonic()
+        if progress:
+            self.progress[loop] = time.monotonic()
+
+    def _guard_clock(self, scheduler: BackgroundScheduler) -> None:
+        """Watch the wall clock against the monotonic one; after a step, run every job now (APScheduler
+        would otherwise wait out a backward step) and bring persisted times back within reach."""
+        wall, mono = time.time(), time.monotonic()
+        while not self.stop_event.wait(1.0):
+            step = (time.time() - wall) - (time.monotonic() - mono)
+            wall, mono = time.time(), time.monotonic()
+            if abs(step) < CLOCK_STEP:
+                continue
+            log.warning("clock_stepped", seconds=round(step, 1))
+            try:
+                self.engine.recover_schedule()
+            except Exception:
+                log.exception("schedule_recovery_failed")
+            for job in scheduler.get_jobs():
+                job.modify(next_run_time=datetime.now(scheduler.timezone))
 
     def healthy(self) -> bool:
         now = time.monotonic()
@@ -155,17 +190,26 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
         log.info("daemon_starting", store=str(self.store.path))
+        starts = [t for t in (self.store.get_state(STARTS_KEY) or "").split(",") if t][-9:]
+        self.store.set_state(STARTS_KEY, ",".join([*starts, f"{time.time():.0f}"]))
+        self.engine.recover_schedule()
         # The first poll of each side runs before READY, so systemd reports "active" only once both sides
-        # have been reached (or have answered with a classified error that `zfsync status` shows).
+        # have been reached (or have answered with a classified error that `zfsync status` shows). No
+        # delivery runs before READY: a stuck send must not keep the unit from starting.
         self._zalo_job()
         self._freshchat_job()
         self.heartbeat()
-        scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30})
+        # misfire_grace_time=None: after the clock jumps forward, a job runs late rather than not at all.
+        scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
         scheduler.add_job(self._zalo_job, "interval", seconds=self.settings.zalo.poll_interval, id="zalo")
         scheduler.add_job(self._freshchat_job, "interval", seconds=FRESHCHAT_TICK, id="freshchat")
+        scheduler.add_job(self._deliver_z2f_job, "interval", seconds=DELIVERY_TICK, id="deliver-z2f")
+        scheduler.add_job(self._deliver_f2z_job, "interval", seconds=DELIVERY_TICK, id="deliver-f2z")
         beat = min(10.0, watchdog_interval() or 10.0)
         scheduler.add_job(self.heartbeat, "interval", seconds=beat, id="heartbeat")
         scheduler.start()
+        guard = threading.Thread(target=self._guard_clock, args=(scheduler,), name="clock-guard", daemon=True)
+        guard.start()
         self.notifier.ready(self._status_line())
         log.info("daemon_ready", zalo_interval=self.settings.zalo.poll_interval, heartbeat=beat)
         self.stop_event.wait()

@@ -28,7 +28,7 @@ from zfsync.errors import InvalidResponse, PermanentError, RateLimited, Transien
 
 TIMEOUT = (5.0, 20.0)  # connect, and the longest silence while reading
 DEADLINE = 60.0  # seconds for a whole API call, body included
-MAX_BODY = 16_000_000  # bytes: no API answer zfsync reads comes near this
+MAX_BODY = 4_000_000  # bytes: no API answer zfsync reads comes near this (a page of 50 messages is ~50 kB)
 DOWNLOAD_DEADLINE = 180.0  # seconds for one attachment (25 MB at a slow 150 kB/s)
 USER_AGENT = "zfsync/0.1"
 

@@ -1,16 +1,24 @@
-"""`zfsync status`: health and figures from the store alone, whether the daemon runs or not."""
+"""`zfsync status`: health and figures from the store alone, whether the daemon runs or not.
+
+It never says healthy while a direction is stuck: besides each side's last answer, it checks that each
+side was polled recently, that no message has waited too long, that the daemon is not restarting over and
+over, and that nothing failed; each problem comes with what to do about it.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from zfsync.daemon import HEARTBEAT_KEY
+from zfsync.daemon import HEARTBEAT_KEY, STARTS_KEY
 from zfsync.store import Store
 from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR
 
 HEARTBEAT_STALE = 120.0
 TOKEN_WARNING = 3600.0
+POLL_STALE = 120.0  # seconds without a good poll (or five poll intervals, if longer) before a side is stuck
+WAIT_LIMIT = 900.0  # seconds a message may wait to be delivered before status calls it stuck
+CRASH_LOOP = (3, 600.0)  # this many starts within this many seconds is a crash loop
 
 HEALTHY, DEGRADED, DOWN = 0, 1, 2
 FIXES = {
@@ -20,7 +28,7 @@ FIXES = {
 }
 
 
-def collect(store: Store, now: float | None = None) -> dict[str, Any]:
+def collect(store: Store, now: float | None = None, zalo_interval: float = 2.0) -> dict[str, Any]:
     now = time.time() if now is None else now
     beat = store.get_state(HEARTBEAT_KEY)
     heartbeat_age = None if beat in (None, "stopped") else round(now - float(beat), 1)
@@ -58,8 +66,56 @@ def collect(store: Store, now: float | None = None) -> dict[str, Any]:
         "failed": failed,
         "conversations": store.conversation_count(),
     }
+    report["problems"] = problems(store, report, now, zalo_interval)
     report["exit_code"] = verdict(report)
     return report
+
+
+def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: float) -> list[dict[str, str]]:
+    """What keeps zfsync from its work right now, each with the way to fix it."""
+    found: list[dict[str, str]] = []
+    if report["daemon"]["running"]:
+        for side, interval in (("zalo", zalo_interval), ("freshchat", 0.5)):
+            info = report["sides"][side]
+            limit = max(POLL_STALE, 5 * interval)
+            if info["state"] == OK and (info["last_ok"] is None or now - info["last_ok"] > limit):
+                found.append(
+                    {
+                        "what": f"{side} has not been polled for {_ago(now, info['last_ok'])}: its loop is stuck",
+                        "fix": "see `journalctl -u zfsync -p warning`; `systemctl restart zfsync` restarts the loops",
+                    }
+                )
+    for direction, label in (("z2f", "Zalo → FreshChat"), ("f2z", "FreshChat → Zalo")):
+        row = store.oldest_open(direction)
+        if row is not None and now - row["created_at"] > WAIT_LIMIT:
+            who = row["display_name"] or row["zalo_user_id"]
+            error = f" (last error: {row['last_error']})" if row["last_error"] else ""
+            found.append(
+                {
+                    "what": f"{label}: message {row['id']} for {who} has waited {_ago(now, row['created_at'])[:-4]}"
+                    f" after {row['attempts']} attempts{error}",
+                    "fix": f"`zfsync pending` lists what waits; `zfsync requeue {row['id']}` tries it now, "
+                    f"`zfsync conversation drop {row['zalo_user_id']}` opens a new conversation for that customer",
+                }
+            )
+    starts = [float(t) for t in (store.get_state(STARTS_KEY) or "").split(",") if t]
+    count, window = CRASH_LOOP
+    recent = [t for t in starts if now - t < window]
+    if len(recent) >= count:
+        found.append(
+            {
+                "what": f"the daemon started {len(recent)} times in the last {window / 60:.0f} minutes",
+                "fix": "see `journalctl -u zfsync -p warning` for why it stops",
+            }
+        )
+    if report["failed"]:
+        found.append(
+            {
+                "what": f"{report['failed']} deliveries failed for good",
+                "fix": "`zfsync failed` lists them with the reason; `zfsync retry ID` or `zfsync skip ID`",
+            }
+        )
+    return found
 
 
 def verdict(report: dict[str, Any]) -> int:
@@ -71,7 +127,7 @@ def verdict(report: dict[str, Any]) -> int:
     token = report["zalo_token"]
     if token is None or token["dead"]:
         return DOWN
-    if any(state != OK for state in states) or report["failed"] or token["expires_in"] < TOKEN_WARNING:
+    if any(state != OK for state in states) or report["problems"] or token["expires_in"] < TOKEN_WARNING:
         return DEGRADED
     return HEALTHY
 
@@ -119,6 +175,9 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         )
     lines.append(f"  failed     {report['failed']}" + (" (see `zfsync failed`)" if report["failed"] else ""))
     lines.append(f"  conversations mapped: {report['conversations']}")
+    for problem in report["problems"]:
+        lines.append(f"  PROBLEM    {problem['what']}")
+        lines.append(f"             fix: {problem['fix']}")
     return "\n".join(lines)
 
 

@@ -77,10 +77,10 @@ def test_the_watchdog_counts_finished_cycles_even_failed_ones_but_not_crashed_on
     from zfsync.sync.engine import CycleResult
 
     class FakeEngine:
-        def zalo_cycle(self):
+        def poll_zalo(self):
             return CycleResult(ok=False)  # Zalo said no: classified and recorded, the loop is alive
 
-        def freshchat_cycle(self):
+        def poll_freshchat(self):
             raise RuntimeError("disk I/O error")  # unclassified: the loop is broken
 
     class Settings:

@@ -39,6 +39,7 @@ from zfsync.store.models import (
 from zfsync.zalo.oauth import StoredTokens
 
 BUSY_TIMEOUT_MS = 10_000
+GONE = 1e18  # the next poll of a conversation FreshChat no longer has: never
 
 
 class _Database(SqliteDatabase):
@@ -492,6 +493,16 @@ class Store:
                 next_poll_at=now,
             )
 
+    def forget_conversation(self, conversation_id: int) -> None:
+        """FreshChat no longer has it: never post to it or poll it again (its rows stay, for the record)."""
+        Conversation.update(is_current=False, next_poll_at=GONE).where(Conversation.id == conversation_id).execute()
+
+    def forget_fc_user(self, contact_id: int) -> None:
+        """FreshChat no longer has the contact's user: the next message finds or creates one again."""
+        with self.db.atomic():
+            Contact.update(fc_user_id=None).where(Contact.id == contact_id).execute()
+            Conversation.update(is_current=False).where(Conversation.contact == contact_id).execute()
+
     def set_resolved(self, conversation_id: int, resolved: bool) -> None:
         Conversation.update(resolved=resolved).where(Conversation.id == conversation_id).execute()
 
@@ -508,6 +519,25 @@ class Store:
         rest = limit - len(active)
         others = list(due.where(Conversation.last_activity_at < active_since).limit(rest)) if rest else []
         return active + others
+
+    def clamp_schedule(self, now: float, poll_horizon: float, retry_horizon: float) -> tuple[int, int]:
+        """Bring polls and retries planned further ahead than any schedule plans (or activity recorded in
+        the future) back to now; returns how many conversations and rows moved."""
+        with self.db.atomic():
+            conversations = (
+                Conversation.update(next_poll_at=now, last_activity_at=fn.MIN(Conversation.last_activity_at, now))
+                .where(
+                    Conversation.next_poll_at < GONE,
+                    (Conversation.next_poll_at > now + poll_horizon) | (Conversation.last_activity_at > now + 60),
+                )
+                .execute()
+            )
+            rows = (
+                Message.update(next_attempt_at=now)
+                .where(Message.status.in_(OPEN_STATES), Message.next_attempt_at > now + retry_horizon)
+                .execute()
+            )
+        return (conversations, rows) if conversations or rows else (0, 0)
 
     def set_next_poll(self, conversation_id: int, at: float) -> None:
         Conversation.update(next_poll_at=at).where(Conversation.id == conversation_id).execute()
@@ -542,6 +572,53 @@ class Store:
                 updates[Conversation.resolved] = resolved
             Conversation.update(updates).where(Conversation.id == conversation_id).execute()
             return inserted
+
+    def oldest_open(self, direction: str) -> dict[str, Any] | None:
+        """The row of ``direction`` waiting longest to be delivered, with its contact."""
+        query = (
+            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
+            .join(Contact, JOIN.INNER)
+            .where(Message.direction == direction, Message.status.in_(OPEN_STATES))
+            .order_by(Message.created_at)
+            .limit(1)
+        )
+        return next(iter(query.dicts()), None)
+
+    def open_rows(self) -> list[dict[str, Any]]:
+        """Every row still to be delivered, oldest first, with its contact: what `zfsync pending` lists."""
+        query = (
+            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
+            .join(Contact, JOIN.INNER)
+            .where(Message.status.in_(OPEN_STATES))
+            .order_by(Message.created_at)
+        )
+        return list(query.dicts())
+
+    def requeue_open(self, row_ids: Iterable[int] | None) -> int:
+        """Make rows still to be delivered due now, their backoff forgotten (a row whose outcome is unknown
+        stays ``sending``, so it is still looked for on the destination before it is sent again)."""
+        query = Message.update(next_attempt_at=0, attempts=0).where(Message.status.in_(OPEN_STATES))
+        if row_ids is not None:
+            query = query.where(Message.id.in_(list(row_ids)))
+        return query.execute()
+
+    def drop_conversation(self, zalo_user_id: str) -> str | None:
+        """Forget a contact's current FreshChat conversation; their next message opens a new one."""
+        contact = self.contact(zalo_user_id)
+        current = self.current_conversation(contact.id) if contact else None
+        if current is None:
+            return None
+        self.forget_conversation(current.id)
+        return current.fc_conversation_id
+
+    def map_conversation(self, zalo_user_id: str, fc_conversation_id: str, now: float) -> bool:
+        """Make ``fc_conversation_id`` the contact's current conversation (read from now on)."""
+        contact = self.contact(zalo_user_id)
+        if contact is None:
+            return False
+        self.add_conversation(contact.id, fc_conversation_id, now)
+        Conversation.update(next_poll_at=now).where(Conversation.fc_conversation_id == fc_conversation_id).execute()
+        return True
 
     # --- failed queue --------------------------------------------------------------------------------
 
@@ -619,6 +696,8 @@ def _create_private(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         os.close(fd)
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)  # a file made by hand, or by an older version, holds tokens too
     except OSError as exc:
         raise StoreError(f"store {path} cannot be created: {exc.strerror}: set store.path to a writable file") from None
 

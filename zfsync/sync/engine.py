@@ -1,8 +1,15 @@
-"""The two sync cycles the daemon runs, and the side health they record.
+"""The steps the daemon runs, and the side health they record.
 
-`zalo_cycle` reads Zalo and delivers customer messages to FreshChat; `freshchat_cycle` reads the due
-FreshChat conversations and delivers agent replies to Zalo. Each does a bounded amount of work and never
-raises for a remote failure: it records the side's state for `zfsync status` and returns.
+`poll_zalo` reads Zalo and queues customer messages; `poll_freshchat` reads the due FreshChat
+conversations and queues agent replies; `deliver(direction)` sends what is queued. Polls and deliveries
+run as separate jobs, so a slow download or upload never holds back reading either side (and the
+watchdog, which watches the polls, never restarts the service for a delivery in progress).
+`zalo_cycle` and `freshchat_cycle` run a poll and its delivery in one go, for tests and benchmarks.
+Each step does a bounded amount of work and never raises for a remote failure: it records the side's
+state for `zfsync status` and returns.
+
+In-memory pacing (request budget, pauses) runs on a monotonic clock, so a step of the wall clock can
+neither stop nor flood anything; times kept in the store are wall times, clamped by `recover_schedule`.
 """
 
 from __future__ import annotations
@@ -16,12 +23,12 @@ from zfsync.config import Settings
 from zfsync.domain import F2Z, Z2F
 from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
 from zfsync.store import Store
-from zfsync.sync.delivery import AUTH_PAUSE, Deliverer, Writer
+from zfsync.sync.delivery import AUTH_PAUSE, MAX_DELAY, Deliverer, Writer
 from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.freshchat_writer import FreshChatWriter
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import ProfileRefresher
-from zfsync.sync.schedule import Intervals, RequestBudget
+from zfsync.sync.schedule import SWEEP_INTERVAL, Intervals, RequestBudget
 from zfsync.sync.zalo_reader import ZaloReader
 from zfsync.sync.zalo_writer import ZaloWriter
 
@@ -55,12 +62,22 @@ class CycleResult:
 
 class Engine:
     def __init__(
-        self, settings: Settings, store: Store, zalo: ZaloSide, freshchat: FreshChatSide, clock: Callable[[], float]
+        self,
+        settings: Settings,
+        store: Store,
+        zalo: ZaloSide,
+        freshchat: FreshChatSide,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float] | None = None,
     ):
         self.store = store
         self.clock = clock
+        # Tests pass one fake clock for both; the daemon passes time.time and time.monotonic.
+        self.monotonic = monotonic or clock
+        self.freshchat = freshchat
+        self._contacted_freshchat = False
         fc = settings.freshchat
-        self.budget = RequestBudget(fc.requests_per_minute, clock())
+        self.budget = RequestBudget(fc.requests_per_minute, self.monotonic)
         self.zalo_reader = ZaloReader(zalo, store, clock, settings.zalo.feed_page_cap)
         self.freshchat_reader = FreshChatReader(
             freshchat,
@@ -77,37 +94,64 @@ class Engine:
         )
         self.zalo_writer = ZaloWriter(zalo, store, clock, freshchat.download)
         self.deliverer = Deliverer(store, clock, settings.sync.max_attempts)
-        self.profiles = ProfileRefresher(zalo, freshchat, store, clock, settings.sync.display_name)
+        self.profiles = ProfileRefresher(zalo, freshchat, store, clock, settings.sync.display_name, self.monotonic)
         self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
         self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
 
     def zalo_cycle(self) -> CycleResult:
         """Read Zalo, deliver customer messages to FreshChat, then refresh a few day-old profiles."""
-        result = self._cycle("zalo", self.zalo_reader.poll, "freshchat", Z2F, self.freshchat_writer)
-        if result.ok:
+        result = self.poll_zalo()
+        result.delivered = self.deliver(Z2F).delivered
+        return result
+
+    def freshchat_cycle(self) -> CycleResult:
+        """Read the due FreshChat conversations, then deliver agent replies to Zalo."""
+        result = self.poll_freshchat()
+        result.delivered = self.deliver(F2Z).delivered
+        return result
+
+    def poll_zalo(self) -> CycleResult:
+        result = CycleResult(ok=True)
+        result.queued = self._guard("zalo", self.zalo_reader.poll, result)
+        return result
+
+    def poll_freshchat(self) -> CycleResult:
+        result = CycleResult(ok=True)
+        result.queued = self._guard("freshchat", self._read_freshchat, result)
+        return result
+
+    def _read_freshchat(self) -> int:
+        if not self._contacted_freshchat:
+            # Until something was asked, FreshChat's state is unknown: one cheap call settles it (and shows
+            # a wrong key at once, not when the first customer writes).
+            self.freshchat.account_configuration()
+            self._contacted_freshchat = True
+        return self.freshchat_reader.poll_due()
+
+    def deliver(self, direction: str) -> CycleResult:
+        """Send the due rows of ``direction``; after customer messages, refresh a few day-old profiles."""
+        result = CycleResult(ok=True)
+        if self.store.next_due_time(direction) is not None:
+            writer: Writer = self.freshchat_writer if direction == Z2F else self.zalo_writer
+            deliver = lambda: self.deliverer.run(direction, writer)  # noqa: E731
+            result.delivered = self._guard("freshchat" if direction == Z2F else "zalo", deliver, result, poll=False)
+        if direction == Z2F and self._paused_until.get("zalo", 0.0) <= self.monotonic():
             try:
                 self.profiles.refresh_due()
             except RemoteError as exc:  # auth or rate limits: the next poll will record and report them
                 log.info("profile_refresh_stopped", error=str(exc))
         return result
 
-    def freshchat_cycle(self) -> CycleResult:
-        """Read the due FreshChat conversations, then deliver agent replies to Zalo."""
-        return self._cycle("freshchat", self.freshchat_reader.poll_due, "zalo", F2Z, self.zalo_writer)
-
-    def _cycle(
-        self, read_side: str, read: Callable[[], int], write_side: str, direction: str, writer: Writer
-    ) -> CycleResult:
-        result = CycleResult(ok=True)
-        result.queued = self._guard(read_side, read, result)
-        if result.queued or self.store.next_due_time(direction) is not None:
-            deliver = lambda: self.deliverer.run(direction, writer)  # noqa: E731
-            result.delivered = self._guard(write_side, deliver, result, poll=False)
-        return result
+    def recover_schedule(self) -> None:
+        """After a start or a step of the wall clock, bring persisted times back within reach: a poll or
+        a retry hours in the future can only come from a clock that moved back."""
+        changed = self.store.clamp_schedule(self.clock(), poll_horizon=SWEEP_INTERVAL, retry_horizon=MAX_DELAY)
+        if changed:
+            log.warning("schedule_recovered", conversations=changed[0], rows=changed[1])
 
     def _guard(self, side: str, step: Callable[[], int], result: CycleResult, poll: bool = True) -> int:
-        if self._paused_until.get(side, 0.0) > self.clock():
+        if self._paused_until.get(side, 0.0) > self.monotonic():
             result.ok = result.ok and not poll
             return 0
         try:
@@ -116,9 +160,9 @@ class Engine:
             state = health_state(exc)
             if state == BAD_CREDENTIALS:
                 # Every call would be refused the same way until an operator acts: ask again now and then.
-                self._paused_until[exc.side] = self.clock() + AUTH_PAUSE
+                self._paused_until[exc.side] = self.monotonic() + AUTH_PAUSE
             elif isinstance(exc, RateLimited):
-                self._paused_until[exc.side] = self.clock() + exc.retry_after  # back off, never spin
+                self._paused_until[exc.side] = self.monotonic() + exc.retry_after  # back off, never spin
             self.store.set_health(exc.side, state, self.clock(), str(exc))
             if self._reported.get(exc.side) != state:
                 level = "error" if state in (BAD_CREDENTIALS, PERMANENT_ERROR) else "warning"
@@ -127,10 +171,11 @@ class Engine:
             if poll:
                 result.ok = False
             return 0
-        if poll and (self._reported.get(side) != OK or self.clock() - self._ok_written.get(side, 0.0) >= OK_REFRESH):
+        stale = abs(self.monotonic() - self._ok_written.get(side, float("-inf"))) >= OK_REFRESH
+        if poll and (self._reported.get(side) != OK or stale):
             # An unchanged OK is rewritten only now and then: an idle daemon should not write every tick.
             self.store.set_health(side, OK, self.clock())
-            self._ok_written[side] = self.clock()
+            self._ok_written[side] = self.monotonic()
             if self._reported.get(side, OK) != OK:
                 log.info("side_recovered", side=side)
             self._reported[side] = OK

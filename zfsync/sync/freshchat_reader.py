@@ -14,9 +14,11 @@ from collections.abc import Callable
 import structlog
 
 from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, FcMessage, Json
+from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.store import NewRow, Store
 from zfsync.store.models import Conversation
 from zfsync.sync import notes, render
+from zfsync.sync.delivery import backoff
 from zfsync.sync.ports import FreshChatSide
 from zfsync.sync.schedule import HOT_FOR, Intervals, RequestBudget, next_poll_at
 
@@ -47,6 +49,7 @@ class FreshChatReader:
         self.resolve_notice = resolve_notice
         self.long_text = long_text
         self.forward_bots = forward_bots
+        self._failures: dict[int, int] = {}  # conversation -> reads failed in a row
 
     def poll_due(self) -> int:
         """Poll the most overdue conversations the budget allows; returns how many rows were queued."""
@@ -54,14 +57,40 @@ class FreshChatReader:
         next_poll = self.store.next_poll_time()
         if next_poll is None or next_poll > now:
             return 0  # the common idle tick: one indexed lookup, nothing else
-        allowed = self.budget.available(now)
+        allowed = self.budget.available()
         queued = 0
+        trouble: TransientError | None = None
         for conversation in self.store.conversations_due(now, limit=allowed, active_since=now - HOT_FOR):
-            queued += self.poll(conversation)
+            try:
+                queued += self.poll(conversation)
+            except (RateLimited, AuthError):
+                raise  # the whole side's trouble: the cycle records it
+            except RemoteError as exc:
+                self._isolate(conversation, exc)
+                if isinstance(exc, TransientError):
+                    trouble = trouble or exc
+        if trouble is not None:
+            # Every other conversation was read; the trouble still shows in `zfsync status`.
+            raise trouble
         return queued
+
+    def _isolate(self, conversation: Conversation, exc: RemoteError) -> None:
+        """One conversation that cannot be read stops only itself: a deleted one is forgotten (the
+        customer's next message opens a new one), any other is backed off on its own clock."""
+        fc_id = conversation.fc_conversation_id
+        if isinstance(exc, PermanentError) and exc.status == 404:
+            self.store.forget_conversation(conversation.id)
+            log.warning("freshchat_conversation_gone", conversation=fc_id, error=str(exc))
+            return
+        failures = self._failures.get(conversation.id, 0) + 1
+        self._failures[conversation.id] = failures
+        delay = backoff(failures)
+        self.store.set_next_poll(conversation.id, self.clock() + delay)
+        log.warning("freshchat_conversation_unreadable", conversation=fc_id, retry_in=round(delay), error=str(exc))
 
     def poll(self, conversation: Conversation) -> int:
         new = self._unread(conversation)
+        self._failures.pop(conversation.id, None)
         rows: list[NewRow] = []
         resolved: bool | None = None
         agent_activity = False
@@ -119,7 +148,7 @@ class FreshChatReader:
         new: list[FcMessage] = []
         floor = conversation.cursor_time - TIME_SLACK if conversation.cursor_time else None
         for number, page in enumerate(self.fc.message_pages(conversation.fc_conversation_id)):
-            self.budget.spend(self.clock())
+            self.budget.spend()
             done = False
             for message in page:
                 if message.id == conversation.cursor_id or (

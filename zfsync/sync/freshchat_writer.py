@@ -18,7 +18,7 @@ from zfsync.domain import FcMessage, FcNewUser, FcOutgoing
 from zfsync.errors import ConversationNotLatest, PermanentError, RemoteError, TransientError
 from zfsync.store import Store
 from zfsync.store.models import Contact, Conversation, Message
-from zfsync.sync import echo, media, render
+from zfsync.sync import echo, media, notes, render
 from zfsync.sync.delivery import Hold, Skip
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.schedule import RequestBudget
@@ -41,7 +41,7 @@ def _iso(ms: int) -> str:
 
 def freshchat_user(contact: Contact, display_name: str, now: float) -> FcNewUser:
     """The FreshChat user that stands for a Zalo contact: name, avatar and the properties agents see."""
-    name = display_name.format(name=contact.display_name or contact.zalo_user_id)
+    name = display_name.format(name=(contact.display_name or contact.zalo_user_id)[:200])
     last_seen_ms = max(contact.last_inbound_ms, contact.first_seen_ms) or int(now * 1000)
     return FcNewUser(
         reference_id=reference_id(contact.zalo_user_id),
@@ -78,7 +78,7 @@ class FreshChatWriter:
     # --- the Writer protocol -------------------------------------------------------------------------
 
     def send(self, row: Message) -> tuple[str, str | None]:
-        self.budget.spend(self.clock())  # posts share the request budget, so polling yields to them
+        self.budget.spend()  # posts share the request budget, so polling yields to them
         contact = self.store.contact_by_id(row.contact_id)
         payload = json.loads(row.payload)
         if row.kind == "oa_note":
@@ -123,6 +123,14 @@ class FreshChatWriter:
                 log.info("freshchat_message_found_in_new_conversation", contact=contact.zalo_user_id)
                 return already, latest
             return self.fc.post_message(latest, fc_user, message), latest
+        except PermanentError as exc:
+            if exc.status != 404:
+                raise
+            # Deleted in FreshChat (with its user, perhaps): this message opens a new one, and so do
+            # the ones waiting behind it; the agent is told where the old one went.
+            log.warning("freshchat_conversation_gone", conversation=conversation.fc_conversation_id, error=str(exc))
+            self.store.forget_conversation(conversation.id)
+            return self._open(contact, fc_user, message, replaced=conversation.fc_conversation_id)
         if conversation.resolved and row.kind != "oa_note":
             self._reopen(conversation)
         return posted, conversation.fc_conversation_id
@@ -163,7 +171,12 @@ class FreshChatWriter:
             if conversation is not None:
                 candidates = [conversation.fc_conversation_id]
             elif contact.fc_user_id:
-                candidates = self.fc.user_conversations(contact.fc_user_id)
+                try:
+                    candidates = self.fc.user_conversations(contact.fc_user_id)
+                except PermanentError as exc:
+                    if exc.status != 404:
+                        raise
+                    return None  # the user is gone, and with them anything an earlier attempt posted
             else:
                 return None
         wanted = self._fingerprint_of_row(row, payload, contact.fc_user_id or "")
@@ -200,10 +213,28 @@ class FreshChatWriter:
         parts = payload.get(FC_PARTS) or render.zalo_parts(payload)
         return FcOutgoing(tuple(parts), actor_type="user", actor_id=fc_user)
 
-    def _open(self, contact: Contact, fc_user: str, message: FcOutgoing) -> tuple[str, str | None]:
-        conversation_id, first_id = self.fc.create_conversation(self.channel_id, fc_user, message)
+    def _open(self, contact: Contact, fc_user: str, message: FcOutgoing, replaced: str = "") -> tuple[str, str | None]:
+        try:
+            conversation_id, first_id = self.fc.create_conversation(self.channel_id, fc_user, message)
+        except PermanentError as exc:
+            if self.fc.find_user(reference_id(contact.zalo_user_id)) is not None:
+                raise
+            # The user is gone from FreshChat too: make them again, once.
+            log.warning("freshchat_user_gone", contact=contact.zalo_user_id, error=str(exc))
+            self.store.forget_fc_user(contact.id)
+            fc_user = self._ensure_user(self.store.contact_by_id(contact.id))
+            message = FcOutgoing(message.parts, message.actor_type, fc_user, message.message_type)
+            conversation_id, first_id = self.fc.create_conversation(self.channel_id, fc_user, message)
+            replaced = replaced or "the customer's previous one"
         self.store.add_conversation(contact.id, conversation_id, self.clock())
         log.info("freshchat_conversation_opened", contact=contact.zalo_user_id, conversation=conversation_id)
+        if replaced:
+            note = notes.recreated_note(replaced)
+            self.store.insert_rows(
+                contact.id,
+                [notes.note_row(f"recreated:{conversation_id}", note, conversation_id, "", self.clock())],
+                self.clock(),
+            )
         if first_id is None:
             # Some accounts may not echo the created messages: find ours to record its id.
             first_id = self._find(conversation_id, _fingerprint(message.parts), self.clock() - RECONCILE_SLACK)
@@ -226,6 +257,14 @@ class FreshChatWriter:
 
     def _find(self, conversation_id: str, fingerprint: str, since: float) -> str | None:
         """The oldest message since ``since`` with this content that no other row has claimed."""
+        try:
+            return self._find_in(conversation_id, fingerprint, since)
+        except PermanentError as exc:
+            if exc.status == 404:
+                return None  # a conversation FreshChat no longer has holds nothing of ours
+            raise
+
+    def _find_in(self, conversation_id: str, fingerprint: str, since: float) -> str | None:
         candidates: list[FcMessage] = []
         for number, page in enumerate(self.fc.message_pages(conversation_id)):
             older = False

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape
 
 from zfsync.domain import Json, Media
@@ -31,7 +34,9 @@ ZALO_FILE_TYPES = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
 COPY_ATTEMPTS = 3  # transient trouble copying an attachment is retried this often before the link goes alone
-MAX_SHRINK_PIXELS = 40_000_000  # refuse to decode anything larger: a decompression bomb must not kill us
+MAX_SHRINK_PIXELS = 25_000_000  # refuse to decode anything larger: a decompression bomb must not kill us
+SHRINK_TO = 2560  # pixels on the longer side: plenty for a chat, and bounded memory while converting
+_DECODING = threading.Lock()  # one image converted at a time: peak memory is one image, not eight
 
 
 @dataclass(frozen=True)
@@ -161,23 +166,44 @@ def _named(media: Media, extension: str) -> Media:
 
 
 def shrink_to_jpeg(media: Media, max_bytes: int) -> Media:
-    """Re-encode an image as a JPEG of at most ``max_bytes``, scaling it down as needed (Pillow)."""
+    """Re-encode an image as a JPEG of at most ``max_bytes``, scaling it down as needed (Pillow).
+
+    Memory stays bounded whatever arrives: the size is read from the header and anything over
+    `MAX_SHRINK_PIXELS` is refused before a pixel is decoded (Pillow's own bomb check only warns below
+    twice its limit, and a warning counts as a refusal here); a JPEG is decoded at a reduced scale; and one
+    image is converted at a time, so eight delivery workers cannot each hold one.
+    """
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:  # pragma: no cover - Pillow is a dependency; a broken install must not lose messages
         raise Unsendable("the image is not a JPG/PNG under 1 MB and the converter is not installed") from None
+    unusable = Unsendable(f"{media.name or 'the image'} is not an image Zalo can show")
     try:
-        Image.MAX_IMAGE_PIXELS = MAX_SHRINK_PIXELS
-        with Image.open(io.BytesIO(media.data)) as image:
-            image.seek(0)
-            picture = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise Unsendable(f"{media.name or 'the image'} is not an image Zalo can show") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with _DECODING, Image.open(io.BytesIO(media.data)) as image:
+                if image.width * image.height > MAX_SHRINK_PIXELS:
+                    raise Unsendable(
+                        f"the image is {image.width}×{image.height} pixels; zfsync converts images up to "
+                        f"{MAX_SHRINK_PIXELS // 1_000_000} megapixels"
+                    )
+                image.draft("RGB", (SHRINK_TO, SHRINK_TO))  # a JPEG decodes at 1/2, 1/4 or 1/8 scale
+                image.seek(0)
+                picture = image.convert("RGB")
+                picture.thumbnail((SHRINK_TO, SHRINK_TO))
+                return _encode_under(picture, media.name, max_bytes)
+    except Unsendable:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise unusable from None
+
+
+def _encode_under(picture: Any, name: str, max_bytes: int) -> Media:
     for _ in range(8):
         out = io.BytesIO()
         picture.save(out, "JPEG", quality=85, optimize=True)
         if out.tell() <= max_bytes:
-            return Media(out.getvalue(), "image/jpeg", media.name)
+            return Media(out.getvalue(), "image/jpeg", name)
         picture = picture.resize((max(1, picture.width * 3 // 4), max(1, picture.height * 3 // 4)))
     raise Unsendable("the image could not be made smaller than 1 MB")
 

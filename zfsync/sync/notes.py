@@ -73,6 +73,13 @@ def altered_note() -> str:
     )
 
 
+def recreated_note(replaced: str) -> str:
+    return (
+        f"ℹ️ zfsync opened this conversation for the customer's new Zalo messages: FreshChat no longer has "
+        f"the one they were in ({replaced}). Earlier messages are in Zalo OA Manager."
+    )
+
+
 def note_row(source_id: str, text: str, conversation_id: str, agent_id: str, at: float, part: int = 0) -> NewRow:
     """The outbox row of a private note in ``conversation_id``, posted as the agent who wrote the reply
     (as a bot when the reply came from one)."""

@@ -84,3 +84,7 @@ class FreshChatSide(Protocol):
     def download(self, url: str, max_bytes: int) -> Media:
         """An agent's attachment, streamed and refused past ``max_bytes``."""
         ...
+
+    def account_configuration(self) -> Json:
+        """The account's configuration: the cheapest call that proves the key and the host."""
+        ...

@@ -27,12 +27,19 @@ PER_RUN = 20
 
 class ProfileRefresher:
     def __init__(
-        self, zalo: ZaloSide, freshchat: FreshChatSide, store: Store, clock: Callable[[], float], display_name: str
+        self,
+        zalo: ZaloSide,
+        freshchat: FreshChatSide,
+        store: Store,
+        clock: Callable[[], float],
+        display_name: str,
+        monotonic: Callable[[], float] | None = None,
     ):
         self.zalo = zalo
         self.fc = freshchat
         self.store = store
         self.clock = clock
+        self.monotonic = monotonic or clock
         self.display_name = display_name
         self._last_run = float("-inf")
 
@@ -40,9 +47,9 @@ class ProfileRefresher:
         """Check up to ``limit`` contacts whose profile is a day old; returns how many were updated."""
         updated = 0
         now = self.clock()
-        if now - self._last_run < RUN_EVERY:
+        if abs(self.monotonic() - self._last_run) < RUN_EVERY:
             return 0
-        self._last_run = now
+        self._last_run = self.monotonic()
         recent_ms = int((now - RECENT) * 1000)
         for contact in self.store.contacts_for_profile_check(now - CHECK_EVERY, recent_ms, limit):
             try:

@@ -8,6 +8,8 @@ rate; the most overdue conversations are polled first, so cost follows active co
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 HOT_FOR = 300.0  # seconds of quiet after activity during which a conversation stays hot
@@ -35,23 +37,30 @@ def next_poll_at(now: float, last_activity_at: float, last_inbound_s: float, int
 
 
 class RequestBudget:
-    """A token bucket: ``per_minute`` requests a minute, with at most a minute's worth saved up."""
+    """A token bucket: ``per_minute`` requests a minute, with at most a minute's worth saved up. It runs on
+    its own (monotonic) clock and is shared by threads, so every change is made under a lock."""
 
-    def __init__(self, per_minute: int, now: float):
+    def __init__(self, per_minute: int, clock: Callable[[], float]):
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.tokens = float(per_minute)
-        self.stamp = now
+        self.clock = clock
+        self.stamp = clock()
+        self._lock = threading.Lock()
 
-    def available(self, now: float) -> int:
-        self._refill(now)
-        return max(0, int(self.tokens))
+    def available(self) -> int:
+        with self._lock:
+            self._refill()
+            return max(0, int(self.tokens))
 
-    def spend(self, now: float, count: int = 1) -> None:
+    def spend(self, count: int = 1) -> None:
         """Record requests made; sends spend too, so polling yields to real traffic under load."""
-        self._refill(now)
-        self.tokens -= count
+        with self._lock:
+            self._refill()
+            self.tokens -= count
 
-    def _refill(self, now: float) -> None:
+    def _refill(self) -> None:
+        now = self.clock()
+        # A clock that went back (a fake one in tests can) refills nothing, and does not stall later refills.
         self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.stamp) * self.rate)
         self.stamp = now

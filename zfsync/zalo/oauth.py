@@ -126,20 +126,27 @@ FIX_HINT = "run `zfsync auth zalo --refresh-token TOKEN` (or `zfsync auth zalo` 
 class TokenKeeper:
     """Hands out a valid access token, refreshing ahead of expiry, once at a time across threads."""
 
-    def __init__(self, oauth: ZaloOAuth, store: TokenStore, clock: Callable[[], float]):
+    def __init__(
+        self,
+        oauth: ZaloOAuth,
+        store: TokenStore,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float] | None = None,
+    ):
         self._oauth = oauth
         self._store = store
-        self._clock = clock
+        self._clock = clock  # wall time: expiry is stored as one
+        self._monotonic = monotonic or clock  # the refresh backoff
         self._lock = threading.Lock()
         self._failures = 0  # refreshes failed in a row, transiently
-        self._retry_at = float("-inf")  # no proactive refresh before this (monotonic-free: the keeper's clock)
+        self._retry_at = float("-inf")  # no refresh before this, on the monotonic clock
 
     def access_token(self) -> str:
         stored = self._usable()
         now = self._clock()
         if stored.expires_at - now > REFRESH_MARGIN:
             return stored.access_token
-        if now < self._retry_at and stored.expires_at > now:
+        if self._monotonic() < self._retry_at and stored.expires_at > now:
             return stored.access_token  # the last refresh failed moments ago; the token still works
         try:
             return self.refresh(stale=stored.access_token)
@@ -155,7 +162,7 @@ class TokenKeeper:
             fresh_enough = stored.expires_at - self._clock() > REFRESH_MARGIN
             if stored.access_token != stale and fresh_enough:
                 return stored.access_token
-            if self._clock() < self._retry_at and stored.expires_at <= self._clock():
+            if self._monotonic() < self._retry_at and stored.expires_at <= self._clock():
                 raise TransientError(
                     "the token endpoint failed a moment ago; retrying after a pause", side="zalo", endpoint=TOKEN_PATH
                 )
@@ -164,7 +171,7 @@ class TokenKeeper:
             except TransientError:
                 self._failures += 1
                 first, cap = REFRESH_BACKOFF
-                self._retry_at = self._clock() + min(cap, first * 2 ** (self._failures - 1))
+                self._retry_at = self._monotonic() + min(cap, first * 2 ** (self._failures - 1))
                 raise
             except AuthError as exc:
                 self._store.mark_tokens_dead(f"refresh refused: {exc.reason}")
