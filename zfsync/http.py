@@ -46,14 +46,16 @@ def call(
     *,
     side: str,
     endpoint: str,
-    deadline: float = DEADLINE,
-    max_bytes: int = MAX_BODY,
+    deadline: float | None = None,
+    max_bytes: int | None = None,
     **kwargs: Any,
 ) -> requests.Response:
-    """Perform one request and read its whole body within ``deadline`` seconds and ``max_bytes``;
-    network failures become `TransientError`, never a `requests` exception."""
+    """Perform one request and read its whole body within ``deadline`` seconds (default `DEADLINE`) and
+    ``max_bytes`` (default `MAX_BODY`); network failures become `TransientError`, never a `requests`
+    exception."""
     kwargs.setdefault("timeout", TIMEOUT)
-    give_up_at = time.monotonic() + deadline
+    give_up_at = time.monotonic() + (DEADLINE if deadline is None else deadline)
+    max_bytes = MAX_BODY if max_bytes is None else max_bytes
     try:
         response = session.request(method, url, stream=True, **kwargs)
     except requests.Timeout:

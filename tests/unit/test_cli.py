@@ -8,7 +8,20 @@ import pytest
 from zfsync import cli
 from zfsync.store import NewRow, Store
 
-COMMANDS = ["run", "status", "check", "auth", "failed", "retry", "skip", "sim", "demo"]
+COMMANDS = [
+    "run",
+    "status",
+    "check",
+    "auth",
+    "failed",
+    "retry",
+    "skip",
+    "pending",
+    "requeue",
+    "conversation",
+    "sim",
+    "demo",
+]
 
 
 def test_help_lists_every_command_of_the_design(capsys):
@@ -87,3 +100,37 @@ def test_failed_retry_skip_round_trip(config, capsys):
 def test_retry_needs_ids_or_all(config, capsys):
     assert cli.main(["--config", str(config), "retry"]) == 2
     assert "--all" in capsys.readouterr().err
+
+
+def test_status_on_a_corrupt_store_is_down_with_one_line(config, capsys):
+    (config.parent / "z.db").write_bytes(b"this is not a database, " * 100)
+    assert cli.main(["--config", str(config), "status"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("zfsync: down") and "cannot be used" in out
+
+
+def test_auth_refuses_an_empty_refresh_token_with_one_line(config, capsys):
+    assert cli.main(["--config", str(config), "auth", "zalo", "--refresh-token", ""]) == 2
+    assert "--refresh-token is empty" in capsys.readouterr().err
+
+
+def test_pending_requeue_and_conversation_repair(config, capsys):
+    store = Store.open(config.parent / "z.db")
+    contact = store.record_zalo_messages("u1", "Lan", "", [], cursor=(1, "m"), last_inbound_ms=1, now=1.0)
+    store.insert_rows(contact.id, [NewRow("f2z", "r1", "text", {"text": "hi"}, 1.0)], time.time() - 3600)
+    store.postpone(1, time.time() + 500, "zalo timed out", "", outcome_unknown=True)
+    store.add_conversation(contact.id, "conv-1", 1.0)
+    store.close()
+    assert cli.main(["--config", str(config), "pending"]) == 0
+    out = capsys.readouterr().out
+    assert "Lan" in out and "attempts 1" in out and "zalo timed out" in out
+    assert cli.main(["--config", str(config), "requeue", "1"]) == 0
+    assert cli.main(["--config", str(config), "conversation", "drop", "u1"]) == 0
+    assert "conv-1 dropped" in capsys.readouterr().out
+    assert cli.main(["--config", str(config), "conversation", "drop", "u1"]) == 1
+    assert cli.main(["--config", str(config), "conversation", "set", "u1", "conv-2"]) == 0
+    store = Store.open(config.parent / "z.db")
+    (row,) = store.open_rows()
+    assert row["next_attempt_at"] == 0 and row["status"] == "sending"  # still reconciled before a resend
+    assert store.current_conversation(contact.id).fc_conversation_id == "conv-2"
+    store.close()

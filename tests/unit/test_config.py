@@ -74,3 +74,41 @@ def test_example_config_is_valid_and_documents_every_key():
     for section, keys in config.SCHEMA.items():
         for key in keys:
             assert f"\n{key} = " in text, f"{section}.{key} is not in config.example.toml"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"sync": {"display_name": "{name.__class__.__mro__}"}}, "sync.display_name: expected a template"),
+        ({"sync": {"display_name": "{name:>99999999}"}}, "sync.display_name: expected a template"),
+        ({"sync": {"display_name": "{name!r}"}}, "sync.display_name: expected a template"),
+        ({"sync": {"display_name": "{}"}}, "sync.display_name: expected a template"),
+        ({"sync": {"resolve_notice": "x" * 2001}}, "sync.resolve_notice: Zalo takes at most 2,000"),
+        ({"zalo": {"api_url": "http://openapi.zalo.me"}}, "zalo.api_url: http://openapi.zalo.me is plain http"),
+        ({"freshchat": {"api_url": "http://10.0.0.5"}}, "freshchat.api_url: http://10.0.0.5 is plain http"),
+    ],
+)
+def test_unsafe_values_are_refused_with_one_line(raw, message):
+    base = {"zalo": {"app_id": "1"}, "freshchat": {"api_url": "https://a.freshchat.com", "channel_id": "c"}}
+    for section, values in raw.items():
+        base[section] = {**base.get(section, {}), **values}
+    with pytest.raises(ConfigError) as caught:
+        config.from_mapping(base, SECRETS)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_plain_http_is_for_loopback_or_when_asked_for():
+    secrets = {"ZFSYNC_ZALO_APP_SECRET": "s", "ZFSYNC_FRESHCHAT_API_KEY": "k"}
+    local = {"zalo": {"app_id": "1", "api_url": "http://127.0.0.1:8701"}}
+    local["freshchat"] = {"api_url": "http://localhost:8702", "channel_id": "c"}
+    assert config.from_mapping(local, secrets).zalo.api_url == "http://127.0.0.1:8701"
+    asked = {"zalo": {"app_id": "1", "api_url": "http://proxy.lan", "allow_insecure_http": True}}
+    asked["freshchat"] = {"api_url": "https://a.freshchat.com", "channel_id": "c"}
+    assert config.from_mapping(asked, secrets).zalo.api_url == "http://proxy.lan"
+
+
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'[zalo]\napp_id = "\xff\xfe"\n')
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        config.load(path, {})

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 Json = dict[str, Any]
 
-FAULT_KINDS = ("zalo_error", "status", "html", "latency", "reset", "malformed", "timeout")
+FAULT_KINDS = ("zalo_error", "status", "html", "latency", "reset", "malformed", "timeout", "drip", "endless")
 
 
 @dataclass
@@ -71,6 +71,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
     content_type: str = "application/json"
+    drip: float = 0.0  # seconds between bytes of the body (over sockets only): a server that trickles
+    endless: bool = False  # the body never ends (over sockets only)
 
 
 @dataclass
@@ -158,6 +160,11 @@ class SimApp:
             if fault.kind == "latency":
                 if wait:
                     time.sleep(fault.seconds)
+            elif fault.kind in ("drip", "endless"):
+                response = self.handle(request)
+                response.drip = fault.seconds if fault.kind == "drip" else 0.0
+                response.endless = fault.kind == "endless"
+                return response
             else:
                 return fault_response(fault)
         try:
@@ -256,11 +263,35 @@ class _Handler(BaseHTTPRequestHandler):
         raw = response.raw if response.raw is not None else json.dumps(response.body).encode()
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(raw)))
+        if response.endless:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(raw)))
         for key, value in response.headers.items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(raw)
+        try:
+            if response.endless:
+                self._send_endless()
+            elif response.drip:
+                for i in range(len(raw)):
+                    self.wfile.write(raw[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(response.drip)
+            else:
+                self.wfile.write(raw)
+        except OSError:
+            self.close_connection = True  # the client gave up on us, as it should
+
+    def _send_endless(self) -> None:
+        """A JSON array that never closes, in 64 kB chunks, until the client hangs up."""
+        self.close_connection = True
+        self.wfile.write(b"1\r\n[\r\n")
+        chunk = b"0," * 32768
+        frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+        deadline = time.monotonic() + 120  # a bound of its own, should the client never hang up
+        while time.monotonic() < deadline:
+            self.wfile.write(frame)
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
 

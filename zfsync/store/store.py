@@ -475,6 +475,11 @@ class Store:
             .first()
         )
 
+    def previous_conversation(self, contact_id: int) -> str | None:
+        """The FreshChat id of the contact's newest conversation, current or not (a forgotten one too)."""
+        row = Conversation.select().where(Conversation.contact == contact_id).order_by(Conversation.id.desc()).first()
+        return row.fc_conversation_id if row else None
+
     def conversation(self, fc_conversation_id: str) -> Conversation | None:
         return Conversation.get_or_none(Conversation.fc_conversation_id == fc_conversation_id)
 

@@ -104,7 +104,9 @@ class FreshChatWriter:
         message = self._render(row.kind, payload, fc_user)
         conversation = self.store.current_conversation(contact.id)
         if conversation is None:
-            return self._open(contact, fc_user, message)
+            # A customer with a conversation before (deleted in FreshChat, or dropped by an operator) gets
+            # a new one, and the agent a note saying why.
+            return self._open(contact, fc_user, message, replaced=self.store.previous_conversation(contact.id) or "")
         try:
             posted = self.fc.post_message(conversation.fc_conversation_id, fc_user, message)
         except ConversationNotLatest:
