@@ -7,7 +7,8 @@ import json
 import secrets
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import structlog
@@ -27,6 +28,20 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _store(settings: Settings) -> Store:
     return Store.open(settings.store_path)
+
+
+@contextmanager
+def _opened_store(args: argparse.Namespace) -> Iterator[Store]:
+    """The store of the config the command was given, closed when the command is done with it."""
+    store = _store(_settings(args))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _direction(row: dict[str, object]) -> str:
+    return "Zalo → FreshChat" if row["direction"] == "z2f" else "FreshChat → Zalo"
 
 
 # --- commands -------------------------------------------------------------------------------------------
@@ -83,7 +98,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"zfsync: down\n  {exc}")
         return status.DOWN
     if args.prometheus:
-        Path(args.prometheus).write_text(status.prometheus(report), encoding="utf-8")
+        from zfsync import metrics
+
+        store = _store(settings)
+        try:
+            metrics.write_textfile(Path(args.prometheus), metrics.registry(store, settings.zalo.poll_interval, False))
+        finally:
+            store.close()
     print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else status.render(report))
     return int(report["exit_code"])
 
@@ -173,12 +194,8 @@ def cmd_auth(args: argparse.Namespace) -> int:
 
 
 def cmd_failed(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    store = _store(settings)
-    try:
+    with _opened_store(args) as store:
         rows = store.failed_rows()
-    finally:
-        store.close()
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return 0
@@ -186,7 +203,7 @@ def cmd_failed(args: argparse.Namespace) -> int:
         print("no failed deliveries")
         return 0
     for row in rows:
-        direction = "Zalo → FreshChat" if row["direction"] == "z2f" else "FreshChat → Zalo"
+        direction = _direction(row)
         text = json.loads(row["payload"]).get("text") or row["kind"]
         text = text if len(text) <= 60 else text[:60] + "…"
         print(
@@ -199,23 +216,15 @@ def cmd_failed(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     if not args.all and not args.ids:
         raise ConfigError("zfsync retry: give one or more ids from `zfsync failed`, or --all")
-    settings = _settings(args)
-    store = _store(settings)
-    try:
+    with _opened_store(args) as store:
         count = store.requeue(None if args.all else args.ids)
-    finally:
-        store.close()
     print(f"{count} deliveries queued again; the running daemon sends them within seconds")
     return 0 if count or args.all else 1
 
 
 def cmd_pending(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    store = _store(settings)
-    try:
+    with _opened_store(args) as store:
         rows = store.open_rows()
-    finally:
-        store.close()
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return 0
@@ -224,7 +233,7 @@ def cmd_pending(args: argparse.Namespace) -> int:
         return 0
     now = time.time()
     for row in rows:
-        direction = "Zalo → FreshChat" if row["direction"] == "z2f" else "FreshChat → Zalo"
+        direction = _direction(row)
         waited = max(0.0, now - row["created_at"])
         due = max(0.0, row["next_attempt_at"] - now)
         print(
@@ -238,20 +247,14 @@ def cmd_pending(args: argparse.Namespace) -> int:
 def cmd_requeue(args: argparse.Namespace) -> int:
     if not args.all and not args.ids:
         raise ConfigError("zfsync requeue: give one or more ids from `zfsync pending`, or --all")
-    settings = _settings(args)
-    store = _store(settings)
-    try:
+    with _opened_store(args) as store:
         count = store.requeue_open(None if args.all else args.ids)
-    finally:
-        store.close()
     print(f"{count} waiting deliveries are due now; the running daemon tries them within seconds")
     return 0 if count or args.all else 1
 
 
 def cmd_conversation(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    store = _store(settings)
-    try:
+    with _opened_store(args) as store:
         if args.action == "drop":
             dropped = store.drop_conversation(args.zalo_user_id)
             if dropped is None:
@@ -266,17 +269,11 @@ def cmd_conversation(args: argparse.Namespace) -> int:
             return 1
         print(f"zalo user {args.zalo_user_id} now writes into conversation {args.conversation_id}")
         return 0
-    finally:
-        store.close()
 
 
 def cmd_skip(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    store = _store(settings)
-    try:
+    with _opened_store(args) as store:
         done = store.skip_failed(args.id, time.time())
-    finally:
-        store.close()
     print(f"delivery {args.id} skipped" if done else f"delivery {args.id} is not in the failed list")
     return 0 if done else 1
 

@@ -59,6 +59,13 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    textfile: Path | None = None  # where the daemon writes Prometheus metrics, for node_exporter
+    listen: str = ""  # host:port to serve /metrics on; empty: no port is opened
+    interval: float = 15.0
+
+
+@dataclass(frozen=True)
 class Settings:
     zalo: ZaloSettings
     freshchat: FreshChatSettings
@@ -67,6 +74,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "auto"
     source: Path | None = None
+    metrics: MetricsSettings = field(default_factory=lambda: MetricsSettings())
 
 
 # key -> (default, validator). A default of None means the key is required.
@@ -141,6 +149,14 @@ def _choice(*choices: str) -> Validator:
     return check
 
 
+def _listen(key: str, value: Any) -> str:
+    text = _text(key, value).strip()
+    host, _, port = text.rpartition(":")
+    if text and not (host and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(f'config key {key}: expected host:port such as 127.0.0.1:9464, or "", got {value!r}')
+    return text
+
+
 def _flag(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"config key {key}: expected true or false, got {value!r}")
@@ -198,6 +214,11 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "max_attempts": (10, _count(1, 1000)),
     },
     "store": {"path": ("/var/lib/zfsync/zfsync.db", _required_text)},
+    "metrics": {
+        "textfile": ("", _text),
+        "listen": ("", _listen),
+        "interval": (15.0, _seconds(1, 3600)),
+    },
     "log": {
         "level": ("info", _choice("debug", "info", "warning", "error")),
         "format": ("auto", _choice("auto", "console", "journald", "json")),
@@ -297,6 +318,11 @@ def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Pat
         log_level=values["log"]["level"],
         log_format=values["log"]["format"],
         source=source,
+        metrics=MetricsSettings(
+            textfile=_store_path(values["metrics"]["textfile"], source) if values["metrics"]["textfile"] else None,
+            listen=values["metrics"]["listen"],
+            interval=values["metrics"]["interval"],
+        ),
     )
 
 

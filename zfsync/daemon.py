@@ -26,10 +26,12 @@ import requests
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from zfsync import metrics
 from zfsync.config import Settings
 from zfsync.domain import F2Z, Z2F
 from zfsync.errors import ZfsyncError
 from zfsync.freshchat.client import FreshChatClient
+from zfsync.status import HEARTBEAT_KEY, STARTS_KEY
 from zfsync.store import Store
 from zfsync.sync.engine import BAD_CREDENTIALS, CycleResult, Engine
 from zfsync.systemd import Notifier, watchdog_interval
@@ -38,8 +40,6 @@ from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
 
 log = structlog.get_logger("zfsync.daemon")
 
-HEARTBEAT_KEY = "daemon.heartbeat"
-STARTS_KEY = "daemon.starts"  # the last few start times: `zfsync status` tells a crash loop from them
 FRESHCHAT_TICK = 0.5  # the FreshChat job wakes this often; each conversation keeps its own interval
 DELIVERY_TICK = 0.5  # the delivery jobs wake this often; a row keeps its own retry time
 CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one between two looks
@@ -139,6 +139,26 @@ class Daemon:
         if progress:
             self.progress[loop] = time.monotonic()
 
+    def _start_metrics(self, scheduler: BackgroundScheduler) -> None:
+        settings = self.settings.metrics
+        if not settings.textfile and not settings.listen:
+            return
+        reg = metrics.registry(self.store, zalo_interval=self.settings.zalo.poll_interval)
+        if settings.listen:
+            metrics.serve(settings.listen, reg)
+            log.info("metrics_listening", listen=settings.listen)
+        if settings.textfile:
+            textfile = settings.textfile
+
+            def write() -> None:
+                try:
+                    metrics.write_textfile(textfile, reg)
+                except OSError as exc:
+                    log.warning("metrics_not_written", path=str(textfile), error=str(exc))
+
+            write()
+            scheduler.add_job(write, "interval", seconds=settings.interval, id="metrics")
+
     def _guard_clock(self, scheduler: BackgroundScheduler) -> None:
         """Watch the wall clock against the monotonic one; after a step, run every job now (APScheduler
         would otherwise wait out a backward step) and bring persisted times back within reach."""
@@ -207,6 +227,7 @@ class Daemon:
         scheduler.add_job(self._deliver_f2z_job, "interval", seconds=DELIVERY_TICK, id="deliver-f2z")
         beat = min(10.0, watchdog_interval() or 10.0)
         scheduler.add_job(self.heartbeat, "interval", seconds=beat, id="heartbeat")
+        self._start_metrics(scheduler)
         scheduler.start()
         guard = threading.Thread(target=self._guard_clock, args=(scheduler,), name="clock-guard", daemon=True)
         guard.start()

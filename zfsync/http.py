@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
+from zfsync import telemetry
 from zfsync.domain import Media, safe_text
 from zfsync.errors import InvalidResponse, PermanentError, RateLimited, TransientError
 
@@ -59,13 +60,25 @@ def call(
     try:
         response = session.request(method, url, stream=True, **kwargs)
     except requests.Timeout:
+        telemetry.request(side, endpoint, "timeout")
         raise TransientError("timed out", side=side, endpoint=endpoint) from None
     except requests.ConnectionError as exc:
+        telemetry.request(side, endpoint, "connection")
         raise TransientError(f"connection failed ({type(exc).__name__})", side=side, endpoint=endpoint) from None
     except requests.RequestException as exc:
+        telemetry.request(side, endpoint, "connection")
         raise TransientError(f"request failed ({type(exc).__name__})", side=side, endpoint=endpoint) from None
-    with response:
-        body = b"".join(_chunks(response, give_up_at, max_bytes, side, endpoint))
+    try:
+        with response:
+            body = b"".join(_chunks(response, give_up_at, max_bytes, side, endpoint))
+    except PermanentError:
+        telemetry.request(side, endpoint, "too_large")
+        raise
+    except TransientError:
+        telemetry.request(side, endpoint, "deadline")
+        raise
+    status = response.status_code
+    telemetry.request(side, endpoint, "ok" if status < 400 else f"http_{status // 100}xx")
     response._content = body
     response._content_consumed = True
     return response
@@ -151,6 +164,7 @@ def raise_for_server_trouble(response: requests.Response, *, side: str, endpoint
 
 
 def rate_limited(response: requests.Response, *, side: str, endpoint: str, default: float) -> RateLimited:
+    telemetry.rate_limited(side)
     return RateLimited(
         "rate limited",
         retry_after=retry_after(response, default),

@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from zfsync.daemon import HEARTBEAT_KEY, STARTS_KEY
 from zfsync.store import Store
 from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR
 
+HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, or "stopped"
+STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
 HEARTBEAT_STALE = 120.0
 TOKEN_WARNING = 3600.0
 POLL_STALE = 120.0  # seconds without a good poll (or five poll intervals, if longer) before a side is stuck
@@ -179,29 +180,3 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         lines.append(f"  PROBLEM    {problem['what']}")
         lines.append(f"             fix: {problem['fix']}")
     return "\n".join(lines)
-
-
-def prometheus(report: dict[str, Any]) -> str:
-    """The report in Prometheus text format, for node_exporter's textfile collector."""
-    lines = [
-        "# HELP zfsync_up 0 healthy, 1 degraded, 2 down (the exit code of `zfsync status`).",
-        "# TYPE zfsync_up gauge",
-        f"zfsync_up {report['exit_code']}",
-        "# TYPE zfsync_side_ok gauge",
-    ]
-    for side, info in report["sides"].items():
-        lines.append(f'zfsync_side_ok{{side="{side}",state="{info["state"]}"}} {1 if info["state"] == OK else 0}')
-    lines.append("# TYPE zfsync_messages_last_hour gauge")
-    for direction, carried in report["carried"].items():
-        lines.append(f'zfsync_messages_last_hour{{direction="{direction}"}} {carried.get("hour", 0)}')
-    lines.append("# TYPE zfsync_backlog gauge")
-    for direction, count in report["backlog"].items():
-        lines.append(f'zfsync_backlog{{direction="{direction}"}} {count}')
-    lines += ["# TYPE zfsync_failed gauge", f"zfsync_failed {report['failed']}"]
-    token = report["zalo_token"]
-    if token is not None:
-        lines += [
-            "# TYPE zfsync_zalo_token_expires_seconds gauge",
-            f"zfsync_zalo_token_expires_seconds {token['expires_in']}",
-        ]
-    return "\n".join(lines) + "\n"

@@ -32,7 +32,7 @@ def write_config(tmp_path: Path, zalo_url: str, fc_url: str) -> Path:
     path.write_text(
         f'[zalo]\napp_id = "sim-app"\napi_url = "{zalo_url}"\noauth_url = "{zalo_url}"\npoll_interval = 1\n'
         f'[freshchat]\napi_url = "{fc_url}"\nchannel_id = "{CHANNEL_ID}"\nhot_interval = 1\n'
-        '[store]\npath = "zfsync.db"\n[log]\nformat = "json"\n'
+        '[store]\npath = "zfsync.db"\n[metrics]\ntextfile = "zfsync.prom"\ninterval = 1\n[log]\nformat = "json"\n'
     )
     (tmp_path / ".env").write_text("ZFSYNC_ZALO_APP_SECRET=sim-secret\nZFSYNC_FRESHCHAT_API_KEY=sim-key\n")
     return path
@@ -103,6 +103,10 @@ def test_daemon_bridges_both_ways_notifies_systemd_and_restarts_cleanly(sims, tm
     (conversation_id,) = fc.conversations
     fc.add_agent_message(conversation_id, "Chào anh")
     assert until(lambda: [s["text"] for s in zalo.sent] == ["Chào anh"])
+    # The daemon writes its metrics for node_exporter on its own, counters included.
+    textfile = tmp_path / "zfsync.prom"
+    assert until(lambda: 'zfsync_messages_total{direction="f2z",kind="text"} 1.0' in _read(textfile))
+    assert 'zfsync_api_requests_total{endpoint="/v3.0/oa/message/cs",outcome="ok",side="zalo"}' in _read(textfile)
 
     daemon.send_signal(signal.SIGTERM)
     listener.wait_for("STOPPING=1")
@@ -146,3 +150,7 @@ def assert_no_secret_anywhere(tmp_path: Path, printed: list[str]) -> None:
     assert len(everything) > 1000  # the scan saw a real session
     for secret in secrets:
         assert secret not in everything
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from zfsync import http, status
-from zfsync.daemon import HEARTBEAT_KEY, STARTS_KEY
 from zfsync.sim.base import Fault
+from zfsync.status import HEARTBEAT_KEY, STARTS_KEY
 from zfsync.sync.engine import OK
 
 KHANH = "2512007384617209999"

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from zfsync import status
-from zfsync.daemon import HEARTBEAT_KEY, Daemon
+from zfsync.daemon import Daemon
 from zfsync.domain import ZaloTokens
+from zfsync.status import HEARTBEAT_KEY
 from zfsync.store import Store
 from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR, RATE_LIMITED, TRANSIENT_ERROR
 
@@ -30,12 +31,20 @@ def report(store):
     return status.collect(store, now=NOW)
 
 
+def exposition(store) -> str:
+    from prometheus_client import generate_latest
+
+    from zfsync import metrics
+
+    return generate_latest(metrics.registry(store, process=False)).decode()
+
+
 def test_healthy(store):
     r = report(store)
     assert r["exit_code"] == status.HEALTHY
     text = status.render(r, now=NOW)
     assert text.startswith("zfsync: healthy") and "heartbeat 2.0s ago" in text
-    assert "ACCESS-SECRET" not in text + json.dumps(r) + status.prometheus(r)
+    assert "ACCESS-SECRET" not in text + json.dumps(r) + exposition(store)
 
 
 @pytest.mark.parametrize(
@@ -54,7 +63,9 @@ def test_each_side_state_sets_the_exit_code_and_says_what_is_wrong(store, side, 
     assert r["exit_code"] == code
     assert r["sides"][side]["state"] == state
     assert words in status.render(r, now=NOW)
-    assert f'zfsync_side_ok{{side="{side}",state="{state}"}} 0' in status.prometheus(r)
+    written = exposition(store)
+    assert f'zfsync_side_state{{side="{side}",state="{state}"}} 1.0' in written
+    assert f'zfsync_side_up{{side="{side}"}} 0.0' in written
 
 
 def test_a_stale_heartbeat_or_a_stopped_daemon_is_down(store):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peewee import JOIN, OperationalError, SqliteDatabase, fn
+from peewee import JOIN, Case, OperationalError, SqliteDatabase, fn
 
 from zfsync.domain import ZaloTokens, safe_text
 from zfsync.errors import StoreError
@@ -651,6 +651,39 @@ class Store:
         )
 
     # --- figures -------------------------------------------------------------------------------------
+
+    def delivered_counts(self) -> list[tuple[str, str, int]]:
+        """(direction, kind, count) of every message delivered since the store was made."""
+        query = (
+            Message.select(Message.direction, Message.kind, fn.COUNT(Message.id))
+            .where(Message.status == SENT)
+            .group_by(Message.direction, Message.kind)
+        )
+        return [(d, k, int(n)) for d, k, n in query.tuples()]
+
+    def failure_counts(self) -> list[tuple[str, str, int]]:
+        """(direction, reason, count) of every delivery that ended failed; the reason is the error code."""
+        query = (
+            Message.select(Message.direction, Message.error_code, fn.COUNT(Message.id))
+            .where(Message.status == FAILED)
+            .group_by(Message.direction, Message.error_code)
+        )
+        return [(d, code or "unknown", int(n)) for d, code, n in query.tuples()]
+
+    def latency_histogram(self, buckets: tuple[float, ...]) -> dict[str, tuple[list[int], float, int]]:
+        """Per direction: how many deliveries took at most each bucket's seconds (cumulative), their sum
+        and count, over every message ever delivered (so it never goes back, across restarts too)."""
+        delay = Message.done_at - Message.source_time
+        columns = [fn.SUM(Case(None, [(delay <= bound, 1)], 0)) for bound in buckets]
+        query = (
+            Message.select(Message.direction, fn.COUNT(Message.id), fn.SUM(fn.MAX(delay, 0)), *columns)
+            .where(Message.status == SENT, Message.done_at.is_null(False))
+            .group_by(Message.direction)
+        )
+        found: dict[str, tuple[list[int], float, int]] = {}
+        for direction, count, total, *cumulative in query.tuples():
+            found[direction] = ([int(c or 0) for c in cumulative], float(total or 0.0), int(count))
+        return found
 
     def figures(self, now: float) -> Figures:
         figures = Figures()

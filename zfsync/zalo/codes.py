@@ -6,6 +6,7 @@ classifies the code, not the status.
 
 from __future__ import annotations
 
+from zfsync import telemetry
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
 
 # -216 invalid token, -220 expired or removed; GOCLAW also saw 216/401/-401 as "token invalid".
@@ -59,6 +60,7 @@ def error_for(code: int, message: str, *, endpoint: str, status: int | None = No
     """Classify one Zalo error code into the zfsync hierarchy."""
     reason = message or MEANING.get(code, "unknown Zalo error")
     if code in RATE_LIMIT:
+        telemetry.rate_limited("zalo")
         return RateLimited(
             reason, retry_after=RATE_LIMIT_WAIT, side="zalo", endpoint=endpoint, status=status, code=code
         )

@@ -1,0 +1,152 @@
+"""Prometheus metrics, written with prometheus_client: by the daemon to a textfile for node_exporter's
+textfile collector (``metrics.textfile``) or served on ``metrics.listen``, and by `zfsync status
+--prometheus FILE`.
+
+Message counters and the latency histogram are read from the store at each collection, so they count
+every message since the store was made and keep counting across restarts. Gauges come from the same
+report `zfsync status` prints. API request counters are this process's own (`zfsync.telemetry`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from zfsync import __version__, status, telemetry
+from zfsync.store import Store
+from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR, RATE_LIMITED, TRANSIENT_ERROR
+
+# Around the poll intervals: 2 s polls put most deliveries between 1 and 3 s; minutes mean trouble.
+LATENCY_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+STATES = (OK, TRANSIENT_ERROR, RATE_LIMITED, BAD_CREDENTIALS, PERMANENT_ERROR, "UNKNOWN")
+DIRECTIONS = ("z2f", "f2z")
+
+
+class StoreCollector(Collector):
+    """Every metric that is a fact about the store, read afresh at each collection."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time, zalo_interval: float = 2.0):
+        self.store = store
+        self.clock = clock
+        self.zalo_interval = zalo_interval
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.clock()
+        report = status.collect(self.store, now=now, zalo_interval=self.zalo_interval)
+        info = GaugeMetricFamily(
+            "zfsync_build_info", "The zfsync version that wrote these metrics.", labels=["version"]
+        )
+        info.add_metric([__version__], 1)
+        yield info
+        health = GaugeMetricFamily("zfsync_health_status", "zfsync status exit code: 0 healthy, 1 degraded, 2 down.")
+        health.add_metric([], report["exit_code"])
+        yield health
+        problems = GaugeMetricFamily("zfsync_problems", "Problems `zfsync status` lists, each with its fix.")
+        problems.add_metric([], len(report["problems"]))
+        yield problems
+        yield from self._sides(report)
+        yield from self._messages()
+        backlog = GaugeMetricFamily("zfsync_backlog", "Messages waiting to be delivered.", labels=["direction"])
+        oldest = GaugeMetricFamily(
+            "zfsync_oldest_pending_age_seconds",
+            "How long the message waiting longest has waited (0 when none waits).",
+            labels=["direction"],
+        )
+        for direction in DIRECTIONS:
+            backlog.add_metric([direction], report["backlog"][direction])
+            row = self.store.oldest_open(direction)
+            oldest.add_metric([direction], max(0.0, now - row["created_at"]) if row else 0.0)
+        yield backlog
+        yield oldest
+        conversations = GaugeMetricFamily("zfsync_conversations", "FreshChat conversations mapped.")
+        conversations.add_metric([], report["conversations"])
+        yield conversations
+        token = self.store.token_expiry()
+        if token is not None:
+            expiry = GaugeMetricFamily(
+                "zfsync_zalo_token_expiry_timestamp_seconds",
+                "When the Zalo access token expires (it is refreshed hours before); 0 if it was refused.",
+            )
+            expiry.add_metric([], 0.0 if token[1] else token[0])
+            yield expiry
+        beat = self.store.get_state(status.HEARTBEAT_KEY)
+        heartbeat = GaugeMetricFamily(
+            "zfsync_heartbeat_timestamp_seconds", "The daemon's last heartbeat (0 when it stopped cleanly)."
+        )
+        heartbeat.add_metric([], float(beat) if beat not in (None, "stopped") else 0.0)
+        yield heartbeat
+
+    def _sides(self, report: dict) -> Iterator[Metric]:
+        up = GaugeMetricFamily("zfsync_side_up", "1 while the side's last poll went well.", labels=["side"])
+        state = GaugeMetricFamily(
+            "zfsync_side_state", "The side's state, one series per state.", labels=["side", "state"]
+        )
+        last = GaugeMetricFamily(
+            "zfsync_side_last_success_timestamp_seconds", "When the side was last polled well.", labels=["side"]
+        )
+        for side, info in report["sides"].items():
+            up.add_metric([side], 1 if info["state"] == OK else 0)
+            for name in STATES:
+                state.add_metric([side, name], 1 if info["state"] == name else 0)
+            last.add_metric([side], info["last_ok"] or 0.0)
+        yield up
+        yield state
+        yield last
+
+    def _messages(self) -> Iterator[Metric]:
+        messages = CounterMetricFamily(
+            "zfsync_messages", "Messages delivered, by direction and kind.", labels=["direction", "kind"]
+        )
+        for direction, kind, count in self.store.delivered_counts():
+            messages.add_metric([direction, kind], count)
+        yield messages
+        failures = CounterMetricFamily(
+            "zfsync_delivery_failures",
+            "Deliveries that ended failed, by direction and reason (the error code).",
+            labels=["direction", "reason"],
+        )
+        for direction, reason, count in self.store.failure_counts():
+            failures.add_metric([direction, reason], count)
+        yield failures
+        latency = HistogramMetricFamily(
+            "zfsync_delivery_latency_seconds",
+            "Seconds from a message existing on one side to its copy on the other.",
+            labels=["direction"],
+        )
+        found = self.store.latency_histogram(LATENCY_BUCKETS)
+        for direction in DIRECTIONS:
+            cumulative, total, count = found.get(direction, ([0] * len(LATENCY_BUCKETS), 0.0, 0))
+            buckets = [(str(bound), value) for bound, value in zip(LATENCY_BUCKETS, cumulative, strict=True)]
+            latency.add_metric([direction], [*buckets, ("+Inf", count)], total)
+        yield latency
+
+
+def registry(store: Store, zalo_interval: float = 2.0, process: bool = True) -> CollectorRegistry:
+    """Every metric zfsync writes; ``process`` adds this process's API counters (the daemon's)."""
+    reg = CollectorRegistry(auto_describe=True)
+    reg.register(StoreCollector(store, zalo_interval=zalo_interval))
+    if process:
+        reg.register(_Process())
+    return reg
+
+
+class _Process(Collector):
+    def collect(self) -> Iterator[Metric]:
+        yield from telemetry.REGISTRY.collect()
+
+
+def write_textfile(path: Path, reg: CollectorRegistry) -> None:
+    """Atomically (prometheus_client writes a temporary file and renames it), readable by node_exporter."""
+    write_to_textfile(str(path), reg)
+    path.chmod(0o644)
+
+
+def serve(listen: str, reg: CollectorRegistry) -> None:
+    """Serve ``/metrics`` on ``host:port`` (``metrics.listen``): off unless configured, zfsync opens no port."""
+    host, _, port = listen.rpartition(":")
+    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=reg)
