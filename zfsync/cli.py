@@ -278,6 +278,14 @@ def cmd_skip(args: argparse.Namespace) -> int:
     return 0 if done else 1
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    target = Path(args.path)
+    with _opened_store(args) as store:
+        store.backup(target)
+    print(f"store copied to {target} (mode 0600); to restore: stop zfsync, put it at store.path, start zfsync")
+    return 0
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     from zfsync.sim.runner import serve
 
@@ -341,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("zalo_user_id", metavar="ZALO_USER_ID")
     p.add_argument("conversation_id", nargs="?", metavar="CONVERSATION_ID", help="with set: the conversation to use")
+    p = add("backup", cmd_backup, "copy the store consistently while the daemon runs (SQLite online backup)")
+    p.add_argument("path", metavar="PATH", help="a new file for the copy")
     p = add("sim", cmd_sim, "run the Zalo and FreshChat simulators on loopback until interrupted")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--zalo-port", type=int, default=8701)

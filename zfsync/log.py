@@ -31,13 +31,20 @@ def _journald_prefix(_: Any, method: str, event: dict[str, Any]) -> dict[str, An
 
 
 class _JournaldRenderer:
+    """One ``<priority>key=value`` line, then the traceback (if any), each of its lines with the same
+    priority prefix: journald makes every line its own entry, so an unprefixed traceback line would drop
+    to "info" and out of ``journalctl -p warning``, the place where it matters most."""
+
     def __init__(self) -> None:
         self._inner = structlog.processors.KeyValueRenderer(key_order=["event"], drop_missing=True)
 
     def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> str:
         priority = event.pop("_priority", 6)
         event.pop("timestamp", None)  # journald stamps every line itself
-        return f"<{priority}>{self._inner(logger, method, event)}"
+        trace = str(event.pop("exception", "") or "")
+        lines = [f"<{priority}>{self._inner(logger, method, event)}"]
+        lines += [f"<{priority}>  {line}" for line in trace.splitlines()]
+        return "\n".join(lines)
 
 
 def pick_format(requested: str, stream: TextIO) -> str:
@@ -58,7 +65,7 @@ def setup(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) 
         mask_secrets,
     ]
     if chosen == "journald":
-        processors += [_journald_prefix, _JournaldRenderer()]
+        processors += [_journald_prefix, structlog.processors.format_exc_info, _JournaldRenderer()]
     elif chosen == "json":
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
     else:

@@ -126,3 +126,37 @@ def test_freshchat_401_shows_the_fix_and_a_replaced_key_is_picked_up_without_res
     bridge.cycle()
     assert bridge.store.health()["freshchat"]["state"] == OK
     assert texts(bridge.customer_messages(KHANH)) == ["chờ khóa mới"]
+
+
+def test_a_backup_made_while_running_restores_without_duplicates(quick_bridge, tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from zfsync import cli
+
+    b = quick_bridge
+    b.zalo.add_customer_message("2512007384617209999", "Khánh", text="trước khi sao lưu")
+    b.cycle()
+    b.fc.add_agent_message(b.conversation_of("2512007384617209999"), "đã nhận")
+    b.settle(rounds=2)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[zalo]\napp_id = "1"\n[freshchat]\napi_url = "https://x.freshchat.com"\nchannel_id = "c"\n'
+        f'[store]\npath = "{b.settings.store_path}"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ZFSYNC_ZALO_APP_SECRET", "s")
+    monkeypatch.setenv("ZFSYNC_FRESHCHAT_API_KEY", "k")
+    copy = tmp_path / "backup" / "zfsync.db"
+    assert cli.main(["--config", str(config), "backup", str(copy)]) == 0  # the bridge's store stays open
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert cli.main(["--config", str(config), "backup", str(copy)]) == 1  # never overwrites
+    # Restore onto a fresh install: the copy becomes the store, and everything resumes once.
+    b.store.close()
+    os.replace(copy, b.settings.store_path)
+    b.restart()
+    b.zalo.add_customer_message("2512007384617209999", "Khánh", text="sau khi khôi phục")
+    b.settle(rounds=3)
+    customer = [p["text"]["content"] for m in b.customer_messages("2512007384617209999") for p in m["message_parts"]]
+    assert customer == ["trước khi sao lưu", "sau khi khôi phục"]
+    assert b.sent_to("2512007384617209999") == ["đã nhận"]

@@ -46,3 +46,18 @@ def test_journald_lines_carry_priority_and_mask_secrets():
     assert line.startswith("<4>event='side_unhealthy'")
     assert "abc123" not in line and "***" in line
     assert "hidden" not in out.getvalue()
+
+
+def test_a_crash_under_journald_keeps_its_traceback_at_error_priority():
+    out = io.StringIO()
+    log.setup("info", "journald", out)
+    logger = log.structlog.get_logger("t")
+    try:
+        raise RuntimeError("disk I/O error")
+    except RuntimeError:
+        logger.exception("cycle_crashed", loop="zalo")
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("<3>event='cycle_crashed'")
+    assert any(line.startswith("<3>  Traceback") for line in lines)
+    assert lines[-1] == "<3>  RuntimeError: disk I/O error"
+    assert all(line.startswith("<3>") for line in lines)

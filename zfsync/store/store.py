@@ -129,6 +129,23 @@ class Store:
                 raise StoreError(f"store {self.path} cannot be used: {exc}") from None
             raise
 
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the store at ``target`` (mode 0600: it holds the tokens), made with SQLite's
+        online backup, so the daemon may keep writing meanwhile."""
+        if target.exists():
+            raise StoreError(f"{target} exists already: give the backup a new file name")
+        _create_private(target)
+        source = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        except sqlite3.Error as exc:
+            target.unlink(missing_ok=True)
+            raise StoreError(f"backup to {target} failed: {exc}") from None
+        finally:
+            copy.close()
+            source.close()
+
     def close(self) -> None:
         if not self.db.is_closed():
             self.db.close()
