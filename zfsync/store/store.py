@@ -559,7 +559,7 @@ class Store:
                 .where(Message.status.in_(OPEN_STATES), Message.next_attempt_at > now + retry_horizon)
                 .execute()
             )
-        return (conversations, rows) if conversations or rows else (0, 0)
+        return conversations, rows
 
     def set_next_poll(self, conversation_id: int, at: float) -> None:
         Conversation.update(next_poll_at=at).where(Conversation.id == conversation_id).execute()

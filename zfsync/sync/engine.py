@@ -147,7 +147,7 @@ class Engine:
         """After a start or a step of the wall clock, bring persisted times back within reach: a poll or
         a retry hours in the future can only come from a clock that moved back."""
         changed = self.store.clamp_schedule(self.clock(), poll_horizon=SWEEP_INTERVAL, retry_horizon=MAX_DELAY)
-        if changed:
+        if any(changed):
             log.warning("schedule_recovered", conversations=changed[0], rows=changed[1])
 
     def _guard(self, side: str, step: Callable[[], int], result: CycleResult, poll: bool = True) -> int:
