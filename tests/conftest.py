@@ -161,3 +161,16 @@ def quick_bridge(tmp_path: Path) -> Iterator[Bridge]:
     clock_holder.append(b.clock)
     yield b
     b.store.close()
+
+
+def cli_config(tmp_path: Path, store_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config file for running the CLI against a bridge's store (the APIs are never called)."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[zalo]\napp_id = "1"\n[freshchat]\napi_url = "https://x.freshchat.com"\nchannel_id = "c"\n'
+        f'[store]\npath = "{store_path}"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ZFSYNC_ZALO_APP_SECRET", "s")
+    monkeypatch.setenv("ZFSYNC_FRESHCHAT_API_KEY", "k")
+    return config

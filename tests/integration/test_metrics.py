@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import cli_config
 from zfsync import metrics
 from zfsync.sim.base import Fault
 
@@ -133,14 +134,7 @@ def test_status_writes_the_store_metrics_too(quick_bridge, tmp_path, monkeypatch
 
     b = quick_bridge
     traffic(b)
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[zalo]\napp_id = "1"\n[freshchat]\napi_url = "https://x.freshchat.com"\nchannel_id = "c"\n'
-        f'[store]\npath = "{b.settings.store_path}"\n',
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("ZFSYNC_ZALO_APP_SECRET", "s")
-    monkeypatch.setenv("ZFSYNC_FRESHCHAT_API_KEY", "k")
+    config = cli_config(tmp_path, b.settings.store_path, monkeypatch)
     out = tmp_path / "status.prom"
     cli.main(["--config", str(config), "status", "--prometheus", str(out)])
     names = {f.name for f in text_string_to_metric_families(out.read_text())}

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
+from tests.conftest import cli_config
 from zfsync import cli, status
 from zfsync.daemon import Daemon
 from zfsync.sync.engine import BAD_CREDENTIALS, OK
@@ -139,14 +140,7 @@ def test_a_backup_made_while_running_restores_without_duplicates(quick_bridge, t
     b.cycle()
     b.fc.add_agent_message(b.conversation_of("2512007384617209999"), "đã nhận")
     b.settle(rounds=2)
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[zalo]\napp_id = "1"\n[freshchat]\napi_url = "https://x.freshchat.com"\nchannel_id = "c"\n'
-        f'[store]\npath = "{b.settings.store_path}"\n',
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("ZFSYNC_ZALO_APP_SECRET", "s")
-    monkeypatch.setenv("ZFSYNC_FRESHCHAT_API_KEY", "k")
+    config = cli_config(tmp_path, b.settings.store_path, monkeypatch)
     copy = tmp_path / "backup" / "zfsync.db"
     assert cli.main(["--config", str(config), "backup", str(copy)]) == 0  # the bridge's store stays open
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
