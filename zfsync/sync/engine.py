@@ -35,6 +35,7 @@ from zfsync.sync.zalo_writer import ZaloWriter
 log = structlog.get_logger("zfsync.sync")
 
 OK_REFRESH = 10.0  # seconds; `zfsync status` shows the last good poll to this precision
+RECHECK = 5.0  # seconds at most between two looks at what is due (rows another process may have queued)
 
 OK = "OK"
 TRANSIENT_ERROR = "TRANSIENT_ERROR"
@@ -98,6 +99,7 @@ class Engine:
         self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
         self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
+        self._look_at: dict[str, float] = {}  # direction -> when (monotonic) to ask the store what is due
 
     def zalo_cycle(self) -> CycleResult:
         """Read Zalo, deliver customer messages to FreshChat, then refresh a few day-old profiles."""
@@ -114,12 +116,20 @@ class Engine:
     def poll_zalo(self) -> CycleResult:
         result = CycleResult(ok=True)
         result.queued = self._guard("zalo", self.zalo_reader.poll, result)
+        if result.queued:
+            self._look_again()
         return result
 
     def poll_freshchat(self) -> CycleResult:
         result = CycleResult(ok=True)
         result.queued = self._guard("freshchat", self._read_freshchat, result)
+        if result.queued:
+            self._look_again()
         return result
+
+    def _look_again(self) -> None:
+        """Rows were queued: the next delivery tick of each direction asks the store what is due."""
+        self._look_at.clear()
 
     def _read_freshchat(self) -> int:
         if not self._contacted_freshchat:
@@ -130,12 +140,23 @@ class Engine:
         return self.freshchat_reader.poll_due()
 
     def deliver(self, direction: str) -> CycleResult:
-        """Send the due rows of ``direction``; after customer messages, refresh a few day-old profiles."""
+        """Send the due rows of ``direction``; after customer messages, refresh a few day-old profiles.
+
+        The store is asked what is due only when something may be: when the next row falls due, after a
+        poll or a delivery queued rows, and every `RECHECK` seconds for rows another process queued
+        (`zfsync requeue`). An idle daemon's delivery ticks cost nothing."""
         result = CycleResult(ok=True)
-        if self.store.next_due_time(direction) is not None:
-            writer: Writer = self.freshchat_writer if direction == Z2F else self.zalo_writer
-            deliver = lambda: self.deliverer.run(direction, writer)  # noqa: E731
-            result.delivered = self._guard("freshchat" if direction == Z2F else "zalo", deliver, result, poll=False)
+        if self.monotonic() >= self._look_at.get(direction, float("-inf")):
+            due = self.store.next_due_time(direction)
+            if due is not None and due <= self.clock():
+                writer: Writer = self.freshchat_writer if direction == Z2F else self.zalo_writer
+                deliver = lambda: self.deliverer.run(direction, writer)  # noqa: E731
+                side = "freshchat" if direction == Z2F else "zalo"
+                result.delivered = self._guard(side, deliver, result, poll=False)
+                self._look_again()  # notes for the other direction may have been queued meanwhile
+                due = self.store.next_due_time(direction)
+            wait = RECHECK if due is None else min(RECHECK, max(0.0, due - self.clock()))
+            self._look_at[direction] = self.monotonic() + wait
         if direction == Z2F and self._paused_until.get("zalo", 0.0) <= self.monotonic():
             try:
                 self.profiles.refresh_due()
@@ -147,6 +168,7 @@ class Engine:
         """After a start or a step of the wall clock, bring persisted times back within reach: a poll or
         a retry hours in the future can only come from a clock that moved back."""
         changed = self.store.clamp_schedule(self.clock(), poll_horizon=SWEEP_INTERVAL, retry_horizon=MAX_DELAY)
+        self._look_again()
         if any(changed):
             log.warning("schedule_recovered", conversations=changed[0], rows=changed[1])
 

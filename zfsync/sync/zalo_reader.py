@@ -199,12 +199,14 @@ class ZaloReader:
             if top.first_page_ids
             else mark
         )
-        with self.store.atomic():
-            self.store.set_state(MARK_KEY, new_mark.text())
-            if next_resume is None:
-                self.store.delete_state(RESUME_KEY)
-            else:
-                self.store.set_state(RESUME_KEY, f"{next_resume[0]}|{next_resume[1].text()}")
+        resume_text = f"{next_resume[0]}|{next_resume[1].text()}" if next_resume else None
+        if new_mark != mark or resume is not None or resume_text is not None:  # an idle cycle writes nothing
+            with self.store.atomic():
+                self.store.set_state(MARK_KEY, new_mark.text())
+                if resume_text is None:
+                    self.store.delete_state(RESUME_KEY)
+                else:
+                    self.store.set_state(RESUME_KEY, resume_text)
         return queued
 
     def _set_baseline(self) -> int:
