@@ -100,6 +100,7 @@ class Engine:
         self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
         self._look_at: dict[str, float] = {}  # direction -> when (monotonic) to ask the store what is due
+        self._queued = 0  # counts `_look_again`, so a look that raced with queueing is made again
 
     def zalo_cycle(self) -> CycleResult:
         """Read Zalo, deliver customer messages to FreshChat, then refresh a few day-old profiles."""
@@ -129,6 +130,7 @@ class Engine:
 
     def _look_again(self) -> None:
         """Rows were queued: the next delivery tick of each direction asks the store what is due."""
+        self._queued += 1
         self._look_at.clear()
 
     def _read_freshchat(self) -> int:
@@ -147,6 +149,7 @@ class Engine:
         (`zfsync requeue`). An idle daemon's delivery ticks cost nothing."""
         result = CycleResult(ok=True)
         if self.monotonic() >= self._look_at.get(direction, float("-inf")):
+            generation = self._queued  # a poll queueing rows while we look must not be missed
             due = self.store.next_due_time(direction)
             if due is not None and due <= self.clock():
                 writer: Writer = self.freshchat_writer if direction == Z2F else self.zalo_writer
@@ -156,7 +159,7 @@ class Engine:
                 self._look_again()  # notes for the other direction may have been queued meanwhile
                 due = self.store.next_due_time(direction)
             wait = RECHECK if due is None else min(RECHECK, max(0.0, due - self.clock()))
-            self._look_at[direction] = self.monotonic() + wait
+            self._look_at[direction] = self.monotonic() + (wait if self._queued == generation else 0.0)
         if direction == Z2F and self._paused_until.get("zalo", 0.0) <= self.monotonic():
             try:
                 self.profiles.refresh_due()
