@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +12,7 @@ import pytest
 from zfsync.config import Settings, from_mapping
 from zfsync.daemon import build_clients
 from zfsync.domain import ZaloTokens
+from zfsync.sim import pgcluster
 from zfsync.sim.base import SimServer
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
@@ -31,15 +34,16 @@ class FakeClock:
         self.now += seconds
 
 
-def make_settings(zalo_url: str, freshchat_url: str, store_path: Path, **sync: object) -> Settings:
+def make_settings(zalo_url: str, freshchat_url: str, store_path: Path, store_url: str = "", **sync: object) -> Settings:
     raw = {
         # The in-process simulators answer at made-up http hosts: no secret leaves the process.
         "zalo": {"app_id": "sim-app", "api_url": zalo_url, "oauth_url": zalo_url, "allow_insecure_http": True},
         "freshchat": {"api_url": freshchat_url, "channel_id": CHANNEL_ID, "allow_insecure_http": True},
-        "store": {"path": str(store_path)},
+        "store": {"path": str(store_path), "url": store_url},
         "sync": dict(sync),
     }
-    return from_mapping(raw, {"ZFSYNC_ZALO_APP_SECRET": "sim-secret", "ZFSYNC_FRESHCHAT_API_KEY": "sim-key"})
+    secrets = {"ZFSYNC_ZALO_APP_SECRET": "sim-secret", "ZFSYNC_FRESHCHAT_API_KEY": "sim-key"}
+    return from_mapping(raw, {**secrets, "ZFSYNC_STORE_PASSWORD": pgcluster.PASSWORD})
 
 
 @dataclass
@@ -59,12 +63,14 @@ class Bridge:
     def restart(self) -> None:
         """What a daemon restart keeps: the database file, nothing in memory."""
         self.store.close()
-        self.store = Store.open(self.settings.store_path)
+        self.store = open_store(self.settings)
         self.engine = make_engine(self)
 
     def reconfigure(self, **sync: object) -> None:
         """Restart with other ``[sync]`` settings."""
-        self.settings = make_settings(self.zalo_url, self.fc_url, self.settings.store_path, **sync)
+        self.settings = make_settings(
+            self.zalo_url, self.fc_url, self.settings.store_path, self.settings.store_url, **sync
+        )
         self.restart()
 
     def cycle(self, times: int = 1) -> None:
@@ -125,12 +131,22 @@ def make_engine(b: Bridge) -> Engine:
     return Engine(b.settings, b.store, clients.zalo, clients.freshchat, b.clock)
 
 
+def open_store(settings: Settings) -> Store:
+    return Store.open(settings.store_location, settings.store_password)
+
+
 def start_bridge(
-    tmp_path: Path, zalo: ZaloSim, fc: FreshChatSim, zalo_url: str, fc_url: str, in_process: bool = False
+    tmp_path: Path,
+    zalo: ZaloSim,
+    fc: FreshChatSim,
+    zalo_url: str,
+    fc_url: str,
+    in_process: bool = False,
+    store_url: str = "",
 ) -> Bridge:
-    settings = make_settings(zalo_url, fc_url, tmp_path / "zfsync.db")
+    settings = make_settings(zalo_url, fc_url, tmp_path / "zfsync.db", store_url)
     clock = FakeClock()
-    store = Store.open(settings.store_path)
+    store = open_store(settings)
     access, refresh = zalo.mint_tokens()
     store.save_tokens(ZaloTokens(access, refresh, 90_000), clock())
     b = Bridge(zalo, fc, zalo_url, fc_url, settings, clock, store, None, in_process)  # type: ignore[arg-type]
@@ -139,12 +155,48 @@ def start_bridge(
     return b
 
 
+STORE_ENV = "ZFSYNC_TEST_STORE"  # "postgres": every bridge of the suite on PostgreSQL (SQLite by default)
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pgcluster.Cluster]:
+    """A throwaway PostgreSQL for the whole run; skipped with the reason where it cannot be had, never on CI."""
+    try:
+        cluster = pgcluster.Cluster()
+    except pgcluster.Unavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is needed on CI: {exc}")
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-def bridge(tmp_path: Path) -> Iterator[Bridge]:
+def pg_url(pg_cluster: pgcluster.Cluster) -> str:
+    """A new empty database of the throwaway cluster."""
+    return pg_cluster.create_database(f"test_{next(_databases)}")
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Where the bridges of this test keep their store: "" for SQLite, or a PostgreSQL URL."""
+    return str(request.getfixturevalue("pg_url")) if os.environ.get(STORE_ENV) == "postgres" else ""
+
+
+@pytest.fixture
+def bridge(tmp_path: Path, store_url: str) -> Iterator[Bridge]:
     """Both simulators on loopback HTTP: the whole stack, sockets included."""
     zalo_server = SimServer(ZaloSim()).start()
     fc_server = SimServer(FreshChatSim()).start()
-    b = start_bridge(tmp_path, zalo_server.app, fc_server.app, zalo_server.url, fc_server.url)  # type: ignore[arg-type]
+    b = start_bridge(
+        tmp_path,
+        zalo_server.app,
+        fc_server.app,
+        zalo_server.url,
+        fc_server.url,
+        store_url=store_url,  # type: ignore[arg-type]
+    )
     yield b
     b.store.close()
     zalo_server.stop()
@@ -152,25 +204,33 @@ def bridge(tmp_path: Path) -> Iterator[Bridge]:
 
 
 @pytest.fixture
-def quick_bridge(tmp_path: Path) -> Iterator[Bridge]:
+def quick_bridge(tmp_path: Path, store_url: str) -> Iterator[Bridge]:
     """Both simulators in-process, sharing the fake clock: for tests of many cycles or hours of time."""
     zalo, fc = ZaloSim(), FreshChatSim()
     clock_holder: list[FakeClock] = []
     zalo.clock = fc.clock = lambda: clock_holder[0]() if clock_holder else time.time()
-    b = start_bridge(tmp_path, zalo, fc, "http://zalo.sim", "http://freshchat.sim", in_process=True)
+    b = start_bridge(
+        tmp_path, zalo, fc, "http://zalo.sim", "http://freshchat.sim", in_process=True, store_url=store_url
+    )
     clock_holder.append(b.clock)
     yield b
     b.store.close()
 
 
-def cli_config(tmp_path: Path, store_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def store_section(store_path: Path, store_url: str = "") -> str:
+    """The ``[store]`` of a config file for the CLI: the bridge's SQLite file or PostgreSQL database."""
+    return f'[store]\npath = "{store_path}"\nurl = "{store_url}"\n'
+
+
+def cli_config(tmp_path: Path, store_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str = "") -> Path:
     """A config file for running the CLI against a bridge's store (the APIs are never called)."""
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[zalo]\napp_id = "1"\n[freshchat]\napi_url = "https://x.freshchat.com"\nchannel_id = "c"\n'
-        f'[store]\npath = "{store_path}"\n',
+        '[zalo]\napp_id = "1"\n[freshchat]\napi_url = "https://x.freshchat.com"\nchannel_id = "c"\n'
+        + store_section(store_path, store_url),
         encoding="utf-8",
     )
     monkeypatch.setenv("ZFSYNC_ZALO_APP_SECRET", "s")
     monkeypatch.setenv("ZFSYNC_FRESHCHAT_API_KEY", "k")
+    monkeypatch.setenv("ZFSYNC_STORE_PASSWORD", pgcluster.PASSWORD)
     return config

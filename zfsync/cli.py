@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import sys
@@ -27,7 +28,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _store(settings: Settings) -> Store:
-    return Store.open(settings.store_path)
+    return Store.open(settings.store_location, settings.store_password)
 
 
 @contextmanager
@@ -53,12 +54,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     log.setup(settings.log_level, settings.log_format)
-    with only_instance(settings.store_path):
+    # SQLite: one daemon per store, by a lock file. PostgreSQL: any number, one active by the store's lease.
+    with contextlib.nullcontext() if settings.store_url else only_instance(settings.store_path):
         store = _store(settings)
         try:
             clients = build_clients(settings, store, time.time, monotonic=time.monotonic)
             engine = Engine(settings, store, clients.zalo, clients.freshchat, time.time, time.monotonic)
-            Daemon(settings, store, engine, reload_secrets=_secret_reloader(settings, clients.freshchat)).run()
+            reload = _secret_reloader(settings, clients.freshchat)
+            Daemon(settings, store, engine, reload_secrets=reload, lease=store.lease(settings.lease_name)).run()
         finally:
             store.close()
     return 0
@@ -85,7 +88,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from zfsync import status
 
     settings = _settings(args)
-    if not settings.store_path.exists():
+    if not settings.store_url and not settings.store_path.exists():
         print(f"zfsync: down\n  no store at {settings.store_path}: start the service (`zfsync run`) first")
         return status.DOWN
     try:

@@ -22,6 +22,7 @@ from zfsync.errors import ConfigError
 
 DEFAULT_PATHS = (Path("config.toml"), Path("/etc/zfsync/config.toml"))
 FRESHCHAT_KEY_ENV = "ZFSYNC_FRESHCHAT_API_KEY"
+STORE_PASSWORD_ENV = "ZFSYNC_STORE_PASSWORD"
 ZALO_SECRET_ENV = "ZFSYNC_ZALO_APP_SECRET"
 
 
@@ -75,6 +76,18 @@ class Settings:
     log_format: str = "auto"
     source: Path | None = None
     metrics: MetricsSettings = field(default_factory=lambda: MetricsSettings())
+    store_url: str = ""  # a PostgreSQL store; empty: the SQLite file at store_path
+    store_password: str = field(default="", repr=False)
+
+    @property
+    def store_location(self) -> Path | str:
+        """What `Store.open` is given: the PostgreSQL URL, else the SQLite file."""
+        return self.store_url or self.store_path
+
+    @property
+    def lease_name(self) -> str:
+        """What the active daemon's lock is keyed on: the OA's app and the FreshChat channel it serves."""
+        return f"{self.zalo.app_id}/{self.freshchat.channel_id}"
 
 
 # key -> (default, validator). A default of None means the key is required.
@@ -102,6 +115,34 @@ def _require_https(section: str, values: dict[str, Any]) -> None:
                     f"config key {section}.{key}: {value} is plain http, so the secrets would travel in clear; "
                     f"use https, or set {section}.allow_insecure_http = true"
                 )
+
+
+def _store_url(key: str, value: Any) -> str:
+    """``sqlite:///path`` or ``postgresql://user@host[:port]/db[?params]``; never a password in it."""
+    if not isinstance(value, str):
+        raise ConfigError(f"config key {key}: expected a URL such as postgresql://zfsync@db.example/zfsync")
+    if not value or value.startswith("sqlite://"):
+        return value
+    parsed = urlparse(value)
+    if parsed.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"config key {key}: expected sqlite:///path or postgresql://user@host/database, got {value!r}"
+        )
+    if parsed.password is not None:
+        raise ConfigError(f"config key {key}: the URL holds a password; remove it and set {STORE_PASSWORD_ENV}")
+    if not parsed.path.strip("/"):
+        raise ConfigError(f"config key {key}: name the database, as in postgresql://user@host/zfsync")
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        raise ConfigError(
+            f"config key {key}: a PostgreSQL store needs the psycopg driver: pip install 'zfsync[postgres]'"
+        ) from None
+    try:
+        conninfo_to_dict(value)
+    except Exception as exc:
+        raise ConfigError(f"config key {key}: not a valid PostgreSQL URL: {exc}") from None
+    return value
 
 
 def _freshchat_url(key: str, value: Any) -> str:
@@ -213,7 +254,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "long_text": ("split", _choice("split", "file")),
         "max_attempts": (10, _count(1, 1000)),
     },
-    "store": {"path": ("/var/lib/zfsync/zfsync.db", _required_text)},
+    "store": {"path": ("/var/lib/zfsync/zfsync.db", _required_text), "url": ("", _store_url)},
     "metrics": {
         "textfile": ("", _text),
         "listen": ("", _listen),
@@ -310,11 +351,14 @@ def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Pat
         raise ConfigError(
             "config keys freshchat.hot_interval, warm_interval, cold_interval: expected hot <= warm <= cold"
         )
+    store_path, store_url = _store(values["store"], source)
     return Settings(
         zalo=ZaloSettings(app_secret=_secret(secrets, ZALO_SECRET_ENV), **z),
         freshchat=FreshChatSettings(api_key=_secret(secrets, FRESHCHAT_KEY_ENV), **f),
         sync=SyncSettings(**s),
-        store_path=_store_path(values["store"]["path"], source),
+        store_path=store_path,
+        store_url=store_url,
+        store_password=secrets.get(STORE_PASSWORD_ENV, "").strip(),
         log_level=values["log"]["level"],
         log_format=values["log"]["format"],
         source=source,
@@ -331,6 +375,17 @@ def _secret(secrets: Mapping[str, str], name: str) -> str:
     if not value:
         raise ConfigError(f"secret {name} is missing: set it in the environment or in a .env file beside the config")
     return value
+
+
+def _store(values: dict[str, Any], source: Path | None) -> tuple[Path, str]:
+    """The SQLite file and the PostgreSQL URL (empty for SQLite) that ``[store]`` names."""
+    url = values["url"]  # when set, it wins over path
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://") :]
+        if not path:
+            raise ConfigError("config key store.url: name the file, as in sqlite:///var/lib/zfsync/zfsync.db")
+        return _store_path(path, source), ""
+    return _store_path(values["path"], source), url
 
 
 def _store_path(value: str, source: Path | None) -> Path:

@@ -5,6 +5,10 @@ Two poll jobs (Zalo, FreshChat) and two delivery jobs (one per direction), each 
 job records liveness for `zfsync status` and feeds the systemd watchdog only while both poll loops are
 making progress, so a silent stall gets the service restarted; a delivery in progress never counts.
 
+On a PostgreSQL store several daemons may run, one per machine: each first stands by until it holds the
+store's lease (an advisory lock, `zfsync.store.lease`), and the one that holds it is the only one that
+polls and sends. A holder that can no longer confirm its lease exits at once, before a standby may start.
+
 APScheduler plans on the wall clock: a clock guard thread (on the monotonic clock) notices a step of it
 and runs every job again at once, and persisted polls and retries are brought back within reach.
 """
@@ -12,10 +16,14 @@ and runs every job again at once, and persisted polls and retries are brought ba
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
+import socket
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,8 +39,9 @@ from zfsync.config import Settings
 from zfsync.domain import F2Z, Z2F
 from zfsync.errors import ZfsyncError
 from zfsync.freshchat.client import FreshChatClient
-from zfsync.status import HEARTBEAT_KEY, STARTS_KEY
+from zfsync.status import ACTIVE_KEY, HEARTBEAT_KEY, STANDBY_PREFIX, STARTS_KEY
 from zfsync.store import Store
+from zfsync.store.lease import CHECK_EVERY, STALE, TAKEOVER_GRACE, Lease
 from zfsync.sync.engine import BAD_CREDENTIALS, CycleResult, Engine
 from zfsync.systemd import Notifier, watchdog_interval
 from zfsync.zalo.client import ZaloClient
@@ -44,6 +53,9 @@ FRESHCHAT_TICK = 0.5  # the FreshChat job wakes this often; each conversation ke
 DELIVERY_TICK = 0.5  # the delivery jobs wake this often; a row keeps its own retry time
 CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one between two looks
 STALL_FACTOR = 5  # a loop silent for this many of its intervals (at least a minute) is stalled
+STANDBY_RETRY = 2.0  # seconds between a standby's attempts to take the lease
+STANDBY_BEAT = 10.0  # seconds between a standby's notes in the store, for `zfsync status`
+LOST_LEAD = 75  # exit status of a daemon that lost its lease (EX_TEMPFAIL): systemd starts it again
 
 
 @dataclass
@@ -105,8 +117,13 @@ class Daemon:
         engine: Engine,
         notifier: Notifier | None = None,
         reload_secrets: Callable[[], None] | None = None,
+        lease: Lease | None = None,
     ):
         self.settings = settings
+        self.lease = lease
+        self.host = socket.gethostname()
+        self.lead_ok_at = time.monotonic()
+        self.lead_lost = threading.Event()
         self.reload_secrets = reload_secrets or (lambda: None)
         self.store = store
         self.engine = engine
@@ -205,11 +222,73 @@ class Daemon:
         sides = ", ".join(f"{side} {health.get(side, {}).get('state', 'UNKNOWN')}" for side in ("zalo", "freshchat"))
         return f"{sides}; {self.store.conversation_count()} conversations"
 
+    # --- the lead, on a store several daemons share ---------------------------------------------------
+
+    def _stand_by(self, lease: Lease) -> bool:
+        """Wait until this daemon holds the lease; False if it was stopped first."""
+        identity = f"zfsync {self.host} {os.getpid()}"
+        standby_key = STANDBY_PREFIX + self.host
+        shown = ""
+        noted_at = -STANDBY_BEAT
+        while not self.stop_event.is_set():
+            if lease.try_acquire(identity):
+                self.store.delete_state(standby_key)
+                return True
+            active = _host_of(lease.holder())
+            line = f"standby, active is {active}"
+            if line != shown:
+                log.info("daemon_standby", active=active)
+                self.notifier.ready(line) if not shown else self.notifier.status(line)
+                shown = line
+            if time.monotonic() - noted_at >= STANDBY_BEAT:
+                self.store.set_state(standby_key, json.dumps({"at": time.time(), "active": active}))
+                noted_at = time.monotonic()
+            self.notifier.watchdog()
+            self.stop_event.wait(STANDBY_RETRY)
+        self.store.delete_state(standby_key)
+        return False
+
+    def _take_lead(self, lease: Lease) -> None:
+        """Fence off any former holder, wait until it has surely stopped, and watch the lease from now on."""
+        self.store.take_lead(f"{self.host} {os.getpid()} {uuid.uuid4().hex}")
+        self.lead_ok_at = time.monotonic()
+        threading.Thread(target=self._watch_lease, args=(lease,), name="lease", daemon=True).start()
+        log.info("lead_taken", grace=TAKEOVER_GRACE)
+        self.notifier.status("taking over")
+        self.stop_event.wait(TAKEOVER_GRACE)
+        self.store.set_state(ACTIVE_KEY, json.dumps({"host": self.host, "pid": os.getpid(), "since": time.time()}))
+
+    def _watch_lease(self, lease: Lease) -> None:
+        while not self.stop_event.wait(CHECK_EVERY):
+            if lease.held():
+                self.lead_ok_at = time.monotonic()
+            else:
+                self.lead_lost.set()
+                return
+
+    def _lead_sure(self) -> bool:
+        return not self.lead_lost.is_set() and time.monotonic() - self.lead_ok_at < STALE
+
+    def _give_up_lead(self) -> None:
+        """Stop sending at once: a standby may take over as soon as this lease's time is up, and a send
+        still in flight here could double one of its own. The process ends; systemd starts it again, as a
+        standby. A send cut off here is found by the next holder's reconcile, as after a crash."""
+        log.error("lead_lost", seconds_since_confirmed=round(time.monotonic() - self.lead_ok_at, 1))
+        sys.stderr.flush()
+        os._exit(LOST_LEAD)
+
     def run(self) -> None:
         """Run until SIGTERM or SIGINT, then finish in-flight work and return."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
-        log.info("daemon_starting", store=str(self.store.path))
+        log.info("daemon_starting", store=self.store.where)
+        if self.lease is not None:
+            if not self._stand_by(self.lease):
+                return
+            self._take_lead(self.lease)
+            if self.stop_event.is_set():
+                self.lease.release()
+                return
         starts = [t for t in (self.store.get_state(STARTS_KEY) or "").split(",") if t][-9:]
         self.store.set_state(STARTS_KEY, ",".join([*starts, f"{time.time():.0f}"]))
         self.engine.recover_schedule()
@@ -233,9 +312,19 @@ class Daemon:
         guard.start()
         self.notifier.ready(self._status_line())
         log.info("daemon_ready", zalo_interval=self.settings.zalo.poll_interval, heartbeat=beat)
-        self.stop_event.wait()
+        while not self.stop_event.wait(0.25):
+            if self.lease is not None and not self._lead_sure():
+                self._give_up_lead()
         log.info("daemon_stopping")
         self.notifier.stopping()
         scheduler.shutdown(wait=True)  # lets running cycles finish their current send
         self.store.set_state(HEARTBEAT_KEY, "stopped")
+        if self.lease is not None:
+            self.lease.release()  # after the last write: a standby takes over from here
         log.info("daemon_stopped")
+
+
+def _host_of(identity: str | None) -> str:
+    """The host in a lease holder's identity ("zfsync HOST PID")."""
+    parts = (identity or "").split()
+    return parts[1] if len(parts) == 3 and parts[0] == "zfsync" else "unknown"

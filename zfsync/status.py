@@ -7,6 +7,8 @@ over, and that nothing failed; each problem comes with what to do about it.
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from typing import Any
 
@@ -15,6 +17,8 @@ from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR
 
 HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, or "stopped"
 STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
+ACTIVE_KEY = "daemon.active"  # written by the active daemon of a shared store: its host, pid and since when
+STANDBY_PREFIX = "daemon.standby."  # + host: written by a standby daemon, while it waits for the lease
 HEARTBEAT_STALE = 120.0
 TOKEN_WARNING = 3600.0
 POLL_STALE = 120.0  # seconds without a good poll (or five poll intervals, if longer) before a side is stuck
@@ -53,6 +57,7 @@ def collect(store: Store, now: float | None = None, zalo_interval: float = 2.0) 
         "daemon": {
             "running": heartbeat_age is not None and heartbeat_age < HEARTBEAT_STALE,
             "heartbeat_age": heartbeat_age,
+            **_roles(store, now),
         },
         "sides": sides,
         "zalo_token": None
@@ -70,6 +75,25 @@ def collect(store: Store, now: float | None = None, zalo_interval: float = 2.0) 
     report["problems"] = problems(store, report, now, zalo_interval)
     report["exit_code"] = verdict(report)
     return report
+
+
+def _roles(store: Store, now: float) -> dict[str, Any]:
+    """On a store several daemons share: which host is active, and whether this host stands by."""
+    active = _json(store.get_state(ACTIVE_KEY))
+    standby = _json(store.get_state(STANDBY_PREFIX + socket.gethostname()))
+    standing_by = bool(standby) and now - float(standby.get("at", 0)) < HEARTBEAT_STALE
+    return {
+        "active_host": active.get("host") if active else None,
+        "standby_here": standing_by,
+    }
+
+
+def _json(value: str | None) -> dict[str, Any]:
+    try:
+        found = json.loads(value) if value else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: float) -> list[dict[str, str]]:
@@ -148,7 +172,10 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
     lines.append(
         f"  daemon     {'running' if daemon['running'] else 'not running'}"
         + (f" (heartbeat {daemon['heartbeat_age']}s ago)" if daemon["heartbeat_age"] is not None else "")
+        + (f" on {daemon['active_host']}" if daemon.get("active_host") else "")
     )
+    if daemon.get("standby_here"):
+        lines.append(f"  this host  standby, active is {daemon.get('active_host') or 'unknown'}")
     for side, info in report["sides"].items():
         line = f"  {side:<10} {info['state']}, last good poll {_ago(now, info['last_ok'])}"
         lines.append(line)

@@ -134,7 +134,7 @@ def test_status_writes_the_store_metrics_too(quick_bridge, tmp_path, monkeypatch
 
     b = quick_bridge
     traffic(b)
-    config = cli_config(tmp_path, b.settings.store_path, monkeypatch)
+    config = cli_config(tmp_path, b.settings.store_path, monkeypatch, b.settings.store_url)
     out = tmp_path / "status.prom"
     cli.main(["--config", str(config), "status", "--prometheus", str(out)])
     names = {f.name for f in text_string_to_metric_families(out.read_text())}

@@ -6,9 +6,10 @@ import subprocess
 import sys
 from dataclasses import replace
 
-from tests.conftest import cli_config
+from tests.conftest import cli_config, store_section
 from zfsync import cli, status
 from zfsync.daemon import Daemon
+from zfsync.sim import pgcluster
 from zfsync.sync.engine import BAD_CREDENTIALS, OK
 
 KHANH = "2512007384617209999"
@@ -24,9 +25,12 @@ def write_config(b, tmp_path):
     path.write_text(
         f'[zalo]\napp_id = "sim-app"\napi_url = "{b.zalo_url}"\noauth_url = "{b.zalo_url}"\n'
         f'[freshchat]\napi_url = "{b.fc_url}"\nchannel_id = "{b.settings.freshchat.channel_id}"\n'
-        f'[store]\npath = "{b.settings.store_path}"\n'
+        + store_section(b.settings.store_path, b.settings.store_url)
     )
-    (tmp_path / ".env").write_text("ZFSYNC_ZALO_APP_SECRET=sim-secret\nZFSYNC_FRESHCHAT_API_KEY=sim-key\n")
+    (tmp_path / ".env").write_text(
+        "ZFSYNC_ZALO_APP_SECRET=sim-secret\nZFSYNC_FRESHCHAT_API_KEY=sim-key\n"
+        f"ZFSYNC_STORE_PASSWORD={pgcluster.PASSWORD}\n"
+    )
     return path
 
 

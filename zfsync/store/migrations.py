@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from peewee import Database
+from peewee import Database, PostgresqlDatabase
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as apply_operations
 
 from zfsync.errors import StoreError
+from zfsync.store.lease import LOCK_CLASS, MIGRATION_LOCK
 from zfsync.store.models import ALL_MODELS, Message, SchemaVersion
 
 
@@ -52,6 +53,9 @@ def current_version(db: Database) -> int:
 def migrate(db: Database) -> list[str]:
     """Bring the schema to `LATEST`; returns the descriptions of the steps applied."""
     with db.atomic():
+        if isinstance(db, PostgresqlDatabase):
+            # Daemons starting at once on one database: one migrates, the others wait and find it done.
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, MIGRATION_LOCK))
         version = current_version(db)
         if version > LATEST:
             raise StoreError(

@@ -1,4 +1,8 @@
-"""The peewee models: the shape of the SQLite store. Only `zfsync.store` imports this module."""
+"""The peewee models: the shape of the store (SQLite or PostgreSQL). Only `zfsync.store` imports this module.
+
+Times are DoubleField: peewee's FloatField is a 4-byte REAL on PostgreSQL, which rounds epoch seconds to
+minutes (SQLite's REAL is 8 bytes either way, so the SQLite schema is unchanged).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from peewee import (
     BooleanField,
     CharField,
     DatabaseProxy,
-    FloatField,
+    DoubleField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -46,7 +50,7 @@ class Contact(BaseModel):
     last_inbound_ms = BigIntegerField(default=0)  # the customer's last message: Zalo's 7-day window
     cursor_time_ms = BigIntegerField(default=0)  # newest Zalo message of this user already recorded
     cursor_id = CharField(default="")
-    profile_checked_at = FloatField(default=0)
+    profile_checked_at = DoubleField(default=0)
 
 
 class Conversation(BaseModel):
@@ -56,11 +60,11 @@ class Conversation(BaseModel):
     fc_conversation_id = CharField(unique=True)
     is_current = BooleanField(default=True)
     resolved = BooleanField(default=False)
-    created_at = FloatField()
-    last_activity_at = FloatField()
-    next_poll_at = FloatField(index=True)
+    created_at = DoubleField()
+    last_activity_at = DoubleField()
+    next_poll_at = DoubleField(index=True)
     cursor_id = CharField(default="")  # newest FreshChat message already read
-    cursor_time = FloatField(default=0)
+    cursor_time = DoubleField(default=0)
 
 
 class Message(BaseModel):
@@ -72,19 +76,19 @@ class Message(BaseModel):
     contact = ForeignKeyField(Contact, backref="messages", on_delete="CASCADE")
     kind = CharField()
     payload = TextField()  # JSON: what to send, rendered by the sync core
-    source_time = FloatField()  # epoch seconds at the source: the delivery order per contact
+    source_time = DoubleField()  # epoch seconds at the source: the delivery order per contact
     status = CharField(default=PENDING)
     dest_id = CharField(null=True, index=True)
     # f2z only: the id Zalo's listings show for our send, when it is not the id the send answered.
     echo_id = CharField(null=True, index=True)
     conversation_id = CharField(null=True)  # the FreshChat conversation it came from or went to
     attempts = IntegerField(default=0)
-    next_attempt_at = FloatField(default=0)
-    claimed_at = FloatField(null=True)
+    next_attempt_at = DoubleField(default=0)
+    claimed_at = DoubleField(null=True)
     last_error = TextField(default="")
     error_code = CharField(default="")
-    created_at = FloatField()
-    done_at = FloatField(null=True)
+    created_at = DoubleField()
+    done_at = DoubleField(null=True)
 
     class Meta:
         indexes = (
@@ -104,8 +108,8 @@ class Token(BaseModel):
     provider = CharField(primary_key=True)
     access_token = TextField()
     refresh_token = TextField()
-    expires_at = FloatField()
-    updated_at = FloatField()
+    expires_at = DoubleField()
+    updated_at = DoubleField()
     dead_reason = TextField(default="")
 
 
@@ -114,10 +118,10 @@ class Health(BaseModel):
 
     side = CharField(primary_key=True)
     state = CharField()
-    last_ok_at = FloatField(null=True)
-    last_error_at = FloatField(null=True)
+    last_ok_at = DoubleField(null=True)
+    last_error_at = DoubleField(null=True)
     last_error = TextField(default="")
-    updated_at = FloatField()
+    updated_at = DoubleField()
 
 
 ALL_MODELS = [SchemaVersion, Contact, Conversation, Message, State, Token, Health]

@@ -16,11 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peewee import JOIN, Case, OperationalError, SqliteDatabase, fn
+from peewee import (
+    JOIN,
+    Case,
+    Database,
+    InterfaceError,
+    OperationalError,
+    PostgresqlDatabase,
+    SqliteDatabase,
+    fn,
+)
+from playhouse.shortcuts import ReconnectMixin
 
 from zfsync.domain import ZaloTokens, safe_text
 from zfsync.errors import StoreError
 from zfsync.store import migrations
+from zfsync.store.lease import Lease, conninfo, is_postgres_url
 from zfsync.store.models import (
     FAILED,
     OPEN_STATES,
@@ -39,7 +50,21 @@ from zfsync.store.models import (
 from zfsync.zalo.oauth import StoredTokens
 
 BUSY_TIMEOUT_MS = 10_000
+LEASE_KEY = "daemon.lease"  # the lease token of the active daemon (PostgreSQL)
 GONE = 1e18  # the next poll of a conversation FreshChat no longer has: never
+
+
+class _Postgres(ReconnectMixin, PostgresqlDatabase):  # type: ignore[misc]
+    # A connection the server dropped (a restart, a failover of the database) is opened again on the next
+    # query outside a transaction; inside one the error stands, and the transaction is retried by its cycle.
+    reconnect_errors = (
+        (OperationalError, "terminating connection"),
+        (OperationalError, "the connection is closed"),
+        (OperationalError, "server closed the connection"),
+        (OperationalError, "consuming input failed"),
+        (InterfaceError, "connection already closed"),
+        (InterfaceError, "the connection is closed"),
+    )
 
 
 class _Database(SqliteDatabase):
@@ -92,46 +117,77 @@ class Figures:
 
 
 class Store:
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-        # BEGIN IMMEDIATE: a transaction that reads and then writes would otherwise fail at once with
-        # "database is locked" when another thread wrote in between (SQLite cannot upgrade a stale read
-        # snapshot, and the busy timeout does not apply). Taking the write lock first makes it wait instead.
-        self.db = _Database(None, lock_type="IMMEDIATE")
+    def __init__(self, location: Path | str, password: str = ""):
+        """``location``: a SQLite file, or a ``postgresql://user@host[:port]/db`` URL (the password comes
+        from ``password``, else from libpq's own PGPASSWORD or ~/.pgpass, never from the URL)."""
+        self.url = str(location) if is_postgres_url(location) else ""
+        self.path = Path(location) if not self.url else Path()
+        self.postgres = bool(self.url)
+        self.db: Database
+        if self.postgres:
+            self.db = _Postgres(None)
+            self._conninfo = conninfo(self.url, password)
+        else:
+            # BEGIN IMMEDIATE: a transaction that reads and then writes would otherwise fail at once with
+            # "database is locked" when another thread wrote in between (SQLite cannot upgrade a stale read
+            # snapshot, and the busy timeout does not apply). Taking the write lock first makes it wait.
+            self.db = _Database(None, lock_type="IMMEDIATE")
+        # The active daemon's lease token (PostgreSQL): a claim succeeds only while the store names this
+        # token as the active one, so a daemon that lost the lead can no longer start a send.
+        self.fence: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The store as logs and messages name it: the file, or the URL (which never holds a password)."""
+        return self.url or str(self.path)
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
-        store = cls(path)
+    def open(cls, location: Path | str, password: str = "") -> Store:
+        store = cls(location, password)
         store._connect()
         return store
 
     def _connect(self) -> None:
-        if str(self.path) != ":memory:":
-            _create_private(self.path)
-        self.db.init(
-            str(self.path),
-            pragmas={
-                "journal_mode": "wal",
-                "busy_timeout": BUSY_TIMEOUT_MS,
-                "foreign_keys": 1,
-                "synchronous": "normal",  # with WAL: durable at checkpoints, never corrupt
-            },
-            check_same_thread=False,
-        )
+        if self.postgres:
+            conninfo = dict(self._conninfo)
+            self.db.init(conninfo.pop("dbname", None), **conninfo)
+        else:
+            if str(self.path) != ":memory:":
+                _create_private(self.path)
+            self.db.init(
+                str(self.path),
+                pragmas={
+                    "journal_mode": "wal",
+                    "busy_timeout": BUSY_TIMEOUT_MS,
+                    "foreign_keys": 1,
+                    "synchronous": "normal",  # with WAL: durable at checkpoints, never corrupt
+                },
+                check_same_thread=False,
+            )
         database.initialize(self.db)
         try:
             self.db.connect(reuse_if_open=True)
             migrations.migrate(self.db)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"store {self.path} cannot be used: {exc}") from None
+            raise StoreError(f"store {self.where} cannot be used: {exc}") from None
         except Exception as exc:
-            if type(exc).__module__.startswith("peewee"):
-                raise StoreError(f"store {self.path} cannot be used: {exc}") from None
+            if type(exc).__module__.startswith(("peewee", "psycopg")):
+                raise StoreError(f"store {self.where} cannot be used: {_first_line(exc)}") from None
             raise
+
+    def lease(self, name: str) -> Lease | None:
+        """The lock that makes one daemon of many the active one (PostgreSQL); None for SQLite, where the
+        lock file beside the store already allows only one."""
+        return Lease(self._conninfo, name) if self.postgres else None
 
     def backup(self, target: Path) -> None:
         """A consistent copy of the store at ``target`` (mode 0600: it holds the tokens), made with SQLite's
         online backup, so the daemon may keep writing meanwhile."""
+        if self.postgres:
+            raise StoreError(
+                "the store is on PostgreSQL: back it up with the database's own tools "
+                "(pg_dump, or the provider's snapshots), not with zfsync backup"
+            )
         if target.exists():
             raise StoreError(f"{target} exists already: give the backup a new file name")
         _create_private(target)
@@ -145,6 +201,12 @@ class Store:
         finally:
             copy.close()
             source.close()
+
+    def _least(self, a: Any, b: Any) -> Any:
+        return fn.LEAST(a, b) if self.postgres else fn.MIN(a, b)
+
+    def _greatest(self, a: Any, b: Any) -> Any:
+        return fn.GREATEST(a, b) if self.postgres else fn.MAX(a, b)
 
     def close(self) -> None:
         if not self.db.is_closed():
@@ -162,7 +224,9 @@ class Store:
         return row.value if row else default
 
     def set_state(self, key: str, value: str) -> None:
-        State.insert(key=key, value=value).on_conflict_replace().execute()
+        State.insert(key=key, value=value).on_conflict(
+            conflict_target=[State.key], update={State.value: value}
+        ).execute()
 
     def delete_state(self, key: str) -> None:
         State.delete().where(State.key == key).execute()
@@ -183,7 +247,7 @@ class Store:
             expires_at=now + tokens.expires_in,
             updated_at=now,
             dead_reason="",
-        ).on_conflict_replace().execute()
+        ).on_conflict(conflict_target=[Token.provider], preserve=_columns(Token)).execute()
 
     def mark_tokens_dead(self, reason: str) -> None:
         Token.update(dead_reason=reason).where(Token.provider == "zalo").execute()
@@ -210,7 +274,7 @@ class Store:
             last_error_at=last_error_at,
             last_error=last_error,
             updated_at=now,
-        ).on_conflict_replace().execute()
+        ).on_conflict(conflict_target=[Health.side], preserve=_columns(Health)).execute()
 
     def health(self) -> dict[str, dict[str, Any]]:
         return {row["side"]: row for row in Health.select().dicts()}
@@ -382,12 +446,17 @@ class Store:
     def claim(self, row: Message, now: float) -> bool:
         """Compare-and-set the row to ``sending``; False if another worker changed it meanwhile."""
         same_claim = Message.claimed_at.is_null() if row.claimed_at is None else Message.claimed_at == row.claimed_at
-        changed = (
-            Message.update(status=SENDING, claimed_at=now)
-            .where(Message.id == row.id, Message.status == row.status, same_claim)
-            .execute()
+        query = Message.update(status=SENDING, claimed_at=now).where(
+            Message.id == row.id, Message.status == row.status, same_claim
         )
-        return changed == 1
+        if self.fence is not None:
+            query = query.where(fn.EXISTS(State.select().where(State.key == LEASE_KEY, State.value == self.fence)))
+        return query.execute() == 1
+
+    def take_lead(self, token: str) -> None:
+        """Name ``token`` the active daemon's: claims of any former one fail from now on."""
+        self.set_state(LEASE_KEY, token)
+        self.fence = token
 
     def finish_sent(self, row_id: int, dest_id: str, now: float, conversation_id: str | None = None) -> None:
         updates: dict[Any, Any] = {
@@ -547,7 +616,7 @@ class Store:
         the future) back to now; returns how many conversations and rows moved."""
         with self.db.atomic():
             conversations = (
-                Conversation.update(next_poll_at=now, last_activity_at=fn.MIN(Conversation.last_activity_at, now))
+                Conversation.update(next_poll_at=now, last_activity_at=self._least(Conversation.last_activity_at, now))
                 .where(
                     Conversation.next_poll_at < GONE,
                     (Conversation.next_poll_at > now + poll_horizon) | (Conversation.last_activity_at > now + 60),
@@ -693,7 +762,7 @@ class Store:
         delay = Message.done_at - Message.source_time
         columns = [fn.SUM(Case(None, [(delay <= bound, 1)], 0)) for bound in buckets]
         query = (
-            Message.select(Message.direction, fn.COUNT(Message.id), fn.SUM(fn.MAX(delay, 0)), *columns)
+            Message.select(Message.direction, fn.COUNT(Message.id), fn.SUM(self._greatest(delay, 0)), *columns)
             .where(Message.status == SENT, Message.done_at.is_null(False))
             .group_by(Message.direction)
         )
@@ -725,6 +794,15 @@ class Store:
                     figures.latency[direction]["p50"] = _percentile(latencies, 0.50)
                     figures.latency[direction]["p95"] = _percentile(latencies, 0.95)
         return figures
+
+
+def _columns(model: Any) -> list[Any]:
+    """Every column but the key: what an upsert overwrites."""
+    return [f for f in model._meta.sorted_fields if not f.primary_key]
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _dumps(payload: dict[str, Any]) -> str:
