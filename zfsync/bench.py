@@ -30,7 +30,7 @@ from typing import Any
 from zfsync import log
 from zfsync.config import Settings, from_mapping
 from zfsync.daemon import build_clients
-from zfsync.demo import Demo, _wait
+from zfsync.demo import Demo, wait_until
 from zfsync.domain import ZaloTokens
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
@@ -82,7 +82,7 @@ class DaemonBench:
         polls = self.zalo_requests("/v2.0/oa/listrecentchat")
         self.demo.start_daemon()
         # Two polls: the first start takes what the feed holds as history, so traffic waits until it has.
-        if not _wait(lambda: self.zalo_requests("/v2.0/oa/listrecentchat") > polls + 1, timeout=60):
+        if not wait_until(lambda: self.zalo_requests("/v2.0/oa/listrecentchat") > polls + 1, timeout=60):
             raise SystemExit("bench: the daemon did not start polling")
 
     def zalo_requests(self, path: str | None = None) -> int:
@@ -96,7 +96,7 @@ class DaemonBench:
         ids = [f"85{n:017d}" for n in range(users)]
         for user_id in ids:  # open the conversations first
             self.demo.zalo.add_customer_message(user_id, f"Khách {user_id[-2:]}", text="xin chào")
-        _wait(lambda: all(self.demo.fc_messages(u) for u in ids), timeout=120)
+        wait_until(lambda: all(self.demo.fc_messages(u) for u in ids), timeout=120)
         z2f: list[float] = []
         f2z: list[float] = []
         pending_z: dict[str, float] = {}
@@ -147,7 +147,7 @@ class DaemonBench:
         started = time.time()
         for i in range(burst):
             self.demo.zalo.add_customer_message(zalo_user_id(500_000 + i % 20), "Burst", text=f"burst {i}")
-        _wait(lambda: sum(len(self.demo.fc_messages(zalo_user_id(500_000 + n))) for n in range(20)) >= burst, 300)
+        wait_until(lambda: sum(len(self.demo.fc_messages(zalo_user_id(500_000 + n))) for n in range(20)) >= burst, 300)
         took = time.time() - started
         return {
             "idle_per_minute": round(idle, 1),
@@ -161,7 +161,7 @@ class DaemonBench:
             self.demo.zalo.add_customer_message(ids[i % users], "Backlog", text=f"backlog {i}")
         started = time.time()
         self.start()
-        done = _wait(lambda: sum(len(self.demo.fc_messages(u)) for u in ids) >= messages, timeout=1800)
+        done = wait_until(lambda: sum(len(self.demo.fc_messages(u)) for u in ids) >= messages, timeout=1800)
         took = time.time() - started
         got = sum(len(self.demo.fc_messages(u)) for u in ids)
         return {

@@ -6,6 +6,10 @@ arriving meanwhile. At the end the daemon runs until both sides are drained, and
 each customer message must appear in FreshChat exactly once, and each agent reply on Zalo exactly once,
 in the order they were written per user.
 
+With ``--postgres`` the store is a throwaway PostgreSQL database; with ``--standby`` as well, three daemons
+share it (one active, two standing by) and each kill hits whichever is active at that moment, so every
+kill is a failover: the summary gives how many, and the longest time without an active daemon.
+
 Every message carries a unique marker (``z17``, ``f42``) so that what arrived can be matched to what was
 written whatever the content type.
 """
@@ -17,6 +21,7 @@ import json
 import random
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,8 +29,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from zfsync.demo import Demo, _wait
+from zfsync.demo import Demo, wait_until
+from zfsync.sim import pgcluster
 from zfsync.sim.freshchat import AGENT_ID
+from zfsync.sim.pgcluster import Cluster
+from zfsync.status import ACTIVE_KEY
 
 MARKER = re.compile(r"\b([zf]\d+)\b")
 PNG = bytes.fromhex(
@@ -45,6 +53,8 @@ class Report:
     duplicated: list[str] = field(default_factory=list)
     out_of_order: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
+    failovers: int = 0
+    longest_gap: float = 0.0  # seconds from a kill of the active daemon until another one was active
 
     @property
     def ok(self) -> bool:
@@ -55,17 +65,33 @@ class Report:
             f"crashtest seed={self.seed}{''.join(f' --{m}' for m in self.modes)}: {self.kills} SIGKILLs, "
             f"{self.zalo_to_freshchat} messages Zalo→FreshChat, {self.freshchat_to_zalo} FreshChat→Zalo, "
             f"lost {len(self.lost)}, duplicated {len(self.duplicated)}, out of order {len(self.out_of_order)}, "
-            f"{self.wall_seconds:.0f} s"
+            + (f"{self.failovers} failovers, longest gap {self.longest_gap:.1f} s, " if "standby" in self.modes else "")
+            + f"{self.wall_seconds:.0f} s"
         )
 
 
 class CrashTest:
     def __init__(
-        self, workdir: Path, seed: int, users: int, messages: int, ties: bool = False, id_mismatch: bool = False
+        self,
+        workdir: Path,
+        seed: int,
+        users: int,
+        messages: int,
+        ties: bool = False,
+        id_mismatch: bool = False,
+        postgres: Cluster | None = None,
+        standby: bool = False,
     ):
         self.rng = random.Random(seed)
-        self.report = Report(seed, modes=[m for m, on in (("ties", ties), ("id-mismatch", id_mismatch)) if on])
-        self.demo = Demo(workdir)
+        flags = (("ties", ties), ("id-mismatch", id_mismatch), ("postgres", postgres), ("standby", standby))
+        self.report = Report(seed, modes=[m for m, on in flags if on])
+        self.postgres = postgres
+        self.running: list[subprocess.Popen[bytes]] = []  # the daemons of a standby run
+        self.database = "crashtest"
+        if postgres is not None:
+            self.demo = Demo(workdir, postgres.create_database(self.database), pgcluster.PASSWORD)
+        else:
+            self.demo = Demo(workdir)
         # Zalo rows of one millisecond share it; sends answer ids the listings never show (sim modes).
         self.demo.zalo.modes.ties = ties
         self.demo.zalo.modes.id_mismatch = id_mismatch
@@ -143,7 +169,7 @@ class CrashTest:
             raise SystemExit(f"crashtest: authorisation failed: {auth.stderr.strip()}")
         # The first start takes what Zalo already lists as history; traffic starts once it has looked.
         self.demo.start_daemon()
-        if not _wait(lambda: self.demo.zalo.requests.get("/v2.0/oa/listrecentchat", 0) >= 2, timeout=60):
+        if not wait_until(lambda: self.demo.zalo.requests.get("/v2.0/oa/listrecentchat", 0) >= 2, timeout=60):
             raise SystemExit("crashtest: the daemon did not start polling; see its log")
         per_round = max(1, (2 * self.messages) // max(1, kills))
         for _ in range(kills):
@@ -164,6 +190,57 @@ class CrashTest:
         self.check()
         self.report.wall_seconds = time.monotonic() - started
         return self.report
+
+    def run_standby(self, kills: int, daemons: int = 3) -> Report:
+        """Several daemons on one PostgreSQL store; each kill hits the active one, and a new daemon joins
+        the standbys in its place."""
+        started = time.monotonic()
+        auth = self.demo.zfsync("auth", "zalo", f"--refresh-token={self.demo.zalo.mint_tokens()[1]}")
+        if auth.returncode != 0:
+            raise SystemExit(f"crashtest: authorisation failed: {auth.stderr.strip()}")
+        running = self.running = [self.demo.spawn() for _ in range(daemons)]
+        active = self.wait_for_active(running, previous=None, timeout=60)
+        per_round = max(1, (2 * self.messages) // max(1, kills))
+        for _ in range(kills):
+            self.traffic(per_round)
+            time.sleep(self.rng.uniform(0.05, 3.0))  # the moment of the kill: anywhere in the active's work
+            victim = next(p for p in running if p.pid == active)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            killed_at = time.monotonic()
+            self.report.kills += 1
+            running = self.running = [p for p in running if p is not victim] + [self.demo.spawn()]
+            active = self.wait_for_active(running, previous=active, timeout=120)
+            self.report.failovers += 1
+            self.report.longest_gap = max(self.report.longest_gap, time.monotonic() - killed_at)
+        while self.z_count < self.messages or self.f_count < self.messages:
+            self.traffic(50)
+        self.drain()
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
+            process.wait(timeout=60)
+        self.check()
+        self.report.wall_seconds = time.monotonic() - started
+        return self.report
+
+    def wait_for_active(self, running: list[subprocess.Popen[bytes]], previous: int | None, timeout: float) -> int:
+        """The pid of the daemon that announced itself active after ``previous``."""
+        assert self.postgres is not None
+        pids = {p.pid for p in running}
+        found: list[int] = []
+
+        def announced() -> bool:
+            rows = self.postgres.sql(f"SELECT value FROM state WHERE key = '{ACTIVE_KEY}'", self.database)  # type: ignore[union-attr]
+            pid = int(json.loads(str(rows[0][0]))["pid"]) if rows else None
+            if pid is not None and pid != previous and pid in pids:
+                found.append(pid)
+                return True
+            return False
+
+        if not wait_until(announced, timeout=timeout):
+            raise SystemExit(f"crashtest: no daemon became active within {timeout:.0f} s; see {self.demo.log_path}")
+        return found[-1]
 
     def drain(self, timeout: float = 300.0) -> None:
         """Let the last daemon run until everything written has arrived (or the time is up)."""
@@ -214,6 +291,10 @@ class CrashTest:
             self.report.duplicated.append(f"photos sent {photos}, expected {self.image_replies}")
 
     def close(self) -> None:
+        for process in self.running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         self.demo.close()
 
 
@@ -228,13 +309,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--id-mismatch", action="store_true", help="Zalo's send answers ids unlike the ids its listings show"
     )
+    parser.add_argument("--postgres", action="store_true", help="the store on a throwaway PostgreSQL")
+    parser.add_argument(
+        "--standby", action="store_true", help="three daemons share the PostgreSQL store; every kill is a failover"
+    )
     args = parser.parse_args(argv)
+    if args.standby and not args.postgres:
+        parser.error("--standby needs --postgres: only a PostgreSQL store can be shared")
+    try:
+        cluster = pgcluster.Cluster() if args.postgres else None
+    except pgcluster.Unavailable as exc:
+        parser.error(f"--postgres: {exc}")
     with tempfile.TemporaryDirectory(prefix="zfsync-crashtest-") as workdir:
-        test = CrashTest(Path(workdir), args.seed, args.users, args.messages, args.ties, args.id_mismatch)
+        test = CrashTest(
+            Path(workdir), args.seed, args.users, args.messages, args.ties, args.id_mismatch, cluster, args.standby
+        )
         try:
-            report = test.run(args.kills)
+            report = test.run_standby(args.kills) if args.standby else test.run(args.kills)
         finally:
             test.close()
+            if cluster is not None:
+                cluster.stop()
     print(report.render())
     problems = {"lost": report.lost, "duplicated": report.duplicated, "out of order": report.out_of_order}
     for label, items in problems.items():

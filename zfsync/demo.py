@@ -38,6 +38,7 @@ hot_interval = 1
 
 [store]
 path = "zfsync.db"
+url = "{store_url}"
 
 [log]
 format = "json"
@@ -45,7 +46,7 @@ format = "json"
 
 
 class Demo:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, store_url: str = "", store_password: str = ""):
         self.workdir = workdir
         self.zalo_server, self.fc_server = start()
         self.zalo: ZaloSim = self.zalo_server.app  # type: ignore[assignment]
@@ -57,10 +58,12 @@ class Demo:
                 zalo_url=self.zalo_server.url,
                 freshchat_url=self.fc_server.url,
                 channel_id=CHANNEL_ID,
+                store_url=store_url,
             )
         )
         (workdir / ".env").write_text(
             f"ZFSYNC_ZALO_APP_SECRET={self.zalo.app_secret}\nZFSYNC_FRESHCHAT_API_KEY={self.fc.api_key}\n"
+            + (f"ZFSYNC_STORE_PASSWORD={store_password}\n" if store_password else "")
         )
         self.log_path = workdir / "daemon.log"
         self.daemon: subprocess.Popen[bytes] | None = None
@@ -76,8 +79,12 @@ class Demo:
         )
 
     def start_daemon(self) -> None:
-        with self.log_path.open("ab") as sink:
-            self.daemon = subprocess.Popen(
+        self.daemon = self.spawn()
+
+    def spawn(self, log_path: Path | None = None) -> subprocess.Popen[bytes]:
+        """One more `zfsync run` on this config (on a PostgreSQL store, several may run)."""
+        with (log_path or self.log_path).open("ab") as sink:
+            return subprocess.Popen(
                 [sys.executable, "-m", "zfsync", "--config", str(self.config), "run"],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -110,7 +117,7 @@ class Demo:
         before = len(self.fc_messages(user_id))
         started = time.monotonic()
         self.zalo.add_customer_message(user_id, name, **fields)
-        arrived = _wait(lambda: len(self.fc_messages(user_id)) > before)
+        arrived = wait_until(lambda: len(self.fc_messages(user_id)) > before)
         self._report("Zalo → FreshChat", f"{name}: {label}", started, arrived)
 
     def agent_replies(self, user_id: str, text: str) -> None:
@@ -120,7 +127,7 @@ class Demo:
             user = next(u for u in self.fc.users.values() if u["reference_id"] == f"zalo-{user_id}")
             conversation_id = self.fc._latest_of(user["id"])
         self.fc.add_agent_message(conversation_id, text)
-        arrived = _wait(lambda: len([s for s in self.zalo.sent if s["user_id"] == user_id]) > before)
+        arrived = wait_until(lambda: len([s for s in self.zalo.sent if s["user_id"] == user_id]) > before)
         shown = text if len(text) <= 50 else f"{text[:28]}... ({len(text)} characters)"
         self._report("FreshChat → Zalo", f"agent: {shown}", started, arrived)
 
@@ -139,7 +146,7 @@ class Demo:
             return 1
         self.start_daemon()
         # The first poll takes whatever the feed already holds as history; wait until it has run.
-        if not _wait(lambda: self.zalo.requests.get("/v2.0/oa/listrecentchat", 0) > 0):
+        if not wait_until(lambda: self.zalo.requests.get("/v2.0/oa/listrecentchat", 0) > 0):
             print("the daemon never polled Zalo; see", self.log_path)
             return 1
         print("$ zfsync run   (started; messages as they cross, with end-to-end latency)")
@@ -160,7 +167,7 @@ class Demo:
         started = time.monotonic()
         self.zalo.add_customer_message(lan, "Lan Phạm", text="Mình gửi lúc zfsync đang khởi động lại")
         self.start_daemon()
-        arrived = _wait(lambda: len(self.fc_messages(lan)) == 2)
+        arrived = wait_until(lambda: len(self.fc_messages(lan)) == 2)
         self._report("Zalo → FreshChat", "Lan Phạm: (written while the daemon was down)", started, arrived)
         self.agent_replies(lan, "Cửa hàng mở cửa từ 8:00 đến 21:00 mỗi ngày. " * 60)
         self.agent_replies(khanh, "Cảm ơn anh, shipper sẽ gọi trước khi đến.")
@@ -186,7 +193,7 @@ class Demo:
         return 0
 
 
-def _wait(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
