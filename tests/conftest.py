@@ -127,7 +127,7 @@ class Bridge:
 
 def make_engine(b: Bridge) -> Engine:
     sessions = (session_for(b.zalo, b.zalo_url), session_for(b.fc, b.fc_url)) if b.in_process else (None, None)
-    clients = build_clients(b.settings, b.store, b.clock, *sessions)
+    clients = build_clients(b.settings, b.store, b.clock, *sessions, sleep=b.clock.advance)
     return Engine(b.settings, b.store, clients.zalo, clients.freshchat, b.clock)
 
 

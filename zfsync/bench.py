@@ -32,6 +32,7 @@ from zfsync.config import Settings, from_mapping
 from zfsync.daemon import build_clients
 from zfsync.demo import Demo, wait_until
 from zfsync.domain import ZaloTokens
+from zfsync.quota import Priority
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
 from zfsync.sim.scenario import seed_mapped, zalo_user_id
@@ -191,7 +192,8 @@ class NaiveReader(FreshChatReader):
     def poll_due(self) -> int:
         now = self.clock()
         queued = 0
-        for conversation in self.store.conversations_due(float("inf"), self.budget.available(), float("inf")):
+        allowed = self.fc.quota.available(Priority.FEED)
+        for conversation in self.store.conversations_due(float("inf"), allowed, float("inf")):
             queued += self.poll(conversation)
             self.store.set_next_poll(conversation.id, now)  # to the back of the queue
         return queued
@@ -219,9 +221,7 @@ def schedule_run(mapped: int, active: int, minutes: int, naive: bool, workdir: P
     engine = Engine(settings, store, clients.zalo, clients.freshchat, clock)
     if naive:
         r = engine.freshchat_reader
-        engine.freshchat_reader = NaiveReader(
-            r.fc, store, clock, r.intervals, r.budget, r.resolve_notice, r.long_text, False
-        )
+        engine.freshchat_reader = NaiveReader(r.fc, store, clock, r.intervals, r.resolve_notice, r.long_text, False)
     engine.zalo_cycle()
     seed_mapped(store, zalo, fc, mapped - active, last_activity_at=clock() - 2 * 86_400)
     hot = seed_mapped(store, zalo, fc, active, last_activity_at=clock() - 2 * 86_400, start=mapped)

@@ -35,6 +35,7 @@ class ZaloSettings:
     redirect_uri: str = ""
     poll_interval: float = 2.0
     feed_page_cap: int = 500
+    requests_per_minute: int = 4000
     allow_insecure_http: bool = False
 
 
@@ -236,6 +237,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "redirect_uri": ("", _text),
         "poll_interval": (2.0, _seconds(1, 3600)),
         "feed_page_cap": (500, _count(1, 10_000)),
+        "requests_per_minute": (4000, _count(10, 100_000)),
         "allow_insecure_http": (False, _flag),
     },
     "freshchat": {

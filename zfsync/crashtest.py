@@ -216,11 +216,11 @@ class CrashTest:
         while self.z_count < self.messages or self.f_count < self.messages:
             self.traffic(50)
         self.drain()
+        self.check()
         for process in running:
             process.send_signal(signal.SIGTERM)
         for process in running:
             process.wait(timeout=60)
-        self.check()
         self.report.wall_seconds = time.monotonic() - started
         return self.report
 

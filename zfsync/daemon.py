@@ -39,7 +39,8 @@ from zfsync.config import Settings
 from zfsync.domain import F2Z, Z2F
 from zfsync.errors import ZfsyncError
 from zfsync.freshchat.client import FreshChatClient
-from zfsync.status import ACTIVE_KEY, HEARTBEAT_KEY, STANDBY_PREFIX, STARTS_KEY
+from zfsync.quota import Quota
+from zfsync.status import ACTIVE_KEY, HEARTBEAT_KEY, QUOTA_KEY, STANDBY_PREFIX, STARTS_KEY
 from zfsync.store import Store
 from zfsync.store.lease import CHECK_EVERY, STALE, TAKEOVER_GRACE, Lease
 from zfsync.sync.engine import BAD_CREDENTIALS, CycleResult, Engine
@@ -72,14 +73,21 @@ def build_clients(
     zalo_session: requests.Session | None = None,
     freshchat_session: requests.Session | None = None,
     monotonic: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> Clients:
-    """The two API clients; tests and benchmarks may pass sessions that reach the simulators in-process
-    (and one fake clock for both ``clock`` and ``monotonic``)."""
-    oauth = ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret, zalo_session)
-    tokens = TokenKeeper(oauth, store, clock, monotonic or clock)
+    """The two API clients, each with its side's request budget; tests and benchmarks may pass sessions
+    that reach the simulators in-process (and one fake clock for ``clock`` and ``monotonic``, with a
+    ``sleep`` that moves it)."""
+    pace = monotonic or clock
+    zalo_quota = Quota("zalo", settings.zalo.requests_per_minute, pace, clock, sleep, minute_windows=True)
+    fc_quota = Quota("freshchat", settings.freshchat.requests_per_minute, pace, clock, sleep)
+    oauth = ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret, zalo_session, zalo_quota)
+    tokens = TokenKeeper(oauth, store, clock, pace)
     return Clients(
-        zalo=ZaloClient(settings.zalo.api_url, tokens, zalo_session),
-        freshchat=FreshChatClient(settings.freshchat.api_url, settings.freshchat.api_key, freshchat_session),
+        zalo=ZaloClient(settings.zalo.api_url, tokens, zalo_session, quota=zalo_quota),
+        freshchat=FreshChatClient(
+            settings.freshchat.api_url, settings.freshchat.api_key, freshchat_session, quota=fc_quota
+        ),
         tokens=tokens,
     )
 
@@ -130,6 +138,8 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.stop_event = threading.Event()
         self.progress = {"zalo": time.monotonic(), "freshchat": time.monotonic()}
+        self.zalo_interval = 0.0  # set from the engine at start: the configured one, or a quota's longer one
+        self.scheduler: BackgroundScheduler | None = None
         self.last_status = ""
 
     def _zalo_job(self) -> None:
@@ -196,13 +206,29 @@ class Daemon:
     def healthy(self) -> bool:
         now = time.monotonic()
         limits = {
-            "zalo": max(60.0, STALL_FACTOR * self.settings.zalo.poll_interval),
+            "zalo": max(60.0, STALL_FACTOR * (self.zalo_interval or self.settings.zalo.poll_interval)),
             "freshchat": max(60.0, STALL_FACTOR * FRESHCHAT_TICK),
         }
         return all(now - self.progress[loop] < limit for loop, limit in limits.items())
 
+    def _pace_zalo(self) -> None:
+        """Poll Zalo as often as its quota carries (the limit may have been learned from its headers)."""
+        interval = self.engine.zalo_interval()
+        if interval != self.zalo_interval and self.scheduler is not None:
+            self.scheduler.reschedule_job("zalo", trigger="interval", seconds=interval)
+            log.warning(
+                "zalo_poll_interval_changed",
+                seconds=interval,
+                configured=self.settings.zalo.poll_interval,
+                quota_per_minute=self.engine.zalo.quota.limit,
+            )
+            self.zalo_interval = interval
+
     def heartbeat(self) -> None:
         self.store.set_state(HEARTBEAT_KEY, f"{time.time():.3f}")
+        if self.scheduler is not None:
+            self._pace_zalo()
+            self.store.set_state(QUOTA_KEY, json.dumps(self.engine.quotas()))
         if self.store.health().get("freshchat", {}).get("state") == BAD_CREDENTIALS:
             self.reload_secrets()
         if self.healthy():
@@ -300,7 +326,8 @@ class Daemon:
         self.heartbeat()
         # misfire_grace_time=None: after the clock jumps forward, a job runs late rather than not at all.
         scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
-        scheduler.add_job(self._zalo_job, "interval", seconds=self.settings.zalo.poll_interval, id="zalo")
+        self.zalo_interval = self.engine.zalo_interval()
+        scheduler.add_job(self._zalo_job, "interval", seconds=self.zalo_interval, id="zalo")
         scheduler.add_job(self._freshchat_job, "interval", seconds=FRESHCHAT_TICK, id="freshchat")
         scheduler.add_job(self._deliver_z2f_job, "interval", seconds=DELIVERY_TICK, id="deliver-z2f")
         scheduler.add_job(self._deliver_f2z_job, "interval", seconds=DELIVERY_TICK, id="deliver-f2z")
@@ -308,10 +335,11 @@ class Daemon:
         scheduler.add_job(self.heartbeat, "interval", seconds=beat, id="heartbeat")
         self._start_metrics(scheduler)
         scheduler.start()
+        self.scheduler = scheduler
         guard = threading.Thread(target=self._guard_clock, args=(scheduler,), name="clock-guard", daemon=True)
         guard.start()
         self.notifier.ready(self._status_line())
-        log.info("daemon_ready", zalo_interval=self.settings.zalo.poll_interval, heartbeat=beat)
+        log.info("daemon_ready", zalo_interval=self.zalo_interval, heartbeat=beat)
         while not self.stop_event.wait(0.25):
             if self.lease is not None and not self._lead_sure():
                 self._give_up_lead()

@@ -67,7 +67,8 @@ class InvalidResponse(TransientError):
 
 
 class RateLimited(TransientError):
-    """The provider asked us to slow down; ``retry_after`` is in seconds."""
+    """The provider asked us to slow down; ``retry_after`` is in seconds, ``explicit_wait`` says whether the
+    provider said so itself (Retry-After, X-RateLimit-Reset) or it is a default."""
 
     def __init__(
         self,
@@ -78,8 +79,10 @@ class RateLimited(TransientError):
         endpoint: str,
         status: int | None = None,
         code: int | str | None = None,
+        explicit_wait: bool = False,
     ) -> None:
         self.retry_after = retry_after
+        self.explicit_wait = explicit_wait
         super().__init__(reason, side=side, endpoint=endpoint, status=status, code=code)
 
 

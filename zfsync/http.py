@@ -15,6 +15,7 @@ import json
 import mimetypes
 import posixpath
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message as _Headers
 from email.utils import parsedate_to_datetime
@@ -155,6 +156,46 @@ def retry_after(response: requests.Response, default: float) -> float:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+@dataclass(frozen=True)
+class RateHeaders:
+    """What a side's ``X-RateLimit-*`` headers said; None where a header was missing or unreadable."""
+
+    limit: int | None
+    remaining: int | None
+    reset_in: float | None  # seconds until the window resets
+
+
+RESET_AS_SECONDS = 86_400 * 365  # below this, X-RateLimit-Reset is seconds to wait, not a Unix time
+
+
+def rate_headers(response: requests.Response) -> RateHeaders:
+    """Zalo sends ``X-RateLimit-Limit`` and ``X-RateLimit-Remain``; FreshChat's swagger names ``-Remaining``
+    and ``-Reset`` (a Unix time, though many APIs send seconds: a small value is read as seconds). Both
+    spellings are read from both sides."""
+    headers = response.headers
+    remaining = headers.get("X-RateLimit-Remaining", headers.get("X-RateLimit-Remain"))
+    reset = _number(headers.get("X-RateLimit-Reset"))
+    if reset is not None and reset >= RESET_AS_SECONDS:
+        reset -= datetime.now(UTC).timestamp()
+    limit = _number(headers.get("X-RateLimit-Limit"))
+    left = _number(remaining)
+    return RateHeaders(
+        int(limit) if limit is not None else None,
+        int(left) if left is not None else None,
+        max(0.0, reset) if reset is not None else None,
+    )
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
 def raise_for_server_trouble(response: requests.Response, *, side: str, endpoint: str, wait: float) -> None:
     """429 and 5xx mean "not now" on both APIs, whatever the body says; ``wait`` is the default pause."""
     if response.status_code == 429:
@@ -165,12 +206,16 @@ def raise_for_server_trouble(response: requests.Response, *, side: str, endpoint
 
 def rate_limited(response: requests.Response, *, side: str, endpoint: str, default: float) -> RateLimited:
     telemetry.rate_limited(side)
+    reset = rate_headers(response).reset_in
+    explicit = bool(response.headers.get("Retry-After")) or reset is not None
+    wait = max(1.0, retry_after(response, reset if reset is not None else default))  # never spin on a refusal
     return RateLimited(
         "rate limited",
-        retry_after=retry_after(response, default),
+        retry_after=wait,
         side=side,
         endpoint=endpoint,
         status=response.status_code,
+        explicit_wait=explicit,
     )
 
 

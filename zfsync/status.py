@@ -18,6 +18,7 @@ from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR
 HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, or "stopped"
 STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
 ACTIVE_KEY = "daemon.active"  # written by the active daemon of a shared store: its host, pid and since when
+QUOTA_KEY = "daemon.quotas"  # written by the daemon: each side's request budget, and the Zalo poll interval
 STANDBY_PREFIX = "daemon.standby."  # + host: written by a standby daemon, while it waits for the lease
 HEARTBEAT_STALE = 120.0
 TOKEN_WARNING = 3600.0
@@ -71,6 +72,7 @@ def collect(store: Store, now: float | None = None, zalo_interval: float = 2.0) 
         "backlog": backlog,
         "failed": failed,
         "conversations": store.conversation_count(),
+        "quotas": _json(store.get_state(QUOTA_KEY)) if heartbeat_age is not None else {},
     }
     report["problems"] = problems(store, report, now, zalo_interval)
     report["exit_code"] = verdict(report)
@@ -157,6 +159,28 @@ def verdict(report: dict[str, Any]) -> int:
     return HEALTHY
 
 
+def _quota_lines(quotas: dict[str, Any]) -> list[str]:
+    """A side's budget, when there is something to say: a limit its headers taught, refusals, a stretched
+    Zalo poll interval."""
+    lines = []
+    for side, label in (("zalo", "Zalo"), ("freshchat", "FreshChat")):
+        quota = quotas.get(side)
+        if not isinstance(quota, dict):
+            continue
+        stretched = side == "zalo" and quota.get("interval", 0) > quota.get("configured_interval", 0)
+        if not (quota.get("learned") or quota.get("refusals") or stretched):
+            continue
+        line = f"  quota      {label} {quota['limit']}/min, {quota['used']} used in the last minute"
+        if quota.get("refusals"):
+            line += f", {quota['refusals']} refused since start"
+        if side == "zalo":
+            line += f": polling every {quota['interval']:g} s"
+            if stretched:
+                line += f" (configured {quota['configured_interval']:g} s: the quota cannot carry it)"
+        lines.append(line)
+    return lines
+
+
 def _ago(now: float, when: float | None) -> str:
     if when is None:
         return "never"
@@ -203,6 +227,7 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         )
     lines.append(f"  failed     {report['failed']}" + (" (see `zfsync failed`)" if report["failed"] else ""))
     lines.append(f"  conversations mapped: {report['conversations']}")
+    lines += _quota_lines(report.get("quotas") or {})
     for problem in report["problems"]:
         lines.append(f"  PROBLEM    {problem['what']}")
         lines.append(f"             fix: {problem['fix']}")

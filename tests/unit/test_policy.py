@@ -4,7 +4,7 @@ import io
 
 from zfsync import log
 from zfsync.sync.delivery import MAX_DELAY, backoff
-from zfsync.sync.schedule import Intervals, RequestBudget, next_poll_at
+from zfsync.sync.schedule import Intervals, next_poll_at
 
 
 def test_backoff_grows_and_is_capped():
@@ -20,20 +20,6 @@ def test_schedule_hot_warm_cold_and_window():
     assert next_poll_at(now, now - 1000, now - 1000, intervals) == now + 30
     assert next_poll_at(now, now - 7200, now - 7200, intervals) == now + 600
     assert next_poll_at(now, now - 8 * 86400, now - 8 * 86400, intervals) == now + 6 * 3600
-
-
-def test_budget_refills_per_minute():
-    now = [0.0]
-    budget = RequestBudget(60, lambda: now[0])
-    assert budget.available() == 60
-    budget.spend(60)
-    assert budget.available() == 0
-    now[0] = 10.0
-    assert budget.available() == 10
-    now[0] = 1000.0
-    assert budget.available() == 60
-    now[0] = 900.0  # a clock that went back refills nothing and takes nothing
-    assert budget.available() == 60
 
 
 def test_journald_lines_carry_priority_and_mask_secrets():

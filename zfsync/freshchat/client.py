@@ -8,7 +8,6 @@ latest conversation"; a wrong host may answer 200 with HTML. Create calls may an
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -35,10 +34,14 @@ from zfsync.errors import (
     ConversationNotLatest,
     InvalidResponse,
     PermanentError,
+    RateLimited,
     TransientError,
 )
+from zfsync.quota import Quota
 
 PAGE_SIZE = 50  # the documented maximum for items_per_page
+REFUSED_WAIT = 30.0  # seconds after a 429 that names no time (FreshChat documents no window)
+DEFAULT_LIMIT = 400  # requests a minute: FreshChat documents none; freshchat.requests_per_minute sets it
 
 
 class FreshChatClient:
@@ -48,9 +51,11 @@ class FreshChatClient:
         api_key: str,
         session: requests.Session | None = None,
         on_request: Callable[[str], None] | None = None,
+        quota: Quota | None = None,
     ):
         self.api_url = api_url  # scheme and host, without /v2
         self._key = api_key
+        self.quota = quota or Quota("freshchat", DEFAULT_LIMIT)  # every API call spends from it
         self._session = session or http.new_session()
         self._on_request = on_request or (lambda endpoint: None)
 
@@ -200,33 +205,28 @@ class FreshChatClient:
     # --- plumbing ------------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, endpoint: str, *, absolute: bool = False, **kwargs: Any) -> Any:
+        self.quota.acquire()
         self._on_request(endpoint)
+        try:
+            return self._answer(method, path, endpoint, absolute, kwargs)
+        except RateLimited as exc:
+            # Wait for the window's end when the side said it (Retry-After, X-RateLimit-Reset), else 30 s.
+            exc.retry_after = self.quota.refused(exc.retry_after)
+            raise
+
+    def _answer(self, method: str, path: str, endpoint: str, absolute: bool, kwargs: dict[str, Any]) -> Any:
         url = path if absolute else self.api_url + path
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
         response = http.call(self._session, method, url, side="freshchat", endpoint=endpoint, headers=headers, **kwargs)
         status = response.status_code
-        http.raise_for_server_trouble(response, side="freshchat", endpoint=endpoint, wait=_reset_wait(response))
+        rate = http.rate_headers(response)
+        self.quota.observe(rate.limit, rate.remaining, rate.reset_in)
+        http.raise_for_server_trouble(response, side="freshchat", endpoint=endpoint, wait=REFUSED_WAIT)
         if status >= 400:
             raise _client_error(response, endpoint)
         if status == 204 or (method == "PUT" and not response.content):
             return {}  # PUT /users may answer with an empty body
         return http.json_body(response, side="freshchat", endpoint=endpoint)
-
-
-RESET_AS_SECONDS = 86_400 * 365  # below this, X-RateLimit-Reset is seconds to wait, not a Unix time
-
-
-def _reset_wait(response: requests.Response) -> float:
-    """Without Retry-After, wait until X-RateLimit-Reset if given, else 30 s. The swagger copy calls it a
-    Unix time; many APIs send seconds to wait instead, so a small value is read as seconds."""
-    wait = 30.0
-    reset = response.headers.get("X-RateLimit-Reset")
-    if reset:
-        with contextlib.suppress(ValueError):  # an odd header must not hide the 429 itself
-            value = float(reset)
-            wait = value if value < RESET_AS_SECONDS else value - datetime.now(UTC).timestamp()
-            wait = min(3600.0, max(1.0, wait))
-    return wait
 
 
 def _client_error(response: requests.Response, endpoint: str) -> Exception:

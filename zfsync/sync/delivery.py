@@ -15,6 +15,7 @@ from typing import Protocol
 import structlog
 
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
+from zfsync.quota import Priority, purpose
 from zfsync.store import SENDING, Store
 from zfsync.store.models import Message
 
@@ -99,6 +100,10 @@ class Deliverer:
         return sum(f.result() for f in futures)
 
     def _one(self, direction: str, row: Message, writer: Writer) -> int:
+        with purpose(Priority.SEND):  # messages go first in both sides' budgets
+            return self._deliver(direction, row, writer)
+
+    def _deliver(self, direction: str, row: Message, writer: Writer) -> int:
         now = self.clock()
         outcome_unknown = row.status == SENDING
         if not self.store.claim(row, now):

@@ -8,14 +8,14 @@ watchdog, which watches the polls, never restarts the service for a delivery in 
 Each step does a bounded amount of work and never raises for a remote failure: it records the side's
 state for `zfsync status` and returns.
 
-In-memory pacing (request budget, pauses) runs on a monotonic clock, so a step of the wall clock can
+In-memory pacing (the request budgets, pauses) runs on a monotonic clock, so a step of the wall clock can
 neither stop nor flood anything; times kept in the store are wall times, clamped by `recover_schedule`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import structlog
 
@@ -28,7 +28,7 @@ from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.freshchat_writer import FreshChatWriter
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import ProfileRefresher
-from zfsync.sync.schedule import SWEEP_INTERVAL, Intervals, RequestBudget
+from zfsync.sync.schedule import SWEEP_INTERVAL, Intervals
 from zfsync.sync.zalo_reader import ZaloReader
 from zfsync.sync.zalo_writer import ZaloWriter
 
@@ -42,6 +42,14 @@ TRANSIENT_ERROR = "TRANSIENT_ERROR"
 RATE_LIMITED = "RATE_LIMITED"
 BAD_CREDENTIALS = "BAD_CREDENTIALS"
 PERMANENT_ERROR = "PERMANENT_ERROR"
+
+
+FEED_SHARE = 0.3  # of Zalo's quota, the feed polls may take at most; the rest is for sends and catch-up
+
+
+def zalo_interval(configured: float, limit: int) -> float:
+    """The configured poll interval, stretched so that polling takes at most `FEED_SHARE` of ``limit``."""
+    return max(configured, round(60.0 / (limit * FEED_SHARE), 1))
 
 
 def health_state(error: RemoteError) -> str:
@@ -76,22 +84,22 @@ class Engine:
         # Tests pass one fake clock for both; the daemon passes time.time and time.monotonic.
         self.monotonic = monotonic or clock
         self.freshchat = freshchat
+        self.zalo = zalo
+        self.zalo_poll_interval = settings.zalo.poll_interval
         self._contacted_freshchat = False
         fc = settings.freshchat
-        self.budget = RequestBudget(fc.requests_per_minute, self.monotonic)
         self.zalo_reader = ZaloReader(zalo, store, clock, settings.zalo.feed_page_cap)
         self.freshchat_reader = FreshChatReader(
             freshchat,
             store,
             clock,
             Intervals(fc.hot_interval, fc.warm_interval, fc.cold_interval),
-            self.budget,
             settings.sync.resolve_notice,
             settings.sync.long_text,
             fc.forward_bot_messages,
         )
         self.freshchat_writer = FreshChatWriter(
-            freshchat, zalo, store, clock, fc.channel_id, settings.sync.display_name, self.budget
+            freshchat, zalo, store, clock, fc.channel_id, settings.sync.display_name
         )
         self.zalo_writer = ZaloWriter(zalo, store, clock, freshchat.download)
         self.deliverer = Deliverer(store, clock, settings.sync.max_attempts)
@@ -166,6 +174,19 @@ class Engine:
             except RemoteError as exc:  # auth or rate limits: the next poll will record and report them
                 log.info("profile_refresh_stopped", error=str(exc))
         return result
+
+    def zalo_interval(self) -> float:
+        """How often to poll Zalo's feed: as configured, or slower when the quota cannot carry that and
+        leave the larger part to sends and catch-up."""
+        return zalo_interval(self.zalo_poll_interval, self.zalo.quota.limit)
+
+    def quotas(self) -> dict[str, dict[str, object]]:
+        """Each side's budget as `zfsync status` and the metrics show it."""
+        report: dict[str, dict[str, object]] = {}
+        for side, quota in (("zalo", self.zalo.quota), ("freshchat", self.freshchat.quota)):
+            report[side] = asdict(quota.snapshot())
+        report["zalo"].update(interval=self.zalo_interval(), configured_interval=self.zalo_poll_interval)
+        return report
 
     def recover_schedule(self) -> None:
         """After a start or a step of the wall clock, bring persisted times back within reach: a poll or

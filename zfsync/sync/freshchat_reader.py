@@ -15,12 +15,13 @@ import structlog
 
 from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, FcMessage, Json
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
+from zfsync.quota import Priority
 from zfsync.store import NewRow, Store
 from zfsync.store.models import Conversation
 from zfsync.sync import notes, render
 from zfsync.sync.delivery import backoff
 from zfsync.sync.ports import FreshChatSide
-from zfsync.sync.schedule import HOT_FOR, Intervals, RequestBudget, next_poll_at
+from zfsync.sync.schedule import HOT_FOR, Intervals, next_poll_at
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -36,7 +37,6 @@ class FreshChatReader:
         store: Store,
         clock: Callable[[], float],
         intervals: Intervals,
-        budget: RequestBudget,
         resolve_notice: str,
         long_text: str,
         forward_bots: bool,
@@ -45,19 +45,19 @@ class FreshChatReader:
         self.store = store
         self.clock = clock
         self.intervals = intervals
-        self.budget = budget
         self.resolve_notice = resolve_notice
         self.long_text = long_text
         self.forward_bots = forward_bots
         self._failures: dict[int, int] = {}  # conversation -> reads failed in a row
 
     def poll_due(self) -> int:
-        """Poll the most overdue conversations the budget allows; returns how many rows were queued."""
+        """Poll the most overdue conversations FreshChat's budget allows now (after the sends, which go
+        first); returns how many rows were queued."""
         now = self.clock()
         next_poll = self.store.next_poll_time()
         if next_poll is None or next_poll > now:
             return 0  # the common idle tick: one indexed lookup, nothing else
-        allowed = self.budget.available()
+        allowed = self.fc.quota.available(Priority.FEED)
         queued = 0
         trouble: TransientError | None = None
         for conversation in self.store.conversations_due(now, limit=allowed, active_since=now - HOT_FOR):
@@ -148,7 +148,6 @@ class FreshChatReader:
         new: list[FcMessage] = []
         floor = conversation.cursor_time - TIME_SLACK if conversation.cursor_time else None
         for number, page in enumerate(self.fc.message_pages(conversation.fc_conversation_id)):
-            self.budget.spend()
             done = False
             for message in page:
                 if message.id == conversation.cursor_id or (

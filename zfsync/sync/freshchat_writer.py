@@ -21,7 +21,6 @@ from zfsync.store.models import Contact, Conversation, Message
 from zfsync.sync import echo, media, notes, render
 from zfsync.sync.delivery import Hold, Skip
 from zfsync.sync.ports import FreshChatSide, ZaloSide
-from zfsync.sync.schedule import RequestBudget
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -65,7 +64,6 @@ class FreshChatWriter:
         clock: Callable[[], float],
         channel_id: str,
         display_name: str,
-        budget: RequestBudget,
     ):
         self.fc = freshchat
         self.zalo = zalo
@@ -73,12 +71,10 @@ class FreshChatWriter:
         self.clock = clock
         self.channel_id = channel_id
         self.display_name = display_name
-        self.budget = budget
 
     # --- the Writer protocol -------------------------------------------------------------------------
 
     def send(self, row: Message) -> tuple[str, str | None]:
-        self.budget.spend()  # posts share the request budget, so polling yields to them
         contact = self.store.contact_by_id(row.contact_id)
         payload = json.loads(row.payload)
         if row.kind == "oa_note":

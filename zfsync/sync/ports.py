@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, Json, Media, ZaloMessage, ZaloProfile
+from zfsync.quota import Quota
 
 
 class ZaloSide(Protocol):
+    quota: Quota  # the one request budget of every call to Zalo
+
     def recent_messages(self, offset: int, count: int = 10) -> list[ZaloMessage]:
         """One page of the OA-wide feed, newest first; offsets shift as new messages arrive."""
         ...
@@ -49,6 +52,8 @@ class ZaloSide(Protocol):
 
 
 class FreshChatSide(Protocol):
+    quota: Quota  # the one request budget of every call to FreshChat
+
     def find_user(self, reference_id: str) -> FcUser | None: ...
 
     def create_user(self, user: FcNewUser) -> FcUser: ...

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import structlog
 
 from zfsync.errors import PermanentError, RemoteError, TransientError
+from zfsync.quota import Priority, purpose
 from zfsync.store import Store
 from zfsync.sync.freshchat_writer import freshchat_user
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -52,14 +53,19 @@ class ProfileRefresher:
         self._last_run = self.monotonic()
         recent_ms = int((now - RECENT) * 1000)
         for contact in self.store.contacts_for_profile_check(now - CHECK_EVERY, recent_ms, limit):
+            # Last in line for both budgets, and never waiting: what the quotas cannot carry now waits a run.
+            if not self.zalo.quota.available(Priority.PROFILE) or not self.fc.quota.available(Priority.PROFILE):
+                return updated
             try:
-                profile = self.zalo.user_profile(contact.zalo_user_id)
+                with purpose(Priority.PROFILE):
+                    profile = self.zalo.user_profile(contact.zalo_user_id)
                 name = profile.display_name or contact.display_name
                 avatar = profile.avatar or contact.avatar_url
                 seen_since = contact.last_inbound_ms > contact.profile_checked_at * 1000
                 if name != contact.display_name or avatar != contact.avatar_url or seen_since:
                     contact.display_name, contact.avatar_url = name, avatar
-                    self.fc.update_user(contact.fc_user_id, freshchat_user(contact, self.display_name, now))
+                    with purpose(Priority.PROFILE):
+                        self.fc.update_user(contact.fc_user_id, freshchat_user(contact, self.display_name, now))
                     updated += 1
                     log.info("freshchat_user_updated", contact=contact.zalo_user_id)
             except TransientError as exc:

@@ -2,14 +2,13 @@
 
 FreshChat has no account-wide change feed, so each conversation is polled on its own clock: hot (recent
 activity) every few seconds, warm less often, cold rarely; a customer outside Zalo's 7-day window can no
-longer receive a reply, so their conversation gets only a slow sweep. A token bucket caps the request
-rate; the most overdue conversations are polled first, so cost follows active conversations.
+longer receive a reply, so their conversation gets only a slow sweep. FreshChat's request budget
+(`zfsync.quota`) caps the rate; the most overdue conversations are polled first, so cost follows active
+conversations.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 HOT_FOR = 300.0  # seconds of quiet after activity during which a conversation stays hot
@@ -34,33 +33,3 @@ def next_poll_at(now: float, last_activity_at: float, last_inbound_s: float, int
     if quiet < WARM_FOR:
         return now + intervals.warm
     return now + intervals.cold
-
-
-class RequestBudget:
-    """A token bucket: ``per_minute`` requests a minute, with at most a minute's worth saved up. It runs on
-    its own (monotonic) clock and is shared by threads, so every change is made under a lock."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float]):
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.tokens = float(per_minute)
-        self.clock = clock
-        self.stamp = clock()
-        self._lock = threading.Lock()
-
-    def available(self) -> int:
-        with self._lock:
-            self._refill()
-            return max(0, int(self.tokens))
-
-    def spend(self, count: int = 1) -> None:
-        """Record requests made; sends spend too, so polling yields to real traffic under load."""
-        with self._lock:
-            self._refill()
-            self.tokens -= count
-
-    def _refill(self) -> None:
-        now = self.clock()
-        # A clock that went back (a fake one in tests can) refills nothing, and does not stall later refills.
-        self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.stamp) * self.rate)
-        self.stamp = now

@@ -28,6 +28,7 @@ import structlog
 
 from zfsync.domain import Z2F, ZaloMessage
 from zfsync.errors import PermanentError
+from zfsync.quota import Priority, purpose
 from zfsync.store import NewRow, Store
 from zfsync.sync.ports import ZaloSide
 
@@ -259,7 +260,8 @@ class ZaloReader:
         """The user's own conversation, newest first, down to the rows already recorded."""
         found: dict[str, ZaloMessage] = {}
         for page_number in range(GAP_FILL_PAGE_CAP):
-            page = self.zalo.conversation(user_id, offset=page_number * PAGE, count=PAGE)
+            with purpose(Priority.CATCHUP):  # sends and the feed go first
+                page = self.zalo.conversation(user_id, offset=page_number * PAGE, count=PAGE)
             # A user's rows are recorded together, in one transaction: one recorded row means all older
             # ones are. (Our own sends are known before their rows are recorded, so they are no floor.)
             recorded = self.store.recorded_zalo_ids(r.message_id for r in page)
@@ -278,7 +280,8 @@ class ZaloReader:
         offset = 0
         try:
             while offset <= GETLIST_MAX_OFFSET:
-                found, total = self.zalo.interacted_users(period, offset, GETLIST_PAGE)
+                with purpose(Priority.CATCHUP):
+                    found, total = self.zalo.interacted_users(period, offset, GETLIST_PAGE)
                 users += found
                 offset += GETLIST_PAGE
                 if not found or offset >= total:

@@ -17,8 +17,9 @@ import structlog
 
 from zfsync import http
 from zfsync.domain import Json, Media, ZaloMessage, ZaloProfile
-from zfsync.errors import InvalidResponse, PermanentError
-from zfsync.zalo.codes import RATE_LIMIT_WAIT, TokenRejected, error_for
+from zfsync.errors import InvalidResponse, PermanentError, RateLimited
+from zfsync.quota import Quota
+from zfsync.zalo.codes import DOCUMENTED_LIMIT, RATE_LIMIT_WAIT, TokenRejected, error_for
 from zfsync.zalo.oauth import TokenKeeper
 
 log = structlog.get_logger("zfsync.zalo")
@@ -34,9 +35,12 @@ class ZaloClient:
         tokens: TokenKeeper,
         session: requests.Session | None = None,
         on_request: Callable[[str], None] | None = None,
+        quota: Quota | None = None,
     ):
         self.api_url = api_url
         self._tokens = tokens
+        # Every call to the OA API spends from the one Zalo budget; the window resets each minute.
+        self.quota = quota or Quota("zalo", DOCUMENTED_LIMIT, minute_windows=True)
         self._session = session or http.new_session()
         self._oa_id: str | None = None
         self._on_request = on_request or (lambda endpoint: None)
@@ -157,7 +161,16 @@ class ZaloClient:
             return self._once(method, endpoint, token, kwargs)
 
     def _once(self, method: str, endpoint: str, token: str, kwargs: dict[str, Any]) -> Any:
+        self.quota.acquire()
         self._on_request(endpoint)
+        try:
+            return self._answer(method, endpoint, token, kwargs)
+        except RateLimited as exc:
+            # Wait for the window's end (the side's own word when it gave one), not a blanket pause.
+            exc.retry_after = self.quota.refused(exc.retry_after if exc.explicit_wait else None)
+            raise
+
+    def _answer(self, method: str, endpoint: str, token: str, kwargs: dict[str, Any]) -> Any:
         response = http.call(
             self._session,
             method,
@@ -169,6 +182,8 @@ class ZaloClient:
             files=kwargs.get("files"),
             headers={"access_token": token},
         )
+        rate = http.rate_headers(response)
+        self.quota.observe(rate.limit, rate.remaining, rate.reset_in)
         http.raise_for_server_trouble(response, side="zalo", endpoint=endpoint, wait=RATE_LIMIT_WAIT)
         envelope = http.json_body(response, side="zalo", endpoint=endpoint)
         if not isinstance(envelope, dict):

@@ -48,8 +48,10 @@ MEANING = {
     -321: "the Zalo Cloud Account linked to the app is out of money",
 }
 
-# Zalo resets its per-minute limit at the next minute; waiting a full minute is always safe.
+# Zalo resets its per-minute limit at the next minute; waiting a full minute is always safe (the quota
+# shortens it to the minute's end).
 RATE_LIMIT_WAIT = 60.0
+DOCUMENTED_LIMIT = 4000  # requests a minute per app (research/zalo_api.md §7); packages may allow far fewer
 
 
 class TokenRejected(AuthError):

@@ -22,6 +22,7 @@ import requests
 from zfsync import http
 from zfsync.domain import ZaloTokens
 from zfsync.errors import AuthError, InvalidResponse, TransientError
+from zfsync.quota import Priority, Quota
 
 TOKEN_PATH = "/v4/oa/access_token"
 # The only answers that mean "this refresh token will never work again": -118 invalid_grant and -14014
@@ -49,11 +50,19 @@ def permission_url(oauth_url: str, app_id: str, redirect_uri: str, challenge: st
 class ZaloOAuth:
     """The token endpoint. Raises `AuthError` for a refused grant, `TransientError` for the rest."""
 
-    def __init__(self, oauth_url: str, app_id: str, app_secret: str, session: requests.Session | None = None):
+    def __init__(
+        self,
+        oauth_url: str,
+        app_id: str,
+        app_secret: str,
+        session: requests.Session | None = None,
+        quota: Quota | None = None,
+    ):
         self.oauth_url = oauth_url
         self.app_id = app_id
         self._secret = app_secret
         self._session = session or http.new_session()
+        self._quota = quota  # the app's Zalo budget: a refresh goes first, with the sends
 
     def exchange_code(self, code: str, verifier: str) -> ZaloTokens:
         form = {"code": code, "app_id": self.app_id, "grant_type": "authorization_code"}
@@ -68,6 +77,8 @@ class ZaloOAuth:
         """Raises `AuthError` only for a grant refused for good (`REFRESH_TOKEN_DEAD`, or a bad code in
         the code grant); every other failure is a `TransientError`."""
         ep = TOKEN_PATH
+        if self._quota is not None:
+            self._quota.acquire(Priority.SEND)
         response = http.call(
             self._session,
             "POST",

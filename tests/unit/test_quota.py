@@ -1,0 +1,147 @@
+"""The request budget of one side: its window, its priorities, what the headers teach, refusals."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from zfsync.quota import Priority, Quota, purpose
+from zfsync.sync.engine import zalo_interval
+
+
+class Time:
+    """A monotonic clock and a wall clock that move only when a quota sleeps (or the test says)."""
+
+    def __init__(self, wall: float = 1_800_000_000.0) -> None:
+        self.now = 0.0
+        self.wall0 = wall
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return self.wall0 + self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def quota(limit: int, t: Time, minute_windows: bool = False) -> Quota:
+    return Quota("zalo", limit, t.clock, t.wall, t.sleep, minute_windows=minute_windows)
+
+
+def spend_until_refused(q: Quota, priority: Priority) -> int:
+    spent = 0
+    while q.available(priority):
+        q.acquire(priority)
+        spent += 1
+    return spent
+
+
+def fill(q: Quota, t: Time, priority: Priority) -> int:
+    """Spend all ``priority`` may over 59 seconds of one window, second by second."""
+    spent = 0
+    for second in range(59):
+        t.now = float(second)
+        spent += spend_until_refused(q, priority)
+    return spent
+
+
+def test_a_window_holds_the_limit_for_a_minute_then_frees_it():
+    t = Time()
+    q = quota(60, t)
+    assert spend_until_refused(q, Priority.SEND) == 60  # sends may spend the window at once
+    t.now = 59.0
+    assert q.available(Priority.SEND) == 0
+    t.now = 60.0
+    assert q.available(Priority.SEND) == 60
+    t.now = 10.0  # a clock that went back blocks nothing
+    assert q.available(Priority.SEND) == 60
+
+
+@pytest.mark.parametrize(
+    ("priority", "stops_at"),
+    [(Priority.SEND, 100), (Priority.FEED, 95), (Priority.CATCHUP, 90), (Priority.PROFILE, 85)],
+)
+def test_each_priority_leaves_the_last_requests_to_those_above_it(priority, stops_at):
+    t = Time()
+    q = quota(100, t)
+    assert fill(q, t, priority) == stops_at
+    for higher in Priority:
+        if higher < priority:
+            assert q.available(higher) > 0
+
+
+def test_a_full_window_for_low_priority_still_lets_a_send_through_at_once():
+    t = Time()
+    q = quota(100, t)
+    fill(q, t, Priority.CATCHUP)
+    with purpose(Priority.SEND):
+        q.acquire()  # the purpose of the work, not an argument, picks the priority
+    assert t.slept == []
+    q.acquire(Priority.CATCHUP)  # waits for the window to free a request
+    assert t.slept and t.now >= 60.0
+
+
+def test_below_send_spending_is_spread_over_the_minute():
+    t = Time()
+    q = quota(120, t)
+    assert spend_until_refused(q, Priority.FEED) == 19  # ten seconds' worth, less a send's share: not 114
+    q.acquire(Priority.FEED)
+    assert t.now == pytest.approx(0.5)  # then at the limit's rate, 2 a second
+
+
+def test_a_send_never_waits_behind_a_waiting_catch_up():
+    t = Time()
+    napping, release = threading.Event(), threading.Event()
+
+    def nap(seconds: float) -> None:  # a wait that holds its thread until the test lets it go
+        napping.set()
+        release.wait(5)
+
+    q = Quota("zalo", 20, t.clock, t.wall, nap)
+    spend_until_refused(q, Priority.CATCHUP)
+    waiter = threading.Thread(target=q.acquire, args=(Priority.CATCHUP,))
+    waiter.start()
+    assert napping.wait(5)
+    q.acquire(Priority.SEND)  # returns at once while the catch-up call waits
+    t.now = 61.0
+    release.set()
+    waiter.join(5)
+    assert not waiter.is_alive()
+
+
+def test_the_headers_lower_the_limit_and_what_remains_is_never_overspent():
+    t = Time(wall=1_800_000_000.0 + 45)  # 45 s into a minute
+    q = quota(4000, t, minute_windows=True)
+    q.observe(limit=100, remaining=None)
+    assert q.limit == 100 and q.snapshot().learned
+    q.observe(limit=100, remaining=3)
+    assert q.available(Priority.SEND) == 3
+    assert q.available(Priority.FEED) == 0  # the last few are for sends
+    t.now = 15.0  # Zalo's window resets at the minute
+    assert q.available(Priority.SEND) == 100
+    q.observe(limit=8000, remaining=None)
+    assert q.limit == 4000  # the configuration is a ceiling
+
+
+def test_a_refusal_holds_every_call_until_the_minute_ends_not_a_blanket_minute():
+    t = Time(wall=1_800_000_000.0 + 50)
+    q = quota(100, t, minute_windows=True)
+    assert q.refused(None) == pytest.approx(10.0)
+    assert q.available(Priority.SEND) == 0
+    q.acquire(Priority.SEND)
+    assert t.now == pytest.approx(10.0)
+    assert q.snapshot().refusals == 1 and q.snapshot().waits == 1
+    assert q.refused(3.0) == 3.0  # the side's own Retry-After wins
+
+
+@pytest.mark.parametrize(
+    ("configured", "limit", "interval"),
+    [(2.0, 4000, 2.0), (2.0, 100, 2.0), (2.0, 50, 4.0), (2.0, 20, 10.0), (5.0, 100, 5.0)],
+)
+def test_the_zalo_poll_interval_stretches_when_the_quota_cannot_carry_it(configured, limit, interval):
+    assert zalo_interval(configured, limit) == interval

@@ -1,0 +1,240 @@
+"""One request budget per API side, shared by every call to it, with priorities.
+
+Each side allows so many requests a minute (Zalo: 4,000 per app documented, as low as 100 on some OA
+packages; FreshChat: undocumented). A `Quota` counts the requests of the last minute against the limit,
+which is the configured ceiling until the side's ``X-RateLimit-*`` headers tell the real one, and it
+never plans beyond what the side last said remains. Work is spent in priority order:
+
+- `Priority.SEND`: agent replies and customer messages, their uploads, the token refresh;
+- `Priority.FEED`: Zalo's change feed, FreshChat's conversation polls;
+- `Priority.CATCHUP`: a user's own history read after a gap;
+- `Priority.PROFILE`: name and avatar refreshes.
+
+Each priority below `SEND` leaves a few requests of the window to those above it, so a low-priority call
+waits while a higher one goes at once: nobody queues behind anybody. Below `SEND`, spending is also paced
+by a token bucket (the limit's rate, at most ten seconds of it saved up), so polls never burn a minute's
+budget in one burst and then starve for the rest of it; sends draw on the bucket too, so the lower
+priorities yield to them. The sync core names the purpose of
+its work with `purpose(...)`; the clients ask the quota before every request and tell it what the side
+answered. A refusal (Zalo's -32, HTTP 429) holds every call of the side until the window resets.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class Priority(IntEnum):
+    SEND = 0
+    FEED = 1
+    CATCHUP = 2
+    PROFILE = 3
+
+
+WINDOW = 60.0  # seconds: both sides count requests per minute
+PACE = 10.0  # seconds of the limit's rate the bucket may save up for the priorities below SEND
+RESERVE_SHARE = 0.05  # of the limit, kept by each priority for those above it
+MIN_WAIT = 0.05  # seconds: the shortest nap of a call that must wait
+
+_purpose: ContextVar[Priority] = ContextVar("zfsync_purpose", default=Priority.FEED)
+
+
+@contextmanager
+def purpose(priority: Priority) -> Iterator[None]:
+    """Every request made inside (on this thread) is spent at ``priority``."""
+    token = _purpose.set(priority)
+    try:
+        yield
+    finally:
+        _purpose.reset(token)
+
+
+def current_purpose() -> Priority:
+    return _purpose.get()
+
+
+def next_minute(wall: float) -> float:
+    """Seconds from ``wall`` to the next minute boundary: when Zalo's per-minute window resets."""
+    return WINDOW - wall % WINDOW
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What `zfsync status` and the metrics show of a side's quota."""
+
+    limit: int
+    learned: bool  # the limit comes from the side's headers, not from the configuration
+    used: int  # requests in the last minute
+    remaining: int | None  # what the side last said remains, while that window lasts
+    refusals: int  # rate-limit refusals since the daemon started
+    waits: int  # calls that had to wait for room since the daemon started
+
+
+class Quota:
+    def __init__(
+        self,
+        side: str,
+        ceiling: int,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] | None = None,
+        minute_windows: bool = False,
+    ):
+        """``ceiling``: requests a minute at most, whatever the headers say; ``minute_windows``: the side's
+        window resets at each wall-clock minute (Zalo), so a count it reported lapses there."""
+        self.side = side
+        self.ceiling = ceiling
+        self.clock = clock
+        self.wall = wall
+        self.minute_windows = minute_windows
+        self._learned: int | None = None
+        self._recent: deque[float] = deque()  # when (clock) each request of the last minute was made
+        self._remaining: int | None = None  # the side's last word on what remains ...
+        self._remaining_until = 0.0  # ... valid until then (clock)
+        self._blocked_until = 0.0  # after a refusal, nobody calls before then (clock)
+        self._refusals = 0
+        self._waits = 0
+        self._tokens = ceiling * PACE / WINDOW
+        self._stamp = clock()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._sleep = sleep or self._nap
+
+    # --- planning ------------------------------------------------------------------------------------
+
+    @property
+    def limit(self) -> int:
+        return min(self.ceiling, self._learned) if self._learned else self.ceiling
+
+    def reserve(self, priority: Priority) -> int:
+        """Requests of the window a call of ``priority`` leaves to the priorities above it."""
+        return int(priority) * max(1, round(self.limit * RESERVE_SHARE))
+
+    def available(self, priority: Priority | None = None) -> int:
+        """How many requests of ``priority`` may be made now without waiting."""
+        priority = current_purpose() if priority is None else priority
+        with self._lock:
+            now = self.clock()
+            if now < self._blocked_until:
+                return 0
+            room = self._room(now) - self.reserve(priority)
+            if priority > Priority.SEND:
+                self._refill(now)
+                room = min(room, math.floor(self._tokens - self._bucket_reserve(priority)))
+            return max(0, room)
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            now = self.clock()
+            self._forget(now)
+            remaining = self._remaining if now < self._remaining_until else None
+            return Snapshot(
+                self.limit, self._learned is not None, len(self._recent), remaining, self._refusals, self._waits
+            )
+
+    # --- spending ------------------------------------------------------------------------------------
+
+    def acquire(self, priority: Priority | None = None) -> None:
+        """Wait until a request of ``priority`` (default: the current purpose) may be made, and count it."""
+        priority = current_purpose() if priority is None else priority
+        waited = False
+        while True:
+            with self._lock:
+                wait = self._take(priority, self.clock())
+                if wait <= 0:
+                    return
+                if not waited:
+                    self._waits += 1
+                    waited = True
+            self._sleep(wait)
+
+    def observe(self, limit: int | None, remaining: int | None, reset_in: float | None = None) -> None:
+        """What the side's headers said with an answer: its limit, what remains, when the window resets."""
+        with self._lock:
+            now = self.clock()
+            if limit is not None and limit > 0:
+                self._learned = limit
+            if remaining is not None:
+                self._remaining = max(0, remaining)
+                self._remaining_until = now + self._window_left(reset_in)
+        self._wake.set()
+
+    def refused(self, retry_after: float | None) -> float:
+        """The side refused a call for its rate: hold every call until the window resets. Returns the
+        seconds to wait (``retry_after`` when the side said it, else the window's end)."""
+        with self._lock:
+            now = self.clock()
+            wait = retry_after if retry_after is not None else self._window_left(None)
+            self._blocked_until = max(self._blocked_until, now + wait)
+            self._remaining, self._remaining_until = 0, now + wait
+            self._refusals += 1
+            return wait
+
+    # --- inside the lock -----------------------------------------------------------------------------
+
+    def _take(self, priority: Priority, now: float) -> float:
+        """0 if a request is counted now, else the seconds to wait before asking again."""
+        if now < self._blocked_until:
+            return self._blocked_until - now
+        room = self._room(now) - self.reserve(priority)
+        self._refill(now)
+        needed = 1 + self._bucket_reserve(priority) if priority > Priority.SEND else float("-inf")
+        if room >= 1 and self._tokens >= needed:
+            self._recent.append(now)
+            self._tokens = max(-self._capacity, self._tokens - 1)
+            if self._remaining is not None and now < self._remaining_until:
+                self._remaining -= 1
+            return 0.0
+        if room >= 1:
+            return max(MIN_WAIT, (needed - self._tokens) / self._rate)
+        waits = [self._recent[0] + WINDOW - now] if self._recent else []
+        if self._remaining is not None and now < self._remaining_until:
+            waits.append(self._remaining_until - now)
+        return max(MIN_WAIT, min(waits) if waits else MIN_WAIT)
+
+    @property
+    def _rate(self) -> float:
+        return self.limit / WINDOW
+
+    @property
+    def _capacity(self) -> float:
+        return self.limit * PACE / WINDOW
+
+    def _bucket_reserve(self, priority: Priority) -> float:
+        return self.reserve(priority) * PACE / WINDOW
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._stamp)  # a clock that went back refills nothing
+        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+        self._stamp = now
+
+    def _room(self, now: float) -> int:
+        self._forget(now)
+        room = self.limit - len(self._recent)
+        if self._remaining is not None and now < self._remaining_until:
+            room = min(room, self._remaining)
+        return room
+
+    def _forget(self, now: float) -> None:
+        while self._recent and self._recent[0] <= now - WINDOW:
+            self._recent.popleft()
+        if self._recent and self._recent[-1] > now:
+            self._recent.clear()  # a clock that went back (a fake one in tests can) must not block forever
+
+    def _window_left(self, reset_in: float | None) -> float:
+        if reset_in is not None:
+            return max(0.0, min(WINDOW, reset_in))
+        return next_minute(self.wall()) if self.minute_windows else WINDOW
+
+    def _nap(self, seconds: float) -> None:
+        # Woken early by a header or a refusal: room may have changed.
+        self._wake.wait(min(seconds, 1.0))
+        self._wake.clear()
