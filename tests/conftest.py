@@ -3,7 +3,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,9 +125,10 @@ class Bridge:
         return [s for s in self.zalo.sent if s["user_id"] == user_id]
 
 
-def make_engine(b: Bridge) -> Engine:
+def make_engine(b: Bridge, sleep: Callable[[float], None] | None = None) -> Engine:
+    """The engine over the bridge's store; a quota that must wait moves the fake clock (or calls ``sleep``)."""
     sessions = (session_for(b.zalo, b.zalo_url), session_for(b.fc, b.fc_url)) if b.in_process else (None, None)
-    clients = build_clients(b.settings, b.store, b.clock, *sessions, sleep=b.clock.advance)
+    clients = build_clients(b.settings, b.store, b.clock, *sessions, sleep=sleep or b.clock.advance)
     return Engine(b.settings, b.store, clients.zalo, clients.freshchat, b.clock)
 
 

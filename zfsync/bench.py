@@ -8,7 +8,10 @@ Four measurements, each printed as a table row and written to JSON:
 3. the FreshChat schedule with 10, 1,000 and 10,000 mapped conversations (20 active) under the default
    budget, next to a naive schedule that polls every conversation in turn under the same budget, in
    simulated time (in-process simulators, fake clock): requests a minute and agent-reply p95;
-4. the real daemon idle with 10,000 conversations and 100,000 messages in its store: RSS and CPU.
+4. the real daemon idle with 10,000 conversations and 100,000 messages in its store: RSS and CPU;
+5. the real daemon under tight quotas the simulators enforce (Zalo 100 requests a minute, FreshChat 200,
+   learned from their headers): latency each way with 10 active conversations, rate-limit refusals, and
+   a 500-message backlog from 20 users caught up, next to the rate the quotas allow.
 """
 
 from __future__ import annotations
@@ -91,8 +94,9 @@ class DaemonBench:
             counts = self.demo.zalo.requests
             return counts.get(path, 0) if path else sum(v for k, v in counts.items() if k.startswith("/v"))
 
-    def latency(self, seconds: float, users: int = 10) -> dict[str, Any]:
-        """Customers and agents write at random among ``users`` active conversations for ``seconds``."""
+    def latency(self, seconds: float, users: int = 10, pause: tuple[float, float] = (0.2, 1.0)) -> dict[str, Any]:
+        """Customers and agents write at random among ``users`` active conversations for ``seconds``, one
+        message every ``pause`` seconds."""
         rng = random.Random(8)
         ids = [f"85{n:017d}" for n in range(users)]
         for user_id in ids:  # open the conversations first
@@ -118,7 +122,7 @@ class DaemonBench:
                     conversation = self.demo.fc._latest_of(fc_user)
                 message = self.demo.fc.add_agent_message(conversation, f"đáp {count}", actor_id=AGENT_ID)
                 pending_f[f"đáp {count}"] = _iso_seconds(message["created_time"])
-            time.sleep(rng.uniform(0.2, 1.0))
+            time.sleep(rng.uniform(*pause))
         time.sleep(10)  # let the last ones arrive
         with self.demo.fc.lock:
             for messages in self.demo.fc.messages.values():
@@ -155,7 +159,7 @@ class DaemonBench:
             "burst_per_minute": round((self.zalo_requests() - before) * 60 / took, 1),
         }
 
-    def catch_up(self, messages: int, users: int) -> dict[str, float]:
+    def catch_up(self, messages: int, users: int) -> dict[str, Any]:
         self.demo.stop_daemon()
         ids = [zalo_user_id(700_000 + n) for n in range(users)]
         for i in range(messages):
@@ -164,14 +168,23 @@ class DaemonBench:
         self.start()
         done = wait_until(lambda: sum(len(self.demo.fc_messages(u)) for u in ids) >= messages, timeout=1800)
         took = time.time() - started
-        got = sum(len(self.demo.fc_messages(u)) for u in ids)
+        time.sleep(3)  # would anything come twice?
+        arrived = {u: [p["text"]["content"] for m in self.demo.fc_messages(u) for p in m["message_parts"]] for u in ids}
+        expected = {u: [f"backlog {i}" for i in range(messages) if ids[i % users] == u] for u in ids}
+        got = sum(len(texts) for texts in arrived.values())
         return {
             "messages": messages,
             "users": users,
             "seconds": round(took, 1),
             "per_second": round(got / took, 1),
             "complete": done,
+            "lost": sum(len(set(expected[u]) - set(arrived[u])) for u in ids),
+            "doubled": sum(len(arrived[u]) - len(set(arrived[u])) for u in ids),
+            "reordered": sum(1 for u in ids if [t for t in arrived[u] if t in set(expected[u])] != expected[u]),
         }
+
+    def refusals(self) -> int:
+        return self.demo.zalo.quota.refused + self.demo.fc.quota.refused
 
     def close(self) -> None:
         self.demo.close()
@@ -264,6 +277,36 @@ def _settings(zalo_url: str, fc_url: str, store_path: Path) -> Settings:
     return from_mapping(raw, {"ZFSYNC_ZALO_APP_SECRET": "sim-secret", "ZFSYNC_FRESHCHAT_API_KEY": "sim-key"})
 
 
+# --- 5: tight quotas ------------------------------------------------------------------------------------
+
+TIGHT = {"zalo": 100, "freshchat": 200}  # requests a minute the simulators allow
+
+
+def tight_quotas(workdir: Path, quick: bool) -> dict[str, Any]:
+    """Default settings (zfsync learns the limits from the headers), simulators enforcing `TIGHT`."""
+    bench = DaemonBench(workdir)
+    bench.demo.zalo.modes.quota_per_minute = TIGHT["zalo"]
+    bench.demo.fc.modes.quota_per_minute = TIGHT["freshchat"]
+    try:
+        bench.start()
+        before = bench.refusals()
+        # A busy desk: a message every 2 to 4 s among 10 active conversations, about 20 a minute.
+        latency = bench.latency(30 if quick else 180, users=10, pause=(2.0, 4.0))
+        steady_refusals = bench.refusals() - before
+        before = bench.refusals()
+        catch_up = bench.catch_up(500, 20)
+        # Zalo reads 10 rows a request; FreshChat takes one post a message: the tighter bounds the rate.
+        allowed = min(TIGHT["zalo"] * 10, TIGHT["freshchat"]) / 60
+        catch_up.update(
+            allowed_per_second=round(allowed, 2),
+            share_of_allowed=round(catch_up["per_second"] / allowed, 2),
+            refusals=bench.refusals() - before,
+        )
+        return {"latency": latency, "steady_refusals": steady_refusals, "catch_up": catch_up, "quotas": TIGHT}
+    finally:
+        bench.close()
+
+
 # --- 4: footprint ---------------------------------------------------------------------------------------
 
 
@@ -335,18 +378,18 @@ def run(quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "mode": "quick" if quick else "full", "rtt": RTT}
     with tempfile.TemporaryDirectory(prefix="zfsync-bench-") as tmp:
         work = Path(tmp)
-        say("1/4 latency and Zalo request rates (real daemon, 100 ms round trips) ...")
+        say("1/5 latency and Zalo request rates (real daemon, 100 ms round trips) ...")
         (work / "d").mkdir()
         bench = DaemonBench(work / "d")
         try:
             bench.start()
             results["latency"] = bench.latency(15 if quick else 120)
             results["zalo_requests"] = bench.zalo_rates(10 if quick else 60, burst=100 if quick else 200)
-            say("2/4 catch-up of a backlog ...")
+            say("2/5 catch-up of a backlog ...")
             results["catch_up"] = bench.catch_up(500 if quick else 5000, 25 if quick else 200)
         finally:
             bench.close()
-        say("3/4 FreshChat schedule vs naive polling, simulated time ...")
+        say("3/5 FreshChat schedule vs naive polling, simulated time ...")
         (work / "s").mkdir()
         minutes = 8 if quick else 60  # long enough for the naive schedule to get round 10,000 twice
         results["schedule"] = [
@@ -356,9 +399,12 @@ def run(quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
             }
             for n in (10, 1000, 10_000)
         ]
-        say("4/4 footprint while idle ...")
+        say("4/5 footprint while idle ...")
         (work / "f").mkdir()
         results["footprint"] = footprint(work / "f", 10_000, 10, 10 if quick else 60)
+        say("5/5 tight quotas: Zalo 100/min, FreshChat 200/min ...")
+        (work / "q").mkdir()
+        results["tight"] = tight_quotas(work / "q", quick)
     return results
 
 
@@ -396,6 +442,21 @@ def render(r: dict[str, Any]) -> str:
     lines.append(
         f"| idle, {f['conversations']} conversations, {f['messages']} messages | RSS {f['rss_mb']} MB "
         f"(peak {f['peak_rss_mb']}), CPU {f['idle_cpu_percent']} % of a core | ≤ 64 MB, ≤ 1 % |"
+    )
+    t = r["tight"]
+    quotas = f"Zalo {t['quotas']['zalo']}/min, FreshChat {t['quotas']['freshchat']}/min"
+    for key, label in (("zalo_to_freshchat", "Zalo → FreshChat"), ("freshchat_to_zalo", "FreshChat → Zalo")):
+        s = t["latency"][key]
+        lines.append(
+            f"| {quotas}: latency {label} ({s['count']} msgs) | p50 {s['p50']} s, p95 {s['p95']} s"
+            f"{_undelivered(s)} | p95 ≤ 4 s |"
+        )
+    lines.append(f"| {quotas}: refusals in steady state | {t['steady_refusals']} | 0 |")
+    c = t["catch_up"]
+    lines.append(
+        f"| {quotas}: catch-up of {c['messages']} msgs from {c['users']} users | {c['per_second']} msgs/s "
+        f"({c['share_of_allowed']:.0%} of the {c['allowed_per_second']} the quotas allow), lost {c['lost']}, "
+        f"doubled {c['doubled']}, reordered {c['reordered']}, {c['refusals']} refusals | ≥ 80 % |"
     )
     return "\n".join(lines)
 

@@ -200,6 +200,9 @@ class CrashTest:
             raise SystemExit(f"crashtest: authorisation failed: {auth.stderr.strip()}")
         running = self.running = [self.demo.spawn() for _ in range(daemons)]
         active = self.wait_for_active(running, previous=None, timeout=60)
+        # The first start takes what Zalo already lists as history; traffic starts once it has looked.
+        if not wait_until(lambda: self.demo.zalo.requests.get("/v2.0/oa/listrecentchat", 0) >= 2, timeout=60):
+            raise SystemExit("crashtest: the active daemon did not start polling; see its log")
         per_round = max(1, (2 * self.messages) // max(1, kills))
         for _ in range(kills):
             self.traffic(per_round)

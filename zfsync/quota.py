@@ -43,6 +43,8 @@ WINDOW = 60.0  # seconds: both sides count requests per minute
 PACE = 10.0  # seconds of the limit's rate the bucket may save up for the priorities below SEND
 RESERVE_SHARE = 0.05  # of the limit, kept by each priority for those above it
 MIN_WAIT = 0.05  # seconds: the shortest nap of a call that must wait
+MIN_LEARNED = 10  # a refusal after fewer requests than this in the minute teaches no limit (a server hiccup)
+REFUSAL_MEMORY = 900.0  # seconds a limit taught by a refusal (not by headers) is kept
 
 _purpose: ContextVar[Priority] = ContextVar("zfsync_purpose", default=Priority.FEED)
 
@@ -95,7 +97,9 @@ class Quota:
         self.clock = clock
         self.wall = wall
         self.minute_windows = minute_windows
-        self._learned: int | None = None
+        self._learned: int | None = None  # from the headers
+        self._refusal_limit: int | None = None  # from a refusal without headers ...
+        self._refusal_limit_until = 0.0  # ... kept until then (clock)
         self._recent: deque[float] = deque()  # when (clock) each request of the last minute was made
         self._remaining: int | None = None  # the side's last word on what remains ...
         self._remaining_until = 0.0  # ... valid until then (clock)
@@ -112,7 +116,10 @@ class Quota:
 
     @property
     def limit(self) -> int:
-        return min(self.ceiling, self._learned) if self._learned else self.ceiling
+        limit = min(self.ceiling, self._learned) if self._learned else self.ceiling
+        if self._refusal_limit and self.clock() < self._refusal_limit_until:
+            limit = min(limit, self._refusal_limit)
+        return limit
 
     def reserve(self, priority: Priority) -> int:
         """Requests of the window a call of ``priority`` leaves to the priorities above it."""
@@ -169,9 +176,17 @@ class Quota:
 
     def refused(self, retry_after: float | None) -> float:
         """The side refused a call for its rate: hold every call until the window resets. Returns the
-        seconds to wait (``retry_after`` when the side said it, else the window's end)."""
+        seconds to wait (``retry_after`` when the side said it, else the window's end).
+
+        A side that sends no headers still taught something: it allows fewer requests a minute than were
+        made in the last one, so the limit comes down to that for a while and the refusal is not repeated
+        (unless so few were made that the refusal says more about the server than about the quota)."""
         with self._lock:
             now = self.clock()
+            self._forget(now)
+            made = len(self._recent) - 1  # the refused request itself did not count
+            if self._learned is None and MIN_LEARNED <= made < self.limit:
+                self._refusal_limit, self._refusal_limit_until = made, now + REFUSAL_MEMORY
             wait = retry_after if retry_after is not None else self._window_left(None)
             self._blocked_until = max(self._blocked_until, now + wait)
             self._remaining, self._remaining_until = 0, now + wait

@@ -111,6 +111,27 @@ def fault_response(fault: Fault) -> Response:
     )
 
 
+class MinuteQuota:
+    """A per-minute request limit as both APIs describe theirs: the count resets at each minute of the
+    simulator's clock. ``per_minute`` 0 is no limit."""
+
+    def __init__(self) -> None:
+        self.minute = -1
+        self.count = 0
+        self.refused = 0  # requests refused for the rate, ever
+
+    def take(self, now: float, per_minute: int) -> tuple[bool, int, float]:
+        """Count one request; returns (allowed, remaining after it, the Unix time the window resets)."""
+        minute = int(now // 60)
+        if minute != self.minute:
+            self.minute, self.count = minute, 0
+        self.count += 1
+        allowed = self.count <= per_minute
+        if not allowed:
+            self.refused += 1
+        return allowed, max(0, per_minute - self.count), (minute + 1) * 60.0
+
+
 class SimApp:
     """Routes and state of one simulated API. Subclasses implement `handle` and `control`."""
 

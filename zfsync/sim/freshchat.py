@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from zfsync.sim.base import Json, Request, Response, SimApp
+from zfsync.sim.base import Json, MinuteQuota, Request, Response, SimApp
 
 AGENT_ID = "8f6c6b0a-agent-0000-0000-000000000001"
 CHANNEL_ID = "3c1f1e7a-chan-0000-0000-000000000001"
@@ -56,6 +56,12 @@ class Modes:
     markers: str = "recorded"  # "recorded" (Freshworks' fixtures) or "system" (actor and message type system)
     late_urls: int = 0  # reads during which an agent's file or image part has no url yet
     not_latest_after_resolve: str = "off"  # "off", "carry" (the new conversation holds the message) or "empty"
+    # Requests a minute (0: no limit); beyond it, HTTP 429 until the minute ends. With headers, every answer
+    # carries X-RateLimit-Limit, -Remaining and -Reset (a Unix time), as the swagger copy lists; whether a
+    # 429 carries Retry-After is unconfirmed, so both are played.
+    quota_per_minute: int = 0
+    quota_headers: bool = True
+    retry_after: bool = True
 
     def update(self, values: Json) -> None:
         for f in fields(self):
@@ -73,8 +79,9 @@ class FreshChatSim(SimApp):
     def __init__(self, api_key: str = "sim-key", rate_limit_per_minute: int = 0, modes: Modes | None = None):
         super().__init__()
         self.api_key = api_key
-        self.rate_limit = rate_limit_per_minute
         self.modes = modes or Modes()
+        self.modes.quota_per_minute = rate_limit_per_minute or self.modes.quota_per_minute
+        self.quota = MinuteQuota()
         self._markers = 0
         self._hidden_urls: dict[str, int] = {}  # message id -> reads left without attachment urls
         self.file_urls: dict[str, str] = {}  # file hash -> the url FreshChat serves the file at
@@ -83,7 +90,6 @@ class FreshChatSim(SimApp):
         self.messages: dict[str, list[Json]] = {}  # conversation id -> oldest first
         self._latest: dict[str, str] = {}  # user id -> their latest conversation
         self._last_ms = 0
-        self._minute: tuple[int, int] = (0, 0)
 
     def _stamp(self) -> str:
         now_ms = int(self.now() * 1000)
@@ -276,9 +282,23 @@ class FreshChatSim(SimApp):
             return error(401, "UNAUTHORIZED", "Invalid or missing API token")
         if request.path.startswith("/media/"):
             return self.serve_media(request.path)  # attachments on the API host need the key too
-        limited = self._rate_limited()
-        if limited:
-            return limited
+        limit = self.modes.quota_per_minute
+        if not limit:
+            return self._route(request)
+        with self.lock:
+            allowed, remaining, reset = self.quota.take(self.now(), limit)
+        if allowed:
+            response = self._route(request)
+        else:
+            response = error(429, "TOO_MANY_REQUESTS", "Rate limit exceeded")
+            if self.modes.retry_after:
+                response.headers["Retry-After"] = str(max(1, round(reset - self.now())))
+        if self.modes.quota_headers:
+            headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining)}
+            response.headers.update({**headers, "X-RateLimit-Reset": str(int(reset))})
+        return response
+
+    def _route(self, request: Request) -> Response:
         parts = [p for p in request.path.split("/") if p]
         if parts[:1] != ["v2"]:
             return error(404, "NOT_FOUND", "unknown path")
@@ -334,22 +354,6 @@ class FreshChatSim(SimApp):
             if route == ["agents"]:
                 return Response(200, {"agents": [{"id": AGENT_ID, "first_name": "Lan", "last_name": "Agent"}]})
         return error(404, "NOT_FOUND", "unknown path")
-
-    def _rate_limited(self) -> Response | None:
-        if not self.rate_limit:
-            return None
-        with self.lock:
-            minute = int(self.now() // 60)
-            count = self._minute[1] + 1 if self._minute[0] == minute else 1
-            self._minute = (minute, count)
-            if count > self.rate_limit:
-                wait = 60 - int(self.now() % 60)
-                return Response(
-                    429,
-                    {"code": 429, "status": "TOO_MANY_REQUESTS", "message": "Rate limit exceeded"},
-                    headers={"Retry-After": str(wait), "X-RateLimit-Remaining": "0"},
-                )
-        return None
 
     def _upload(self, kind: str, request: Request) -> Response:
         field_name = "image" if kind == "images" else "file"

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from zfsync.sim.base import Json, Request, Response, SimApp, Upload
+from zfsync.sim.base import Json, MinuteQuota, Request, Response, SimApp, Upload
 
 OA_ID = "1873920563920114532"
 ACCESS_TTL = 90_000.0  # 25 h
@@ -58,6 +58,10 @@ class Modes:
     feed_depth: int = 0  # 0: unlimited
     feed_depth_mode: str = "empty"  # "empty" or "refuse"
     sent_time: bool = True
+    # The app's requests a minute (0: no limit); beyond it, error -32 until the minute ends. With headers,
+    # every answer carries X-RateLimit-Limit and X-RateLimit-Remain, as Zalo documents.
+    quota_per_minute: int = 0
+    quota_headers: bool = True
 
     def update(self, values: Json) -> None:
         for f in fields(self):
@@ -87,7 +91,8 @@ class ZaloSim(SimApp):
         self.modes = modes or Modes()
         self.app_id = app_id
         self.app_secret = app_secret
-        self.rate_limit = rate_limit_per_minute
+        self.modes.quota_per_minute = rate_limit_per_minute or self.modes.quota_per_minute
+        self.quota = MinuteQuota()
         self.messages: list[Json] = []  # oldest first
         self.users: dict[str, Json] = {}
         self.sent: list[Json] = []  # messages the OA sent through the API, in order
@@ -98,7 +103,6 @@ class ZaloSim(SimApp):
         self.codes: dict[str, str] = {}  # authorization code -> PKCE challenge
         self._counter = 0
         self._last_ms = 0
-        self._minute: tuple[int, int] = (0, 0)
 
     # --- helpers used by the control API and tests ---------------------------------------------------
 
@@ -232,6 +236,19 @@ class ZaloSim(SimApp):
         failure = self._authorise(request)
         if failure:
             return failure
+        limit = self.modes.quota_per_minute
+        if not limit:
+            return self._route(request)
+        with self.lock:
+            allowed, remaining, _ = self.quota.take(self.now(), limit)
+        response = (
+            self._route(request) if allowed else zalo_error(-32, "The application has reached the API request limit")
+        )
+        if self.modes.quota_headers:
+            response.headers.update({"X-RateLimit-Limit": str(limit), "X-RateLimit-Remain": str(remaining)})
+        return response
+
+    def _route(self, request: Request) -> Response:
         routes = {
             ("GET", "/v2.0/oa/listrecentchat"): self._listrecentchat,
             ("GET", "/v2.0/oa/conversation"): self._conversation,
@@ -256,12 +273,6 @@ class ZaloSim(SimApp):
                 return zalo_error(-216, "Access token is invalid")
             if expiry <= self.now():
                 return zalo_error(-220, "Access token has expired")
-            if self.rate_limit:
-                minute = int(self.now() // 60)
-                count = self._minute[1] + 1 if self._minute[0] == minute else 1
-                self._minute = (minute, count)
-                if count > self.rate_limit:
-                    return zalo_error(-32, "The application has reached the API request limit")
         return None
 
     def _data(self, request: Request) -> Json:

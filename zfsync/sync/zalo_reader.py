@@ -19,6 +19,7 @@ messages are bridged.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -186,10 +187,11 @@ class ZaloReader:
             # The feed ended before a known row: users who wrote only deeper than it shows are not in it.
             catch_up |= set(self._interacted_since(mark.time_ms))
         own: dict[str, list[ZaloMessage]] = {}
+        stop = threading.Event()  # one read refused (the rate, the token): the others stop too
         if catch_up:
             log.info("zalo_feed_catch_up", users=len(catch_up), rows=len(rows), outcomes=sorted(outcomes))
             # Each user's conversation is read on its own, so several are read at once.
-            own = dict(self._pool.map(lambda u: (u, self._own_rows(u, baseline)), sorted(catch_up)))
+            own = dict(self._pool.map(lambda u: (u, self._own_rows(u, baseline, stop)), sorted(catch_up)))
         queued = 0
         for user_id in sorted(set(feed) | set(own)):
             ordered = feed_order(list(feed.get(user_id, {}).values()), own.get(user_id))
@@ -256,12 +258,18 @@ class ZaloReader:
                 return Scan(list(collected.values()), ENDED, offset, first_page)  # the feed's depth may be capped
         return Scan(list(collected.values()), CAPPED, offset, first_page)
 
-    def _own_rows(self, user_id: str, baseline: Baseline) -> list[ZaloMessage]:
+    def _own_rows(self, user_id: str, baseline: Baseline, stop: threading.Event) -> list[ZaloMessage]:
         """The user's own conversation, newest first, down to the rows already recorded."""
         found: dict[str, ZaloMessage] = {}
         for page_number in range(GAP_FILL_PAGE_CAP):
-            with purpose(Priority.CATCHUP):  # sends and the feed go first
-                page = self.zalo.conversation(user_id, offset=page_number * PAGE, count=PAGE)
+            if stop.is_set():
+                return []  # the cycle failed already: nothing read here is used
+            try:
+                with purpose(Priority.CATCHUP):  # sends and the feed go first
+                    page = self.zalo.conversation(user_id, offset=page_number * PAGE, count=PAGE)
+            except BaseException:
+                stop.set()
+                raise
             # A user's rows are recorded together, in one transaction: one recorded row means all older
             # ones are. (Our own sends are known before their rows are recorded, so they are no floor.)
             recorded = self.store.recorded_zalo_ids(r.message_id for r in page)

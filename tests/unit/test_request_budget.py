@@ -145,3 +145,19 @@ def test_a_refusal_holds_every_call_until_the_minute_ends_not_a_blanket_minute()
 )
 def test_the_zalo_poll_interval_stretches_when_the_quota_cannot_carry_it(configured, limit, interval):
     assert zalo_interval(configured, limit) == interval
+
+
+def test_a_refusal_without_headers_teaches_a_limit_for_a_while_unless_it_came_too_early():
+    t = Time()
+    q = quota(4000, t)
+    for _ in range(3):
+        q.acquire(Priority.SEND)
+    q.refused(1.0)
+    assert q.limit == 4000  # refused after 3 requests: the server's trouble, not the quota
+    t.now = 2.0
+    for _ in range(21):
+        q.acquire(Priority.SEND)
+    q.refused(1.0)
+    assert q.limit == 23  # fewer than the 24 made in the last minute, counting the first three
+    t.now = 2.0 + 901
+    assert q.limit == 4000  # forgotten after a quarter of an hour

@@ -1,0 +1,114 @@
+"""Living within each side's quota, against simulators that enforce one (with its headers, -32 and 429)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from tests.conftest import make_engine
+from zfsync import status
+from zfsync.quota import Priority, current_purpose
+from zfsync.sim.freshchat import AGENT_ID
+from zfsync.status import HEARTBEAT_KEY, QUOTA_KEY
+
+CUSTOMER = "2512007384617209999"
+
+
+def with_zalo_quota(b, per_minute: int, ceiling: int | None = None) -> None:
+    """The simulator allows ``per_minute``; zfsync is configured with ``ceiling`` (default: the same)."""
+    b.zalo.modes.quota_per_minute = per_minute
+    zalo = replace(b.settings.zalo, requests_per_minute=ceiling or per_minute)
+    b.settings = replace(b.settings, zalo=zalo)
+    b.restart()
+
+
+def test_an_agent_reply_is_sent_while_a_catch_up_is_using_the_zalo_budget(quick_bridge):
+    b = quick_bridge
+    with_zalo_quota(b, 30)
+    b.zalo.add_customer_message(CUSTOMER, "Khánh", text="chào shop")
+    b.settle(rounds=2)
+    conversation = b.conversation_of(CUSTOMER)
+    # While zfsync was down, 20 customers wrote 5 messages each; the feed shows only the newest 20 rows,
+    # so most must be caught up user by user, at catch-up priority.
+    b.zalo.modes.feed_depth = 20
+    users = [f"84{9_100_000_000_000_000 + n:017d}" for n in range(20)]
+    for n in range(5):
+        for user in users:
+            b.zalo.add_customer_message(user, f"Khách {user[-2:]}", text=f"{user[-2:]}: tin {n}")
+    catching_up, go_on = threading.Event(), threading.Event()
+
+    def sleep(seconds: float) -> None:
+        if current_purpose() == Priority.CATCHUP:  # a catch-up read waits for the budget: hold it there
+            catching_up.set()
+            go_on.wait(10)
+        b.clock.advance(seconds)
+
+    b.engine = make_engine(b, sleep)
+    catch_up = threading.Thread(target=b.engine.poll_zalo)
+    catch_up.start()
+    assert catching_up.wait(10), "the catch-up never had to wait for the budget"
+    b.fc.add_agent_message(conversation, "Dạ, shop trả lời ngay ạ", actor_id=AGENT_ID)
+    b.engine.freshchat_cycle()  # reads FreshChat, then sends on Zalo at send priority
+    assert b.sent_to(CUSTOMER) == ["Dạ, shop trả lời ngay ạ"]
+    assert catch_up.is_alive()  # the catch-up is still waiting for the budget: the reply went first
+    go_on.set()
+    catch_up.join(30)
+    b.settle(rounds=12, step=10.0)
+    for user in users:
+        got = [m["message_parts"][0]["text"]["content"] for m in b.customer_messages(user)]
+        assert got == [f"{user[-2:]}: tin {n}" for n in range(5)]
+    assert b.zalo.quota.refused == 0
+
+
+def test_the_headers_teach_a_lower_limit_and_status_says_how_often_zalo_is_polled(quick_bridge):
+    b = quick_bridge
+    with_zalo_quota(b, 50, ceiling=4000)  # configured for Zalo's documented 4,000; the package allows 50
+    b.zalo.add_customer_message(CUSTOMER, "Khánh", text="alo")
+    b.cycle()
+    assert b.engine.zalo.quota.limit == 50
+    assert b.engine.zalo_interval() == 4.0  # polling may take 30 % of 50 a minute: every 4 s, not every 2 s
+    b.store.set_state(HEARTBEAT_KEY, str(b.clock()))
+    b.store.set_state(QUOTA_KEY, __import__("json").dumps(b.engine.quotas()))
+    text = status.render(status.collect(b.store, now=b.clock()), now=b.clock())
+    assert "quota      Zalo 50/min" in text and "polling every 4 s (configured 2 s" in text
+
+
+def test_a_refusal_waits_for_the_minute_to_end_then_everything_goes_through(quick_bridge):
+    b = quick_bridge
+    # zfsync believes in 4,000 a minute and the simulator sends no headers: the -32 is the only news.
+    b.zalo.modes.quota_headers = False
+    with_zalo_quota(b, 15, ceiling=4000)
+    b.clock.now = (int(b.clock.now // 60) + 1) * 60 + 30  # half a minute into a fresh minute
+    for n in range(20):  # about 25 reads to catch up: more than a minute allows
+        b.zalo.add_customer_message(f"84{9_200_000_000_000_000 + n:017d}", "K", text=f"tin {n}")
+    quota = b.engine.zalo.quota
+    refused = threading.Event()
+    real_refused = quota.refused
+    quota.refused = lambda wait: (refused.set(), real_refused(wait))[1]  # type: ignore[method-assign]
+    b.engine.zalo_cycle()
+    assert refused.is_set() and b.zalo.quota.refused == 1
+    assert b.store.health()["zalo"]["state"] == "RATE_LIMITED"
+    # What the refusal taught: fewer than were made in that minute. Calls then wait for the minute's end,
+    # not a blanket minute, and go on paced by it, so the simulator never refuses again.
+    assert quota.limit <= 15
+    b.settle(rounds=20, step=10.0)
+    arrived = sum(len(b.customer_messages(f"84{9_200_000_000_000_000 + n:017d}")) for n in range(20))
+    assert arrived == 20
+    assert b.store.health()["zalo"]["state"] == "OK"
+    assert b.zalo.quota.refused == 1
+
+
+def test_a_quota_that_carries_the_traffic_is_never_refused(quick_bridge):
+    b = quick_bridge
+    with_zalo_quota(b, 100)
+    b.fc.modes.quota_per_minute = 200
+    for minute in range(5):
+        for second in range(0, 60, 2):
+            if second % 10 == 0:
+                user = f"84{9_300_000_000_000_000 + (second // 10):017d}"
+                b.zalo.add_customer_message(user, "K", text=f"{minute}:{second}")
+                if b.customer_messages(user):
+                    b.fc.add_agent_message(b.conversation_of(user), f"đáp {minute}:{second}", actor_id=AGENT_ID)
+            b.cycle()
+    assert b.zalo.quota.refused == 0 and b.fc.quota.refused == 0
+    assert sum(b.zalo.requests.values()) > 150  # the traffic was real: about 30 feed polls a minute
