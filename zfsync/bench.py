@@ -4,7 +4,8 @@ Four measurements, each printed as a table row and written to JSON:
 
 1. the real daemon at default intervals, 100 ms round trip on every API call: end-to-end latency each way
    for active conversations, next to the polling floor; Zalo requests a minute idle and in a burst;
-2. a 5,000-message backlog from 200 users, caught up by the real daemon: messages a second;
+2. a 2,000-message backlog from 100 users, caught up by the real daemon: messages a second, next to what
+   FreshChat's default budget of 400 requests a minute allows (one post per message);
 3. the FreshChat schedule with 10, 1,000 and 10,000 mapped conversations (20 active) under the default
    budget, next to a naive schedule that polls every conversation in turn under the same budget, in
    simulated time (in-process simulators, fake clock): requests a minute and agent-reply p95;
@@ -386,7 +387,9 @@ def run(quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
             results["latency"] = bench.latency(15 if quick else 120)
             results["zalo_requests"] = bench.zalo_rates(10 if quick else 60, burst=100 if quick else 200)
             say("2/5 catch-up of a backlog ...")
-            results["catch_up"] = bench.catch_up(500 if quick else 5000, 25 if quick else 200)
+            # Every post is a FreshChat request: the default ceiling of 400 a minute bounds the rate.
+            results["catch_up"] = bench.catch_up(500 if quick else 2000, 25 if quick else 100)
+            results["catch_up"]["allowed_per_second"] = round(DEFAULTS["budget"] / 60, 2)
         finally:
             bench.close()
         say("3/5 FreshChat schedule vs naive polling, simulated time ...")
@@ -428,7 +431,7 @@ def render(r: dict[str, Any]) -> str:
     c = r["catch_up"]
     lines.append(
         f"| catch-up of {c['messages']} msgs from {c['users']} users | {c['per_second']} msgs/s "
-        f"({c['seconds']} s) | ≥ 25 msgs/s |"
+        f"({c['seconds']} s; the FreshChat budget allows {c['allowed_per_second']}) | ≥ 80 % of the budget |"
     )
     for row in r["schedule"]:
         a, n = row["adaptive"], row["naive"]

@@ -175,6 +175,9 @@ class CrashTest:
         for _ in range(kills):
             if self.demo.daemon is None or self.demo.daemon.poll() is not None:
                 self.demo.start_daemon()
+                if self.postgres is not None:
+                    # On PostgreSQL a new daemon first waits out a former holder's lease: kill it once it works.
+                    self.wait_for_active([self.demo.daemon], previous=None, timeout=60)
             self.traffic(per_round)
             time.sleep(self.rng.uniform(0.05, 1.5))  # the moment of the kill: anywhere in a cycle
             assert self.demo.daemon is not None
@@ -228,7 +231,7 @@ class CrashTest:
         return self.report
 
     def wait_for_active(self, running: list[subprocess.Popen[bytes]], previous: int | None, timeout: float) -> int:
-        """The pid of the daemon that announced itself active after ``previous``."""
+        """The pid of the daemon of ``running`` that announced itself active (other than ``previous``)."""
         assert self.postgres is not None
         pids = {p.pid for p in running}
         found: list[int] = []
