@@ -166,7 +166,7 @@ def pg_cluster() -> Iterator[pgcluster.Cluster]:
     try:
         cluster = pgcluster.Cluster()
     except pgcluster.Unavailable as exc:
-        if os.environ.get("CI"):
+        if os.environ.get("CI") or os.environ.get("ZFSYNC_REQUIRE_POSTGRES"):
             pytest.fail(f"PostgreSQL is needed on CI: {exc}")
         pytest.skip(f"PostgreSQL tests skipped: {exc}")
     yield cluster

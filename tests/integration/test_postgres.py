@@ -36,6 +36,11 @@ from tests.integration.test_hostile import (  # noqa: F401
 from tests.integration.test_operations import (  # noqa: F401
     test_refresh_token_used_twice_then_auth_recovers_without_restart_or_loss,
 )
+from tests.unit.test_cli import (  # noqa: F401
+    config,
+    test_failed_retry_skip_round_trip,
+    test_pending_requeue_and_conversation_repair,
+)
 from zfsync import cli
 from zfsync.config import from_mapping
 from zfsync.daemon import LOST_LEAD
@@ -104,8 +109,8 @@ def test_a_password_in_the_url_is_refused_and_the_environment_gives_it(tmp_path)
 def test_backup_on_postgresql_points_to_the_database_tools(pg_url, tmp_path, monkeypatch, capsys):
     from tests.conftest import cli_config
 
-    config = cli_config(tmp_path, tmp_path / "unused.db", monkeypatch, pg_url)
-    assert cli.main(["--config", str(config), "backup", str(tmp_path / "copy.db")]) != 0
+    path = cli_config(tmp_path, tmp_path / "unused.db", monkeypatch, pg_url)
+    assert cli.main(["--config", str(path), "backup", str(tmp_path / "copy.db")]) != 0
     assert "pg_dump" in capsys.readouterr().err
 
 

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from tests.conftest import cli_config
 from zfsync import cli
 from zfsync.store import NewRow, Store
 
@@ -41,15 +42,17 @@ def test_every_command_is_in_the_readme():
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch):
-    monkeypatch.setenv("ZFSYNC_ZALO_APP_SECRET", "s")
-    monkeypatch.setenv("ZFSYNC_FRESHCHAT_API_KEY", "k")
-    path = tmp_path / "config.toml"
-    path.write_text(
-        '[zalo]\napp_id = "1"\n[freshchat]\napi_url = "https://x.freshchat.com"\nchannel_id = "c"\n'
-        '[store]\npath = "z.db"\n'
-    )
-    return path
+def config(tmp_path, monkeypatch, store_url):
+    """A config whose store is ``z.db`` beside it, or the PostgreSQL database of ``store_url``."""
+    return cli_config(tmp_path, tmp_path / "z.db", monkeypatch, store_url)
+
+
+def open_store(config) -> Store:
+    """The store the config names, as the CLI opens it."""
+    from zfsync.config import load
+
+    settings = load(config)
+    return Store.open(settings.store_location, settings.store_password)
 
 
 def test_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
@@ -66,7 +69,7 @@ def test_status_without_a_store_says_down(config, capsys):
 
 
 def test_failed_retry_skip_round_trip(config, capsys):
-    store = Store.open(config.parent / "z.db")
+    store = open_store(config)
     contact = store.record_zalo_messages(
         "u1",
         "Lan",
@@ -92,7 +95,7 @@ def test_failed_retry_skip_round_trip(config, capsys):
     capsys.readouterr()
     assert cli.main(["--config", str(config), "failed"]) == 0
     assert "no failed deliveries" in capsys.readouterr().out
-    store = Store.open(config.parent / "z.db")
+    store = open_store(config)
     assert [r.source_id for r in store.due_heads("f2z", time.time(), 10)] == ["fc-1"]
     store.close()
 
@@ -115,7 +118,7 @@ def test_auth_refuses_an_empty_refresh_token_with_one_line(config, capsys):
 
 
 def test_pending_requeue_and_conversation_repair(config, capsys):
-    store = Store.open(config.parent / "z.db")
+    store = open_store(config)
     contact = store.record_zalo_messages("u1", "Lan", "", [], cursor=(1, "m"), last_inbound_ms=1, now=1.0)
     store.insert_rows(contact.id, [NewRow("f2z", "r1", "text", {"text": "hi"}, 1.0)], time.time() - 3600)
     store.postpone(1, time.time() + 500, "zalo timed out", "", outcome_unknown=True)
@@ -129,7 +132,7 @@ def test_pending_requeue_and_conversation_repair(config, capsys):
     assert "conv-1 dropped" in capsys.readouterr().out
     assert cli.main(["--config", str(config), "conversation", "drop", "u1"]) == 1
     assert cli.main(["--config", str(config), "conversation", "set", "u1", "conv-2"]) == 0
-    store = Store.open(config.parent / "z.db")
+    store = open_store(config)
     (row,) = store.open_rows()
     assert row["next_attempt_at"] == 0 and row["status"] == "sending"  # still reconciled before a resend
     assert store.current_conversation(contact.id).fc_conversation_id == "conv-2"
