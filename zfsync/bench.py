@@ -220,6 +220,10 @@ class FakeClock:
     def __call__(self) -> float:
         return self.now
 
+    def advance(self, seconds: float) -> None:
+        """A request budget that must wait, waits in simulated time."""
+        self.now += seconds
+
 
 def schedule_run(mapped: int, active: int, minutes: int, naive: bool, workdir: Path) -> dict[str, Any]:
     clock = FakeClock()
@@ -230,7 +234,12 @@ def schedule_run(mapped: int, active: int, minutes: int, naive: bool, workdir: P
     access, refresh = zalo.mint_tokens()
     store.save_tokens(ZaloTokens(access, refresh, 90_000), clock())
     clients = build_clients(
-        settings, store, clock, session_for(zalo, "http://zalo.sim"), session_for(fc, "http://freshchat.sim")
+        settings,
+        store,
+        clock,
+        session_for(zalo, "http://zalo.sim"),
+        session_for(fc, "http://freshchat.sim"),
+        sleep=clock.advance,
     )
     engine = Engine(settings, store, clients.zalo, clients.freshchat, clock)
     if naive:

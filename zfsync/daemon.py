@@ -267,7 +267,10 @@ class Daemon:
                 self.notifier.ready(line) if not shown else self.notifier.status(line)
                 shown = line
             if time.monotonic() - noted_at >= STANDBY_BEAT:
-                self.store.set_state(standby_key, json.dumps({"at": time.time(), "active": active}))
+                try:
+                    self.store.set_state(standby_key, json.dumps({"at": time.time(), "active": active}))
+                except Exception as exc:  # the database away: keep standing by, the lease tells when it is back
+                    log.warning("standby_note_failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
                 noted_at = time.monotonic()
             self.notifier.watchdog()
             self.stop_event.wait(STANDBY_RETRY)
