@@ -37,7 +37,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from zfsync import metrics
 from zfsync.config import Settings
 from zfsync.domain import F2Z, Z2F
-from zfsync.errors import ZfsyncError
+from zfsync.errors import ZfsyncError, first_line
 from zfsync.freshchat.client import FreshChatClient
 from zfsync.quota import Quota
 from zfsync.status import ACTIVE_KEY, HEARTBEAT_KEY, QUOTA_KEY, STANDBY_PREFIX, STARTS_KEY
@@ -270,7 +270,7 @@ class Daemon:
                 try:
                     self.store.set_state(standby_key, json.dumps({"at": time.time(), "active": active}))
                 except Exception as exc:  # the database away: keep standing by, the lease tells when it is back
-                    log.warning("standby_note_failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
+                    log.warning("standby_note_failed", error=first_line(exc))
                 noted_at = time.monotonic()
             self.notifier.watchdog()
             self.stop_event.wait(STANDBY_RETRY)

@@ -96,3 +96,9 @@ class PermanentError(RemoteError):
 
 class ConversationNotLatest(PermanentError):
     """FreshChat refused a user message because the user has a newer conversation."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text (database drivers write several), or its class when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -16,6 +16,8 @@ from typing import Any
 
 import structlog
 
+from zfsync.errors import first_line
+
 log = structlog.get_logger("zfsync.store")
 
 LOCK_CLASS = 0x7A66  # "zf": the first half of every zfsync advisory lock key
@@ -76,7 +78,7 @@ class Lease:
             row = self._connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, self.key)).fetchone()
             return bool(row and row[0])
         except psycopg.Error as exc:
-            log.warning("lease_unreachable", error=_first_line(exc))
+            log.warning("lease_unreachable", error=first_line(exc))
             self.release()
             return False
 
@@ -94,7 +96,7 @@ class Lease:
             ).fetchone()
             return bool(row and row[0])
         except psycopg.Error as exc:
-            log.warning("lease_check_failed", error=_first_line(exc))
+            log.warning("lease_check_failed", error=first_line(exc))
             self.release()
             return False
 
@@ -123,8 +125,3 @@ class Lease:
             with contextlib.suppress(Exception):
                 self._connection.close()
             self._connection = None
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

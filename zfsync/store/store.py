@@ -29,7 +29,7 @@ from peewee import (
 from playhouse.shortcuts import ReconnectMixin
 
 from zfsync.domain import ZaloTokens, safe_text
-from zfsync.errors import StoreError
+from zfsync.errors import StoreError, first_line
 from zfsync.store import migrations
 from zfsync.store.lease import Lease, conninfo, is_postgres_url
 from zfsync.store.models import (
@@ -172,7 +172,7 @@ class Store:
             raise StoreError(f"store {self.where} cannot be used: {exc}") from None
         except Exception as exc:
             if type(exc).__module__.startswith(("peewee", "psycopg")):
-                raise StoreError(f"store {self.where} cannot be used: {_first_line(exc)}") from None
+                raise StoreError(f"store {self.where} cannot be used: {first_line(exc)}") from None
             raise
 
     def lease(self, name: str) -> Lease | None:
@@ -799,10 +799,6 @@ class Store:
 def _columns(model: Any) -> list[Any]:
     """Every column but the key: what an upsert overwrites."""
     return [f for f in model._meta.sorted_fields if not f.primary_key]
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _dumps(payload: dict[str, Any]) -> str:
