@@ -132,11 +132,7 @@ class Quota:
             now = self.clock()
             if now < self._blocked_until:
                 return 0
-            room = self._room(now) - self.reserve(priority)
-            if priority > Priority.SEND:
-                self._refill(now)
-                room = min(room, math.floor(self._tokens - self._bucket_reserve(priority)))
-            return max(0, room)
+            return max(0, math.floor(min(self._room(now) - self.reserve(priority), self._paced(priority, now))))
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -200,16 +196,15 @@ class Quota:
         if now < self._blocked_until:
             return self._blocked_until - now
         room = self._room(now) - self.reserve(priority)
-        self._refill(now)
-        needed = 1 + self._bucket_reserve(priority) if priority > Priority.SEND else float("-inf")
-        if room >= 1 and self._tokens >= needed:
+        paced = self._paced(priority, now)
+        if room >= 1 and paced >= 1:
             self._recent.append(now)
             self._tokens = max(-self._capacity, self._tokens - 1)
             if self._remaining is not None and now < self._remaining_until:
                 self._remaining -= 1
             return 0.0
         if room >= 1:
-            return max(MIN_WAIT, (needed - self._tokens) / self._rate)
+            return max(MIN_WAIT, (1 - paced) / self._rate)
         waits = [self._recent[0] + WINDOW - now] if self._recent else []
         if self._remaining is not None and now < self._remaining_until:
             waits.append(self._remaining_until - now)
@@ -223,8 +218,13 @@ class Quota:
     def _capacity(self) -> float:
         return self.limit * PACE / WINDOW
 
-    def _bucket_reserve(self, priority: Priority) -> float:
-        return self.reserve(priority) * PACE / WINDOW
+    def _paced(self, priority: Priority, now: float) -> float:
+        """Requests the bucket lets ``priority`` make now, after its share kept for those above it; sends
+        are not paced (they only draw on the bucket)."""
+        self._refill(now)
+        if priority == Priority.SEND:
+            return math.inf
+        return self._tokens - self.reserve(priority) * PACE / WINDOW
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._stamp)  # a clock that went back refills nothing
