@@ -10,6 +10,7 @@ from zfsync import status
 from zfsync.quota import Priority, current_purpose
 from zfsync.sim.freshchat import AGENT_ID
 from zfsync.status import HEARTBEAT_KEY, QUOTA_KEY
+from zfsync.sync.zalo_reader import GAP_FILL_WORKERS
 
 CUSTOMER = "2512007384617209999"
 
@@ -86,7 +87,9 @@ def test_a_refusal_waits_for_the_minute_to_end_then_everything_goes_through(quic
     real_refused = quota.refused
     quota.refused = lambda wait: (refused.set(), real_refused(wait))[1]  # type: ignore[method-assign]
     b.engine.zalo_cycle()
-    assert refused.is_set() and b.zalo.quota.refused == 1
+    # The catch-up reads users in parallel: every read in flight when the minute ran out is refused.
+    first_refusals = b.zalo.quota.refused
+    assert refused.is_set() and 1 <= first_refusals <= GAP_FILL_WORKERS
     assert b.store.health()["zalo"]["state"] == "RATE_LIMITED"
     # What the refusal taught: fewer than were made in that minute. Calls then wait for the minute's end,
     # not a blanket minute, and go on paced by it, so the simulator never refuses again.
@@ -95,7 +98,7 @@ def test_a_refusal_waits_for_the_minute_to_end_then_everything_goes_through(quic
     arrived = sum(len(b.customer_messages(f"84{9_200_000_000_000_000 + n:017d}")) for n in range(20))
     assert arrived == 20
     assert b.store.health()["zalo"]["state"] == "OK"
-    assert b.zalo.quota.refused == 1
+    assert b.zalo.quota.refused == first_refusals  # never refused again
 
 
 def test_a_quota_that_carries_the_traffic_is_never_refused(quick_bridge):
