@@ -105,6 +105,7 @@ class Quota:
         self._remaining_until = 0.0  # ... valid until then (clock)
         self._blocked_until = 0.0  # after a refusal, nobody calls before then (clock)
         self._refusals = 0
+        self._burst = 0  # refusals since the side last let a call through
         self._waits = 0
         self._tokens = ceiling * PACE / WINDOW
         self._stamp = clock()
@@ -180,7 +181,9 @@ class Quota:
         with self._lock:
             now = self.clock()
             self._forget(now)
-            made = len(self._recent) - 1  # the refused request itself did not count
+            # Requests in flight together are refused together: none of them counted for the side.
+            self._burst = self._burst + 1 if now < self._blocked_until else 1
+            made = len(self._recent) - self._burst
             if self._learned is None and MIN_LEARNED <= made < self.limit:
                 self._refusal_limit, self._refusal_limit_until = made, now + REFUSAL_MEMORY
             wait = retry_after if retry_after is not None else self._window_left(None)
