@@ -31,6 +31,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import IntEnum
 
+from zfsync.errors import RateLimited
+
 
 class Priority(IntEnum):
     SEND = 0
@@ -105,7 +107,9 @@ class Quota:
         self._remaining_until = 0.0  # ... valid until then (clock)
         self._blocked_until = 0.0  # after a refusal, nobody calls before then (clock)
         self._refusals = 0
-        self._burst = 0  # refusals since the side last let a call through
+        self._burst = 0  # refusals of the requests in flight when the side first refused ...
+        self._burst_since = -math.inf  # ... which it did then (clock) ...
+        self._burst_made = 0  # ... after so many requests in the minute before (the refused ones included)
         self._waits = 0
         self._tokens = ceiling * PACE / WINDOW
         self._stamp = clock()
@@ -146,19 +150,32 @@ class Quota:
 
     # --- spending ------------------------------------------------------------------------------------
 
-    def acquire(self, priority: Priority | None = None) -> None:
-        """Wait until a request of ``priority`` (default: the current purpose) may be made, and count it."""
+    def acquire(self, priority: Priority | None = None) -> float:
+        """Wait until a request of ``priority`` (default: the current purpose) may be made, and count it.
+        Returns when (clock) it was counted."""
         priority = current_purpose() if priority is None else priority
         waited = False
         while True:
             with self._lock:
-                wait = self._take(priority, self.clock())
+                now = self.clock()
+                wait = self._take(priority, now)
                 if wait <= 0:
-                    return
+                    return now
                 if not waited:
                     self._waits += 1
                     waited = True
             self._sleep(wait)
+
+    @contextmanager
+    def request(self, priority: Priority | None = None) -> Iterator[None]:
+        """One request to the side: waits for room and counts it; if the side refuses it for the rate, holds
+        the side (see `refused`) and sets the error's ``retry_after`` to the wait."""
+        sent_at = self.acquire(priority)
+        try:
+            yield
+        except RateLimited as exc:
+            exc.retry_after = self.refused(exc.retry_after, explicit=exc.explicit_wait, sent_at=sent_at)
+            raise
 
     def observe(self, limit: int | None, remaining: int | None, reset_in: float | None = None) -> None:
         """What the side's headers said with an answer: its limit, what remains, when the window resets."""
@@ -171,26 +188,33 @@ class Quota:
                 self._remaining_until = now + self._window_left(reset_in)
         self._wake.set()
 
-    def refused(self, retry_after: float | None) -> float:
+    def refused(self, retry_after: float, *, explicit: bool = True, sent_at: float | None = None) -> float:
         """The side refused a call for its rate: hold every call until the window resets. Returns the
-        seconds to wait (``retry_after`` when the side said it, else the window's end).
+        seconds to wait: ``retry_after`` when the side said it (``explicit``), else the minute's end for a
+        side whose windows are wall-clock minutes, else ``retry_after`` as the caller's default.
 
         A side that sends no headers still taught something: it allows fewer requests a minute than were
         made in the last one, so the limit comes down to that for a while and the refusal is not repeated
-        (unless so few were made that the refusal says more about the server than about the quota)."""
+        (unless so few were made that the refusal says more about the server than about the quota).
+        ``sent_at`` (from `acquire`) tells the requests that were in flight together apart: the side
+        refuses them together, and none of them counted for it."""
         with self._lock:
             now = self.clock()
             self._forget(now)
-            # Requests in flight together are refused together: none of them counted for the side.
-            self._burst = self._burst + 1 if now < self._blocked_until else 1
-            made = len(self._recent) - self._burst
+            in_flight = sent_at <= self._burst_since if sent_at is not None else now < self._blocked_until
+            if self._burst and in_flight:
+                self._burst += 1
+            else:
+                self._burst, self._burst_since, self._burst_made = 1, now, len(self._recent)
+            made = self._burst_made - self._burst
             if self._learned is None and MIN_LEARNED <= made < self.limit:
                 self._refusal_limit, self._refusal_limit_until = made, now + REFUSAL_MEMORY
-            wait = retry_after if retry_after is not None else self._window_left(None)
-            self._blocked_until = max(self._blocked_until, now + wait)
-            self._remaining, self._remaining_until = 0, now + wait
+            if not explicit and self.minute_windows:
+                retry_after = next_minute(self.wall())
+            self._blocked_until = max(self._blocked_until, now + retry_after)
+            self._remaining, self._remaining_until = 0, now + retry_after
             self._refusals += 1
-            return wait
+            return retry_after
 
     # --- inside the lock -----------------------------------------------------------------------------
 

@@ -131,7 +131,7 @@ def test_the_headers_lower_the_limit_and_what_remains_is_never_overspent():
 def test_a_refusal_holds_every_call_until_the_minute_ends_not_a_blanket_minute():
     t = Time(wall=1_800_000_000.0 + 50)
     q = quota(100, t, minute_windows=True)
-    assert q.refused(None) == pytest.approx(10.0)
+    assert q.refused(60.0, explicit=False) == pytest.approx(10.0)  # not the client's default
     assert q.available(Priority.SEND) == 0
     q.acquire(Priority.SEND)
     assert t.now == pytest.approx(10.0)
@@ -161,3 +161,14 @@ def test_a_refusal_without_headers_teaches_a_limit_for_a_while_unless_it_came_to
     assert q.limit == 23  # fewer than the 24 made in the last minute, counting the first three
     t.now = 2.0 + 901
     assert q.limit == 4000  # forgotten after a quarter of an hour
+
+
+def test_requests_refused_together_teach_one_limit_not_one_each():
+    t = Time(wall=1_800_000_000.0 + 30)
+    q = quota(4000, t, minute_windows=True)
+    sent = [q.acquire(Priority.CATCHUP) for _ in range(20)]  # the side allows 15: 5 were in flight together
+    for stamp in sent[15:]:
+        q.refused(60.0, explicit=False, sent_at=stamp)  # none of the five counted for the side
+        t.now += 40.0  # answers may come back late, after the window has moved on
+    assert q.limit == 15
+    assert q.snapshot().refusals == 5

@@ -34,7 +34,6 @@ from zfsync.errors import (
     ConversationNotLatest,
     InvalidResponse,
     PermanentError,
-    RateLimited,
     TransientError,
 )
 from zfsync.quota import Quota
@@ -205,14 +204,10 @@ class FreshChatClient:
     # --- plumbing ------------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, endpoint: str, *, absolute: bool = False, **kwargs: Any) -> Any:
-        self.quota.acquire()
-        self._on_request(endpoint)
-        try:
+        # A refusal waits for the window's end when the side said it (Retry-After, X-RateLimit-Reset), else 30 s.
+        with self.quota.request():
+            self._on_request(endpoint)
             return self._answer(method, path, endpoint, absolute, kwargs)
-        except RateLimited as exc:
-            # Wait for the window's end when the side said it (Retry-After, X-RateLimit-Reset), else 30 s.
-            exc.retry_after = self.quota.refused(exc.retry_after)
-            raise
 
     def _answer(self, method: str, path: str, endpoint: str, absolute: bool, kwargs: dict[str, Any]) -> Any:
         url = path if absolute else self.api_url + path

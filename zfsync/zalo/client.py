@@ -17,7 +17,7 @@ import structlog
 
 from zfsync import http
 from zfsync.domain import Json, Media, ZaloMessage, ZaloProfile
-from zfsync.errors import InvalidResponse, PermanentError, RateLimited
+from zfsync.errors import InvalidResponse, PermanentError
 from zfsync.quota import Quota
 from zfsync.zalo.codes import DOCUMENTED_LIMIT, RATE_LIMIT_WAIT, TokenRejected, error_for
 from zfsync.zalo.oauth import TokenKeeper
@@ -161,14 +161,9 @@ class ZaloClient:
             return self._once(method, endpoint, token, kwargs)
 
     def _once(self, method: str, endpoint: str, token: str, kwargs: dict[str, Any]) -> Any:
-        self.quota.acquire()
-        self._on_request(endpoint)
-        try:
+        with self.quota.request():  # a refusal waits for the minute's end, not a blanket pause
+            self._on_request(endpoint)
             return self._answer(method, endpoint, token, kwargs)
-        except RateLimited as exc:
-            # Wait for the window's end (the side's own word when it gave one), not a blanket pause.
-            exc.retry_after = self.quota.refused(exc.retry_after if exc.explicit_wait else None)
-            raise
 
     def _answer(self, method: str, endpoint: str, token: str, kwargs: dict[str, Any]) -> Any:
         response = http.call(
