@@ -111,7 +111,7 @@ class Quota:
         self._burst_since = -math.inf  # ... which it did then (clock) ...
         self._burst_made = 0  # ... after so many requests in the minute before (the refused ones included)
         self._waits = 0
-        self._tokens = ceiling * PACE / WINDOW
+        self._tokens = self._capacity
         self._stamp = clock()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -239,11 +239,14 @@ class Quota:
 
     @property
     def _rate(self) -> float:
-        return self.limit / WINDOW
+        # What is saved up plus a minute of refill is what the feed may spend in a minute: paced polling
+        # never fills the window, so it never stalls until the window's end (where a side that counts fixed
+        # minutes would hold every call: the seconds-long gaps of a tight quota).
+        return (self.limit - self.reserve(Priority.FEED)) / (WINDOW + PACE)
 
     @property
     def _capacity(self) -> float:
-        return self.limit * PACE / WINDOW
+        return self._rate * PACE
 
     def _paced(self, priority: Priority, now: float) -> float:
         """Requests the bucket lets ``priority`` make now, after its share kept for those above it; sends
@@ -251,7 +254,7 @@ class Quota:
         self._refill(now)
         if priority == Priority.SEND:
             return math.inf
-        return self._tokens - self.reserve(priority) * PACE / WINDOW
+        return self._tokens - self.reserve(priority) * self._rate * PACE / self.limit
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._stamp)  # a clock that went back refills nothing

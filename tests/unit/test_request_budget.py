@@ -64,7 +64,7 @@ def test_a_window_holds_the_limit_for_a_minute_then_frees_it():
 
 @pytest.mark.parametrize(
     ("priority", "stops_at"),
-    [(Priority.SEND, 100), (Priority.FEED, 95), (Priority.CATCHUP, 90), (Priority.PROFILE, 85)],
+    [(Priority.SEND, 100), (Priority.FEED, 91), (Priority.CATCHUP, 90), (Priority.PROFILE, 85)],  # feed: its pace
 )
 def test_each_priority_leaves_the_last_requests_to_those_above_it(priority, stops_at):
     t = Time()
@@ -89,9 +89,19 @@ def test_a_full_window_for_low_priority_still_lets_a_send_through_at_once():
 def test_below_send_spending_is_spread_over_the_minute():
     t = Time()
     q = quota(120, t)
-    assert spend_until_refused(q, Priority.FEED) == 19  # ten seconds' worth, less a send's share: not 114
+    assert spend_until_refused(q, Priority.FEED) == 15  # ten seconds' worth, less a send's share: not 114
     q.acquire(Priority.FEED)
-    assert t.now == pytest.approx(0.5)  # then at the limit's rate, 2 a second
+    assert 0 < t.now < 1.0  # then at the rate that spends a minute's share in 70 s: under 2 a second
+
+
+def test_paced_work_never_fills_the_window_so_it_never_stalls_at_the_minute_end():
+    t = Time()
+    q = quota(120, t)
+    stamps = [q.acquire(Priority.FEED) for _ in range(600)]  # a poller that always wants more
+    per_minute = max(sum(1 for s in stamps if start <= s < start + 60) for start in stamps)
+    assert per_minute <= 120
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert max(gaps) < 1.0  # evenly spaced: never a pause until the window frees up
 
 
 def test_a_send_never_waits_behind_a_waiting_catch_up():
