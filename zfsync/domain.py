@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 Json = dict[str, Any]
@@ -32,8 +33,12 @@ def safe_text(value: Any) -> Any:
     return value
 
 
-Z2F = "z2f"
-F2Z = "f2z"
+class Direction(StrEnum):
+    Z2F = "z2f"  # a Zalo customer's message, to FreshChat
+    F2Z = "f2z"  # an agent's reply, to Zalo
+
+
+Z2F, F2Z = Direction.Z2F, Direction.F2Z
 
 
 @dataclass(frozen=True)
@@ -132,3 +137,81 @@ class Media:
     @property
     def size(self) -> int:
         return len(self.data)
+
+
+class Status(StrEnum):
+    """Where one outbox row (one message, or one part of a split message) stands."""
+
+    PENDING = "pending"  # waiting to be sent
+    SENDING = "sending"  # claimed; if found again, the outcome of the last attempt is unknown: reconcile first
+    SENT = "sent"
+    FAILED = "failed"  # gave up; listed by `zfsync failed`, can be retried or skipped
+    SKIPPED = "skipped"  # deliberately not sent (echo, skipped by an operator)
+
+
+OPEN_STATES = (Status.PENDING, Status.SENDING)
+
+
+@dataclass(frozen=True)
+class StoredTokens:
+    """Zalo's token pair as the store keeps it: when the access token expires, and why the pair is dead
+    (a refused refresh) if it is."""
+
+    access_token: str
+    refresh_token: str
+    expires_at: float
+    dead_reason: str = ""
+
+
+# --- what the store keeps: frozen values, so nothing outside the store can change a row behind its back ---
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A Zalo user and the FreshChat user that stands for them."""
+
+    id: int
+    zalo_user_id: str
+    display_name: str
+    avatar_url: str
+    fc_user_id: str | None
+    first_seen_ms: int
+    last_inbound_ms: int  # the customer's last message: Zalo's 7-day window
+    cursor_time_ms: int
+    cursor_id: str
+    profile_checked_at: float
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A FreshChat conversation carrying one contact's messages; ``is_current`` marks the one posted to."""
+
+    id: int
+    contact_id: int
+    fc_conversation_id: str
+    is_current: bool
+    resolved: bool
+    created_at: float
+    last_activity_at: float
+    next_poll_at: float
+    cursor_id: str  # newest FreshChat message already read
+    cursor_time: float
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One message (or one part of a split one) to copy to the other side, and how far it got."""
+
+    id: int
+    direction: str  # Z2F or F2Z
+    source_id: str
+    part: int
+    contact_id: int
+    kind: str
+    payload: Json  # what to send, already parsed; a writer that changes it saves a copy
+    source_time: float  # epoch seconds at the source: the delivery order per contact
+    status: str
+    dest_id: str | None
+    conversation_id: str | None
+    attempts: int
+    claimed_at: float | None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 
-from zfsync.store.models import Message
 from zfsync.sync import freshchat_writer
 
 KHANH = "2512007384617209999"
@@ -112,6 +111,7 @@ def test_crash_after_zalo_accepted_a_send_is_reconciled_not_resent(bridge, monke
     bridge.restart()
     bridge.settle()
     assert bridge.sent_to(KHANH) == ["sent once"]
+    Message = bridge.store.tables.Message
     row = Message.get(Message.direction == "f2z")
     assert row.status == "sent" and row.dest_id == bridge.zalo.sent[0]["message_id"]
     # ... and the reconciled send is still recognised as our echo, not as OA staff typing.

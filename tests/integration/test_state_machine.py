@@ -25,7 +25,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from tests.conftest import start_bridge
 from zfsync.sim import freshchat, zalo
 from zfsync.sim.base import Fault
-from zfsync.store.models import Contact, Message
 
 USERS = ["2512007384617200001", "2512007384617200002", "9007199254740993123"]
 MARKER = re.compile(r"\[([zf]\d+)\]")
@@ -130,12 +129,13 @@ class Bridging(RuleBasedStateMachine):
 
     @invariant()
     def message_map_is_a_bijection(self) -> None:
+        Message = self.b.store.tables.Message
         rows = list(Message.select(Message.direction, Message.dest_id).where(Message.dest_id.is_null(False)).tuples())
         assert len(rows) == len(set(rows)), "one destination message claimed by two rows"
 
     @invariant()
     def cursors_never_move_back(self) -> None:
-        for contact in Contact.select():
+        for contact in self.b.store.tables.Contact.select():
             cursor = (contact.cursor_time_ms, contact.cursor_id)
             before = self.cursors.get(contact.zalo_user_id)
             assert before is None or cursor >= before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -100,7 +101,7 @@ def test_paced_work_never_fills_the_window_so_it_never_stalls_at_the_minute_end(
     stamps = [q.acquire(Priority.FEED) for _ in range(600)]  # a poller that always wants more
     per_minute = max(sum(1 for s in stamps if start <= s < start + 60) for start in stamps)
     assert per_minute <= 120
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert max(gaps) < 1.0  # evenly spaced: never a pause until the window frees up
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 
@@ -8,13 +9,12 @@ import pytest
 from zfsync.errors import StoreError
 from zfsync.store import NewRow, Store
 from zfsync.store.migrations import LATEST
-from zfsync.store.models import SchemaVersion
 
 
 def test_fresh_store_is_private_and_at_the_latest_schema(tmp_path):
     store = Store.open(tmp_path / "sub" / "z.db")
     assert stat.S_IMODE(os.stat(tmp_path / "sub" / "z.db").st_mode) == 0o600
-    assert SchemaVersion.get().version == LATEST
+    assert store.tables.SchemaVersion.get().version == LATEST
     assert store.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
     store.close()
@@ -22,7 +22,7 @@ def test_fresh_store_is_private_and_at_the_latest_schema(tmp_path):
 
 def test_a_newer_schema_is_refused(tmp_path):
     store = Store.open(tmp_path / "z.db")
-    SchemaVersion.update(version=LATEST + 1).execute()
+    store.tables.SchemaVersion.update(version=LATEST + 1).execute()
     store.close()
     with pytest.raises(StoreError, match="upgrade zfsync"):
         Store.open(tmp_path / "z.db")
@@ -55,10 +55,10 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     # Make it what version 1 wrote: no echo_id column, version 1 recorded.
     store.db.execute_sql("DROP INDEX IF EXISTS message_echo_id")
     store.db.execute_sql("ALTER TABLE message DROP COLUMN echo_id")
-    SchemaVersion.update(version=1).execute()
+    store.tables.SchemaVersion.update(version=1).execute()
     store.close()
     store = Store.open(tmp_path / "z.db")
-    assert SchemaVersion.get().version == LATEST == 2
+    assert store.tables.SchemaVersion.get().version == LATEST == 2
     columns = [c.name for c in store.db.get_columns("message")]
     assert "echo_id" in columns
     assert store.known_zalo_ids(["m1"]) == {"m1"}
@@ -68,3 +68,29 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
 def _contact(store: Store) -> int:
     contact = store.record_zalo_messages("u1", "A", "", [], cursor=(1, "x"), last_inbound_ms=1, now=1.0)
     return contact.id
+
+
+def test_two_stores_in_one_process_stay_apart(tmp_path):
+    first = Store.open(tmp_path / "a.db")
+    second = Store.open(tmp_path / "b.db")
+    first.set_state("where", "a")  # through the first store, opened before the second
+    second.set_state("where", "b")
+    assert first.get_state("where") == "a" and second.get_state("where") == "b"
+    contact = first.record_zalo_messages("u", "U", "", [NewRow("z2f", "m", "text", {}, 1.0)], (1, "m"), 1, 2.0)
+    assert [r.source_id for r in first.due_heads("z2f", 9.0, 10)] == ["m"]
+    assert second.due_heads("z2f", 9.0, 10) == [] and second.contact("u") is None
+    second.close()
+    assert first.contact_by_id(contact.id).zalo_user_id == "u"  # closing one leaves the other open
+    first.close()
+
+
+def test_the_store_hands_out_frozen_values_with_the_payload_parsed(tmp_path):
+    store = Store.open(tmp_path / "z.db")
+    contact = store.record_zalo_messages(
+        "u", "U", "", [NewRow("z2f", "m", "text", {"text": "chào"}, 1.0)], (1, "m"), 1, 2.0
+    )
+    (row,) = store.due_heads("z2f", 9.0, 10)
+    assert row.payload == {"text": "chào"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        contact.display_name = "other"  # type: ignore[misc]
+    store.close()

@@ -1,8 +1,7 @@
 """Months of history in seconds: contacts already mapped to FreshChat conversations, in both simulators
 and the store, as a long-running installation would have them. Used by the schedule tests and benchmarks.
 
-The rows are written in bulk, straight through the models: tens of thousands of contacts must take
-seconds, not minutes, and this is a test tool, not a path the daemon ever takes.
+The rows are written in bulk (`Store.import_mapped`): tens of thousands of contacts must take seconds.
 """
 
 from __future__ import annotations
@@ -12,11 +11,8 @@ import time
 
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.zalo import ZaloSim
-from zfsync.store import SENT, Store
-from zfsync.store.models import Contact, Conversation, Message
+from zfsync.store import MappedContact, Store
 from zfsync.sync.freshchat_writer import reference_id
-
-CHUNK = 500
 
 
 def zalo_user_id(n: int) -> str:
@@ -49,69 +45,18 @@ def seed_mapped(
             fc_user = f"fcu-{user_id}"
             fc.users[fc_user] = {"id": fc_user, "reference_id": reference_id(user_id), "first_name": user_id}
             conversation_of[user_id] = fc._create_conversation(fc_user, CHANNEL_ID, [])["conversation_id"]
-    with store.atomic():
-        for chunk in _chunks(ids):
-            Contact.insert_many(
-                [
-                    {
-                        "zalo_user_id": u,
-                        "display_name": u,
-                        "fc_user_id": f"fcu-{u}",
-                        "first_seen_ms": time_ms,
-                        "last_inbound_ms": time_ms,
-                        "cursor_time_ms": time_ms,
-                        "cursor_id": f"seed-{u}",
-                        "profile_checked_at": last_activity_at,
-                    }
-                    for u in chunk
-                ]
-            ).execute()
-        contact_ids = dict(
-            Contact.select(Contact.zalo_user_id, Contact.id).where(Contact.zalo_user_id.in_(ids)).tuples()
-        )
-        now = time.time()
-        for chunk in _chunks(ids):
-            Conversation.insert_many(
-                [
-                    {
-                        "contact": contact_ids[u],
-                        "fc_conversation_id": conversation_of[u],
-                        "created_at": last_activity_at,
-                        "last_activity_at": last_activity_at,
-                        "next_poll_at": now + rng.random() * polls_spread_over
-                        if polls_spread_over
-                        else last_activity_at + 600,
-                    }
-                    for u in chunk
-                ]
-            ).execute()
-        rows = (
-            {
-                "direction": "z2f",
-                "source_id": f"hist-{u}-{i}",
-                "part": 0,
-                "contact": contact_ids[u],
-                "kind": "text",
-                "payload": f'{{"type": "text", "message": "old {i}"}}',
-                "source_time": last_activity_at,
-                "status": SENT,
-                "dest_id": f"fcm-{u}-{i}",
-                "created_at": last_activity_at,
-                "done_at": last_activity_at,
-            }
+    now = time.time()
+    store.import_mapped(
+        [
+            MappedContact(
+                zalo_user_id=u,
+                fc_user_id=f"fcu-{u}",
+                fc_conversation_id=conversation_of[u],
+                last_activity_at=last_activity_at,
+                next_poll_at=now + rng.random() * polls_spread_over if polls_spread_over else last_activity_at + 600,
+            )
             for u in ids
-            for i in range(messages_each)
-        )
-        batch: list[dict] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) == CHUNK:
-                Message.insert_many(batch).execute()
-                batch = []
-        if batch:
-            Message.insert_many(batch).execute()
+        ],
+        delivered_each=messages_each,
+    )
     return ids
-
-
-def _chunks(items: list[str]) -> list[list[str]]:
-    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]

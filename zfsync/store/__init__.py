@@ -1,5 +1,28 @@
-"""The SQLite store: schema, migrations and every query. Other packages use `Store`, never raw SQL."""
+"""The store (SQLite or PostgreSQL): schema, migrations and every query. Other packages use `Store`, which
+speaks domain values; none of them imports peewee or the models."""
 
-from zfsync.store.store import FAILED, PENDING, SENDING, SENT, SKIPPED, Figures, NewRow, OwnSend, Store
+from zfsync.domain import Status
+from zfsync.store.base import LEASE_KEY, Figures, MappedContact, NewRow, OwnSend
+from zfsync.store.store import Store
 
-__all__ = ["FAILED", "PENDING", "SENDING", "SENT", "SKIPPED", "Figures", "NewRow", "OwnSend", "Store"]
+PENDING, SENDING, SENT, FAILED, SKIPPED = (
+    Status.PENDING,
+    Status.SENDING,
+    Status.SENT,
+    Status.FAILED,
+    Status.SKIPPED,
+)
+
+__all__ = [
+    "FAILED",
+    "LEASE_KEY",
+    "PENDING",
+    "SENDING",
+    "SENT",
+    "SKIPPED",
+    "Figures",
+    "MappedContact",
+    "NewRow",
+    "OwnSend",
+    "Store",
+]

@@ -16,23 +16,23 @@ from playhouse.migrate import migrate as apply_operations
 
 from zfsync.errors import StoreError
 from zfsync.store.lease import LOCK_CLASS, MIGRATION_LOCK
-from zfsync.store.models import ALL_MODELS, Message, SchemaVersion
+from zfsync.store.models import Tables
 
 
 @dataclass(frozen=True)
 class Step:
     version: int
     description: str
-    apply: Callable[[Database], None]
+    apply: Callable[[Database, Tables], None]
 
 
-def _initial(db: Database) -> None:
-    db.create_tables(ALL_MODELS)
+def _initial(db: Database, tables: Tables) -> None:
+    db.create_tables(tables.all)
 
 
-def _echo_id(db: Database) -> None:
+def _echo_id(db: Database, tables: Tables) -> None:
     migrator = SchemaMigrator.from_database(db)
-    apply_operations(migrator.add_column("message", "echo_id", Message.echo_id))  # with its index
+    apply_operations(migrator.add_column("message", "echo_id", tables.Message.echo_id))  # with its index
 
 
 # Append new steps here; never edit a released one. Step 1 is the initial schema.
@@ -43,33 +43,34 @@ STEPS: list[Step] = [
 LATEST = STEPS[-1].version
 
 
-def current_version(db: Database) -> int:
+def current_version(db: Database, tables: Tables) -> int:
+    SchemaVersion = tables.SchemaVersion
     if not db.table_exists(SchemaVersion._meta.table_name):
         return 0
     row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
     return row.version if row else 0
 
 
-def migrate(db: Database) -> list[str]:
+def migrate(db: Database, tables: Tables) -> list[str]:
     """Bring the schema to `LATEST`; returns the descriptions of the steps applied."""
     with db.atomic():
         if isinstance(db, PostgresqlDatabase):
             # Daemons starting at once on one database: one migrates, the others wait and find it done.
             db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, MIGRATION_LOCK))
-        version = current_version(db)
+        version = current_version(db, tables)
         if version > LATEST:
             raise StoreError(
                 f"the database is at schema version {version} but this zfsync knows only up to {LATEST}: "
                 "upgrade zfsync, or restore a backup made by this version"
             )
         if version == 0:
-            db.create_tables(ALL_MODELS)
-            SchemaVersion.create(version=LATEST)
+            db.create_tables(tables.all)
+            tables.SchemaVersion.create(version=LATEST)
             return [f"created schema version {LATEST}"]
         applied = []
         for step in STEPS:
             if step.version > version:
-                step.apply(db)
-                SchemaVersion.update(version=step.version).execute()
+                step.apply(db, tables)
+                tables.SchemaVersion.update(version=step.version).execute()
                 applied.append(f"{step.version}: {step.description}")
         return applied

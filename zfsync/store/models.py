@@ -1,5 +1,8 @@
 """The peewee models: the shape of the store (SQLite or PostgreSQL). Only `zfsync.store` imports this module.
 
+Each `Store` makes its own `Tables`, bound to its own database: two stores open in one process (a backup
+beside the live store, two bridges in one test) never write through each other's connection.
+
 Times are DoubleField: peewee's FloatField is a 4-byte REAL on PostgreSQL, which rounds epoch seconds to
 minutes (SQLite's REAL is 8 bytes either way, so the SQLite schema is unchanged).
 """
@@ -10,7 +13,7 @@ from peewee import (
     BigIntegerField,
     BooleanField,
     CharField,
-    DatabaseProxy,
+    Database,
     DoubleField,
     ForeignKeyField,
     IntegerField,
@@ -18,110 +21,105 @@ from peewee import (
     TextField,
 )
 
-database = DatabaseProxy()
-
-# Delivery states of one outbox row (one message, or one part of a split message).
-PENDING = "pending"  # waiting to be sent
-SENDING = "sending"  # claimed; if found again, the outcome of the last attempt is unknown: reconcile first
-SENT = "sent"
-FAILED = "failed"  # gave up; listed by `zfsync failed`, can be retried or skipped
-SKIPPED = "skipped"  # deliberately not sent (echo, skipped by an operator)
-OPEN_STATES = (PENDING, SENDING)
+from zfsync.domain import Status
 
 
-class BaseModel(Model):
-    class Meta:
-        database = database
-        legacy_table_names = False
+class Tables:
+    """The models of one store, bound to its database."""
 
+    def __init__(self, db: Database) -> None:
+        class BaseModel(Model):
+            class Meta:
+                database = db
+                legacy_table_names = False
 
-class SchemaVersion(BaseModel):
-    version = IntegerField()
+        class SchemaVersion(BaseModel):
+            version = IntegerField()
 
+        class Contact(BaseModel):
+            """A Zalo user and the FreshChat user that stands for them."""
 
-class Contact(BaseModel):
-    """A Zalo user and the FreshChat user that stands for them."""
+            zalo_user_id = CharField(unique=True)
+            display_name = TextField(default="")
+            avatar_url = TextField(default="")
+            fc_user_id = CharField(null=True)
+            first_seen_ms = BigIntegerField()
+            last_inbound_ms = BigIntegerField(default=0)  # the customer's last message: Zalo's 7-day window
+            cursor_time_ms = BigIntegerField(default=0)  # newest Zalo message of this user already recorded
+            cursor_id = CharField(default="")
+            profile_checked_at = DoubleField(default=0)
 
-    zalo_user_id = CharField(unique=True)
-    display_name = TextField(default="")
-    avatar_url = TextField(default="")
-    fc_user_id = CharField(null=True)
-    first_seen_ms = BigIntegerField()
-    last_inbound_ms = BigIntegerField(default=0)  # the customer's last message: Zalo's 7-day window
-    cursor_time_ms = BigIntegerField(default=0)  # newest Zalo message of this user already recorded
-    cursor_id = CharField(default="")
-    profile_checked_at = DoubleField(default=0)
+        class Conversation(BaseModel):
+            """A FreshChat conversation carrying one contact's messages; ``is_current`` marks the one we post to."""
 
+            contact = ForeignKeyField(Contact, backref="conversations", on_delete="CASCADE")
+            fc_conversation_id = CharField(unique=True)
+            is_current = BooleanField(default=True)
+            resolved = BooleanField(default=False)
+            created_at = DoubleField()
+            last_activity_at = DoubleField()
+            next_poll_at = DoubleField(index=True)
+            cursor_id = CharField(default="")  # newest FreshChat message already read
+            cursor_time = DoubleField(default=0)
 
-class Conversation(BaseModel):
-    """A FreshChat conversation carrying one contact's messages; ``is_current`` marks the one we post to."""
+        class Message(BaseModel):
+            """The message map and outbox: one row per message (part) to copy, unique per source."""
 
-    contact = ForeignKeyField(Contact, backref="conversations", on_delete="CASCADE")
-    fc_conversation_id = CharField(unique=True)
-    is_current = BooleanField(default=True)
-    resolved = BooleanField(default=False)
-    created_at = DoubleField()
-    last_activity_at = DoubleField()
-    next_poll_at = DoubleField(index=True)
-    cursor_id = CharField(default="")  # newest FreshChat message already read
-    cursor_time = DoubleField(default=0)
+            direction = CharField()  # z2f or f2z
+            source_id = CharField()
+            part = IntegerField(default=0)
+            contact = ForeignKeyField(Contact, backref="messages", on_delete="CASCADE")
+            kind = CharField()
+            payload = TextField()  # JSON: what to send, rendered by the sync core
+            source_time = DoubleField()  # epoch seconds at the source: the delivery order per contact
+            status = CharField(default=Status.PENDING.value)
+            dest_id = CharField(null=True, index=True)
+            # f2z only: the id Zalo's listings show for our send, when it is not the id the send answered.
+            echo_id = CharField(null=True, index=True)
+            conversation_id = CharField(null=True)  # the FreshChat conversation it came from or went to
+            attempts = IntegerField(default=0)
+            next_attempt_at = DoubleField(default=0)
+            claimed_at = DoubleField(null=True)
+            last_error = TextField(default="")
+            error_code = CharField(default="")
+            created_at = DoubleField()
+            done_at = DoubleField(null=True)
 
+            class Meta:
+                indexes = (
+                    (("direction", "source_id", "part"), True),
+                    (("direction", "status", "contact", "source_time"), False),
+                )
 
-class Message(BaseModel):
-    """The message map and outbox: one row per message (part) to copy, unique per source."""
+        class State(BaseModel):
+            """Small named values: feed cursors, the PKCE verifier, the daemon heartbeat."""
 
-    direction = CharField()  # z2f or f2z
-    source_id = CharField()
-    part = IntegerField(default=0)
-    contact = ForeignKeyField(Contact, backref="messages", on_delete="CASCADE")
-    kind = CharField()
-    payload = TextField()  # JSON: what to send, rendered by the sync core
-    source_time = DoubleField()  # epoch seconds at the source: the delivery order per contact
-    status = CharField(default=PENDING)
-    dest_id = CharField(null=True, index=True)
-    # f2z only: the id Zalo's listings show for our send, when it is not the id the send answered.
-    echo_id = CharField(null=True, index=True)
-    conversation_id = CharField(null=True)  # the FreshChat conversation it came from or went to
-    attempts = IntegerField(default=0)
-    next_attempt_at = DoubleField(default=0)
-    claimed_at = DoubleField(null=True)
-    last_error = TextField(default="")
-    error_code = CharField(default="")
-    created_at = DoubleField()
-    done_at = DoubleField(null=True)
+            key = CharField(primary_key=True)
+            value = TextField()
 
-    class Meta:
-        indexes = (
-            (("direction", "source_id", "part"), True),
-            (("direction", "status", "contact", "source_time"), False),
-        )
+        class Token(BaseModel):
+            provider = CharField(primary_key=True)
+            access_token = TextField()
+            refresh_token = TextField()
+            expires_at = DoubleField()
+            updated_at = DoubleField()
+            dead_reason = TextField(default="")
 
+        class Health(BaseModel):
+            """The last outcome of each side's polling: what `zfsync status` reports."""
 
-class State(BaseModel):
-    """Small named values: feed cursors, the PKCE verifier, the daemon heartbeat."""
+            side = CharField(primary_key=True)
+            state = CharField()
+            last_ok_at = DoubleField(null=True)
+            last_error_at = DoubleField(null=True)
+            last_error = TextField(default="")
+            updated_at = DoubleField()
 
-    key = CharField(primary_key=True)
-    value = TextField()
-
-
-class Token(BaseModel):
-    provider = CharField(primary_key=True)
-    access_token = TextField()
-    refresh_token = TextField()
-    expires_at = DoubleField()
-    updated_at = DoubleField()
-    dead_reason = TextField(default="")
-
-
-class Health(BaseModel):
-    """The last outcome of each side's polling: what `zfsync status` reports."""
-
-    side = CharField(primary_key=True)
-    state = CharField()
-    last_ok_at = DoubleField(null=True)
-    last_error_at = DoubleField(null=True)
-    last_error = TextField(default="")
-    updated_at = DoubleField()
-
-
-ALL_MODELS = [SchemaVersion, Contact, Conversation, Message, State, Token, Health]
+        self.SchemaVersion = SchemaVersion
+        self.Contact = Contact
+        self.Conversation = Conversation
+        self.Message = Message
+        self.State = State
+        self.Token = Token
+        self.Health = Health
+        self.all = [SchemaVersion, Contact, Conversation, Message, State, Token, Health]

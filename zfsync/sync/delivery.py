@@ -14,10 +14,10 @@ from typing import Protocol
 
 import structlog
 
+from zfsync.domain import OutboxRow, Status
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.quota import Priority, purpose
-from zfsync.store import SENDING, Store
-from zfsync.store.models import Message
+from zfsync.store import Store
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -41,15 +41,15 @@ class Hold(Exception):
 
 
 class Writer(Protocol):
-    def send(self, row: Message) -> tuple[str, str | None]:
+    def send(self, row: OutboxRow) -> tuple[str, str | None]:
         """Deliver the row; returns (destination message id, FreshChat conversation id or None)."""
         ...
 
-    def reconcile(self, row: Message) -> tuple[str, str | None] | None:
+    def reconcile(self, row: OutboxRow) -> tuple[str, str | None] | None:
         """Find the row's message on the destination if an earlier attempt delivered it."""
         ...
 
-    def gave_up(self, row: Message, error: RemoteError, now: float) -> None:
+    def gave_up(self, row: OutboxRow, error: RemoteError, now: float) -> None:
         """React to a row that ends ``failed`` (e.g. tell the agent)."""
         ...
 
@@ -84,7 +84,7 @@ class Deliverer:
             sent += self._in_parallel(direction, heads, writer)
         return sent
 
-    def _in_parallel(self, direction: str, heads: list[Message], writer: Writer) -> int:
+    def _in_parallel(self, direction: str, heads: list[OutboxRow], writer: Writer) -> int:
         """Each head belongs to a different contact, so they may go at once: per-contact order holds, and
         a catch-up is bound by round trips divided by the workers, not by round trips alone."""
         if len(heads) == 1 or self.workers == 1:
@@ -99,13 +99,13 @@ class Deliverer:
             raise failures[0]  # RateLimited or AuthError: the side's trouble, for the cycle to record
         return sum(f.result() for f in futures)
 
-    def _one(self, direction: str, row: Message, writer: Writer) -> int:
+    def _one(self, direction: str, row: OutboxRow, writer: Writer) -> int:
         with purpose(Priority.SEND):  # messages go first in both sides' budgets
             return self._deliver(direction, row, writer)
 
-    def _deliver(self, direction: str, row: Message, writer: Writer) -> int:
+    def _deliver(self, direction: str, row: OutboxRow, writer: Writer) -> int:
         now = self.clock()
-        outcome_unknown = row.status == SENDING
+        outcome_unknown = row.status == Status.SENDING
         if not self.store.claim(row, now):
             return 0
         try:
@@ -158,7 +158,7 @@ class Deliverer:
         )
         return 1
 
-    def _transient(self, direction: str, row: Message, writer: Writer, exc: TransientError) -> None:
+    def _transient(self, direction: str, row: OutboxRow, writer: Writer, exc: TransientError) -> None:
         failures = row.attempts + 1
         if failures >= self.max_attempts:
             self.store.fail(row.id, exc.reason, _code(exc), self.clock())

@@ -13,11 +13,10 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, FcMessage, Json
+from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, Conversation, FcMessage, Json
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.quota import Priority
 from zfsync.store import NewRow, Store
-from zfsync.store.models import Conversation
 from zfsync.sync import notes, render
 from zfsync.sync.delivery import backoff
 from zfsync.sync.ports import FreshChatSide

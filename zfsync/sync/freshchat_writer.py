@@ -14,10 +14,9 @@ from datetime import UTC, datetime
 
 import structlog
 
-from zfsync.domain import FcMessage, FcNewUser, FcOutgoing
+from zfsync.domain import Contact, Conversation, FcMessage, FcNewUser, FcOutgoing, OutboxRow
 from zfsync.errors import ConversationNotLatest, PermanentError, RemoteError, TransientError
 from zfsync.store import Store
-from zfsync.store.models import Contact, Conversation, Message
 from zfsync.sync import echo, media, notes, render
 from zfsync.sync.delivery import Hold, Skip
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -74,9 +73,9 @@ class FreshChatWriter:
 
     # --- the Writer protocol -------------------------------------------------------------------------
 
-    def send(self, row: Message) -> tuple[str, str | None]:
+    def send(self, row: OutboxRow) -> tuple[str, str | None]:
         contact = self.store.contact_by_id(row.contact_id)
-        payload = json.loads(row.payload)
+        payload = dict(row.payload)
         if row.kind == "oa_note":
             self._skip_our_echo(row, contact.id, payload)
         if row.kind == "failure_note":
@@ -133,7 +132,7 @@ class FreshChatWriter:
             self._reopen(conversation)
         return posted, conversation.fc_conversation_id
 
-    def _skip_our_echo(self, row: Message, contact_id: int, listing: dict) -> None:
+    def _skip_our_echo(self, row: OutboxRow, contact_id: int, listing: dict) -> None:
         """An OA row in Zalo's listings is ours if its id is a send's id, or if it matches a send of ours
         whose listing row is not known yet (`echo`); only what is neither goes to the agent as a note."""
         if self.store.listing_claimed(row.source_id):
@@ -159,9 +158,9 @@ class FreshChatWriter:
         self.store.set_resolved(conversation.id, False)
         log.info("freshchat_conversation_reopened", conversation=conversation.fc_conversation_id)
 
-    def reconcile(self, row: Message) -> tuple[str, str | None] | None:
+    def reconcile(self, row: OutboxRow) -> tuple[str, str | None] | None:
         contact = self.store.contact_by_id(row.contact_id)
-        payload = json.loads(row.payload)
+        payload = dict(row.payload)
         if row.kind == "failure_note":
             candidates = [payload["conversation_id"]]
         else:
@@ -187,7 +186,7 @@ class FreshChatWriter:
                 return match, conversation_id
         return None
 
-    def gave_up(self, row: Message, error: RemoteError, now: float) -> None:
+    def gave_up(self, row: OutboxRow, error: RemoteError, now: float) -> None:
         log.error("customer_message_not_delivered", row=row.id, error=str(error))
 
     # --- helpers -------------------------------------------------------------------------------------
@@ -248,7 +247,7 @@ class FreshChatWriter:
                 newest = (created, conversation_id)
         return newest[1] if newest else None
 
-    def _fingerprint_of_row(self, row: Message, payload: dict, fc_user: str) -> str:
+    def _fingerprint_of_row(self, row: OutboxRow, payload: dict, fc_user: str) -> str:
         if row.kind == "failure_note":
             return _fingerprint((render.text_part(payload["text"]),))
         return _fingerprint(self._render(row.kind, payload, fc_user).parts)

@@ -9,6 +9,7 @@ call never holds a message back, and a failed one is simply tried again later.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 
@@ -63,7 +64,7 @@ class ProfileRefresher:
                 avatar = profile.avatar or contact.avatar_url
                 seen_since = contact.last_inbound_ms > contact.profile_checked_at * 1000
                 if name != contact.display_name or avatar != contact.avatar_url or seen_since:
-                    contact.display_name, contact.avatar_url = name, avatar
+                    contact = replace(contact, display_name=name, avatar_url=avatar)
                     with purpose(Priority.PROFILE):
                         self.fc.update_user(contact.fc_user_id, freshchat_user(contact, self.display_name, now))
                     updated += 1

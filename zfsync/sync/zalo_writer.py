@@ -7,15 +7,13 @@ failure that ends a row becomes one private note in the FreshChat conversation i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import Media
+from zfsync.domain import Media, OutboxRow
 from zfsync.errors import PermanentError, RemoteError
 from zfsync.store import Store
-from zfsync.store.models import Message
 from zfsync.sync import echo, media, notes
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.schedule import ZALO_WINDOW
@@ -34,9 +32,9 @@ class ZaloWriter:
         self.clock = clock
         self.download = download  # FreshChat attachments, fetched with the API key where needed
 
-    def send(self, row: Message) -> tuple[str, str | None]:
+    def send(self, row: OutboxRow) -> tuple[str, str | None]:
         contact = self.store.contact_by_id(row.contact_id)
-        payload = json.loads(row.payload)
+        payload = dict(row.payload)
         if contact.last_inbound_ms and self.clock() - contact.last_inbound_ms / 1000 > ZALO_WINDOW:
             raise PermanentError(
                 "the customer's last message is over 7 days old",
@@ -52,7 +50,7 @@ class ZaloWriter:
             return self.zalo.send_file(user_id, self.zalo.upload_file(document)), None
         return self.zalo.send_text(user_id, payload["text"]), None
 
-    def _send_attachment(self, row: Message, payload: dict, user_id: str) -> str:
+    def _send_attachment(self, row: OutboxRow, payload: dict, user_id: str) -> str:
         def tell_agent(problem: str) -> None:
             # Queued before the link goes out, so a crash right after the send cannot lose the note.
             label = payload.get("name") or row.kind
@@ -60,11 +58,11 @@ class ZaloWriter:
 
         return media.send_to_zalo(row.kind, payload, user_id, self.zalo, self.download, row.attempts, tell_agent)
 
-    def reconcile(self, row: Message) -> tuple[str, str | None] | None:
+    def reconcile(self, row: OutboxRow) -> tuple[str, str | None] | None:
         """Our earlier attempt landed if the user's conversation shows an OA message with this content
         since shortly before the attempt that none of our other sends explains (`echo.landed`)."""
         contact = self.store.contact_by_id(row.contact_id)
-        payload = json.loads(row.payload)
+        payload = row.payload
         since = (row.claimed_at or self.clock()) - RECONCILE_SLACK_MS / 1000
         listed: list[tuple[str, str, str]] = []
         for number in range(RECONCILE_PAGES):
@@ -82,9 +80,9 @@ class ZaloWriter:
         found = echo.landed(row.kind, payload, row.id, listed, sends)
         return (found, None) if found else None
 
-    def gave_up(self, row: Message, error: RemoteError, now: float) -> None:
+    def gave_up(self, row: OutboxRow, error: RemoteError, now: float) -> None:
         """Tell the agent, once per failed message, in the conversation the reply came from."""
-        payload = json.loads(row.payload)
+        payload = row.payload
         code = "" if error.code is None else str(error.code)
         preview = str(payload.get("text") or payload.get("name") or payload.get("url") or "")
         if isinstance(error, PermanentError):
@@ -94,11 +92,11 @@ class ZaloWriter:
         self._note(row, f"note:{row.source_id}", text, now)
         log.warning("agent_notified", row=row.id, code=code, conversation=row.conversation_id)
 
-    def _note(self, row: Message, source_id: str, text: str, now: float) -> None:
+    def _note(self, row: OutboxRow, source_id: str, text: str, now: float) -> None:
         """Queue a private note to the agent, in the conversation the reply came from."""
         if not row.conversation_id:
             log.error("failure_note_without_conversation", row=row.id)
             return
-        agent_id = json.loads(row.payload).get("agent_id", "")
+        agent_id = row.payload.get("agent_id", "")
         note = notes.note_row(source_id, text, row.conversation_id, agent_id, now, part=row.part)
         self.store.insert_rows(row.contact_id, [note], now)

@@ -13,14 +13,13 @@ import hashlib
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlencode
 
 import requests
 
 from zfsync import http
-from zfsync.domain import ZaloTokens
+from zfsync.domain import StoredTokens, ZaloTokens
 from zfsync.errors import AuthError, InvalidResponse, TransientError
 from zfsync.quota import Priority, Quota
 
@@ -113,14 +112,6 @@ def _code_number(code: object) -> int | None:
         return int(str(code))
     except ValueError:
         return None
-
-
-@dataclass(frozen=True)
-class StoredTokens:
-    access_token: str
-    refresh_token: str
-    expires_at: float
-    dead_reason: str = ""
 
 
 class TokenStore(Protocol):

@@ -1,0 +1,148 @@
+"""What every part of the store shares: its tables and database, the values it hands out, small helpers.
+
+The store hands out frozen domain values (`Contact`, `Conversation`, `OutboxRow`), never live rows, so a
+caller cannot change a row behind the store's back, and a payload is parsed once, here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from peewee import Database, fn
+
+from zfsync.domain import Contact, Conversation, Json, OutboxRow, Status, safe_text
+from zfsync.store.models import Tables
+
+LEASE_KEY = "daemon.lease"  # the lease token of the active daemon (PostgreSQL)
+GONE = 1e18  # the next poll of a conversation FreshChat no longer has: never
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """An outbox row to insert; ``(direction, source_id, part)`` is its identity."""
+
+    direction: str
+    source_id: str
+    kind: str
+    payload: Json
+    source_time: float
+    part: int = 0
+    status: str = Status.PENDING
+    dest_id: str | None = None
+    conversation_id: str | None = None
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class OwnSend:
+    """One of zfsync's sends to a Zalo user, as echo recognition needs it."""
+
+    row_id: int
+    kind: str
+    payload: Json
+    dest_id: str | None
+    echo_id: str | None
+    status: str
+    listed: bool  # the listing row of this send is known: its echo_id, or a recorded row with its dest_id
+
+
+@dataclass(frozen=True)
+class MappedContact:
+    """A contact already mapped to a FreshChat user and conversation: what a bulk import brings in."""
+
+    zalo_user_id: str
+    fc_user_id: str
+    fc_conversation_id: str
+    last_activity_at: float  # of the conversation, and the contact's last message
+    next_poll_at: float
+
+
+@dataclass
+class Figures:
+    """What `zfsync status` shows about the message flow."""
+
+    by_status: dict[str, dict[str, int]] = field(default_factory=dict)
+    carried: dict[str, dict[str, int]] = field(default_factory=dict)
+    latency: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+
+class StoreBase:
+    """The attributes the parts of `Store` work with (set by `Store.__init__`)."""
+
+    db: Database
+    tables: Tables
+    postgres: bool
+    fence: str | None
+
+    def _least(self, a: Any, b: Any) -> Any:
+        return fn.LEAST(a, b) if self.postgres else fn.MIN(a, b)
+
+    def _greatest(self, a: Any, b: Any) -> Any:
+        return fn.GREATEST(a, b) if self.postgres else fn.MAX(a, b)
+
+
+def contact_of(row: Any) -> Contact:
+    return Contact(
+        id=row.id,
+        zalo_user_id=row.zalo_user_id,
+        display_name=row.display_name,
+        avatar_url=row.avatar_url,
+        fc_user_id=row.fc_user_id,
+        first_seen_ms=row.first_seen_ms,
+        last_inbound_ms=row.last_inbound_ms,
+        cursor_time_ms=row.cursor_time_ms,
+        cursor_id=row.cursor_id,
+        profile_checked_at=row.profile_checked_at,
+    )
+
+
+def conversation_of(row: Any) -> Conversation:
+    return Conversation(
+        id=row.id,
+        contact_id=row.contact_id,
+        fc_conversation_id=row.fc_conversation_id,
+        is_current=row.is_current,
+        resolved=row.resolved,
+        created_at=row.created_at,
+        last_activity_at=row.last_activity_at,
+        next_poll_at=row.next_poll_at,
+        cursor_id=row.cursor_id,
+        cursor_time=row.cursor_time,
+    )
+
+
+def outbox_row_of(row: Any) -> OutboxRow:
+    return OutboxRow(
+        id=row.id,
+        direction=row.direction,
+        source_id=row.source_id,
+        part=row.part,
+        contact_id=row.contact_id,
+        kind=row.kind,
+        payload=json.loads(row.payload),
+        source_time=row.source_time,
+        status=row.status,
+        dest_id=row.dest_id,
+        conversation_id=row.conversation_id,
+        attempts=row.attempts,
+        claimed_at=row.claimed_at,
+    )
+
+
+def columns(model: Any) -> list[Any]:
+    """Every column but the key: what an upsert overwrites."""
+    return [f for f in model._meta.sorted_fields if not f.primary_key]
+
+
+def dumps(payload: Json) -> str:
+    # The clients already make texts safe; this is the last line: a text SQLite cannot encode must never
+    # stop a direction (a lone surrogate once did, every round).
+    return json.dumps(safe_text(payload), ensure_ascii=False)
+
+
+def chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

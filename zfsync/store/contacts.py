@@ -1,0 +1,268 @@
+"""Contacts (a Zalo user and their FreshChat user), their FreshChat conversations and the poll schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import fn
+
+from zfsync import domain
+from zfsync.domain import OPEN_STATES, Direction, Status
+from zfsync.store.base import GONE, MappedContact, NewRow, StoreBase, contact_of, conversation_of, dumps
+
+
+class ContactStore(StoreBase):
+    # --- contacts ------------------------------------------------------------------------------------
+
+    def contact(self, zalo_user_id: str) -> domain.Contact | None:
+        Contact = self.tables.Contact
+        row = Contact.get_or_none(Contact.zalo_user_id == zalo_user_id)
+        return contact_of(row) if row else None
+
+    def contact_by_id(self, contact_id: int) -> domain.Contact:
+        Contact = self.tables.Contact
+        return contact_of(Contact.get_by_id(contact_id))
+
+    def set_fc_user(self, contact_id: int, fc_user_id: str, now: float) -> None:
+        Contact = self.tables.Contact
+        # The user was just made from the current name and avatar: the next profile check is due in a day.
+        Contact.update(fc_user_id=fc_user_id, profile_checked_at=now).where(Contact.id == contact_id).execute()
+
+    def contacts_for_profile_check(
+        self, checked_before: float, wrote_since_ms: int, limit: int
+    ) -> list[domain.Contact]:
+        """Contacts with a FreshChat user who wrote since ``wrote_since_ms`` and whose profile was last
+        checked before ``checked_before``."""
+        Contact = self.tables.Contact
+        query = (
+            Contact.select()
+            .where(
+                Contact.fc_user_id.is_null(False),
+                Contact.profile_checked_at < checked_before,
+                Contact.last_inbound_ms >= wrote_since_ms,
+            )
+            .order_by(Contact.profile_checked_at)
+            .limit(limit)
+        )
+        return [contact_of(row) for row in query]
+
+    def set_profile(self, contact_id: int, name: str, avatar: str, checked_at: float) -> None:
+        Contact = self.tables.Contact
+        Contact.update(display_name=name, avatar_url=avatar, profile_checked_at=checked_at).where(
+            Contact.id == contact_id
+        ).execute()
+
+    # --- conversations -------------------------------------------------------------------------------
+
+    def current_conversation(self, contact_id: int) -> domain.Conversation | None:
+        Conversation = self.tables.Conversation
+        row = (
+            Conversation.select()
+            .where(Conversation.contact == contact_id, Conversation.is_current == True)  # noqa: E712
+            .order_by(Conversation.id.desc())
+            .first()
+        )
+        return conversation_of(row) if row else None
+
+    def previous_conversation(self, contact_id: int) -> str | None:
+        """The FreshChat id of the contact's newest conversation, current or not (a forgotten one too)."""
+        Conversation = self.tables.Conversation
+        row = Conversation.select().where(Conversation.contact == contact_id).order_by(Conversation.id.desc()).first()
+        return row.fc_conversation_id if row else None
+
+    def conversation(self, fc_conversation_id: str) -> domain.Conversation | None:
+        Conversation = self.tables.Conversation
+        row = Conversation.get_or_none(Conversation.fc_conversation_id == fc_conversation_id)
+        return conversation_of(row) if row else None
+
+    def add_conversation(self, contact_id: int, fc_conversation_id: str, now: float) -> domain.Conversation:
+        Conversation = self.tables.Conversation
+        with self.db.atomic():
+            Conversation.update(is_current=False).where(Conversation.contact == contact_id).execute()
+            existing = Conversation.get_or_none(Conversation.fc_conversation_id == fc_conversation_id)
+            if existing:
+                Conversation.update(is_current=True).where(Conversation.id == existing.id).execute()
+                return conversation_of(Conversation.get_by_id(existing.id))
+            created = Conversation.create(
+                contact=contact_id,
+                fc_conversation_id=fc_conversation_id,
+                created_at=now,
+                last_activity_at=now,
+                next_poll_at=now,
+            )
+            return conversation_of(created)
+
+    def forget_conversation(self, conversation_id: int) -> None:
+        """FreshChat no longer has it: never post to it or poll it again (its rows stay, for the record)."""
+        Conversation = self.tables.Conversation
+        Conversation.update(is_current=False, next_poll_at=GONE).where(Conversation.id == conversation_id).execute()
+
+    def forget_fc_user(self, contact_id: int) -> None:
+        """FreshChat no longer has the contact's user: the next message finds or creates one again."""
+        Contact, Conversation = self.tables.Contact, self.tables.Conversation
+        with self.db.atomic():
+            Contact.update(fc_user_id=None).where(Contact.id == contact_id).execute()
+            Conversation.update(is_current=False).where(Conversation.contact == contact_id).execute()
+
+    def set_resolved(self, conversation_id: int, resolved: bool) -> None:
+        Conversation = self.tables.Conversation
+        Conversation.update(resolved=resolved).where(Conversation.id == conversation_id).execute()
+
+    def conversations_due(self, now: float, limit: int, active_since: float) -> list[domain.Conversation]:
+        """Up to ``limit`` conversations due for a poll: those active since ``active_since`` first, then
+        the most overdue. The active ones take at most three quarters when others wait, so a busy day
+        slows the quiet conversations down but never stops them."""
+        Conversation = self.tables.Conversation
+        if limit <= 0:
+            return []
+        due = Conversation.select().where(Conversation.next_poll_at <= now).order_by(Conversation.next_poll_at)
+        others_waiting = due.where(Conversation.last_activity_at < active_since).limit(1).exists()
+        active_share = limit - limit // 4 if others_waiting else limit
+        active = list(due.where(Conversation.last_activity_at >= active_since).limit(active_share))
+        rest = limit - len(active)
+        others = list(due.where(Conversation.last_activity_at < active_since).limit(rest)) if rest else []
+        return [conversation_of(row) for row in active + others]
+
+    def clamp_schedule(self, now: float, poll_horizon: float, retry_horizon: float) -> tuple[int, int]:
+        """Bring polls and retries planned further ahead than any schedule plans (or activity recorded in
+        the future) back to now; returns how many conversations and rows moved."""
+        Conversation, Message = self.tables.Conversation, self.tables.Message
+        with self.db.atomic():
+            conversations = (
+                Conversation.update(next_poll_at=now, last_activity_at=self._least(Conversation.last_activity_at, now))
+                .where(
+                    Conversation.next_poll_at < GONE,
+                    (Conversation.next_poll_at > now + poll_horizon) | (Conversation.last_activity_at > now + 60),
+                )
+                .execute()
+            )
+            rows = (
+                Message.update(next_attempt_at=now)
+                .where(
+                    Message.status.in_(OPEN_STATES),
+                    Message.next_attempt_at > now + retry_horizon,
+                )
+                .execute()
+            )
+        return conversations, rows
+
+    def set_next_poll(self, conversation_id: int, at: float) -> None:
+        Conversation = self.tables.Conversation
+        Conversation.update(next_poll_at=at).where(Conversation.id == conversation_id).execute()
+
+    def conversation_count(self) -> int:
+        Conversation = self.tables.Conversation
+        return Conversation.select().count()
+
+    def next_poll_time(self) -> float | None:
+        Conversation = self.tables.Conversation
+        value = Conversation.select(fn.MIN(Conversation.next_poll_at)).scalar()
+        return float(value) if value is not None else None
+
+    def record_conversation_read(
+        self,
+        conversation_id: int,
+        contact_id: int,
+        rows: list[NewRow],
+        cursor: tuple[str, float] | None,
+        next_poll_at: float,
+        activity_at: float | None,
+        resolved: bool | None,
+        now: float,
+    ) -> int:
+        """Insert what one poll of a conversation found and move its cursor, in one transaction."""
+        Conversation = self.tables.Conversation
+        with self.db.atomic():
+            inserted = self._insert_rows(contact_id, rows, now)
+            updates: dict[Any, Any] = {Conversation.next_poll_at: next_poll_at}
+            if cursor is not None:
+                updates.update({Conversation.cursor_id: cursor[0], Conversation.cursor_time: cursor[1]})
+            if activity_at is not None:
+                updates[Conversation.last_activity_at] = activity_at
+            if resolved is not None:
+                updates[Conversation.resolved] = resolved
+            Conversation.update(updates).where(Conversation.id == conversation_id).execute()
+            return inserted
+
+    def drop_conversation(self, zalo_user_id: str) -> str | None:
+        """Forget a contact's current FreshChat conversation; their next message opens a new one."""
+        contact = self.contact(zalo_user_id)
+        current = self.current_conversation(contact.id) if contact else None
+        if current is None:
+            return None
+        self.forget_conversation(current.id)
+        return current.fc_conversation_id
+
+    def map_conversation(self, zalo_user_id: str, fc_conversation_id: str, now: float) -> bool:
+        """Make ``fc_conversation_id`` the contact's current conversation (read from now on)."""
+        Conversation = self.tables.Conversation
+        contact = self.contact(zalo_user_id)
+        if contact is None:
+            return False
+        self.add_conversation(contact.id, fc_conversation_id, now)
+        Conversation.update(next_poll_at=now).where(Conversation.fc_conversation_id == fc_conversation_id).execute()
+        return True
+
+    # --- bulk import ---------------------------------------------------------------------------------
+
+    def import_mapped(self, mapped: list[MappedContact], delivered_each: int = 0, chunk: int = 500) -> None:
+        """Bring in contacts already mapped to FreshChat, with ``delivered_each`` delivered messages apiece,
+        in bulk (tens of thousands take seconds): months of history for the benchmarks and schedule tests."""
+        Contact, Conversation, Message = self.tables.Contact, self.tables.Conversation, self.tables.Message
+        with self.db.atomic():
+            for part in _parts(mapped, chunk):
+                Contact.insert_many(
+                    [
+                        {
+                            "zalo_user_id": m.zalo_user_id,
+                            "display_name": m.zalo_user_id,
+                            "fc_user_id": m.fc_user_id,
+                            "first_seen_ms": int(m.last_activity_at * 1000),
+                            "last_inbound_ms": int(m.last_activity_at * 1000),
+                            "cursor_time_ms": int(m.last_activity_at * 1000),
+                            "cursor_id": f"seed-{m.zalo_user_id}",
+                            "profile_checked_at": m.last_activity_at,
+                        }
+                        for m in part
+                    ]
+                ).execute()
+            ids = dict(
+                Contact.select(Contact.zalo_user_id, Contact.id)
+                .where(Contact.zalo_user_id.in_([m.zalo_user_id for m in mapped]))
+                .tuples()
+            )
+            for part in _parts(mapped, chunk):
+                Conversation.insert_many(
+                    [
+                        {
+                            "contact": ids[m.zalo_user_id],
+                            "fc_conversation_id": m.fc_conversation_id,
+                            "created_at": m.last_activity_at,
+                            "last_activity_at": m.last_activity_at,
+                            "next_poll_at": m.next_poll_at,
+                        }
+                        for m in part
+                    ]
+                ).execute()
+                rows = [
+                    {
+                        "direction": Direction.Z2F,
+                        "source_id": f"hist-{m.zalo_user_id}-{i}",
+                        "contact": ids[m.zalo_user_id],
+                        "kind": "text",
+                        "payload": dumps({"type": "text", "message": f"old {i}"}),
+                        "source_time": m.last_activity_at,
+                        "status": Status.SENT,
+                        "dest_id": f"fcm-{m.zalo_user_id}-{i}",
+                        "created_at": m.last_activity_at,
+                        "done_at": m.last_activity_at,
+                    }
+                    for m in part
+                    for i in range(delivered_each)
+                ]
+                for rows_part in _parts(rows, chunk):
+                    Message.insert_many(rows_part).execute()
+
+
+def _parts(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,356 @@
+"""The message map and outbox: what each side showed, what is to be sent, how each send went, and the
+failed queue an operator works through.
+
+Only the head of each contact's queue is offered for delivery, so messages leave in source order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from peewee import JOIN, fn
+
+from zfsync import domain
+from zfsync.domain import OPEN_STATES, OutboxRow, Status, safe_text
+from zfsync.store.base import LEASE_KEY, NewRow, OwnSend, StoreBase, chunks, contact_of, dumps, outbox_row_of
+
+
+class OutboxStore(StoreBase):
+    # --- Zalo ingest ---------------------------------------------------------------------------------
+
+    def known_zalo_ids(self, ids: Iterable[str]) -> set[str]:
+        """The ids among ``ids`` already in the map: customer messages we took, or our own sends."""
+        Message = self.tables.Message
+        ids = list(ids)
+        known: set[str] = set()
+        for chunk in chunks(ids, 400):
+            known.update(
+                r.source_id
+                for r in Message.select(Message.source_id).where(
+                    Message.direction == "z2f", Message.source_id.in_(chunk)
+                )
+            )
+            known.update(
+                r.dest_id
+                for r in Message.select(Message.dest_id).where(Message.direction == "f2z", Message.dest_id.in_(chunk))
+            )
+        return known
+
+    def recorded_zalo_ids(self, ids: Iterable[str]) -> set[str]:
+        """The ids among ``ids`` recorded from Zalo's listings (each user's are recorded all at once)."""
+        Message = self.tables.Message
+        found: set[str] = set()
+        for chunk in chunks(list(ids), 400):
+            query = Message.select(Message.source_id).where(Message.direction == "z2f", Message.source_id.in_(chunk))
+            found.update(r.source_id for r in query)
+        return found
+
+    def record_zalo_messages(
+        self,
+        user_id: str,
+        name: str,
+        avatar: str,
+        rows: list[NewRow],
+        cursor: tuple[int, str],
+        last_inbound_ms: int,
+        now: float,
+    ) -> domain.Contact:
+        """Insert one user's new rows and move their cursor, in one transaction."""
+        Contact, Conversation = self.tables.Contact, self.tables.Conversation
+        with self.db.atomic():
+            contact = Contact.get_or_none(Contact.zalo_user_id == user_id)
+            if contact is None:
+                contact = Contact.create(
+                    zalo_user_id=user_id,
+                    display_name=name,
+                    avatar_url=avatar,
+                    first_seen_ms=cursor[0],
+                    cursor_time_ms=cursor[0],
+                    cursor_id=cursor[1],
+                    last_inbound_ms=last_inbound_ms,
+                )
+            else:
+                updates: dict[Any, Any] = {}
+                # The id is that of the newest row in Zalo's order; its time may be older than the newest
+                # time seen (clocks differ), and the time never moves back: it is a floor, not an order.
+                updates[Contact.cursor_id] = cursor[1]
+                if cursor[0] > contact.cursor_time_ms:
+                    updates[Contact.cursor_time_ms] = cursor[0]
+                if last_inbound_ms > contact.last_inbound_ms:
+                    updates[Contact.last_inbound_ms] = last_inbound_ms
+                if not contact.display_name and name:
+                    updates[Contact.display_name] = name
+                if updates:
+                    Contact.update(updates).where(Contact.id == contact.id).execute()
+            self._insert_rows(contact.id, rows, now)
+            if rows:
+                # A customer who just wrote is likely to get an answer soon: poll their conversation now.
+                Conversation.update(last_activity_at=now, next_poll_at=now).where(
+                    Conversation.contact == contact.id,
+                    Conversation.is_current == True,  # noqa: E712
+                ).execute()
+            return contact_of(Contact.get_by_id(contact.id))
+
+    def insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int:
+        with self.db.atomic():
+            return self._insert_rows(contact_id, rows, now)
+
+    def _insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int:
+        Message = self.tables.Message
+        inserted = 0
+        for row in rows:
+            query = Message.insert(
+                direction=row.direction,
+                source_id=row.source_id,
+                part=row.part,
+                contact=contact_id,
+                kind=row.kind,
+                payload=dumps(row.payload),
+                source_time=row.source_time,
+                status=row.status,
+                dest_id=row.dest_id,
+                conversation_id=row.conversation_id,
+                last_error=safe_text(row.last_error),
+                created_at=now,
+                done_at=None if row.status in OPEN_STATES else now,
+            ).on_conflict_ignore()
+            inserted += self.db.execute(query).rowcount
+        return inserted
+
+    # --- delivery ------------------------------------------------------------------------------------
+
+    def due_heads(self, direction: str, now: float, limit: int) -> list[OutboxRow]:
+        """For each contact, its oldest undelivered row in ``direction``, if that row is due.
+
+        Only the head of each contact's queue is offered, so messages leave in source order and a row that
+        keeps failing holds back its own contact alone. Source order is the order rows were queued in: the
+        readers queue each contact's messages in the order the source lists them (times may tie or disagree).
+        """
+        Message = self.tables.Message
+        Inner = Message.alias()
+        head = (
+            Inner.select(Inner.id)
+            .where(
+                Inner.contact == Message.contact,
+                Inner.direction == direction,
+                Inner.status.in_(OPEN_STATES),
+            )
+            .order_by(Inner.id)
+            .limit(1)
+        )
+        query = (
+            Message.select()
+            .where(
+                Message.direction == direction,
+                Message.status.in_(OPEN_STATES),
+                Message.id == head,
+                Message.next_attempt_at <= now,
+            )
+            .order_by(Message.next_attempt_at, Message.source_time)
+            .limit(limit)
+        )
+        return [outbox_row_of(row) for row in query]
+
+    def next_due_time(self, direction: str) -> float | None:
+        Message = self.tables.Message
+        value = (
+            Message.select(fn.MIN(Message.next_attempt_at))
+            .where(Message.direction == direction, Message.status.in_(OPEN_STATES))
+            .scalar()
+        )
+        return float(value) if value is not None else None
+
+    def claim(self, row: OutboxRow, now: float) -> bool:
+        """Compare-and-set the row to ``sending``; False if another worker changed it meanwhile."""
+        Message, State = self.tables.Message, self.tables.State
+        same_claim = Message.claimed_at.is_null() if row.claimed_at is None else Message.claimed_at == row.claimed_at
+        query = Message.update(status=Status.SENDING, claimed_at=now).where(
+            Message.id == row.id, Message.status == row.status, same_claim
+        )
+        if self.fence is not None:
+            query = query.where(fn.EXISTS(State.select().where(State.key == LEASE_KEY, State.value == self.fence)))
+        return query.execute() == 1
+
+    def finish_sent(self, row_id: int, dest_id: str, now: float, conversation_id: str | None = None) -> None:
+        Message = self.tables.Message
+        updates: dict[Any, Any] = {
+            Message.status: Status.SENT,
+            Message.dest_id: dest_id,
+            Message.done_at: now,
+            Message.last_error: "",
+            Message.error_code: "",
+        }
+        if conversation_id:
+            updates[Message.conversation_id] = conversation_id
+        Message.update(updates).where(Message.id == row_id).execute()
+
+    def postpone(
+        self, row_id: int, next_at: float, error: str, code: str, outcome_unknown: bool, count_attempt: bool = True
+    ) -> None:
+        """Retry later; a row whose last send may have landed stays ``sending`` so it is reconciled first."""
+        Message = self.tables.Message
+        Message.update(
+            status=Status.SENDING if outcome_unknown else Status.PENDING,
+            next_attempt_at=next_at,
+            last_error=safe_text(error),
+            error_code=code,
+            attempts=Message.attempts + (1 if count_attempt else 0),
+        ).where(Message.id == row_id).execute()
+
+    def fail(self, row_id: int, error: str, code: str, now: float) -> None:
+        Message = self.tables.Message
+        Message.update(
+            status=Status.FAILED,
+            last_error=safe_text(error),
+            error_code=code,
+            done_at=now,
+            attempts=Message.attempts + 1,
+        ).where(Message.id == row_id).execute()
+
+    def skip(self, row_id: int, reason: str, now: float) -> None:
+        Message = self.tables.Message
+        Message.update(status=Status.SKIPPED, last_error=safe_text(reason), done_at=now).where(
+            Message.id == row_id
+        ).execute()
+
+    def set_payload(self, row_id: int, payload: dict[str, Any]) -> None:
+        """Record work done for a row before its send (an upload), so a retry or reconcile reuses it."""
+        Message = self.tables.Message
+        Message.update(payload=dumps(payload)).where(Message.id == row_id).execute()
+
+    def dest_taken(self, direction: str, dest_id: str) -> bool:
+        Message = self.tables.Message
+        return Message.select().where(Message.direction == direction, Message.dest_id == dest_id).exists()
+
+    def listing_claimed(self, zalo_id: str) -> bool:
+        """Whether a Zalo listing row is known as the echo of one of our sends (by send id or by match)."""
+        Message = self.tables.Message
+        return (
+            Message.select()
+            .where(
+                Message.direction == "f2z",
+                (Message.dest_id == zalo_id) | (Message.echo_id == zalo_id),
+            )
+            .exists()
+        )
+
+    def own_sends(self, contact_id: int, since: float) -> list[OwnSend]:
+        """Our sends to a contact claimed since ``since`` that reached Zalo or may have, oldest first."""
+        Message = self.tables.Message
+        query = (
+            Message.select()
+            .where(
+                Message.contact == contact_id,
+                Message.direction == "f2z",
+                Message.status.in_((Status.SENT, Status.SENDING)),
+                Message.claimed_at >= since,
+            )
+            .order_by(Message.id)
+        )
+        sends = list(query)
+        recorded = {
+            r.source_id
+            for r in Message.select(Message.source_id).where(
+                Message.direction == "z2f",
+                Message.source_id.in_([m.dest_id for m in sends if m.dest_id]),
+            )
+        }
+        return [
+            OwnSend(
+                m.id,
+                m.kind,
+                json.loads(m.payload),
+                m.dest_id,
+                m.echo_id,
+                m.status,
+                bool(m.echo_id) or m.dest_id in recorded,
+            )
+            for m in sends
+        ]
+
+    def set_echo(self, row_id: int, zalo_id: str) -> bool:
+        """Record that ``zalo_id`` is how the listings show our send ``row_id``; False if already known."""
+        Message = self.tables.Message
+        return Message.update(echo_id=zalo_id).where(Message.id == row_id, Message.echo_id.is_null()).execute() == 1
+
+    def row(self, row_id: int) -> OutboxRow | None:
+        Message = self.tables.Message
+        row = Message.get_or_none(Message.id == row_id)
+        return outbox_row_of(row) if row else None
+
+    def open_rows_of(self, contact_id: int, direction: str) -> int:
+        Message = self.tables.Message
+        return (
+            Message.select()
+            .where(
+                Message.contact == contact_id,
+                Message.direction == direction,
+                Message.status.in_(OPEN_STATES),
+            )
+            .count()
+        )
+
+    # --- what waits ---------------------------------------------------------------------------------
+
+    def oldest_open(self, direction: str) -> dict[str, Any] | None:
+        """The row of ``direction`` waiting longest to be delivered, with its contact."""
+        Contact, Message = self.tables.Contact, self.tables.Message
+        query = (
+            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
+            .join(Contact, JOIN.INNER)
+            .where(Message.direction == direction, Message.status.in_(OPEN_STATES))
+            .order_by(Message.created_at)
+            .limit(1)
+        )
+        return next(iter(query.dicts()), None)
+
+    def open_rows(self) -> list[dict[str, Any]]:
+        """Every row still to be delivered, oldest first, with its contact: what `zfsync pending` lists."""
+        Contact, Message = self.tables.Contact, self.tables.Message
+        query = (
+            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
+            .join(Contact, JOIN.INNER)
+            .where(Message.status.in_(OPEN_STATES))
+            .order_by(Message.created_at)
+        )
+        return list(query.dicts())
+
+    def requeue_open(self, row_ids: Iterable[int] | None) -> int:
+        """Make rows still to be delivered due now, their backoff forgotten (a row whose outcome is unknown
+        stays ``sending``, so it is still looked for on the destination before it is sent again)."""
+        Message = self.tables.Message
+        query = Message.update(next_attempt_at=0, attempts=0).where(Message.status.in_(OPEN_STATES))
+        if row_ids is not None:
+            query = query.where(Message.id.in_(list(row_ids)))
+        return query.execute()
+
+    # --- failed queue --------------------------------------------------------------------------------
+
+    def failed_rows(self) -> list[dict[str, Any]]:
+        Contact, Message = self.tables.Contact, self.tables.Message
+        query = (
+            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
+            .join(Contact, JOIN.INNER)
+            .where(Message.status == Status.FAILED)
+            .order_by(Message.done_at)
+        )
+        return list(query.dicts())
+
+    def requeue(self, row_ids: Iterable[int] | None) -> int:
+        Message = self.tables.Message
+        query = Message.update(status=Status.PENDING, next_attempt_at=0, attempts=0, done_at=None).where(
+            Message.status == Status.FAILED
+        )
+        if row_ids is not None:
+            query = query.where(Message.id.in_(list(row_ids)))
+        return query.execute()
+
+    def skip_failed(self, row_id: int, now: float) -> bool:
+        Message = self.tables.Message
+        return (
+            Message.update(status=Status.SKIPPED, done_at=now)
+            .where(Message.id == row_id, Message.status == Status.FAILED)
+            .execute()
+            == 1
+        )

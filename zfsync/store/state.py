@@ -1,0 +1,162 @@
+"""Small named values, Zalo's tokens, each side's health and the figures `zfsync status` shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import Case, fn
+
+from zfsync.domain import Status, StoredTokens, ZaloTokens, safe_text
+from zfsync.store.base import Figures, StoreBase, columns
+
+
+class StateStore(StoreBase):
+    # --- named state ---------------------------------------------------------------------------------
+
+    def get_state(self, key: str, default: str | None = None) -> str | None:
+        State = self.tables.State
+        row = State.get_or_none(State.key == key)
+        return row.value if row else default
+
+    def set_state(self, key: str, value: str) -> None:
+        State = self.tables.State
+        State.insert(key=key, value=value).on_conflict(
+            conflict_target=[State.key], update={State.value: value}
+        ).execute()
+
+    def delete_state(self, key: str) -> None:
+        State = self.tables.State
+        State.delete().where(State.key == key).execute()
+
+    # --- tokens (the `TokenStore` of zfsync.zalo.oauth) ----------------------------------------------
+
+    def load_tokens(self) -> StoredTokens | None:
+        Token = self.tables.Token
+        row = Token.get_or_none(Token.provider == "zalo")
+        if row is None:
+            return None
+        return StoredTokens(row.access_token, row.refresh_token, row.expires_at, row.dead_reason)
+
+    def save_tokens(self, tokens: ZaloTokens, now: float) -> None:
+        Token = self.tables.Token
+        Token.insert(
+            provider="zalo",
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_at=now + tokens.expires_in,
+            updated_at=now,
+            dead_reason="",
+        ).on_conflict(conflict_target=[Token.provider], preserve=columns(Token)).execute()
+
+    def mark_tokens_dead(self, reason: str) -> None:
+        Token = self.tables.Token
+        Token.update(dead_reason=reason).where(Token.provider == "zalo").execute()
+
+    def token_expiry(self) -> tuple[float, str] | None:
+        Token = self.tables.Token
+        row = Token.get_or_none(Token.provider == "zalo")
+        return (row.expires_at, row.dead_reason) if row else None
+
+    # --- health --------------------------------------------------------------------------------------
+
+    def set_health(self, side: str, state: str, now: float, error: str = "") -> None:
+        Health = self.tables.Health
+        row = Health.get_or_none(Health.side == side)
+        last_ok = row.last_ok_at if row else None
+        last_error_at = row.last_error_at if row else None
+        last_error = row.last_error if row else ""
+        if state == "OK":
+            last_ok = now
+        else:
+            last_error_at, last_error = now, safe_text(error)
+        Health.insert(
+            side=side,
+            state=state,
+            last_ok_at=last_ok,
+            last_error_at=last_error_at,
+            last_error=last_error,
+            updated_at=now,
+        ).on_conflict(conflict_target=[Health.side], preserve=columns(Health)).execute()
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        Health = self.tables.Health
+        return {row["side"]: row for row in Health.select().dicts()}
+
+    # --- figures -------------------------------------------------------------------------------------
+
+    def delivered_counts(self) -> list[tuple[str, str, int]]:
+        """(direction, kind, count) of every message delivered since the store was made."""
+        Message = self.tables.Message
+        query = (
+            Message.select(Message.direction, Message.kind, fn.COUNT(Message.id))
+            .where(Message.status == Status.SENT)
+            .group_by(Message.direction, Message.kind)
+        )
+        return [(d, k, int(n)) for d, k, n in query.tuples()]
+
+    def failure_counts(self) -> list[tuple[str, str, int]]:
+        """(direction, reason, count) of every delivery that ended failed; the reason is the error code."""
+        Message = self.tables.Message
+        query = (
+            Message.select(Message.direction, Message.error_code, fn.COUNT(Message.id))
+            .where(Message.status == Status.FAILED)
+            .group_by(Message.direction, Message.error_code)
+        )
+        return [(d, code or "unknown", int(n)) for d, code, n in query.tuples()]
+
+    def latency_histogram(self, buckets: tuple[float, ...]) -> dict[str, tuple[list[int], float, int]]:
+        """Per direction: how many deliveries took at most each bucket's seconds (cumulative), their sum
+        and count, over every message ever delivered (so it never goes back, across restarts too)."""
+        Message = self.tables.Message
+        delay = Message.done_at - Message.source_time
+        columns = [fn.SUM(Case(None, [(delay <= bound, 1)], 0)) for bound in buckets]
+        query = (
+            Message.select(
+                Message.direction,
+                fn.COUNT(Message.id),
+                fn.SUM(self._greatest(delay, 0)),
+                *columns,
+            )
+            .where(Message.status == Status.SENT, Message.done_at.is_null(False))
+            .group_by(Message.direction)
+        )
+        found: dict[str, tuple[list[int], float, int]] = {}
+        for direction, count, total, *cumulative in query.tuples():
+            found[direction] = ([int(c or 0) for c in cumulative], float(total or 0.0), int(count))
+        return found
+
+    def figures(self, now: float) -> Figures:
+        Message = self.tables.Message
+        figures = Figures()
+        for direction, status, count in (
+            Message.select(Message.direction, Message.status, fn.COUNT(Message.id))
+            .group_by(Message.direction, Message.status)
+            .tuples()
+        ):
+            figures.by_status.setdefault(direction, {})[status] = count
+        for direction in ("z2f", "f2z"):
+            figures.carried[direction] = {}
+            figures.latency[direction] = {}
+            for label, span in (("hour", 3600.0), ("day", 86_400.0)):
+                latencies = sorted(
+                    done - source
+                    for done, source in Message.select(Message.done_at, Message.source_time)
+                    .where(
+                        Message.direction == direction,
+                        Message.status == Status.SENT,
+                        Message.done_at >= now - span,
+                    )
+                    .tuples()
+                )
+                figures.carried[direction][label] = len(latencies)
+                if label == "hour":
+                    figures.latency[direction]["p50"] = _percentile(latencies, 0.50)
+                    figures.latency[direction]["p95"] = _percentile(latencies, 0.95)
+        return figures
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return max(0.0, sorted_values[index])
