@@ -114,9 +114,9 @@ class Bridge:
             }
 
     def conversation_of(self, user_id: str) -> str:
-        with self.fc.lock:
-            user = next(u for u in self.fc.users.values() if u["reference_id"] == f"zalo-{user_id}")
-            return self.fc._latest_of(user["id"])
+        conversation = self.fc.conversation_of(user_id)
+        assert conversation is not None, f"no FreshChat conversation for Zalo user {user_id}"
+        return conversation
 
     def sent_to(self, user_id: str) -> list[str]:
         return [s["text"] for s in self.zalo.sent if s["user_id"] == user_id]

@@ -116,11 +116,9 @@ class DaemonBench:
                 row = self.demo.zalo.add_customer_message(user_id, "Khách", text=f"hỏi {count}")
                 pending_z[f"hỏi {count}"] = row["time"] / 1000
             else:
-                with self.demo.fc.lock:
-                    fc_user = next(
-                        u["id"] for u in self.demo.fc.users.values() if u["reference_id"] == f"zalo-{user_id}"
-                    )
-                    conversation = self.demo.fc._latest_of(fc_user)
+                conversation = self.demo.fc.conversation_of(user_id)
+                if conversation is None:
+                    raise RuntimeError(f"no FreshChat conversation for {user_id}: the set-up opens one each")
                 message = self.demo.fc.add_agent_message(conversation, f"đáp {count}", actor_id=AGENT_ID)
                 pending_f[f"đáp {count}"] = _iso_seconds(message["created_time"])
             time.sleep(rng.uniform(*pause))
@@ -254,7 +252,7 @@ def schedule_run(mapped: int, active: int, minutes: int, naive: bool, workdir: P
     fc.requests.clear()
     first_minute = 0
     written: dict[str, float] = {}
-    conversations = {u: fc._latest_of(f"fcu-{u}") for u in hot}
+    conversations = {u: fc._latest_of(f"fcu-{u}") or "" for u in hot}  # seeded: each has one
     for second in range(minutes * 60):
         if second % 30 == 0:
             for user_id in hot:

@@ -136,7 +136,7 @@ class CrashTest:
         if not candidates:
             return False
         user = self.rng.choice(candidates)
-        conversation = conversations[user]
+        conversation = conversations[user] or ""  # a candidate has one
         self.f_count += 1
         marker = f"f{self.f_count}"
         kind = self.rng.choice(["text", "text", "text", "long", "image"])
@@ -175,7 +175,7 @@ class CrashTest:
         for _ in range(kills):
             if self.demo.daemon is None or self.demo.daemon.poll() is not None:
                 self.demo.start_daemon()
-                if self.postgres is not None:
+                if self.postgres is not None and self.demo.daemon is not None:
                     # On PostgreSQL a new daemon first waits out a former holder's lease: kill it once it works.
                     self.wait_for_active([self.demo.daemon], previous=None, timeout=60)
             self.traffic(per_round)

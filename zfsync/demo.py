@@ -123,9 +123,9 @@ class Demo:
     def agent_replies(self, user_id: str, text: str) -> None:
         before = len([s for s in self.zalo.sent if s["user_id"] == user_id])
         started = time.monotonic()
-        with self.fc.lock:
-            user = next(u for u in self.fc.users.values() if u["reference_id"] == f"zalo-{user_id}")
-            conversation_id = self.fc._latest_of(user["id"])
+        conversation_id = self.fc.conversation_of(user_id)
+        if conversation_id is None:
+            raise RuntimeError(f"no FreshChat conversation for {user_id}: the customer writes first")
         self.fc.add_agent_message(conversation_id, text)
         arrived = wait_until(lambda: len([s for s in self.zalo.sent if s["user_id"] == user_id]) > before)
         shown = text if len(text) <= 50 else f"{text[:28]}... ({len(text)} characters)"

@@ -54,7 +54,7 @@ def collect(store: Store, now: float | None = None, zalo_interval: float = 2.0) 
     token = store.token_expiry()
     backlog = {d: sum(figures.by_status.get(d, {}).get(s, 0) for s in ("pending", "sending")) for d in ("z2f", "f2z")}
     failed = sum(figures.by_status.get(d, {}).get("failed", 0) for d in ("z2f", "f2z"))
-    report = {
+    report: dict[str, Any] = {
         "daemon": {
             "running": heartbeat_age is not None and heartbeat_age < HEARTBEAT_STALE,
             "heartbeat_age": heartbeat_age,

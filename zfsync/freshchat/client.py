@@ -295,8 +295,8 @@ def _message_body(message: FcOutgoing, user_id: str) -> Json:
 
 
 def _message(raw: Json, conversation_id: str) -> FcMessage:
-    parts = raw.get("message_parts") if isinstance(raw.get("message_parts"), list) else []
-    meta = raw.get("meta_data") if isinstance(raw.get("meta_data"), dict) else {}
+    parts = _list_of(raw.get("message_parts"))
+    meta = _dict_of(raw.get("meta_data"))
     return FcMessage(
         id=str(raw["id"]),
         conversation_id=str(raw.get("conversation_id") or conversation_id),
@@ -361,3 +361,11 @@ def _time_or_none(value: Any) -> datetime | None:
 def parse_time(value: Any) -> datetime:
     """FreshChat's ISO-8601 times; a missing or odd one reads as 'now' so the message is never skipped."""
     return _time_or_none(value) or datetime.now(UTC)
+
+
+def _list_of(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict_of(value: Any) -> Json:
+    return value if isinstance(value, dict) else {}

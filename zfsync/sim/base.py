@@ -48,9 +48,9 @@ class Request:
         for part in parsed.iter_parts():
             field_name = part.get_param("name", header="content-disposition")
             if field_name:
-                found[str(field_name)] = Upload(
-                    part.get_filename() or "", part.get_content_type(), part.get_payload(decode=True) or b""
-                )
+                payload = part.get_payload(decode=True)
+                data = payload if isinstance(payload, bytes) else b""
+                found[str(field_name)] = Upload(part.get_filename() or "", part.get_content_type(), data)
         return found
 
     def form(self) -> dict[str, str]:
@@ -335,7 +335,7 @@ class SimServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def start(self) -> SimServer:
         self._thread = threading.Thread(

@@ -118,6 +118,13 @@ class FreshChatSim(SimApp):
     def _latest_of(self, user_id: str) -> str | None:
         return self._latest.get(user_id)  # conversations are created in time order: the last one is the latest
 
+    def conversation_of(self, zalo_user_id: str) -> str | None:
+        """The latest conversation of the FreshChat user standing for a Zalo user, if there is one yet."""
+        with self.lock:
+            reference = f"zalo-{zalo_user_id}"
+            user = next((u for u in self.users.values() if u.get("reference_id") == reference), None)
+            return self._latest_of(user["id"]) if user else None
+
     def add_agent_message(
         self,
         conversation_id: str,

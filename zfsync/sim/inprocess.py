@@ -27,8 +27,8 @@ class InProcessAdapter(BaseAdapter):
             request.method or "GET",
             split.path,
             {k: v[0] for k, v in parse_qs(split.query).items()},
-            {k.lower(): v for k, v in request.headers.items()},
-            body.encode() if isinstance(body, str) else body,
+            {k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()},
+            body.encode() if isinstance(body, str) else body if isinstance(body, bytes) else b"",
         )
         try:
             served = self.app.serve(sim_request, wait=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from peewee import Database, fn
 
-from zfsync.domain import Contact, Conversation, Json, OutboxRow, Status, safe_text
+from zfsync.domain import OPEN_STATES, Contact, Conversation, Json, OutboxRow, Status, safe_text
 from zfsync.store.models import Tables
 
 LEASE_KEY = "daemon.lease"  # the lease token of the active daemon (PostgreSQL)
@@ -82,6 +82,29 @@ class StoreBase:
 
     def _greatest(self, a: Any, b: Any) -> Any:
         return fn.GREATEST(a, b) if self.postgres else fn.MAX(a, b)
+
+    def _insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int:
+        """Insert the rows not there yet (inside the caller's transaction); returns how many were new."""
+        Message = self.tables.Message
+        inserted = 0
+        for row in rows:
+            query = Message.insert(
+                direction=row.direction,
+                source_id=row.source_id,
+                part=row.part,
+                contact=contact_id,
+                kind=row.kind,
+                payload=dumps(row.payload),
+                source_time=row.source_time,
+                status=row.status,
+                dest_id=row.dest_id,
+                conversation_id=row.conversation_id,
+                last_error=safe_text(row.last_error),
+                created_at=now,
+                done_at=None if row.status in OPEN_STATES else now,
+            ).on_conflict_ignore()
+            inserted += self.db.execute(query).rowcount
+        return inserted
 
 
 def contact_of(row: Any) -> Contact:

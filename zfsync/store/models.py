@@ -9,6 +9,8 @@ minutes (SQLite's REAL is 8 bytes either way, so the SQLite schema is unchanged)
 
 from __future__ import annotations
 
+from typing import Any
+
 from peewee import (
     BigIntegerField,
     BooleanField,
@@ -115,11 +117,13 @@ class Tables:
             last_error = TextField(default="")
             updated_at = DoubleField()
 
-        self.SchemaVersion = SchemaVersion
-        self.Contact = Contact
-        self.Conversation = Conversation
-        self.Message = Message
-        self.State = State
-        self.Token = Token
-        self.Health = Health
-        self.all = [SchemaVersion, Contact, Conversation, Message, State, Token, Health]
+        # Typed Any: peewee adds fields (the ``id`` key, backrefs) at run time, which no checker can follow;
+        # the store turns rows into typed domain values at once.
+        self.SchemaVersion: Any = SchemaVersion
+        self.Contact: Any = Contact
+        self.Conversation: Any = Conversation
+        self.Message: Any = Message
+        self.State: Any = State
+        self.Token: Any = Token
+        self.Health: Any = Health
+        self.all: list[Any] = [SchemaVersion, Contact, Conversation, Message, State, Token, Health]

@@ -96,28 +96,6 @@ class OutboxStore(StoreBase):
         with self.db.atomic():
             return self._insert_rows(contact_id, rows, now)
 
-    def _insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int:
-        Message = self.tables.Message
-        inserted = 0
-        for row in rows:
-            query = Message.insert(
-                direction=row.direction,
-                source_id=row.source_id,
-                part=row.part,
-                contact=contact_id,
-                kind=row.kind,
-                payload=dumps(row.payload),
-                source_time=row.source_time,
-                status=row.status,
-                dest_id=row.dest_id,
-                conversation_id=row.conversation_id,
-                last_error=safe_text(row.last_error),
-                created_at=now,
-                done_at=None if row.status in OPEN_STATES else now,
-            ).on_conflict_ignore()
-            inserted += self.db.execute(query).rowcount
-        return inserted
-
     # --- delivery ------------------------------------------------------------------------------------
 
     def due_heads(self, direction: str, now: float, limit: int) -> list[OutboxRow]:

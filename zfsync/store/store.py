@@ -28,7 +28,7 @@ from zfsync.store.state import StateStore
 BUSY_TIMEOUT_MS = 10_000
 
 
-class _Postgres(ReconnectMixin, PostgresqlDatabase):  # type: ignore[misc]
+class _Postgres(ReconnectMixin, PostgresqlDatabase):
     # A connection the server dropped (a restart, a failover of the database) is opened again on the next
     # query outside a transaction; inside one the error stands, and the transaction is retried by its cycle.
     reconnect_errors = (

@@ -91,7 +91,7 @@ class Deliverer:
             return sum(self._one(direction, row, writer) for row in heads)
         futures = [self._pool.submit(self._one, direction, row, writer) for row in heads]
         wait(futures)  # every send of the batch settles before anything is re-raised
-        failures = [f.exception() for f in futures if f.exception() is not None]
+        failures = [error for error in (f.exception() for f in futures) if error is not None]
         for failure in failures:
             if not isinstance(failure, Exception):
                 raise failure  # KeyboardInterrupt and friends first

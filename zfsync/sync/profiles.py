@@ -54,6 +54,9 @@ class ProfileRefresher:
         self._last_run = self.monotonic()
         recent_ms = int((now - RECENT) * 1000)
         for contact in self.store.contacts_for_profile_check(now - CHECK_EVERY, recent_ms, limit):
+            if contact.fc_user_id is None:
+                continue  # not asked for: only contacts with a FreshChat user are checked
+            fc_user_id = contact.fc_user_id
             # Last in line for both budgets, and never waiting: what the quotas cannot carry now waits a run.
             if not self.zalo.quota.available(Priority.PROFILE) or not self.fc.quota.available(Priority.PROFILE):
                 return updated
@@ -66,7 +69,7 @@ class ProfileRefresher:
                 if name != contact.display_name or avatar != contact.avatar_url or seen_since:
                     contact = replace(contact, display_name=name, avatar_url=avatar)
                     with purpose(Priority.PROFILE):
-                        self.fc.update_user(contact.fc_user_id, freshchat_user(contact, self.display_name, now))
+                        self.fc.update_user(fc_user_id, freshchat_user(contact, self.display_name, now))
                     updated += 1
                     log.info("freshchat_user_updated", contact=contact.zalo_user_id)
             except TransientError as exc:

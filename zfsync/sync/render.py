@@ -233,7 +233,7 @@ def _coordinates(location: Any) -> tuple[float | None, float | None]:
         lat = data.get("latitude", data.get("lat"))
         lng = data.get("longitude", data.get("lng", data.get("long")))
         try:
-            return float(lat), float(lng)
+            return float(lat), float(lng)  # type: ignore[arg-type]  # None and odd values land below
         except (TypeError, ValueError):
             return None, None
     return None, None

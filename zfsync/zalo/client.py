@@ -61,7 +61,8 @@ class ZaloClient:
         data = self._get("/v3.0/oa/user/detail", {"user_id": user_id})
         if not isinstance(data, dict):
             raise InvalidResponse("user/detail has no data object", side="zalo", endpoint="/v3.0/oa/user/detail")
-        avatars = data.get("avatars") if isinstance(data.get("avatars"), dict) else {}
+        avatars = data.get("avatars")
+        avatars = avatars if isinstance(avatars, dict) else {}
         return ZaloProfile(
             user_id=str(data.get("user_id") or user_id),
             display_name=str(data.get("display_name") or ""),
@@ -76,7 +77,8 @@ class ZaloClient:
         data = self._get(ep, query)
         if not isinstance(data, dict):
             raise InvalidResponse("user/getlist has no data object", side="zalo", endpoint=ep)
-        users = data.get("users") if isinstance(data.get("users"), list) else []
+        users = data.get("users")
+        users = users if isinstance(users, list) else []
         ids = [str(u["user_id"]) for u in users if isinstance(u, dict) and u.get("user_id") not in (None, "")]
         return ids, _int_or(data.get("total"), len(ids))
 
