@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from zfsync.app import build_clients, build_engine
 from zfsync.config import Settings, from_mapping
-from zfsync.daemon import build_clients
 from zfsync.domain import ZaloTokens
 from zfsync.sim import pgcluster
 from zfsync.sim.base import SimServer
@@ -129,7 +129,7 @@ def make_engine(b: Bridge, sleep: Callable[[float], None] | None = None) -> Engi
     """The engine over the bridge's store; a quota that must wait moves the fake clock (or calls ``sleep``)."""
     sessions = (session_for(b.zalo, b.zalo_url), session_for(b.fc, b.fc_url)) if b.in_process else (None, None)
     clients = build_clients(b.settings, b.store, b.clock, *sessions, sleep=sleep or b.clock.advance)
-    return Engine(b.settings, b.store, clients.zalo, clients.freshchat, b.clock)
+    return build_engine(b.settings, b.store, clients.zalo, clients.freshchat, b.clock)
 
 
 def open_store(settings: Settings) -> Store:

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from zfsync import log
+from zfsync.app import build_clients, build_engine
 from zfsync.config import Settings, from_mapping
-from zfsync.daemon import build_clients
 from zfsync.demo import Demo, wait_until
 from zfsync.domain import ZaloTokens
 from zfsync.quota import Priority
@@ -42,7 +42,6 @@ from zfsync.sim.inprocess import session_for
 from zfsync.sim.scenario import seed_mapped, zalo_user_id
 from zfsync.sim.zalo import ZaloSim
 from zfsync.store import Store
-from zfsync.sync.engine import Engine
 from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.schedule import SWEEP_INTERVAL
 
@@ -239,7 +238,7 @@ def schedule_run(mapped: int, active: int, minutes: int, naive: bool, workdir: P
         session_for(fc, "http://freshchat.sim"),
         sleep=clock.advance,
     )
-    engine = Engine(settings, store, clients.zalo, clients.freshchat, clock)
+    engine = build_engine(settings, store, clients.zalo, clients.freshchat, clock)
     if naive:
         r = engine.freshchat_reader
         engine.freshchat_reader = NaiveReader(r.fc, store, clock, r.intervals, r.resolve_notice, r.long_text, False)

@@ -49,8 +49,8 @@ def _direction(row: dict[str, object]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from zfsync.daemon import Daemon, build_clients, only_instance
-    from zfsync.sync.engine import Engine
+    from zfsync.app import build_clients, build_engine
+    from zfsync.daemon import Daemon, only_instance
 
     settings = _settings(args)
     log.setup(settings.log_level, settings.log_format)
@@ -59,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         store = _store(settings)
         try:
             clients = build_clients(settings, store, time.time, monotonic=time.monotonic)
-            engine = Engine(settings, store, clients.zalo, clients.freshchat, time.time, time.monotonic)
+            engine = build_engine(settings, store, clients.zalo, clients.freshchat, time.time, time.monotonic)
             reload = _secret_reloader(settings, clients.freshchat)
             Daemon(settings, store, engine, reload_secrets=reload, lease=store.lease(settings.lease_name)).run()
         finally:
@@ -113,7 +113,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from zfsync.daemon import build_clients
+    from zfsync.app import build_clients
 
     settings = _settings(args)
     print(f"config {settings.source}: valid")

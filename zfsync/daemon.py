@@ -26,27 +26,21 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import requests
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from zfsync import metrics
 from zfsync.config import Settings
-from zfsync.domain import F2Z, Z2F
+from zfsync.domain import F2Z, Z2F, SideHealth
 from zfsync.errors import ZfsyncError, first_line
-from zfsync.freshchat.client import FreshChatClient
-from zfsync.quota import Quota
 from zfsync.status import ACTIVE_KEY, HEARTBEAT_KEY, QUOTA_KEY, STANDBY_PREFIX, STARTS_KEY
 from zfsync.store import Store
 from zfsync.store.lease import CHECK_EVERY, STALE, TAKEOVER_GRACE, Lease
-from zfsync.sync.engine import BAD_CREDENTIALS, CycleResult, Engine
+from zfsync.sync.engine import CycleResult, Engine
 from zfsync.systemd import Notifier, watchdog_interval
-from zfsync.zalo.client import ZaloClient
-from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
 
 log = structlog.get_logger("zfsync.daemon")
 
@@ -57,39 +51,6 @@ STALL_FACTOR = 5  # a loop silent for this many of its intervals (at least a min
 STANDBY_RETRY = 2.0  # seconds between a standby's attempts to take the lease
 STANDBY_BEAT = 10.0  # seconds between a standby's notes in the store, for `zfsync status`
 LOST_LEAD = 75  # exit status of a daemon that lost its lease (EX_TEMPFAIL): systemd starts it again
-
-
-@dataclass
-class Clients:
-    zalo: ZaloClient
-    freshchat: FreshChatClient
-    tokens: TokenKeeper
-
-
-def build_clients(
-    settings: Settings,
-    store: Store,
-    clock: Callable[[], float] = time.time,
-    zalo_session: requests.Session | None = None,
-    freshchat_session: requests.Session | None = None,
-    monotonic: Callable[[], float] | None = None,
-    sleep: Callable[[float], None] | None = None,
-) -> Clients:
-    """The two API clients, each with its side's request budget; tests and benchmarks may pass sessions
-    that reach the simulators in-process (and one fake clock for ``clock`` and ``monotonic``, with a
-    ``sleep`` that moves it)."""
-    pace = monotonic or clock
-    zalo_quota = Quota("zalo", settings.zalo.requests_per_minute, pace, clock, sleep, minute_windows=True)
-    fc_quota = Quota("freshchat", settings.freshchat.requests_per_minute, pace, clock, sleep)
-    oauth = ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret, zalo_session, zalo_quota)
-    tokens = TokenKeeper(oauth, store, clock, pace)
-    return Clients(
-        zalo=ZaloClient(settings.zalo.api_url, tokens, zalo_session, quota=zalo_quota),
-        freshchat=FreshChatClient(
-            settings.freshchat.api_url, settings.freshchat.api_key, freshchat_session, quota=fc_quota
-        ),
-        tokens=tokens,
-    )
 
 
 @contextmanager
@@ -229,7 +190,7 @@ class Daemon:
         if self.scheduler is not None:
             self._pace_zalo()
             self.store.set_state(QUOTA_KEY, json.dumps(self.engine.quotas()))
-        if self.store.health().get("freshchat", {}).get("state") == BAD_CREDENTIALS:
+        if self.store.health().get("freshchat", {}).get("state") == SideHealth.BAD_CREDENTIALS:
             self.reload_secrets()
         if self.healthy():
             self.notifier.watchdog()

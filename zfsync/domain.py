@@ -152,6 +152,16 @@ class Status(StrEnum):
 OPEN_STATES = (Status.PENDING, Status.SENDING)
 
 
+class SideHealth(StrEnum):
+    """The outcome of a side's last poll, as `zfsync status` and the metrics show it."""
+
+    OK = "OK"
+    TRANSIENT_ERROR = "TRANSIENT_ERROR"  # the side or the network failed for a while: retried on its own
+    RATE_LIMITED = "RATE_LIMITED"
+    BAD_CREDENTIALS = "BAD_CREDENTIALS"  # a human must act: the token or the API key
+    PERMANENT_ERROR = "PERMANENT_ERROR"
+
+
 @dataclass(frozen=True)
 class StoredTokens:
     """Zalo's token pair as the store keeps it: when the access token expires, and why the pair is dead

@@ -18,12 +18,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from zfsync import __version__, status, telemetry
+from zfsync.domain import SideHealth
 from zfsync.store import Store
-from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR, RATE_LIMITED, TRANSIENT_ERROR
 
 # Around the poll intervals: 2 s polls put most deliveries between 1 and 3 s; minutes mean trouble.
 LATENCY_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
-STATES = (OK, TRANSIENT_ERROR, RATE_LIMITED, BAD_CREDENTIALS, PERMANENT_ERROR, "UNKNOWN")
+STATES = (*SideHealth, "UNKNOWN")
 DIRECTIONS = ("z2f", "f2z")
 
 
@@ -90,7 +90,7 @@ class StoreCollector(Collector):
             "zfsync_side_last_success_timestamp_seconds", "When the side was last polled well.", labels=["side"]
         )
         for side, info in report["sides"].items():
-            up.add_metric([side], 1 if info["state"] == OK else 0)
+            up.add_metric([side], 1 if info["state"] == SideHealth.OK else 0)
             for name in STATES:
                 state.add_metric([side, name], 1 if info["state"] == name else 0)
             last.add_metric([side], info["last_ok"] or 0.0)

@@ -12,8 +12,8 @@ import socket
 import time
 from typing import Any
 
+from zfsync.domain import SideHealth
 from zfsync.store import Store
-from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR
 
 HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, or "stopped"
 STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
@@ -28,8 +28,8 @@ CRASH_LOOP = (3, 600.0)  # this many starts within this many seconds is a crash 
 
 HEALTHY, DEGRADED, DOWN = 0, 1, 2
 FIXES = {
-    ("zalo", BAD_CREDENTIALS): "run `zfsync auth zalo --refresh-token TOKEN` (or `zfsync auth zalo`)",
-    ("freshchat", BAD_CREDENTIALS): "put a valid ZFSYNC_FRESHCHAT_API_KEY in zfsync.env beside the config "
+    ("zalo", SideHealth.BAD_CREDENTIALS): "run `zfsync auth zalo --refresh-token TOKEN` (or `zfsync auth zalo`)",
+    ("freshchat", SideHealth.BAD_CREDENTIALS): "put a valid ZFSYNC_FRESHCHAT_API_KEY in zfsync.env beside the config "
     "(read again within a minute, no restart needed) and check freshchat.api_url",
 }
 
@@ -105,7 +105,7 @@ def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: fl
         for side, interval in (("zalo", zalo_interval), ("freshchat", 0.5)):
             info = report["sides"][side]
             limit = max(POLL_STALE, 5 * interval)
-            if info["state"] == OK and (info["last_ok"] is None or now - info["last_ok"] > limit):
+            if info["state"] == SideHealth.OK and (info["last_ok"] is None or now - info["last_ok"] > limit):
                 found.append(
                     {
                         "what": f"{side} has not been polled for {_ago(now, info['last_ok'])}: its loop is stuck",
@@ -149,12 +149,12 @@ def verdict(report: dict[str, Any]) -> int:
     if not report["daemon"]["running"]:
         return DOWN
     states = [s["state"] for s in report["sides"].values()]
-    if any(state in (BAD_CREDENTIALS, PERMANENT_ERROR) for state in states):
+    if any(state in (SideHealth.BAD_CREDENTIALS, SideHealth.PERMANENT_ERROR) for state in states):
         return DOWN
     token = report["zalo_token"]
     if token is None or token["dead"]:
         return DOWN
-    if any(state != OK for state in states) or report["problems"] or token["expires_in"] < TOKEN_WARNING:
+    if any(state != SideHealth.OK for state in states) or report["problems"] or token["expires_in"] < TOKEN_WARNING:
         return DEGRADED
     return HEALTHY
 
@@ -203,7 +203,7 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
     for side, info in report["sides"].items():
         line = f"  {side:<10} {info['state']}, last good poll {_ago(now, info['last_ok'])}"
         lines.append(line)
-        if info["state"] != OK and info["last_error"]:
+        if info["state"] != SideHealth.OK and info["last_error"]:
             lines.append(f"             last error: {info['last_error']}")
         if info["fix"]:
             lines.append(f"             fix: {info['fix']}")

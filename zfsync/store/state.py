@@ -6,7 +6,7 @@ from typing import Any
 
 from peewee import Case, fn
 
-from zfsync.domain import Status, StoredTokens, ZaloTokens, safe_text
+from zfsync.domain import SideHealth, Status, StoredTokens, ZaloTokens, safe_text
 from zfsync.store.base import Figures, StoreBase, columns
 
 
@@ -65,7 +65,7 @@ class StateStore(StoreBase):
         last_ok = row.last_ok_at if row else None
         last_error_at = row.last_error_at if row else None
         last_error = row.last_error if row else ""
-        if state == "OK":
+        if state == SideHealth.OK:
             last_ok = now
         else:
             last_error_at, last_error = now, safe_text(error)

@@ -19,8 +19,7 @@ from dataclasses import asdict, dataclass
 
 import structlog
 
-from zfsync.config import Settings
-from zfsync.domain import F2Z, Z2F
+from zfsync.domain import F2Z, Z2F, SideHealth
 from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
 from zfsync.store import Store
 from zfsync.sync.delivery import AUTH_PAUSE, MAX_DELAY, Deliverer, Writer
@@ -28,7 +27,7 @@ from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.freshchat_writer import FreshChatWriter
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import ProfileRefresher
-from zfsync.sync.schedule import SWEEP_INTERVAL, Intervals
+from zfsync.sync.schedule import SWEEP_INTERVAL
 from zfsync.sync.zalo_reader import ZaloReader
 from zfsync.sync.zalo_writer import ZaloWriter
 
@@ -37,11 +36,13 @@ log = structlog.get_logger("zfsync.sync")
 OK_REFRESH = 10.0  # seconds; `zfsync status` shows the last good poll to this precision
 RECHECK = 5.0  # seconds at most between two looks at what is due (rows another process may have queued)
 
-OK = "OK"
-TRANSIENT_ERROR = "TRANSIENT_ERROR"
-RATE_LIMITED = "RATE_LIMITED"
-BAD_CREDENTIALS = "BAD_CREDENTIALS"
-PERMANENT_ERROR = "PERMANENT_ERROR"
+OK, TRANSIENT_ERROR, RATE_LIMITED, BAD_CREDENTIALS, PERMANENT_ERROR = (
+    SideHealth.OK,
+    SideHealth.TRANSIENT_ERROR,
+    SideHealth.RATE_LIMITED,
+    SideHealth.BAD_CREDENTIALS,
+    SideHealth.PERMANENT_ERROR,
+)
 
 
 FEED_SHARE = 0.3  # of Zalo's quota, the feed polls may take at most; the rest is for sends and catch-up
@@ -69,13 +70,26 @@ class CycleResult:
     delivered: int = 0
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What the engine runs, built by the composition root (`zfsync.app`)."""
+
+    zalo_reader: ZaloReader
+    freshchat_reader: FreshChatReader
+    freshchat_writer: FreshChatWriter
+    zalo_writer: ZaloWriter
+    deliverer: Deliverer
+    profiles: ProfileRefresher
+
+
 class Engine:
     def __init__(
         self,
-        settings: Settings,
         store: Store,
         zalo: ZaloSide,
         freshchat: FreshChatSide,
+        parts: Parts,
+        zalo_poll_interval: float,
         clock: Callable[[], float],
         monotonic: Callable[[], float] | None = None,
     ):
@@ -85,25 +99,14 @@ class Engine:
         self.monotonic = monotonic or clock
         self.freshchat = freshchat
         self.zalo = zalo
-        self.zalo_poll_interval = settings.zalo.poll_interval
+        self.zalo_poll_interval = zalo_poll_interval
         self._contacted_freshchat = False
-        fc = settings.freshchat
-        self.zalo_reader = ZaloReader(zalo, store, clock, settings.zalo.feed_page_cap)
-        self.freshchat_reader = FreshChatReader(
-            freshchat,
-            store,
-            clock,
-            Intervals(fc.hot_interval, fc.warm_interval, fc.cold_interval),
-            settings.sync.resolve_notice,
-            settings.sync.long_text,
-            fc.forward_bot_messages,
-        )
-        self.freshchat_writer = FreshChatWriter(
-            freshchat, zalo, store, clock, fc.channel_id, settings.sync.display_name
-        )
-        self.zalo_writer = ZaloWriter(zalo, store, clock, freshchat.download)
-        self.deliverer = Deliverer(store, clock, settings.sync.max_attempts)
-        self.profiles = ProfileRefresher(zalo, freshchat, store, clock, settings.sync.display_name, self.monotonic)
+        self.zalo_reader = parts.zalo_reader
+        self.freshchat_reader = parts.freshchat_reader
+        self.freshchat_writer = parts.freshchat_writer
+        self.zalo_writer = parts.zalo_writer
+        self.deliverer = parts.deliverer
+        self.profiles = parts.profiles
         self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
         self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once

@@ -1,0 +1,90 @@
+"""The composition root: the two API clients with their request budgets, and the sync engine with its
+parts, built from the settings. The sync core receives ports and parts; it never builds a client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+
+from zfsync.config import Settings
+from zfsync.freshchat.client import FreshChatClient
+from zfsync.quota import Quota
+from zfsync.store import Store
+from zfsync.sync.delivery import Deliverer
+from zfsync.sync.engine import Engine, Parts
+from zfsync.sync.freshchat_reader import FreshChatReader
+from zfsync.sync.freshchat_writer import FreshChatWriter
+from zfsync.sync.ports import FreshChatSide, ZaloSide
+from zfsync.sync.profiles import ProfileRefresher
+from zfsync.sync.schedule import Intervals
+from zfsync.sync.zalo_reader import ZaloReader
+from zfsync.sync.zalo_writer import ZaloWriter
+from zfsync.zalo.client import ZaloClient
+from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
+
+
+@dataclass
+class Clients:
+    zalo: ZaloClient
+    freshchat: FreshChatClient
+    tokens: TokenKeeper
+
+
+def build_clients(
+    settings: Settings,
+    store: Store,
+    clock: Callable[[], float] = time.time,
+    zalo_session: requests.Session | None = None,
+    freshchat_session: requests.Session | None = None,
+    monotonic: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> Clients:
+    """The two API clients, each with its side's request budget; tests and benchmarks may pass sessions
+    that reach the simulators in-process (and one fake clock for ``clock`` and ``monotonic``, with a
+    ``sleep`` that moves it)."""
+    pace = monotonic or clock
+    zalo_quota = Quota("zalo", settings.zalo.requests_per_minute, pace, clock, sleep, minute_windows=True)
+    fc_quota = Quota("freshchat", settings.freshchat.requests_per_minute, pace, clock, sleep)
+    oauth = ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret, zalo_session, zalo_quota)
+    tokens = TokenKeeper(oauth, store, clock, pace)
+    return Clients(
+        zalo=ZaloClient(settings.zalo.api_url, tokens, zalo_session, quota=zalo_quota),
+        freshchat=FreshChatClient(
+            settings.freshchat.api_url, settings.freshchat.api_key, freshchat_session, quota=fc_quota
+        ),
+        tokens=tokens,
+    )
+
+
+def build_engine(
+    settings: Settings,
+    store: Store,
+    zalo: ZaloSide,
+    freshchat: FreshChatSide,
+    clock: Callable[[], float],
+    monotonic: Callable[[], float] | None = None,
+) -> Engine:
+    """The engine over ``store`` and the two sides; tests pass one fake clock for both clocks, the daemon
+    passes time.time and time.monotonic."""
+    fc, sync = settings.freshchat, settings.sync
+    parts = Parts(
+        zalo_reader=ZaloReader(zalo, store, clock, settings.zalo.feed_page_cap),
+        freshchat_reader=FreshChatReader(
+            freshchat,
+            store,
+            clock,
+            Intervals(fc.hot_interval, fc.warm_interval, fc.cold_interval),
+            sync.resolve_notice,
+            sync.long_text,
+            fc.forward_bot_messages,
+        ),
+        freshchat_writer=FreshChatWriter(freshchat, zalo, store, clock, fc.channel_id, sync.display_name),
+        zalo_writer=ZaloWriter(zalo, store, clock, freshchat.download),
+        deliverer=Deliverer(store, clock, sync.max_attempts),
+        profiles=ProfileRefresher(zalo, freshchat, store, clock, sync.display_name, monotonic or clock),
+    )
+    return Engine(store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic)
