@@ -11,8 +11,8 @@ import pytest
 
 from zfsync.app import build_clients, build_engine
 from zfsync.config import Settings, from_mapping
+from zfsync.devtools import pgcluster
 from zfsync.domain import ZaloTokens
-from zfsync.sim import pgcluster
 from zfsync.sim.base import SimServer
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for

@@ -8,41 +8,28 @@ import json
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
 
 from zfsync import __version__, config, log
+from zfsync.cli_store import (
+    cmd_backup,
+    cmd_conversation,
+    cmd_failed,
+    cmd_pending,
+    cmd_requeue,
+    cmd_retry,
+    cmd_skip,
+    settings_of,
+    store_of,
+)
 from zfsync.config import Settings
 from zfsync.errors import ConfigError, RemoteError, StoreError, ZfsyncError
 from zfsync.freshchat.client import FreshChatClient
-from zfsync.store import Store
 
 Command = Callable[[argparse.Namespace], int]
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return config.load(config.resolve_path(args.config))
-
-
-def _store(settings: Settings) -> Store:
-    return Store.open(settings.store_location, settings.store_password)
-
-
-@contextmanager
-def _opened_store(args: argparse.Namespace) -> Iterator[Store]:
-    """The store of the config the command was given, closed when the command is done with it."""
-    store = _store(_settings(args))
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def _direction(row: dict[str, object]) -> str:
-    return "Zalo → FreshChat" if row["direction"] == "z2f" else "FreshChat → Zalo"
 
 
 # --- commands -------------------------------------------------------------------------------------------
@@ -52,11 +39,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from zfsync.app import build_clients, build_engine
     from zfsync.daemon import Daemon, only_instance
 
-    settings = _settings(args)
+    settings = settings_of(args)
     log.setup(settings.log_level, settings.log_format)
     # SQLite: one daemon per store, by a lock file. PostgreSQL: any number, one active by the store's lease.
     with contextlib.nullcontext() if settings.store_url else only_instance(settings.store_path):
-        store = _store(settings)
+        store = store_of(settings)
         try:
             clients = build_clients(settings, store, time.time, monotonic=time.monotonic)
             engine = build_engine(settings, store, clients.zalo, clients.freshchat, time.time, time.monotonic)
@@ -87,12 +74,12 @@ def _secret_reloader(settings: Settings, freshchat: FreshChatClient) -> Callable
 def cmd_status(args: argparse.Namespace) -> int:
     from zfsync import status
 
-    settings = _settings(args)
+    settings = settings_of(args)
     if not settings.store_url and not settings.store_path.exists():
         print(f"zfsync: down\n  no store at {settings.store_path}: start the service (`zfsync run`) first")
         return status.DOWN
     try:
-        store = _store(settings)
+        store = store_of(settings)
         try:
             report = status.collect(store, zalo_interval=settings.zalo.poll_interval)
         finally:
@@ -103,7 +90,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.prometheus:
         from zfsync import metrics
 
-        store = _store(settings)
+        store = store_of(settings)
         try:
             metrics.write_textfile(Path(args.prometheus), metrics.registry(store, settings.zalo.poll_interval, False))
         finally:
@@ -115,9 +102,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from zfsync.app import build_clients
 
-    settings = _settings(args)
+    settings = settings_of(args)
     print(f"config {settings.source}: valid")
-    store = _store(settings)
+    store = store_of(settings)
     problems = 0
     try:
         clients = build_clients(settings, store)
@@ -151,8 +138,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_auth(args: argparse.Namespace) -> int:
     from zfsync.zalo import oauth
 
-    settings = _settings(args)
-    store = _store(settings)
+    settings = settings_of(args)
+    store = store_of(settings)
     try:
         client = oauth.ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret)
         if args.refresh_token is not None:
@@ -194,99 +181,6 @@ def cmd_auth(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
-
-
-def cmd_failed(args: argparse.Namespace) -> int:
-    with _opened_store(args) as store:
-        rows = store.failed_rows()
-    if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
-        return 0
-    if not rows:
-        print("no failed deliveries")
-        return 0
-    for row in rows:
-        direction = _direction(row)
-        text = json.loads(row["payload"]).get("text") or row["kind"]
-        text = text if len(text) <= 60 else text[:60] + "…"
-        print(
-            f"{row['id']:>6}  {direction}  {row['display_name'] or row['zalo_user_id']}  attempts {row['attempts']}"
-            f"  {row['error_code'] or '-'}: {row['last_error']}\n        {text!r}"
-        )
-    return 0
-
-
-def cmd_retry(args: argparse.Namespace) -> int:
-    if not args.all and not args.ids:
-        raise ConfigError("zfsync retry: give one or more ids from `zfsync failed`, or --all")
-    with _opened_store(args) as store:
-        count = store.requeue(None if args.all else args.ids)
-    print(f"{count} deliveries queued again; the running daemon sends them within seconds")
-    return 0 if count or args.all else 1
-
-
-def cmd_pending(args: argparse.Namespace) -> int:
-    with _opened_store(args) as store:
-        rows = store.open_rows()
-    if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
-        return 0
-    if not rows:
-        print("nothing waits to be delivered")
-        return 0
-    now = time.time()
-    for row in rows:
-        direction = _direction(row)
-        waited = max(0.0, now - row["created_at"])
-        due = max(0.0, row["next_attempt_at"] - now)
-        print(
-            f"{row['id']:>6}  {direction}  {row['display_name'] or row['zalo_user_id']}  {row['kind']}"
-            f"  waiting {waited:.0f}s  attempts {row['attempts']}  next try in {due:.0f}s"
-            + (f"\n        last error: {row['last_error']}" if row["last_error"] else "")
-        )
-    return 0
-
-
-def cmd_requeue(args: argparse.Namespace) -> int:
-    if not args.all and not args.ids:
-        raise ConfigError("zfsync requeue: give one or more ids from `zfsync pending`, or --all")
-    with _opened_store(args) as store:
-        count = store.requeue_open(None if args.all else args.ids)
-    print(f"{count} waiting deliveries are due now; the running daemon tries them within seconds")
-    return 0 if count or args.all else 1
-
-
-def cmd_conversation(args: argparse.Namespace) -> int:
-    with _opened_store(args) as store:
-        if args.action == "drop":
-            dropped = store.drop_conversation(args.zalo_user_id)
-            if dropped is None:
-                print(f"zalo user {args.zalo_user_id} has no current conversation")
-                return 1
-            print(f"conversation {dropped} dropped: the customer's next message (and any waiting) opens a new one")
-            return 0
-        if not args.conversation_id:
-            raise ConfigError("zfsync conversation set: give the FreshChat conversation id to use")
-        if not store.map_conversation(args.zalo_user_id, args.conversation_id, time.time()):
-            print(f"zalo user {args.zalo_user_id} is not known to zfsync (see `zfsync pending` or the logs)")
-            return 1
-        print(f"zalo user {args.zalo_user_id} now writes into conversation {args.conversation_id}")
-        return 0
-
-
-def cmd_skip(args: argparse.Namespace) -> int:
-    with _opened_store(args) as store:
-        done = store.skip_failed(args.id, time.time())
-    print(f"delivery {args.id} skipped" if done else f"delivery {args.id} is not in the failed list")
-    return 0 if done else 1
-
-
-def cmd_backup(args: argparse.Namespace) -> int:
-    target = Path(args.path)
-    with _opened_store(args) as store:
-        store.backup(target)
-    print(f"store copied to {target} (mode 0600); to restore: stop zfsync, put it at store.path, start zfsync")
-    return 0
 
 
 def cmd_sim(args: argparse.Namespace) -> int:

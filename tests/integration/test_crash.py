@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from zfsync.crashtest import CrashTest
+from zfsync.devtools.crashtest import CrashTest
 
 
 @pytest.mark.parametrize("realistic", [False, True], ids=["plain", "ties-and-id-mismatch"])

@@ -9,7 +9,7 @@ from dataclasses import replace
 from tests.conftest import cli_config, store_section
 from zfsync import cli, status
 from zfsync.daemon import Daemon
-from zfsync.sim import pgcluster
+from zfsync.devtools import pgcluster
 from zfsync.sync.engine import BAD_CREDENTIALS, OK
 
 KHANH = "2512007384617209999"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import replace
 
+from zfsync.devtools.scenario import seed_mapped
 from zfsync.sim.freshchat import AGENT_ID
-from zfsync.sim.scenario import seed_mapped
 
 BUDGET = 600  # requests a minute
 

@@ -9,8 +9,6 @@ latest conversation"; a wrong host may answer 200 with HTML. Create calls may an
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -18,9 +16,6 @@ import requests
 
 from zfsync import http
 from zfsync.domain import (
-    OTHER_EVENT,
-    REOPENED,
-    RESOLVED,
     FcMessage,
     FcNewUser,
     FcOutgoing,
@@ -36,6 +31,7 @@ from zfsync.errors import (
     PermanentError,
     TransientError,
 )
+from zfsync.freshchat import wire
 from zfsync.quota import Quota
 
 PAGE_SIZE = 50  # the documented maximum for items_per_page
@@ -66,24 +62,24 @@ class FreshChatClient:
 
     def find_user(self, reference_id: str) -> FcUser | None:
         body = self._call("GET", "/v2/users", "/v2/users", params={"reference_id": reference_id})
-        for raw in _list(body, "users", "/v2/users"):
+        for raw in wire.list_under(body, "users", "/v2/users"):
             if isinstance(raw, dict) and str(raw.get("reference_id")) == reference_id and raw.get("id"):
                 return FcUser(str(raw["id"]), reference_id)
         return None
 
     def create_user(self, user: FcNewUser) -> FcUser:
-        body = self._call("POST", "/v2/users", "/v2/users", json=_user_body(user))
+        body = self._call("POST", "/v2/users", "/v2/users", json=wire.user_body(user))
         if not isinstance(body, dict) or not body.get("id"):
             raise InvalidResponse("created user has no id", side="freshchat", endpoint="/v2/users")
         return FcUser(str(body["id"]), user.reference_id)
 
     def update_user(self, user_id: str, user: FcNewUser) -> None:
-        self._call("PUT", f"/v2/users/{user_id}", "/v2/users/{id}", json=_user_body(user))
+        self._call("PUT", f"/v2/users/{user_id}", "/v2/users/{id}", json=wire.user_body(user))
 
     def user_conversations(self, user_id: str) -> list[str]:
         ep = "/v2/users/{id}/conversations"
         body = self._call("GET", f"/v2/users/{user_id}/conversations", ep)
-        return [str(c["id"]) for c in _list(body, "conversations", ep) if isinstance(c, dict) and c.get("id")]
+        return [str(c["id"]) for c in wire.list_under(body, "conversations", ep) if isinstance(c, dict) and c.get("id")]
 
     # --- conversations and messages ------------------------------------------------------------------
 
@@ -92,7 +88,7 @@ class FreshChatClient:
         payload = {
             "channel_id": channel_id,
             "users": [{"id": user_id}],
-            "messages": [_message_body(first, user_id)],
+            "messages": [wire.message_body(first, user_id)],
         }
         body = self._call("POST", "/v2/conversations", "/v2/conversations", json=payload)
         if not isinstance(body, dict) or not body.get("conversation_id"):
@@ -121,7 +117,7 @@ class FreshChatClient:
     def post_message(self, conversation_id: str, user_id: str, message: FcOutgoing) -> str:
         ep = "/v2/conversations/{id}/messages"
         body = self._call(
-            "POST", f"/v2/conversations/{conversation_id}/messages", ep, json=_message_body(message, user_id)
+            "POST", f"/v2/conversations/{conversation_id}/messages", ep, json=wire.message_body(message, user_id)
         )
         if not isinstance(body, dict) or not body.get("id"):
             raise InvalidResponse("posted message has no id", side="freshchat", endpoint=ep)
@@ -137,8 +133,8 @@ class FreshChatClient:
         while url and url not in seen_urls:
             seen_urls.add(url)  # a server that links a page to itself must not loop us forever
             body = self._call("GET", url, ep, absolute=True)
-            raws = [raw for raw in _list(body, "messages", ep) if isinstance(raw, dict) and raw.get("id")]
-            yield _with_times([_message(raw, conversation_id) for raw in raws], raws)
+            raws = [raw for raw in wire.list_under(body, "messages", ep) if isinstance(raw, dict) and raw.get("id")]
+            yield wire.with_times([wire.read_message(raw, conversation_id) for raw in raws], raws)
             link = body.get("link") if isinstance(body, dict) else None
             href = link.get("href") if isinstance(link, dict) else None
             url = urljoin(self.api_url + "/", href) if href else None
@@ -149,7 +145,7 @@ class FreshChatClient:
         """Upload an image; returns the URL an ``image`` part points at."""
         ep = "/v2/images/upload"
         body = self._call("POST", ep, ep, files={"image": (media.name, media.data, media.content_type)})
-        url = _first(body, ("url",), ("image", "data"))
+        url = wire.first_of(body, ("url",), ("image", "data"))
         if not url:
             raise InvalidResponse("image upload answered without a url", side="freshchat", endpoint=ep)
         return url
@@ -163,17 +159,17 @@ class FreshChatClient:
         ep = "/v2/files/upload"
         body = self._call("POST", ep, ep, files={"file": (media.name, media.data, media.content_type)})
         wrappers = ("file", "data")
-        file_hash = _first(body, ("file_hash", "fileHash", "hash"), wrappers)
-        url = _first(body, ("url", "file_url", "download_url"), wrappers)
+        file_hash = wire.first_of(body, ("file_hash", "fileHash", "hash"), wrappers)
+        url = wire.first_of(body, ("url", "file_url", "download_url"), wrappers)
         if not file_hash and not url:
             raise InvalidResponse("file upload answered without a hash or url", side="freshchat", endpoint=ep)
-        security = _first(body, ("file_security_status", "security_status"), wrappers)
+        security = wire.first_of(body, ("file_security_status", "security_status"), wrappers)
         if security and "PENDING" in security.upper():
             raise TransientError("uploaded file is still being scanned", side="freshchat", endpoint=ep)
         part: Json = {
-            "name": _first(body, ("file_name", "fileName", "name"), wrappers) or media.name,
+            "name": wire.first_of(body, ("file_name", "fileName", "name"), wrappers) or media.name,
             "file_size_in_bytes": media.size,
-            "content_type": _first(body, ("file_content_type", "content_type", "contentType"), wrappers)
+            "content_type": wire.first_of(body, ("file_content_type", "content_type", "contentType"), wrappers)
             or media.content_type,
         }
         if file_hash:
@@ -199,7 +195,7 @@ class FreshChatClient:
 
     def channels(self) -> list[Json]:
         body = self._call("GET", "/v2/channels", "/v2/channels", params={"items_per_page": PAGE_SIZE})
-        return [c for c in _list(body, "channels", "/v2/channels") if isinstance(c, dict)]
+        return [c for c in wire.list_under(body, "channels", "/v2/channels") if isinstance(c, dict)]
 
     # --- plumbing ------------------------------------------------------------------------------------
 
@@ -244,128 +240,3 @@ def _client_error(response: requests.Response, endpoint: str) -> Exception:
     if status == 400 and "not the latest conversation" in reason.lower():
         return ConversationNotLatest(reason, side="freshchat", endpoint=endpoint, status=status, code=code)
     return PermanentError(reason, side="freshchat", endpoint=endpoint, status=status, code=code)
-
-
-def _first(body: Any, keys: tuple[str, ...], wrappers: tuple[str, ...]) -> str:
-    """The first non-empty value under any of ``keys``, at the root or inside one of ``wrappers``."""
-    if not isinstance(body, dict):
-        return ""
-    places = [body] + [body[w] for w in wrappers if isinstance(body.get(w), dict)]
-    for place in places:
-        for key in keys:
-            if place.get(key):
-                return str(place[key])
-    return ""
-
-
-def _list(body: Any, key: str, endpoint: str) -> list[Any]:
-    if isinstance(body, list):
-        return body  # one client once saw a bare array; accept it
-    if not isinstance(body, dict):
-        raise InvalidResponse(f"expected an object with {key}", side="freshchat", endpoint=endpoint)
-    value = body.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidResponse(f"{key} is not a list", side="freshchat", endpoint=endpoint)
-    return value
-
-
-def _user_body(user: FcNewUser) -> Json:
-    body: Json = {"reference_id": user.reference_id, "first_name": user.first_name}
-    if user.avatar_url:
-        body["avatar"] = {"url": user.avatar_url}
-    if user.properties:
-        body["properties"] = [{"name": k, "value": v} for k, v in user.properties]
-    return body
-
-
-def _message_body(message: FcOutgoing, user_id: str) -> Json:
-    body: Json = {
-        "message_parts": list(message.parts),
-        "actor_type": message.actor_type,
-        "message_type": message.message_type,
-    }
-    if message.actor_type == "user":
-        body["actor_id"] = user_id
-        body["user_id"] = user_id
-    elif message.actor_id:
-        body["actor_id"] = message.actor_id
-    return body
-
-
-def _message(raw: Json, conversation_id: str) -> FcMessage:
-    parts = _list_of(raw.get("message_parts"))
-    meta = _dict_of(raw.get("meta_data"))
-    return FcMessage(
-        id=str(raw["id"]),
-        conversation_id=str(raw.get("conversation_id") or conversation_id),
-        actor_type=str(raw.get("actor_type") or "").lower(),
-        actor_id=str(raw.get("actor_id") or ""),
-        message_type=str(raw.get("message_type") or "normal").lower(),
-        created_time=parse_time(raw.get("created_time")),
-        parts=tuple(p for p in parts if isinstance(p, dict)),
-        meta=meta,
-        event=_event(raw, meta),
-    )
-
-
-def _event(raw: Json, meta: Json) -> str:
-    """What a marker message stands for; "" for a message someone wrote.
-
-    Freshworks' own fixtures show a resolve as an *agent* message with ``message_source`` system,
-    ``meta_data.isResolved`` and no ``message_type`` (or ``normal``); their library tells system messages
-    by ``meta_data`` or ``message_type == "system"``. The casing of ``message_source`` and the type of the
-    flag differ between sources, so both are accepted (tests/contract/recorded/freshchat/README.md).
-    """
-    if _flag(meta.get("isResolved")):
-        return RESOLVED
-    if _flag(meta.get("isReopen")) or _flag(meta.get("isReopened")):
-        return REOPENED
-    source = str(raw.get("message_source") or "").lower()
-    kind = str(raw.get("message_type") or "").lower()
-    actor = str(raw.get("actor_type") or "").lower()
-    if meta or "system" in (source, kind, actor):
-        return OTHER_EVENT
-    return ""
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return value is True or (isinstance(value, int | float) and value == 1)
-
-
-def _with_times(messages: list[FcMessage], raws: list[Json]) -> list[FcMessage]:
-    """A message without a usable time takes its newer neighbour's, so it sorts where the page put it."""
-    known = [_time_or_none(raw.get("created_time")) for raw in raws]
-    fixed: list[FcMessage] = []
-    for i, message in enumerate(messages):
-        if known[i] is None:
-            neighbours = [t for t in known[:i][::-1] + known[i + 1 :] if t is not None]
-            message = replace(message, created_time=neighbours[0] if neighbours else message.created_time)
-        fixed.append(message)
-    return fixed
-
-
-def _time_or_none(value: Any) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        except ValueError:
-            return None
-    return None
-
-
-def parse_time(value: Any) -> datetime:
-    """FreshChat's ISO-8601 times; a missing or odd one reads as 'now' so the message is never skipped."""
-    return _time_or_none(value) or datetime.now(UTC)
-
-
-def _list_of(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _dict_of(value: Any) -> Json:
-    return value if isinstance(value, dict) else {}

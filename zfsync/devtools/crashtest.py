@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from zfsync.demo import Demo, wait_until
-from zfsync.sim import pgcluster
+from zfsync.devtools import pgcluster
+from zfsync.devtools.pgcluster import Cluster
 from zfsync.sim.freshchat import AGENT_ID
-from zfsync.sim.pgcluster import Cluster
 from zfsync.status import ACTIVE_KEY
 
 MARKER = re.compile(r"\b([zf]\d+)\b")

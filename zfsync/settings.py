@@ -1,0 +1,72 @@
+"""The settings zfsync runs with, as `zfsync.config` reads and checks them (config.example.toml names
+each key). Secrets are kept out of their repr, so a settings object never prints one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ZaloSettings:
+    app_id: str
+    app_secret: str = field(repr=False)
+    api_url: str = "https://openapi.zalo.me"
+    oauth_url: str = "https://oauth.zaloapp.com"
+    redirect_uri: str = ""
+    poll_interval: float = 2.0
+    feed_page_cap: int = 500
+    requests_per_minute: int = 4000
+    allow_insecure_http: bool = False
+
+
+@dataclass(frozen=True)
+class FreshChatSettings:
+    api_url: str
+    channel_id: str
+    api_key: str = field(repr=False)
+    hot_interval: float = 2.0
+    warm_interval: float = 30.0
+    cold_interval: float = 600.0
+    requests_per_minute: int = 400
+    forward_bot_messages: bool = False
+    allow_insecure_http: bool = False
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    display_name: str = "{name} Zalo"
+    resolve_notice: str = "Cuộc trò chuyện đã được đóng. Cảm ơn bạn đã liên hệ!"
+    long_text: str = "split"
+    max_attempts: int = 10
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    textfile: Path | None = None  # where the daemon writes Prometheus metrics, for node_exporter
+    listen: str = ""  # host:port to serve /metrics on; empty: no port is opened
+    interval: float = 15.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    zalo: ZaloSettings
+    freshchat: FreshChatSettings
+    sync: SyncSettings
+    store_path: Path
+    log_level: str = "info"
+    log_format: str = "auto"
+    source: Path | None = None
+    metrics: MetricsSettings = field(default_factory=lambda: MetricsSettings())
+    store_url: str = ""  # a PostgreSQL store; empty: the SQLite file at store_path
+    store_password: str = field(default="", repr=False)
+
+    @property
+    def store_location(self) -> Path | str:
+        """What `Store.open` is given: the PostgreSQL URL, else the SQLite file."""
+        return self.store_url or self.store_path
+
+    @property
+    def lease_name(self) -> str:
+        """What the active daemon's lock is keyed on: the OA's app and the FreshChat channel it serves."""
+        return f"{self.zalo.app_id}/{self.freshchat.channel_id}"
