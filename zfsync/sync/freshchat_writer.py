@@ -17,7 +17,7 @@ import structlog
 from zfsync.domain import Contact, Conversation, FcMessage, FcNewUser, FcOutgoing, OutboxRow
 from zfsync.errors import ConversationNotLatest, PermanentError, RemoteError, TransientError
 from zfsync.store import Store
-from zfsync.sync import echo, media, notes, render
+from zfsync.sync import echo, media, notes, plan, render
 from zfsync.sync.delivery import Hold, Skip
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 
@@ -25,7 +25,6 @@ log = structlog.get_logger("zfsync.sync")
 
 RECONCILE_SLACK = 600.0  # seconds before the claim in which an earlier attempt's message may stand
 RECONCILE_PAGES = 10
-OA_NOTE_HOLD = 1.0  # our own send usually settles within a round trip; customer messages wait behind
 FC_PARTS = "_freshchat_parts"  # key in a row's payload under which the parts, media copied, are kept
 
 
@@ -75,21 +74,34 @@ class FreshChatWriter:
 
     def send(self, row: OutboxRow) -> tuple[str, str | None]:
         contact = self.store.contact_by_id(row.contact_id)
-        payload = dict(row.payload)
-        if row.kind == "oa_note":
-            self._skip_our_echo(row, contact.id, payload)
-        if row.kind == "failure_note":
+        current = self.store.current_conversation(contact.id)
+        previous = self.store.previous_conversation(contact.id) if current is None else None
+        echo_facts = self._echo_facts(row, contact.id) if row.kind == "oa_note" else None
+        action = plan.plan_to_freshchat(row.kind, row.payload, current, previous, echo_facts)
+        if isinstance(action, plan.ClaimEcho):
+            if self.store.set_echo(action.row_id, row.source_id):
+                raise Skip(f"echo of a reply zfsync sent (row {action.row_id}, matched by content)")
+            return self._post(row, contact, plan.oa_note(current, previous))  # OA staff's message after all
+        if isinstance(action, plan.SkipEcho):
+            raise Skip(action.reason)
+        if isinstance(action, plan.HoldBack):
+            raise Hold(action.reason, action.delay)
+        if isinstance(action, plan.PostPrivateNote):
             note = FcOutgoing(
-                (render.text_part(payload["text"]),),
-                actor_type=payload.get("actor_type", "agent"),
-                actor_id=payload.get("actor_id", ""),
+                (render.text_part(row.payload["text"]),),
+                actor_type=action.actor_type,
+                actor_id=action.actor_id,
                 message_type="private",
             )
-            return self.fc.post_message(payload["conversation_id"], contact.fc_user_id or "", note), payload[
-                "conversation_id"
-            ]
+            return self.fc.post_message(action.conversation_id, contact.fc_user_id or "", note), action.conversation_id
+        return self._post(row, contact, action)
+
+    def _post(
+        self, row: OutboxRow, contact: Contact, action: plan.PostCustomerMessage | plan.PostOaNote
+    ) -> tuple[str, str | None]:
+        payload = dict(row.payload)
         fc_user = self._ensure_user(contact)
-        if row.kind != "oa_note" and FC_PARTS not in payload and media.has_media(payload):
+        if isinstance(action, plan.PostCustomerMessage) and FC_PARTS not in payload and media.has_media(payload):
             copied = media.copy_to_freshchat(payload, self.zalo, self.fc, row.attempts)
             for problem in copied.problems:
                 log.warning("media_not_copied", row=row.id, contact=contact.zalo_user_id, reason=problem)
@@ -97,11 +109,9 @@ class FreshChatWriter:
             payload[FC_PARTS] = copied.parts
             self.store.set_payload(row.id, payload)
         message = self._render(row.kind, payload, fc_user)
-        conversation = self.store.current_conversation(contact.id)
+        conversation = action.conversation
         if conversation is None:
-            # A customer with a conversation before (deleted in FreshChat, or dropped by an operator) gets
-            # a new one, and the agent a note saying why.
-            return self._open(contact, fc_user, message, replaced=self.store.previous_conversation(contact.id) or "")
+            return self._open(contact, fc_user, message, replaced=action.replaced)
         try:
             posted = self.fc.post_message(conversation.fc_conversation_id, fc_user, message)
         except ConversationNotLatest:
@@ -128,22 +138,22 @@ class FreshChatWriter:
             log.warning("freshchat_conversation_gone", conversation=conversation.fc_conversation_id, error=str(exc))
             self.store.forget_conversation(conversation.id)
             return self._open(contact, fc_user, message, replaced=conversation.fc_conversation_id)
-        if conversation.resolved and row.kind != "oa_note":
+        if isinstance(action, plan.PostCustomerMessage) and action.reopen:
             self._reopen(conversation)
         return posted, conversation.fc_conversation_id
 
-    def _skip_our_echo(self, row: OutboxRow, contact_id: int, listing: dict) -> None:
+    def _echo_facts(self, row: OutboxRow, contact_id: int) -> plan.EchoFacts:
         """An OA row in Zalo's listings is ours if its id is a send's id, or if it matches a send of ours
         whose listing row is not known yet (`echo`); only what is neither goes to the agent as a note."""
         if self.store.listing_claimed(row.source_id):
-            raise Skip("echo of a reply zfsync sent")
+            return plan.EchoFacts(listing_claimed=True, own_send_open=False, match=None)
         if self.store.open_rows_of(contact_id, "f2z"):
-            # One of our own sends to this user is unresolved; it may be this very message. Wait for it.
-            raise Hold("waiting for zfsync's own send to this user to settle", OA_NOTE_HOLD)
+            # One of our own sends to this user is unresolved; it may be this very message.
+            return plan.EchoFacts(listing_claimed=False, own_send_open=True, match=None)
         sends = self.store.own_sends(contact_id, row.source_time - echo.WINDOW)
+        listing = row.payload
         found = echo.echo_of(str(listing.get("type") or ""), str(listing.get("message") or ""), sends)
-        if found is not None and self.store.set_echo(found.row_id, row.source_id):
-            raise Skip(f"echo of a reply zfsync sent (row {found.row_id}, matched by content)")
+        return plan.EchoFacts(listing_claimed=False, own_send_open=False, match=found.row_id if found else None)
 
     def _reopen(self, conversation: Conversation) -> None:
         """A customer writing after a resolve reopens their conversation, so agents see it as open again.

@@ -14,9 +14,8 @@ import structlog
 from zfsync.domain import Media, OutboxRow
 from zfsync.errors import PermanentError, RemoteError
 from zfsync.store import Store
-from zfsync.sync import echo, media, notes
+from zfsync.sync import echo, media, notes, plan
 from zfsync.sync.ports import ZaloSide
-from zfsync.sync.schedule import ZALO_WINDOW
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -34,21 +33,21 @@ class ZaloWriter:
 
     def send(self, row: OutboxRow) -> tuple[str, str | None]:
         contact = self.store.contact_by_id(row.contact_id)
-        payload = dict(row.payload)
-        if contact.last_inbound_ms and self.clock() - contact.last_inbound_ms / 1000 > ZALO_WINDOW:
+        action = plan.plan_to_zalo(row.kind, row.payload, contact.last_inbound_ms, self.clock())
+        user_id = contact.zalo_user_id
+        if isinstance(action, plan.OutsideWindow):
             raise PermanentError(
                 "the customer's last message is over 7 days old",
                 side="zalo",
                 endpoint="/v3.0/oa/message/cs",
                 code=notes.WINDOW_CODE,
             )
-        user_id = contact.zalo_user_id
-        if row.kind in ("image", "file"):
-            return self._send_attachment(row, payload, user_id), None
-        if row.kind == "text_file":
-            document = media.text_document(payload["text"], DOCUMENT_NAME)
+        if isinstance(action, plan.SendAttachment):
+            return self._send_attachment(row, dict(row.payload), user_id), None
+        if isinstance(action, plan.SendDocument):
+            document = media.text_document(action.text, DOCUMENT_NAME)
             return self.zalo.send_file(user_id, self.zalo.upload_file(document)), None
-        return self.zalo.send_text(user_id, payload["text"]), None
+        return self.zalo.send_text(user_id, action.text), None
 
     def _send_attachment(self, row: OutboxRow, payload: dict, user_id: str) -> str:
         def tell_agent(problem: str) -> None:

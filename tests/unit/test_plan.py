@@ -1,0 +1,85 @@
+"""The planner: what one queued row becomes on the other side, as a table of facts and actions."""
+
+from __future__ import annotations
+
+import pytest
+
+from zfsync.domain import Conversation
+from zfsync.sync.plan import (
+    OA_NOTE_HOLD,
+    ClaimEcho,
+    EchoFacts,
+    HoldBack,
+    OutsideWindow,
+    PostCustomerMessage,
+    PostOaNote,
+    PostPrivateNote,
+    SendAttachment,
+    SendDocument,
+    SendText,
+    SkipEcho,
+    plan_to_freshchat,
+    plan_to_zalo,
+)
+
+
+def conversation(resolved: bool = False) -> Conversation:
+    return Conversation(7, 3, "fc-open", True, resolved, 0.0, 0.0, 0.0, "", 0.0)
+
+
+OPEN, RESOLVED = conversation(), conversation(resolved=True)
+NOT_OURS = EchoFacts(listing_claimed=False, own_send_open=False, match=None)
+NOTE = {"text": "Không gửi được", "conversation_id": "fc-old", "actor_type": "agent", "actor_id": "ag-1"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "current", "previous", "echo", "action"),
+    [
+        # A customer's message goes to their conversation; a resolved one is opened again for the agents.
+        ("text", {}, OPEN, None, None, PostCustomerMessage(OPEN)),
+        ("photo", {}, RESOLVED, None, None, PostCustomerMessage(RESOLVED, reopen=True)),
+        # No conversation yet: a new one; one before (deleted, or dropped): a new one, and the agent is told.
+        ("text", {}, None, None, None, PostCustomerMessage(None)),
+        ("text", {}, None, "fc-gone", None, PostCustomerMessage(None, replaced="fc-gone")),
+        # What OA staff wrote in OA Manager reaches the agent as a note; a resolved conversation stays so.
+        ("oa_note", {}, RESOLVED, None, NOT_OURS, PostOaNote(RESOLVED)),
+        ("oa_note", {}, None, "fc-gone", NOT_OURS, PostOaNote(None, replaced="fc-gone")),
+        # ... unless it is zfsync's own send listed back: by its id, by content, or perhaps (still sending).
+        ("oa_note", {}, OPEN, None, EchoFacts(True, False, None), SkipEcho("echo of a reply zfsync sent")),
+        ("oa_note", {}, OPEN, None, EchoFacts(False, False, 41), ClaimEcho(41)),
+        (
+            "oa_note",
+            {},
+            OPEN,
+            None,
+            EchoFacts(False, True, None),
+            HoldBack("waiting for zfsync's own send to this user to settle", OA_NOTE_HOLD),
+        ),
+        # A failure note goes where the failed reply came from, whatever the contact's conversation is now.
+        ("failure_note", NOTE, OPEN, None, None, PostPrivateNote("fc-old", "agent", "ag-1")),
+        ("failure_note", {**NOTE, "actor_id": ""}, None, "x", None, PostPrivateNote("fc-old", "agent", "")),
+    ],
+)
+def test_to_freshchat(kind, payload, current, previous, echo, action):
+    assert plan_to_freshchat(kind, payload, current, previous, echo) == action
+
+
+NOW = 1_800_000_000.0
+DAY_MS = 86_400_000
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "last_inbound_ms", "action"),
+    [
+        ("text", {"text": "Dạ"}, int(NOW * 1000) - DAY_MS, SendText("Dạ")),
+        ("text", {"text": "Dạ"}, 0, SendText("Dạ")),  # the last message is not known: Zalo decides
+        ("image", {"url": "u"}, int(NOW * 1000), SendAttachment("image")),
+        ("file", {"url": "u"}, int(NOW * 1000), SendAttachment("file")),
+        ("text_file", {"text": "dài"}, int(NOW * 1000), SendDocument("dài")),
+        # Past Zalo's 7-day window nothing is attempted, whatever the kind.
+        ("text", {"text": "Dạ"}, int(NOW * 1000) - 8 * DAY_MS, OutsideWindow()),
+        ("image", {"url": "u"}, int(NOW * 1000) - 8 * DAY_MS, OutsideWindow()),
+    ],
+)
+def test_to_zalo(kind, payload, last_inbound_ms, action):
+    assert plan_to_zalo(kind, payload, last_inbound_ms, NOW) == action

@@ -1,0 +1,149 @@
+"""Plan, then act: what one queued row becomes on the other side, decided with no I/O.
+
+A writer gathers the facts (the contact's conversation, what zfsync itself sent, the customer's window),
+asks the planner for one action and carries it out. Every decision lives here, table-tested in
+tests/unit/test_plan.py; the writers only talk to the APIs and the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zfsync.domain import Conversation, Json
+from zfsync.sync.schedule import ZALO_WINDOW
+
+OA_NOTE_HOLD = 1.0  # seconds: our own send usually settles within a round trip; an OA row waits behind it
+
+
+# --- to FreshChat -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostCustomerMessage:
+    """Post as the contact's FreshChat user: into ``conversation``, or a new conversation when None
+    (``replaced`` names the one it stands in for, so the agent is told)."""
+
+    conversation: Conversation | None
+    replaced: str = ""
+    reopen: bool = False  # the conversation was resolved: open it again for the agents
+
+
+@dataclass(frozen=True)
+class PostOaNote:
+    """Show the agent, as a private note, what OA staff wrote to the customer from OA Manager."""
+
+    conversation: Conversation | None
+    replaced: str = ""
+
+
+@dataclass(frozen=True)
+class PostPrivateNote:
+    """Tell the agent something (a reply that failed) in the conversation the reply came from."""
+
+    conversation_id: str
+    actor_type: str
+    actor_id: str
+
+
+@dataclass(frozen=True)
+class SkipEcho:
+    """The row is zfsync's own send, listed back by Zalo: nothing to post."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClaimEcho:
+    """The row matches our send ``row_id`` whose listing is unknown yet: it is that send's echo, unless
+    another listing row claimed the send first (then it is OA staff's and goes to the agent as a note)."""
+
+    row_id: int
+
+
+@dataclass(frozen=True)
+class HoldBack:
+    """Not yet: offered again after ``delay`` seconds (no failure, no attempt counted)."""
+
+    reason: str
+    delay: float
+
+
+@dataclass(frozen=True)
+class EchoFacts:
+    """What the store knows of zfsync's own sends to the contact, for an OA row in Zalo's listings."""
+
+    listing_claimed: bool  # the row's id is a send's id, or already matched to one
+    own_send_open: bool  # one of our sends to this contact has no known outcome yet
+    match: int | None  # a send of ours with this content and no listing row yet
+
+
+ToFreshChat = PostCustomerMessage | PostOaNote | PostPrivateNote | SkipEcho | ClaimEcho | HoldBack
+
+
+def plan_to_freshchat(
+    kind: str, payload: Json, current: Conversation | None, previous: str | None, echo: EchoFacts | None
+) -> ToFreshChat:
+    """``current``: the contact's conversation to post to; ``previous``: the FreshChat id of their newest
+    one, current or not; ``echo``: gathered for an ``oa_note`` row only."""
+    if kind == "failure_note":
+        return PostPrivateNote(
+            payload["conversation_id"], payload.get("actor_type", "agent"), payload.get("actor_id", "")
+        )
+    if kind == "oa_note":
+        if echo is not None and echo.listing_claimed:
+            return SkipEcho("echo of a reply zfsync sent")
+        if echo is not None and echo.own_send_open:
+            return HoldBack("waiting for zfsync's own send to this user to settle", OA_NOTE_HOLD)
+        if echo is not None and echo.match is not None:
+            return ClaimEcho(echo.match)
+        return oa_note(current, previous)
+    if current is None:
+        # A customer with a conversation before (deleted in FreshChat, or dropped by an operator) gets a
+        # new one, and the agent a note saying why.
+        return PostCustomerMessage(None, replaced=previous or "")
+    return PostCustomerMessage(current, reopen=current.resolved)
+
+
+def oa_note(current: Conversation | None, previous: str | None) -> PostOaNote:
+    """Where an OA staff message goes: also what a `ClaimEcho` becomes when the send was claimed first."""
+    return PostOaNote(current) if current is not None else PostOaNote(None, replaced=previous or "")
+
+
+# --- to Zalo ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendText:
+    text: str
+
+
+@dataclass(frozen=True)
+class SendAttachment:
+    """An agent's image or file: uploaded to Zalo, or sent as a link when Zalo will not take it."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class SendDocument:
+    """A reply too long for Zalo's texts, sent as a document (sync.long_text = "file")."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class OutsideWindow:
+    """The customer's last message is over 7 days old: Zalo allows no reply, so none is attempted."""
+
+
+ToZalo = SendText | SendAttachment | SendDocument | OutsideWindow
+
+
+def plan_to_zalo(kind: str, payload: Json, last_inbound_ms: int, now: float) -> ToZalo:
+    if last_inbound_ms and now - last_inbound_ms / 1000 > ZALO_WINDOW:
+        return OutsideWindow()
+    if kind in ("image", "file"):
+        return SendAttachment(kind)
+    if kind == "text_file":
+        return SendDocument(payload["text"])
+    return SendText(payload["text"])
