@@ -17,7 +17,7 @@ from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, Conversation, Fc
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.quota import Priority
 from zfsync.store import NewRow, Store
-from zfsync.sync import notes, render
+from zfsync.sync import notes, pages, render
 from zfsync.sync.delivery import backoff
 from zfsync.sync.ports import FreshChatSide
 from zfsync.sync.schedule import HOT_FOR, Intervals, next_poll_at
@@ -144,24 +144,21 @@ class FreshChatReader:
         position message that vanished: a message a little older than it (clocks differ) is still read,
         and deduplicated by id when queued.
         """
-        new: list[FcMessage] = []
         floor = conversation.cursor_time - TIME_SLACK if conversation.cursor_time else None
-        for number, page in enumerate(self.fc.message_pages(conversation.fc_conversation_id)):
-            done = False
-            for message in page:
-                if message.id == conversation.cursor_id or (
-                    floor is not None and message.created_time.timestamp() < floor
-                ):
-                    done = True
-                    break
-                new.append(message)
-            if done:
-                break
-            if number + 1 >= MAX_PAGES:
-                log.error("freshchat_read_back_limit", conversation=conversation.fc_conversation_id, messages=len(new))
-                break
-        new.reverse()
-        return new
+
+        def at_position(message: FcMessage) -> bool:
+            return message.id == conversation.cursor_id or (
+                floor is not None and message.created_time.timestamp() < floor
+            )
+
+        read = pages.walk(
+            self.fc.message_pages(conversation.fc_conversation_id), pages.from_first(at_position), MAX_PAGES
+        )
+        if read.end == pages.CAPPED:
+            log.error(
+                "freshchat_read_back_limit", conversation=conversation.fc_conversation_id, messages=len(read.items)
+            )
+        return read.items[::-1]
 
     def _resolve_notice_row(self, message: FcMessage) -> NewRow:
         return NewRow(

@@ -17,7 +17,7 @@ import structlog
 from zfsync.domain import Contact, Conversation, FcMessage, FcNewUser, FcOutgoing, OutboxRow
 from zfsync.errors import ConversationNotLatest, PermanentError, RemoteError, TransientError
 from zfsync.store import Store
-from zfsync.sync import echo, media, notes, plan, render
+from zfsync.sync import echo, media, notes, pages, plan, render
 from zfsync.sync.delivery import Hold, Skip
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 
@@ -272,17 +272,13 @@ class FreshChatWriter:
             raise
 
     def _find_in(self, conversation_id: str, fingerprint: str, since: float) -> str | None:
-        candidates: list[FcMessage] = []
-        for number, page in enumerate(self.fc.message_pages(conversation_id)):
-            older = False
-            for message in page:
-                if message.created_time.timestamp() < since:
-                    older = True
-                    break
-                if _fingerprint(message.parts) == fingerprint and not self.store.dest_taken("z2f", message.id):
-                    candidates.append(message)
-            if older or number + 1 >= RECONCILE_PAGES:
-                break
+        def older(message: FcMessage) -> bool:
+            return message.created_time.timestamp() < since
+
+        read = pages.walk(self.fc.message_pages(conversation_id), pages.from_first(older), RECONCILE_PAGES)
+        candidates = [
+            m for m in read.items if _fingerprint(m.parts) == fingerprint and not self.store.dest_taken("z2f", m.id)
+        ]
         return candidates[-1].id if candidates else None
 
 

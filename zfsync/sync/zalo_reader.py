@@ -20,7 +20,7 @@ messages are bridged.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -31,6 +31,8 @@ from zfsync.domain import Z2F, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.quota import Priority, purpose
 from zfsync.store import NewRow, Store
+from zfsync.sync import pages
+from zfsync.sync.pages import CAPPED, ENDED, REACHED
 from zfsync.sync.ports import ZaloSide
 
 log = structlog.get_logger("zfsync.sync")
@@ -43,7 +45,6 @@ GAP_FILL_PAGE_CAP = 2000  # one user's backlog; far beyond any realistic downtim
 GAP_FILL_WORKERS = 8
 TIME_SLACK_MS = 600_000  # how far Zalo's clocks may disagree: a recorded row older than the mark by more ends a
 # scan whose mark rows vanished, and user/getlist is asked from this long before the mark
-REACHED, ENDED, CAPPED = "reached", "ended", "capped"
 GETLIST_PAGE = 50  # user/getlist's documented maximum count
 GETLIST_MAX_OFFSET = 9951  # and maximum offset
 VIETNAM = timezone(timedelta(hours=7))  # Zalo's days (last_interaction_period) are Vietnamese days
@@ -112,16 +113,12 @@ def _below_mark(row: ZaloMessage, mark: Mark, recorded: set[str], baseline: Base
     return row.message_id in mark.ids or old_and_recorded or baseline.holds(row)
 
 
-def _collect(page: list[ZaloMessage], below: set[str], collected: dict[str, ZaloMessage]) -> bool:
-    """Collect the page's rows not in ``below``; True if any row is. Every row of the page is looked at:
-    a tied or skewed row may stand after the first one below."""
-    reached = False
-    for row in page:
-        if row.message_id in below:
-            reached = True
-        else:
-            collected.setdefault(row.message_id, row)
-    return reached
+def _unique(rows: list[ZaloMessage]) -> list[ZaloMessage]:
+    """Each row once, where first listed: offsets shift as messages arrive, so a row may be on two pages."""
+    first: dict[str, ZaloMessage] = {}
+    for row in rows:
+        first.setdefault(row.message_id, row)
+    return list(first.values())
 
 
 def feed_order(feed_rows: list[ZaloMessage], own_rows: list[ZaloMessage] | None) -> list[ZaloMessage]:
@@ -235,49 +232,56 @@ class ZaloReader:
 
     def _scan(self, start: int, mark: Mark, baseline: Baseline) -> Scan:
         """Feed rows above ``mark`` from offset ``start``, at most `page_cap` pages."""
-        collected: dict[str, ZaloMessage] = {}
-        offset = start
         first_page: list[ZaloMessage] = []
-        for number in range(self.page_cap):
-            try:
-                page = self.zalo.recent_messages(offset=offset, count=PAGE)
-            except PermanentError as exc:
-                if offset == 0:
-                    raise
-                # Zalo refuses offsets past the depth it keeps: the feed ends here; catch-up finds the rest.
-                log.warning("zalo_feed_offset_refused", offset=offset, error=str(exc))
-                return Scan(list(collected.values()), ENDED, offset, first_page)
-            if number == 0:
-                first_page = page
-            offset += PAGE
+
+        def feed() -> Iterator[list[ZaloMessage]]:
+            for number in range(self.page_cap):
+                offset = start + number * PAGE
+                try:
+                    page = self.zalo.recent_messages(offset=offset, count=PAGE)
+                except PermanentError as exc:
+                    if offset == 0:
+                        raise
+                    # Zalo refuses offsets past the depth it keeps: the feed ends here; catch-up finds the rest.
+                    log.warning("zalo_feed_offset_refused", offset=offset, error=str(exc))
+                    return
+                if number == 0:
+                    first_page.extend(page)
+                yield page
+
+        def below(page: list[ZaloMessage]) -> Callable[[ZaloMessage], bool]:
             recorded = self.store.recorded_zalo_ids(r.message_id for r in page)
-            below = {r.message_id for r in page if _below_mark(r, mark, recorded, baseline)}
-            if _collect(page, below, collected):
-                return Scan(list(collected.values()), REACHED, offset, first_page)
-            if len(page) < PAGE:
-                return Scan(list(collected.values()), ENDED, offset, first_page)  # the feed's depth may be capped
-        return Scan(list(collected.values()), CAPPED, offset, first_page)
+            return lambda row: _below_mark(row, mark, recorded, baseline)
+
+        # A short page ends the walk too: the feed's depth may be capped.
+        read = pages.walk(feed(), below, self.page_cap, full_page=PAGE)
+        return Scan(_unique(read.items), read.end, start + read.pages * PAGE, first_page)
 
     def _own_rows(self, user_id: str, baseline: Baseline, stop: threading.Event) -> list[ZaloMessage]:
         """The user's own conversation, newest first, down to the rows already recorded."""
-        found: dict[str, ZaloMessage] = {}
-        for page_number in range(GAP_FILL_PAGE_CAP):
-            if stop.is_set():
-                return []  # the cycle failed already: nothing read here is used
-            try:
-                with purpose(Priority.CATCHUP):  # sends and the feed go first
-                    page = self.zalo.conversation(user_id, offset=page_number * PAGE, count=PAGE)
-            except BaseException:
-                stop.set()
-                raise
+
+        def listing() -> Iterator[list[ZaloMessage]]:
+            for page_number in range(GAP_FILL_PAGE_CAP):
+                if stop.is_set():
+                    return
+                try:
+                    with purpose(Priority.CATCHUP):  # sends and the feed go first
+                        page = self.zalo.conversation(user_id, offset=page_number * PAGE, count=PAGE)
+                except BaseException:
+                    stop.set()
+                    raise
+                yield page  # outside the try: the walk closing this generator early is no failure
+
+        def recorded(page: list[ZaloMessage]) -> Callable[[ZaloMessage], bool]:
             # A user's rows are recorded together, in one transaction: one recorded row means all older
             # ones are. (Our own sends are known before their rows are recorded, so they are no floor.)
-            recorded = self.store.recorded_zalo_ids(r.message_id for r in page)
-            if _collect(page, recorded | {r.message_id for r in page if baseline.holds(r)}, found):
-                break
-            if len(page) < PAGE:
-                break
-        return list(found.values())
+            known = self.store.recorded_zalo_ids(r.message_id for r in page)
+            return lambda row: row.message_id in known or baseline.holds(row)
+
+        read = pages.walk(listing(), recorded, GAP_FILL_PAGE_CAP, full_page=PAGE)
+        if read.end == pages.ENDED and stop.is_set():
+            return []  # the cycle failed already: nothing read here is used
+        return _unique(read.items)
 
     def _interacted_since(self, mark_ms: int) -> list[str]:
         """Every user who interacted since ``mark_ms`` (Zalo counts in whole Vietnamese days)."""

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import Media, OutboxRow
+from zfsync.domain import Media, OutboxRow, ZaloMessage
 from zfsync.errors import PermanentError, RemoteError
 from zfsync.store import Store
-from zfsync.sync import echo, media, notes, plan
+from zfsync.sync import echo, media, notes, pages, plan
 from zfsync.sync.ports import ZaloSide
 
 log = structlog.get_logger("zfsync.sync")
@@ -63,18 +63,16 @@ class ZaloWriter:
         contact = self.store.contact_by_id(row.contact_id)
         payload = row.payload
         since = (row.claimed_at or self.clock()) - RECONCILE_SLACK_MS / 1000
-        listed: list[tuple[str, str, str]] = []
-        for number in range(RECONCILE_PAGES):
-            page = self.zalo.conversation(contact.zalo_user_id, offset=number * 10, count=10)
-            older = False
-            for message in page:
-                if 0 <= message.time_ms < since * 1000:
-                    older = True
-                    break
-                if message.from_oa:
-                    listed.append((message.message_id, message.type, message.text))
-            if older or len(page) < 10:
-                break
+        listing = (
+            self.zalo.conversation(contact.zalo_user_id, offset=number * 10, count=10)
+            for number in range(RECONCILE_PAGES)
+        )
+
+        def older(message: ZaloMessage) -> bool:
+            return 0 <= message.time_ms < since * 1000
+
+        read = pages.walk(listing, pages.from_first(older), RECONCILE_PAGES, full_page=10)
+        listed = [(m.message_id, m.type, m.text) for m in read.items if m.from_oa]
         sends = self.store.own_sends(contact.id, since - echo.WINDOW)
         found = echo.landed(row.kind, payload, row.id, listed, sends)
         return (found, None) if found else None
