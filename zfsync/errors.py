@@ -47,6 +47,7 @@ class RemoteError(ZfsyncError):
         self.endpoint = endpoint
         self.status = status
         self.code = code
+        self.advice = ""  # what the agent is told when a reply fails with this error (the client knows)
         super().__init__(self.describe())
 
     def describe(self) -> str:

@@ -7,28 +7,18 @@ from zfsync.store import NewRow
 
 WINDOW_CODE = "window"
 
-_EXPLAIN: dict[str, str] = {
-    "-213": "The customer has not followed the OA, so Zalo refuses this message. Ask them to open the chat "
-    "with the OA from the Zalo mobile app, or to scan the OA's QR code, then reply again.",
-    "-320": "Zalo requires this app to be linked to a Zalo Cloud Account to send this message (a paid "
-    "feature). The OA admin must link the app to a Zalo Cloud Account in the Zalo developer console.",
-    "-321": "The Zalo Cloud Account linked to the app is out of money. The OA admin must top it up.",
-    "-230": "The customer has not written to the OA in the last 7 days, so Zalo allows no reply. The "
-    "customer must write first.",
-    "-232": "The customer has not interacted with the OA recently, so Zalo allows no reply. The customer "
-    "must write first.",
-    WINDOW_CODE: "The customer's last message is over 7 days old, so Zalo allows no reply and zfsync did not "
-    "try. The customer must write first.",
-    "-224": "The OA's Zalo package does not include this feature. The OA admin must upgrade the package.",
-    "-210": "Zalo says the message is too large. Send it shorter, or as a smaller file.",
-    "-217": "The customer has blocked invitations from the OA, so Zalo refuses this message.",
-    "-227": "Zalo says the customer's account is banned or has been offline for over 45 days.",
-}
+WINDOW_ADVICE = (
+    "The customer's last message is over 7 days old, so Zalo allows no reply and zfsync did not try. "
+    "The customer must write first."
+)
 
 
-def failure_note(code: str, reason: str, preview: str) -> str:
-    """One private note for a reply that will not be delivered."""
-    explanation = _EXPLAIN.get(code, f"Zalo refused the message: {reason} (code {code}).")
+def failure_note(code: str, reason: str, preview: str, advice: str = "") -> str:
+    """One private note for a reply that will not be delivered: the advice Zalo's code comes with
+    (`zfsync.zalo.codes`), else Zalo's own words."""
+    explanation = advice or (
+        WINDOW_ADVICE if code == WINDOW_CODE else f"Zalo refused the message: {reason} (code {code})."
+    )
     quoted = preview if len(preview) <= 200 else preview[:200] + "…"
     return f'⚠️ zfsync could not deliver this reply to Zalo: "{quoted}"\n{explanation}'
 

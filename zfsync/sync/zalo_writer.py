@@ -83,7 +83,7 @@ class ZaloWriter:
         code = "" if error.code is None else str(error.code)
         preview = str(payload.get("text") or payload.get("name") or payload.get("url") or "")
         if isinstance(error, PermanentError):
-            text = notes.failure_note(code, error.reason, preview)
+            text = notes.failure_note(code, error.reason, preview, error.advice)
         else:
             text = notes.gave_up_note(error.reason, row.attempts + 1, preview)
         self._note(row, f"note:{row.source_id}", text, now)

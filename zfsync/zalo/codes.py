@@ -6,47 +6,117 @@ classifies the code, not the status.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from zfsync import telemetry
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
 
-# -216 invalid token, -220 expired or removed; GOCLAW also saw 216/401/-401 as "token invalid".
-TOKEN_REJECTED = frozenset({-216, -220, 216, 401, -401})
-RATE_LIMIT = frozenset({-32})
-# -200 "send message failed" is Zalo's own "try again later".
-RETRY_LATER = frozenset({-200})
-# The app itself is misconfigured or disabled: no call can succeed until an operator acts.
-APP_BROKEN = frozenset({-204, -205, -209, -212, -219, -223, -242})
 
-MEANING = {
-    -32: "the app reached its API call limit for this minute",
-    -100: "the uploaded attachment expired",
-    -201: "a parameter is invalid",
-    -204: "the OA is disabled or deleted",
-    -205: "the OA does not exist",
-    -209: "the app is not activated",
-    -210: "a parameter exceeds its limit (message or file too large)",
-    -211: "the OA is out of quota for this feature",
-    -212: "the app has not registered this API",
-    -213: "the user has not followed the OA",
-    -216: "the access token is invalid",
-    -217: "the user has blocked invitations from the OA",
-    -218: "the user's receiving quota is exhausted",
-    -219: "the app was removed or disabled",
-    -220: "the access token expired or was removed",
-    -221: "the OA must be verified for this feature",
-    -223: "the OA has not granted this API to the app",
-    -224: "the OA must buy or upgrade its package",
-    -227: "the user is banned or has been offline over 45 days",
-    -230: "the user has not interacted with the OA in the last 7 days",
-    -232: "the user has not interacted with the OA recently",
-    -233: "the message type is not supported",
-    -240: "the v2 message API is shut down",
-    -242: "the appsecret_proof is invalid",
-    -244: "the user restricted this message type",
-    -248: "the message violates Zalo's platform standards",
-    -320: "the app must be linked to a Zalo Cloud Account to use paid features",
-    -321: "the Zalo Cloud Account linked to the app is out of money",
+@dataclass(frozen=True)
+class Code:
+    """One of Zalo's error codes: the error class it becomes, what it means, and what the agent is told
+    when a reply fails with it ("" for the generic note)."""
+
+    code: int
+    cls: type[RemoteError]
+    meaning: str
+    advice: str = ""
+
+
+class TokenRejected(AuthError):
+    """The access token was refused; the client refreshes once and retries before giving up."""
+
+
+_WRITE_FIRST = "so Zalo allows no reply. The customer must write first."
+
+# Each code once. AuthError: no call succeeds until a human acts (the app, the OA, the token);
+# TransientError: Zalo's own "try again later"; PermanentError: this request is refused for good.
+CODES: dict[int, Code] = {
+    c.code: c
+    for c in (
+        Code(-32, RateLimited, "the app reached its API call limit for this minute"),
+        Code(-100, PermanentError, "the uploaded attachment expired"),
+        Code(-200, TransientError, "Zalo could not send the message; try again later"),
+        Code(-201, PermanentError, "a parameter is invalid"),
+        Code(-204, AuthError, "the OA is disabled or deleted"),
+        Code(-205, AuthError, "the OA does not exist"),
+        Code(-209, AuthError, "the app is not activated"),
+        Code(
+            -210,
+            PermanentError,
+            "a parameter exceeds its limit (message or file too large)",
+            "Zalo says the message is too large. Send it shorter, or as a smaller file.",
+        ),
+        Code(-211, PermanentError, "the OA is out of quota for this feature"),
+        Code(-212, AuthError, "the app has not registered this API"),
+        Code(
+            -213,
+            PermanentError,
+            "the user has not followed the OA",
+            "The customer has not followed the OA, so Zalo refuses this message. Ask them to open the chat "
+            "with the OA from the Zalo mobile app, or to scan the OA's QR code, then reply again.",
+        ),
+        Code(-216, TokenRejected, "the access token is invalid"),
+        Code(
+            -217,
+            PermanentError,
+            "the user has blocked invitations from the OA",
+            "The customer has blocked invitations from the OA, so Zalo refuses this message.",
+        ),
+        Code(-218, PermanentError, "the user's receiving quota is exhausted"),
+        Code(-219, AuthError, "the app was removed or disabled"),
+        Code(-220, TokenRejected, "the access token expired or was removed"),
+        Code(-221, PermanentError, "the OA must be verified for this feature"),
+        Code(-223, AuthError, "the OA has not granted this API to the app"),
+        Code(
+            -224,
+            PermanentError,
+            "the OA must buy or upgrade its package",
+            "The OA's Zalo package does not include this feature. The OA admin must upgrade the package.",
+        ),
+        Code(
+            -227,
+            PermanentError,
+            "the user is banned or has been offline over 45 days",
+            "Zalo says the customer's account is banned or has been offline for over 45 days.",
+        ),
+        Code(
+            -230,
+            PermanentError,
+            "the user has not interacted with the OA in the last 7 days",
+            f"The customer has not written to the OA in the last 7 days, {_WRITE_FIRST}",
+        ),
+        Code(
+            -232,
+            PermanentError,
+            "the user has not interacted with the OA recently",
+            f"The customer has not interacted with the OA recently, {_WRITE_FIRST}",
+        ),
+        Code(-233, PermanentError, "the message type is not supported"),
+        Code(-240, PermanentError, "the v2 message API is shut down"),
+        Code(-242, AuthError, "the appsecret_proof is invalid"),
+        Code(-244, PermanentError, "the user restricted this message type"),
+        Code(-248, PermanentError, "the message violates Zalo's platform standards"),
+        Code(
+            -320,
+            PermanentError,
+            "the app must be linked to a Zalo Cloud Account to use paid features",
+            "Zalo requires this app to be linked to a Zalo Cloud Account to send this message (a paid "
+            "feature). The OA admin must link the app to a Zalo Cloud Account in the Zalo developer console.",
+        ),
+        Code(
+            -321,
+            PermanentError,
+            "the Zalo Cloud Account linked to the app is out of money",
+            "The Zalo Cloud Account linked to the app is out of money. The OA admin must top it up.",
+        ),
+        # GOCLAW's client also saw these for a token Zalo no longer takes.
+        Code(216, TokenRejected, "the access token is invalid"),
+        Code(401, TokenRejected, "the access token is invalid"),
+        Code(-401, TokenRejected, "the access token is invalid"),
+    )
 }
+TOKEN_REJECTED = frozenset(c.code for c in CODES.values() if c.cls is TokenRejected)
 
 # Zalo resets its per-minute limit at the next minute; waiting a full minute is always safe (the quota
 # shortens it to the minute's end).
@@ -54,23 +124,16 @@ RATE_LIMIT_WAIT = 60.0
 DOCUMENTED_LIMIT = 4000  # requests a minute per app (research/zalo_api.md §7); packages may allow far fewer
 
 
-class TokenRejected(AuthError):
-    """The access token was refused; the client refreshes once and retries before giving up."""
-
-
 def error_for(code: int, message: str, *, endpoint: str, status: int | None = None) -> RemoteError:
-    """Classify one Zalo error code into the zfsync hierarchy."""
-    reason = message or MEANING.get(code, "unknown Zalo error")
-    if code in RATE_LIMIT:
+    """Classify one Zalo error code into the zfsync hierarchy; the error carries the agent's advice."""
+    known = CODES.get(code)
+    reason = message or (known.meaning if known else "unknown Zalo error")
+    if known is not None and known.cls is RateLimited:
         telemetry.rate_limited("zalo")
         return RateLimited(
             reason, retry_after=RATE_LIMIT_WAIT, side="zalo", endpoint=endpoint, status=status, code=code
         )
-    cls: type[RemoteError] = PermanentError
-    if code in TOKEN_REJECTED:
-        cls = TokenRejected
-    elif code in RETRY_LATER:
-        cls = TransientError
-    elif code in APP_BROKEN:
-        cls = AuthError
-    return cls(reason, side="zalo", endpoint=endpoint, status=status, code=code)
+    cls = known.cls if known is not None else PermanentError
+    error = cls(reason, side="zalo", endpoint=endpoint, status=status, code=code)
+    error.advice = known.advice if known is not None else ""
+    return error
