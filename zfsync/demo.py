@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from zfsync.domain import reference_id
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.runner import start
 from zfsync.sim.zalo import ZaloSim
@@ -105,7 +106,7 @@ class Demo:
 
     def fc_messages(self, user_id: str) -> list[dict[str, Any]]:
         with self.fc.lock:
-            ref = f"zalo-{user_id}"
+            ref = reference_id(user_id)
             users = {u["id"] for u in self.fc.users.values() if u["reference_id"] == ref}
             found = []
             for conversation in self.fc.conversations.values():

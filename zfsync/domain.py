@@ -92,6 +92,11 @@ REOPENED = "reopened"
 OTHER_EVENT = "system"  # an assignment or any other marker: never sent anywhere
 
 
+def reference_id(zalo_user_id: str) -> str:
+    """The ``reference_id`` of the FreshChat user standing for a Zalo user: how zfsync finds them again."""
+    return f"zalo-{zalo_user_id}"
+
+
 @dataclass(frozen=True)
 class FcMessage:
     id: str
@@ -137,6 +142,19 @@ class Media:
     @property
     def size(self) -> int:
         return len(self.data)
+
+
+class Kind(StrEnum):
+    """The kinds of outbox row zfsync itself makes. A customer's row is of the Zalo type it was listed with
+    (text, photo, sticker, link, location, voice, file ...: Zalo adds types, so those stay open strings)."""
+
+    OA_NOTE = "oa_note"  # OA staff wrote to the customer from OA Manager: a private note for the agent
+    FAILURE_NOTE = "failure_note"  # a private note telling the agent a reply did not reach the customer
+    TEXT = "text"  # an agent's text (or one part of a long one)
+    IMAGE = "image"  # an agent's image
+    FILE = "file"  # an agent's file
+    TEXT_FILE = "text_file"  # an agent's long text, sent as a document
+    RESOLVE_NOTICE = "resolve_notice"  # the text sent to the customer when an agent resolves (sync.resolve_notice)
 
 
 class Status(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 
-from zfsync.sync import freshchat_writer
+from zfsync.domain import reference_id
 
 KHANH = "2512007384617209999"
 LAN = "9007199254740993123"  # above 2^53: must survive as a string
@@ -223,7 +223,7 @@ def test_unknown_zalo_types_arrive_as_readable_placeholders(bridge):
 
 
 def test_reference_id_is_stable():
-    assert freshchat_writer.reference_id("123") == "zalo-123"
+    assert reference_id("123") == "zalo-123"
 
 
 def _fault(path: str, kind: str, **kwargs):

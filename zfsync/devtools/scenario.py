@@ -9,10 +9,10 @@ from __future__ import annotations
 import random
 import time
 
+from zfsync.domain import reference_id
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.zalo import ZaloSim
 from zfsync.store import MappedContact, Store
-from zfsync.sync.freshchat_writer import reference_id
 
 
 def zalo_user_id(n: int) -> str:

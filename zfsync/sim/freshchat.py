@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from zfsync.domain import reference_id
 from zfsync.sim.base import Json, MinuteQuota, Request, Response, SimApp
 
 AGENT_ID = "8f6c6b0a-agent-0000-0000-000000000001"
@@ -121,7 +122,7 @@ class FreshChatSim(SimApp):
     def conversation_of(self, zalo_user_id: str) -> str | None:
         """The latest conversation of the FreshChat user standing for a Zalo user, if there is one yet."""
         with self.lock:
-            reference = f"zalo-{zalo_user_id}"
+            reference = reference_id(zalo_user_id)
             user = next((u for u in self.users.values() if u.get("reference_id") == reference), None)
             return self._latest_of(user["id"]) if user else None
 

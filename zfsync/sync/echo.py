@@ -12,10 +12,10 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-from zfsync.domain import Json
+from zfsync.domain import Json, Kind
 from zfsync.store import SENT, OwnSend
 
-ATTACHMENT_KINDS = ("image", "file", "text_file")
+ATTACHMENT_KINDS = (Kind.IMAGE, Kind.FILE, Kind.TEXT_FILE)
 WINDOW = 600.0  # seconds between our send and its listing row, clocks differing included
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, Conversation, FcMessage, Json
+from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, Conversation, FcMessage, Json, Kind
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.quota import Priority
 from zfsync.store import NewRow, Store
@@ -164,7 +164,7 @@ class FreshChatReader:
         return NewRow(
             F2Z,
             f"resolve:{message.id}",
-            "resolve_notice",
+            Kind.RESOLVE_NOTICE,
             {"text": self.resolve_notice, "agent_id": message.actor_id},
             message.created_time.timestamp(),
             conversation_id=message.conversation_id,
@@ -187,11 +187,11 @@ class FreshChatReader:
             text = unicodedata.normalize("NFC", content["text"])
             if self.long_text == "file" and len(text) > render.ZALO_TEXT_LIMIT:
                 preview = render.long_text_preview(text)
-                payloads.append(("text", {"text": preview, "agent_id": message.actor_id}))
-                payloads.append(("text_file", {"text": text, "agent_id": message.actor_id}))
+                payloads.append((Kind.TEXT, {"text": preview, "agent_id": message.actor_id}))
+                payloads.append((Kind.TEXT_FILE, {"text": text, "agent_id": message.actor_id}))
                 continue
             payloads.extend(
-                ("text", {"text": chunk, "agent_id": message.actor_id}) for chunk in render.split_text(text)
+                (Kind.TEXT, {"text": chunk, "agent_id": message.actor_id}) for chunk in render.split_text(text)
             )
         if not payloads and message.parts:
             # Content with nothing Zalo can carry (an unknown part type): tell the agent, never drop it silently.

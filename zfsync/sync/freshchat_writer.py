@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from zfsync.domain import Contact, Conversation, FcMessage, FcNewUser, FcOutgoing, OutboxRow
+from zfsync.domain import Contact, Conversation, FcMessage, FcNewUser, FcOutgoing, Kind, OutboxRow, reference_id
 from zfsync.errors import ConversationNotLatest, PermanentError, RemoteError, TransientError
 from zfsync.store import Store
 from zfsync.sync import echo, media, notes, pages, plan, render
@@ -26,10 +26,6 @@ log = structlog.get_logger("zfsync.sync")
 RECONCILE_SLACK = 600.0  # seconds before the claim in which an earlier attempt's message may stand
 RECONCILE_PAGES = 10
 FC_PARTS = "_freshchat_parts"  # key in a row's payload under which the parts, media copied, are kept
-
-
-def reference_id(zalo_user_id: str) -> str:
-    return f"zalo-{zalo_user_id}"
 
 
 def _iso(ms: int) -> str:
@@ -76,7 +72,7 @@ class FreshChatWriter:
         contact = self.store.contact_by_id(row.contact_id)
         current = self.store.current_conversation(contact.id)
         previous = self.store.previous_conversation(contact.id) if current is None else None
-        echo_facts = self._echo_facts(row, contact.id) if row.kind == "oa_note" else None
+        echo_facts = self._echo_facts(row, contact.id) if row.kind == Kind.OA_NOTE else None
         action = plan.plan_to_freshchat(row.kind, row.payload, current, previous, echo_facts)
         if isinstance(action, plan.ClaimEcho):
             if self.store.set_echo(action.row_id, row.source_id):
@@ -171,7 +167,7 @@ class FreshChatWriter:
     def reconcile(self, row: OutboxRow) -> tuple[str, str | None] | None:
         contact = self.store.contact_by_id(row.contact_id)
         payload = dict(row.payload)
-        if row.kind == "failure_note":
+        if row.kind == Kind.FAILURE_NOTE:
             candidates = [payload["conversation_id"]]
         else:
             conversation = self.store.current_conversation(contact.id)
@@ -191,7 +187,7 @@ class FreshChatWriter:
         for conversation_id in candidates:
             match = self._find(conversation_id, wanted, since)
             if match is not None:
-                if self.store.current_conversation(contact.id) is None and row.kind != "failure_note":
+                if self.store.current_conversation(contact.id) is None and row.kind != Kind.FAILURE_NOTE:
                     self.store.add_conversation(contact.id, conversation_id, self.clock())
                 return match, conversation_id
         return None
@@ -213,7 +209,7 @@ class FreshChatWriter:
         return user.id
 
     def _render(self, kind: str, payload: dict, fc_user: str) -> FcOutgoing:
-        if kind == "oa_note":
+        if kind == Kind.OA_NOTE:
             return FcOutgoing(
                 (render.text_part(render.oa_note_text(payload)),), actor_type="bot", message_type="private"
             )
@@ -258,7 +254,7 @@ class FreshChatWriter:
         return newest[1] if newest else None
 
     def _fingerprint_of_row(self, row: OutboxRow, payload: dict, fc_user: str) -> str:
-        if row.kind == "failure_note":
+        if row.kind == Kind.FAILURE_NOTE:
             return _fingerprint((render.text_part(payload["text"]),))
         return _fingerprint(self._render(row.kind, payload, fc_user).parts)
 

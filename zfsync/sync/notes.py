@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zfsync.domain import Z2F
+from zfsync.domain import Z2F, Kind
 from zfsync.store import NewRow
 
 WINDOW_CODE = "window"
@@ -79,4 +79,4 @@ def note_row(source_id: str, text: str, conversation_id: str, agent_id: str, at:
         "actor_id": agent_id,
         "actor_type": "agent" if agent_id else "bot",
     }
-    return NewRow(Z2F, source_id, "failure_note", payload, at, part=part)
+    return NewRow(Z2F, source_id, Kind.FAILURE_NOTE, payload, at, part=part)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zfsync.domain import Conversation, Json
+from zfsync.domain import Conversation, Json, Kind
 from zfsync.sync.schedule import ZALO_WINDOW
 
 OA_NOTE_HOLD = 1.0  # seconds: our own send usually settles within a round trip; an OA row waits behind it
@@ -85,11 +85,11 @@ def plan_to_freshchat(
 ) -> ToFreshChat:
     """``current``: the contact's conversation to post to; ``previous``: the FreshChat id of their newest
     one, current or not; ``echo``: gathered for an ``oa_note`` row only."""
-    if kind == "failure_note":
+    if kind == Kind.FAILURE_NOTE:
         return PostPrivateNote(
             payload["conversation_id"], payload.get("actor_type", "agent"), payload.get("actor_id", "")
         )
-    if kind == "oa_note":
+    if kind == Kind.OA_NOTE:
         if echo is not None and echo.listing_claimed:
             return SkipEcho("echo of a reply zfsync sent")
         if echo is not None and echo.own_send_open:
@@ -142,8 +142,8 @@ ToZalo = SendText | SendAttachment | SendDocument | OutsideWindow
 def plan_to_zalo(kind: str, payload: Json, last_inbound_ms: int, now: float) -> ToZalo:
     if last_inbound_ms and now - last_inbound_ms / 1000 > ZALO_WINDOW:
         return OutsideWindow()
-    if kind in ("image", "file"):
+    if kind in (Kind.IMAGE, Kind.FILE):
         return SendAttachment(kind)
-    if kind == "text_file":
+    if kind == Kind.TEXT_FILE:
         return SendDocument(payload["text"])
     return SendText(payload["text"])

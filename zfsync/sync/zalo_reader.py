@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import structlog
 
-from zfsync.domain import Z2F, ZaloMessage
+from zfsync.domain import Z2F, Kind, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.quota import Priority, purpose
 from zfsync.store import NewRow, Store
@@ -312,7 +312,11 @@ class ZaloReader:
         now_ms = int(self.clock() * 1000)
         new_rows = [
             NewRow(
-                Z2F, r.message_id, "oa_note" if r.from_oa else r.type, r.raw, max(r.time_ms, 0) / 1000 or now_ms / 1000
+                Z2F,
+                r.message_id,
+                Kind.OA_NOTE if r.from_oa else r.type,
+                r.raw,
+                max(r.time_ms, 0) / 1000 or now_ms / 1000,
             )
             for r in fresh
         ]
