@@ -191,6 +191,47 @@ class StoredTokens:
     dead_reason: str = ""
 
 
+# --- reading Zalo's feed ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the feed held at the first start: history, never bridged."""
+
+    time_ms: int
+    ids: frozenset[str]  # the rows at exactly `time_ms` that were history
+
+    def holds(self, row: ZaloMessage) -> bool:
+        if row.time_ms < 0:
+            return False
+        return row.time_ms < self.time_ms or (row.time_ms == self.time_ms and row.message_id in self.ids)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where the last complete cycle left the feed: everything at or below these rows was handled."""
+
+    time_ms: int
+    ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A feed scan stopped at its page cap: the next cycle reads on from ``offset`` down to ``floor``."""
+
+    offset: int
+    floor: Mark
+
+
+@dataclass(frozen=True)
+class FeedCursor:
+    """Where reading Zalo's feed stands; ``mark`` is None before the first start (no baseline yet)."""
+
+    mark: Mark | None
+    baseline: Baseline
+    resume: Resume | None
+
+
 # --- what the store keeps: frozen values, so nothing outside the store can change a row behind its back ---
 
 

@@ -94,3 +94,21 @@ def test_the_store_hands_out_frozen_values_with_the_payload_parsed(tmp_path):
     with pytest.raises(dataclasses.FrozenInstanceError):
         contact.display_name = "other"  # type: ignore[misc]
     store.close()
+
+
+def test_the_feed_cursor_is_typed_and_reads_what_every_version_wrote(tmp_path):
+    from zfsync.domain import Baseline, Mark, Resume
+
+    store = Store.open(tmp_path / "z.db")
+    assert store.feed_cursor().mark is None  # before the first start
+    store.start_feed(Baseline(5, frozenset({"a", "b"})), Mark(9, frozenset({"c"})))
+    store.move_feed(Mark(12, frozenset({"d", "e"})), Resume(40, Mark(9, frozenset({"c"}))))
+    cursor = store.feed_cursor()
+    assert cursor.baseline == Baseline(5, frozenset({"a", "b"}))
+    assert cursor.mark == Mark(12, frozenset({"d", "e"}))
+    assert cursor.resume == Resume(40, Mark(9, frozenset({"c"})))
+    store.move_feed(Mark(13, frozenset({"f"})), None)
+    assert store.feed_cursor().resume is None
+    store.set_state("zalo.feed_hwm", "77:m1")  # zfsync 0.1's form
+    assert store.feed_cursor().mark == Mark(77, frozenset({"m1"}))
+    store.close()

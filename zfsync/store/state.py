@@ -6,8 +6,12 @@ from typing import Any
 
 from peewee import Case, fn
 
-from zfsync.domain import SideHealth, Status, StoredTokens, ZaloTokens, safe_text
+from zfsync.domain import Baseline, FeedCursor, Mark, Resume, SideHealth, Status, StoredTokens, ZaloTokens, safe_text
 from zfsync.store.base import Figures, StoreBase, columns
+
+MARK_KEY = "zalo.feed_hwm"  # "time|id,id,...": the top page's ids at the end of the last complete cycle
+RESUME_KEY = "zalo.feed_resume"  # "offset|mark": where a capped scan reads on
+BASELINE_KEY = "zalo.baseline"  # "time:id,id,...": what the feed held at the first start
 
 
 class StateStore(StoreBase):
@@ -27,6 +31,30 @@ class StateStore(StoreBase):
     def delete_state(self, key: str) -> None:
         State = self.tables.State
         State.delete().where(State.key == key).execute()
+
+    # --- Zalo's feed cursor (three state rows, in the text forms every version has written) -------------
+
+    def feed_cursor(self) -> FeedCursor:
+        return FeedCursor(
+            _mark(self.get_state(MARK_KEY)),
+            _baseline(self.get_state(BASELINE_KEY)),
+            _resume(self.get_state(RESUME_KEY)),
+        )
+
+    def start_feed(self, baseline: Baseline, mark: Mark) -> None:
+        """The first start: what the feed holds is history, and the mark stands above it."""
+        with self.db.atomic():
+            self.set_state(BASELINE_KEY, f"{baseline.time_ms}:{','.join(sorted(baseline.ids))}")
+            self.set_state(MARK_KEY, _mark_text(mark))
+
+    def move_feed(self, mark: Mark, resume: Resume | None) -> None:
+        """Move the mark (every row above it is recorded) and the resume point, in one transaction."""
+        with self.db.atomic():
+            self.set_state(MARK_KEY, _mark_text(mark))
+            if resume is None:
+                self.delete_state(RESUME_KEY)
+            else:
+                self.set_state(RESUME_KEY, f"{resume.offset}|{_mark_text(resume.floor)}")
 
     # --- tokens (the `TokenStore` of zfsync.zalo.oauth) ----------------------------------------------
 
@@ -160,3 +188,31 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
         return None
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return max(0.0, sorted_values[index])
+
+
+def _mark_text(mark: Mark) -> str:
+    return f"{mark.time_ms}|{','.join(sorted(mark.ids))}"
+
+
+def _mark(text: str | None) -> Mark | None:
+    if not text:
+        return None
+    if "|" not in text:  # written by zfsync 0.1 as "time:id"
+        time_ms, _, message_id = text.partition(":")
+        return Mark(int(time_ms), frozenset({message_id} - {""}))
+    time_ms, _, ids = text.partition("|")
+    return Mark(int(time_ms), frozenset(i for i in ids.split(",") if i))
+
+
+def _baseline(text: str | None) -> Baseline:
+    if not text:
+        return Baseline(0, frozenset())
+    time_ms, _, ids = text.partition(":")
+    return Baseline(int(time_ms), frozenset(i for i in ids.split(",") if i))
+
+
+def _resume(text: str | None) -> Resume | None:
+    if not text:
+        return None
+    offset, _, floor = text.partition("|")
+    return Resume(int(offset), _mark(floor) or Mark(0, frozenset()))

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import structlog
 
-from zfsync.domain import Z2F, Kind, ZaloMessage
+from zfsync.domain import Z2F, Baseline, Kind, Mark, Resume, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.quota import Priority, purpose
 from zfsync.store import NewRow, Store
@@ -38,9 +38,6 @@ from zfsync.sync.ports import ZaloSide
 log = structlog.get_logger("zfsync.sync")
 
 PAGE = 10
-MARK_KEY = "zalo.feed_hwm"  # "time|id,id,...": the top page's ids at the end of the last complete cycle
-RESUME_KEY = "zalo.feed_resume"
-BASELINE_KEY = "zalo.baseline"
 GAP_FILL_PAGE_CAP = 2000  # one user's backlog; far beyond any realistic downtime
 GAP_FILL_WORKERS = 8
 TIME_SLACK_MS = 600_000  # how far Zalo's clocks may disagree: a recorded row older than the mark by more ends a
@@ -48,50 +45,6 @@ TIME_SLACK_MS = 600_000  # how far Zalo's clocks may disagree: a recorded row ol
 GETLIST_PAGE = 50  # user/getlist's documented maximum count
 GETLIST_MAX_OFFSET = 9951  # and maximum offset
 VIETNAM = timezone(timedelta(hours=7))  # Zalo's days (last_interaction_period) are Vietnamese days
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """What the feed held at the first start: history, never bridged."""
-
-    time_ms: int
-    ids: frozenset[str]  # the rows at exactly `time_ms` that were history
-
-    def holds(self, row: ZaloMessage) -> bool:
-        if row.time_ms < 0:
-            return False
-        return row.time_ms < self.time_ms or (row.time_ms == self.time_ms and row.message_id in self.ids)
-
-    def text(self) -> str:
-        return f"{self.time_ms}:{','.join(sorted(self.ids))}"
-
-    @classmethod
-    def parse(cls, text: str | None) -> Baseline:
-        if not text:
-            return cls(0, frozenset())
-        time_ms, _, ids = text.partition(":")
-        return cls(int(time_ms), frozenset(i for i in ids.split(",") if i))
-
-
-@dataclass(frozen=True)
-class Mark:
-    """Where the last complete cycle left the feed: everything at or below these rows was handled."""
-
-    time_ms: int
-    ids: frozenset[str]
-
-    def text(self) -> str:
-        return f"{self.time_ms}|{','.join(sorted(self.ids))}"
-
-    @classmethod
-    def parse(cls, text: str | None) -> Mark | None:
-        if not text:
-            return None
-        if "|" not in text:  # written by zfsync 0.1 as "time:id"
-            time_ms, _, message_id = text.partition(":")
-            return cls(int(time_ms), frozenset({message_id} - {""}))
-        time_ms, _, ids = text.partition("|")
-        return cls(int(time_ms), frozenset(i for i in ids.split(",") if i))
 
 
 @dataclass(frozen=True)
@@ -150,28 +103,27 @@ class ZaloReader:
 
     def poll(self) -> int:
         """One cycle; returns how many new rows were queued."""
-        mark = Mark.parse(self.store.get_state(MARK_KEY))
+        cursor = self.store.feed_cursor()
+        mark, baseline, resume = cursor.mark, cursor.baseline, cursor.resume
         if mark is None:
             return self._set_baseline()
-        baseline = Baseline.parse(self.store.get_state(BASELINE_KEY))
         top = self._scan(0, mark, baseline)
         rows = list(top.rows)
         outcomes = {top.outcome}
-        resume = self._resume()
-        next_resume: tuple[int, Mark] | None = None
+        next_resume: Resume | None = None
         if resume is not None:
             # An earlier scan stopped at its page cap: read on from there, down to the mark of its time.
             # Offsets only grow as messages arrive, so resuming at the saved offset may re-read rows but
             # never skips one.
-            deep = self._scan(resume[0], resume[1], baseline)
+            deep = self._scan(resume.offset, resume.floor, baseline)
             rows += deep.rows
             outcomes.add(deep.outcome)
             if deep.outcome == CAPPED:
-                next_resume = (deep.next_offset, resume[1])
+                next_resume = Resume(deep.next_offset, resume.floor)
         if top.outcome == CAPPED:
             # The older mark is the deeper one: one resume reads down to it.
-            floor = next_resume[1] if next_resume else mark
-            next_resume = (min(top.next_offset, next_resume[0] if next_resume else top.next_offset), floor)
+            floor = next_resume.floor if next_resume else mark
+            next_resume = Resume(min(top.next_offset, next_resume.offset if next_resume else top.next_offset), floor)
         feed: dict[str, dict[str, ZaloMessage]] = {}
         for row in rows:
             feed.setdefault(row.user_id, {}).setdefault(row.message_id, row)
@@ -199,14 +151,8 @@ class ZaloReader:
             if top.first_page_ids
             else mark
         )
-        resume_text = f"{next_resume[0]}|{next_resume[1].text()}" if next_resume else None
-        if new_mark != mark or resume is not None or resume_text is not None:  # an idle cycle writes nothing
-            with self.store.atomic():
-                self.store.set_state(MARK_KEY, new_mark.text())
-                if resume_text is None:
-                    self.store.delete_state(RESUME_KEY)
-                else:
-                    self.store.set_state(RESUME_KEY, resume_text)
+        if new_mark != mark or resume is not None or next_resume is not None:  # an idle cycle writes nothing
+            self.store.move_feed(new_mark, next_resume)
         return queued
 
     def _set_baseline(self) -> int:
@@ -217,18 +163,9 @@ class ZaloReader:
             baseline = Baseline(newest, frozenset(r.message_id for r in page if r.time_ms == newest))
         else:
             newest, baseline = int(self.clock() * 1000), Baseline(0, frozenset())
-        with self.store.atomic():
-            self.store.set_state(BASELINE_KEY, baseline.text())
-            self.store.set_state(MARK_KEY, Mark(newest, frozenset(r.message_id for r in page)).text())
+        self.store.start_feed(baseline, Mark(newest, frozenset(r.message_id for r in page)))
         log.info("zalo_baseline_set", existing_messages=len(page))
         return 0
-
-    def _resume(self) -> tuple[int, Mark] | None:
-        text = self.store.get_state(RESUME_KEY)
-        if not text:
-            return None
-        offset, _, floor = text.partition("|")
-        return int(offset), Mark.parse(floor) or Mark(0, frozenset())
 
     def _scan(self, start: int, mark: Mark, baseline: Baseline) -> Scan:
         """Feed rows above ``mark`` from offset ``start``, at most `page_cap` pages."""
