@@ -35,7 +35,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from zfsync import metrics
 from zfsync.config import Settings
 from zfsync.domain import F2Z, Z2F, SideHealth
-from zfsync.errors import ZfsyncError, first_line
+from zfsync.errors import Stopping, ZfsyncError, first_line
 from zfsync.status import ACTIVE_KEY, HEARTBEAT_KEY, QUOTA_KEY, STANDBY_PREFIX, STARTS_KEY
 from zfsync.store import Store
 from zfsync.store.lease import CHECK_EVERY, STALE, TAKEOVER_GRACE, Lease
@@ -121,6 +121,9 @@ class Daemon:
         error nobody classified (a bug, a broken disk), is not, and the watchdog restarts the service."""
         try:
             cycle()
+        except Stopping:
+            log.info("cycle_stopped", loop=loop)
+            return
         except Exception:
             log.exception("cycle_crashed", loop=loop)
             return
@@ -309,6 +312,8 @@ class Daemon:
                 self._give_up_lead()
         log.info("daemon_stopping")
         self.notifier.stopping()
+        for side in (self.engine.zalo, self.engine.freshchat):
+            side.quota.stop()  # a cycle waiting for its quota ends now, not after a minute of paced polls
         scheduler.shutdown(wait=True)  # lets running cycles finish their current send
         self.store.set_state(HEARTBEAT_KEY, "stopped")
         if self.lease is not None:

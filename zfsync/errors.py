@@ -23,6 +23,11 @@ class StoreError(ZfsyncError):
     """The SQLite store cannot be used (newer schema, unwritable file, corrupt database)."""
 
 
+class Stopping(ZfsyncError):
+    """The daemon is stopping: a call still waiting for its side's quota is not made. What it was part of
+    ends as a crash would, and is picked up at the next start (a claimed row is reconciled first)."""
+
+
 class RemoteError(ZfsyncError):
     """A call to Zalo or FreshChat failed.
 

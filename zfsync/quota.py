@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import IntEnum
 
-from zfsync.errors import RateLimited
+from zfsync.errors import RateLimited, Stopping
 
 
 class Priority(IntEnum):
@@ -116,6 +116,7 @@ class Quota:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._sleep = sleep or self._nap
+        self._stopping = False
 
     # --- planning ------------------------------------------------------------------------------------
 
@@ -156,6 +157,8 @@ class Quota:
         priority = current_purpose() if priority is None else priority
         waited = False
         while True:
+            if self._stopping:
+                raise Stopping(f"{self.side}: zfsync is stopping; the call waiting for the quota is not made")
             with self._lock:
                 now = self.clock()
                 wait = self._take(priority, now)
@@ -176,6 +179,12 @@ class Quota:
         except RateLimited as exc:
             exc.retry_after = self.refused(exc.retry_after, explicit=exc.explicit_wait, sent_at=sent_at)
             raise
+
+    def stop(self) -> None:
+        """The daemon is stopping: every call waiting for room gives up now (`Stopping`), so a stop never
+        waits out a long paced poll; a call that has its room goes on."""
+        self._stopping = True
+        self._wake.set()
 
     def observe(self, limit: int | None, remaining: int | None, reset_in: float | None = None) -> None:
         """What the side's headers said with an answer: its limit, what remains, when the window resets."""
