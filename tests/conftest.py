@@ -12,6 +12,7 @@ import pytest
 from zfsync.app import build_clients, build_engine
 from zfsync.config import Settings, from_mapping
 from zfsync.devtools import pgcluster
+from zfsync.devtools.fakes import FakeClock
 from zfsync.domain import ZaloTokens
 from zfsync.sim.base import SimServer
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
@@ -19,19 +20,6 @@ from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import ZaloSim
 from zfsync.store import Store
 from zfsync.sync.engine import Engine
-
-
-class FakeClock:
-    """Starts at the real time (the simulators stamp messages with it) and moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make_settings(zalo_url: str, freshchat_url: str, store_path: Path, store_url: str = "", **sync: object) -> Settings:

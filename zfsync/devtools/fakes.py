@@ -78,12 +78,7 @@ class FakeZalo:
         return self._upload(media)
 
     def download(self, url: str, max_bytes: int) -> Media:
-        media = self.uploads.get(url.rsplit("/", 1)[-1])
-        if media is None:
-            raise PermanentError(f"no such attachment {url}", side="zalo", endpoint=url, status=404)
-        if media.size > max_bytes:
-            raise PermanentError(f"attachment over {max_bytes} bytes", side="zalo", endpoint=url)
-        return media
+        return _stored(self.uploads, url, max_bytes, "zalo")
 
     def user_profile(self, user_id: str) -> ZaloProfile:
         if user_id not in self.profiles:
@@ -188,12 +183,7 @@ class FakeFreshChat:
         }
 
     def download(self, url: str, max_bytes: int) -> Media:
-        media = self.files.get(url.rsplit("/", 1)[-1])
-        if media is None:
-            raise PermanentError(f"no such attachment {url}", side="freshchat", endpoint=url, status=404)
-        if media.size > max_bytes:
-            raise PermanentError(f"attachment over {max_bytes} bytes", side="freshchat", endpoint=url)
-        return media
+        return _stored(self.files, url, max_bytes, "freshchat")
 
     def account_configuration(self) -> Json:
         return {"app_id": "fake", "widget_version": "fake"}
@@ -209,6 +199,30 @@ class FakeFreshChat:
                 "conversation not found", side="freshchat", endpoint=f"/v2/conversations/{conversation_id}", status=404
             )
         return self.conversations[conversation_id]
+
+
+class FakeClock:
+    """Starts at the real time (the simulators stamp messages with it) and moves only when told, or when
+    a request budget that must wait sleeps on it (``advance``)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _stored(files: dict[str, Media], url: str, max_bytes: int, side: str) -> Media:
+    """An attachment a fake holds, by the last part of its URL, refused past ``max_bytes``."""
+    media = files.get(url.rsplit("/", 1)[-1])
+    if media is None:
+        raise PermanentError(f"no such attachment {url}", side=side, endpoint=url, status=404)
+    if media.size > max_bytes:
+        raise PermanentError(f"attachment over {max_bytes} bytes", side=side, endpoint=url)
+    return media
 
 
 def _held_to_the_ports(zalo: FakeZalo, freshchat: FakeFreshChat) -> tuple[ZaloSide, FreshChatSide]:

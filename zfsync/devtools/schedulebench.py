@@ -3,13 +3,13 @@ naive one that polls every conversation in turn, under the same budget, with in-
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from zfsync.app import build_clients, build_engine
 from zfsync.config import Settings, from_mapping
 from zfsync.devtools.daemonbench import percentile
+from zfsync.devtools.fakes import FakeClock
 from zfsync.devtools.scenario import seed_mapped
 from zfsync.domain import ZaloTokens
 from zfsync.quota import Priority
@@ -31,18 +31,6 @@ class NaiveReader(FreshChatReader):
             queued += self.poll(conversation)
             self.store.set_next_poll(conversation.id, now)  # to the back of the queue
         return queued
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """A request budget that must wait, waits in simulated time."""
-        self.now += seconds
 
 
 def schedule_run(mapped: int, active: int, minutes: int, naive: bool, workdir: Path) -> dict[str, Any]:
