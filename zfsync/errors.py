@@ -28,6 +28,11 @@ class Stopping(ZfsyncError):
     ends as a crash would, and is picked up at the next start (a claimed row is reconciled first)."""
 
 
+class NoRoom(ZfsyncError):
+    """A call made with limited `quota.patience` found no room in its side's quota in time; it was not
+    made. The caller stops what it was doing and comes back later (a poll leaves its position unmoved)."""
+
+
 class RemoteError(ZfsyncError):
     """A call to Zalo or FreshChat failed.
 

@@ -14,9 +14,15 @@ Each priority below `SEND` leaves a few requests of the window to those above it
 waits while a higher one goes at once: nobody queues behind anybody. Below `SEND`, spending is also paced
 by a token bucket (the limit's rate, at most ten seconds of it saved up), so polls never burn a minute's
 budget in one burst and then starve for the rest of it; sends draw on the bucket too, so the lower
-priorities yield to them. The sync core names the purpose of
-its work with `purpose(...)`; the clients ask the quota before every request and tell it what the side
-answered. A refusal (Zalo's -32, HTTP 429) holds every call of the side until the window resets.
+priorities yield to them. One exception keeps a backlog from blinding the bridge: sends leave the change
+feed a floor of the window (`FEED_FLOOR`), which the feed may spend whatever the bucket says. Without
+it, a catch-up of thousands of customer messages filled FreshChat's window minute after minute, and no
+agent reply was found until the last of them was posted.
+
+The sync core names the purpose of its work with `purpose(...)`, and how long a call may wait for room
+with `patience(...)` (a poll would rather stop and come back than hold its job); the clients ask the
+quota before every request and tell it what the side answered. A refusal (Zalo's -32, HTTP 429) holds
+every call of the side until the window resets.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import IntEnum
 
-from zfsync.errors import RateLimited, Stopping
+from zfsync.errors import NoRoom, RateLimited, Stopping
 
 
 class Priority(IntEnum):
@@ -44,11 +50,13 @@ class Priority(IntEnum):
 WINDOW = 60.0  # seconds: both sides count requests per minute
 PACE = 10.0  # seconds of the limit's rate the bucket may save up for the priorities below SEND
 RESERVE_SHARE = 0.05  # of the limit, kept by each priority for those above it
+FEED_FLOOR = 0.1  # of the window, never taken by sends: the change feed may spend it unpaced
 MIN_WAIT = 0.05  # seconds: the shortest nap of a call that must wait
 MIN_LEARNED = 10  # a refusal after fewer requests than this in the minute teaches no limit (a server hiccup)
 REFUSAL_MEMORY = 900.0  # seconds a limit taught by a refusal (not by headers) is kept
 
 _purpose: ContextVar[Priority] = ContextVar("zfsync_purpose", default=Priority.FEED)
+_patience: ContextVar[float] = ContextVar("zfsync_patience", default=math.inf)
 
 
 @contextmanager
@@ -63,6 +71,17 @@ def purpose(priority: Priority) -> Iterator[None]:
 
 def current_purpose() -> Priority:
     return _purpose.get()
+
+
+@contextmanager
+def patience(seconds: float) -> Iterator[None]:
+    """Every request made inside (on this thread) waits at most ``seconds`` for room, then raises
+    `NoRoom` instead of holding its caller."""
+    token = _patience.set(seconds)
+    try:
+        yield
+    finally:
+        _patience.reset(token)
 
 
 def next_minute(wall: float) -> float:
@@ -103,6 +122,7 @@ class Quota:
         self._refusal_limit: int | None = None  # from a refusal without headers ...
         self._refusal_limit_until = 0.0  # ... kept until then (clock)
         self._recent: deque[float] = deque()  # when (clock) each request of the last minute was made
+        self._sends: deque[float] = deque()  # ... and each one of them made at `Priority.SEND`
         self._remaining: int | None = None  # the side's last word on what remains ...
         self._remaining_until = 0.0  # ... valid until then (clock)
         self._blocked_until = 0.0  # after a refusal, nobody calls before then (clock)
@@ -138,7 +158,7 @@ class Quota:
             now = self.clock()
             if now < self._blocked_until:
                 return 0
-            return max(0, math.floor(min(self._room(now) - self.reserve(priority), self._paced(priority, now))))
+            return max(0, math.floor(min(self._allowance(priority, now))))
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -156,6 +176,7 @@ class Quota:
         Returns when (clock) it was counted."""
         priority = current_purpose() if priority is None else priority
         waited = False
+        give_up_at = math.inf
         while True:
             if self._stopping:
                 raise Stopping(f"{self.side}: zfsync is stopping; the call waiting for the quota is not made")
@@ -167,6 +188,9 @@ class Quota:
                 if not waited:
                     self._waits += 1
                     waited = True
+                    give_up_at = now + _patience.get()
+                if now + wait > give_up_at:
+                    raise NoRoom(f"{self.side}: no room in the quota within {_patience.get():g} s")
             self._sleep(wait)
 
     @contextmanager
@@ -231,10 +255,11 @@ class Quota:
         """0 if a request is counted now, else the seconds to wait before asking again."""
         if now < self._blocked_until:
             return self._blocked_until - now
-        room = self._room(now) - self.reserve(priority)
-        paced = self._paced(priority, now)
+        room, paced = self._allowance(priority, now)
         if room >= 1 and paced >= 1:
             self._recent.append(now)
+            if priority == Priority.SEND:
+                self._sends.append(now)
             self._tokens = max(-self._capacity, self._tokens - 1)
             if self._remaining is not None and now < self._remaining_until:
                 self._remaining -= 1
@@ -246,12 +271,32 @@ class Quota:
             waits.append(self._remaining_until - now)
         return max(MIN_WAIT, min(waits) if waits else MIN_WAIT)
 
+    def _allowance(self, priority: Priority, now: float) -> tuple[float, float]:
+        """How many requests of ``priority`` the window has room for, and how many the bucket allows."""
+        room = self._room(now)
+        if priority == Priority.SEND:
+            return min(room, self.limit - self._floor - len(self._sends)), math.inf
+        allowed, paced = room - self.reserve(priority), self._paced(priority, now)
+        floor_left = self._floor - (len(self._recent) - len(self._sends))
+        if priority == Priority.FEED and floor_left > 0:
+            # The floor is the feed's whatever the sends took of the bucket, and it keeps no reserve of the
+            # window there (sends cannot have it); the last few the side says remain stay the sends'.
+            in_window = min(self.limit - len(self._recent), floor_left)
+            if self._remaining is not None and now < self._remaining_until:
+                in_window = min(in_window, self._remaining - self.reserve(priority))
+            allowed, paced = max(allowed, in_window), max(paced, floor_left)
+        return allowed, paced
+
     @property
     def _rate(self) -> float:
         # What is saved up plus a minute of refill is what the feed may spend in a minute: paced polling
         # never fills the window, so it never stalls until the window's end (where a side that counts fixed
         # minutes would hold every call: the seconds-long gaps of a tight quota).
         return (self.limit - self.reserve(Priority.FEED)) / (WINDOW + PACE)
+
+    @property
+    def _floor(self) -> int:
+        return max(1, round(self.limit * FEED_FLOOR))
 
     @property
     def _capacity(self) -> float:
@@ -278,10 +323,11 @@ class Quota:
         return room
 
     def _forget(self, now: float) -> None:
-        while self._recent and self._recent[0] <= now - WINDOW:
-            self._recent.popleft()
-        if self._recent and self._recent[-1] > now:
-            self._recent.clear()  # a clock that went back (a fake one in tests can) must not block forever
+        for recent in (self._recent, self._sends):
+            while recent and recent[0] <= now - WINDOW:
+                recent.popleft()
+            if recent and recent[-1] > now:
+                recent.clear()  # a clock that went back (a fake one in tests can) must not block forever
 
     def _window_left(self, reset_in: float | None) -> float:
         if reset_in is not None:

@@ -113,3 +113,27 @@ def test_a_quota_that_carries_the_traffic_is_never_refused(quick_bridge):
             b.cycle()
     assert b.zalo.quota.refused == 0 and b.fc.quota.refused == 0
     assert sum(b.zalo.requests.values()) > 150  # the traffic was real: about 30 feed polls a minute
+
+
+def test_a_poll_that_finds_no_room_for_its_next_page_stops_and_reads_it_all_later(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(CUSTOMER, "Khánh", text="chào shop")
+    b.settle(rounds=2)
+    conversation = b.conversation_of(CUSTOMER)
+    replies = [f"đáp {n}" for n in range(60)]  # two of FreshChat's pages
+    for text in replies:
+        b.fc.add_agent_message(conversation, text, actor_id=AGENT_ID)
+    b.clock.advance(60.0)
+    # A backlog of customer messages has filled FreshChat's window; one request of the feed's floor is left.
+    quota = b.engine.freshchat.quota
+    while quota.available(Priority.SEND):
+        quota.acquire(Priority.SEND)
+    while quota.available(Priority.FEED) > 1:
+        quota.acquire(Priority.FEED)
+    started = b.clock()
+    assert b.engine.poll_freshchat().queued == 0  # the second page found no room: nothing half-read is queued
+    assert b.clock() == started  # and the job did not wait out the window
+    assert b.store.next_poll_time() is not None and b.store.next_poll_time() <= started  # still due
+    b.clock.advance(61.0)
+    b.settle(rounds=2)
+    assert b.sent_to(CUSTOMER) == replies

@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from zfsync.quota import Priority, Quota, purpose
+from zfsync.errors import NoRoom
+from zfsync.quota import Priority, Quota, patience, purpose
 from zfsync.sync.engine import zalo_interval
 
 
@@ -54,18 +55,18 @@ def fill(q: Quota, t: Time, priority: Priority) -> int:
 def test_a_window_holds_the_limit_for_a_minute_then_frees_it():
     t = Time()
     q = quota(60, t)
-    assert spend_until_refused(q, Priority.SEND) == 60  # sends may spend the window at once
+    assert spend_until_refused(q, Priority.SEND) == 54  # sends may spend the window at once, less the feed's floor
     t.now = 59.0
     assert q.available(Priority.SEND) == 0
     t.now = 60.0
-    assert q.available(Priority.SEND) == 60
+    assert q.available(Priority.SEND) == 54
     t.now = 10.0  # a clock that went back blocks nothing
-    assert q.available(Priority.SEND) == 60
+    assert q.available(Priority.SEND) == 54
 
 
 @pytest.mark.parametrize(
     ("priority", "stops_at"),
-    [(Priority.SEND, 100), (Priority.FEED, 91), (Priority.CATCHUP, 90), (Priority.PROFILE, 85)],  # feed: its pace
+    [(Priority.SEND, 90), (Priority.FEED, 91), (Priority.CATCHUP, 90), (Priority.PROFILE, 85)],  # feed: its pace
 )
 def test_each_priority_leaves_the_last_requests_to_those_above_it(priority, stops_at):
     t = Time()
@@ -125,6 +126,31 @@ def test_a_send_never_waits_behind_a_waiting_catch_up():
     assert not waiter.is_alive()
 
 
+def test_sends_that_never_stop_still_leave_the_feed_its_floor_every_minute():
+    # A backlog of customer messages (sends) must not blind the bridge to agents' replies (the feed).
+    t = Time()
+    q = quota(200, t)
+    feed_per_minute = [0, 0, 0]
+    for second in range(180):
+        t.now = float(second)
+        spend_until_refused(q, Priority.SEND)
+        feed_per_minute[second // 60] += spend_until_refused(q, Priority.FEED)
+    assert all(spent >= 20 for spent in feed_per_minute)  # 10 % of 200, whatever the sends took of the bucket
+    assert spend_until_refused(q, Priority.SEND) == 0  # and the sends had the rest
+
+
+def test_a_call_with_little_patience_gives_up_instead_of_waiting_out_the_window():
+    t = Time()
+    q = quota(100, t)
+    spend_until_refused(q, Priority.SEND)
+    spend_until_refused(q, Priority.FEED)
+    with patience(5.0), pytest.raises(NoRoom, match="within 5 s"):
+        q.acquire(Priority.FEED)
+    assert t.now == 0.0  # it did not sleep first: the window frees up in a minute, beyond its patience
+    q.acquire(Priority.FEED)  # without a patience, the call waits for the window
+    assert t.now >= 60.0
+
+
 def test_the_headers_lower_the_limit_and_what_remains_is_never_overspent():
     t = Time(wall=1_800_000_000.0 + 45)  # 45 s into a minute
     q = quota(4000, t, minute_windows=True)
@@ -134,7 +160,7 @@ def test_the_headers_lower_the_limit_and_what_remains_is_never_overspent():
     assert q.available(Priority.SEND) == 3
     assert q.available(Priority.FEED) == 0  # the last few are for sends
     t.now = 15.0  # Zalo's window resets at the minute
-    assert q.available(Priority.SEND) == 100
+    assert q.available(Priority.SEND) == 90  # the rest of the window is the feed's floor
     q.observe(limit=8000, remaining=None)
     assert q.limit == 4000  # the configuration is a ceiling
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import structlog
 
 from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, Conversation, FcMessage, Json, Kind
-from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
-from zfsync.quota import Priority
+from zfsync.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
+from zfsync.quota import Priority, patience
 from zfsync.store import NewRow, Store
 from zfsync.sync import notes, pages, render
 from zfsync.sync.delivery import backoff
@@ -27,6 +27,7 @@ log = structlog.get_logger("zfsync.sync")
 MAX_PAGES = 1000  # 50,000 messages: a read back that far means the position message is gone
 TIME_SLACK = 600.0  # seconds; how much older than the position a message may be and still be read
 ATTACHMENT_WAIT = 300.0  # seconds an agent's attachment may stay without a url before it goes without it
+PAGE_PATIENCE = 5.0  # seconds a page read waits for room in the quota before the poll stops until next tick
 
 
 class FreshChatReader:
@@ -51,7 +52,9 @@ class FreshChatReader:
 
     def poll_due(self) -> int:
         """Poll the most overdue conversations FreshChat's budget allows now (after the sends, which go
-        first); returns how many rows were queued."""
+        first); returns how many rows were queued. A page that finds no room within `PAGE_PATIENCE` ends
+        the poll: its conversation stays due, read from the same position next time, and the job is free
+        (a poll that waited out a minute's window would look hung)."""
         now = self.clock()
         next_poll = self.store.next_poll_time()
         if next_poll is None or next_poll > now:
@@ -61,7 +64,11 @@ class FreshChatReader:
         trouble: TransientError | None = None
         for conversation in self.store.conversations_due(now, limit=allowed, active_since=now - HOT_FOR):
             try:
-                queued += self.poll(conversation)
+                with patience(PAGE_PATIENCE):
+                    queued += self.poll(conversation)
+            except NoRoom:
+                log.info("freshchat_poll_deferred", conversation=conversation.fc_conversation_id)
+                break
             except (RateLimited, AuthError):
                 raise  # the whole side's trouble: the cycle records it
             except RemoteError as exc:
