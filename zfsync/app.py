@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import requests
 
 from zfsync.config import Settings
+from zfsync.domain import Z2F, ZaloContent
 from zfsync.freshchat.client import FreshChatClient
 from zfsync.quota import Quota
 from zfsync.store import Store
@@ -23,7 +24,7 @@ from zfsync.sync.profiles import ProfileRefresher
 from zfsync.sync.schedule import Intervals
 from zfsync.sync.zalo_reader import ZaloReader
 from zfsync.sync.zalo_writer import ZaloWriter
-from zfsync.zalo.client import ZaloClient
+from zfsync.zalo.client import ZaloClient, content_of
 from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
 
 
@@ -88,3 +89,18 @@ def build_engine(
         profiles=ProfileRefresher(zalo, freshchat, store, clock, sync.display_name, monotonic or clock),
     )
     return Engine(store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic)
+
+
+def upgrade_payloads(store: Store) -> int:
+    """Rows queued by an earlier zfsync stored a customer's Zalo row as listed; store what it says, in
+    zfsync's words (`ZaloContent`), so rendering reads one shape. Work saved for a retry (keys starting with
+    "_", such as the parts with media already copied) is kept. Run at start; a no-op once done."""
+    upgraded = 0
+    for row_id, payload in store.unsent_payloads(Z2F):
+        if ZaloContent.stored(payload) or "message_id" not in payload:
+            continue  # upgraded already, or a note zfsync wrote (its own payload)
+        listed = {k: v for k, v in payload.items() if not k.startswith("_")}
+        kept = {k: v for k, v in payload.items() if k.startswith("_")}
+        store.set_payload(row_id, {**content_of(listed).payload(), **kept})
+        upgraded += 1
+    return upgraded

@@ -32,7 +32,7 @@ from pathlib import Path
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from zfsync import metrics
+from zfsync import app, metrics
 from zfsync.config import Settings
 from zfsync.domain import F2Z, Z2F, SideHealth
 from zfsync.errors import Stopping, ZfsyncError, first_line
@@ -282,6 +282,9 @@ class Daemon:
             if self.stop_event.is_set():
                 self.lease.release()
                 return
+        upgraded = app.upgrade_payloads(self.store)
+        if upgraded:
+            log.info("payloads_upgraded", rows=upgraded)
         starts = [t for t in (self.store.get_state(STARTS_KEY) or "").split(",") if t][-9:]
         self.store.set_state(STARTS_KEY, ",".join([*starts, f"{time.time():.0f}"]))
         self.engine.recover_schedule()

@@ -42,6 +42,59 @@ Z2F, F2Z = Direction.Z2F, Direction.F2Z
 
 
 @dataclass(frozen=True)
+class ZaloContent:
+    """What a Zalo message says, in zfsync's words: what a customer's (or OA staff's) row stores in the
+    outbox, and all that rendering and media copying read. ``extra`` holds the fields Zalo sent that have
+    no name here (a business card's phone, a type Zalo added), so a placeholder can still show them."""
+
+    type: str
+    text: str = ""
+    url: str = ""
+    thumb: str = ""
+    description: str = ""
+    links: tuple[str, ...] = ()
+    location: str = ""  # as Zalo sent it: "lat,lng", "lng,lat" or a JSON object (`render.location_text`)
+    file_name: str = ""
+    extra: Json = field(default_factory=dict, compare=False)
+
+    FORMAT = "zalo-content-1"  # under "format"; a payload without it is a row as listed (`app.upgrade_payloads`)
+
+    def payload(self) -> Json:
+        """The outbox payload: every field, links as a list, and the format tag."""
+        return {
+            "format": self.FORMAT,
+            "type": self.type,
+            "text": self.text,
+            "url": self.url,
+            "thumb": self.thumb,
+            "description": self.description,
+            "links": list(self.links),
+            "location": self.location,
+            "file_name": self.file_name,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def of(cls, payload: Json) -> ZaloContent:
+        """The content a payload of `payload()` holds (other keys, such as copied parts, are ignored)."""
+        return cls(
+            type=str(payload.get("type") or "unknown"),
+            text=str(payload.get("text") or ""),
+            url=str(payload.get("url") or ""),
+            thumb=str(payload.get("thumb") or ""),
+            description=str(payload.get("description") or ""),
+            links=tuple(str(x) for x in payload.get("links") or ()),
+            location=str(payload.get("location") or ""),
+            file_name=str(payload.get("file_name") or ""),
+            extra=dict(payload.get("extra") or {}),
+        )
+
+    @classmethod
+    def stored(cls, payload: Json) -> bool:
+        return payload.get("format") == cls.FORMAT
+
+
+@dataclass(frozen=True)
 class ZaloMessage:
     """One row of Zalo's ``listrecentchat`` or ``conversation``; ``user_id`` is always the customer."""
 
@@ -49,21 +102,22 @@ class ZaloMessage:
     user_id: str
     from_oa: bool  # src == 0: sent by the OA (by us, or by staff in OA Manager)
     time_ms: int
-    type: str
-    text: str = ""
+    content: ZaloContent
     user_name: str = ""
     user_avatar: str = ""
-    url: str = ""
-    thumb: str = ""
-    description: str = ""
-    links: tuple[str, ...] = ()
-    location: str = ""
-    raw: Json = field(default_factory=dict, compare=False)
 
     @property
     def key(self) -> tuple[int, str]:
         """Sort key and cursor value: Zalo times can tie to the millisecond, so the id breaks ties."""
         return (self.time_ms, self.message_id)
+
+    @property
+    def type(self) -> str:
+        return self.content.type
+
+    @property
+    def text(self) -> str:
+        return self.content.text
 
 
 @dataclass(frozen=True)

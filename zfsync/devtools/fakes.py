@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, Json, Media, ZaloMessage, ZaloProfile
+from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, Json, Media, ZaloContent, ZaloMessage, ZaloProfile
 from zfsync.errors import ConversationNotLatest, PermanentError
 from zfsync.quota import Quota
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -40,7 +40,8 @@ class FakeZalo:
     def _add(self, user_id: str, from_oa: bool, kind: str, text: str = "", url: str = "") -> ZaloMessage:
         time_ms = max([int(self.clock() * 1000)] + [m.time_ms for m in self.messages[-1:]])
         name = self.profiles[user_id].display_name if user_id in self.profiles else ""
-        message = ZaloMessage(f"zm{next(self._ids)}", user_id, from_oa, time_ms, kind, text, name, url=url)
+        content = ZaloContent(kind, text, url=url)
+        message = ZaloMessage(f"zm{next(self._ids)}", user_id, from_oa, time_ms, content, user_name=name)
         self.messages.append(message)
         return message
 

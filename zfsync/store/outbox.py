@@ -192,6 +192,15 @@ class OutboxStore(StoreBase):
             Message.id == row_id
         ).execute()
 
+    def unsent_payloads(self, direction: str) -> list[tuple[int, dict[str, Any]]]:
+        """The id and payload of every row of ``direction`` not delivered (nor skipped): pending, sending
+        and failed ones."""
+        Message = self.tables.Message
+        query = Message.select(Message.id, Message.payload).where(
+            Message.direction == direction, Message.status.not_in([Status.SENT, Status.SKIPPED])
+        )
+        return [(row.id, json.loads(row.payload)) for row in query.order_by(Message.id)]
+
     def set_payload(self, row_id: int, payload: dict[str, Any]) -> None:
         """Record work done for a row before its send (an upload), so a retry or reconcile reuses it."""
         Message = self.tables.Message

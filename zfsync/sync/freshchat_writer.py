@@ -14,7 +14,17 @@ from datetime import UTC, datetime
 
 import structlog
 
-from zfsync.domain import Contact, Conversation, FcMessage, FcNewUser, FcOutgoing, Kind, OutboxRow, reference_id
+from zfsync.domain import (
+    Contact,
+    Conversation,
+    FcMessage,
+    FcNewUser,
+    FcOutgoing,
+    Kind,
+    OutboxRow,
+    ZaloContent,
+    reference_id,
+)
 from zfsync.errors import ConversationNotLatest, PermanentError, RemoteError, TransientError
 from zfsync.store import Store
 from zfsync.sync import echo, media, notes, pages, plan, render
@@ -97,8 +107,9 @@ class FreshChatWriter:
     ) -> tuple[str, str | None]:
         payload = dict(row.payload)
         fc_user = self._ensure_user(contact)
-        if isinstance(action, plan.PostCustomerMessage) and FC_PARTS not in payload and media.has_media(payload):
-            copied = media.copy_to_freshchat(payload, self.zalo, self.fc, row.attempts)
+        content = ZaloContent.of(payload)
+        if isinstance(action, plan.PostCustomerMessage) and FC_PARTS not in payload and media.has_media(content):
+            copied = media.copy_to_freshchat(content, self.zalo, self.fc, row.attempts)
             for problem in copied.problems:
                 log.warning("media_not_copied", row=row.id, contact=contact.zalo_user_id, reason=problem)
             # Saved before posting: a retry after a crash posts the same parts, so reconcile can find them.
@@ -147,8 +158,8 @@ class FreshChatWriter:
             # One of our own sends to this user is unresolved; it may be this very message.
             return plan.EchoFacts(listing_claimed=False, own_send_open=True, match=None)
         sends = self.store.own_sends(contact_id, row.source_time - echo.WINDOW)
-        listing = row.payload
-        found = echo.echo_of(str(listing.get("type") or ""), str(listing.get("message") or ""), sends)
+        listing = ZaloContent.of(row.payload)
+        found = echo.echo_of(listing.type, listing.text, sends)
         return plan.EchoFacts(listing_claimed=False, own_send_open=False, match=found.row_id if found else None)
 
     def _reopen(self, conversation: Conversation) -> None:
@@ -209,11 +220,12 @@ class FreshChatWriter:
         return user.id
 
     def _render(self, kind: str, payload: dict, fc_user: str) -> FcOutgoing:
+        content = ZaloContent.of(payload)
         if kind == Kind.OA_NOTE:
             return FcOutgoing(
-                (render.text_part(render.oa_note_text(payload)),), actor_type="bot", message_type="private"
+                (render.text_part(render.oa_note_text(content)),), actor_type="bot", message_type="private"
             )
-        parts = payload.get(FC_PARTS) or render.zalo_parts(payload)
+        parts = payload.get(FC_PARTS) or render.zalo_parts(content)
         return FcOutgoing(tuple(parts), actor_type="user", actor_id=fc_user)
 
     def _open(self, contact: Contact, fc_user: str, message: FcOutgoing, replaced: str = "") -> tuple[str, str | None]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from zfsync.domain import Json, Media
+from zfsync.domain import Json, Media, ZaloContent
 from zfsync.errors import AuthError, RateLimited, RemoteError, TransientError
 from zfsync.sync import render
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -48,42 +48,28 @@ class Copied:
 # --- Zalo → FreshChat ----------------------------------------------------------------------------------
 
 
-IMAGE_TYPES = ("photo", "GIF", "gif", "sticker")
-LINK_TYPES = ("link", "links")  # their url, if any, is a web page, not something to copy
-
-
-def has_media(row: Json) -> bool:
-    """Whether the row carries something to copy: any type but links with a ``url`` (files, videos, audio
-    and business cards arrive under types the listing docs omit), or an image with only a ``thumb``."""
-    kind = str(row.get("type") or "")
-    if kind in LINK_TYPES:
+def has_media(content: ZaloContent) -> bool:
+    """Whether the message carries something to copy: any type but links with a url (files, videos, audio
+    and business cards arrive under types the listing docs omit), or an image with only a thumb."""
+    if content.type in render.LINK_TYPES:
         return False
-    return bool(row.get("url")) or (kind in IMAGE_TYPES and bool(row.get("thumb")))
+    return bool(content.url) or (content.type in render.IMAGE_TYPES and bool(content.thumb))
 
 
-def file_name(row: Json, media: Media) -> str:
-    for key in ("name", "file_name", "title"):
-        if isinstance(row.get(key), str) and row[key].strip():
-            return row[key].strip()[:200]
-    return media.name
-
-
-def copy_to_freshchat(row: Json, zalo: ZaloSide, fc: FreshChatSide, attempt: int) -> Copied:
-    """The FreshChat parts for a customer's Zalo row, with photos, GIFs, stickers and voice re-uploaded."""
-    parts = render.zalo_parts(row)
-    kind = str(row.get("type") or "")
-    url = str(row.get("url") or row.get("thumb") or "")
-    if not has_media(row):
+def copy_to_freshchat(content: ZaloContent, zalo: ZaloSide, fc: FreshChatSide, attempt: int) -> Copied:
+    """The FreshChat parts for a customer's Zalo message, with photos, GIFs, stickers and voice re-uploaded."""
+    parts = render.zalo_parts(content)
+    kind = content.type
+    if not has_media(content):
         return Copied(parts, [])
-    what = "voice message" if kind == "voice" else "image" if kind in IMAGE_TYPES else f"{kind} file"
+    what = "voice message" if kind == "voice" else "image" if kind in render.IMAGE_TYPES else f"{kind} file"
     try:
-        media = zalo.download(url, FRESHCHAT_MAX_BYTES)
+        media = zalo.download(content.url or content.thumb, FRESHCHAT_MAX_BYTES)
         if kind == "voice":
             return Copied([{"file": fc.upload_file(media)}, render.text_part("🎤 Voice message")], [])
-        if kind not in IMAGE_TYPES:
-            named = Media(media.data, media.content_type, file_name(row, media))
-            label = render.file_label(kind, row)
-            return Copied([{"file": fc.upload_file(named)}, render.text_part(label)], [])
+        if kind not in render.IMAGE_TYPES:
+            named = Media(media.data, media.content_type, content.file_name or media.name)
+            return Copied([{"file": fc.upload_file(named)}, render.text_part(render.file_label(content))], [])
         uploaded = fc.upload_image(media)
     except RemoteError as exc:
         problem = _fallback_reason(exc, attempt)

@@ -12,10 +12,12 @@ import re
 import unicodedata
 from typing import Any
 
-from zfsync.domain import REPLACEMENT, FcMessage, Json
+from zfsync.domain import REPLACEMENT, FcMessage, Json, ZaloContent
 
 ZALO_TEXT_LIMIT = 2000
 MAP_URL = "https://www.google.com/maps?q={lat},{lng}"
+IMAGE_TYPES = ("photo", "GIF", "gif", "sticker")
+LINK_TYPES = ("link", "links")  # their url, if any, is a web page, not something to copy
 
 
 def text_part(text: str) -> Json:
@@ -25,10 +27,10 @@ def text_part(text: str) -> Json:
 ALTERED = "(zfsync: characters Zalo sent that no text can hold were replaced by \ufffd)"
 
 
-def zalo_parts(row: Json) -> list[Json]:
-    """FreshChat message parts for one raw Zalo row (the ``raw`` of a `ZaloMessage`); a text the client
-    had to repair (invalid code points became U+FFFD) says so."""
-    parts = _zalo_parts(row)
+def zalo_parts(content: ZaloContent) -> list[Json]:
+    """FreshChat message parts for what a Zalo message says; a text the client had to repair (invalid code
+    points became U+FFFD) says so."""
+    parts = _zalo_parts(content)
     for part in parts:
         text = part.get("text")
         if isinstance(text, dict) and REPLACEMENT in str(text.get("content")):
@@ -36,65 +38,60 @@ def zalo_parts(row: Json) -> list[Json]:
     return parts
 
 
-def _zalo_parts(row: Json) -> list[Json]:
-    kind = str(row.get("type") or "unknown")
-    text = _s(row.get("message"))
-    url = _s(row.get("url"))
-    thumb = _s(row.get("thumb"))
+def _zalo_parts(content: ZaloContent) -> list[Json]:
+    kind, text = content.type, content.text
     if kind == "text":
         return [text_part(text if text.strip() else "(empty message)")]
-    if kind in ("photo", "GIF", "gif", "sticker"):
-        image = url or thumb
+    if kind in IMAGE_TYPES:
+        image = content.url or content.thumb
         parts: list[Json] = [{"image": {"url": image}}] if image else []
-        caption = _s(row.get("description")) or (text if kind == "photo" else "")
+        caption = content.description or (text if kind == "photo" else "")
         if caption.strip():
             parts.append(text_part(caption))
         return parts or [text_part(f"[{kind} without a link]")]
     if kind == "voice":
+        url = content.url
         return [text_part(f"🎤 Voice message: {url}" if url else "🎤 Voice message (no link)")]
-    if kind in ("link", "links"):
-        links = [_link(x) for x in row.get("links") or []] if isinstance(row.get("links"), list) else []
-        lines = [t for t in [text, *links] if t.strip()]
+    if kind in LINK_TYPES:
+        lines = [t for t in [text, *content.links] if t.strip()]
         return [text_part("\n".join(lines) if lines else "[link]")]
     if kind == "location":
-        return [text_part(location_text(row.get("location"), text))]
-    return [text_part(unknown_text(kind, row))]
+        return [text_part(location_text(content.location, text))]
+    return [text_part(unknown_text(content))]
 
 
-def location_text(location: Any, text: str = "") -> str:
+def location_text(location: str, text: str = "") -> str:
     """Both numbers, labelled, plus a map link; a bare "a,b" string is also shown as Zalo sent it, since
     which number is which is only inferred for it (`_coordinates`)."""
     lat, lng = _coordinates(location)
-    shown = location if isinstance(location, str) else json.dumps(location, ensure_ascii=False)
     if lat is None:
-        return f"📍 Location: {shown}".strip()
+        return f"📍 Location: {location}".strip()
     prefix = f"{text}\n" if text.strip() else ""
-    raw = f" (Zalo sent {shown!r})" if isinstance(location, str) and not shown.lstrip().startswith("{") else ""
+    raw = f" (Zalo sent {location!r})" if not location.lstrip().startswith("{") else ""
     return f"{prefix}📍 Location: latitude {lat}, longitude {lng}{raw}\n{MAP_URL.format(lat=lat, lng=lng)}"
 
 
-def file_label(kind: str, row: Json) -> str:
-    """The text beside a file copied from a row of a type the listing docs omit (file, video, audio...)."""
+def file_label(content: ZaloContent) -> str:
+    """The text beside a file copied from a message of a type the listing docs omit (file, video, audio...)."""
     icons = {"file": "📎", "video": "🎬", "audio": "🔊", "business card": "👤"}
-    caption = " ".join(t for t in (_s(row.get("message")), _s(row.get("description"))) if t.strip())
-    return f"{icons.get(kind, '📎')} Zalo {kind}" + (f": {caption}" if caption else "")
+    caption = " ".join(t for t in (content.text, content.description) if t.strip())
+    return f"{icons.get(content.type, '📎')} Zalo {content.type}" + (f": {caption}" if caption else "")
 
 
-def unknown_text(kind: str, row: Json) -> str:
-    fields = {
-        k: v
-        for k, v in row.items()
-        if k not in ("from_avatar", "to_avatar", "from_display_name", "to_display_name", "from_id", "to_id", "src")
-    }
-    return f"[Zalo {kind} message: zfsync cannot show this type yet]\n" + json.dumps(
+def unknown_text(content: ZaloContent) -> str:
+    """A placeholder for a type zfsync does not know, carrying every field Zalo sent with it."""
+    named = {k: v for k, v in content.payload().items() if v and k not in ("format", "extra")}
+    fields = {**named, **content.extra}
+    return f"[Zalo {content.type} message: zfsync cannot show this type yet]\n" + json.dumps(
         fields, ensure_ascii=False, sort_keys=True
     )
 
 
-def oa_note_text(row: Json) -> str:
+def oa_note_text(content: ZaloContent) -> str:
     """A message OA staff typed in Zalo OA Manager, shown to agents as a private note."""
-    shown = "\n".join(p["text"]["content"] for p in zalo_parts(row) if "text" in p)
-    images = [p["image"]["url"] for p in zalo_parts(row) if "image" in p]
+    parts = zalo_parts(content)
+    shown = "\n".join(p["text"]["content"] for p in parts if "text" in p)
+    images = [p["image"]["url"] for p in parts if "image" in p]
     body = "\n".join(x for x in [shown, *images] if x)
     return f"[Sent from Zalo OA Manager by OA staff]\n{body}"
 
@@ -214,21 +211,19 @@ def _pieces(text: str, limit: int, separators: list[str]) -> list[str]:
     return pieces
 
 
-def _coordinates(location: Any) -> tuple[float | None, float | None]:
-    data = location
-    if isinstance(location, str):
-        try:
-            data = json.loads(location)
-        except ValueError:
-            numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", location)[:2]]
-            if len(numbers) < 2:
-                return None, None
-            first, second = numbers
-            # Zalo's docs call the field "longitude/latitude". A value beyond ±90 can only be a longitude
-            # (all of Vietnam lies near 105° E, 8-23° N), which settles it; otherwise follow the docs.
-            if abs(second) > 90 >= abs(first):
-                return first, second
-            return second, first
+def _coordinates(location: str) -> tuple[float | None, float | None]:
+    try:
+        data: Any = json.loads(location)
+    except ValueError:
+        numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", location)[:2]]
+        if len(numbers) < 2:
+            return None, None
+        first, second = numbers
+        # Zalo's docs call the field "longitude/latitude". A value beyond ±90 can only be a longitude
+        # (all of Vietnam lies near 105° E, 8-23° N), which settles it; otherwise follow the docs.
+        if abs(second) > 90 >= abs(first):
+            return first, second
+        return second, first
     if isinstance(data, dict):
         lat = data.get("latitude", data.get("lat"))
         lng = data.get("longitude", data.get("lng", data.get("long")))
@@ -237,12 +232,6 @@ def _coordinates(location: Any) -> tuple[float | None, float | None]:
         except (TypeError, ValueError):
             return None, None
     return None, None
-
-
-def _link(item: Any) -> str:
-    if isinstance(item, dict):
-        return " ".join(_s(item.get(k)) for k in ("title", "url", "link") if item.get(k))
-    return _s(item)
 
 
 def _s(value: Any) -> str:

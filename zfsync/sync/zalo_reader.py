@@ -252,7 +252,7 @@ class ZaloReader:
                 Z2F,
                 r.message_id,
                 Kind.OA_NOTE if r.from_oa else r.type,
-                r.raw,
+                r.content.payload(),
                 max(r.time_ms, 0) / 1000 or now_ms / 1000,
             )
             for r in fresh

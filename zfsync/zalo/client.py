@@ -16,7 +16,7 @@ import requests
 import structlog
 
 from zfsync import http
-from zfsync.domain import Json, Media, ZaloMessage, ZaloProfile
+from zfsync.domain import Json, Media, ZaloContent, ZaloMessage, ZaloProfile
 from zfsync.errors import InvalidResponse, PermanentError
 from zfsync.quota import Quota
 from zfsync.zalo.codes import DOCUMENTED_LIMIT, RATE_LIMIT_WAIT, TokenRejected, error_for
@@ -223,24 +223,14 @@ class ZaloClient:
         user_id = raw.get(f"{user_side}_id")
         if user_id is None or user_id == "":
             return None
-        links = raw.get("links")
         return ZaloMessage(
             message_id=str(raw["message_id"]),
             user_id=str(user_id),
             from_oa=from_oa,
             time_ms=_int_or(raw.get("time"), -1),
-            type=str(raw.get("type") or "unknown"),
-            text=_str(raw.get("message")),
+            content=content_of(raw),
             user_name=_str(raw.get(f"{user_side}_display_name")),
             user_avatar=_str(raw.get(f"{user_side}_avatar")),
-            url=_str(raw.get("url")),
-            thumb=_str(raw.get("thumb")),
-            description=_str(raw.get("description")),
-            links=tuple(_link(x) for x in links) if isinstance(links, list) else (),
-            location=_str(raw.get("location"))
-            if not isinstance(raw.get("location"), dict)
-            else json.dumps(raw["location"], ensure_ascii=False),
-            raw=raw,
         )
 
     def _is_from_oa(self, raw: Json) -> bool | None:
@@ -278,10 +268,38 @@ def _str(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+# A row's fields that say who and when, not what: they never reach the content.
+_ENVELOPE = {"message_id", "src", "time", "sent_time", "from_id", "to_id", "from_display_name", "to_display_name"}
+_ENVELOPE |= {"from_avatar", "to_avatar"}
+_CONTENT = {"type", "message", "url", "thumb", "description", "links", "location", "name", "file_name", "title"}
+
+
+def content_of(raw: Json) -> ZaloContent:
+    """What a listing row says, in zfsync's words (also used to upgrade rows zfsync 0.1 stored as listed)."""
+    links = raw.get("links")
+    location = raw.get("location")
+    names = (raw.get(key) for key in ("name", "file_name", "title"))
+    return ZaloContent(
+        type=_str(raw.get("type")) or "unknown",
+        text=_str(raw.get("message")),
+        url=_str(raw.get("url")),
+        thumb=_str(raw.get("thumb")),
+        description=_str(raw.get("description")),
+        links=tuple(_link(x) for x in links) if isinstance(links, list) else (),
+        location=json.dumps(location, ensure_ascii=False) if isinstance(location, dict) else _str(location),
+        file_name=next((n.strip()[:200] for n in names if isinstance(n, str) and n.strip()), ""),
+        extra={k: v for k, v in raw.items() if k not in _ENVELOPE | _CONTENT},
+    )
+
+
 def _link(item: Any) -> str:
-    # The docs say a string array; a third-party fixture uses {url, name} objects. Accept both.
+    # The docs say a string array; a third-party fixture uses {url, name} objects. Accept both, and keep
+    # a title where there is one.
     if isinstance(item, dict):
-        return _str(item.get("url") or item.get("link") or json.dumps(item, ensure_ascii=False))
+        target = item.get("url") or item.get("link")
+        if not target:
+            return json.dumps(item, ensure_ascii=False)
+        return " ".join(_str(x) for x in (item.get("title"), target) if x)
     return _str(item)
 
 
