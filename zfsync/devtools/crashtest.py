@@ -10,8 +10,7 @@ With ``--postgres`` the store is a throwaway PostgreSQL database; with ``--stand
 share it (one active, two standing by) and each kill hits whichever is active at that moment, so every
 kill is a failover: the summary gives how many, and the longest time without an active daemon.
 
-Every message carries a unique marker (``z17``, ``f42``) so that what arrived can be matched to what was
-written whatever the content type.
+What is written, and how what arrived is matched to it, is `zfsync.devtools.traffic`.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -32,14 +30,8 @@ from pathlib import Path
 from zfsync.demo import Demo, wait_until
 from zfsync.devtools import pgcluster
 from zfsync.devtools.pgcluster import Cluster
-from zfsync.sim.freshchat import AGENT_ID
+from zfsync.devtools.traffic import Traffic
 from zfsync.status import ACTIVE_KEY
-
-MARKER = re.compile(r"\b([zf]\d+)\b")
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5f0000000049454e44ae426082"
-)
 
 
 @dataclass
@@ -70,7 +62,7 @@ class Report:
         )
 
 
-class CrashTest:
+class CrashTest(Traffic):
     def __init__(
         self,
         workdir: Path,
@@ -95,82 +87,16 @@ class CrashTest:
         # Zalo rows of one millisecond share it; sends answer ids the listings never show (sim modes).
         self.demo.zalo.modes.ties = ties
         self.demo.zalo.modes.id_mismatch = id_mismatch
-        self.users = [f"84{9_000_000_000_000_000 + n:017d}" for n in range(users)]
-        self.messages = messages
-        self.written: dict[str, list[str]] = {u: [] for u in self.users}  # user -> z markers in order
-        self.replied: dict[str, list[str]] = {u: [] for u in self.users}  # user -> f markers in order
-        self.z_count = 0
-        self.f_count = 0
-        self.image_replies = 0
-        self.image_url = self.demo.zalo.add_media(PNG, "image/png", "photo.png")
-        self.agent_image = self.demo.fc.add_media(PNG, "image/png", "reply.png")
-
-    # --- traffic -------------------------------------------------------------------------------------
-
-    def customer_writes(self) -> None:
-        user = self.rng.choice(self.users)
-        self.z_count += 1
-        marker = f"z{self.z_count}"
-        kind = self.rng.choice(["text", "text", "emoji", "photo", "location", "link"])
-        name = f"Khách {user[-3:]}"
-        zalo = self.demo.zalo
-        if kind == "photo":
-            zalo.add_customer_message(user, name, type="photo", url=self.image_url, description=f"ảnh {marker}")
-        elif kind == "location":
-            location = json.dumps({"latitude": 10.7 + self.rng.random(), "longitude": 106.6})
-            zalo.add_customer_message(user, name, type="location", text=f"đây {marker}", location=location)
-        elif kind == "link":
-            zalo.add_customer_message(user, name, type="link", text=f"xem {marker}", links=["https://shop.vn/x"])
-        elif kind == "emoji":
-            zalo.add_customer_message(user, name, text=f"👍🏽 {marker} 🇻🇳")
-        else:
-            zalo.add_customer_message(user, name, text=f"Xin chào, tôi cần hỏi {marker}")
-        self.written[user].append(marker)
-
-    def agent_replies(self) -> bool:
-        fc = self.demo.fc
-        with fc.lock:
-            # A user whose conversation is not open yet (the daemon died in between) cannot get a reply.
-            conversations = {u["reference_id"][len("zalo-") :]: fc._latest_of(u["id"]) for u in fc.users.values()}
-        candidates = [u for u in self.users if conversations.get(u) and self.written[u]]
-        if not candidates:
-            return False
-        user = self.rng.choice(candidates)
-        conversation = conversations[user] or ""  # a candidate has one
-        self.f_count += 1
-        marker = f"f{self.f_count}"
-        kind = self.rng.choice(["text", "text", "text", "long", "image"])
-        if kind == "long":
-            text = f"{marker} " + "Chính sách đổi trả trong ba mươi ngày. " * 70  # ~2,700 characters: two sends
-            fc.add_agent_message(conversation, text, actor_id=AGENT_ID)
-        elif kind == "image":
-            self.image_replies += 1
-            parts = [{"image": {"url": self.agent_image}}, {"text": {"content": f"ảnh {marker}"}}]
-            fc.add_agent_message(conversation, parts=parts, actor_id=AGENT_ID)
-        else:
-            fc.add_agent_message(conversation, f"Dạ, {marker} ạ", actor_id=AGENT_ID)
-        self.replied[user].append(marker)
-        return True
-
-    def traffic(self, budget: int) -> None:
-        """Write up to ``budget`` messages, each way, in a random interleaving."""
-        for _ in range(budget):
-            if self.z_count < self.messages:
-                self.customer_writes()
-            if self.f_count < self.messages and self.rng.random() < 0.95:
-                self.agent_replies()
+        super().__init__(self.demo, self.rng, users, messages)
 
     # --- the run -------------------------------------------------------------------------------------
 
     def run(self, kills: int) -> Report:
         started = time.monotonic()
-        auth = self.demo.zfsync("auth", "zalo", f"--refresh-token={self.demo.zalo.mint_tokens()[1]}")
-        if auth.returncode != 0:
-            raise SystemExit(f"crashtest: authorisation failed: {auth.stderr.strip()}")
+        self.authorise()
         # The first start takes what Zalo already lists as history; traffic starts once it has looked.
         self.demo.start_daemon()
-        if not wait_until(lambda: self.demo.zalo.requests.get("/v2.0/oa/listrecentchat", 0) >= 2, timeout=60):
-            raise SystemExit("crashtest: the daemon did not start polling; see its log")
+        self.wait_for_polling()
         per_round = max(1, (2 * self.messages) // max(1, kills))
         for _ in range(kills):
             if self.demo.daemon is None or self.demo.daemon.poll() is not None:
@@ -198,14 +124,11 @@ class CrashTest:
         """Several daemons on one PostgreSQL store; each kill hits the active one, and a new daemon joins
         the standbys in its place."""
         started = time.monotonic()
-        auth = self.demo.zfsync("auth", "zalo", f"--refresh-token={self.demo.zalo.mint_tokens()[1]}")
-        if auth.returncode != 0:
-            raise SystemExit(f"crashtest: authorisation failed: {auth.stderr.strip()}")
+        self.authorise()
         running = self.running = [self.demo.spawn() for _ in range(daemons)]
         active = self.wait_for_active(running, previous=None, timeout=60)
         # The first start takes what Zalo already lists as history; traffic starts once it has looked.
-        if not wait_until(lambda: self.demo.zalo.requests.get("/v2.0/oa/listrecentchat", 0) >= 2, timeout=60):
-            raise SystemExit("crashtest: the active daemon did not start polling; see its log")
+        self.wait_for_polling()
         per_round = max(1, (2 * self.messages) // max(1, kills))
         for _ in range(kills):
             self.traffic(per_round)
@@ -230,6 +153,15 @@ class CrashTest:
         self.report.wall_seconds = time.monotonic() - started
         return self.report
 
+    def authorise(self) -> None:
+        auth = self.demo.zfsync("auth", "zalo", f"--refresh-token={self.demo.zalo.mint_tokens()[1]}")
+        if auth.returncode != 0:
+            raise SystemExit(f"crashtest: authorisation failed: {auth.stderr.strip()}")
+
+    def wait_for_polling(self) -> None:
+        if not wait_until(lambda: self.demo.zalo.requests.get("/v2.0/oa/listrecentchat", 0) >= 2, timeout=60):
+            raise SystemExit("crashtest: the (active) daemon did not start polling; see its log")
+
     def wait_for_active(self, running: list[subprocess.Popen[bytes]], previous: int | None, timeout: float) -> int:
         """The pid of the daemon of ``running`` that announced itself active (other than ``previous``)."""
         assert self.postgres is not None
@@ -248,12 +180,17 @@ class CrashTest:
             raise SystemExit(f"crashtest: no daemon became active within {timeout:.0f} s; see {self.demo.log_path}")
         return found[-1]
 
-    def drain(self, timeout: float = 300.0) -> None:
-        """Let the last daemon run until everything written has arrived (or the time is up)."""
-        deadline = time.monotonic() + timeout
+    def drain(self, patience: float = 120.0) -> None:
+        """Let the daemon run until everything written has arrived. A backlog drains at the quotas' pace, so
+        it gives up only when nothing new arrived for ``patience`` seconds (longer than a quota window)."""
+        progress_at = time.monotonic()
+        seen = -1
         settled_at: float | None = None
-        while time.monotonic() < deadline:
+        while time.monotonic() - progress_at < patience:
             arrived = self.arrived()
+            count = sum(len(v) for side in arrived for v in side.values())
+            if count != seen:
+                seen, progress_at = count, time.monotonic()
             complete = all(
                 set(self.written[u]) <= set(arrived[0][u]) and set(self.replied[u]) <= set(arrived[1][u])
                 for u in self.users
@@ -263,21 +200,6 @@ class CrashTest:
                 if time.monotonic() - settled_at > 3.0:  # a few more cycles: would anything come twice?
                     return
             time.sleep(0.2)
-
-    def arrived(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-        """Markers as they arrived: in FreshChat per user, and on Zalo per user, in arrival order."""
-        z: dict[str, list[str]] = {u: [] for u in self.users}
-        f: dict[str, list[str]] = {u: [] for u in self.users}
-        for user in self.users:
-            for message in self.demo.fc_messages(user):
-                for part in message["message_parts"]:
-                    if "text" in part:
-                        z[user] += MARKER.findall(part["text"]["content"])
-        with self.demo.zalo.lock:
-            for sent in self.demo.zalo.sent:
-                if sent["user_id"] in f:
-                    f[sent["user_id"]] += [m for m in MARKER.findall(sent["text"]) if m.startswith("f")]
-        return z, f
 
     def check(self) -> None:
         z, f = self.arrived()
@@ -294,7 +216,8 @@ class CrashTest:
         with self.demo.zalo.lock:
             photos = sum(1 for s in self.demo.zalo.sent if s.get("kind") == "photo")
         if photos != self.image_replies:
-            self.report.duplicated.append(f"photos sent {photos}, expected {self.image_replies}")
+            problems = self.report.duplicated if photos > self.image_replies else self.report.lost
+            problems.append(f"photos sent {photos}, expected {self.image_replies}")
 
     def close(self) -> None:
         for process in self.running:
