@@ -12,12 +12,13 @@ never plans beyond what the side last said remains. Work is spent in priority or
 
 Each priority below `SEND` leaves a few requests of the window to those above it, so a low-priority call
 waits while a higher one goes at once: nobody queues behind anybody. Below `SEND`, spending is also paced
-by a token bucket (the limit's rate, at most ten seconds of it saved up), so polls never burn a minute's
-budget in one burst and then starve for the rest of it; sends draw on the bucket too, so the lower
-priorities yield to them. One exception keeps a backlog from blinding the bridge: sends leave the change
-feed a floor of the window (`FEED_FLOOR`), which the feed may spend whatever the bucket says. Without
-it, a catch-up of thousands of customer messages filled FreshChat's window minute after minute, and no
-agent reply was found until the last of them was posted.
+by a token bucket (about two seconds' worth saved up, refilled so that the saved-up requests plus a
+minute's refill never fill the window), so polls are spread evenly and never burn a minute's budget in
+one burst and then starve for the rest of it; the sends of the last minute slow the refill down, so the
+lower priorities yield to them. One exception keeps a backlog from blinding the bridge: sends leave the
+change feed a floor of the window (`FEED_FLOOR`), which the feed may spend, spread over the minute,
+however slow the refill. Without it, a catch-up of thousands of customer messages filled FreshChat's window
+minute after minute, and no agent reply was found until the last of them was posted.
 
 The sync core names the purpose of its work with `purpose(...)`, and how long a call may wait for room
 with `patience(...)` (a poll would rather stop and come back than hold its job); the clients ask the
@@ -27,6 +28,7 @@ every call of the side until the window resets.
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -48,7 +50,8 @@ class Priority(IntEnum):
 
 
 WINDOW = 60.0  # seconds: both sides count requests per minute
-PACE = 10.0  # seconds of the limit's rate the bucket may save up for the priorities below SEND
+PACE = 2.0  # seconds of the limit's rate the bucket may save up for the priorities below SEND ...
+MIN_SAVED = 2.0  # ... but at least this many requests, so that a small limit still lets one through
 RESERVE_SHARE = 0.05  # of the limit, kept by each priority for those above it
 FEED_FLOOR = 0.1  # of the window, never taken by sends: the change feed may spend it unpaced
 MIN_WAIT = 0.05  # seconds: the shortest nap of a call that must wait
@@ -57,6 +60,7 @@ REFUSAL_MEMORY = 900.0  # seconds a limit taught by a refusal (not by headers) i
 
 _purpose: ContextVar[Priority] = ContextVar("zfsync_purpose", default=Priority.FEED)
 _patience: ContextVar[float] = ContextVar("zfsync_patience", default=math.inf)
+_sent_at: ContextVar[float | None] = ContextVar("zfsync_sent_at", default=None)  # of the request being answered
 
 
 @contextmanager
@@ -123,6 +127,7 @@ class Quota:
         self._refusal_limit_until = 0.0  # ... kept until then (clock)
         self._recent: deque[float] = deque()  # when (clock) each request of the last minute was made
         self._sends: deque[float] = deque()  # ... and each one of them made at `Priority.SEND`
+        self._floor_next = 0.0  # the feed's next request from its floor may go then (clock)
         self._remaining: int | None = None  # the side's last word on what remains ...
         self._remaining_until = 0.0  # ... valid until then (clock)
         self._blocked_until = 0.0  # after a refusal, nobody calls before then (clock)
@@ -198,11 +203,14 @@ class Quota:
         """One request to the side: waits for room and counts it; if the side refuses it for the rate, holds
         the side (see `refused`) and sets the error's ``retry_after`` to the wait."""
         sent_at = self.acquire(priority)
+        token = _sent_at.set(sent_at)
         try:
             yield
         except RateLimited as exc:
             exc.retry_after = self.refused(exc.retry_after, explicit=exc.explicit_wait, sent_at=sent_at)
             raise
+        finally:
+            _sent_at.reset(token)
 
     def stop(self) -> None:
         """The daemon is stopping: every call waiting for room gives up now (`Stopping`), so a stop never
@@ -211,13 +219,19 @@ class Quota:
         self._wake.set()
 
     def observe(self, limit: int | None, remaining: int | None, reset_in: float | None = None) -> None:
-        """What the side's headers said with an answer: its limit, what remains, when the window resets."""
+        """What the side's headers said with an answer: its limit, what remains, when the window resets.
+
+        Inside `request`, what remains is taken to exclude the requests made after this one: they may not
+        have reached the side when it answered, and each will be counted there (a few too many counted
+        costs a few requests; too few, a burst of refusals)."""
         with self._lock:
             now = self.clock()
             if limit is not None and limit > 0:
                 self._learned = limit
             if remaining is not None:
-                self._remaining = max(0, remaining)
+                sent_at = _sent_at.get()
+                later = len(self._recent) - bisect.bisect_right(self._recent, sent_at) if sent_at is not None else 0
+                self._remaining = max(0, remaining - later)
                 self._remaining_until = now + self._window_left(reset_in)
         self._wake.set()
 
@@ -260,12 +274,18 @@ class Quota:
             self._recent.append(now)
             if priority == Priority.SEND:
                 self._sends.append(now)
-            self._tokens = max(-self._capacity, self._tokens - 1)
+            elif priority == Priority.FEED:
+                self._floor_next = now + WINDOW / self._floor
+            if priority != Priority.SEND:  # sends slow the refill down instead (`_rate`)
+                self._tokens = max(-self._capacity, self._tokens - 1)
             if self._remaining is not None and now < self._remaining_until:
                 self._remaining -= 1
             return 0.0
         if room >= 1:
-            return max(MIN_WAIT, (1 - paced) / self._rate)
+            wait = (1 - paced) / self._rate
+            if priority == Priority.FEED and self._floor - (len(self._recent) - len(self._sends)) > 0:
+                wait = min(wait, self._floor_next - now)
+            return max(MIN_WAIT, wait)
         waits = [self._recent[0] + WINDOW - now] if self._recent else []
         if self._remaining is not None and now < self._remaining_until:
             waits.append(self._remaining_until - now)
@@ -275,24 +295,30 @@ class Quota:
         """How many requests of ``priority`` the window has room for, and how many the bucket allows."""
         room = self._room(now)
         if priority == Priority.SEND:
+            self._refill(now)  # at the rate before this send
             return min(room, self.limit - self._floor - len(self._sends)), math.inf
         allowed, paced = room - self.reserve(priority), self._paced(priority, now)
         floor_left = self._floor - (len(self._recent) - len(self._sends))
         if priority == Priority.FEED and floor_left > 0:
-            # The floor is the feed's whatever the sends took of the bucket, and it keeps no reserve of the
-            # window there (sends cannot have it); the last few the side says remain stay the sends'.
+            # The floor is the feed's whatever the sends took of the bucket, spread over the window, and it
+            # keeps no reserve there (sends cannot have it); the last few the side says remain stay the sends'.
             in_window = min(self.limit - len(self._recent), floor_left)
             if self._remaining is not None and now < self._remaining_until:
                 in_window = min(in_window, self._remaining - self.reserve(priority))
-            allowed, paced = max(allowed, in_window), max(paced, floor_left)
+            allowed = max(allowed, in_window)
+            if now >= self._floor_next:
+                paced = max(paced, 1.0)
         return allowed, paced
 
     @property
     def _rate(self) -> float:
-        # What is saved up plus a minute of refill is what the feed may spend in a minute: paced polling
-        # never fills the window, so it never stalls until the window's end (where a side that counts fixed
-        # minutes would hold every call: the seconds-long gaps of a tight quota).
-        return (self.limit - self.reserve(Priority.FEED)) / (WINDOW + PACE)
+        # What is saved up plus a minute of refill is what the feed may spend in a minute, less what the
+        # sends of the last minute took: paced polling never fills the window, so it never stalls until the
+        # window's end (where a side that counts fixed minutes would hold every call: the seconds-long gaps
+        # of a tight quota), and a burst of sends (the first posts after a start, a catch-up) slows the
+        # polls down evenly over the minute that follows instead.
+        spare = self.limit - self.reserve(Priority.FEED) - self._capacity - len(self._sends)
+        return max(1.0, spare) / WINDOW
 
     @property
     def _floor(self) -> int:
@@ -300,7 +326,7 @@ class Quota:
 
     @property
     def _capacity(self) -> float:
-        return self._rate * PACE
+        return max(MIN_SAVED, (self.limit - self.reserve(Priority.FEED)) * PACE / (WINDOW + PACE))
 
     def _paced(self, priority: Priority, now: float) -> float:
         """Requests the bucket lets ``priority`` make now, after its share kept for those above it; sends

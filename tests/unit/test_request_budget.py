@@ -91,9 +91,9 @@ def test_a_full_window_for_low_priority_still_lets_a_send_through_at_once():
 def test_below_send_spending_is_spread_over_the_minute():
     t = Time()
     q = quota(120, t)
-    assert spend_until_refused(q, Priority.FEED) == 15  # ten seconds' worth, less a send's share: not 114
+    assert spend_until_refused(q, Priority.FEED) == 3  # two seconds' worth, less a send's share: not 114
     q.acquire(Priority.FEED)
-    assert 0 < t.now < 1.0  # then at the rate that spends a minute's share in 70 s: under 2 a second
+    assert 0 < t.now < 1.0  # then at the rate that spends the rest of a minute's share in 60 s: under 2 a second
 
 
 def test_paced_work_never_fills_the_window_so_it_never_stalls_at_the_minute_end():
@@ -104,6 +104,17 @@ def test_paced_work_never_fills_the_window_so_it_never_stalls_at_the_minute_end(
     assert per_minute <= 120
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert max(gaps) < 1.0  # evenly spaced: never a pause until the window frees up
+
+
+def test_a_burst_of_sends_slows_the_feed_down_instead_of_stalling_it_at_the_window_end():
+    t = Time()
+    q = quota(200, t)
+    for n in range(100):  # a few seconds in, users and conversations made and the first posts, over ten seconds
+        t.now = 5 + n / 10
+        q.acquire(Priority.SEND)
+    stamps = [q.acquire(Priority.FEED) for _ in range(400)]  # a poller that always wants more
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert max(gaps) < 1.0  # polls slow down for the minute the sends stay in the window (it was a 22 s stall)
 
 
 def test_a_send_never_waits_behind_a_waiting_catch_up():
@@ -142,11 +153,12 @@ def test_sends_that_never_stop_still_leave_the_feed_its_floor_every_minute():
 def test_a_call_with_little_patience_gives_up_instead_of_waiting_out_the_window():
     t = Time()
     q = quota(100, t)
-    spend_until_refused(q, Priority.SEND)
-    spend_until_refused(q, Priority.FEED)
-    with patience(5.0), pytest.raises(NoRoom, match="within 5 s"):
+    fill(q, t, Priority.FEED)
+    spend_until_refused(q, Priority.SEND)  # the window is full until its first request lapses, at 60 s
+    assert t.now == 58.0
+    with patience(1.0), pytest.raises(NoRoom, match="within 1 s"):
         q.acquire(Priority.FEED)
-    assert t.now == 0.0  # it did not sleep first: the window frees up in a minute, beyond its patience
+    assert t.now == 58.0  # it did not sleep first: room comes in 2 s, beyond its patience
     q.acquire(Priority.FEED)  # without a patience, the call waits for the window
     assert t.now >= 60.0
 
@@ -163,6 +175,16 @@ def test_the_headers_lower_the_limit_and_what_remains_is_never_overspent():
     assert q.available(Priority.SEND) == 90  # the rest of the window is the feed's floor
     q.observe(limit=8000, remaining=None)
     assert q.limit == 4000  # the configuration is a ceiling
+
+
+def test_what_remains_excludes_the_requests_made_after_the_one_answered():
+    t = Time()
+    q = quota(100, t)
+    with q.request(Priority.SEND):  # a request is on its way ...
+        t.now = 1.0
+        q.acquire(Priority.SEND)  # ... another leaves before its answer comes back ...
+        q.observe(limit=100, remaining=2)  # ... which counted the first one only
+    assert q.available(Priority.SEND) == 1  # not 2: the second will be counted too when it arrives
 
 
 def test_a_refusal_holds_every_call_until_the_minute_ends_not_a_blanket_minute():
