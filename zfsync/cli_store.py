@@ -8,12 +8,13 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from zfsync import config
 from zfsync.errors import ConfigError
 from zfsync.settings import Settings
-from zfsync.store import Store
+from zfsync.store import Store, Waiting
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -34,26 +35,27 @@ def opened_store(args: argparse.Namespace) -> Iterator[Store]:
         store.close()
 
 
-def _direction(row: dict[str, object]) -> str:
-    return "Zalo → FreshChat" if row["direction"] == "z2f" else "FreshChat → Zalo"
+def _direction(row: Waiting) -> str:
+    return "Zalo → FreshChat" if row.direction == "z2f" else "FreshChat → Zalo"
+
+
+def _json(rows: list[Waiting]) -> str:
+    return json.dumps([asdict(row) for row in rows], indent=2, ensure_ascii=False)
 
 
 def cmd_failed(args: argparse.Namespace) -> int:
     with opened_store(args) as store:
         rows = store.failed_rows()
     if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        print(_json(rows))
         return 0
     if not rows:
         print("no failed deliveries")
         return 0
     for row in rows:
-        direction = _direction(row)
-        text = json.loads(row["payload"]).get("text") or row["kind"]
-        text = text if len(text) <= 60 else text[:60] + "…"
         print(
-            f"{row['id']:>6}  {direction}  {row['display_name'] or row['zalo_user_id']}  attempts {row['attempts']}"
-            f"  {row['error_code'] or '-'}: {row['last_error']}\n        {text!r}"
+            f"{row.id:>6}  {_direction(row)}  {row.customer}  attempts {row.attempts}"
+            f"  {row.error_code or '-'}: {row.last_error}\n        {row.preview()!r}"
         )
     return 0
 
@@ -71,20 +73,19 @@ def cmd_pending(args: argparse.Namespace) -> int:
     with opened_store(args) as store:
         rows = store.open_rows()
     if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        print(_json(rows))
         return 0
     if not rows:
         print("nothing waits to be delivered")
         return 0
     now = time.time()
     for row in rows:
-        direction = _direction(row)
-        waited = max(0.0, now - row["created_at"])
-        due = max(0.0, row["next_attempt_at"] - now)
+        waited = max(0.0, now - row.created_at)
+        due = max(0.0, row.next_attempt_at - now)
         print(
-            f"{row['id']:>6}  {direction}  {row['display_name'] or row['zalo_user_id']}  {row['kind']}"
-            f"  waiting {waited:.0f}s  attempts {row['attempts']}  next try in {due:.0f}s"
-            + (f"\n        last error: {row['last_error']}" if row["last_error"] else "")
+            f"{row.id:>6}  {_direction(row)}  {row.customer}  {row.kind}"
+            f"  waiting {waited:.0f}s  attempts {row.attempts}  next try in {due:.0f}s"
+            + (f"\n        last error: {row.last_error}" if row.last_error else "")
         )
     return 0
 

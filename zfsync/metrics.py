@@ -60,7 +60,7 @@ class StoreCollector(Collector):
         for direction in DIRECTIONS:
             backlog.add_metric([direction], report["backlog"][direction])
             row = self.store.oldest_open(direction)
-            oldest.add_metric([direction], max(0.0, now - row["created_at"]) if row else 0.0)
+            oldest.add_metric([direction], max(0.0, now - row.created_at) if row else 0.0)
         yield backlog
         yield oldest
         conversations = GaugeMetricFamily("zfsync_conversations", "FreshChat conversations mapped.")

@@ -114,15 +114,14 @@ def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: fl
                 )
     for direction, label in (("z2f", "Zalo → FreshChat"), ("f2z", "FreshChat → Zalo")):
         row = store.oldest_open(direction)
-        if row is not None and now - row["created_at"] > WAIT_LIMIT:
-            who = row["display_name"] or row["zalo_user_id"]
-            error = f" (last error: {row['last_error']})" if row["last_error"] else ""
+        if row is not None and now - row.created_at > WAIT_LIMIT:
+            error = f" (last error: {row.last_error})" if row.last_error else ""
             found.append(
                 {
-                    "what": f"{label}: message {row['id']} for {who} has waited {_ago(now, row['created_at'])[:-4]}"
-                    f" after {row['attempts']} attempts{error}",
-                    "fix": f"`zfsync pending` lists what waits; `zfsync requeue {row['id']}` tries it now, "
-                    f"`zfsync conversation drop {row['zalo_user_id']}` opens a new conversation for that customer",
+                    "what": f"{label}: message {row.id} for {row.customer} has waited {_ago(now, row.created_at)[:-4]}"
+                    f" after {row.attempts} attempts{error}",
+                    "fix": f"`zfsync pending` lists what waits; `zfsync requeue {row.id}` tries it now, "
+                    f"`zfsync conversation drop {row.zalo_user_id}` opens a new conversation for that customer",
                 }
             )
     starts = [float(t) for t in (store.get_state(STARTS_KEY) or "").split(",") if t]

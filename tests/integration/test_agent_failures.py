@@ -47,7 +47,7 @@ def test_each_zalo_refusal_becomes_exactly_one_note_and_a_failed_row(quick_bridg
     assert words in note and "Đơn hàng đã gửi" in note
     assert b.sent_to(KHANH) == []
     failed = b.store.failed_rows()
-    assert [(r["kind"], r["error_code"]) for r in failed] == [("text", str(code))]
+    assert [(r.kind, r.error_code) for r in failed] == [("text", str(code))]
 
 
 def test_transient_failures_retry_then_one_give_up_note(quick_bridge):
@@ -58,7 +58,7 @@ def test_transient_failures_retry_then_one_give_up_note(quick_bridge):
     b.settle(rounds=40, step=700)
     (note,) = note_texts(b)
     assert "after 10 attempts" in note and "zfsync retry" in note
-    assert [row["direction"] for row in b.store.failed_rows()] == ["f2z"]
+    assert [row.direction for row in b.store.failed_rows()] == ["f2z"]
     b.zalo.faults.clear()
     # The operator retries it: it is really resent, and nobody is told twice.
     assert b.store.requeue(None) == 1

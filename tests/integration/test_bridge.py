@@ -143,7 +143,7 @@ def test_minus_213_becomes_one_private_note_and_a_failed_row(bridge):
     assert "are you there?" in note and "followed the OA" in note and "QR code" in note
     assert notes[0]["actor_type"] == "agent"
     failed = bridge.store.failed_rows()
-    assert [(r["error_code"], r["direction"]) for r in failed] == [("-213", "f2z")]
+    assert [(r.error_code, r.direction) for r in failed] == [("-213", "f2z")]
 
 
 def test_transient_zalo_failures_retry_with_backoff_then_deliver(bridge):

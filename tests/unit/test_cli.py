@@ -138,6 +138,6 @@ def test_pending_requeue_and_conversation_repair(config, capsys):
     assert cli.main(["--config", str(config), "conversation", "set", "u1", "conv-2"]) == 0
     store = open_store(config)
     (row,) = store.open_rows()
-    assert row["next_attempt_at"] == 0 and row["status"] == "sending"  # still reconciled before a resend
+    assert row.next_attempt_at == 0 and row.status == "sending"  # still reconciled before a resend
     assert store.current_conversation(contact.id).fc_conversation_id == "conv-2"
     store.close()

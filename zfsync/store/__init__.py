@@ -2,7 +2,7 @@
 speaks domain values; none of them imports peewee or the models."""
 
 from zfsync.domain import Status
-from zfsync.store.base import LEASE_KEY, Figures, MappedContact, NewRow, OwnSend
+from zfsync.store.base import LEASE_KEY, Figures, MappedContact, NewRow, OwnSend, Waiting
 from zfsync.store.store import Store
 
 PENDING, SENDING, SENT, FAILED, SKIPPED = (
@@ -25,4 +25,5 @@ __all__ = [
     "NewRow",
     "OwnSend",
     "Store",
+    "Waiting",
 ]

@@ -50,6 +50,53 @@ class OwnSend:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """A row as the operator's commands and the health checks show it: failed, or still to be delivered,
+    with its customer. `zfsync failed --json` and `pending --json` print these fields."""
+
+    id: int
+    direction: str
+    kind: str
+    status: str
+    payload: Json
+    attempts: int
+    last_error: str
+    error_code: str
+    created_at: float
+    next_attempt_at: float
+    done_at: float | None
+    zalo_user_id: str
+    display_name: str
+
+    @property
+    def customer(self) -> str:
+        return self.display_name or self.zalo_user_id
+
+    def preview(self, size: int = 60) -> str:
+        text = str(self.payload.get("text") or self.kind)
+        return text if len(text) <= size else text[:size] + "…"
+
+
+def waiting_of(row: dict[str, Any]) -> Waiting:
+    """A `Waiting` from a row of the outbox joined with its contact (``.dicts()``)."""
+    return Waiting(
+        id=row["id"],
+        direction=row["direction"],
+        kind=row["kind"],
+        status=row["status"],
+        payload=json.loads(row["payload"]),
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        error_code=row["error_code"],
+        created_at=row["created_at"],
+        next_attempt_at=row["next_attempt_at"],
+        done_at=row["done_at"],
+        zalo_user_id=row["zalo_user_id"],
+        display_name=row["display_name"],
+    )
+
+
+@dataclass(frozen=True)
 class MappedContact:
     """A contact already mapped to a FreshChat user and conversation: what a bulk import brings in."""
 

@@ -13,7 +13,18 @@ from peewee import JOIN, fn
 
 from zfsync import domain
 from zfsync.domain import OPEN_STATES, OutboxRow, Status, safe_text
-from zfsync.store.base import LEASE_KEY, NewRow, OwnSend, StoreBase, chunks, contact_of, dumps, outbox_row_of
+from zfsync.store.base import (
+    LEASE_KEY,
+    NewRow,
+    OwnSend,
+    StoreBase,
+    Waiting,
+    chunks,
+    contact_of,
+    dumps,
+    outbox_row_of,
+    waiting_of,
+)
 
 
 class OutboxStore(StoreBase):
@@ -280,7 +291,7 @@ class OutboxStore(StoreBase):
 
     # --- what waits ---------------------------------------------------------------------------------
 
-    def oldest_open(self, direction: str) -> dict[str, Any] | None:
+    def oldest_open(self, direction: str) -> Waiting | None:
         """The row of ``direction`` waiting longest to be delivered, with its contact."""
         Contact, Message = self.tables.Contact, self.tables.Message
         query = (
@@ -290,9 +301,9 @@ class OutboxStore(StoreBase):
             .order_by(Message.created_at)
             .limit(1)
         )
-        return next(iter(query.dicts()), None)
+        return next((waiting_of(row) for row in query.dicts()), None)
 
-    def open_rows(self) -> list[dict[str, Any]]:
+    def open_rows(self) -> list[Waiting]:
         """Every row still to be delivered, oldest first, with its contact: what `zfsync pending` lists."""
         Contact, Message = self.tables.Contact, self.tables.Message
         query = (
@@ -301,7 +312,7 @@ class OutboxStore(StoreBase):
             .where(Message.status.in_(OPEN_STATES))
             .order_by(Message.created_at)
         )
-        return list(query.dicts())
+        return [waiting_of(row) for row in query.dicts()]
 
     def requeue_open(self, row_ids: Iterable[int] | None) -> int:
         """Make rows still to be delivered due now, their backoff forgotten (a row whose outcome is unknown
@@ -314,7 +325,7 @@ class OutboxStore(StoreBase):
 
     # --- failed queue --------------------------------------------------------------------------------
 
-    def failed_rows(self) -> list[dict[str, Any]]:
+    def failed_rows(self) -> list[Waiting]:
         Contact, Message = self.tables.Contact, self.tables.Message
         query = (
             Message.select(Message, Contact.zalo_user_id, Contact.display_name)
@@ -322,7 +333,7 @@ class OutboxStore(StoreBase):
             .where(Message.status == Status.FAILED)
             .order_by(Message.done_at)
         )
-        return list(query.dicts())
+        return [waiting_of(row) for row in query.dicts()]
 
     def requeue(self, row_ids: Iterable[int] | None) -> int:
         Message = self.tables.Message
