@@ -58,7 +58,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     store.tables.SchemaVersion.update(version=1).execute()
     store.close()
     store = Store.open(tmp_path / "z.db")
-    assert store.tables.SchemaVersion.get().version == LATEST == 2
+    assert store.tables.SchemaVersion.get().version == LATEST == 3
     columns = [c.name for c in store.db.get_columns("message")]
     assert "echo_id" in columns
     assert store.known_zalo_ids(["m1"]) == {"m1"}

@@ -35,10 +35,18 @@ def _echo_id(db: Database, tables: Tables) -> None:
     apply_operations(migrator.add_column("message", "echo_id", tables.Message.echo_id))  # with its index
 
 
+def _content_payloads(db: Database, tables: Tables) -> None:
+    # No column changes: the version says that customer rows are stored as what a message says (ZaloContent)
+    # from now on, which an older zfsync would misread. The daemon rewrites the rows queued before at its
+    # start (`app.upgrade_payloads`), since only the Zalo client knows how a listing row reads.
+    pass
+
+
 # Append new steps here; never edit a released one. Step 1 is the initial schema.
 STEPS: list[Step] = [
     Step(1, "initial schema", _initial),
     Step(2, "the listing id of a send whose answer named another id", _echo_id),
+    Step(3, "customer messages stored as what they say, not as Zalo listed them", _content_payloads),
 ]
 LATEST = STEPS[-1].version
 
