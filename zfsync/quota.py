@@ -37,17 +37,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from enum import IntEnum
 
 from zfsync.errors import NoRoom, RateLimited, Stopping
-
-
-class Priority(IntEnum):
-    SEND = 0
-    FEED = 1
-    CATCHUP = 2
-    PROFILE = 3
-
+from zfsync.priority import Priority, current_patience, current_purpose
 
 WINDOW = 60.0  # seconds: both sides count requests per minute
 PACE = 2.0  # seconds of the limit's rate the bucket may save up for the priorities below SEND ...
@@ -58,34 +50,7 @@ MIN_WAIT = 0.05  # seconds: the shortest nap of a call that must wait
 MIN_LEARNED = 10  # a refusal after fewer requests than this in the minute teaches no limit (a server hiccup)
 REFUSAL_MEMORY = 900.0  # seconds a limit taught by a refusal (not by headers) is kept
 
-_purpose: ContextVar[Priority] = ContextVar("zfsync_purpose", default=Priority.FEED)
-_patience: ContextVar[float] = ContextVar("zfsync_patience", default=math.inf)
 _sent_at: ContextVar[float | None] = ContextVar("zfsync_sent_at", default=None)  # of the request being answered
-
-
-@contextmanager
-def purpose(priority: Priority) -> Iterator[None]:
-    """Every request made inside (on this thread) is spent at ``priority``."""
-    token = _purpose.set(priority)
-    try:
-        yield
-    finally:
-        _purpose.reset(token)
-
-
-def current_purpose() -> Priority:
-    return _purpose.get()
-
-
-@contextmanager
-def patience(seconds: float) -> Iterator[None]:
-    """Every request made inside (on this thread) waits at most ``seconds`` for room, then raises
-    `NoRoom` instead of holding its caller."""
-    token = _patience.set(seconds)
-    try:
-        yield
-    finally:
-        _patience.reset(token)
 
 
 def next_minute(wall: float) -> float:
@@ -193,9 +158,9 @@ class Quota:
                 if not waited:
                     self._waits += 1
                     waited = True
-                    give_up_at = now + _patience.get()
+                    give_up_at = now + current_patience()
                 if now + wait > give_up_at:
-                    raise NoRoom(f"{self.side}: no room in the quota within {_patience.get():g} s")
+                    raise NoRoom(f"{self.side}: no room in the quota within {current_patience():g} s")
             self._sleep(wait)
 
     @contextmanager

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from tests.conftest import make_engine
 from zfsync import status
-from zfsync.quota import Priority, current_purpose
+from zfsync.priority import Priority, current_purpose
 from zfsync.sim.freshchat import AGENT_ID
 from zfsync.status import HEARTBEAT_KEY, QUOTA_KEY
 from zfsync.sync import zalo_reader

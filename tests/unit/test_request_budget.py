@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from zfsync.errors import NoRoom
-from zfsync.quota import Priority, Quota, patience, purpose
+from zfsync.priority import Priority, patience, purpose
+from zfsync.quota import Quota
 from zfsync.sync.engine import zalo_interval
 
 

@@ -12,7 +12,7 @@ from zfsync.devtools.daemonbench import percentile
 from zfsync.devtools.fakes import FakeClock
 from zfsync.devtools.scenario import seed_mapped
 from zfsync.domain import ZaloTokens
-from zfsync.quota import Priority
+from zfsync.priority import Priority
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import ZaloSim

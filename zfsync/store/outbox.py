@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from peewee import JOIN, fn
+from peewee import fn
 
 from zfsync import domain
 from zfsync.domain import OPEN_STATES, OutboxRow, Status, safe_text
@@ -18,12 +18,10 @@ from zfsync.store.base import (
     NewRow,
     OwnSend,
     StoreBase,
-    Waiting,
     chunks,
     contact_of,
     dumps,
     outbox_row_of,
-    waiting_of,
 )
 
 
@@ -287,68 +285,4 @@ class OutboxStore(StoreBase):
                 Message.status.in_(OPEN_STATES),
             )
             .count()
-        )
-
-    # --- what waits ---------------------------------------------------------------------------------
-
-    def oldest_open(self, direction: str) -> Waiting | None:
-        """The row of ``direction`` waiting longest to be delivered, with its contact."""
-        Contact, Message = self.tables.Contact, self.tables.Message
-        query = (
-            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
-            .join(Contact, JOIN.INNER)
-            .where(Message.direction == direction, Message.status.in_(OPEN_STATES))
-            .order_by(Message.created_at)
-            .limit(1)
-        )
-        return next((waiting_of(row) for row in query.dicts()), None)
-
-    def open_rows(self) -> list[Waiting]:
-        """Every row still to be delivered, oldest first, with its contact: what `zfsync pending` lists."""
-        Contact, Message = self.tables.Contact, self.tables.Message
-        query = (
-            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
-            .join(Contact, JOIN.INNER)
-            .where(Message.status.in_(OPEN_STATES))
-            .order_by(Message.created_at)
-        )
-        return [waiting_of(row) for row in query.dicts()]
-
-    def requeue_open(self, row_ids: Iterable[int] | None) -> int:
-        """Make rows still to be delivered due now, their backoff forgotten (a row whose outcome is unknown
-        stays ``sending``, so it is still looked for on the destination before it is sent again)."""
-        Message = self.tables.Message
-        query = Message.update(next_attempt_at=0, attempts=0).where(Message.status.in_(OPEN_STATES))
-        if row_ids is not None:
-            query = query.where(Message.id.in_(list(row_ids)))
-        return query.execute()
-
-    # --- failed queue --------------------------------------------------------------------------------
-
-    def failed_rows(self) -> list[Waiting]:
-        Contact, Message = self.tables.Contact, self.tables.Message
-        query = (
-            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
-            .join(Contact, JOIN.INNER)
-            .where(Message.status == Status.FAILED)
-            .order_by(Message.done_at)
-        )
-        return [waiting_of(row) for row in query.dicts()]
-
-    def requeue(self, row_ids: Iterable[int] | None) -> int:
-        Message = self.tables.Message
-        query = Message.update(status=Status.PENDING, next_attempt_at=0, attempts=0, done_at=None).where(
-            Message.status == Status.FAILED
-        )
-        if row_ids is not None:
-            query = query.where(Message.id.in_(list(row_ids)))
-        return query.execute()
-
-    def skip_failed(self, row_id: int, now: float) -> bool:
-        Message = self.tables.Message
-        return (
-            Message.update(status=Status.SKIPPED, done_at=now)
-            .where(Message.id == row_id, Message.status == Status.FAILED)
-            .execute()
-            == 1
         )

@@ -24,6 +24,7 @@ from zfsync.store.lease import Lease, conninfo, is_postgres_url
 from zfsync.store.models import Tables
 from zfsync.store.outbox import OutboxStore
 from zfsync.store.state import StateStore
+from zfsync.store.waiting import WaitingStore
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -52,7 +53,7 @@ class _Database(SqliteDatabase):
                 raise
 
 
-class Store(StateStore, ContactStore, OutboxStore):
+class Store(StateStore, ContactStore, OutboxStore, WaitingStore):
     """The one door to the store: its parts (`StateStore`, `ContactStore`, `OutboxStore`) each own a seam."""
 
     def __init__(self, location: Path | str, password: str = ""):

@@ -16,7 +16,7 @@ import structlog
 
 from zfsync.domain import OutboxRow, Status
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
-from zfsync.quota import Priority, purpose
+from zfsync.priority import Priority, purpose
 from zfsync.store import Store
 
 log = structlog.get_logger("zfsync.sync")

@@ -15,7 +15,7 @@ import structlog
 
 from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, Conversation, FcMessage, Json, Kind
 from zfsync.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
-from zfsync.quota import Priority, patience
+from zfsync.priority import Priority, patience
 from zfsync.store import NewRow, Store
 from zfsync.sync import notes, pages, render
 from zfsync.sync.delivery import backoff

@@ -14,7 +14,7 @@ from dataclasses import replace
 import structlog
 
 from zfsync.errors import PermanentError, RemoteError, TransientError
-from zfsync.quota import Priority, purpose
+from zfsync.priority import Priority, purpose
 from zfsync.store import Store
 from zfsync.sync.freshchat_writer import freshchat_user
 from zfsync.sync.ports import FreshChatSide, ZaloSide

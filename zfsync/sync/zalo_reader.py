@@ -29,7 +29,7 @@ import structlog
 
 from zfsync.domain import Z2F, Baseline, Kind, Mark, Resume, ZaloMessage
 from zfsync.errors import PermanentError
-from zfsync.quota import Priority, purpose
+from zfsync.priority import Priority, purpose
 from zfsync.store import NewRow, Store
 from zfsync.sync import pages
 from zfsync.sync.pages import CAPPED, ENDED, REACHED
