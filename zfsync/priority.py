@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from enum import IntEnum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class Priority(IntEnum):
@@ -23,28 +26,28 @@ _patience: ContextVar[float] = ContextVar("zfsync_patience", default=math.inf)
 
 
 @contextmanager
-def purpose(priority: Priority) -> Iterator[None]:
-    """Every request made inside (on this thread) is spent at ``priority``."""
-    token = _purpose.set(priority)
+def holding(variable: ContextVar[T], value: T) -> Iterator[None]:
+    """``variable`` is ``value`` for the block (on this thread), then what it was."""
+    token = variable.set(value)
     try:
         yield
     finally:
-        _purpose.reset(token)
+        variable.reset(token)
+
+
+def purpose(priority: Priority) -> AbstractContextManager[None]:
+    """Every request made inside (on this thread) is spent at ``priority``."""
+    return holding(_purpose, priority)
 
 
 def current_purpose() -> Priority:
     return _purpose.get()
 
 
-@contextmanager
-def patience(seconds: float) -> Iterator[None]:
+def patience(seconds: float) -> AbstractContextManager[None]:
     """Every request made inside (on this thread) waits at most ``seconds`` for room, then raises
     `NoRoom` instead of holding its caller."""
-    token = _patience.set(seconds)
-    try:
-        yield
-    finally:
-        _patience.reset(token)
+    return holding(_patience, seconds)
 
 
 def current_patience() -> float:

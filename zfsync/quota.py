@@ -39,7 +39,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from zfsync.errors import NoRoom, RateLimited, Stopping
-from zfsync.priority import Priority, current_patience, current_purpose
+from zfsync.priority import Priority, current_patience, current_purpose, holding
 
 WINDOW = 60.0  # seconds: both sides count requests per minute
 PACE = 2.0  # seconds of the limit's rate the bucket may save up for the priorities below SEND ...
@@ -168,14 +168,12 @@ class Quota:
         """One request to the side: waits for room and counts it; if the side refuses it for the rate, holds
         the side (see `refused`) and sets the error's ``retry_after`` to the wait."""
         sent_at = self.acquire(priority)
-        token = _sent_at.set(sent_at)
         try:
-            yield
+            with holding(_sent_at, sent_at):
+                yield
         except RateLimited as exc:
             exc.retry_after = self.refused(exc.retry_after, explicit=exc.explicit_wait, sent_at=sent_at)
             raise
-        finally:
-            _sent_at.reset(token)
 
     def stop(self) -> None:
         """The daemon is stopping: every call waiting for room gives up now (`Stopping`), so a stop never
@@ -248,7 +246,7 @@ class Quota:
             return 0.0
         if room >= 1:
             wait = (1 - paced) / self._rate
-            if priority == Priority.FEED and self._floor - (len(self._recent) - len(self._sends)) > 0:
+            if priority == Priority.FEED and self._floor_left > 0:
                 wait = min(wait, self._floor_next - now)
             return max(MIN_WAIT, wait)
         waits = [self._recent[0] + WINDOW - now] if self._recent else []
@@ -258,12 +256,10 @@ class Quota:
 
     def _allowance(self, priority: Priority, now: float) -> tuple[float, float]:
         """How many requests of ``priority`` the window has room for, and how many the bucket allows."""
-        room = self._room(now)
+        room, paced = self._room(now), self._paced(priority, now)
         if priority == Priority.SEND:
-            self._refill(now)  # at the rate before this send
-            return min(room, self.limit - self._floor - len(self._sends)), math.inf
-        allowed, paced = room - self.reserve(priority), self._paced(priority, now)
-        floor_left = self._floor - (len(self._recent) - len(self._sends))
+            return min(room, self.limit - self._floor - len(self._sends)), paced
+        allowed, floor_left = room - self.reserve(priority), self._floor_left
         if priority == Priority.FEED and floor_left > 0:
             # The floor is the feed's whatever the sends took of the bucket, spread over the window, and it
             # keeps no reserve there (sends cannot have it); the last few the side says remain stay the sends'.
@@ -290,12 +286,17 @@ class Quota:
         return max(1, round(self.limit * FEED_FLOOR))
 
     @property
+    def _floor_left(self) -> int:
+        """What the feed has not spent of its floor in the window (all that is not a send counts)."""
+        return self._floor - (len(self._recent) - len(self._sends))
+
+    @property
     def _capacity(self) -> float:
         return max(MIN_SAVED, (self.limit - self.reserve(Priority.FEED)) * PACE / (WINDOW + PACE))
 
     def _paced(self, priority: Priority, now: float) -> float:
         """Requests the bucket lets ``priority`` make now, after its share kept for those above it; sends
-        are not paced (they only draw on the bucket)."""
+        are not paced (they slow the refill down instead, `_rate`), but refill first, at the rate before them."""
         self._refill(now)
         if priority == Priority.SEND:
             return math.inf
