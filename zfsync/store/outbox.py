@@ -13,16 +13,7 @@ from peewee import fn
 
 from zfsync import domain
 from zfsync.domain import OPEN_STATES, OutboxRow, Status, safe_text
-from zfsync.store.base import (
-    LEASE_KEY,
-    NewRow,
-    OwnSend,
-    StoreBase,
-    chunks,
-    contact_of,
-    dumps,
-    outbox_row_of,
-)
+from zfsync.store.base import LEASE_KEY, NewRow, OwnSend, StoreBase, chunks, contact_of, dumps, outbox_row_of
 
 
 class OutboxStore(StoreBase):

@@ -54,7 +54,8 @@ class _Database(SqliteDatabase):
 
 
 class Store(StateStore, ContactStore, OutboxStore, WaitingStore):
-    """The one door to the store: its parts (`StateStore`, `ContactStore`, `OutboxStore`) each own a seam."""
+    """The one door to the store: its parts (`StateStore`, `ContactStore`, `OutboxStore`, `WaitingStore`) each
+    own a seam."""
 
     def __init__(self, location: Path | str, password: str = ""):
         """``location``: a SQLite file, or a ``postgresql://user@host[:port]/db`` URL (the password comes

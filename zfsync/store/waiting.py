@@ -4,6 +4,7 @@ failed queue, and putting rows back in line."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from peewee import JOIN
 
@@ -16,26 +17,15 @@ class WaitingStore(StoreBase):
 
     def oldest_open(self, direction: str) -> Waiting | None:
         """The row of ``direction`` waiting longest to be delivered, with its contact."""
-        Contact, Message = self.tables.Contact, self.tables.Message
-        query = (
-            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
-            .join(Contact, JOIN.INNER)
-            .where(Message.direction == direction, Message.status.in_(OPEN_STATES))
-            .order_by(Message.created_at)
-            .limit(1)
-        )
-        return next((waiting_of(row) for row in query.dicts()), None)
+        Message = self.tables.Message
+        rows = self._waiting(Message.direction == direction, Message.status.in_(OPEN_STATES))
+        return next((waiting_of(row) for row in rows.order_by(Message.created_at).limit(1).dicts()), None)
 
     def open_rows(self) -> list[Waiting]:
         """Every row still to be delivered, oldest first, with its contact: what `zfsync pending` lists."""
-        Contact, Message = self.tables.Contact, self.tables.Message
-        query = (
-            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
-            .join(Contact, JOIN.INNER)
-            .where(Message.status.in_(OPEN_STATES))
-            .order_by(Message.created_at)
-        )
-        return [waiting_of(row) for row in query.dicts()]
+        Message = self.tables.Message
+        rows = self._waiting(Message.status.in_(OPEN_STATES)).order_by(Message.created_at)
+        return [waiting_of(row) for row in rows.dicts()]
 
     def requeue_open(self, row_ids: Iterable[int] | None) -> int:
         """Make rows still to be delivered due now, their backoff forgotten (a row whose outcome is unknown
@@ -49,14 +39,9 @@ class WaitingStore(StoreBase):
     # --- failed queue --------------------------------------------------------------------------------
 
     def failed_rows(self) -> list[Waiting]:
-        Contact, Message = self.tables.Contact, self.tables.Message
-        query = (
-            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
-            .join(Contact, JOIN.INNER)
-            .where(Message.status == Status.FAILED)
-            .order_by(Message.done_at)
-        )
-        return [waiting_of(row) for row in query.dicts()]
+        Message = self.tables.Message
+        rows = self._waiting(Message.status == Status.FAILED).order_by(Message.done_at)
+        return [waiting_of(row) for row in rows.dicts()]
 
     def requeue(self, row_ids: Iterable[int] | None) -> int:
         Message = self.tables.Message
@@ -74,4 +59,13 @@ class WaitingStore(StoreBase):
             .where(Message.id == row_id, Message.status == Status.FAILED)
             .execute()
             == 1
+        )
+
+    def _waiting(self, *conditions: Any) -> Any:
+        """Outbox rows matching ``conditions``, joined with their contact's id and name (for `waiting_of`)."""
+        Contact, Message = self.tables.Contact, self.tables.Message
+        return (
+            Message.select(Message, Contact.zalo_user_id, Contact.display_name)
+            .join(Contact, JOIN.INNER)
+            .where(*conditions)
         )

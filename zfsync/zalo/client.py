@@ -268,14 +268,24 @@ def _str(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-# A row's fields that say who and when, not what: they never reach the content.
-_ENVELOPE = {"message_id", "src", "time", "sent_time", "from_id", "to_id", "from_display_name", "to_display_name"}
-_ENVELOPE |= {"from_avatar", "to_avatar"}
+# A row's fields that say who and when, not what (they never reach the content), and those it has names for.
+_ENVELOPE = {
+    "message_id",
+    "src",
+    "time",
+    "sent_time",
+    "from_id",
+    "to_id",
+    "from_display_name",
+    "to_display_name",
+    "from_avatar",
+    "to_avatar",
+}
 _CONTENT = {"type", "message", "url", "thumb", "description", "links", "location", "name", "file_name", "title"}
 
 
 def content_of(raw: Json) -> ZaloContent:
-    """What a listing row says, in zfsync's words (also used to upgrade rows zfsync 0.1 stored as listed)."""
+    """What a listing row says, in zfsync's words (also used to upgrade rows an earlier zfsync stored as listed)."""
     links = raw.get("links")
     location = raw.get("location")
     names = (raw.get(key) for key in ("name", "file_name", "title"))
