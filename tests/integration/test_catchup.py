@@ -150,3 +150,31 @@ def test_a_message_after_a_resolve_reopens_the_same_conversation(bridge):
     bridge.fc.set_resolved(conversation, True)
     bridge.settle()
     assert bridge.sent_to(KHANH) == [bridge.settings.sync.resolve_notice] * 2
+
+
+@pytest.mark.parametrize("burst", [9, 10, 11, 25, 60])
+def test_more_than_a_page_written_while_we_page_keeps_each_customers_order(bridge, monkeypatch, burst):
+    # Two customers write 30 rows between polls; while zfsync reads the feed's first page, one of them
+    # writes a burst. A burst of a page or more shifts every offset by more than a page, so the second page
+    # read holds rows newer than the first: their order must still be Zalo's. (60 is more than the reader
+    # looks ahead for the first page's last row: it then takes each customer from their conversation.)
+    bridge.zalo.add_customer_message(user_id(2), "Khách 2", text="first")  # the next scan ends at it
+    bridge.cycle()
+    for i in range(15):
+        for n in range(2):
+            bridge.zalo.add_customer_message(user_id(n), f"Khách {n}", text=f"u{n} m{i}")
+    real_page = ZaloSim._listrecentchat
+    calls = 0
+
+    def page_with_burst(self, request):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            for i in range(15, 15 + burst):
+                self.add_customer_message(user_id(0), "Khách 0", text=f"u0 m{i}")
+        return real_page(self, request)
+
+    monkeypatch.setattr(ZaloSim, "_listrecentchat", page_with_burst)
+    bridge.settle(rounds=3)
+    assert texts(bridge.customer_messages(user_id(0))) == [f"u0 m{i}" for i in range(15 + burst)]
+    assert texts(bridge.customer_messages(user_id(1))) == [f"u1 m{i}" for i in range(15)]

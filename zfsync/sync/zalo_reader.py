@@ -53,6 +53,7 @@ class Scan:
     outcome: str  # REACHED the mark, the feed ENDED first, or the page cap was hit (CAPPED)
     next_offset: int
     first_page: list[ZaloMessage]  # the page at the scan's start offset, as read
+    aligned: bool = True  # False: rows arrived faster than we paged, and the order across a seam is unknown
 
     @property
     def first_page_ids(self) -> frozenset[str]:
@@ -64,6 +65,10 @@ def _below_mark(row: ZaloMessage, mark: Mark, recorded: set[str], baseline: Base
     the mark's rows be gone) a recorded row older than the mark by more than clocks disagree."""
     old_and_recorded = row.message_id in recorded and 0 <= row.time_ms < mark.time_ms - TIME_SLACK_MS
     return row.message_id in mark.ids or old_and_recorded or baseline.holds(row)
+
+
+def _message_id(row: ZaloMessage) -> str:
+    return row.message_id
 
 
 def _unique(rows: list[ZaloMessage]) -> list[ZaloMessage]:
@@ -128,9 +133,10 @@ class ZaloReader:
         for row in rows:
             feed.setdefault(row.user_id, {}).setdefault(row.message_id, row)
         catch_up: set[str] = set()
-        if top.outcome != REACHED or resume is not None:
-            # Some rows above the known ones may be unread: take each user seen from their own conversation,
-            # down to what we recorded, so what we queue for them is complete and in order.
+        if top.outcome != REACHED or resume is not None or not top.aligned:
+            # Some rows above the known ones may be unread, or their order across pages unknown: take each
+            # user seen from their own conversation, down to what we recorded, so what we queue for them is
+            # complete and in order.
             catch_up |= set(feed)
         if ENDED in outcomes:
             # The feed ended before a known row: users who wrote only deeper than it shows are not in it.
@@ -169,20 +175,23 @@ class ZaloReader:
 
     def _scan(self, start: int, mark: Mark, baseline: Baseline) -> Scan:
         """Feed rows above ``mark`` from offset ``start``, at most `page_cap` pages."""
+
+        def read(offset: int, count: int) -> list[ZaloMessage]:
+            try:
+                return self.zalo.recent_messages(offset=offset, count=count)
+            except PermanentError as exc:
+                if offset == start:
+                    raise
+                # Zalo refuses offsets past the depth it keeps: the feed ends here; catch-up finds the rest.
+                log.warning("zalo_feed_offset_refused", offset=offset, error=str(exc))
+                return []
+
+        listing = pages.OffsetPages(read, _message_id, start, PAGE)
         first_page: list[ZaloMessage] = []
 
         def feed() -> Iterator[list[ZaloMessage]]:
-            for number in range(self.page_cap):
-                offset = start + number * PAGE
-                try:
-                    page = self.zalo.recent_messages(offset=offset, count=PAGE)
-                except PermanentError as exc:
-                    if offset == 0:
-                        raise
-                    # Zalo refuses offsets past the depth it keeps: the feed ends here; catch-up finds the rest.
-                    log.warning("zalo_feed_offset_refused", offset=offset, error=str(exc))
-                    return
-                if number == 0:
+            for page in listing:
+                if not first_page:
                     first_page.extend(page)
                 yield page
 
@@ -190,24 +199,23 @@ class ZaloReader:
             recorded = self.store.recorded_zalo_ids(r.message_id for r in page)
             return lambda row: _below_mark(row, mark, recorded, baseline)
 
-        # A short page ends the walk too: the feed's depth may be capped.
-        read = pages.walk(feed(), below, self.page_cap, full_page=PAGE)
-        return Scan(_unique(read.items), read.end, start + read.pages * PAGE, first_page)
+        read_ = pages.walk(feed(), below, self.page_cap)
+        if not listing.aligned:
+            log.warning("zalo_feed_shifted", offset=start, pages=read_.pages)
+        return Scan(_unique(read_.items), read_.end, listing.next_offset, first_page, listing.aligned)
 
     def _own_rows(self, user_id: str, baseline: Baseline, stop: threading.Event) -> list[ZaloMessage]:
         """The user's own conversation, newest first, down to the rows already recorded."""
 
-        def listing() -> Iterator[list[ZaloMessage]]:
-            for page_number in range(GAP_FILL_PAGE_CAP):
-                if stop.is_set():
-                    return
-                try:
-                    with purpose(Priority.CATCHUP):  # sends and the feed go first
-                        page = self.zalo.conversation(user_id, offset=page_number * PAGE, count=PAGE)
-                except BaseException:
-                    stop.set()
-                    raise
-                yield page  # outside the try: the walk closing this generator early is no failure
+        def read(offset: int, count: int) -> list[ZaloMessage]:
+            if stop.is_set():
+                return []
+            try:
+                with purpose(Priority.CATCHUP):  # sends and the feed go first
+                    return self.zalo.conversation(user_id, offset=offset, count=count)
+            except BaseException:
+                stop.set()
+                raise
 
         def recorded(page: list[ZaloMessage]) -> Callable[[ZaloMessage], bool]:
             # A user's rows are recorded together, in one transaction: one recorded row means all older
@@ -215,10 +223,15 @@ class ZaloReader:
             known = self.store.recorded_zalo_ids(r.message_id for r in page)
             return lambda row: row.message_id in known or baseline.holds(row)
 
-        read = pages.walk(listing(), recorded, GAP_FILL_PAGE_CAP, full_page=PAGE)
-        if read.end == pages.ENDED and stop.is_set():
+        listing = pages.OffsetPages(read, _message_id, 0, PAGE)
+        read_ = pages.walk(iter(listing), recorded, GAP_FILL_PAGE_CAP)
+        if read_.end == pages.ENDED and stop.is_set():
             return []  # the cycle failed already: nothing read here is used
-        return _unique(read.items)
+        if not listing.aligned:
+            # More than the search covers arrived while we paged, or a row vanished: the order across one
+            # seam is unknown. Everything read is kept; it is the best order there is.
+            log.warning("zalo_conversation_shifted", user=user_id, pages=read_.pages)
+        return _unique(read_.items)
 
     def _interacted_since(self, mark_ms: int) -> list[str]:
         """Every user who interacted since ``mark_ms`` (Zalo counts in whole Vietnamese days)."""
