@@ -18,7 +18,9 @@ from zfsync.sync.plan import (
     SendDocument,
     SendText,
     SkipEcho,
-    plan_to_freshchat,
+    plan_customer_message,
+    plan_oa_note,
+    plan_private_note,
     plan_to_zalo,
 )
 
@@ -61,7 +63,15 @@ NOTE = {"text": "Không gửi được", "conversation_id": "fc-old", "actor_typ
     ],
 )
 def test_to_freshchat(kind, payload, current, previous, echo, action):
-    assert plan_to_freshchat(kind, payload, current, previous, echo) == action
+    # The writer asks the planner of the row's post: a note to the agent, OA staff's message, or the
+    # customer's.
+    if kind == "failure_note":
+        planned = plan_private_note(payload)
+    elif kind == "oa_note":
+        planned = plan_oa_note(current, previous, echo)
+    else:
+        planned = plan_customer_message(current, previous)
+    assert planned == action
 
 
 NOW = 1_800_000_000.0

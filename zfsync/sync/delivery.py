@@ -40,17 +40,28 @@ class Hold(Exception):
         self.delay = delay
 
 
-class Writer(Protocol):
-    def send(self, row: OutboxRow) -> tuple[str, str | None]:
-        """Deliver the row; returns (destination message id, FreshChat conversation id or None)."""
+Sent = tuple[str, str | None]  # the destination message id, and the FreshChat conversation id (None to Zalo)
+
+
+class Action(Protocol):
+    """One row's delivery, as the writer's planner decided it."""
+
+    def send(self) -> Sent:
+        """Deliver the row (or raise `Skip` or `Hold`)."""
         ...
 
-    def reconcile(self, row: OutboxRow) -> tuple[str, str | None] | None:
+    def reconcile(self) -> Sent | None:
         """Find the row's message on the destination if an earlier attempt delivered it."""
         ...
 
-    def gave_up(self, row: OutboxRow, error: RemoteError, now: float) -> None:
-        """React to a row that ends ``failed`` (e.g. tell the agent)."""
+    def gave_up(self, error: RemoteError, now: float) -> None:
+        """React to the row ending ``failed`` (e.g. tell the agent)."""
+        ...
+
+
+class Writer(Protocol):
+    def action(self, row: OutboxRow) -> Action:
+        """What the row is to become on the destination; no request is made yet."""
         ...
 
 
@@ -108,13 +119,14 @@ class Deliverer:
         outcome_unknown = row.status == Status.SENDING
         if not self.store.claim(row, now):
             return 0
+        action = writer.action(row)
         try:
-            found = writer.reconcile(row) if outcome_unknown else None
+            found = action.reconcile() if outcome_unknown else None
             if found is not None:
                 log.info("delivery_reconciled", direction=direction, row=row.id, dest_id=found[0])
                 self.store.finish_sent(row.id, found[0], self.clock(), found[1])
                 return 0
-            dest_id, conversation_id = writer.send(row)
+            dest_id, conversation_id = action.send()
         except Skip as skip:
             self.store.skip(row.id, str(skip), self.clock())
             log.info("delivery_skipped", direction=direction, row=row.id, reason=str(skip))
@@ -140,12 +152,12 @@ class Deliverer:
             )
             raise
         except TransientError as exc:
-            self._transient(direction, row, writer, exc)
+            self._transient(direction, row, action, exc)
             return 0
         except PermanentError as exc:
             self.store.fail(row.id, exc.reason, _code(exc), self.clock())
             log.warning("delivery_failed", direction=direction, row=row.id, error=str(exc), code=_code(exc))
-            writer.gave_up(row, exc, self.clock())
+            action.gave_up(exc, self.clock())
             return 0
         self.store.finish_sent(row.id, dest_id, self.clock(), conversation_id)
         log.info(
@@ -158,12 +170,12 @@ class Deliverer:
         )
         return 1
 
-    def _transient(self, direction: str, row: OutboxRow, writer: Writer, exc: TransientError) -> None:
+    def _transient(self, direction: str, row: OutboxRow, action: Action, exc: TransientError) -> None:
         failures = row.attempts + 1
         if failures >= self.max_attempts:
             self.store.fail(row.id, exc.reason, _code(exc), self.clock())
             log.warning("delivery_gave_up", direction=direction, row=row.id, attempts=failures, error=str(exc))
-            writer.gave_up(row, exc, self.clock())
+            action.gave_up(exc, self.clock())
             return
         # Any transient failure during a send may hide a delivery (the request left, the answer did not
         # come back), so the row stays `sending` and is reconciled before the next send.

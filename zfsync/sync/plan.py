@@ -2,7 +2,8 @@
 
 A writer gathers the facts (the contact's conversation, what zfsync itself sent, the customer's window),
 asks the planner for one action and carries it out. Every decision lives here, table-tested in
-tests/unit/test_plan.py; the writers only talk to the APIs and the store.
+tests/unit/test_plan.py; the writers only talk to the APIs and the store. A row to FreshChat is one of
+three posts (a customer's message, OA staff's message, a note to an agent), each with its planner.
 """
 
 from __future__ import annotations
@@ -80,28 +81,32 @@ class EchoFacts:
 ToFreshChat = PostCustomerMessage | PostOaNote | PostPrivateNote | SkipEcho | ClaimEcho | HoldBack
 
 
-def plan_to_freshchat(
-    kind: str, payload: Json, current: Conversation | None, previous: str | None, echo: EchoFacts | None
-) -> ToFreshChat:
+def plan_customer_message(current: Conversation | None, previous: str | None) -> PostCustomerMessage:
     """``current``: the contact's conversation to post to; ``previous``: the FreshChat id of their newest
-    one, current or not; ``echo``: gathered for an ``oa_note`` row only."""
-    if kind == Kind.FAILURE_NOTE:
-        return PostPrivateNote(
-            payload["conversation_id"], payload.get("actor_type", "agent"), payload.get("actor_id", "")
-        )
-    if kind == Kind.OA_NOTE:
-        if echo is not None and echo.listing_claimed:
-            return SkipEcho("echo of a reply zfsync sent")
-        if echo is not None and echo.own_send_open:
-            return HoldBack("waiting for zfsync's own send to this user to settle", OA_NOTE_HOLD)
-        if echo is not None and echo.match is not None:
-            return ClaimEcho(echo.match)
-        return oa_note(current, previous)
+    one, current or not."""
     if current is None:
         # A customer with a conversation before (deleted in FreshChat, or dropped by an operator) gets a
         # new one, and the agent a note saying why.
         return PostCustomerMessage(None, replaced=previous or "")
     return PostCustomerMessage(current, reopen=current.resolved)
+
+
+def plan_oa_note(
+    current: Conversation | None, previous: str | None, echo: EchoFacts
+) -> PostOaNote | SkipEcho | HoldBack | ClaimEcho:
+    """An OA row of Zalo's listings: zfsync's own send listed back, or what OA staff wrote."""
+    if echo.listing_claimed:
+        return SkipEcho("echo of a reply zfsync sent")
+    if echo.own_send_open:
+        return HoldBack("waiting for zfsync's own send to this user to settle", OA_NOTE_HOLD)
+    if echo.match is not None:
+        return ClaimEcho(echo.match)
+    return oa_note(current, previous)
+
+
+def plan_private_note(payload: Json) -> PostPrivateNote:
+    """A failure note goes where the failed reply came from, whatever the contact's conversation is now."""
+    return PostPrivateNote(payload["conversation_id"], payload.get("actor_type", "agent"), payload.get("actor_id", ""))
 
 
 def oa_note(current: Conversation | None, previous: str | None) -> PostOaNote:

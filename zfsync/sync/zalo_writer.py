@@ -7,14 +7,16 @@ failure that ends a row becomes one private note in the FreshChat conversation i
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import Media, OutboxRow, ZaloMessage
+from zfsync.domain import Contact, Media, OutboxRow, ZaloMessage
 from zfsync.errors import PermanentError, RemoteError
 from zfsync.store import Store
 from zfsync.sync import echo, media, notes, pages, plan
+from zfsync.sync.delivery import Sent
 from zfsync.sync.ports import ZaloSide
 
 log = structlog.get_logger("zfsync.sync")
@@ -31,40 +33,41 @@ class ZaloWriter:
         self.clock = clock
         self.download = download  # FreshChat attachments, fetched with the API key where needed
 
-    def send(self, row: OutboxRow) -> tuple[str, str | None]:
+    def action(self, row: OutboxRow) -> Reply:
         contact = self.store.contact_by_id(row.contact_id)
-        action = plan.plan_to_zalo(row.kind, row.payload, contact.last_inbound_ms, self.clock())
-        user_id = contact.zalo_user_id
-        if isinstance(action, plan.OutsideWindow):
-            raise PermanentError(
-                "the customer's last message is over 7 days old",
-                side="zalo",
-                endpoint="/v3.0/oa/message/cs",
-                code=notes.WINDOW_CODE,
-            )
-        if isinstance(action, plan.SendAttachment):
-            return self._send_attachment(row, dict(row.payload), user_id), None
-        if isinstance(action, plan.SendDocument):
-            document = media.text_document(action.text, DOCUMENT_NAME)
-            return self.zalo.send_file(user_id, self.zalo.upload_file(document)), None
-        return self.zalo.send_text(user_id, action.text), None
+        planned = plan.plan_to_zalo(row.kind, row.payload, contact.last_inbound_ms, self.clock())
+        if isinstance(planned, plan.SendText):
+            return TextReply(self, row, contact, planned.text)
+        if isinstance(planned, plan.SendDocument):
+            return DocumentReply(self, row, contact, planned.text)
+        if isinstance(planned, plan.SendAttachment):
+            return AttachmentReply(self, row, contact)
+        return OutsideWindowReply(self, row, contact)
 
-    def _send_attachment(self, row: OutboxRow, payload: dict, user_id: str) -> str:
-        def tell_agent(problem: str) -> None:
-            # Queued before the link goes out, so a crash right after the send cannot lose the note.
-            label = payload.get("name") or row.kind
-            self._note(row, f"fallback:{row.source_id}", notes.fallback_note(label, problem), self.clock())
 
-        return media.send_to_zalo(row.kind, payload, user_id, self.zalo, self.download, row.attempts, tell_agent)
+class Reply(ABC):
+    """An agent's reply on its way to the customer. However it is sent, an earlier attempt is found the
+    same way, and a failure reaches the agent as one private note in the conversation it came from."""
 
-    def reconcile(self, row: OutboxRow) -> tuple[str, str | None] | None:
+    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact):
+        self.writer = writer
+        self.row = row
+        self.contact = contact
+
+    @abstractmethod
+    def _send(self) -> str:
+        """Send to the customer; returns Zalo's message id."""
+
+    def send(self) -> Sent:
+        return self._send(), None
+
+    def reconcile(self) -> Sent | None:
         """Our earlier attempt landed if the user's conversation shows an OA message with this content
         since shortly before the attempt that none of our other sends explains (`echo.landed`)."""
-        contact = self.store.contact_by_id(row.contact_id)
-        payload = row.payload
-        since = (row.claimed_at or self.clock()) - RECONCILE_SLACK_MS / 1000
+        row, zalo = self.row, self.writer.zalo
+        since = (row.claimed_at or self.writer.clock()) - RECONCILE_SLACK_MS / 1000
         listing = (
-            self.zalo.conversation(contact.zalo_user_id, offset=number * 10, count=10)
+            zalo.conversation(self.contact.zalo_user_id, offset=number * 10, count=10)
             for number in range(RECONCILE_PAGES)
         )
 
@@ -73,27 +76,84 @@ class ZaloWriter:
 
         read = pages.walk(listing, pages.from_first(older), RECONCILE_PAGES, full_page=10)
         listed = [(m.message_id, m.type, m.text) for m in read.items if m.from_oa]
-        sends = self.store.own_sends(contact.id, since - echo.WINDOW)
-        found = echo.landed(row.kind, payload, row.id, listed, sends)
+        sends = self.writer.store.own_sends(self.contact.id, since - echo.WINDOW)
+        found = echo.landed(row.kind, row.payload, row.id, listed, sends)
         return (found, None) if found else None
 
-    def gave_up(self, row: OutboxRow, error: RemoteError, now: float) -> None:
+    def gave_up(self, error: RemoteError, now: float) -> None:
         """Tell the agent, once per failed message, in the conversation the reply came from."""
-        payload = row.payload
+        row, payload = self.row, self.row.payload
         code = "" if error.code is None else str(error.code)
         preview = str(payload.get("text") or payload.get("name") or payload.get("url") or "")
         if isinstance(error, PermanentError):
             text = notes.failure_note(code, error.reason, preview, error.advice)
         else:
             text = notes.gave_up_note(error.reason, row.attempts + 1, preview)
-        self._note(row, f"note:{row.source_id}", text, now)
+        self._note(f"note:{row.source_id}", text, now)
         log.warning("agent_notified", row=row.id, code=code, conversation=row.conversation_id)
 
-    def _note(self, row: OutboxRow, source_id: str, text: str, now: float) -> None:
+    def _note(self, source_id: str, text: str, now: float) -> None:
         """Queue a private note to the agent, in the conversation the reply came from."""
+        row = self.row
         if not row.conversation_id:
             log.error("failure_note_without_conversation", row=row.id)
             return
         agent_id = row.payload.get("agent_id", "")
         note = notes.note_row(source_id, text, row.conversation_id, agent_id, now, part=row.part)
-        self.store.insert_rows(row.contact_id, [note], now)
+        self.writer.store.insert_rows(row.contact_id, [note], now)
+
+
+class TextReply(Reply):
+    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, text: str):
+        super().__init__(writer, row, contact)
+        self.text = text
+
+    def _send(self) -> str:
+        return self.writer.zalo.send_text(self.contact.zalo_user_id, self.text)
+
+
+class DocumentReply(Reply):
+    """A reply too long for Zalo's texts, as a document."""
+
+    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, text: str):
+        super().__init__(writer, row, contact)
+        self.text = text
+
+    def _send(self) -> str:
+        zalo = self.writer.zalo
+        document = media.text_document(self.text, DOCUMENT_NAME)
+        return zalo.send_file(self.contact.zalo_user_id, zalo.upload_file(document))
+
+
+class AttachmentReply(Reply):
+    """An agent's image or file: uploaded to Zalo, or sent as a link when Zalo will not take it."""
+
+    def _send(self) -> str:
+        row, writer = self.row, self.writer
+
+        def tell_agent(problem: str) -> None:
+            # Queued before the link goes out, so a crash right after the send cannot lose the note.
+            label = row.payload.get("name") or row.kind
+            self._note(f"fallback:{row.source_id}", notes.fallback_note(label, problem), writer.clock())
+
+        return media.send_to_zalo(
+            row.kind,
+            dict(row.payload),
+            self.contact.zalo_user_id,
+            writer.zalo,
+            writer.download,
+            row.attempts,
+            tell_agent,
+        )
+
+
+class OutsideWindowReply(Reply):
+    """The customer's last message is over 7 days old: Zalo allows no reply, so none is attempted."""
+
+    def _send(self) -> str:
+        raise PermanentError(
+            "the customer's last message is over 7 days old",
+            side="zalo",
+            endpoint="/v3.0/oa/message/cs",
+            code=notes.WINDOW_CODE,
+        )
