@@ -7,28 +7,48 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 import structlog
 
-from zfsync.domain import Contact, Conversation, FcOutgoing, OutboxRow, ZaloContent
+from zfsync.domain import Contact, Conversation, FcOutgoing, Json, OutboxRow, ZaloContent
 from zfsync.errors import PermanentError, RemoteError
+from zfsync.store import Store
 from zfsync.sync import echo, plan, render
 from zfsync.sync.delivery import Hold, Sent, Skip
-
-if TYPE_CHECKING:
-    from zfsync.sync.freshchat_writer import FreshChatWriter
+from zfsync.sync.ports import FreshChatSide
 
 log = structlog.get_logger("zfsync.sync")
 
 RECONCILE_SLACK = 600.0  # seconds before the claim in which an earlier attempt's message may stand
 
 
+class Writer(Protocol):
+    """What the posts share, held by `freshchat_writer.FreshChatWriter`."""
+
+    store: Store
+    fc: FreshChatSide
+    clock: Callable[[], float]
+
+    def post(self, row: OutboxRow, contact: Contact, action: plan.PostCustomerMessage | plan.PostOaNote) -> Sent:
+        """Post into the planned conversation (or the one FreshChat says is the customer's newest)."""
+        ...
+
+    def render(self, kind: str, payload: Json, fc_user: str) -> FcOutgoing:
+        """A customer's or OA staff's row as FreshChat shows it."""
+        ...
+
+    def find(self, conversation_id: str, wanted: str, since: float) -> str | None:
+        """An unclaimed message since ``since`` whose `fingerprint` is ``wanted``."""
+        ...
+
+
 class Post(ABC):
     """One row's post to FreshChat: it sends as planned, looks where an earlier attempt would have posted,
     and says what a failure means."""
 
-    def __init__(self, writer: FreshChatWriter, row: OutboxRow, contact: Contact):
+    def __init__(self, writer: Writer, row: OutboxRow, contact: Contact):
         self.writer = writer
         self.row = row
         self.contact = contact

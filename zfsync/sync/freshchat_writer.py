@@ -21,6 +21,7 @@ from zfsync.domain import (
     FcMessage,
     FcNewUser,
     FcOutgoing,
+    Json,
     Kind,
     OutboxRow,
     ZaloContent,
@@ -167,7 +168,7 @@ class FreshChatWriter:
         self.store.set_fc_user(contact.id, user.id, self.clock())
         return user.id
 
-    def render(self, kind: str, payload: dict, fc_user: str) -> FcOutgoing:
+    def render(self, kind: str, payload: Json, fc_user: str) -> FcOutgoing:
         content = ZaloContent.of(payload)
         if kind == Kind.OA_NOTE:
             return FcOutgoing(
