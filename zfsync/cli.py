@@ -17,6 +17,7 @@ from zfsync import __version__, config, log
 from zfsync.cli_store import (
     cmd_backup,
     cmd_conversation,
+    cmd_copy_store,
     cmd_failed,
     cmd_pending,
     cmd_requeue,
@@ -248,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("conversation_id", nargs="?", metavar="CONVERSATION_ID", help="with set: the conversation to use")
     p = add("backup", cmd_backup, "copy the store consistently while the daemon runs (SQLite online backup)")
     p.add_argument("path", metavar="PATH", help="a new file for the copy")
+    p = add(
+        "copy-store",
+        cmd_copy_store,
+        "copy the store into a new, empty one (SQLite to PostgreSQL, for a standby VM); stop zfsync first",
+    )
+    p.add_argument(
+        "target", metavar="TARGET", help="postgresql://user@host/db (password: ZFSYNC_STORE_PASSWORD) or a file"
+    )
     p = add("sim", cmd_sim, "run the Zalo and FreshChat simulators on loopback until interrupted")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--zalo-port", type=int, default=8701)

@@ -1,9 +1,11 @@
 """The operator's commands on the store (`zfsync failed`, `retry`, `pending`, `requeue`, `conversation`, `skip`,
-`backup`): they read and change the queues while the daemon runs, and never call either API."""
+`backup`, `copy-store`): they read and change the queues while the daemon runs (`copy-store` wants it
+stopped), and never call either API."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -12,9 +14,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from zfsync import config
-from zfsync.errors import ConfigError
+from zfsync.errors import ConfigError, ZfsyncError
 from zfsync.settings import Settings
 from zfsync.store import Store, Waiting
+from zfsync.store.lease import Lease, is_postgres_url
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -129,4 +132,45 @@ def cmd_backup(args: argparse.Namespace) -> int:
     with opened_store(args) as store:
         store.backup(target)
     print(f"store copied to {target} (mode 0600); to restore: stop zfsync, put it at store.path, start zfsync")
+    return 0
+
+
+def cmd_copy_store(args: argparse.Namespace) -> int:
+    from zfsync.daemon import only_instance
+
+    settings = settings_of(args)
+    target_location = config.store_location("copy-store TARGET", args.target)
+    source_location = settings.store_location
+    if target_location == (source_location if is_postgres_url(source_location) else Path(source_location).absolute()):
+        raise ConfigError(f"copy-store: {args.target} is this config's own store; name a new one to copy into")
+    if not settings.store_url and not settings.store_path.exists():
+        raise ConfigError(f"copy-store: there is no store at {settings.store_path} to copy")
+    # No daemon may write to either store meanwhile: a SQLite file's lock file, a PostgreSQL store's lease.
+    with contextlib.ExitStack() as locks:
+        for location in (source_location, target_location):
+            if not is_postgres_url(location):
+                locks.enter_context(only_instance(Path(location)))
+        source = store_of(settings)
+        target = Store.open(target_location, settings.store_password)
+        held: list[Lease] = []
+        try:
+            for store in (source, target):
+                lease = store.lease(settings.lease_name)
+                if lease is None:
+                    continue
+                held.append(lease)
+                if not lease.try_acquire("zfsync copy-store"):
+                    raise ZfsyncError(f"copy-store: a zfsync daemon is running on {store.where}: stop it on every VM")
+            counts = source.copy_into(target)
+        finally:
+            for lease in held:
+                lease.release()
+            target.close()
+            source.close()
+    where = f'url = "{target_location}"' if is_postgres_url(target_location) else f'path = "{target_location}"'
+    print(
+        f"copied {source.where} to {target.where} (contacts {counts['contact']}, conversations"
+        f" {counts['conversation']}, messages {counts['message']}, tokens and cursors); set [store] {where}"
+        " and start zfsync"
+    )
     return 0

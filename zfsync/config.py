@@ -327,6 +327,18 @@ def _store(values: dict[str, Any], source: Path | None) -> tuple[Path, str]:
     return _store_path(values["path"], source), url
 
 
+def store_location(what: str, value: str) -> Path | str:
+    """A store named on the command line: a PostgreSQL URL (checked as ``store.url`` is), ``sqlite:///path``
+    or a file path."""
+    url = _store_url(what, value) if "://" in value else ""
+    if url.startswith(("postgresql://", "postgres://")):
+        return url
+    path = value[len("sqlite://") :] if url else value
+    if not path:
+        raise ConfigError(f"{what}: name the file, as in sqlite:///var/lib/zfsync/zfsync.db")
+    return Path(path).expanduser().absolute()
+
+
 def _store_path(value: str, source: Path | None) -> Path:
     path = Path(value).expanduser()
     if not path.is_absolute() and source is not None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from peewee import Database, InterfaceError, OperationalError, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, InterfaceError, OperationalError, PostgresqlDatabase, SqliteDatabase, chunked
 from playhouse.shortcuts import ReconnectMixin
 
 from zfsync.errors import StoreError, first_line
@@ -27,6 +27,7 @@ from zfsync.store.state import StateStore
 from zfsync.store.waiting import WaitingStore
 
 BUSY_TIMEOUT_MS = 10_000
+COPY_BATCH = 500  # rows a statement when a store is copied
 
 
 class _Postgres(ReconnectMixin, PostgresqlDatabase):
@@ -141,6 +142,37 @@ class Store(StateStore, ContactStore, OutboxStore, WaitingStore):
         finally:
             copy.close()
             source.close()
+
+    def copy_into(self, target: Store) -> dict[str, int]:
+        """Copy every row into ``target``, an empty store (to move a SQLite store to PostgreSQL, or back),
+        in one transaction there; returns how many rows each table had. Ids are kept, so the message map,
+        the cursors and the tokens mean the same there."""
+        pairs = [
+            (a, b)
+            for a, b in zip(self.tables.all, target.tables.all, strict=True)
+            if a is not self.tables.SchemaVersion
+        ]
+        counts: dict[str, int] = {}
+        with target.db.atomic():
+            filled = [b._meta.table_name for _, b in pairs if b.select().exists()]
+            if filled:
+                raise StoreError(
+                    f"store {target.where} is not empty (it has {', '.join(filled)} rows): copy into a new database"
+                )
+            for source, dest in pairs:
+                rows = source.select().order_by(*source._meta.get_primary_keys()).dicts().iterator()
+                counts[dest._meta.table_name] = 0
+                for batch in chunked(rows, COPY_BATCH):
+                    dest.insert_many(batch).execute()
+                    counts[dest._meta.table_name] += len(batch)
+                if target.postgres and dest._meta.primary_key.name == "id":
+                    # The copied ids were given explicitly: the id sequence must go on after the largest.
+                    table = dest._meta.table_name
+                    target.db.execute_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false)"
+                        f" FROM {table}"
+                    )
+        return counts
 
     def close(self) -> None:
         if not self.db.is_closed():
