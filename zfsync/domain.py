@@ -279,11 +279,13 @@ class Resume:
 
 @dataclass(frozen=True)
 class FeedCursor:
-    """Where reading Zalo's feed stands; ``mark`` is None before the first start (no baseline yet)."""
+    """Where reading Zalo's feed stands; ``mark`` is None before the first start (no baseline yet).
+    ``owed``: users a cycle cut short still owes a catch-up from their own conversation."""
 
     mark: Mark | None
     baseline: Baseline
     resume: Resume | None
+    owed: frozenset[str] = frozenset()
 
 
 # --- what the store keeps: frozen values, so nothing outside the store can change a row behind its back ---

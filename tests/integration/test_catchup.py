@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from zfsync.sim.zalo import ZaloSim
-from zfsync.sync import freshchat_posts
+from zfsync.sync import freshchat_posts, zalo_reader
 
 KHANH = "2512007384617209999"
 
@@ -68,6 +68,45 @@ def test_a_kill_in_the_middle_of_catch_up_loses_and_doubles_nothing(bridge, monk
     bridge.settle(rounds=3)
     for n in range(10):
         assert texts(bridge.customer_messages(user_id(n))) == [f"u{n} m{i}" for i in range(15)]
+
+
+def test_a_catch_up_cut_short_is_finished_next_cycle_without_reading_the_whole_feed_again(bridge, monkeypatch):
+    # Thirty customers wrote 300 messages: the feed is read to its end, and each customer is taken from
+    # their own conversation. The process dies after recording ten of them. Were the next cycle to start
+    # over, a daemon killed more often than a catch-up lasts would never finish one.
+    for i in range(10):
+        for n in range(30):
+            bridge.zalo.add_customer_message(user_id(n), f"Khách {n}", text=f"u{n} m{i}")
+    recorded = 0
+    original = zalo_reader.ZaloReader._record
+
+    def dying_record(self, user, ordered, baseline):
+        nonlocal recorded
+        if recorded == 10:
+            raise Killed
+        recorded += 1
+        return original(self, user, ordered, baseline)
+
+    monkeypatch.setattr(zalo_reader.ZaloReader, "_record", dying_record)
+    with pytest.raises(Killed):
+        bridge.engine.poll_zalo()
+    monkeypatch.setattr(zalo_reader.ZaloReader, "_record", original)
+    bridge.restart()
+    feed_reads = 0
+    real_page = ZaloSim._listrecentchat
+
+    def counted(self, request):
+        nonlocal feed_reads
+        feed_reads += 1
+        return real_page(self, request)
+
+    monkeypatch.setattr(ZaloSim, "_listrecentchat", counted)
+    bridge.engine.poll_zalo()
+    assert feed_reads == 1  # down to the mark the cut-short cycle left, not the 300 rows again
+    monkeypatch.setattr(ZaloSim, "_listrecentchat", real_page)
+    bridge.settle(rounds=3)
+    for n in range(30):
+        assert texts(bridge.customer_messages(user_id(n))) == [f"u{n} m{i}" for i in range(10)]
 
 
 def test_a_kill_between_capped_scans_resumes_where_it_stopped(bridge):

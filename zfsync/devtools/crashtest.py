@@ -112,8 +112,15 @@ class CrashTest(Traffic):
             self.report.kills += 1
             self.demo.daemon = None
         while self.z_count < self.messages or self.f_count < self.messages:
+            written = self.z_count + self.f_count
             self.traffic(50)
-        self.demo.start_daemon()
+            if self.z_count + self.f_count == written:
+                # Agents reply only in open conversations: if the kills left none, a daemon must open some.
+                if self.demo.daemon is None:
+                    self.demo.start_daemon()
+                time.sleep(0.2)
+        if self.demo.daemon is None:
+            self.demo.start_daemon()
         self.drain()
         self.demo.stop_daemon()
         self.check()

@@ -12,6 +12,7 @@ from zfsync.store.base import Figures, StoreBase, columns
 MARK_KEY = "zalo.feed_hwm"  # "time|id,id,...": the top page's ids at the end of the last complete cycle
 RESUME_KEY = "zalo.feed_resume"  # "offset|mark": where a capped scan reads on
 BASELINE_KEY = "zalo.baseline"  # "time:id,id,...": what the feed held at the first start
+OWED_KEY = "zalo.feed_owed"  # "user,user,...": the catch-up a cycle cut short still owes
 
 
 class StateStore(StoreBase):
@@ -39,6 +40,7 @@ class StateStore(StoreBase):
             _mark(self.get_state(MARK_KEY)),
             _baseline(self.get_state(BASELINE_KEY)),
             _resume(self.get_state(RESUME_KEY)),
+            frozenset(u for u in (self.get_state(OWED_KEY) or "").split(",") if u),
         )
 
     def start_feed(self, baseline: Baseline, mark: Mark) -> None:
@@ -47,14 +49,19 @@ class StateStore(StoreBase):
             self.set_state(BASELINE_KEY, f"{baseline.time_ms}:{','.join(sorted(baseline.ids))}")
             self.set_state(MARK_KEY, _mark_text(mark))
 
-    def move_feed(self, mark: Mark, resume: Resume | None) -> None:
-        """Move the mark (every row above it is recorded) and the resume point, in one transaction."""
+    def move_feed(self, mark: Mark, resume: Resume | None, owed: frozenset[str] = frozenset()) -> None:
+        """Move the mark (every row above it is recorded, or belongs to a user in ``owed``), the resume
+        point and the owed catch-up, in one transaction."""
         with self.db.atomic():
             self.set_state(MARK_KEY, _mark_text(mark))
             if resume is None:
                 self.delete_state(RESUME_KEY)
             else:
                 self.set_state(RESUME_KEY, f"{resume.offset}|{_mark_text(resume.floor)}")
+            if owed:
+                self.set_state(OWED_KEY, ",".join(sorted(owed)))
+            else:
+                self.delete_state(OWED_KEY)
 
     # --- tokens (the `TokenStore` of zfsync.zalo.oauth) ----------------------------------------------
 

@@ -3,10 +3,11 @@
 ``listrecentchat`` is the change feed: at most 10 rows a call, newest first, OA sends included (research
 §1, §8). A cycle pages back until it meets the *mark*: the rows that stood on the feed's first page when
 the last complete cycle ended. The mark moves only after every row above it is recorded, so a crash
-halfway through a cycle (one user recorded, the next not) loses nothing. Offsets shift while we page, so
-rows repeat: identity is the message id, never the offset. Times may tie to the millisecond and Zalo's
-servers may disagree by seconds, so time never decides what is new or in which order: the feed's own
-position does. Time serves only as a fallback should every row of the mark vanish.
+halfway through a cycle (one user recorded, the next not) loses nothing; before a long catch-up it moves
+early, together with the users still *owed* one, and the next cycle finishes their catch-up first.
+Offsets shift while we page, so rows repeat: identity is the message id, never the offset. Times may
+tie to the millisecond and Zalo's servers may disagree by seconds, so time never decides what is new or
+in which order: the feed's own position does. Time serves only as a fallback should every row of the mark vanish.
 
 If the scan stops before a known row (page cap, or the feed ends: its depth is undocumented, and a deep
 offset may even be refused), each user seen is caught up on their own through ``conversation``; if the feed
@@ -132,7 +133,7 @@ class ZaloReader:
         feed: dict[str, dict[str, ZaloMessage]] = {}
         for row in rows:
             feed.setdefault(row.user_id, {}).setdefault(row.message_id, row)
-        catch_up: set[str] = set()
+        catch_up = set(cursor.owed)
         if top.outcome != REACHED or resume is not None or not top.aligned:
             # Some rows above the known ones may be unread, or their order across pages unknown: take each
             # user seen from their own conversation, down to what we recorded, so what we queue for them is
@@ -141,24 +142,30 @@ class ZaloReader:
         if ENDED in outcomes:
             # The feed ended before a known row: users who wrote only deeper than it shows are not in it.
             catch_up |= set(self._interacted_since(mark.time_ms))
+        # Every row above the new mark gets recorded (or is known, or history) by the end of this cycle.
+        new_mark = (
+            Mark(max([mark.time_ms, *(r.time_ms for r in top.first_page)]), top.first_page_ids)
+            if top.first_page_ids
+            else mark
+        )
         own: dict[str, list[ZaloMessage]] = {}
-        stop = threading.Event()  # one read refused (the rate, the token): the others stop too
         if catch_up:
             log.info("zalo_feed_catch_up", users=len(catch_up), rows=len(rows), outcomes=sorted(outcomes))
+            # A catch-up is long (a conversation read per user): the mark moves first, with every user
+            # this cycle may leave unrecorded owed a catch-up, so a cycle cut short (a crash, a kill, a
+            # refused read) leaves the next one that list to finish, not this whole scan to do again.
+            owed = frozenset(catch_up | set(feed))
+            if (new_mark, next_resume, owed) != (mark, resume, cursor.owed):
+                self.store.move_feed(new_mark, next_resume, owed)
+            stop = threading.Event()  # one read refused (the rate, the token): the others stop too
             # Each user's conversation is read on its own, so several are read at once.
             own = dict(self._pool.map(lambda u: (u, self._own_rows(u, baseline, stop)), sorted(catch_up)))
         queued = 0
         for user_id in sorted(set(feed) | set(own)):
             ordered = feed_order(list(feed.get(user_id, {}).values()), own.get(user_id))
             queued += self._record(user_id, ordered, baseline)
-        # Every row above the new mark is recorded now (or known, or history): move it, all at once.
-        new_mark = (
-            Mark(max([mark.time_ms, *(r.time_ms for r in top.first_page)]), top.first_page_ids)
-            if top.first_page_ids
-            else mark
-        )
-        if new_mark != mark or resume is not None or next_resume is not None:  # an idle cycle writes nothing
-            self.store.move_feed(new_mark, next_resume)
+        if catch_up or new_mark != mark or resume is not None or next_resume is not None:
+            self.store.move_feed(new_mark, next_resume)  # an idle cycle writes nothing
         return queued
 
     def _set_baseline(self) -> int:
