@@ -187,7 +187,7 @@ class ZaloReader:
             try:
                 return self.zalo.recent_messages(offset=offset, count=count)
             except PermanentError as exc:
-                if offset == start:
+                if offset == 0:
                     raise
                 # Zalo refuses offsets past the depth it keeps: the feed ends here; catch-up finds the rest.
                 log.warning("zalo_feed_offset_refused", offset=offset, error=str(exc))
@@ -197,8 +197,8 @@ class ZaloReader:
         first_page: list[ZaloMessage] = []
 
         def feed() -> Iterator[list[ZaloMessage]]:
-            for page in listing:
-                if not first_page:
+            for number, page in enumerate(listing):
+                if number == 0:
                     first_page.extend(page)
                 yield page
 
@@ -206,10 +206,10 @@ class ZaloReader:
             recorded = self.store.recorded_zalo_ids(r.message_id for r in page)
             return lambda row: _below_mark(row, mark, recorded, baseline)
 
-        read_ = pages.walk(feed(), below, self.page_cap)
+        walked = pages.walk(feed(), below, self.page_cap)
         if not listing.aligned:
-            log.warning("zalo_feed_shifted", offset=start, pages=read_.pages)
-        return Scan(_unique(read_.items), read_.end, listing.next_offset, first_page, listing.aligned)
+            log.warning("zalo_feed_shifted", offset=start, pages=walked.pages)
+        return Scan(_unique(walked.items), walked.end, listing.next_offset, first_page, listing.aligned)
 
     def _own_rows(self, user_id: str, baseline: Baseline, stop: threading.Event) -> list[ZaloMessage]:
         """The user's own conversation, newest first, down to the rows already recorded."""
@@ -231,14 +231,14 @@ class ZaloReader:
             return lambda row: row.message_id in known or baseline.holds(row)
 
         listing = pages.OffsetPages(read, _message_id, 0, PAGE)
-        read_ = pages.walk(iter(listing), recorded, GAP_FILL_PAGE_CAP)
-        if read_.end == pages.ENDED and stop.is_set():
+        walked = pages.walk(iter(listing), recorded, GAP_FILL_PAGE_CAP)
+        if walked.end == pages.ENDED and stop.is_set():
             return []  # the cycle failed already: nothing read here is used
         if not listing.aligned:
             # More than the search covers arrived while we paged, or a row vanished: the order across one
             # seam is unknown. Everything read is kept; it is the best order there is.
-            log.warning("zalo_conversation_shifted", user=user_id, pages=read_.pages)
-        return _unique(read_.items)
+            log.warning("zalo_conversation_shifted", user=user_id, pages=walked.pages)
+        return _unique(walked.items)
 
     def _interacted_since(self, mark_ms: int) -> list[str]:
         """Every user who interacted since ``mark_ms`` (Zalo counts in whole Vietnamese days)."""
