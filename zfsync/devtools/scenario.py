@@ -28,13 +28,15 @@ def seed_mapped(
     messages_each: int = 0,
     start: int = 0,
     polls_spread_over: float = 0.0,
+    in_feed: int = 0,
 ) -> list[str]:
     """Map ``count`` Zalo users to FreshChat conversations last active at ``last_activity_at``, with
     ``messages_each`` delivered messages apiece in the store; returns their Zalo user ids.
 
     By default every conversation is due for a poll at once (the worst case). With ``polls_spread_over``
     their next polls are spread over that many seconds from now, as in an installation that has been
-    running for a while."""
+    running for a while. ``in_feed``: that many of the users' last messages stand in Zalo's feed, as on
+    an OA in use (the first start takes them as history); by default the feed is empty."""
     rng = random.Random(start)
     ids = [zalo_user_id(start + n) for n in range(count)]
     time_ms = int(last_activity_at * 1000)
@@ -45,6 +47,8 @@ def seed_mapped(
             fc_user = f"fcu-{user_id}"
             fc.users[fc_user] = {"id": fc_user, "reference_id": reference_id(user_id), "first_name": user_id}
             conversation_of[user_id] = fc._create_conversation(fc_user, CHANNEL_ID, [])["conversation_id"]
+    for user_id in ids[-in_feed:] if in_feed else []:
+        zalo.add_customer_message(user_id, text="Cảm ơn shop", time=time_ms)
     now = time.time()
     store.import_mapped(
         [
