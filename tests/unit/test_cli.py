@@ -20,6 +20,8 @@ COMMANDS = [
     "pending",
     "requeue",
     "conversation",
+    "backup",
+    "copy-store",
     "sim",
     "demo",
 ]
