@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from zfsync.domain import ZaloTokens
+from zfsync.domain import Resume, ZaloTokens
 from zfsync.sim.base import Fault
 from zfsync.sync.engine import BAD_CREDENTIALS, OK, TRANSIENT_ERROR
 from zfsync.sync.freshchat_reader import ATTACHMENT_WAIT
@@ -245,11 +245,17 @@ def test_not_the_latest_after_a_resolve_never_posts_twice(quick_bridge, mode):
 # --- the feed's depth ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["refuse", "empty"])
-def test_a_feed_that_ends_or_refuses_deep_offsets_wedges_nothing(quick_bridge, mode):
+@pytest.mark.parametrize(("mode", "resume_past_depth"), [("refuse", False), ("empty", False), ("refuse", True)])
+def test_a_feed_that_ends_or_refuses_deep_offsets_wedges_nothing(quick_bridge, mode, resume_past_depth):
     b = quick_bridge
     b.zalo.modes.feed_depth = 20
     b.zalo.modes.feed_depth_mode = mode
+    if resume_past_depth:
+        # A capped scan left its resume point past the depth (an earlier release stepped 10 rows a page,
+        # so it could land on it exactly): reading on from there must end that scan, not fail every cycle.
+        cursor = b.store.feed_cursor()
+        assert cursor.mark is not None
+        b.store.move_feed(cursor.mark, Resume(30, cursor.mark))
     users = [f"25120073846172{n:05d}" for n in range(8)]
     for i in range(60):
         b.zalo.add_customer_message(users[i % 8], "Khách", text=f"m{i}")
@@ -257,6 +263,7 @@ def test_a_feed_that_ends_or_refuses_deep_offsets_wedges_nothing(quick_bridge, m
     for n, user in enumerate(users):
         assert texts(b.customer_messages(user)) == [f"m{i}" for i in range(60) if i % 8 == n]
     assert b.store.health()["zalo"]["state"] == OK
+    assert b.store.feed_cursor().resume is None
     b.zalo.add_customer_message(users[0], "Khách", text="after")
     b.cycle()
     assert texts(b.customer_messages(users[0]))[-1] == "after"

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from zfsync import http, status
-from zfsync.domain import Resume
 from zfsync.sim.base import Fault
 from zfsync.status import HEARTBEAT_KEY, STARTS_KEY
 from zfsync.sync.engine import OK
@@ -193,25 +192,6 @@ def test_every_customer_is_found_after_an_outage_whatever_the_feed_depth(quick_b
     assert arrived == 340
     for n, user in enumerate(users):
         assert texts(b.customer_messages(user)) == [f"m{i}" for i in range(340) if (i * 7) % 40 == n]
-
-
-def test_a_resume_point_past_a_refused_depth_ends_the_scan_there(quick_bridge):
-    # A capped scan left its resume point past the depth the feed serves (an earlier release stepped 10
-    # rows a page, so it could land on it exactly), and Zalo refuses deeper offsets: reading on from there
-    # must end that scan, not fail every cycle.
-    b = quick_bridge
-    talking(b, KHANH)
-    b.zalo.modes.feed_depth, b.zalo.modes.feed_depth_mode = 50, "refuse"
-    cursor = b.store.feed_cursor()
-    assert cursor.mark is not None
-    b.store.move_feed(cursor.mark, Resume(60, cursor.mark))
-    users = [f"84900000000000{n:05d}" for n in range(20)]
-    for i in range(200):
-        b.zalo.add_customer_message(users[i % 20], "Khách", text=f"m{i}")
-    b.settle(rounds=4)
-    for n, user in enumerate(users):
-        assert texts(b.customer_messages(user)) == [f"m{i}" for i in range(200) if i % 20 == n]
-    assert b.store.feed_cursor().resume is None
 
 
 # --- 7. the wall clock stepping back --------------------------------------------------------------------
