@@ -1,7 +1,10 @@
-"""`zfsync run`: wire the clients, the store and the sync engine into APScheduler jobs.
+"""`zfsync run`: wire the clients, the store and the sync engine into loops and APScheduler jobs.
 
-Two poll jobs (Zalo, FreshChat) and two delivery jobs (one per direction), each never overlapping itself
-(``max_instances=1``, coalesced), so a slow download never holds back reading either side. A heartbeat
+Two poll loops (Zalo, FreshChat), the profile refresh, and the two delivery lanes run in threads of their
+own, so a slow download never holds back reading either side nor another customer's delivery. A loop
+sleeps until its work is due (the Zalo interval, the next FreshChat conversation, the next due row) or
+until it is woken: a poll that queued rows wakes the lanes and the FreshChat poll at once. Interval jobs
+would instead tick (and warn, when a run outlasts its interval) whether or not anything waits. A heartbeat
 job records liveness for `zfsync status` and feeds the systemd watchdog only while both poll loops are
 making progress, so a silent stall gets the service restarted; a delivery in progress never counts.
 
@@ -25,33 +28,33 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import structlog
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from zfsync import app, metrics
+from zfsync import app, http, metrics
 from zfsync.config import Settings
-from zfsync.domain import F2Z, Z2F, SideHealth
+from zfsync.domain import SideHealth
 from zfsync.errors import Stopping, ZfsyncError, first_line
-from zfsync.status import ACTIVE_KEY, HEARTBEAT_KEY, QUOTA_KEY, STANDBY_PREFIX, STARTS_KEY
+from zfsync.status import ACTIVE_KEY, HEARTBEAT_KEY, QUOTA_KEY, SLOW_KEY, STANDBY_PREFIX, STARTS_KEY
 from zfsync.store import Store
 from zfsync.store.lease import CHECK_EVERY, STALE, TAKEOVER_GRACE, Lease
 from zfsync.sync.engine import CycleResult, Engine
+from zfsync.sync.lanes import RECHECK, SLOW
 from zfsync.systemd import Notifier, watchdog_interval
 
 log = structlog.get_logger("zfsync.daemon")
 
-FRESHCHAT_TICK = 0.5  # the FreshChat job wakes this often; each conversation keeps its own interval
-DELIVERY_TICK = 0.5  # the delivery jobs wake this often; a row keeps its own retry time
+FRESHCHAT_RETRY = 0.5  # seconds before a FreshChat poll that left conversations due (no room) tries again
+PROFILE_EVERY = 60.0  # seconds between two profile refresh runs (each checks a few day-old profiles)
+STOP_GRACE = 20.0  # seconds a stopping daemon waits for sends in flight (a send cut off is reconciled later)
 CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one between two looks
 STALL_FACTOR = 5  # a loop silent for this many of its intervals (at least a minute) is stalled
 STANDBY_RETRY = 2.0  # seconds between a standby's attempts to take the lease
 STANDBY_BEAT = 10.0  # seconds between a standby's notes in the store, for `zfsync status`
-WAKES = {"zalo": "deliver-z2f", "freshchat": "deliver-f2z"}  # the delivery job a poll that queued rows wakes
 LOST_LEAD = 75  # exit status of a daemon that lost its lease (EX_TEMPFAIL): systemd starts it again
 
 
@@ -80,6 +83,33 @@ def only_instance(store_path: Path) -> Iterator[None]:
         handle.close()
 
 
+class Loop:
+    """One piece of recurring work in a thread of its own: ``step`` runs, returns how many seconds to sleep,
+    and the loop sleeps that long or until `wake` is called."""
+
+    def __init__(self, name: str, step: Callable[[], float], stop: threading.Event, first_in: float = 0.0):
+        self.name = name
+        self.step = step
+        self.stop = stop
+        self.first_in = first_in
+        self._woken = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def _run(self) -> None:
+        self._woken.wait(self.first_in)
+        while not self.stop.is_set():
+            self._woken.clear()
+            try:
+                delay = self.step()
+            except Exception:  # the step logs its own failures; this is the last line
+                log.exception("loop_crashed", loop=self.name)
+                delay = FRESHCHAT_RETRY * 10
+            self._woken.wait(max(0.0, delay))
+
+
 class Daemon:
     def __init__(
         self,
@@ -104,37 +134,41 @@ class Daemon:
         self.zalo_interval = 0.0  # set from the engine at start: the configured one, or a quota's longer one
         self.scheduler: BackgroundScheduler | None = None
         self.last_status = ""
+        self.loops: dict[str, Loop] = {}
+        self.lane_threads: list[threading.Thread] = []
 
-    def _zalo_job(self) -> None:
+    def _zalo_step(self) -> float:
+        started = time.monotonic()
         self._run_cycle("zalo", self.engine.poll_zalo)
+        self._pace_zalo()
+        return self.zalo_interval - (time.monotonic() - started)
 
-    def _freshchat_job(self) -> None:
+    def _freshchat_step(self) -> float:
         self._run_cycle("freshchat", self.engine.poll_freshchat)
+        wait = self.engine.freshchat_wait()
+        # Still due right after a poll: the budget had no room for it; try again shortly, never spin.
+        return wait if wait > 0 else FRESHCHAT_RETRY
 
-    def _deliver_z2f_job(self) -> None:
-        self._run_cycle("deliver-z2f", lambda: self.engine.deliver(Z2F), progress=False)
+    def _profiles_step(self) -> float:
+        try:
+            self.engine.refresh_profiles()
+        except Exception:
+            log.exception("profile_refresh_crashed")
+        return PROFILE_EVERY
 
-    def _deliver_f2z_job(self) -> None:
-        self._run_cycle("deliver-f2z", lambda: self.engine.deliver(F2Z), progress=False)
-
-    def _run_cycle(self, loop: str, cycle: Callable[[], CycleResult], progress: bool = True) -> None:
+    def _run_cycle(self, loop: str, cycle: Callable[[], CycleResult]) -> None:
         """A cycle that finishes is progress, even when an API said no: the failure was classified and
         recorded for `zfsync status`, and a restart would not fix it. A cycle that hangs, or dies of an
         error nobody classified (a bug, a broken disk), is not, and the watchdog restarts the service."""
         try:
-            result = cycle()
+            cycle()
         except Stopping:
             log.info("cycle_stopped", loop=loop)
             return
         except Exception:
             log.exception("cycle_crashed", loop=loop)
             return
-        if progress:
-            self.progress[loop] = time.monotonic()
-        if result.queued and loop in WAKES and self.scheduler is not None:
-            # What a poll queued goes now, not at the delivery job's next tick: up to half a second sooner.
-            with suppress(JobLookupError):  # the scheduler is shutting down: nothing to wake
-                self.scheduler.modify_job(WAKES[loop], next_run_time=datetime.now(self.scheduler.timezone))
+        self.progress[loop] = time.monotonic()
 
     def _start_metrics(self, scheduler: BackgroundScheduler) -> None:
         settings = self.settings.metrics
@@ -170,22 +204,28 @@ class Daemon:
                 self.engine.recover_schedule()
             except Exception:
                 log.exception("schedule_recovery_failed")
+            self._wake_all()
             for job in scheduler.get_jobs():
                 job.modify(next_run_time=datetime.now(scheduler.timezone))
+
+    def _wake_all(self) -> None:
+        for loop in self.loops.values():
+            loop.wake()
+        for lane in self.engine.lanes.values():
+            lane.wake()
 
     def healthy(self) -> bool:
         now = time.monotonic()
         limits = {
             "zalo": max(60.0, STALL_FACTOR * (self.zalo_interval or self.settings.zalo.poll_interval)),
-            "freshchat": max(60.0, STALL_FACTOR * FRESHCHAT_TICK),
+            "freshchat": max(60.0, STALL_FACTOR * RECHECK),
         }
         return all(now - self.progress[loop] < limit for loop, limit in limits.items())
 
     def _pace_zalo(self) -> None:
         """Poll Zalo as often as its quota carries (the limit may have been learned from its headers)."""
         interval = self.engine.zalo_interval()
-        if interval != self.zalo_interval and self.scheduler is not None:
-            self.scheduler.reschedule_job("zalo", trigger="interval", seconds=interval)
+        if interval != self.zalo_interval:
             log.warning(
                 "zalo_poll_interval_changed",
                 seconds=interval,
@@ -197,8 +237,8 @@ class Daemon:
     def heartbeat(self) -> None:
         self.store.set_state(HEARTBEAT_KEY, f"{time.time():.3f}")
         if self.scheduler is not None:
-            self._pace_zalo()
             self.store.set_state(QUOTA_KEY, json.dumps(self.engine.quotas()))
+            self._note_slow()
         if self.store.health().get("freshchat", {}).get("state") == SideHealth.BAD_CREDENTIALS:
             self.reload_secrets()
         if self.healthy():
@@ -212,6 +252,28 @@ class Daemon:
         if status != self.last_status:
             self.notifier.status(status)
             self.last_status = status
+
+    def _note_slow(self) -> None:
+        """Deliveries in flight for over a minute, for `zfsync status` and the metrics (not a fault: a
+        large attachment on a slow link takes that long)."""
+        now = time.monotonic()
+        slow = []
+        for direction, lane in self.engine.lanes.items():
+            for flight in lane.flights():
+                if now - flight.started >= SLOW:
+                    contact = self.store.contact_by_id(flight.contact_id)
+                    slow.append(
+                        {
+                            "direction": direction,
+                            "row": flight.row_id,
+                            "kind": flight.kind,
+                            "customer": contact.display_name or contact.zalo_user_id,
+                            "seconds": round(now - flight.started),
+                        }
+                    )
+        shown = json.dumps(slow, ensure_ascii=False)
+        if shown != (self.store.get_state(SLOW_KEY) or "[]"):
+            self.store.set_state(SLOW_KEY, shown)
 
     def _status_line(self) -> str:
         health = self.store.health()
@@ -297,21 +359,32 @@ class Daemon:
         # The first poll of each side runs before READY, so systemd reports "active" only once both sides
         # have been reached (or have answered with a classified error that `zfsync status` shows). No
         # delivery runs before READY: a stuck send must not keep the unit from starting.
-        self._zalo_job()
-        self._freshchat_job()
+        self.zalo_interval = self.engine.zalo_interval()
+        self._run_cycle("zalo", self.engine.poll_zalo)
+        self._run_cycle("freshchat", self.engine.poll_freshchat)
         self.heartbeat()
         # misfire_grace_time=None: after the clock jumps forward, a job runs late rather than not at all.
         scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
-        self.zalo_interval = self.engine.zalo_interval()
-        scheduler.add_job(self._zalo_job, "interval", seconds=self.zalo_interval, id="zalo")
-        scheduler.add_job(self._freshchat_job, "interval", seconds=FRESHCHAT_TICK, id="freshchat")
-        scheduler.add_job(self._deliver_z2f_job, "interval", seconds=DELIVERY_TICK, id="deliver-z2f")
-        scheduler.add_job(self._deliver_f2z_job, "interval", seconds=DELIVERY_TICK, id="deliver-f2z")
         beat = min(10.0, watchdog_interval() or 10.0)
         scheduler.add_job(self.heartbeat, "interval", seconds=beat, id="heartbeat")
         self._start_metrics(scheduler)
+        self.loops = {
+            name: Loop(name, step, self.stop_event, first_in)
+            for name, step, first_in in (
+                ("zalo", self._zalo_step, self.zalo_interval),
+                ("freshchat", self._freshchat_step, self.engine.freshchat_wait()),
+                ("profiles", self._profiles_step, 0.0),
+            )
+        }
+        self.engine.on_activity = self.loops["freshchat"].wake  # a customer who wrote is polled for an answer now
+        self.lane_threads = [
+            threading.Thread(target=lane.serve, args=(self.stop_event,), name=f"lane-{direction}", daemon=True)
+            for direction, lane in self.engine.lanes.items()
+        ]
         scheduler.start()
         self.scheduler = scheduler
+        for thread in [*(loop.thread for loop in self.loops.values()), *self.lane_threads]:
+            thread.start()
         guard = threading.Thread(target=self._guard_clock, args=(scheduler,), name="clock-guard", daemon=True)
         guard.start()
         self.notifier.ready(self._status_line())
@@ -321,13 +394,32 @@ class Daemon:
                 self._give_up_lead()
         log.info("daemon_stopping")
         self.notifier.stopping()
-        for side in (self.engine.zalo, self.engine.freshchat):
-            side.quota.stop()  # a cycle waiting for its quota ends now, not after a minute of paced polls
-        scheduler.shutdown(wait=True)  # lets running cycles finish their current send
+        self._stop_work()
+        scheduler.shutdown(wait=True)
         self.store.set_state(HEARTBEAT_KEY, "stopped")
+        self.store.delete_state(SLOW_KEY)
         if self.lease is not None:
             self.lease.release()  # after the last write: a standby takes over from here
         log.info("daemon_stopped")
+
+    def _stop_work(self) -> None:
+        """End every loop: calls waiting for a quota give up, transfers stop at their next piece, and the
+        sends in flight get `STOP_GRACE` seconds to finish (one cut off is reconciled at the next start)."""
+        for side in (self.engine.zalo, self.engine.freshchat):
+            side.quota.stop()  # a cycle waiting for its quota ends now, not after a minute of paced polls
+        http.stop_transfers()
+        self._wake_all()
+        for lane in self.engine.lanes.values():
+            lane.close(wait=False)
+        give_up_at = time.monotonic() + STOP_GRACE
+        for thread in [*(loop.thread for loop in self.loops.values()), *self.lane_threads]:
+            thread.join(max(0.0, give_up_at - time.monotonic()))
+        in_flight = [f.row_id for lane in self.engine.lanes.values() for f in lane.flights()]
+        while in_flight and time.monotonic() < give_up_at:
+            time.sleep(0.05)  # the sends in flight end soon: their transfers were told to stop
+            in_flight = [f.row_id for lane in self.engine.lanes.values() for f in lane.flights()]
+        if in_flight:
+            log.warning("deliveries_cut_off", rows=in_flight)
 
 
 def _host_of(identity: str | None) -> str:

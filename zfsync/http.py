@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import posixpath
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,22 +24,36 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from zfsync import telemetry
 from zfsync.domain import Media, safe_text
-from zfsync.errors import InvalidResponse, PermanentError, RateLimited, TransientError
+from zfsync.errors import InvalidResponse, PermanentError, RateLimited, Stopping, TransientError
 
 TIMEOUT = (5.0, 20.0)  # connect, and the longest silence while reading
 DEADLINE = 60.0  # seconds for a whole API call, body included
 MAX_BODY = 4_000_000  # bytes: no API answer zfsync reads comes near this (a page of 50 messages is ~50 kB)
 DOWNLOAD_DEADLINE = 180.0  # seconds for one attachment (25 MB at a slow 150 kB/s)
 USER_AGENT = "zfsync/0.1"
+POOL_SIZE = 32  # connections kept per host: both lanes' workers, the catch-up readers and the polls at once
+
+_stopping = threading.Event()  # set once, when the daemon stops: transfers end at their next piece
 
 
 def new_session() -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
+    # requests' default pool keeps 10 connections a host and warns each time it drops one beyond them.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     return session
+
+
+def stop_transfers() -> None:
+    """The process is stopping: every answer still arriving is abandoned at its next piece (`Stopping`),
+    so a slow download does not hold the stop; what it was for is taken up again at the next start."""
+    _stopping.set()
 
 
 def call(
@@ -105,6 +120,8 @@ def _chunks(response: requests.Response, give_up_at: float, max_bytes: int, side
             size += len(chunk)
             if size > max_bytes:
                 raise PermanentError(_too_large(size, max_bytes), side=side, endpoint=endpoint, code="too_large")
+            if _stopping.is_set():
+                raise Stopping("the daemon is stopping")
             if time.monotonic() > give_up_at:
                 raise TransientError(
                     f"answer still arriving after the deadline ({size} bytes so far)", side=side, endpoint=endpoint

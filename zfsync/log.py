@@ -3,6 +3,11 @@
 Under journald (``$JOURNAL_STREAM`` set) each line starts with ``<N>``, its syslog priority, so
 ``journalctl -u zfsync -p warning`` shows only problems. A last line of defence masks any value whose key
 looks like a secret, so a token passed to a log call by mistake never reaches the journal.
+
+Every other line the process writes goes the same way: the records of the libraries' own loggers
+(APScheduler, urllib3, Python's warnings) become ``library_log`` events, and an exception nobody caught (in
+any thread) a ``thread_crashed`` or ``process_crashed`` event with its traceback. Libraries speak from
+warning up (their info lines narrate every job run), or from debug when ``log.level = "debug"``.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from typing import Any, TextIO
 
 import structlog
@@ -47,6 +53,55 @@ class _JournaldRenderer:
         return "\n".join(lines)
 
 
+# Messages libraries log as warnings that are no fault of anyone's: said at debug.
+ROUTINE = ("maximum number of running instances reached",)
+LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error"}
+
+
+class _ToStructlog(logging.Handler):
+    """Hands each record of the stdlib `logging` tree to structlog, as a ``library_log`` event."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            level = record.levelno
+            if level == logging.WARNING and any(text in message for text in ROUTINE):
+                level = logging.DEBUG
+            name = LEVEL_NAMES.get(level, "critical" if level > logging.ERROR else "debug")
+            fields: dict[str, Any] = {"logger": record.name, "message": message}
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+            getattr(structlog.get_logger(record.name), name)("library_log", **fields)
+        except Exception:  # a log line must never take the process down
+            self.handleError(record)
+
+
+def _route_everything_else(level: str) -> None:
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _ToStructlog)]:
+        root.removeHandler(handler)  # set up again (tests do): one bridge, not two
+    root.addHandler(_ToStructlog())
+    root.setLevel(logging.DEBUG if level == "debug" else max(logging.WARNING, getattr(logging, level.upper())))
+    logging.captureWarnings(True)
+    crash_log = structlog.get_logger("zfsync")
+
+    def thread_crashed(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
+        thread = args.thread.name if args.thread else "unknown"
+        crash_log.error("thread_crashed", thread=thread, exc_info=exc_info)
+
+    def process_crashed(exc_type: Any, exc_value: Any, exc_traceback: Any) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc_value, exc_traceback)
+            return
+        crash_log.error("process_crashed", exc_info=(exc_type, exc_value, exc_traceback))
+
+    threading.excepthook = thread_crashed
+    sys.excepthook = process_crashed
+
+
 def pick_format(requested: str, stream: TextIO) -> str:
     if requested != "auto":
         return requested
@@ -76,4 +131,5 @@ def setup(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) 
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
+    _route_everything_else(level)
     return chosen

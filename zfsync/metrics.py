@@ -63,6 +63,22 @@ class StoreCollector(Collector):
             oldest.add_metric([direction], max(0.0, now - row.created_at) if row else 0.0)
         yield backlog
         yield oldest
+        slow = GaugeMetricFamily(
+            "zfsync_slow_deliveries",
+            "Deliveries in flight for over a minute (a large attachment on a slow link); others go meanwhile.",
+            labels=["direction"],
+        )
+        longest = GaugeMetricFamily(
+            "zfsync_longest_delivery_seconds",
+            "How long the delivery in flight longest has been (counted once it passes a minute; 0 when none).",
+            labels=["direction"],
+        )
+        for direction in DIRECTIONS:
+            flights = [f for f in report["slow"] if f.get("direction") == direction]
+            slow.add_metric([direction], len(flights))
+            longest.add_metric([direction], max((float(f.get("seconds") or 0) for f in flights), default=0.0))
+        yield slow
+        yield longest
         conversations = GaugeMetricFamily("zfsync_conversations", "FreshChat conversations mapped.")
         conversations.add_metric([], report["conversations"])
         yield conversations

@@ -19,6 +19,7 @@ HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, 
 STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
 ACTIVE_KEY = "daemon.active"  # written by the active daemon of a shared store: its host, pid and since when
 QUOTA_KEY = "daemon.quotas"  # written by the daemon: each side's request budget, and the Zalo poll interval
+SLOW_KEY = "daemon.slow"  # written by the daemon: deliveries in flight for over a minute (customer, kind, seconds)
 STANDBY_PREFIX = "daemon.standby."  # + host: written by a standby daemon, while it waits for the lease
 HEARTBEAT_STALE = 120.0
 TOKEN_WARNING = 3600.0
@@ -73,6 +74,7 @@ def collect(store: Store, now: float | None = None, zalo_interval: float = 2.0) 
         "failed": failed,
         "conversations": store.conversation_count(),
         "quotas": _json(store.get_state(QUOTA_KEY)) if heartbeat_age is not None else {},
+        "slow": _json_list(store.get_state(SLOW_KEY)) if heartbeat_age is not None else [],
     }
     report["problems"] = problems(store, report, now, zalo_interval)
     report["exit_code"] = verdict(report)
@@ -96,6 +98,14 @@ def _json(value: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}
+
+
+def _json_list(value: str | None) -> list[dict[str, Any]]:
+    try:
+        found = json.loads(value) if value else []
+    except ValueError:
+        return []
+    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
 
 
 def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: float) -> list[dict[str, str]]:
@@ -187,6 +197,10 @@ def _ago(now: float, when: float | None) -> str:
     return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}min ago"
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def render(report: dict[str, Any], now: float | None = None) -> str:
     now = time.time() if now is None else now
     words = {HEALTHY: "healthy", DEGRADED: "degraded", DOWN: "down"}
@@ -227,6 +241,12 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
     lines.append(f"  failed     {report['failed']}" + (" (see `zfsync failed`)" if report["failed"] else ""))
     lines.append(f"  conversations mapped: {report['conversations']}")
     lines += _quota_lines(report.get("quotas") or {})
+    for flight in report.get("slow") or []:
+        label = "Zalo → FreshChat" if flight.get("direction") == "z2f" else "FreshChat → Zalo"
+        lines.append(
+            f"  in flight  {label}: {flight.get('kind')} for {flight.get('customer')}, "
+            f"{_duration(float(flight.get('seconds') or 0))} so far (row {flight.get('row')}; others go meanwhile)"
+        )
     for problem in report["problems"]:
         lines.append(f"  PROBLEM    {problem['what']}")
         lines.append(f"             fix: {problem['fix']}")

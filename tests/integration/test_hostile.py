@@ -13,6 +13,7 @@ import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -223,20 +224,28 @@ def test_the_daemon_runs_every_job_again_when_the_wall_clock_steps(monkeypatch):
         def get_jobs(self) -> list[Job]:
             return [Job(), Job()]
 
+    class Wakeable:
+        woken = 0
+
+        def wake(self) -> None:
+            Wakeable.woken += 1
+
     class Engine:
         recovered = 0
+        lanes: ClassVar[dict[str, Wakeable]] = {"z2f": Wakeable(), "f2z": Wakeable()}
 
         def recover_schedule(self) -> None:
             Engine.recovered += 1
 
     daemon = Daemon(None, None, Engine())  # type: ignore[arg-type]
+    daemon.loops = {"zalo": Wakeable(), "freshchat": Wakeable()}  # type: ignore[dict-item]
     wall = iter([1000.0, 1001.0 - 3 * 3600, 1002.0 - 3 * 3600])
     monkeypatch.setattr("zfsync.daemon.time.time", lambda: next(wall))
     monkeypatch.setattr("zfsync.daemon.time.monotonic", iter([0.0, 1.0, 2.0, 3.0]).__next__)
     waits = iter([False, True])
     monkeypatch.setattr(daemon.stop_event, "wait", lambda timeout: next(waits))
     daemon._guard_clock(Scheduler())  # type: ignore[arg-type]
-    assert (Engine.recovered, Job.modified) == (1, 2)
+    assert (Engine.recovered, Job.modified, Wakeable.woken) == (1, 2, 4)  # both polls and both lanes
 
 
 # --- 8. memory --------------------------------------------------------------------------------------------

@@ -47,3 +47,38 @@ def test_a_crash_under_journald_keeps_its_traceback_at_error_priority():
     assert any(line.startswith("<3>  Traceback") for line in lines)
     assert lines[-1] == "<3>  RuntimeError: disk I/O error"
     assert all(line.startswith("<3>") for line in lines)
+
+
+def test_every_library_record_goes_through_structlog_and_routine_ones_stay_quiet():
+    import json
+    import logging
+    import threading
+
+    out = io.StringIO()
+    log.setup("info", "json", out)
+    try:
+        logging.getLogger("apscheduler.executors.default").warning(
+            'Execution of job "x" skipped: maximum number of running instances reached (1)'
+        )  # a job still running is no warning: said at debug, so not at all here
+        logging.getLogger("apscheduler.scheduler").info("Running job")  # libraries narrate at info: unheard
+        logging.getLogger("urllib3.connectionpool").warning("Retrying after connection broken")
+        # What Python's warnings become once captured (pytest records them itself around each test).
+        logging.getLogger("py.warnings").warning("lib.py:1: DeprecationWarning: something deprecated")
+
+        def broken() -> None:
+            raise RuntimeError("thread bug")
+
+        thread = threading.Thread(target=broken, name="worker-1")
+        thread.start()
+        thread.join()
+        events = [json.loads(line) for line in out.getvalue().splitlines()]
+    finally:
+        logging.captureWarnings(False)
+        threading.excepthook = threading.__excepthook__
+    assert [(e["event"], e["level"], e.get("logger")) for e in events] == [
+        ("library_log", "warning", "urllib3.connectionpool"),
+        ("library_log", "warning", "py.warnings"),
+        ("thread_crashed", "error", None),
+    ]
+    assert events[0]["message"] == "Retrying after connection broken"
+    assert "RuntimeError: thread bug" in events[2]["exception"] and events[2]["thread"] == "worker-1"

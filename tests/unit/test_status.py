@@ -103,8 +103,8 @@ def test_the_watchdog_counts_finished_cycles_even_failed_ones_but_not_crashed_on
     monkeypatch.setattr("zfsync.daemon.time.monotonic", lambda: clock[0])
     daemon.progress = {"zalo": 1000.0, "freshchat": 1000.0}
     clock[0] = 1100.0
-    daemon._zalo_job()
-    daemon._freshchat_job()
+    daemon._run_cycle("zalo", daemon.engine.poll_zalo)
+    daemon._run_cycle("freshchat", daemon.engine.poll_freshchat)
     assert daemon.progress["zalo"] == 1100.0 and daemon.progress["freshchat"] == 1000.0
     assert not daemon.healthy()  # freshchat made no progress for 100 s: no WATCHDOG=1, systemd restarts
 

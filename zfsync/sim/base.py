@@ -146,20 +146,30 @@ class SimApp:
         self.clock: Callable[[], float] = time.time  # tests may share their fake clock
         self.base_url = ""  # set by SimServer, so media links are absolute like the real CDNs'
         self.media: dict[str, Upload] = {}
+        self.media_drip: dict[str, float] = {}  # media id -> seconds between the bytes it is served with
 
-    def add_media(self, data: bytes, content_type: str, name: str) -> str:
-        """Keep a file and return the absolute URL that serves it."""
+    def add_media(self, data: bytes, content_type: str, name: str, drip: float = 0.0) -> str:
+        """Keep a file and return the absolute URL that serves it; ``drip``: served a byte every so many
+        seconds (headers at once), as from a congested CDN (over sockets only)."""
         with self.lock:
             media_id = f"m{len(self.media) + 1}"
             self.media[media_id] = Upload(name, content_type, data)
+            if drip:
+                self.media_drip[media_id] = drip
         return f"{self.base_url}/media/{media_id}/{name}"
+
+    def set_media_drip(self, url: str, drip: float) -> None:
+        """Serve the media at ``url`` a byte every ``drip`` seconds from now on (0: at once)."""
+        media_id = url.split("/media/", 1)[1].split("/")[0]
+        with self.lock:
+            self.media_drip[media_id] = drip
 
     def serve_media(self, path: str) -> Response:
         media_id = path.split("/")[2] if path.count("/") >= 2 else ""
         found = self.media.get(media_id)
         if found is None:
             return Response(404, {"error": "no such media"})
-        return Response(200, raw=found.data, content_type=found.content_type)
+        return Response(200, raw=found.data, content_type=found.content_type, drip=self.media_drip.get(media_id, 0.0))
 
     def now(self) -> float:
         return self.clock() + self.clock_offset
@@ -226,7 +236,8 @@ class SimApp:
             return Response(200, {"ok": True})
         if action == "media" and request.method == "POST":
             name = request.query.get("name", "file.bin")
-            url = self.add_media(request.body, request.query.get("content_type", "application/octet-stream"), name)
+            content_type = request.query.get("content_type", "application/octet-stream")
+            url = self.add_media(request.body, content_type, name, float(request.query.get("drip", 0)))
             return Response(200, {"url": url})
         if action == "clock":
             with self.lock:

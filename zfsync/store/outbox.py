@@ -6,7 +6,7 @@ Only the head of each contact's queue is offered for delivery, so messages leave
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from peewee import fn
@@ -98,13 +98,9 @@ class OutboxStore(StoreBase):
 
     # --- delivery ------------------------------------------------------------------------------------
 
-    def due_heads(self, direction: str, now: float, limit: int) -> list[OutboxRow]:
-        """For each contact, its oldest undelivered row in ``direction``, if that row is due.
-
-        Only the head of each contact's queue is offered, so messages leave in source order and a row that
-        keeps failing holds back its own contact alone. Source order is the order rows were queued in: the
-        readers queue each contact's messages in the order the source lists them (times may tie or disagree).
-        """
+    def _heads(self, direction: str, exclude: Collection[int]) -> list[Any]:
+        """The head of each contact's queue in ``direction`` (its oldest undelivered row), leaving out the
+        contacts in ``exclude`` (those with a send in flight)."""
         Message = self.tables.Message
         Inner = Message.alias()
         head = (
@@ -117,26 +113,32 @@ class OutboxStore(StoreBase):
             .order_by(Inner.id)
             .limit(1)
         )
+        conditions = [Message.direction == direction, Message.status.in_(OPEN_STATES), Message.id == head]
+        if exclude:
+            conditions.append(Message.contact.not_in(list(exclude)))
+        return conditions
+
+    def due_heads(self, direction: str, now: float, limit: int, exclude: Collection[int] = ()) -> list[OutboxRow]:
+        """For each contact, its oldest undelivered row in ``direction``, if that row is due.
+
+        Only the head of each contact's queue is offered, so messages leave in source order and a row that
+        keeps failing holds back its own contact alone. Source order is the order rows were queued in: the
+        readers queue each contact's messages in the order the source lists them (times may tie or disagree).
+        Contacts in ``exclude`` (a send of theirs is in flight) are left out.
+        """
+        Message = self.tables.Message
         query = (
             Message.select()
-            .where(
-                Message.direction == direction,
-                Message.status.in_(OPEN_STATES),
-                Message.id == head,
-                Message.next_attempt_at <= now,
-            )
+            .where(*self._heads(direction, exclude), Message.next_attempt_at <= now)
             .order_by(Message.next_attempt_at, Message.source_time)
             .limit(limit)
         )
         return [outbox_row_of(row) for row in query]
 
-    def next_due_time(self, direction: str) -> float | None:
+    def next_due_head(self, direction: str, exclude: Collection[int] = ()) -> float | None:
+        """When the next head in ``direction`` falls due (contacts in ``exclude`` left out); None if none waits."""
         Message = self.tables.Message
-        value = (
-            Message.select(fn.MIN(Message.next_attempt_at))
-            .where(Message.direction == direction, Message.status.in_(OPEN_STATES))
-            .scalar()
-        )
+        value = Message.select(fn.MIN(Message.next_attempt_at)).where(*self._heads(direction, exclude)).scalar()
         return float(value) if value is not None else None
 
     def claim(self, row: OutboxRow, now: float) -> bool:

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Protocol
 
 import structlog
 
 from zfsync.domain import OutboxRow, Status
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
-from zfsync.priority import Priority, purpose
 from zfsync.store import Store
 
 log = structlog.get_logger("zfsync.sync")
 
 BASE_DELAY = 2.0
 MAX_DELAY = 600.0
-MAX_ROWS_PER_RUN = 500  # a run is bounded; the next tick carries on
-WORKERS = 8  # sends in flight at once, each to a different contact
 AUTH_PAUSE = 30.0  # seconds before a side whose credentials were refused is tried again
 
 
@@ -64,6 +60,10 @@ class Writer(Protocol):
         """What the row is to become on the destination; no request is made yet."""
         ...
 
+    def heavy(self, row: OutboxRow) -> bool:
+        """Whether delivering the row copies an attachment (a download and an upload: maybe slow)."""
+        ...
+
 
 def backoff(failures: int, rng: Callable[[], float] = random.random) -> float:
     """Exponential with full jitter on the upper half: 2 s, 4 s, 8 s ... capped at 10 minutes."""
@@ -72,49 +72,19 @@ def backoff(failures: int, rng: Callable[[], float] = random.random) -> float:
 
 
 class Deliverer:
-    def __init__(self, store: Store, clock: Callable[[], float], max_attempts: int, workers: int = WORKERS):
+    """One row's delivery and the retry policy; `zfsync.sync.lanes` decides which rows go when."""
+
+    def __init__(self, store: Store, clock: Callable[[], float], max_attempts: int):
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
-        self.workers = workers
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
 
-    def run(self, direction: str, writer: Writer) -> int:
-        """Deliver due rows of ``direction``; returns how many were sent.
+    def deliver(self, direction: str, row: OutboxRow, writer: Writer) -> int:
+        """Claim, reconcile or send, and record the outcome; returns 1 if a message was sent.
 
-        `AuthError` and `RateLimited` stop the run (they concern the whole side) and are re-raised so the
-        caller can record the side's health; every other failure concerns its row alone.
+        `AuthError` and `RateLimited` are re-raised after the row is put back (they concern the whole
+        side, whose health the caller records); every other failure concerns this row alone.
         """
-        sent = 0
-        handled = 0
-        while handled < MAX_ROWS_PER_RUN:
-            heads = self.store.due_heads(direction, self.clock(), limit=50)
-            if not heads:
-                break
-            handled += len(heads)
-            sent += self._in_parallel(direction, heads, writer)
-        return sent
-
-    def _in_parallel(self, direction: str, heads: list[OutboxRow], writer: Writer) -> int:
-        """Each head belongs to a different contact, so they may go at once: per-contact order holds, and
-        a catch-up is bound by round trips divided by the workers, not by round trips alone."""
-        if len(heads) == 1 or self.workers == 1:
-            return sum(self._one(direction, row, writer) for row in heads)
-        futures = [self._pool.submit(self._one, direction, row, writer) for row in heads]
-        wait(futures)  # every send of the batch settles before anything is re-raised
-        failures = [error for error in (f.exception() for f in futures) if error is not None]
-        for failure in failures:
-            if not isinstance(failure, Exception):
-                raise failure  # KeyboardInterrupt and friends first
-        if failures:
-            raise failures[0]  # RateLimited or AuthError: the side's trouble, for the cycle to record
-        return sum(f.result() for f in futures)
-
-    def _one(self, direction: str, row: OutboxRow, writer: Writer) -> int:
-        with purpose(Priority.SEND):  # messages go first in both sides' budgets
-            return self._deliver(direction, row, writer)
-
-    def _deliver(self, direction: str, row: OutboxRow, writer: Writer) -> int:
         now = self.clock()
         outcome_unknown = row.status == Status.SENDING
         if not self.store.claim(row, now):

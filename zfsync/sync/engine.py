@@ -4,7 +4,9 @@
 conversations and queues agent replies; `deliver(direction)` sends what is queued. Polls and deliveries
 run as separate jobs, so a slow download or upload never holds back reading either side (and the
 watchdog, which watches the polls, never restarts the service for a delivery in progress).
-`zalo_cycle` and `freshchat_cycle` run a poll and its delivery in one go, for tests and benchmarks.
+Each direction's deliveries run in a `Lane`: the daemon serves both lanes continuously, and a poll that
+queued rows wakes them at once. `zalo_cycle` and `freshchat_cycle` run a poll and drain its deliveries in
+one go, for tests and benchmarks.
 Each step does a bounded amount of work and never raises for a remote failure: it records the side's
 state for `zfsync status` and returns.
 
@@ -22,9 +24,10 @@ import structlog
 from zfsync.domain import F2Z, Z2F, SideHealth
 from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
 from zfsync.store import Store
-from zfsync.sync.delivery import AUTH_PAUSE, MAX_DELAY, Deliverer, Writer
+from zfsync.sync.delivery import AUTH_PAUSE, MAX_DELAY, Deliverer
 from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.freshchat_writer import FreshChatWriter
+from zfsync.sync.lanes import RECHECK, Lane
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import ProfileRefresher
 from zfsync.sync.schedule import SWEEP_INTERVAL
@@ -34,7 +37,6 @@ from zfsync.sync.zalo_writer import ZaloWriter
 log = structlog.get_logger("zfsync.sync")
 
 OK_REFRESH = 10.0  # seconds; `zfsync status` shows the last good poll to this precision
-RECHECK = 5.0  # seconds at most between two looks at what is due (rows another process may have queued)
 
 OK, TRANSIENT_ERROR, RATE_LIMITED, BAD_CREDENTIALS, PERMANENT_ERROR = (
     SideHealth.OK,
@@ -110,13 +112,37 @@ class Engine:
         self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
         self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
-        self._look_at: dict[str, float] = {}  # direction -> when (monotonic) to ask the store what is due
-        self._queued = 0  # counts `_look_again`, so a look that raced with queueing is made again
+        self.on_activity: Callable[[], None] = lambda: None  # told when rows were queued or sent (the daemon
+        # wakes its FreshChat poll: a customer's message makes their conversation due)
+        self.lanes: dict[str, Lane] = {
+            Z2F: self._lane(Z2F, self.freshchat_writer, "freshchat"),
+            F2Z: self._lane(F2Z, self.zalo_writer, "zalo"),
+        }
+
+    def _lane(self, direction: str, writer: FreshChatWriter | ZaloWriter, side: str) -> Lane:
+        lane = Lane(
+            direction,
+            self.deliverer,
+            writer,
+            self.clock,
+            on_trouble=self._trouble,
+            paused_for=lambda: self._paused_until.get(side, 0.0) - self.monotonic(),
+            monotonic=self.monotonic,
+        )
+        lane.on_done = self._sent_one
+        return lane
+
+    def _sent_one(self) -> None:
+        # A send may queue a note for the other direction (a failed reply) or open a conversation to poll.
+        self.lanes[Z2F].wake()
+        self.lanes[F2Z].wake()
+        self.on_activity()
 
     def zalo_cycle(self) -> CycleResult:
         """Read Zalo, deliver customer messages to FreshChat, then refresh a few day-old profiles."""
         result = self.poll_zalo()
         result.delivered = self.deliver(Z2F).delivered
+        self.refresh_profiles()
         return result
 
     def freshchat_cycle(self) -> CycleResult:
@@ -129,20 +155,21 @@ class Engine:
         result = CycleResult(ok=True)
         result.queued = self._guard("zalo", self.zalo_reader.poll, result)
         if result.queued:
-            self._look_again()
+            self._queued()
         return result
 
     def poll_freshchat(self) -> CycleResult:
         result = CycleResult(ok=True)
         result.queued = self._guard("freshchat", self._read_freshchat, result)
         if result.queued:
-            self._look_again()
+            self._queued()
         return result
 
-    def _look_again(self) -> None:
-        """Rows were queued: the next delivery tick of each direction asks the store what is due."""
-        self._queued += 1
-        self._look_at.clear()
+    def _queued(self) -> None:
+        """Rows were queued: both lanes look at what is due now (a reply may queue a note either way)."""
+        for lane in self.lanes.values():
+            lane.wake()
+        self.on_activity()
 
     def _read_freshchat(self) -> int:
         if not self._contacted_freshchat:
@@ -153,30 +180,29 @@ class Engine:
         return self.freshchat_reader.poll_due()
 
     def deliver(self, direction: str) -> CycleResult:
-        """Send the due rows of ``direction``; after customer messages, refresh a few day-old profiles.
+        """Send the rows of ``direction`` due now, and return once none is in flight (tests, benchmarks;
+        the daemon serves the lanes instead)."""
+        return CycleResult(ok=True, delivered=self.lanes[direction].drain())
 
-        The store is asked what is due only when something may be: when the next row falls due, after a
-        poll or a delivery queued rows, and every `RECHECK` seconds for rows another process queued
-        (`zfsync requeue`). An idle daemon's delivery ticks cost nothing."""
-        result = CycleResult(ok=True)
-        if self.monotonic() >= self._look_at.get(direction, float("-inf")):
-            generation = self._queued  # a poll queueing rows while we look must not be missed
-            due = self.store.next_due_time(direction)
-            if due is not None and due <= self.clock():
-                writer: Writer = self.freshchat_writer if direction == Z2F else self.zalo_writer
-                deliver = lambda: self.deliverer.run(direction, writer)  # noqa: E731
-                side = "freshchat" if direction == Z2F else "zalo"
-                result.delivered = self._guard(side, deliver, result, poll=False)
-                self._look_again()  # notes for the other direction may have been queued meanwhile
-                due = self.store.next_due_time(direction)
-            wait = RECHECK if due is None else min(RECHECK, max(0.0, due - self.clock()))
-            self._look_at[direction] = self.monotonic() + (wait if self._queued == generation else 0.0)
-        if direction == Z2F and self._paused_until.get("zalo", 0.0) <= self.monotonic():
-            try:
-                self.profiles.refresh_due()
-            except RemoteError as exc:  # auth or rate limits: the next poll will record and report them
-                log.info("profile_refresh_stopped", error=str(exc))
-        return result
+    def refresh_profiles(self) -> None:
+        """Refresh a few day-old profiles, when Zalo is not left alone (`ProfileRefresher` paces itself)."""
+        if self._paused_until.get("zalo", 0.0) > self.monotonic():
+            return
+        try:
+            self.profiles.refresh_due()
+        except RemoteError as exc:  # auth or rate limits: the next poll will record and report them
+            log.info("profile_refresh_stopped", error=str(exc))
+
+    def freshchat_wait(self) -> float:
+        """Seconds until a FreshChat conversation is due for a poll (at most `RECHECK`)."""
+        due = self.store.next_poll_time()
+        if due is None:
+            return RECHECK
+        return min(RECHECK, max(0.0, due - self.clock()))
+
+    def close(self) -> None:
+        for lane in self.lanes.values():
+            lane.close(wait=False)
 
     def zalo_interval(self) -> float:
         """How often to poll Zalo's feed: as configured, or slower when the quota cannot carry that and
@@ -195,33 +221,36 @@ class Engine:
         """After a start or a step of the wall clock, bring persisted times back within reach: a poll or
         a retry hours in the future can only come from a clock that moved back."""
         changed = self.store.clamp_schedule(self.clock(), poll_horizon=SWEEP_INTERVAL, retry_horizon=MAX_DELAY)
-        self._look_again()
+        self._queued()
         if any(changed):
             log.warning("schedule_recovered", conversations=changed[0], rows=changed[1])
 
-    def _guard(self, side: str, step: Callable[[], int], result: CycleResult, poll: bool = True) -> int:
+    def _trouble(self, exc: RemoteError) -> None:
+        """Record a side's trouble for `zfsync status`, and leave the side alone while it lasts."""
+        state = health_state(exc)
+        if state == BAD_CREDENTIALS:
+            # Every call would be refused the same way until an operator acts: ask again now and then.
+            self._paused_until[exc.side] = self.monotonic() + AUTH_PAUSE
+        elif isinstance(exc, RateLimited):
+            self._paused_until[exc.side] = self.monotonic() + exc.retry_after  # back off, never spin
+        self.store.set_health(exc.side, state, self.clock(), str(exc))
+        if self._reported.get(exc.side) != state:
+            level = "error" if state in (BAD_CREDENTIALS, PERMANENT_ERROR) else "warning"
+            getattr(log, level)("side_unhealthy", side=exc.side, state=state, error=str(exc))
+            self._reported[exc.side] = state
+
+    def _guard(self, side: str, step: Callable[[], int], result: CycleResult) -> int:
         if self._paused_until.get(side, 0.0) > self.monotonic():
-            result.ok = result.ok and not poll
+            result.ok = False
             return 0
         try:
             done = step()
         except RemoteError as exc:
-            state = health_state(exc)
-            if state == BAD_CREDENTIALS:
-                # Every call would be refused the same way until an operator acts: ask again now and then.
-                self._paused_until[exc.side] = self.monotonic() + AUTH_PAUSE
-            elif isinstance(exc, RateLimited):
-                self._paused_until[exc.side] = self.monotonic() + exc.retry_after  # back off, never spin
-            self.store.set_health(exc.side, state, self.clock(), str(exc))
-            if self._reported.get(exc.side) != state:
-                level = "error" if state in (BAD_CREDENTIALS, PERMANENT_ERROR) else "warning"
-                getattr(log, level)("side_unhealthy", side=exc.side, state=state, error=str(exc))
-                self._reported[exc.side] = state
-            if poll:
-                result.ok = False
+            self._trouble(exc)
+            result.ok = False
             return 0
         stale = abs(self.monotonic() - self._ok_written.get(side, float("-inf"))) >= OK_REFRESH
-        if poll and (self._reported.get(side) != OK or stale):
+        if self._reported.get(side) != OK or stale:
             # An unchanged OK is rewritten only now and then: an idle daemon should not write every tick.
             self.store.set_health(side, OK, self.clock())
             self._ok_written[side] = self.monotonic()

@@ -95,6 +95,12 @@ class FreshChatWriter:
             return OaNotePost(self, row, contact)
         return CustomerMessagePost(self, row, contact)
 
+    def heavy(self, row: OutboxRow) -> bool:
+        """A customer's photo, voice or file not yet copied into FreshChat: a download and an upload."""
+        if row.kind in (Kind.FAILURE_NOTE, Kind.OA_NOTE) or FC_PARTS in row.payload:
+            return False
+        return media.has_media(ZaloContent.of(row.payload))
+
     def post(self, row: OutboxRow, contact: Contact, action: plan.PostCustomerMessage | plan.PostOaNote) -> Sent:
         """Post into the planned conversation: the customer's newest if FreshChat says it is not, a new
         one if there is none or it is gone."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import Contact, Media, OutboxRow, ZaloMessage
+from zfsync.domain import Contact, Kind, Media, OutboxRow, ZaloMessage
 from zfsync.errors import PermanentError, RemoteError
 from zfsync.store import Store
 from zfsync.sync import echo, media, notes, pages, plan
@@ -43,6 +43,10 @@ class ZaloWriter:
         if isinstance(planned, plan.SendAttachment):
             return AttachmentReply(self, row, contact)
         return OutsideWindowReply(self, row, contact)
+
+    def heavy(self, row: OutboxRow) -> bool:
+        """An agent's image or file (a download and an upload), or a long text sent as a document."""
+        return row.kind in (Kind.IMAGE, Kind.FILE, Kind.TEXT_FILE)
 
 
 class Reply(ABC):

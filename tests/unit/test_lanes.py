@@ -1,0 +1,203 @@
+"""Delivery lanes on a real store, with a writer whose sends the test holds and releases: work-conserving,
+per-contact order, the attachment cap, waking, sleeping until the next due row, side trouble."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+
+from zfsync.domain import Z2F, OutboxRow
+from zfsync.errors import RateLimited
+from zfsync.store import NewRow, Store
+from zfsync.sync.delivery import Deliverer, Sent
+from zfsync.sync.lanes import Lane
+
+WAIT = 10.0  # seconds a test waits for a thread to get somewhere: far beyond what it takes
+
+
+@dataclass
+class HeldSend:
+    """One row's send: it starts, then waits until the test releases it."""
+
+    row: OutboxRow
+    writer: Writer
+
+    def reconcile(self) -> Sent | None:
+        return None
+
+    def send(self) -> Sent:
+        writer = self.writer
+        with writer.lock:
+            writer.started.append(self.row.source_id)
+            writer.in_flight.add(self.row.contact_id)
+            writer.most_in_flight = max(writer.most_in_flight, len(writer.in_flight))
+            gate = writer.gates.setdefault(self.row.source_id, threading.Event())
+            writer.changed.notify_all()
+        if self.row.source_id in writer.held:
+            assert gate.wait(WAIT), f"{self.row.source_id} was never released"
+        if self.row.source_id in writer.refuse:
+            raise RateLimited("rate limited", retry_after=30, side="freshchat", endpoint="/v2/x")
+        with writer.lock:
+            writer.in_flight.discard(self.row.contact_id)
+            writer.done.append(self.row.source_id)
+            writer.changed.notify_all()
+        return f"dest-{self.row.source_id}", None
+
+    def gave_up(self, error, now) -> None:  # pragma: no cover - no send here fails for good
+        raise AssertionError(error)
+
+
+@dataclass
+class Writer:
+    held: set[str] = field(default_factory=set)  # source ids whose send waits for `release`
+    refuse: set[str] = field(default_factory=set)  # source ids answered "rate limited"
+    started: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    in_flight: set[int] = field(default_factory=set)
+    most_in_flight: int = 0
+    gates: dict[str, threading.Event] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.changed = threading.Condition(self.lock)
+
+    def action(self, row: OutboxRow) -> HeldSend:
+        return HeldSend(row, self)
+
+    def heavy(self, row: OutboxRow) -> bool:
+        return row.kind == "photo"
+
+    def release(self, source_id: str) -> None:
+        with self.lock:
+            self.gates.setdefault(source_id, threading.Event()).set()
+
+    def wait_for(self, condition) -> None:
+        with self.lock:
+            assert self.changed.wait_for(condition, WAIT), f"started {self.started}, done {self.done}"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store.open(tmp_path / "zfsync.db")
+    yield store
+    store.close()
+
+
+def queue(store: Store, user: str, *messages: tuple[str, str], at: float = 0.0) -> None:
+    rows = [NewRow(Z2F, source_id, kind, {"text": source_id}, at + i) for i, (source_id, kind) in enumerate(messages)]
+    store.record_zalo_messages(user, user, "", rows, cursor=(1, messages[-1][0]), last_inbound_ms=1, now=at)
+
+
+def lane_of(store: Store, writer: Writer, clock: Clock, **kwargs) -> tuple[Lane, list[Exception]]:
+    troubles: list[Exception] = []
+    paused = [0.0]
+
+    def trouble(exc: Exception) -> None:
+        troubles.append(exc)
+        paused[0] = 30.0
+
+    lane = Lane(Z2F, Deliverer(store, clock, 5), writer, clock, trouble, lambda: paused[0], **kwargs)
+    return lane, troubles
+
+
+def serving(lane: Lane) -> threading.Event:
+    stop = threading.Event()
+    threading.Thread(target=lane.serve, args=(stop,), daemon=True).start()
+    return stop
+
+
+def test_a_held_send_keeps_no_other_contact_waiting_and_its_own_contact_in_order(store):
+    writer, clock = Writer(held={"a1"}), Clock()
+    queue(store, "a", ("a1", "text"), ("a2", "text"))
+    queue(store, "b", ("b1", "text"), ("b2", "text"), ("b3", "text"))
+    lane, _ = lane_of(store, writer, clock)
+    stop = serving(lane)
+    writer.wait_for(lambda: writer.done == ["b1", "b2", "b3"])  # one after another, while a1 is held
+    assert sorted(writer.started) == ["a1", "b1", "b2", "b3"]
+    assert "a2" not in writer.started  # behind its own contact's head, never beside it
+    queue(store, "c", ("c1", "text"), at=5.0)
+    lane.wake()
+    writer.wait_for(lambda: "c1" in writer.done)
+    writer.release("a1")
+    writer.wait_for(lambda: writer.done[-2:] == ["a1", "a2"])
+    stop.set()
+    lane.close()
+    assert writer.most_in_flight <= 2  # one send per contact at a time
+
+
+def test_attachments_hold_at_most_their_share_of_the_workers_and_texts_still_go(store):
+    writer, clock = Writer(held={f"p{n}" for n in range(4)}), Clock()
+    for n in range(4):
+        queue(store, f"photo{n}", (f"p{n}", "photo"))
+    queue(store, "texter", ("t1", "text"), ("t2", "text"), at=10.0)
+    lane, _ = lane_of(store, writer, clock, workers=4, heavy_workers=2)
+    stop = serving(lane)
+    writer.wait_for(lambda: writer.done == ["t1", "t2"])
+    assert sorted(s for s in writer.started if s.startswith("p")) == ["p0", "p1"]  # two of four workers
+    writer.release("p0")
+    writer.wait_for(lambda: "p2" in writer.started)  # a freed attachment worker takes the next photo at once
+    for n in range(1, 4):
+        writer.release(f"p{n}")
+    writer.wait_for(lambda: len(writer.done) == 6)
+    stop.set()
+    lane.close()
+
+
+def test_drain_returns_once_nothing_is_due_and_nothing_in_flight(store):
+    writer, clock = Writer(), Clock()
+    for n in range(20):
+        queue(store, f"u{n}", (f"m{n}a", "text"), (f"m{n}b", "text"))
+    queue(store, "later", ("l1", "text"), at=clock.now + 60)
+    store.postpone(store.due_heads(Z2F, 2000.0, 100)[-1].id, clock.now + 60, "", "", outcome_unknown=False)
+    lane, _ = lane_of(store, writer, clock)
+    assert lane.drain() == 40
+    assert len(writer.done) == 40 and lane.flights() == []
+
+
+def test_a_side_refusing_pauses_the_lane_and_the_rows_wait(store):
+    writer, clock = Writer(refuse={"a1"}), Clock()
+    queue(store, "a", ("a1", "text"))
+    queue(store, "b", ("b1", "text"), at=100.0)
+    lane, troubles = lane_of(store, writer, clock, workers=1)
+    lane.drain()
+    assert [type(t) for t in troubles] == [RateLimited]
+    assert writer.started == ["a1"]  # paused: b1 waits with the rest until the side takes requests again
+    # a1 is put back, to be tried again once the side's wait is over
+    assert [r.source_id for r in store.due_heads(Z2F, clock.now, 10)] == ["b1"]
+    assert sorted(r.source_id for r in store.due_heads(Z2F, clock.now + 31, 10)) == ["a1", "b1"]
+
+
+def test_an_idle_lane_sleeps_until_the_next_row_falls_due(store):
+    writer, clock = Writer(), Clock()
+    lane, _ = lane_of(store, writer, clock)
+    assert lane._idle_wait() == 5.0  # nothing waits: look again now and then (rows another process queued)
+    queue(store, "a", ("a1", "text"))
+    (head,) = store.due_heads(Z2F, clock.now, 10)
+    store.postpone(head.id, clock.now + 3.0, "busy", "", outcome_unknown=False)
+    assert lane._idle_wait() == pytest.approx(3.0)
+    clock.now += 3.0
+    assert lane.drain() == 1
+
+
+def test_a_crash_of_the_writer_rests_the_lane_instead_of_spinning(store):
+    class Broken(Writer):
+        def action(self, row):
+            raise OSError("disk I/O error")
+
+    clock = Clock()
+    queue(store, "a", ("a1", "text"))
+    lane, _ = lane_of(store, Broken(), clock)
+    lane.drain()
+    assert lane._resting() > 0  # the row stays claimed, to be reconciled, and the lane waits a while
+    assert store.due_heads(Z2F, clock.now, 10)[0].status == "sending"

@@ -1,0 +1,202 @@
+"""Delivery lanes: each direction's sends kept going, with no customer waiting for another.
+
+A lane keeps up to `WORKERS` sends in flight, each to a different contact: only a contact's head row is
+offered, and never while one of its rows is in flight, so per-contact order holds. A worker that finishes
+takes the next due head at once (there is no batch to wait for), so a slow download or upload holds one
+worker, never the others. Attachment work (a download, then an upload) may hold at most `HEAVY_WORKERS`
+of them: texts never queue behind media.
+
+The daemon runs a lane with `serve`, which sleeps until a row falls due, a poll queues rows (`wake`) or a
+send ends. Tests and benchmarks run `drain`: deliver what is due now and return once nothing is in flight.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import structlog
+
+from zfsync.domain import OutboxRow
+from zfsync.errors import AuthError, RateLimited, RemoteError, Stopping
+from zfsync.priority import Priority, purpose
+from zfsync.sync.delivery import Deliverer, Writer
+
+log = structlog.get_logger("zfsync.sync")
+
+WORKERS = 8  # sends in flight at once per direction, each to a different contact
+HEAVY_WORKERS = 4  # of them, at most this many copying attachments
+MAX_ROWS_PER_DRAIN = 500  # a drain is bounded; the next one carries on
+RECHECK = 5.0  # seconds at most between two looks at what is due (rows another process may have queued)
+CRASH_PAUSE = 5.0  # seconds a lane rests after an error nobody classified (a bug, a failing store)
+SLOW = 60.0  # seconds in flight after which a delivery is shown in `zfsync status`
+
+
+@dataclass(frozen=True)
+class Flight:
+    """One send in flight, as `zfsync status` shows a slow one."""
+
+    row_id: int
+    contact_id: int
+    kind: str
+    heavy: bool
+    started: float  # monotonic
+
+
+class Lane:
+    def __init__(
+        self,
+        direction: str,
+        deliverer: Deliverer,
+        writer: Writer,
+        clock: Callable[[], float],
+        on_trouble: Callable[[RemoteError], None],
+        paused_for: Callable[[], float],
+        workers: int = WORKERS,
+        heavy_workers: int = HEAVY_WORKERS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        """``paused_for()``: seconds the lane's side is still left alone (after a refusal); ``on_trouble``
+        is told of a refusal that concerns the whole side."""
+        self.direction = direction
+        self.deliverer = deliverer
+        self.writer = writer
+        self.clock = clock
+        self.on_trouble = on_trouble
+        self.paused_for = paused_for
+        self.workers = workers
+        self.heavy_workers = min(heavy_workers, workers)
+        self.monotonic = monotonic
+        self.on_done: Callable[[], None] = lambda: None  # told after each send ends (the engine wakes others)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{direction}")
+        self._flights: dict[int, Flight] = {}  # contact id -> its send in flight
+        self._lock = threading.Lock()
+        self._changed = threading.Event()
+        self._rest_until = 0.0  # monotonic: after a crash, the lane rests until then
+        self._sent = 0
+        self._fatal: BaseException | None = None  # not an Exception (a test's simulated kill): ends a drain
+
+    def wake(self) -> None:
+        """Rows may have been queued: look at what is due now."""
+        self._changed.set()
+
+    def flights(self) -> list[Flight]:
+        with self._lock:
+            return list(self._flights.values())
+
+    # --- running -----------------------------------------------------------------------------------
+
+    def drain(self, max_rows: int = MAX_ROWS_PER_DRAIN) -> int:
+        """Deliver the rows due now, each worker taking the next as soon as it is free; returns how many
+        were sent once nothing is in flight."""
+        sent_before, started = self._sent, 0
+        while True:
+            self._changed.clear()
+            with self._lock:
+                busy = bool(self._flights)  # looked at first: a send ending after this look wakes us
+            fatal = self._fatal
+            begun, _ = self._dispatch() if started < max_rows and fatal is None else (0, False)
+            started += begun
+            if not begun and not busy:
+                if fatal is not None:
+                    self._fatal = None
+                    raise fatal  # what stands for the process dying (a test's kill) dies the drain too
+                return self._sent - sent_before
+            if not begun:
+                self._changed.wait()  # a send ends
+
+    def serve(self, stop: threading.Event) -> None:
+        """Deliver until ``stop`` is set, sleeping while nothing is due."""
+        while not stop.is_set():
+            self._changed.clear()
+            try:
+                begun, blocked = self._dispatch()
+                if begun:
+                    continue
+                wait = RECHECK if blocked else self._idle_wait()
+            except Exception:
+                log.exception("delivery_lane_crashed", direction=self.direction)
+                self._rest_until = self.monotonic() + CRASH_PAUSE
+                wait = CRASH_PAUSE
+            self._changed.wait(wait)
+
+    def close(self, wait: bool = True) -> None:
+        self._changed.set()
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    # --- dispatching -------------------------------------------------------------------------------
+
+    def _resting(self) -> float:
+        return max(self.paused_for(), self._rest_until - self.monotonic(), 0.0)
+
+    def _dispatch(self) -> tuple[int, bool]:
+        """Start the due heads that free workers may take; returns how many began, and whether a due head
+        had to wait for a worker (it starts when a send ends, which wakes the lane)."""
+        if self._resting() > 0:
+            return 0, False
+        with self._lock:
+            busy = dict(self._flights)
+        free = self.workers - len(busy)
+        if free <= 0:
+            return 0, True
+        heavy_free = self.heavy_workers - sum(f.heavy for f in busy.values())
+        # More heads than free workers: some may be attachments while the attachment workers are all taken.
+        heads = self.deliverer.store.due_heads(self.direction, self.clock(), limit=free + WORKERS, exclude=busy)
+        begun, blocked = 0, False
+        for row in heads:
+            if begun >= free:
+                return begun, True
+            heavy = self.writer.heavy(row)
+            if heavy and heavy_free <= 0:
+                blocked = True
+                continue
+            heavy_free -= heavy
+            self._start(row, heavy)
+            begun += 1
+        return begun, blocked
+
+    def _start(self, row: OutboxRow, heavy: bool) -> None:
+        flight = Flight(row.id, row.contact_id, row.kind, heavy, self.monotonic())
+        with self._lock:
+            self._flights[row.contact_id] = flight
+        try:
+            self._pool.submit(self._fly, row)
+        except RuntimeError:  # the pool is shut down: the daemon is stopping
+            with self._lock:
+                self._flights.pop(row.contact_id, None)
+
+    def _fly(self, row: OutboxRow) -> None:
+        try:
+            with purpose(Priority.SEND):  # messages go first in both sides' budgets
+                sent = self.deliverer.deliver(self.direction, row, self.writer)
+            with self._lock:
+                self._sent += sent
+        except (RateLimited, AuthError) as exc:
+            self.on_trouble(exc)  # the whole side's trouble: it is paused, and this row waits with the rest
+        except Stopping:
+            log.info("delivery_interrupted", direction=self.direction, row=row.id)  # reconciled at the next start
+        except Exception:
+            # A bug or a failing store: the row stays claimed, so it is reconciled before any new attempt.
+            log.exception("delivery_crashed", direction=self.direction, row=row.id)
+            self._rest_until = self.monotonic() + CRASH_PAUSE
+        except BaseException as exc:
+            self._fatal = exc
+        finally:
+            with self._lock:
+                self._flights.pop(row.contact_id, None)
+            self._changed.set()
+            self.on_done()
+
+    def _idle_wait(self) -> float:
+        resting = self._resting()
+        if resting > 0:
+            return min(resting, RECHECK)
+        with self._lock:
+            busy: Collection[int] = list(self._flights)
+        due = self.deliverer.store.next_due_head(self.direction, exclude=busy)
+        if due is None:
+            return RECHECK
+        return min(RECHECK, max(0.0, due - self.clock()))
