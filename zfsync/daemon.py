@@ -135,6 +135,7 @@ class Daemon:
         self.scheduler: BackgroundScheduler | None = None
         self.last_status = ""
         self.loops: dict[str, Loop] = {}
+        self._noted: dict[str, str] = {}  # state rows as last written
         self.lane_threads: list[threading.Thread] = []
 
     def _zalo_step(self) -> float:
@@ -237,9 +238,10 @@ class Daemon:
     def heartbeat(self) -> None:
         self.store.set_state(HEARTBEAT_KEY, f"{time.time():.3f}")
         if self.scheduler is not None:
-            self.store.set_state(QUOTA_KEY, json.dumps(self.engine.quotas()))
+            self._note(QUOTA_KEY, json.dumps(self.engine.quotas()))
             self._note_slow()
-        if self.store.health().get("freshchat", {}).get("state") == SideHealth.BAD_CREDENTIALS:
+        health = self.store.health()
+        if health.get("freshchat", {}).get("state") == SideHealth.BAD_CREDENTIALS:
             self.reload_secrets()
         if self.healthy():
             self.notifier.watchdog()
@@ -248,7 +250,7 @@ class Daemon:
                 "daemon_stalled",
                 seconds_since_progress={k: round(time.monotonic() - v, 1) for k, v in self.progress.items()},
             )
-        status = self._status_line()
+        status = self._status_line(health)
         if status != self.last_status:
             self.notifier.status(status)
             self.last_status = status
@@ -271,12 +273,16 @@ class Daemon:
                             "seconds": round(now - flight.started),
                         }
                     )
-        shown = json.dumps(slow, ensure_ascii=False)
-        if shown != (self.store.get_state(SLOW_KEY) or "[]"):
-            self.store.set_state(SLOW_KEY, shown)
+        self._note(SLOW_KEY, json.dumps(slow, ensure_ascii=False))
 
-    def _status_line(self) -> str:
-        health = self.store.health()
+    def _note(self, key: str, value: str) -> None:
+        """Write a state row for `zfsync status` when it changed: an idle daemon writes little."""
+        if self._noted.get(key) != value:
+            self.store.set_state(key, value)
+            self._noted[key] = value
+
+    def _status_line(self, health: dict | None = None) -> str:
+        health = self.store.health() if health is None else health
         sides = ", ".join(f"{side} {health.get(side, {}).get('state', 'UNKNOWN')}" for side in ("zalo", "freshchat"))
         return f"{sides}; {self.store.conversation_count()} conversations"
 
@@ -389,7 +395,8 @@ class Daemon:
         guard.start()
         self.notifier.ready(self._status_line())
         log.info("daemon_ready", zalo_interval=self.zalo_interval, heartbeat=beat)
-        while not self.stop_event.wait(0.25):
+        # The signal handler sets the event; a daemon without a lease to watch has nothing else to do here.
+        while not self.stop_event.wait(0.25 if self.lease is not None else None):
             if self.lease is not None and not self._lead_sure():
                 self._give_up_lead()
         log.info("daemon_stopping")

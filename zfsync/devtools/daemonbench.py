@@ -131,10 +131,12 @@ class DaemonBench:
         ids = [zalo_user_id(700_000 + n) for n in range(users)]
         for i in range(messages):
             self.demo.zalo.add_customer_message(ids[i % users], "Backlog", text=f"backlog {i}")
+        fc_before = self.freshchat_requests()
         started = time.time()
         self.start()
         done = wait_until(lambda: sum(len(self.demo.fc_messages(u)) for u in ids) >= messages, timeout=1800)
         took = time.time() - started
+        fc_used = self.freshchat_requests() - fc_before
         time.sleep(3)  # would anything come twice?
         arrived = {u: [p["text"]["content"] for m in self.demo.fc_messages(u) for p in m["message_parts"]] for u in ids}
         expected = {u: [f"backlog {i}" for i in range(messages) if ids[i % users] == u] for u in ids}
@@ -144,11 +146,19 @@ class DaemonBench:
             "users": users,
             "seconds": round(took, 1),
             "per_second": round(got / took, 1),
+            # Each message is one post, and each new customer costs two more requests (find and create the
+            # user; the first message opens the conversation): what the budget allows is requests, not posts.
+            "freshchat_requests": fc_used,
+            "freshchat_per_minute": round(fc_used * 60 / took, 1),
             "complete": done,
             "lost": sum(len(set(expected[u]) - set(arrived[u])) for u in ids),
             "doubled": sum(len(arrived[u]) - len(set(arrived[u])) for u in ids),
             "reordered": sum(1 for u in ids if [t for t in arrived[u] if t in set(expected[u])] != expected[u]),
         }
+
+    def freshchat_requests(self) -> int:
+        with self.demo.fc.lock:
+            return sum(v for k, v in self.demo.fc.requests.items() if k.startswith("/v2"))
 
     def refusals(self) -> int:
         return self.demo.zalo.quota.refused + self.demo.fc.quota.refused

@@ -36,11 +36,16 @@ class StateStore(StoreBase):
     # --- Zalo's feed cursor (three state rows, in the text forms every version has written) -------------
 
     def feed_cursor(self) -> FeedCursor:
+        State = self.tables.State
+        # One query, not four: every Zalo poll starts here.
+        found = {
+            r.key: r.value for r in State.select().where(State.key.in_([MARK_KEY, BASELINE_KEY, RESUME_KEY, OWED_KEY]))
+        }
         return FeedCursor(
-            _mark(self.get_state(MARK_KEY)),
-            _baseline(self.get_state(BASELINE_KEY)),
-            _resume(self.get_state(RESUME_KEY)),
-            frozenset(u for u in (self.get_state(OWED_KEY) or "").split(",") if u),
+            _mark(found.get(MARK_KEY)),
+            _baseline(found.get(BASELINE_KEY)),
+            _resume(found.get(RESUME_KEY)),
+            frozenset(u for u in (found.get(OWED_KEY) or "").split(",") if u),
         )
 
     def start_feed(self, baseline: Baseline, mark: Mark) -> None:
