@@ -16,7 +16,9 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -166,6 +168,37 @@ def sim(base: str, action: str, body: dict[str, Any] | None = None) -> Any:
         return json.loads(answer.read())
 
 
+def sim_media(base: str, data: bytes, name: str, content_type: str, drip: float) -> str:
+    """A file the simulator serves, a byte every ``drip`` seconds; returns its URL."""
+    query = urllib.parse.urlencode({"name": name, "content_type": content_type, "drip": drip})
+    request = urllib.request.Request(f"{base}/_sim/media?{query}", data=data, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return str(json.loads(answer.read())["url"])
+
+
+def picture() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.effect_noise((12, 12), 60).convert("RGB").save(out, "PNG")
+    return out.getvalue()
+
+
+def customer_photos(user: str) -> int:
+    state = sim(FRESHCHAT, "state")
+    ids = {u["id"] for u in state["users"] if u["reference_id"] == f"zalo-{user}"}
+    return sum(
+        1
+        for c in state["conversations"]
+        if c["user_id"] in ids
+        for m in c["messages"]
+        for p in m["message_parts"]
+        if "image" in p
+    )
+
+
 def customer_texts(user: str) -> list[str]:
     state = sim(FRESHCHAT, "state")
     ids = {u["id"] for u in state["users"] if u["reference_id"] == f"zalo-{user}"}
@@ -237,7 +270,18 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
     started: dict[str, str] = {}
 
     def simulators() -> None:
-        box.run("systemd-run", "--unit=zfsync-sim", "--property=Type=simple", ZFSYNC, "sim")
+        # The simulators are this tree's (test equipment, not the product under upgrade), run with the
+        # installed release's interpreter and packages.
+        box.run(
+            "systemd-run",
+            "--unit=zfsync-sim",
+            "--property=Type=simple",
+            "--setenv=PYTHONPATH=/opt/zfsync-src",
+            "/opt/zfsync/bin/python",
+            "-m",
+            "zfsync",
+            "sim",
+        )
         until(lambda: sim(ZALO, "sent"), 30, "the simulators answer")
 
     def install_previous() -> None:
@@ -277,6 +321,31 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
         found = story.warnings("zfsync", started["since"])
         if found:
             raise StepFailed(f"warnings in normal operation: {found[:500]}")
+
+    def slow_photo_keeps_the_journal_quiet() -> None:
+        # One customer's photo drips from the CDN (a byte every half second: minutes for the whole file)
+        # while another customer and an agent talk: they are not held up, and the journal stays quiet.
+        since = box.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+        url = sim_media(ZALO, picture(), "anh.png", "image/png", drip=0.5)
+        slow = "2512007384617200001"
+        sim(ZALO, "customer_message", {"user_id": slow, "name": "Khách", "type": "photo", "url": url, "thumb": url})
+        until(lambda: "zalo_messages_queued" in journal(since), 30, "the photo was queued")
+        for _ in range(3):
+            story.both_ways(user)
+        if customer_photos(slow):
+            raise StepFailed("the dripping photo arrived already: the step measured nothing")
+        found = story.warnings("zfsync", since)
+        if found:
+            raise StepFailed(f"warnings while a photo drips: {found[:500]}")
+        events = Counter(re.findall(r"event='?([a-z_]+)", journal(since)))
+        repeated = {event: n for event, n in events.items() if n >= 15}
+        if repeated:
+            raise StepFailed(f"lines repeated while a photo drips: {repeated}")
+        sim(ZALO, "media_drip", {"url": url, "drip": 0})
+        until(lambda: customer_photos(slow), 240, "the photo arrived once its download sped up")
+
+    def journal(since: str) -> str:
+        return box.run("journalctl", "-u", "zfsync", "--since", since, "-o", "cat", "--no-pager", "-q").stdout
 
     def fault_is_logged() -> None:
         since = box.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
@@ -383,6 +452,10 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
         ("zfsync check as the service user", check_as_operator),
         ("systemctl restart reaches active only after READY, with a STATUS line", started_only_after_ready),
         ("both directions carry messages; journalctl -p warning is empty", no_warning_at_start),
+        (
+            "a dripping photo holds up no one; journalctl -p warning stays empty, no line repeats",
+            slow_photo_keeps_the_journal_quiet,
+        ),
         ("an injected fault shows in journalctl -p warning", fault_is_logged),
         ("a crash's traceback reaches the journal at error priority", traceback_reaches_the_journal),
         ("SIGKILL: restarted, nothing lost", sigkill_restarts),

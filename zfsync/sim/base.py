@@ -239,6 +239,10 @@ class SimApp:
             content_type = request.query.get("content_type", "application/octet-stream")
             url = self.add_media(request.body, content_type, name, float(request.query.get("drip", 0)))
             return Response(200, {"url": url})
+        if action == "media_drip" and request.method == "POST":
+            body = request.json()
+            self.set_media_drip(str(body["url"]), float(body.get("drip", 0)))
+            return Response(200, {"ok": True})
         if action == "clock":
             with self.lock:
                 self.clock_offset += float(request.json().get("advance", 0))
