@@ -94,9 +94,14 @@ class ZaloContent:
         return payload.get("format") == cls.FORMAT
 
 
+FEED = "feed"  # Zalo's OA-wide listing, listrecentchat
+CONVERSATION = "conversation"  # one user's listing
+
+
 @dataclass(frozen=True)
 class ZaloMessage:
-    """One row of Zalo's ``listrecentchat`` or ``conversation``; ``user_id`` is always the customer."""
+    """One row of Zalo's ``listrecentchat`` or ``conversation``; ``user_id`` is always the customer.
+    ``listing`` says which of the two showed it: they may show one message under two ids (`sync.aliases`)."""
 
     message_id: str
     user_id: str
@@ -105,6 +110,7 @@ class ZaloMessage:
     content: ZaloContent
     user_name: str = ""
     user_avatar: str = ""
+    listing: str = ""  # FEED or CONVERSATION
 
     @property
     def key(self) -> tuple[int, str]:
@@ -162,6 +168,7 @@ class FcMessage:
     parts: tuple[Json, ...] = ()
     meta: Json = field(default_factory=dict, compare=False)
     event: str = ""  # "" for a message someone wrote; else RESOLVED, REOPENED or OTHER_EVENT
+    reply_parts: tuple[Json, ...] = ()  # buttons and quick replies an agent or bot offered with the message
 
     def text(self) -> str:
         return "\n".join(p["text"]["content"] for p in self.parts if isinstance(p.get("text"), dict))
@@ -243,6 +250,17 @@ class StoredTokens:
     refresh_token: str
     expires_at: float
     dead_reason: str = ""
+
+
+@dataclass(frozen=True)
+class RecordedRow:
+    """A Zalo message zfsync recorded, as matching one listing's row against the other's needs it."""
+
+    zalo_id: str  # the id it was recorded under
+    listing: str  # which listing showed it then ("" for rows recorded before zfsync kept it)
+    from_oa: bool
+    content: ZaloContent
+    time_ms: int
 
 
 # --- reading Zalo's feed ---------------------------------------------------------------------------------

@@ -24,11 +24,16 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
+import structlog
 from requests.adapters import HTTPAdapter
 
 from zfsync import telemetry
 from zfsync.domain import Media, safe_text
 from zfsync.errors import InvalidResponse, PermanentError, RateLimited, Stopping, TransientError
+from zfsync.log import Throttle
+
+log = structlog.get_logger("zfsync.http")
+_capped = Throttle(window=600.0)  # a header a server keeps sending is told once every ten minutes
 
 TIMEOUT = (5.0, 20.0)  # connect, and the longest silence while reading
 DEADLINE = 60.0  # seconds for a whole API call, body included
@@ -178,20 +183,19 @@ def json_body(response: requests.Response, *, side: str, endpoint: str) -> Any:
         ) from None
 
 
-def retry_after(response: requests.Response, default: float) -> float:
-    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date), else ``default``."""
+def retry_after(response: requests.Response, default: float, side: str = "") -> float:
+    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date, at most `MAX_SERVER_WAIT`), else
+    ``default``."""
     value = response.headers.get("Retry-After")
     if not value:
         return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return default
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    seconds = _number(value)
+    if seconds is None:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return default
+    return capped_wait(max(0.0, seconds), side, "Retry-After")
 
 
 @dataclass(frozen=True)
@@ -204,24 +208,46 @@ class RateHeaders:
 
 
 RESET_AS_SECONDS = 86_400 * 365  # below this, X-RateLimit-Reset is seconds to wait, not a Unix time
+RESET_AS_MS = 1e11  # at or above this, a Unix time in milliseconds (in seconds it would be the year 5138)
+MAX_SERVER_WAIT = 3600.0  # the longest wait a server may name; beyond it, a misread header or a bug
 
 
-def rate_headers(response: requests.Response) -> RateHeaders:
+def rate_headers(response: requests.Response, side: str = "") -> RateHeaders:
     """Zalo sends ``X-RateLimit-Limit`` and ``X-RateLimit-Remain``; FreshChat's swagger names ``-Remaining``
-    and ``-Reset`` (a Unix time, though many APIs send seconds: a small value is read as seconds). Both
-    spellings are read from both sides."""
+    and ``-Reset``, "a Unix timestamp". ``-Reset`` is read as whichever is plausible: seconds to wait (a
+    small value, as many APIs send), a Unix time in seconds, or one in milliseconds. Both spellings are read
+    from both sides."""
     headers = response.headers
     remaining = headers.get("X-RateLimit-Remaining", headers.get("X-RateLimit-Remain"))
     reset = _number(headers.get("X-RateLimit-Reset"))
-    if reset is not None and reset >= RESET_AS_SECONDS:
-        reset -= datetime.now(UTC).timestamp()
+    if reset is not None:
+        now = datetime.now(UTC).timestamp()
+        if reset >= RESET_AS_MS:
+            reset = reset / 1000 - now
+        elif reset >= RESET_AS_SECONDS:
+            reset -= now
+        reset = capped_wait(max(0.0, reset), side, "X-RateLimit-Reset")
     limit = _number(headers.get("X-RateLimit-Limit"))
     left = _number(remaining)
-    return RateHeaders(
-        int(limit) if limit is not None else None,
-        int(left) if left is not None else None,
-        max(0.0, reset) if reset is not None else None,
-    )
+    return RateHeaders(int(limit) if limit is not None else None, int(left) if left is not None else None, reset)
+
+
+def capped_wait(seconds: float, side: str, header: str) -> float:
+    """A wait a server named, at most `MAX_SERVER_WAIT`: a side must never be parked for days by one header."""
+    if seconds <= MAX_SERVER_WAIT:
+        return seconds
+    key = (side, header)
+    repeats = _capped.repeats(key)
+    if _capped.first(key):
+        log.warning(
+            "server_wait_capped",
+            side=side,
+            header=header,
+            named=round(seconds),
+            capped_to=MAX_SERVER_WAIT,
+            repeats=repeats,
+        )
+    return MAX_SERVER_WAIT
 
 
 def _number(value: str | None) -> float | None:
@@ -244,9 +270,9 @@ def raise_for_server_trouble(response: requests.Response, *, side: str, endpoint
 
 def rate_limited(response: requests.Response, *, side: str, endpoint: str, default: float) -> RateLimited:
     telemetry.rate_limited(side)
-    reset = rate_headers(response).reset_in
+    reset = rate_headers(response, side).reset_in
     explicit = bool(response.headers.get("Retry-After")) or reset is not None
-    wait = max(1.0, retry_after(response, reset if reset is not None else default))  # never spin on a refusal
+    wait = max(1.0, retry_after(response, reset if reset is not None else default, side))  # never spin on a refusal
     return RateLimited(
         "rate limited",
         retry_after=wait,

@@ -16,6 +16,9 @@ import logging
 import os
 import sys
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any, TextIO
 
 import structlog
@@ -51,6 +54,39 @@ class _JournaldRenderer:
         lines = [f"<{priority}>{self._inner(logger, method, event)}"]
         lines += [f"<{priority}>  {line}" for line in trace.splitlines()]
         return "\n".join(lines)
+
+
+class Throttle:
+    """A warning about the same item is said once, then counted: `first` is true for a key's first
+    occurrence and again once per ``window`` seconds after it, and `repeats` says how often it recurred
+    unsaid in between. At most ``keep`` keys are remembered (the least recently seen are forgotten)."""
+
+    def __init__(self, window: float = 3600.0, keep: int = 1024, clock: Callable[[], float] = time.monotonic):
+        self.window = window
+        self.keep = keep
+        self.clock = clock
+        self._said: OrderedDict[Hashable, tuple[float, int]] = OrderedDict()  # key -> (said at, unsaid since)
+        self._lock = threading.Lock()
+
+    def first(self, key: Hashable) -> bool:
+        now = self.clock()
+        with self._lock:
+            said = self._said.get(key)
+            if said is not None and now - said[0] < self.window:
+                self._said[key] = (said[0], said[1] + 1)
+                self._said.move_to_end(key)
+                return False
+            self._said[key] = (now, 0)
+            self._said.move_to_end(key)
+            while len(self._said) > self.keep:
+                self._said.popitem(last=False)
+            return True
+
+    def repeats(self, key: Hashable) -> int:
+        """How often ``key`` came again since it was last said (call before `first` to report it)."""
+        with self._lock:
+            said = self._said.get(key)
+            return said[1] if said else 0
 
 
 # Messages libraries log as warnings that are no fault of anyone's: said at debug.

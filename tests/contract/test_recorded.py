@@ -157,6 +157,99 @@ def test_only_a_refused_refresh_token_is_dead(requests_mock):
             oauth.redeem_refresh_token("r")
 
 
+@pytest.mark.parametrize(
+    ("case", "dead"),
+    [
+        ("error_name_http_200", True),
+        ("error_description_http_400", True),
+        ("error_reason_only_http_200", True),
+        ("app_problem_http_200", False),  # words, but not about the refresh token: transient
+    ],
+)
+def test_oauth_refusals_without_a_number_that_name_a_dead_token_are_dead(requests_mock, case, dead):
+    answer = recorded("zalo/oauth_refused_without_code_composed.json")[case]
+    requests_mock.post(f"{OAUTH}/v4/oa/access_token", status_code=answer["status"], json=answer["body"])
+    with pytest.raises(AuthError if dead else TransientError) as caught:
+        ZaloOAuth(OAUTH, "app", "secret").redeem_refresh_token("r")
+    assert caught.value.reason in json.dumps(answer["body"], ensure_ascii=False)  # Zalo's own words, shown
+
+
+def test_freshchat_agent_parts_recorded_become_text_attachments_and_replies(fc, requests_mock):
+    from zfsync.sync import render
+
+    page = recorded("freshchat/messages_agent_parts_composed.json")
+    requests_mock.get(f"{FC}/v2/conversations/c/messages?page=1&items_per_page=50", json=page)
+    ((file_only, template, reply),) = fc.message_pages("c")
+    assert {m.event for m in (file_only, template, reply)} == {""}  # other meta_data makes no marker
+    assert render.agent_pieces(file_only) == [
+        (
+            "file",
+            {
+                "url": "https://chat.s3.amazonaws.com/file/bao-gia.pdf",
+                "name": "bao-gia.pdf",
+                "content_type": "application/pdf",
+            },
+        )
+    ]
+    assert render.attachments_without_url(file_only) == []
+    assert render.agent_pieces(template) == [("text", {"text": "Anh chọn giờ giao hàng nhé\n• Sáng\n• Chiều"})]
+    (piece,) = render.agent_pieces(reply)
+    assert piece[1]["text"].splitlines() == [
+        "Dạ, đơn hàng của anh đã được giao",
+        "Theo dõi đơn: https://shop.example.vn/don/1234",
+        "• Cảm ơn",
+        "• Gọi lại cho tôi",
+    ]
+
+
+@pytest.mark.parametrize("case", ["swagger_unix_seconds", "unix_milliseconds", "seconds_to_wait", "retry_after"])
+def test_freshchat_rate_limit_headers_recorded_in_every_form(fc, requests_mock, case):
+    import time
+
+    from zfsync.errors import RateLimited
+
+    answer = recorded("freshchat/rate_limit_headers_composed.json")[case]
+    headers = dict(answer["headers"])
+    # The recording's reset is a moment in the past; the same form, twenty seconds from now:
+    if case == "swagger_unix_seconds":
+        headers["X-RateLimit-Reset"] = str(int(time.time()) + 20)
+    elif case == "unix_milliseconds":
+        headers["X-RateLimit-Reset"] = str(int((time.time() + 20) * 1000))
+    elif case == "seconds_to_wait":
+        headers["X-RateLimit-Reset"] = "20"
+    else:
+        headers["Retry-After"] = "20"
+    requests_mock.get(f"{FC}/v2/channels", status_code=answer["status"], headers=headers, json=answer["body"])
+    with pytest.raises(RateLimited) as caught:
+        fc.channels()
+    assert 15 <= caught.value.retry_after <= 21
+
+
+def test_a_server_naming_a_wait_of_days_is_capped_and_logged_once(requests_mock):
+    import io
+
+    from zfsync import log
+    from zfsync.errors import RateLimited
+    from zfsync.http import MAX_SERVER_WAIT
+
+    out = io.StringIO()
+    log.setup("info", "json", out)
+    requests_mock.get(f"{FC}/v2/channels", status_code=429, headers={"Retry-After": str(86_400 * 30)}, json={})
+    for _ in range(3):  # three processes' worth of clients (one client would wait out its own block)
+        with pytest.raises(RateLimited) as caught:
+            FreshChatClient(FC, "KEY").channels()
+        assert caught.value.retry_after == MAX_SERVER_WAIT
+    assert out.getvalue().count("server_wait_capped") == 1
+
+
+def test_zalo_rate_limit_headers_recorded(zalo, requests_mock):
+    answer = recorded("zalo/rate_limit_headers_doc.json")
+    requests_mock.get(f"{ZALO}/v2.0/oa/listrecentchat", headers=answer["headers"], json={"data": [], "error": 0})
+    zalo.recent_messages(0)
+    snapshot = zalo.quota.snapshot()
+    assert (snapshot.limit, snapshot.learned, snapshot.remaining) == (4000, True, 3998)
+
+
 def test_freshchat_markers_recorded_by_freshworks(fc, requests_mock):
     page = recorded("freshchat/messages_resolve_normal_jaya.json")
     page["link"]["href"] = "/v2/conversations/c-1/messages?page=2&items_per_page=1"
@@ -326,6 +419,16 @@ def test_the_zalo_simulator_answers_with_recorded_shapes(sims):
     assert_recorded_shape(granted, [recorded("zalo/oauth_token_doc.json")])
     again = http.post(token_url, data=form, headers={"secret_key": zalo.app_secret}).json()
     assert_recorded_shape(again, [recorded("zalo/oauth_refresh_refused_goclaw.json")])
+    refusals = recorded("zalo/oauth_refused_without_code_composed.json")
+    for mode, case in (
+        ("error_name", "error_name_http_200"),
+        ("error_description", "error_description_http_400"),
+        ("error_reason", "error_reason_only_http_200"),
+    ):
+        zalo.modes.oauth_refusal = mode
+        refused_words = http.post(token_url, data=form, headers={"secret_key": zalo.app_secret})
+        assert refused_words.status_code == refusals[case]["status"]
+        assert_recorded_shape(refused_words.json(), [refusals[case]["body"]])
 
 
 def test_the_freshchat_simulator_answers_with_recorded_shapes(sims):
@@ -346,7 +449,20 @@ def test_the_freshchat_simulator_answers_with_recorded_shapes(sims):
     for _ in range(4):  # every variant of the recorded resolve marker
         fc.set_resolved(conversation_id, True)
     fc.set_resolved(conversation_id, False)
-    names = ("messages_resolve_normal_jaya", "messages_filter_jaya", "messages_marker_variants")
+    recorded_agent = recorded("freshchat/messages_agent_parts_composed.json")["messages"][2]
+    fc.add_agent_message(
+        conversation_id,
+        parts=recorded_agent["message_parts"],
+        reply_parts=recorded_agent["reply_parts"],
+        meta_data=recorded_agent["meta_data"],
+        in_reply_to=recorded_agent["in_reply_to"],
+    )
+    names = (
+        "messages_resolve_normal_jaya",
+        "messages_filter_jaya",
+        "messages_marker_variants",
+        "messages_agent_parts_composed",
+    )
     messages = [recorded(f"freshchat/{name}.json") for name in names]
     messages.append({"messages": [recorded("freshchat/message_user_pipedream.json")]})
     page = http.get(f"{base}/conversations/{conversation_id}/messages?page=1&items_per_page=3", headers=headers).json()

@@ -25,7 +25,13 @@ class Killed(BaseException):
     """Stands for SIGKILL: nothing after it runs, no handler sees it."""
 
 
-def test_fifty_users_times_ten_messages_while_the_daemon_is_down(bridge):
+# Both answers the recordings allow: one id per message, or one in the feed and another in the conversation.
+TWO_IDS = pytest.mark.parametrize("two_ids", [False, True], ids=["one_id", "two_ids"])
+
+
+@TWO_IDS
+def test_fifty_users_times_ten_messages_while_the_daemon_is_down(bridge, two_ids):
+    bridge.zalo.modes.two_ids = two_ids
     # The daemon is down: nothing polls while 500 messages arrive, interleaved across 50 users.
     for i in range(10):
         for n in range(50):
@@ -44,8 +50,10 @@ def test_a_burst_of_two_hundred_from_one_user_between_two_polls(bridge):
     assert texts(bridge.customer_messages(KHANH)) == [f"b{i}" for i in range(200)]
 
 
+@TWO_IDS
 @pytest.mark.parametrize("kill_after_posts", [1, 37, 120])
-def test_a_kill_in_the_middle_of_catch_up_loses_and_doubles_nothing(bridge, monkeypatch, kill_after_posts):
+def test_a_kill_in_the_middle_of_catch_up_loses_and_doubles_nothing(bridge, monkeypatch, kill_after_posts, two_ids):
+    bridge.zalo.modes.two_ids = two_ids
     for i in range(15):
         for n in range(10):
             bridge.zalo.add_customer_message(user_id(n), f"Khách {n}", text=f"u{n} m{i}")
@@ -80,12 +88,12 @@ def test_a_catch_up_cut_short_is_finished_next_cycle_without_reading_the_whole_f
     recorded = 0
     original = zalo_reader.ZaloReader._record
 
-    def dying_record(self, user, ordered, baseline):
+    def dying_record(self, user, ordered, baseline, *twins):
         nonlocal recorded
         if recorded == 10:
             raise Killed
         recorded += 1
-        return original(self, user, ordered, baseline)
+        return original(self, user, ordered, baseline, *twins)
 
     monkeypatch.setattr(zalo_reader.ZaloReader, "_record", dying_record)
     with pytest.raises(Killed):
@@ -109,7 +117,9 @@ def test_a_catch_up_cut_short_is_finished_next_cycle_without_reading_the_whole_f
         assert texts(bridge.customer_messages(user_id(n))) == [f"u{n} m{i}" for i in range(10)]
 
 
-def test_a_kill_between_capped_scans_resumes_where_it_stopped(bridge):
+@TWO_IDS
+def test_a_kill_between_capped_scans_resumes_where_it_stopped(bridge, two_ids):
+    bridge.zalo.modes.two_ids = two_ids
     bridge.settings = replace(bridge.settings, zalo=replace(bridge.settings.zalo, feed_page_cap=2))
     bridge.restart()
     for i in range(30):
@@ -191,8 +201,10 @@ def test_a_message_after_a_resolve_reopens_the_same_conversation(bridge):
     assert bridge.sent_to(KHANH) == [bridge.settings.sync.resolve_notice] * 2
 
 
+@TWO_IDS
 @pytest.mark.parametrize("burst", [9, 10, 11, 25, 60])
-def test_more_than_a_page_written_while_we_page_keeps_each_customers_order(bridge, monkeypatch, burst):
+def test_more_than_a_page_written_while_we_page_keeps_each_customers_order(bridge, monkeypatch, burst, two_ids):
+    bridge.zalo.modes.two_ids = two_ids
     # Two customers write 30 rows between polls; while zfsync reads the feed's first page, one of them
     # writes a burst. A burst of a page or more shifts every offset by more than a page, so the second page
     # read holds rows newer than the first: their order must still be Zalo's. (60 is more than the reader

@@ -1,5 +1,6 @@
 """A small seeded run of scripts/crashtest: the real daemon, SIGKILLed ten times mid-traffic, with the
-simulators plain and with same-millisecond Zalo rows and send ids unlike listing ids."""
+simulators plain and with same-millisecond Zalo rows, send ids unlike listing ids and a conversation listing
+that shows each message under another id than the feed."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import pytest
 from zfsync.devtools.crashtest import CrashTest
 
 
-@pytest.mark.parametrize("realistic", [False, True], ids=["plain", "ties-and-id-mismatch"])
+@pytest.mark.parametrize("realistic", [False, True], ids=["plain", "ties-id-mismatch-two-ids"])
 def test_ten_sigkills_lose_and_double_nothing(tmp_path, realistic):
-    test = CrashTest(tmp_path, seed=7, users=10, messages=100, ties=realistic, id_mismatch=realistic)
+    test = CrashTest(tmp_path, seed=7, users=10, messages=100, ties=realistic, id_mismatch=realistic, two_ids=realistic)
     try:
         report = test.run(kills=10)
     finally:

@@ -5,6 +5,10 @@ resolve, a feed that refuses deep offsets, and row types the listing docs omit."
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import pytest
 
 from zfsync.domain import Resume, ZaloTokens
@@ -12,6 +16,7 @@ from zfsync.sim.base import Fault
 from zfsync.sync.engine import BAD_CREDENTIALS, OK, TRANSIENT_ERROR
 from zfsync.sync.freshchat_reader import ATTACHMENT_WAIT
 
+RECORDED = Path(__file__).parents[1] / "contract" / "recorded"
 KHANH = "2512007384617209999"
 LAN = "2512007384617200001"
 PNG = bytes.fromhex(
@@ -286,3 +291,148 @@ def test_a_row_of_any_type_with_a_url_is_copied_as_a_file_with_its_name(quick_br
     assert video_message["message_parts"][0]["file"]["name"] == "clip.mp4"
     assert "xem video" in texts([video_message])[0]
     assert "business card" in texts([card])[0] and "0901234567" in texts([card])[0]
+
+
+# --- agent replies the sources show more of than a text (round three) ---------------------------------
+
+
+def test_an_agent_reply_with_other_meta_data_buttons_and_templates_reaches_the_customer(quick_bridge):
+    recorded = json.loads((RECORDED / "freshchat/messages_agent_parts_composed.json").read_text(encoding="utf-8"))
+    with_reply_parts = next(m for m in recorded["messages"] if "reply_parts" in m)
+    template = next(m for m in recorded["messages"] if "template_content" in m["message_parts"][0])
+    b = quick_bridge
+    conversation = start_talking(b)
+    b.fc.add_agent_message(
+        conversation,
+        parts=with_reply_parts["message_parts"],
+        reply_parts=with_reply_parts["reply_parts"],
+        meta_data=with_reply_parts["meta_data"],  # a key zfsync does not know: still a reply, not a marker
+    )
+    b.fc.add_agent_message(conversation, parts=template["message_parts"])
+    b.fc.add_agent_message(conversation, parts=[{"reference": {"label": "Đơn #1234", "reference_id": "1234"}}])
+    b.fc.add_agent_message(conversation, parts=[{"poll": {"options": [1, 2]}}])  # nothing to read: a note
+    b.settle(rounds=3)
+    assert b.sent_to(KHANH) == [
+        "Dạ, đơn hàng của anh đã được giao\nTheo dõi đơn: https://shop.example.vn/don/1234\n"
+        "• Cảm ơn\n• Gọi lại cho tôi",
+        "Anh chọn giờ giao hàng nhé\n• Sáng\n• Chiều",
+        "Đơn #1234",
+    ]
+    (note,) = texts(b.notes())
+    assert "poll" in note
+
+
+def test_attachments_named_by_download_url_alone_are_sent(quick_bridge):
+    b = quick_bridge
+    b.fc.modes.attachment_link = "download_url"
+    conversation = start_talking(b)
+    url = b.fc.add_media(PNG, "image/png", "bao-gia.png")
+    pdf = b.fc.add_media(b"%PDF-1.4 hop dong", "application/pdf", "hop-dong.pdf")
+    file_part = {"file": {"name": "hop-dong.pdf", "url": pdf, "content_type": "application/pdf"}}
+    b.fc.add_agent_message(conversation, parts=[{"image": {"url": url}}, file_part])
+    b.settle(rounds=3)
+    assert [r.get("kind") for r in b.sent_records(KHANH)] == ["photo", "file"]
+    assert b.notes() == []
+
+
+# --- waits the server names ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["unix", "unix_ms", "wait"])
+def test_a_reset_time_in_any_form_pauses_freshchat_for_the_window_not_for_ever(quick_bridge, form):
+    b = quick_bridge
+    b.fc.modes.reset_form = form
+    reset = {"unix": time.time() + 20, "unix_ms": (time.time() + 20) * 1000, "wait": 20}[form]
+    headers = {"X-RateLimit-Limit": "400", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(reset))}
+    b.fc.faults.append(Fault("/v2/users", "status", code=429, count=2, headers=headers))
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="xin chào")
+    b.cycle()
+    assert b.store.health()["freshchat"]["state"] == "RATE_LIMITED"
+    b.settle(rounds=8, step=10.0)  # a minute and a half: past the named resets, nowhere near a misread one
+    assert texts(b.customer_messages(KHANH)) == ["xin chào"]
+    assert b.store.health()["freshchat"]["state"] == OK
+    b.fc.modes.update({"quota_per_minute": 3, "retry_after": False})  # the simulator's own window, in the form
+    for n in range(4):
+        b.zalo.add_customer_message(f"84{n:017d}", f"Khách {n}", text=f"tin {n}")
+    b.settle(rounds=8, step=30.0)
+    for n in range(4):
+        assert texts(b.customer_messages(f"84{n:017d}")) == [f"tin {n}"]
+
+
+# --- OAuth refusals without a number -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["code", "error_name", "error_description", "error_reason"])
+def test_a_dead_refresh_token_in_any_refusal_form_asks_for_auth(quick_bridge, form):
+    b = quick_bridge
+    b.zalo.modes.oauth_refusal = form
+    b.store.save_tokens(ZaloTokens("unknown-access", "unknown-refresh", 90_000), b.clock())
+    b.cycle()
+    assert b.store.health()["zalo"]["state"] == BAD_CREDENTIALS
+    assert "zfsync auth zalo" in b.store.health()["zalo"]["last_error"]
+
+
+# --- one Zalo message, two ids (listrecentchat and conversation disagree) -----------------------------------
+
+
+def customer(n: int) -> str:
+    return f"84{n:017d}"
+
+
+def test_with_two_ids_a_downtime_catch_up_takes_each_message_once_in_order(quick_bridge):
+    b = quick_bridge
+    b.zalo.modes.two_ids = True
+    for n in range(5):  # known customers, recorded from the feed under its ids
+        b.zalo.add_customer_message(customer(n), f"Khách {n}", text=f"u{n} before")
+    b.settle(rounds=2)
+    b.zalo.modes.feed_depth = 12  # after downtime the feed shows only the newest rows: catch-up reads conversations
+    for i in range(6):
+        for n in range(5):
+            b.zalo.add_customer_message(customer(n), f"Khách {n}", text=f"u{n} m{i}")
+    b.restart()
+    b.settle(rounds=4)
+    for n in range(5):
+        assert texts(b.customer_messages(customer(n))) == [f"u{n} before"] + [f"u{n} m{i}" for i in range(6)]
+    b.settle(rounds=2)  # and later polls (the feed shows them under its own ids again) add nothing
+    for n in range(5):
+        assert len(b.customer_messages(customer(n))) == 7
+
+
+def test_with_two_ids_a_catch_up_that_finds_no_recorded_id_stops_at_what_it_matches(quick_bridge):
+    b = quick_bridge
+    b.zalo.modes.two_ids = True
+    for i in range(60):  # a long history, recorded from the feed under its ids
+        b.zalo.add_customer_message(KHANH, "Minh Khánh", text=f"old {i}")
+    b.settle(rounds=2)
+    assert len(b.customer_messages(KHANH)) == 60
+    b.zalo.modes.feed_depth = 2
+    for i in range(3):
+        b.zalo.add_customer_message(KHANH, "Minh Khánh", text=f"new {i}")
+    b.zalo.add_customer_message(LAN, "Lan", text="xin chào")  # pushes Khánh's rows past the feed's depth
+    b.zalo.add_customer_message(LAN, "Lan", text="cho hỏi")
+    reads_before = b.zalo.requests.get("/v2.0/oa/conversation", 0)
+    b.restart()
+    b.settle(rounds=3)
+    assert texts(b.customer_messages(KHANH)) == [f"old {i}" for i in range(60)] + [f"new {i}" for i in range(3)]
+    assert texts(b.customer_messages(LAN)) == ["xin chào", "cho hỏi"]
+    # Khánh's conversation was read down to "old 59" (matched by what it says and when), not to the start
+    assert b.zalo.requests.get("/v2.0/oa/conversation", 0) - reads_before <= 4
+
+
+def test_with_two_ids_our_replies_and_staff_messages_are_told_apart(quick_bridge):
+    b = quick_bridge
+    b.zalo.modes.two_ids = True
+    conversation = start_talking(b)
+    for i in range(5):
+        b.fc.add_agent_message(conversation, f"đáp {i}")
+    b.settle(rounds=3)
+    b.zalo.add_oa_message(KHANH, "staff typed this in OA Manager")
+    b.zalo.modes.feed_depth = 1  # the next cycles read the conversation too: every reply there, other ids
+    for i in range(3):
+        b.zalo.add_customer_message(KHANH, "Minh Khánh", text=f"hỏi {i}")
+    b.restart()
+    b.settle(rounds=4)
+    assert b.sent_to(KHANH)[:5] == [f"đáp {i}" for i in range(5)] and len(b.sent_to(KHANH)) == 5
+    (note,) = texts(b.notes())
+    assert "staff typed this in OA Manager" in note
+    assert texts(b.customer_messages(KHANH)) == ["xin chào", "hỏi 0", "hỏi 1", "hỏi 2"]

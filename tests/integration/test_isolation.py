@@ -35,6 +35,8 @@ def picture() -> bytes:
 class Daemon:
     """`zfsync run` in a subprocess, its output read line by line as it comes."""
 
+    running: list[Daemon] = []  # noqa: RUF012  (every one started, killed at the test's end if still alive)
+
     def __init__(self, config: Path):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "zfsync", "--config", str(config), "run"],
@@ -51,6 +53,7 @@ class Daemon:
         ]
         for reader in self._readers:
             reader.start()
+        Daemon.running.append(self)
         assert until(lambda: any('"daemon_ready"' in line for line in self.lines)), self.errors
 
     @staticmethod
@@ -73,6 +76,11 @@ class Daemon:
 def sims():
     zalo, fc = SimServer(ZaloSim()).start(), SimServer(FreshChatSim()).start()
     yield zalo, fc
+    for daemon in Daemon.running:  # a test that failed half-way leaves no daemon behind
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait(timeout=DEADLINE)
+    Daemon.running.clear()
     zalo.stop()
     fc.stop()
 

@@ -168,9 +168,9 @@ def sim(base: str, action: str, body: dict[str, Any] | None = None) -> Any:
         return json.loads(answer.read())
 
 
-def sim_media(base: str, data: bytes, name: str, content_type: str, drip: float) -> str:
-    """A file the simulator serves, a byte every ``drip`` seconds; returns its URL."""
-    query = urllib.parse.urlencode({"name": name, "content_type": content_type, "drip": drip})
+def sim_media(base: str, data: bytes, name: str, content_type: str) -> str:
+    """A file the simulator serves; returns its URL."""
+    query = urllib.parse.urlencode({"name": name, "content_type": content_type})
     request = urllib.request.Request(f"{base}/_sim/media?{query}", data=data, method="POST")
     with urllib.request.urlopen(request, timeout=10) as answer:
         return str(json.loads(answer.read())["url"])
@@ -270,18 +270,7 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
     started: dict[str, str] = {}
 
     def simulators() -> None:
-        # The simulators are this tree's (test equipment, not the product under upgrade), run with the
-        # installed release's interpreter and packages.
-        box.run(
-            "systemd-run",
-            "--unit=zfsync-sim",
-            "--property=Type=simple",
-            "--setenv=PYTHONPATH=/opt/zfsync-src",
-            "/opt/zfsync/bin/python",
-            "-m",
-            "zfsync",
-            "sim",
-        )
+        box.run("systemd-run", "--unit=zfsync-sim", "--property=Type=simple", ZFSYNC, "sim")
         until(lambda: sim(ZALO, "sent"), 30, "the simulators answer")
 
     def install_previous() -> None:
@@ -323,26 +312,28 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
             raise StepFailed(f"warnings in normal operation: {found[:500]}")
 
     def slow_photo_keeps_the_journal_quiet() -> None:
-        # One customer's photo drips from the CDN (a byte every half second: minutes for the whole file)
-        # while another customer and an agent talk: they are not held up, and the journal stays quiet.
+        # One customer's photo is slow to come from the CDN (18 s before its first byte: the simulators in the
+        # container are the previous release's, started before the upgrade, and a latency fault is what they
+        # play) while another customer and an agent talk: they are not held up, and the journal stays quiet.
         since = box.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
-        url = sim_media(ZALO, picture(), "anh.png", "image/png", drip=0.5)
+        url = sim_media(ZALO, picture(), "anh.png", "image/png")
+        sim(ZALO, "faults", {"path": "/media/", "kind": "latency", "seconds": 18, "count": 1})
         slow = "2512007384617200001"
         sim(ZALO, "customer_message", {"user_id": slow, "name": "Khách", "type": "photo", "url": url, "thumb": url})
         until(lambda: "zalo_messages_queued" in journal(since), 30, "the photo was queued")
-        for _ in range(3):
+        for _ in range(2):
             story.both_ways(user)
         if customer_photos(slow):
-            raise StepFailed("the dripping photo arrived already: the step measured nothing")
+            raise StepFailed("the slow photo arrived already: the step measured nothing")
+        until(lambda: customer_photos(slow), 60, "the slow photo arrived")
         found = story.warnings("zfsync", since)
         if found:
-            raise StepFailed(f"warnings while a photo drips: {found[:500]}")
-        events = Counter(re.findall(r"event='?([a-z_]+)", journal(since)))
-        repeated = {event: n for event, n in events.items() if n >= 15}
+            raise StepFailed(f"warnings while a photo was slow: {found[:500]}")
+        # Any line, ours or a library's, with its numbers and ids taken out: none may come every tick.
+        lines = Counter(re.sub(r"[0-9a-f]{8,}|\d+(\.\d+)?", "#", line) for line in journal(since).splitlines())
+        repeated = {line[:120]: n for line, n in lines.items() if n >= 15}
         if repeated:
-            raise StepFailed(f"lines repeated while a photo drips: {repeated}")
-        sim(ZALO, "media_drip", {"url": url, "drip": 0})
-        until(lambda: customer_photos(slow), 240, "the photo arrived once its download sped up")
+            raise StepFailed(f"lines repeated while a photo was slow: {repeated}")
 
     def journal(since: str) -> str:
         return box.run("journalctl", "-u", "zfsync", "--since", since, "-o", "cat", "--no-pager", "-q").stdout
@@ -453,7 +444,7 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
         ("systemctl restart reaches active only after READY, with a STATUS line", started_only_after_ready),
         ("both directions carry messages; journalctl -p warning is empty", no_warning_at_start),
         (
-            "a dripping photo holds up no one; journalctl -p warning stays empty, no line repeats",
+            "a slow photo holds up no one; journalctl -p warning stays empty, no line repeats",
             slow_photo_keeps_the_journal_quiet,
         ),
         ("an injected fault shows in journalctl -p warning", fault_is_logged),

@@ -52,15 +52,17 @@ def test_not_a_database_is_a_store_error(tmp_path):
 def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     store = Store.open(tmp_path / "z.db")
     store.insert_rows(_contact(store), [NewRow("z2f", "m1", "text", {"type": "text"}, 1.0)], 1.0)
-    # Make it what version 1 wrote: no echo_id column, version 1 recorded.
-    store.db.execute_sql("DROP INDEX IF EXISTS message_echo_id")
-    store.db.execute_sql("ALTER TABLE message DROP COLUMN echo_id")
+    # Make it what version 1 wrote: no echo_id, listing or alias_id column, version 1 recorded.
+    for column in ("echo_id", "alias_id"):
+        store.db.execute_sql(f"DROP INDEX IF EXISTS message_{column}")
+        store.db.execute_sql(f"ALTER TABLE message DROP COLUMN {column}")
+    store.db.execute_sql("ALTER TABLE message DROP COLUMN listing")
     store.tables.SchemaVersion.update(version=1).execute()
     store.close()
     store = Store.open(tmp_path / "z.db")
-    assert store.tables.SchemaVersion.get().version == LATEST == 3
+    assert store.tables.SchemaVersion.get().version == LATEST == 4
     columns = [c.name for c in store.db.get_columns("message")]
-    assert "echo_id" in columns
+    assert {"echo_id", "listing", "alias_id"} <= set(columns)
     assert store.known_zalo_ids(["m1"]) == {"m1"}
     store.close()
 

@@ -73,9 +73,16 @@ class CrashTest(Traffic):
         id_mismatch: bool = False,
         postgres: Cluster | None = None,
         standby: bool = False,
+        two_ids: bool = False,
     ):
         self.rng = random.Random(seed)
-        flags = (("ties", ties), ("id-mismatch", id_mismatch), ("postgres", postgres), ("standby", standby))
+        flags = (
+            ("ties", ties),
+            ("id-mismatch", id_mismatch),
+            ("two-ids", two_ids),
+            ("postgres", postgres),
+            ("standby", standby),
+        )
         self.report = Report(seed, modes=[m for m, on in flags if on])
         self.postgres = postgres
         self.running: list[subprocess.Popen[bytes]] = []  # the daemons of a standby run
@@ -87,6 +94,7 @@ class CrashTest(Traffic):
         # Zalo rows of one millisecond share it; sends answer ids the listings never show (sim modes).
         self.demo.zalo.modes.ties = ties
         self.demo.zalo.modes.id_mismatch = id_mismatch
+        self.demo.zalo.modes.two_ids = two_ids  # a message's id in the conversation is not its feed id
         super().__init__(self.demo, self.rng, users, messages)
 
     # --- the run -------------------------------------------------------------------------------------
@@ -245,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--id-mismatch", action="store_true", help="Zalo's send answers ids unlike the ids its listings show"
     )
+    parser.add_argument(
+        "--two-ids", action="store_true", help="Zalo's conversation listing shows each message under another id"
+    )
     parser.add_argument("--postgres", action="store_true", help="the store on a throwaway PostgreSQL")
     parser.add_argument(
         "--standby", action="store_true", help="three daemons share the PostgreSQL store; every kill is a failover"
@@ -258,7 +269,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--postgres: {exc}")
     with tempfile.TemporaryDirectory(prefix="zfsync-crashtest-") as workdir:
         test = CrashTest(
-            Path(workdir), args.seed, args.users, args.messages, args.ties, args.id_mismatch, cluster, args.standby
+            Path(workdir),
+            args.seed,
+            args.users,
+            args.messages,
+            args.ties,
+            args.id_mismatch,
+            cluster,
+            args.standby,
+            args.two_ids,
         )
         try:
             report = test.run_standby(args.kills) if args.standby else test.run(args.kills)

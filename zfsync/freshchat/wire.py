@@ -62,6 +62,7 @@ def message_body(message: FcOutgoing, user_id: str) -> Json:
 def read_message(raw: Json, conversation_id: str) -> FcMessage:
     parts = list_of(raw.get("message_parts"))
     meta = dict_of(raw.get("meta_data"))
+    reply_parts = list_of(raw.get("reply_parts"))
     return FcMessage(
         id=str(raw["id"]),
         conversation_id=str(raw.get("conversation_id") or conversation_id),
@@ -70,6 +71,7 @@ def read_message(raw: Json, conversation_id: str) -> FcMessage:
         message_type=str(raw.get("message_type") or "normal").lower(),
         created_time=parse_time(raw.get("created_time")),
         parts=tuple(p for p in parts if isinstance(p, dict)),
+        reply_parts=tuple(p for p in reply_parts if isinstance(p, dict)),
         meta=meta,
         event=event_of(raw, meta),
     )
@@ -79,9 +81,11 @@ def event_of(raw: Json, meta: Json) -> str:
     """What a marker message stands for; "" for a message someone wrote.
 
     Freshworks' own fixtures show a resolve as an *agent* message with ``message_source`` system,
-    ``meta_data.isResolved`` and no ``message_type`` (or ``normal``); their library tells system messages
-    by ``meta_data`` or ``message_type == "system"``. The casing of ``message_source`` and the type of the
-    flag differ between sources, so both are accepted (tests/contract/recorded/freshchat/README.md).
+    ``meta_data.isResolved`` and no ``message_type`` (or ``normal``). The casing of ``message_source`` and
+    the type of the flag differ between sources, so both are accepted (tests/contract/recorded/README.md).
+    Only the marker flags Freshworks' interfaces name make a marker; their library treats any ``meta_data``
+    as one, but ``meta_data`` is a free object, and an agent's reply that carried some other key would then
+    vanish without a word. So a message is a marker if it carries a known flag or says it is a system one.
     """
     if flag_of(meta.get("isResolved")):
         return RESOLVED
@@ -90,9 +94,12 @@ def event_of(raw: Json, meta: Json) -> str:
     source = str(raw.get("message_source") or "").lower()
     kind = str(raw.get("message_type") or "").lower()
     actor = str(raw.get("actor_type") or "").lower()
-    if meta or "system" in (source, kind, actor):
+    if MARKER_FLAGS & set(meta) or "system" in (source, kind, actor):
         return OTHER_EVENT
     return ""
+
+
+MARKER_FLAGS = frozenset({"isResolved", "isReopen", "isReopened"})
 
 
 def flag_of(value: Any) -> bool:

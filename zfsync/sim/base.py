@@ -85,6 +85,7 @@ class Fault:
     code: int = 0  # zalo_error: the error code; status: the HTTP status
     seconds: float = 0.0  # latency / timeout: how long to wait; status 429: the Retry-After value
     message: str = ""
+    headers: dict[str, str] = field(default_factory=dict)  # status: sent with the answer
 
 
 class ConnectionDropped(Exception):
@@ -104,6 +105,7 @@ def fault_response(fault: Fault) -> Response:
     if fault.kind == "zalo_error":
         return Response(200, {"error": fault.code, "message": fault.message or "Simulated error"})
     headers = {"Retry-After": str(int(fault.seconds))} if fault.code == 429 and fault.seconds else {}
+    headers.update(fault.headers)
     return Response(
         fault.code or 500,
         {"code": fault.code, "status": "SIMULATED", "message": fault.message or "simulated failure"},

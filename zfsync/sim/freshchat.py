@@ -63,6 +63,11 @@ class Modes:
     quota_per_minute: int = 0
     quota_headers: bool = True
     retry_after: bool = True
+    # How X-RateLimit-Reset is written: "unix" (seconds, as the swagger copy says), "unix_ms" or "wait"
+    # (seconds from now): no recording settles it (recorded/freshchat/rate_limit_headers_composed.json).
+    reset_form: str = "unix"
+    # Agents' attachment parts carry "url" (the recordings) or "download_url" only (wedosoft reads either).
+    attachment_link: str = "url"
 
     def update(self, values: Json) -> None:
         for f in fields(self):
@@ -134,8 +139,13 @@ class FreshChatSim(SimApp):
         actor_type: str = "agent",
         actor_id: str = AGENT_ID,
         message_type: str = "normal",
+        **extra: Any,
     ) -> Json:
-        """What an agent typing in the FreshChat inbox produces (or a bot, or a private note)."""
+        """What an agent typing in the FreshChat inbox produces (or a bot, or a private note). ``extra``:
+        the message's other recorded fields (``reply_parts``, ``meta_data``, ``in_reply_to``)."""
+        parts = parts or [{"text": {"content": text}}]
+        if self.modes.attachment_link == "download_url":
+            parts = [_download_url_only(part) for part in parts]
         with self.lock:
             message = self._add_message(
                 conversation_id,
@@ -144,7 +154,8 @@ class FreshChatSim(SimApp):
                     "actor_id": actor_id,
                     "message_type": message_type,
                     "message_source": "web",
-                    "message_parts": parts or [{"text": {"content": text}}],
+                    "message_parts": parts,
+                    **{k: v for k, v in extra.items() if k in ("reply_parts", "meta_data", "in_reply_to")},
                 },
             )
             attached = any("file" in p or "image" in p for p in message["message_parts"])
@@ -215,6 +226,7 @@ class FreshChatSim(SimApp):
                         body.get("actor_type", "agent"),
                         body.get("actor_id", AGENT_ID),
                         body.get("message_type", "normal"),
+                        **{k: body[k] for k in ("reply_parts", "meta_data", "in_reply_to") if k in body},
                     ),
                 )
             if action in ("resolve", "reopen"):
@@ -303,7 +315,8 @@ class FreshChatSim(SimApp):
                 response.headers["Retry-After"] = str(max(1, round(reset - self.now())))
         if self.modes.quota_headers:
             headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining)}
-            response.headers.update({**headers, "X-RateLimit-Reset": str(int(reset))})
+            forms = {"unix": int(reset), "unix_ms": int(reset * 1000), "wait": max(0, round(reset - self.now()))}
+            response.headers.update({**headers, "X-RateLimit-Reset": str(forms[self.modes.reset_form])})
         return response
 
     def _route(self, request: Request) -> Response:
@@ -509,7 +522,8 @@ class FreshChatSim(SimApp):
         parts = []
         for part in message["message_parts"]:
             kind = "file" if "file" in part else "image" if "image" in part else None
-            parts.append(part if kind is None else {kind: {k: v for k, v in part[kind].items() if k != "url"}})
+            hidden = ("url", "download_url")
+            parts.append(part if kind is None else {kind: {k: v for k, v in part[kind].items() if k not in hidden}})
         return {**message, "message_parts": parts}
 
     def _post_message(self, conversation_id: str, request: Request) -> Response:
@@ -551,6 +565,14 @@ class FreshChatSim(SimApp):
             "message_source": "api",
             "message_parts": parts,
         }
+
+
+def _download_url_only(part: Json) -> Json:
+    for kind in ("file", "image"):
+        body = part.get(kind)
+        if isinstance(body, dict) and "url" in body:
+            return {kind: {**{k: v for k, v in body.items() if k != "url"}, "download_url": body["url"]}}
+    return part
 
 
 def _image_size(data: bytes) -> tuple[int, int]:

@@ -62,6 +62,13 @@ class Modes:
     # every answer carries X-RateLimit-Limit and X-RateLimit-Remain, as Zalo documents.
     quota_per_minute: int = 0
     quota_headers: bool = True
+    # How the token endpoint refuses a dead refresh token: "code" (-14014, as goclaw saw it), or with words
+    # alone: "error_name" (HTTP 200), "error_description" (HTTP 400, RFC 6749 style) or "error_reason"
+    # (HTTP 200): recorded/zalo/oauth_refused_without_code_composed.json.
+    oauth_refusal: str = "code"
+    # The live pair of recordings shows one message under one id in listrecentchat and another (192 ms
+    # earlier) in conversation: with two_ids on, every conversation row is listed so.
+    two_ids: bool = False
 
     def update(self, values: Json) -> None:
         for f in fields(self):
@@ -71,6 +78,20 @@ class Modes:
 
 def zalo_error(code: int, message: str) -> Response:
     return Response(200, {"error": code, "message": message})
+
+
+def conversation_id_of(message_id: str) -> str:
+    """The id a message has in ``conversation`` when the simulator lists it under two ids."""
+    return hashlib.sha1(f"conversation-{message_id}".encode()).hexdigest()[:20]
+
+
+def _as_listed_in_conversation(row: Json) -> Json:
+    if not isinstance(row.get("message_id"), str):
+        return row
+    moved = {**row, "message_id": conversation_id_of(row["message_id"])}
+    if isinstance(row.get("time"), int):
+        moved["time"] = row["time"] - 192  # as the recordings differ
+    return moved
 
 
 def ok(data: Any) -> Response:
@@ -316,6 +337,8 @@ class ZaloSim(SimApp):
                 for m in self.messages
                 if isinstance(m, dict) and user_id in (str(m.get("from_id")), str(m.get("to_id")))
             ]
+            if self.modes.two_ids:
+                rows = [_as_listed_in_conversation(m) for m in rows]
             return self._page(rows, data)
 
     def _send(self, request: Request) -> Response:
@@ -473,6 +496,22 @@ class ZaloSim(SimApp):
         query = urlencode({"code": code, "oa_id": OA_ID, "state": request.query.get("state", "")})
         return Response(302, {"code": code}, headers={"Location": f"{target}?{query}"})
 
+    def _refresh_refused(self) -> Response:
+        form = self.modes.oauth_refusal
+        if form == "error_name":
+            doc = "https://developers.zalo.me/docs/official-account/bat-dau/xac-thuc-va-uy-quyen-cho-ung-dung-new"
+            body = {
+                "error_name": "Invalid refresh token",
+                "error_reason": "The refresh token is invalid",
+                "ref_doc": doc,
+            }
+            return Response(200, body)
+        if form == "error_description":
+            return Response(400, {"error": "invalid_grant", "error_description": "Refresh token has expired"})
+        if form == "error_reason":
+            return Response(200, {"error_reason": "refresh_token has been used"})
+        return Response(200, {"error": -14014, "error_name": "invalid_grant", "message": "Invalid refresh token"})
+
     def _token(self, request: Request) -> Response:
         form = request.form()
         if request.headers.get("secret_key") != self.app_secret or form.get("app_id") != self.app_id:
@@ -482,9 +521,7 @@ class ZaloSim(SimApp):
             if grant == "refresh_token":
                 refresh = form.get("refresh_token", "")
                 if refresh not in self.refresh_tokens:
-                    return Response(
-                        200, {"error": -14014, "error_name": "invalid_grant", "message": "Invalid refresh token"}
-                    )
+                    return self._refresh_refused()
                 self.refresh_tokens.discard(refresh)  # single use
             elif grant == "authorization_code":
                 challenge = self.codes.pop(form.get("code", ""), None)

@@ -34,6 +34,8 @@ class NewRow:
     dest_id: str | None = None
     conversation_id: str | None = None
     last_error: str = ""
+    listing: str = ""  # z2f: which Zalo listing showed the message (FEED or CONVERSATION)
+    alias_id: str | None = None  # z2f: the id the other listing shows it under, when known
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ class StoreBase:
                 status=row.status,
                 dest_id=row.dest_id,
                 conversation_id=row.conversation_id,
+                listing=row.listing,
+                alias_id=row.alias_id,
                 last_error=safe_text(row.last_error),
                 created_at=now,
                 done_at=None if row.status in OPEN_STATES else now,

@@ -42,11 +42,20 @@ def _content_payloads(db: Database, tables: Tables) -> None:
     pass
 
 
+def _aliases(db: Database, tables: Tables) -> None:
+    migrator = SchemaMigrator.from_database(db)
+    apply_operations(
+        migrator.add_column("message", "listing", tables.Message.listing),
+        migrator.add_column("message", "alias_id", tables.Message.alias_id),  # with its index
+    )
+
+
 # Append new steps here; never edit a released one. Step 1 is the initial schema.
 STEPS: list[Step] = [
     Step(1, "initial schema", _initial),
     Step(2, "the listing id of a send whose answer named another id", _echo_id),
     Step(3, "customer messages stored as what they say, not as Zalo listed them", _content_payloads),
+    Step(4, "the Zalo listing a message came from, and its id in the other listing", _aliases),
 ]
 LATEST = STEPS[-1].version
 

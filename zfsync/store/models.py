@@ -78,6 +78,10 @@ class Tables:
             dest_id = CharField(null=True, index=True)
             # f2z only: the id Zalo's listings show for our send, when it is not the id the send answered.
             echo_id = CharField(null=True, index=True)
+            # z2f only: which Zalo listing showed the message, and the id the other listing shows it under
+            # (a live recording shows one message under two ids: sync.aliases).
+            listing = CharField(default="")
+            alias_id = CharField(null=True, index=True)
             conversation_id = CharField(null=True)  # the FreshChat conversation it came from or went to
             attempts = IntegerField(default=0)
             next_attempt_at = DoubleField(default=0)

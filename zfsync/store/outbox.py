@@ -20,17 +20,12 @@ class OutboxStore(StoreBase):
     # --- Zalo ingest ---------------------------------------------------------------------------------
 
     def known_zalo_ids(self, ids: Iterable[str]) -> set[str]:
-        """The ids among ``ids`` already in the map: customer messages we took, or our own sends."""
+        """The ids among ``ids`` already in the map: customer messages we took (under either listing's
+        id), or our own sends."""
         Message = self.tables.Message
         ids = list(ids)
-        known: set[str] = set()
+        known = self.recorded_zalo_ids(ids)
         for chunk in chunks(ids, 400):
-            known.update(
-                r.source_id
-                for r in Message.select(Message.source_id).where(
-                    Message.direction == "z2f", Message.source_id.in_(chunk)
-                )
-            )
             known.update(
                 r.dest_id
                 for r in Message.select(Message.dest_id).where(Message.direction == "f2z", Message.dest_id.in_(chunk))
@@ -38,13 +33,44 @@ class OutboxStore(StoreBase):
         return known
 
     def recorded_zalo_ids(self, ids: Iterable[str]) -> set[str]:
-        """The ids among ``ids`` recorded from Zalo's listings (each user's are recorded all at once)."""
+        """The ids among ``ids`` recorded from Zalo's listings, under the id either listing shows (each
+        user's are recorded all at once)."""
         Message = self.tables.Message
         found: set[str] = set()
         for chunk in chunks(list(ids), 400):
-            query = Message.select(Message.source_id).where(Message.direction == "z2f", Message.source_id.in_(chunk))
-            found.update(r.source_id for r in query)
+            query = Message.select(Message.source_id, Message.alias_id).where(
+                Message.direction == "z2f", Message.source_id.in_(chunk) | Message.alias_id.in_(chunk)
+            )
+            for r in query:
+                found.update({r.source_id, r.alias_id} & set(chunk))
         return found
+
+    def recorded_near(self, zalo_user_id: str, since_ms: int, until_ms: int) -> list[domain.RecordedRow]:
+        """The user's messages recorded from Zalo with a time in ``[since_ms, until_ms]`` whose other
+        listing's id is not known yet: what a row listed under another id may be."""
+        Message, Contact = self.tables.Message, self.tables.Contact
+        query = (
+            Message.select(Message.source_id, Message.listing, Message.kind, Message.payload, Message.source_time)
+            .join(Contact)
+            .where(
+                Contact.zalo_user_id == zalo_user_id,
+                Message.direction == "z2f",
+                Message.part == 0,
+                Message.alias_id.is_null(),
+                Message.kind != domain.Kind.FAILURE_NOTE,
+                Message.source_time.between(since_ms / 1000, until_ms / 1000),
+            )
+        )
+        return [
+            domain.RecordedRow(
+                r.source_id,
+                r.listing,
+                r.kind == domain.Kind.OA_NOTE,
+                domain.ZaloContent.of(json.loads(r.payload)),
+                round(r.source_time * 1000),
+            )
+            for r in query
+        ]
 
     def record_zalo_messages(
         self,
@@ -55,8 +81,10 @@ class OutboxStore(StoreBase):
         cursor: tuple[int, str],
         last_inbound_ms: int,
         now: float,
+        aliases: dict[str, str] | None = None,
     ) -> domain.Contact:
-        """Insert one user's new rows and move their cursor, in one transaction."""
+        """Insert one user's new rows and move their cursor, in one transaction; ``aliases`` (recorded id
+        -> the other listing's id for it) are recorded in the same one."""
         Contact, Conversation = self.tables.Contact, self.tables.Conversation
         with self.db.atomic():
             contact = Contact.get_or_none(Contact.zalo_user_id == user_id)
@@ -84,6 +112,11 @@ class OutboxStore(StoreBase):
                 if updates:
                     Contact.update(updates).where(Contact.id == contact.id).execute()
             self._insert_rows(contact.id, rows, now)
+            Message = self.tables.Message
+            for recorded_id, alias_id in (aliases or {}).items():
+                Message.update(alias_id=alias_id).where(
+                    Message.direction == "z2f", Message.source_id == recorded_id, Message.alias_id.is_null()
+                ).execute()
             if rows:
                 # A customer who just wrote is likely to get an answer soon: poll their conversation now.
                 Conversation.update(last_activity_at=now, next_poll_at=now).where(
@@ -91,6 +124,21 @@ class OutboxStore(StoreBase):
                     Conversation.is_current == True,  # noqa: E712
                 ).execute()
             return contact_of(Contact.get_by_id(contact.id))
+
+    def record_aliases(self, zalo_user_id: str, aliases: dict[str, str]) -> None:
+        """Record the other listing's ids of messages already recorded (recorded id -> that id)."""
+        Message, Contact = self.tables.Message, self.tables.Contact
+        contact = Contact.get_or_none(Contact.zalo_user_id == zalo_user_id)
+        if contact is None:
+            return
+        with self.db.atomic():
+            for recorded_id, alias_id in aliases.items():
+                Message.update(alias_id=alias_id).where(
+                    Message.contact == contact.id,
+                    Message.direction == "z2f",
+                    Message.source_id == recorded_id,
+                    Message.alias_id.is_null(),
+                ).execute()
 
     def insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int:
         with self.db.atomic():

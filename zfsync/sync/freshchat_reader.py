@@ -200,9 +200,9 @@ class FreshChatReader:
             payloads.extend(
                 (Kind.TEXT, {"text": chunk, "agent_id": message.actor_id}) for chunk in render.split_text(text)
             )
-        if not payloads and message.parts:
+        if not payloads and (message.parts or message.reply_parts):
             # Content with nothing Zalo can carry (an unknown part type): tell the agent, never drop it silently.
-            kinds = sorted({key for part in message.parts for key in part})
+            kinds = sorted({key for part in (*message.parts, *message.reply_parts) for key in part})
             agent_id = message.actor_id if message.actor_type == "agent" else ""
             text = notes.unsendable_note(kinds)
             return [notes.note_row(f"note:{message.id}", text, message.conversation_id, agent_id, at)]

@@ -96,22 +96,53 @@ def oa_note_text(content: ZaloContent) -> str:
     return f"[Sent from Zalo OA Manager by OA staff]\n{body}"
 
 
+def _link(body: Json) -> str:
+    """Where an attachment part points: ``url``, or ``download_url`` where a source gives only that."""
+    return _s(body.get("url") or body.get("download_url"))
+
+
 def _part_text(part: Json) -> str:
+    """What a part that is not an attachment says, as text: buttons and quick replies by their labels (and
+    URLs), collections and templates by what they hold, any other kind by the text it carries."""
     if isinstance(part.get("text"), dict):
         return _s(part["text"].get("content"))
     if isinstance(part.get("image"), dict):
-        return _s(part["image"].get("url"))
+        return _link(part["image"])
     if isinstance(part.get("file"), dict):
         f = part["file"]
-        return f"{_s(f.get('name')) or 'file'}: {_s(f.get('url'))}".strip()
+        return f"{_s(f.get('name')) or 'file'}: {_link(f)}".strip()
     if isinstance(part.get("url_button"), dict):
         b = part["url_button"]
         return f"{_s(b.get('label'))}: {_s(b.get('url'))}"
     if isinstance(part.get("quick_reply_button"), dict):
         return f"• {_s(part['quick_reply_button'].get('label'))}"
+    if isinstance(part.get("callback"), dict):
+        return f"• {_s(part['callback'].get('label'))}"
     if isinstance(part.get("video"), dict):
-        return _s(part["video"].get("url"))
+        return _link(part["video"])
+    if isinstance(part.get("collection"), dict):
+        return _lines(part["collection"].get("sub_parts"))
+    if isinstance(part.get("template_content"), dict):
+        sections = part["template_content"].get("sections")
+        return "\n".join(
+            _lines(section.get("parts"))
+            for section in (sections if isinstance(sections, list) else [])
+            if isinstance(section, dict)
+        )
+    for body in part.values():  # a kind zfsync does not know (reference, email ...): the text it carries
+        if isinstance(body, dict):
+            for key in ("content", "text", "label", "title", "url"):
+                if isinstance(body.get(key), str) and body[key].strip():
+                    return body[key]
     return ""
+
+
+def _lines(parts: Any) -> str:
+    return "\n".join(
+        t
+        for t in (_part_text(p) for p in (parts if isinstance(parts, list) else []) if isinstance(p, dict))
+        if t.strip()
+    )
 
 
 def attachments_without_url(message: FcMessage) -> list[str]:
@@ -120,14 +151,16 @@ def attachments_without_url(message: FcMessage) -> list[str]:
     for part in message.parts:
         for kind in ("file", "image"):
             body = part.get(kind)
-            if isinstance(body, dict) and not body.get("url"):
+            if isinstance(body, dict) and not _link(body):
                 waiting.append(_s(body.get("name")) or kind)
     return waiting
 
 
 def agent_pieces(message: FcMessage) -> list[tuple[str, Json]]:
     """An agent's message as what Zalo can carry, in order: ``("text", {"text"})`` for runs of text and
-    buttons, ``("image", {...})`` and ``("file", {...})`` for attachments to copy across."""
+    buttons, ``("image", {...})`` and ``("file", {...})`` for attachments to copy across. The buttons and
+    quick replies it offered (``reply_parts``) follow as text: Zalo's customer-service texts have no
+    buttons, so the customer reads the choices."""
     pieces: list[tuple[str, Json]] = []
     lines: list[str] = []
 
@@ -137,24 +170,15 @@ def agent_pieces(message: FcMessage) -> list[tuple[str, Json]]:
             pieces.append(("text", {"text": text}))
         lines.clear()
 
-    for part in message.parts:
+    for part in (*message.parts, *message.reply_parts):
         image, file = part.get("image"), part.get("file")
-        if isinstance(image, dict) and image.get("url"):
+        if isinstance(image, dict) and _link(image):
             flush()
-            pieces.append(("image", {"url": _s(image["url"]), "name": _s(image.get("name"))}))
-        elif isinstance(file, dict) and file.get("url"):
+            pieces.append(("image", {"url": _link(image), "name": _s(image.get("name"))}))
+        elif isinstance(file, dict) and _link(file):
             flush()
             content_type = _s(file.get("content_type") or file.get("file_content_type"))
-            pieces.append(
-                (
-                    "file",
-                    {
-                        "url": _s(file["url"]),
-                        "name": _s(file.get("name")),
-                        "content_type": content_type,
-                    },
-                )
-            )
+            pieces.append(("file", {"url": _link(file), "name": _s(file.get("name")), "content_type": content_type}))
         elif not isinstance(image, dict) and not isinstance(file, dict):
             lines.append(_part_text(part))
         # An attachment without a url has nothing to send; the reader tells the agent (missing_attachment_note).

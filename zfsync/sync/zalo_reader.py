@@ -32,7 +32,7 @@ from zfsync.domain import Z2F, Baseline, Kind, Mark, Resume, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.priority import Priority, purpose
 from zfsync.store import NewRow, Store
-from zfsync.sync import pages
+from zfsync.sync import aliases, pages
 from zfsync.sync.pages import CAPPED, ENDED, REACHED
 from zfsync.sync.ports import ZaloSide
 
@@ -80,23 +80,28 @@ def _unique(rows: list[ZaloMessage]) -> list[ZaloMessage]:
     return list(first.values())
 
 
-def feed_order(feed_rows: list[ZaloMessage], own_rows: list[ZaloMessage] | None) -> list[ZaloMessage]:
-    """One user's rows oldest first. Both lists are newest first, as Zalo listed them; the user's own
+def feed_order(
+    feed_rows: list[ZaloMessage], own_rows: list[ZaloMessage] | None
+) -> tuple[list[ZaloMessage], dict[str, str]]:
+    """One user's rows oldest first, and the feed's ids of the conversation's rows it showed under another
+    id (conversation id -> feed id). Both lists are newest first, as Zalo listed them; the user's own
     conversation, when read, is the complete order. A feed row it lacks (written after it was read) goes
     after the last row that is not newer than it."""
     if own_rows is None:
-        return feed_rows[::-1]
+        return feed_rows[::-1], {}
     merged = own_rows[::-1]
     ids = {r.message_id for r in merged}
+    unmatched = [aliases.as_recorded(r) for r in feed_rows if r.message_id not in ids]
+    twins = aliases.pair(unmatched, [aliases.as_recorded(r) for r in own_rows])  # feed id -> conversation id
     for row in feed_rows[::-1]:
-        if row.message_id in ids:
+        if row.message_id in ids or row.message_id in twins:
             continue
         at = len(merged)
         while at > 0 and merged[at - 1].time_ms > row.time_ms >= 0:
             at -= 1
         merged.insert(at, row)
         ids.add(row.message_id)
-    return merged
+    return merged, {own: feed for feed, own in twins.items()}
 
 
 class ZaloReader:
@@ -149,6 +154,7 @@ class ZaloReader:
             else mark
         )
         own: dict[str, list[ZaloMessage]] = {}
+        seen_twins: dict[str, dict[str, str]] = {}  # user -> recorded id -> the other listing's id for it
         if catch_up:
             log.info("zalo_feed_catch_up", users=len(catch_up), rows=len(rows), outcomes=sorted(outcomes))
             # A catch-up is long (a conversation read per user): the mark moves first, with every user
@@ -159,11 +165,13 @@ class ZaloReader:
                 self.store.move_feed(new_mark, next_resume, owed)
             stop = threading.Event()  # one read refused (the rate, the token): the others stop too
             # Each user's conversation is read on its own, so several are read at once.
-            own = dict(self._pool.map(lambda u: (u, self._own_rows(u, baseline, stop)), sorted(catch_up)))
+            read = dict(self._pool.map(lambda u: (u, self._own_rows(u, baseline, stop)), sorted(catch_up)))
+            own = {user: rows for user, (rows, _) in read.items()}
+            seen_twins = {user: twins for user, (_, twins) in read.items()}
         queued = 0
         for user_id in sorted(set(feed) | set(own)):
-            ordered = feed_order(list(feed.get(user_id, {}).values()), own.get(user_id))
-            queued += self._record(user_id, ordered, baseline)
+            ordered, within = feed_order(list(feed.get(user_id, {}).values()), own.get(user_id))
+            queued += self._record(user_id, ordered, baseline, within, seen_twins.get(user_id, {}))
         if catch_up or new_mark != mark or resume is not None or next_resume is not None:
             self.store.move_feed(new_mark, next_resume)  # an idle cycle writes nothing
         return queued
@@ -211,8 +219,13 @@ class ZaloReader:
             log.warning("zalo_feed_shifted", offset=start, pages=walked.pages)
         return Scan(_unique(walked.items), walked.end, listing.next_offset, first_page, listing.aligned)
 
-    def _own_rows(self, user_id: str, baseline: Baseline, stop: threading.Event) -> list[ZaloMessage]:
-        """The user's own conversation, newest first, down to the rows already recorded."""
+    def _own_rows(
+        self, user_id: str, baseline: Baseline, stop: threading.Event
+    ) -> tuple[list[ZaloMessage], dict[str, str]]:
+        """The user's own conversation, newest first, down to the rows already recorded (under the id this
+        listing shows, or as their twin recorded from the feed), and the twins met (recorded id -> this
+        listing's id)."""
+        twins: dict[str, str] = {}
 
         def read(offset: int, count: int) -> list[ZaloMessage]:
             if stop.is_set():
@@ -228,17 +241,27 @@ class ZaloReader:
             # A user's rows are recorded together, in one transaction: one recorded row means all older
             # ones are. (Our own sends are known before their rows are recorded, so they are no floor.)
             known = self.store.recorded_zalo_ids(r.message_id for r in page)
-            return lambda row: row.message_id in known or baseline.holds(row)
+            found = self._twins(user_id, [r for r in page if r.message_id not in known])  # this id -> recorded
+            twins.update({recorded_id: row_id for row_id, recorded_id in found.items()})
+            return lambda row: row.message_id in known or row.message_id in found or baseline.holds(row)
 
         listing = pages.OffsetPages(read, _message_id, 0, PAGE)
         walked = pages.walk(iter(listing), recorded, GAP_FILL_PAGE_CAP)
         if walked.end == pages.ENDED and stop.is_set():
-            return []  # the cycle failed already: nothing read here is used
+            return [], {}  # the cycle failed already: nothing read here is used
         if not listing.aligned:
             # More than the search covers arrived while we paged, or a row vanished: the order across one
             # seam is unknown. Everything read is kept; it is the best order there is.
             log.warning("zalo_conversation_shifted", user=user_id, pages=walked.pages)
-        return _unique(walked.items)
+        return _unique(walked.items), twins
+
+    def _twins(self, user_id: str, rows: list[ZaloMessage]) -> dict[str, str]:
+        """Which of a user's rows are messages recorded under the other listing's id: row id -> recorded id."""
+        times = [r.time_ms for r in rows if r.time_ms >= 0]
+        if not times:
+            return {}
+        near = self.store.recorded_near(user_id, min(times) - aliases.WINDOW_MS, max(times) + aliases.WINDOW_MS)
+        return aliases.pair([aliases.as_recorded(r) for r in rows], near) if near else {}
 
     def _interacted_since(self, mark_ms: int) -> list[str]:
         """Every user who interacted since ``mark_ms`` (Zalo counts in whole Vietnamese days)."""
@@ -261,12 +284,29 @@ class ZaloReader:
         log.info("zalo_users_interacted", period=period, users=len(users))
         return list(dict.fromkeys(users))
 
-    def _record(self, user_id: str, ordered: list[ZaloMessage], baseline: Baseline) -> int:
+    def _record(
+        self,
+        user_id: str,
+        ordered: list[ZaloMessage],
+        baseline: Baseline,
+        within: dict[str, str] | None = None,
+        twins: dict[str, str] | None = None,
+    ) -> int:
+        """Record a user's rows not recorded yet, oldest first, in one transaction. ``within``: rows of
+        this cycle's conversation read -> the feed's id for them; ``twins``: recorded rows -> the id a
+        conversation read showed them under."""
         known = self.store.known_zalo_ids(r.message_id for r in ordered)
-        fresh = [r for r in ordered if r.message_id not in known and not baseline.holds(r)]
+        unknown = [r for r in ordered if r.message_id not in known and not baseline.holds(r)]
+        # A row may be a message recorded before under the other listing's id: it is that message.
+        seen_before = self._twins(user_id, unknown)  # row id -> recorded id
+        found = {**(twins or {}), **{recorded_id: row_id for row_id, recorded_id in seen_before.items()}}
+        fresh = [r for r in unknown if r.message_id not in seen_before]
         if not fresh:
+            if found:
+                self.store.record_aliases(user_id, found)
             return 0
         now_ms = int(self.clock() * 1000)
+        within = within or {}
         new_rows = [
             NewRow(
                 Z2F,
@@ -274,6 +314,8 @@ class ZaloReader:
                 Kind.OA_NOTE if r.from_oa else r.type,
                 r.content.payload(),
                 max(r.time_ms, 0) / 1000 or now_ms / 1000,
+                listing=r.listing,
+                alias_id=within.get(r.message_id),
             )
             for r in fresh
         ]
@@ -287,6 +329,7 @@ class ZaloReader:
             cursor=(max(r.time_ms for r in fresh), fresh[-1].message_id),
             last_inbound_ms=max((r.time_ms for r in customer), default=0),
             now=self.clock(),
+            aliases=found,
         )
         log.info("zalo_messages_queued", user=user_id, count=len(new_rows))
         return len(new_rows)

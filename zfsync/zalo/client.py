@@ -16,8 +16,9 @@ import requests
 import structlog
 
 from zfsync import http
-from zfsync.domain import Json, Media, ZaloContent, ZaloMessage, ZaloProfile
+from zfsync.domain import CONVERSATION, FEED, Json, Media, ZaloContent, ZaloMessage, ZaloProfile
 from zfsync.errors import InvalidResponse, PermanentError
+from zfsync.log import Throttle
 from zfsync.quota import Quota
 from zfsync.zalo.codes import DOCUMENTED_LIMIT, RATE_LIMIT_WAIT, TokenRejected, error_for
 from zfsync.zalo.oauth import TokenKeeper
@@ -25,6 +26,7 @@ from zfsync.zalo.oauth import TokenKeeper
 log = structlog.get_logger("zfsync.zalo")
 
 PAGE_SIZE = 10  # Zalo's documented maximum for listrecentchat and conversation
+_malformed = Throttle()  # rows that cannot be identified, each said once an hour
 TEXT_LIMIT = 2000
 
 
@@ -50,12 +52,12 @@ class ZaloClient:
     def recent_messages(self, offset: int, count: int = PAGE_SIZE) -> list[ZaloMessage]:
         """One page of the OA-wide feed, newest first (offset 0 = newest)."""
         data = self._get("/v2.0/oa/listrecentchat", {"offset": offset, "count": min(count, PAGE_SIZE)})
-        return self._rows(data, "/v2.0/oa/listrecentchat")
+        return self._rows(data, "/v2.0/oa/listrecentchat", FEED)
 
     def conversation(self, user_id: str, offset: int, count: int = PAGE_SIZE) -> list[ZaloMessage]:
         """One page of one user's conversation with the OA, newest first."""
         query = {"user_id": _user_id_param(user_id), "offset": offset, "count": min(count, PAGE_SIZE)}
-        return self._rows(self._get("/v2.0/oa/conversation", query), "/v2.0/oa/conversation")
+        return self._rows(self._get("/v2.0/oa/conversation", query), "/v2.0/oa/conversation", CONVERSATION)
 
     def user_profile(self, user_id: str) -> ZaloProfile:
         data = self._get("/v3.0/oa/user/detail", {"user_id": user_id})
@@ -196,24 +198,27 @@ class ZaloClient:
             raise error_for(-1, f"HTTP {response.status_code}", endpoint=endpoint, status=response.status_code)
         return envelope.get("data")
 
-    def _rows(self, data: Any, endpoint: str) -> list[ZaloMessage]:
+    def _rows(self, data: Any, endpoint: str, listing: str) -> list[ZaloMessage]:
         if data is None:
             return []
         if not isinstance(data, list):
             raise InvalidResponse("expected a list of messages in data", side="zalo", endpoint=endpoint)
         rows: list[ZaloMessage] = []
         for raw in data:
-            message = self._parse_row(raw)
+            message = self._parse_row(raw, listing)
             if message is None:
-                log.warning(
-                    "zalo_row_malformed", endpoint=endpoint, keys=sorted(raw) if isinstance(raw, dict) else None
-                )
+                # The row stays in the feed, read at every poll: said once an hour, with how often it came.
+                key = json.dumps(raw, sort_keys=True, default=str)[:2000]
+                repeats = _malformed.repeats(key)
+                if _malformed.first(key):
+                    keys = sorted(raw) if isinstance(raw, dict) else None
+                    log.warning("zalo_row_malformed", endpoint=endpoint, keys=keys, seen_since=repeats)
             else:
                 rows.append(message)
         _fill_missing_times(rows)
         return rows
 
-    def _parse_row(self, raw: Any) -> ZaloMessage | None:
+    def _parse_row(self, raw: Any, listing: str) -> ZaloMessage | None:
         if not isinstance(raw, dict) or not raw.get("message_id"):
             return None
         from_oa = self._is_from_oa(raw)
@@ -231,6 +236,7 @@ class ZaloClient:
             content=content_of(raw),
             user_name=_str(raw.get(f"{user_side}_display_name")),
             user_avatar=_str(raw.get(f"{user_side}_avatar")),
+            listing=listing,
         )
 
     def _is_from_oa(self, raw: Json) -> bool | None:

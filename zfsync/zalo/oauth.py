@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -29,6 +30,14 @@ TOKEN_PATH = "/v4/oa/access_token"
 # invalid refresh token, the two goclaw's live-tested client escalates. Every other refusal (another code,
 # a 5xx, a timeout, an HTML page) may pass, so it is retried while the access token still works.
 REFRESH_TOKEN_DEAD = frozenset({-118, -14014})
+# The token endpoint may also refuse with words alone (``error_name``, ``error_reason``, ``error_description``,
+# or an RFC 6749 ``error`` string), even with HTTP 200 (tests/contract/recorded/README.md). Those that name a
+# dead or used refresh token (or the grant) mean the same; any other words stay transient.
+DEAD_WORDS = re.compile(
+    r"invalid_grant|refresh[ _-]?token.*\b(invalid|expired|used|revoked|not found)\b"
+    r"|\b(invalid|expired|used|revoked)\b.*refresh[ _-]?token",
+    re.IGNORECASE | re.DOTALL,
+)
 REFRESH_BACKOFF = (30.0, 1800.0)  # seconds between failed refresh attempts: first, and the cap
 PERMISSION_PATH = "/v4/oa/permission"
 DEFAULT_EXPIRES_IN = 90_000.0  # 25 h, what Zalo documents when a response omits the field
@@ -94,9 +103,13 @@ class ZaloOAuth:
             raise InvalidResponse("token answer is not an object", side="zalo", endpoint=ep)
         code = body.get("error")
         if (code not in (None, 0, "0")) or response.status_code >= 400 or not body.get("access_token"):
-            reason = str(body.get("message") or body.get("error_name") or body.get("error_reason") or "grant refused")
-            number = _code_number(code)
-            refused_for_good = number in REFRESH_TOKEN_DEAD or form["grant_type"] == "authorization_code"
+            words = [body.get(k) for k in ("message", "error_description", "error_reason", "error_name")]
+            texts = [str(w) for w in words if isinstance(w, str) and w.strip()]
+            if isinstance(code, str) and _code_number(code) is None:
+                texts.append(code)  # an RFC 6749 error string, such as "invalid_grant"
+            reason = texts[0] if texts else "grant refused"
+            dead = _code_number(code) in REFRESH_TOKEN_DEAD or any(DEAD_WORDS.search(t) for t in texts)
+            refused_for_good = dead or form["grant_type"] == "authorization_code"
             cls = AuthError if refused_for_good else TransientError
             raise cls(reason, side="zalo", endpoint=ep, status=response.status_code, code=code)
         if not body.get("refresh_token"):
