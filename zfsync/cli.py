@@ -38,10 +38,18 @@ Command = Callable[[argparse.Namespace], int]
 
 def cmd_run(args: argparse.Namespace) -> int:
     from zfsync.app import build_clients, build_engine
-    from zfsync.daemon import Daemon, only_instance
+    from zfsync.daemon import Daemon
+    from zfsync.store.lock import only_instance
 
     settings = settings_of(args)
     log.setup(settings.log_level, settings.log_format)
+    for file in settings.readable_secrets:
+        structlog.get_logger("zfsync").warning(
+            "secrets_readable_by_everyone",
+            file=str(file),
+            fix=f"chmod o-rwx {file}",
+            allowed_by="security.allow_readable_secrets",
+        )
     # SQLite: one daemon per store, by a lock file. PostgreSQL: any number, one active by the store's lease.
     with contextlib.nullcontext() if settings.store_url else only_instance(settings.store_path):
         store = store_of(settings)
@@ -105,6 +113,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     settings = settings_of(args)
     print(f"config {settings.source}: valid")
+    for file in settings.readable_secrets:
+        print(
+            f"secrets: WARNING: {file} is readable by every user (security.allow_readable_secrets): chmod o-rwx {file}"
+        )
     store = store_of(settings)
     problems = 0
     try:

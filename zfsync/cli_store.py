@@ -136,7 +136,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_copy_store(args: argparse.Namespace) -> int:
-    from zfsync.daemon import only_instance
+    from zfsync.store.lock import only_instance
 
     settings = settings_of(args)
     target_location = config.store_location("copy-store TARGET", args.target)

@@ -8,9 +8,10 @@ would instead tick (and warn, when a run outlasts its interval) whether or not a
 job records liveness for `zfsync status` and feeds the systemd watchdog only while both poll loops are
 making progress, so a silent stall gets the service restarted; a delivery in progress never counts.
 
-On a PostgreSQL store several daemons may run, one per machine: each first stands by until it holds the
-store's lease (an advisory lock, `zfsync.store.lease`), and the one that holds it is the only one that
-polls and sends. A holder that can no longer confirm its lease exits at once, before a standby may start.
+On a PostgreSQL store several daemons may run, one per machine; only the one holding the lead polls and
+sends (`zfsync.lead`). The store is watched as a side of its own (`zfsync.store.health`): while it refuses
+writes, the polls back off (what they read could not be recorded), one line a minute says so, and
+`zfsync status` learns it from the beacon file beside the store.
 
 APScheduler plans on the wall clock: a clock guard thread (on the monotonic clock) notices a step of it
 and runs every job again at once, and persisted polls and retries are brought back within reach.
@@ -18,19 +19,13 @@ and runs every job again at once, and persisted polls and retries are brought ba
 
 from __future__ import annotations
 
-import fcntl
+import functools
 import json
-import os
 import signal
-import socket
-import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -38,12 +33,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from zfsync import app, http, metrics
 from zfsync.config import Settings
 from zfsync.domain import SideHealth
-from zfsync.errors import Stopping, ZfsyncError, first_line
-from zfsync.status import ACTIVE_KEY, HEARTBEAT_KEY, QUOTA_KEY, SLOW_KEY, STANDBY_PREFIX, STARTS_KEY
+from zfsync.errors import Stopping
+from zfsync.lead import Lead
+from zfsync.status import HEARTBEAT_KEY, PROBE_KEY, QUOTA_KEY, SLOW_KEY, STARTS_KEY
 from zfsync.store import Store
-from zfsync.store.lease import CHECK_EVERY, STALE, TAKEOVER_GRACE, Lease
+from zfsync.store.health import Beacon, StoreWatch, is_failure
+from zfsync.store.lease import Lease
 from zfsync.sync.engine import CycleResult, Engine
-from zfsync.sync.lanes import RECHECK, SLOW
+from zfsync.sync.lanes import CRASH_PAUSE, RECHECK, SLOW
 from zfsync.systemd import Notifier, watchdog_interval
 
 log = structlog.get_logger("zfsync.daemon")
@@ -53,34 +50,7 @@ PROFILE_EVERY = 60.0  # seconds between two profile refresh runs (each checks a 
 STOP_GRACE = 20.0  # seconds a stopping daemon waits for sends in flight (a send cut off is reconciled later)
 CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one between two looks
 STALL_FACTOR = 5  # a loop silent for this many of its intervals (at least a minute) is stalled
-STANDBY_RETRY = 2.0  # seconds between a standby's attempts to take the lease
-STANDBY_BEAT = 10.0  # seconds between a standby's notes in the store, for `zfsync status`
-LOST_LEAD = 75  # exit status of a daemon that lost its lease (EX_TEMPFAIL): systemd starts it again
-
-
-@contextmanager
-def only_instance(store_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock beside the store while the daemon runs: two daemons on one store would both
-    send every message. The kernel drops the lock when the process dies, however it dies."""
-    lock_path = store_path.with_name(store_path.name + ".lock")
-    lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handle = lock_path.open("a+")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise ZfsyncError(
-                f"another zfsync daemon (pid {holder}) is running on store {store_path}: stop it first"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-    finally:
-        handle.close()
+STORE_RETRY = 5.0  # seconds between two tries of a store that refused a write
 
 
 class Loop:
@@ -121,15 +91,14 @@ class Daemon:
         lease: Lease | None = None,
     ):
         self.settings = settings
-        self.lease = lease
-        self.host = socket.gethostname()
-        self.lead_ok_at = time.monotonic()
-        self.lead_lost = threading.Event()
         self.reload_secrets = reload_secrets or (lambda: None)
         self.store = store
         self.engine = engine
         self.notifier = notifier or Notifier()
         self.stop_event = threading.Event()
+        self.lead = Lead(lease, store, self.notifier, self.stop_event) if lease is not None else None
+        sqlite_file = settings.store_path if settings is not None and not settings.store_url else None
+        self.store_watch = StoreWatch(Beacon(sqlite_file) if sqlite_file else None)
         self.progress = {"zalo": time.monotonic(), "freshchat": time.monotonic()}
         self.zalo_interval = 0.0  # set from the engine at start: the configured one, or a quota's longer one
         self.scheduler: BackgroundScheduler | None = None
@@ -139,12 +108,16 @@ class Daemon:
         self.lane_threads: list[threading.Thread] = []
 
     def _zalo_step(self) -> float:
+        if not self._store_takes_writes("zalo"):
+            return STORE_RETRY
         started = time.monotonic()
         self._run_cycle("zalo", self.engine.poll_zalo)
         self._pace_zalo()
         return self.zalo_interval - (time.monotonic() - started)
 
     def _freshchat_step(self) -> float:
+        if not self._store_takes_writes("freshchat"):
+            return STORE_RETRY
         self._run_cycle("freshchat", self.engine.poll_freshchat)
         wait = self.engine.freshchat_wait()
         # Still due right after a poll: the budget had no room for it; try again shortly, never spin.
@@ -159,17 +132,44 @@ class Daemon:
 
     def _run_cycle(self, loop: str, cycle: Callable[[], CycleResult]) -> None:
         """A cycle that finishes is progress, even when an API said no: the failure was classified and
-        recorded for `zfsync status`, and a restart would not fix it. A cycle that hangs, or dies of an
-        error nobody classified (a bug, a broken disk), is not, and the watchdog restarts the service."""
+        recorded for `zfsync status`, and a restart would not fix it; so is one the store refused (the
+        loop runs on, and a restart would not free the disk). A cycle that hangs, or dies of an error
+        nobody classified (a bug), is not, and the watchdog restarts the service."""
         try:
             cycle()
         except Stopping:
             log.info("cycle_stopped", loop=loop)
             return
-        except Exception:
-            log.exception("cycle_crashed", loop=loop)
-            return
+        except Exception as exc:
+            if not is_failure(exc):
+                log.exception("cycle_crashed", loop=loop)
+                return
+            self.store_watch.failed(exc, loop)
         self.progress[loop] = time.monotonic()
+
+    def _store_takes_writes(self, loop: str) -> bool:
+        """While the store refuses writes, a poll would read what it cannot record: try one small write
+        first, and poll only once it goes through. The loop is alive either way."""
+        if not self.store_watch.down:
+            return True
+        try:
+            self.store.set_state(PROBE_KEY, f"{time.time():.3f}")
+        except Exception as exc:
+            if not is_failure(exc):
+                raise
+            self.store_watch.failed(exc, loop)
+            self.progress[loop] = time.monotonic()
+            return False
+        self.store_watch.worked()
+        return True
+
+    def _lane_crashed(self, direction: str, exc: Exception) -> float:
+        """A send that died of an error nobody classified: the store's (said once a minute), or a bug."""
+        if is_failure(exc):
+            self.store_watch.failed(exc, f"deliver-{direction}")
+            return STORE_RETRY
+        log.error("delivery_crashed", direction=direction, exc_info=exc)
+        return CRASH_PAUSE
 
     def _start_metrics(self, scheduler: BackgroundScheduler) -> None:
         settings = self.settings.metrics
@@ -236,11 +236,18 @@ class Daemon:
             self.zalo_interval = interval
 
     def heartbeat(self) -> None:
-        self.store.set_state(HEARTBEAT_KEY, f"{time.time():.3f}")
-        if self.scheduler is not None:
-            self._note(QUOTA_KEY, json.dumps(self.engine.quotas()))
-            self._note_slow()
-        health = self.store.health()
+        health: dict = {}
+        try:
+            self.store.set_state(HEARTBEAT_KEY, f"{time.time():.3f}")
+            self.store_watch.worked()
+            if self.scheduler is not None:
+                self._note(QUOTA_KEY, json.dumps(self.engine.quotas()))
+                self._note_slow()
+            health = self.store.health()
+        except Exception as exc:
+            if not is_failure(exc):
+                raise
+            self.store_watch.failed(exc, "heartbeat")
         if health.get("freshchat", {}).get("state") == SideHealth.BAD_CREDENTIALS:
             self.reload_secrets()
         if self.healthy():
@@ -250,7 +257,7 @@ class Daemon:
                 "daemon_stalled",
                 seconds_since_progress={k: round(time.monotonic() - v, 1) for k, v in self.progress.items()},
             )
-        status = self._status_line(health)
+        status = self._status_line(health) if health else "store refuses writes"
         if status != self.last_status:
             self.notifier.status(status)
             self.last_status = status
@@ -286,76 +293,20 @@ class Daemon:
         sides = ", ".join(f"{side} {health.get(side, {}).get('state', 'UNKNOWN')}" for side in ("zalo", "freshchat"))
         return f"{sides}; {self.store.conversation_count()} conversations"
 
-    # --- the lead, on a store several daemons share ---------------------------------------------------
-
-    def _stand_by(self, lease: Lease) -> bool:
-        """Wait until this daemon holds the lease; False if it was stopped first."""
-        identity = f"zfsync {self.host} {os.getpid()}"
-        standby_key = STANDBY_PREFIX + self.host
-        shown = ""
-        noted_at = -STANDBY_BEAT
-        while not self.stop_event.is_set():
-            if lease.try_acquire(identity):
-                self.store.delete_state(standby_key)
-                return True
-            active = _host_of(lease.holder())
-            line = f"standby, active is {active}"
-            if line != shown:
-                log.info("daemon_standby", active=active)
-                self.notifier.ready(line) if not shown else self.notifier.status(line)
-                shown = line
-            if time.monotonic() - noted_at >= STANDBY_BEAT:
-                try:
-                    self.store.set_state(standby_key, json.dumps({"at": time.time(), "active": active}))
-                except Exception as exc:  # the database away: keep standing by, the lease tells when it is back
-                    log.warning("standby_note_failed", error=first_line(exc))
-                noted_at = time.monotonic()
-            self.notifier.watchdog()
-            self.stop_event.wait(STANDBY_RETRY)
-        self.store.delete_state(standby_key)
-        return False
-
-    def _take_lead(self, lease: Lease) -> None:
-        """Fence off any former holder, wait until it has surely stopped, and watch the lease from now on."""
-        self.store.take_lead(f"{self.host} {os.getpid()} {uuid.uuid4().hex}")
-        self.lead_ok_at = time.monotonic()
-        threading.Thread(target=self._watch_lease, args=(lease,), name="lease", daemon=True).start()
-        log.info("lead_taken", grace=TAKEOVER_GRACE)
-        self.notifier.status("taking over")
-        self.stop_event.wait(TAKEOVER_GRACE)
-        self.store.set_state(ACTIVE_KEY, json.dumps({"host": self.host, "pid": os.getpid(), "since": time.time()}))
-
-    def _watch_lease(self, lease: Lease) -> None:
-        while not self.stop_event.wait(CHECK_EVERY):
-            if lease.held():
-                self.lead_ok_at = time.monotonic()
-            else:
-                self.lead_lost.set()
-                return
-
-    def _lead_sure(self) -> bool:
-        return not self.lead_lost.is_set() and time.monotonic() - self.lead_ok_at < STALE
-
-    def _give_up_lead(self) -> None:
-        """Stop sending at once: a standby may take over as soon as this lease's time is up, and a send
-        still in flight here could double one of its own. The process ends; systemd starts it again, as a
-        standby. A send cut off here is found by the next holder's reconcile, as after a crash."""
-        log.error("lead_lost", seconds_since_confirmed=round(time.monotonic() - self.lead_ok_at, 1))
-        sys.stderr.flush()
-        os._exit(LOST_LEAD)
-
     def run(self) -> None:
         """Run until SIGTERM or SIGINT, then finish in-flight work and return."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
         log.info("daemon_starting", store=self.store.where)
-        if self.lease is not None:
-            if not self._stand_by(self.lease):
+        if self.lead is not None:
+            if not self.lead.stand_by():
                 return
-            self._take_lead(self.lease)
+            self.lead.take()
             if self.stop_event.is_set():
-                self.lease.release()
+                self.lead.release()
                 return
+        if self.store_watch.beacon is not None:
+            self.store_watch.beacon.open()
         upgraded = app.upgrade_payloads(self.store)
         if upgraded:
             log.info("payloads_upgraded", rows=upgraded)
@@ -383,6 +334,8 @@ class Daemon:
             )
         }
         self.engine.on_activity = self.loops["freshchat"].wake  # a customer who wrote is polled for an answer now
+        for direction, lane in self.engine.lanes.items():
+            lane.on_crash = functools.partial(self._lane_crashed, direction)
         self.lane_threads = [
             threading.Thread(target=lane.serve, args=(self.stop_event,), name=f"lane-{direction}", daemon=True)
             for direction, lane in self.engine.lanes.items()
@@ -396,17 +349,17 @@ class Daemon:
         self.notifier.ready(self._status_line())
         log.info("daemon_ready", zalo_interval=self.zalo_interval, heartbeat=beat)
         # The signal handler sets the event; a daemon without a lease to watch has nothing else to do here.
-        while not self.stop_event.wait(0.25 if self.lease is not None else None):
-            if self.lease is not None and not self._lead_sure():
-                self._give_up_lead()
+        while not self.stop_event.wait(0.25 if self.lead is not None else None):
+            if self.lead is not None and not self.lead.sure():
+                self.lead.give_up()
         log.info("daemon_stopping")
         self.notifier.stopping()
         self._stop_work()
         scheduler.shutdown(wait=True)
         self.store.set_state(HEARTBEAT_KEY, "stopped")
         self.store.delete_state(SLOW_KEY)
-        if self.lease is not None:
-            self.lease.release()  # after the last write: a standby takes over from here
+        if self.lead is not None:
+            self.lead.release()  # after the last write: a standby takes over from here
         log.info("daemon_stopped")
 
     def _stop_work(self) -> None:
@@ -427,9 +380,3 @@ class Daemon:
             in_flight = [f.row_id for lane in self.engine.lanes.values() for f in lane.flights()]
         if in_flight:
             log.warning("deliveries_cut_off", rows=in_flight)
-
-
-def _host_of(identity: str | None) -> str:
-    """The host in a lease holder's identity ("zfsync HOST PID")."""
-    parts = (identity or "").split()
-    return parts[1] if len(parts) == 3 and parts[0] == "zfsync" else "unknown"

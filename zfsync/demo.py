@@ -66,6 +66,7 @@ class Demo:
             f"ZFSYNC_ZALO_APP_SECRET={self.zalo.app_secret}\nZFSYNC_FRESHCHAT_API_KEY={self.fc.api_key}\n"
             + (f"ZFSYNC_STORE_PASSWORD={store_password}\n" if store_password else "")
         )
+        (workdir / ".env").chmod(0o600)  # secrets: zfsync refuses a file every user can read
         self.log_path = workdir / "daemon.log"
         self.daemon: subprocess.Popen[bytes] | None = None
         self.failures = 0

@@ -49,6 +49,12 @@ class StoreCollector(Collector):
         problems = GaugeMetricFamily("zfsync_problems", "Problems `zfsync status` lists, each with its fix.")
         problems.add_metric([], len(report["problems"]))
         yield problems
+        store_up = GaugeMetricFamily(
+            "zfsync_store_up",
+            "1 while the store takes writes; 0 while it refuses them (a full disk, a read-only file).",
+        )
+        store_up.add_metric([], 1 if report["store"]["up"] else 0)
+        yield store_up
         yield from self._sides(report)
         yield from self._messages()
         backlog = GaugeMetricFamily("zfsync_backlog", "Messages waiting to be delivered.", labels=["direction"])

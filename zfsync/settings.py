@@ -60,6 +60,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=lambda: MetricsSettings())
     store_url: str = ""  # a PostgreSQL store; empty: the SQLite file at store_path
     store_password: str = field(default="", repr=False)
+    readable_secrets: tuple[Path, ...] = ()  # secrets files every user can read (security.allow_readable_secrets)
 
     @property
     def store_location(self) -> Path | str:

@@ -14,11 +14,13 @@ from typing import Any
 
 from zfsync.domain import SideHealth
 from zfsync.store import Store
+from zfsync.store.health import Beacon
 
 HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, or "stopped"
 STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
 ACTIVE_KEY = "daemon.active"  # written by the active daemon of a shared store: its host, pid and since when
 QUOTA_KEY = "daemon.quotas"  # written by the daemon: each side's request budget, and the Zalo poll interval
+PROBE_KEY = "daemon.probe"  # written by a daemon whose store refused a write, to learn when it takes them again
 SLOW_KEY = "daemon.slow"  # written by the daemon: deliveries in flight for over a minute (customer, kind, seconds)
 STANDBY_PREFIX = "daemon.standby."  # + host: written by a standby daemon, while it waits for the lease
 HEARTBEAT_STALE = 120.0
@@ -75,6 +77,7 @@ def collect(store: Store, now: float | None = None, zalo_interval: float = 2.0) 
         "conversations": store.conversation_count(),
         "quotas": _json(store.get_state(QUOTA_KEY)) if heartbeat_age is not None else {},
         "slow": _json_list(store.get_state(SLOW_KEY)) if heartbeat_age is not None else [],
+        "store": _store_health(store, now),
     }
     report["problems"] = problems(store, report, now, zalo_interval)
     report["exit_code"] = verdict(report)
@@ -98,6 +101,17 @@ def _json(value: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}
+
+
+def _store_health(store: Store, now: float) -> dict[str, Any]:
+    """What the daemon last wrote of its store in the beacon beside it (SQLite): the store cannot hold news
+    of its own failure. A beacon the daemon stopped writing says nothing."""
+    if store.postgres:
+        return {"up": True}
+    state = Beacon(store.path).read()
+    if state is None or state.up or now - state.at > HEARTBEAT_STALE:
+        return {"up": True}
+    return {"up": False, "error": state.error, "since": state.since, "failures": state.failures, "fix": state.fix}
 
 
 def _json_list(value: str | None) -> list[dict[str, Any]]:
@@ -155,7 +169,7 @@ def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: fl
 
 
 def verdict(report: dict[str, Any]) -> int:
-    if not report["daemon"]["running"]:
+    if not report["daemon"]["running"] or not report["store"]["up"]:
         return DOWN
     states = [s["state"] for s in report["sides"].values()]
     if any(state in (SideHealth.BAD_CREDENTIALS, SideHealth.PERMANENT_ERROR) for state in states):
@@ -211,6 +225,10 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         + (f" (heartbeat {daemon['heartbeat_age']}s ago)" if daemon["heartbeat_age"] is not None else "")
         + (f" on {daemon['active_host']}" if daemon.get("active_host") else "")
     )
+    store = report["store"]
+    if not store["up"]:
+        lines.append(f"  store      DOWN for {_ago(now, store['since'])[:-4]}: {store['error']}")
+        lines.append(f"             fix: {store['fix']}")
     if daemon.get("standby_here"):
         lines.append(f"  this host  standby, active is {daemon.get('active_host') or 'unknown'}")
     for side, info in report["sides"].items():

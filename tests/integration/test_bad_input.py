@@ -87,6 +87,28 @@ def test_odd_zalo_rows_never_stop_the_good_ones(quick_bridge):
     assert b.store.health()["zalo"]["state"] == "OK"
 
 
+def test_a_row_that_cannot_be_identified_is_warned_about_once_in_a_minute_of_polls(quick_bridge):
+    import io
+    import json
+
+    from zfsync import log
+
+    b = quick_bridge
+    out = io.StringIO()
+    log.setup("info", "json", out)
+    user = "2512007384617209999"
+    with b.zalo.lock:  # stays on the feed's first page, read at every poll
+        b.zalo.messages.append({"message_id": None, "src": 1, "time": 5, "from_id": user, "to_id": OA_ID})
+    for n in range(30):  # a minute of polls, two seconds apart
+        if n % 10 == 0:
+            b.zalo.add_customer_message(user, "Khách", text=f"tin {n}")
+        b.engine.zalo_cycle()
+        b.clock.advance(2)
+    events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+    assert events.count("zalo_row_malformed") == 1
+    assert customer_texts(b, user) == ["tin 0", "tin 10", "tin 20"]
+
+
 def test_agent_content_zalo_cannot_carry_becomes_a_note_not_silence(quick_bridge):
     b = quick_bridge
     user = "2512007384617208888"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from tests.conftest import cli_config, make_engine, make_settings, open_store
 from zfsync import cli
-from zfsync.daemon import only_instance
 from zfsync.sim.freshchat import AGENT_ID
+from zfsync.store.lock import only_instance
 
 KHANH = "2512007384617209999"
 

@@ -35,6 +35,7 @@ def write_config(tmp_path: Path, zalo_url: str, fc_url: str) -> Path:
         '[store]\npath = "zfsync.db"\n[metrics]\ntextfile = "zfsync.prom"\ninterval = 1\n[log]\nformat = "json"\n'
     )
     (tmp_path / ".env").write_text("ZFSYNC_ZALO_APP_SECRET=sim-secret\nZFSYNC_FRESHCHAT_API_KEY=sim-key\n")
+    (tmp_path / ".env").chmod(0o600)
     return path
 
 

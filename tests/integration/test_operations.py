@@ -31,6 +31,7 @@ def write_config(b, tmp_path):
         "ZFSYNC_ZALO_APP_SECRET=sim-secret\nZFSYNC_FRESHCHAT_API_KEY=sim-key\n"
         f"ZFSYNC_STORE_PASSWORD={pgcluster.PASSWORD}\n"
     )
+    (tmp_path / ".env").chmod(0o600)
     return path
 
 

@@ -43,10 +43,10 @@ from tests.unit.test_cli import (  # noqa: F401
 )
 from zfsync import cli
 from zfsync.config import from_mapping
-from zfsync.daemon import LOST_LEAD
 from zfsync.demo import Demo, wait_until
 from zfsync.devtools import pgcluster
 from zfsync.errors import ConfigError
+from zfsync.lead import LOST_LEAD
 from zfsync.status import ACTIVE_KEY
 from zfsync.store import Store
 

@@ -49,9 +49,26 @@ def test_load_reads_dotenv_beside_the_file_and_resolves_the_store(tmp_path):
         '[store]\npath = "state/z.db"\n'
     )
     (tmp_path / ".env").write_text("ZFSYNC_ZALO_APP_SECRET=from-file\nZFSYNC_FRESHCHAT_API_KEY=k\n")
+    (tmp_path / ".env").chmod(0o640)
     settings = config.load(path, env={})
     assert settings.zalo.app_secret == "from-file"
     assert settings.store_path == tmp_path / "state" / "z.db"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o666, 0o604])
+def test_a_secrets_file_every_user_can_read_is_refused_with_the_chmod_that_fixes_it(tmp_path, mode):
+    path = tmp_path / "config.toml"
+    path.write_text('[zalo]\napp_id = "1"\n[freshchat]\napi_url = "https://x.freshchat.com"\nchannel_id = "c"\n')
+    env = tmp_path / "zfsync.env"
+    env.write_text("ZFSYNC_ZALO_APP_SECRET=s\nZFSYNC_FRESHCHAT_API_KEY=k\n")
+    env.chmod(mode)
+    with pytest.raises(ConfigError, match=rf"secrets file {env} is readable by every user .*chmod o-rwx {env}"):
+        config.load(path, env={})
+    path.write_text(path.read_text() + "[security]\nallow_readable_secrets = true\n")
+    assert config.load(path, env={}).readable_secrets == (env,)  # allowed: run, and say so (`zfsync run`)
+    env.chmod(0o640)  # root:zfsync 0640, as scripts/install makes it
+    path.write_text(path.read_text().replace("true", "false"))
+    assert config.load(path, env={}).readable_secrets == ()
 
 
 def test_invalid_toml_and_missing_file_are_one_line_errors(tmp_path):

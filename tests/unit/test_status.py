@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -95,6 +96,9 @@ def test_the_watchdog_counts_finished_cycles_even_failed_ones_but_not_crashed_on
             raise RuntimeError("disk I/O error")  # unclassified: the loop is broken
 
     class Settings:
+        store_url = "postgresql://zfsync@db/zfsync"  # no beacon file for this test
+        store_path = tmp_path / "unused.db"
+
         class zalo:
             poll_interval = 3
 
@@ -110,8 +114,8 @@ def test_the_watchdog_counts_finished_cycles_even_failed_ones_but_not_crashed_on
 
 
 def test_a_second_daemon_on_the_same_store_is_refused(tmp_path):
-    from zfsync.daemon import only_instance
     from zfsync.errors import ZfsyncError
+    from zfsync.store.lock import only_instance
 
     store_path = tmp_path / "state" / "zfsync.db"
     refused = pytest.raises(ZfsyncError, match=r"another zfsync daemon \(pid \d+\) is running on store")
@@ -119,3 +123,27 @@ def test_a_second_daemon_on_the_same_store_is_refused(tmp_path):
         pass
     with only_instance(store_path):  # released when the first one ended
         pass
+
+
+def test_a_second_daemon_reaching_the_store_by_another_path_is_refused_too(tmp_path):
+    from zfsync.errors import ZfsyncError
+    from zfsync.store.lock import only_instance
+
+    store_path = tmp_path / "state" / "zfsync.db"
+    store_path.parent.mkdir()
+    (tmp_path / "link.db").symlink_to(store_path)
+    (tmp_path / "state-link").symlink_to(tmp_path / "state", target_is_directory=True)
+    others = [
+        tmp_path / "link.db",  # a symlink to the file
+        tmp_path / "state-link" / "zfsync.db",  # a second directory path to it
+        tmp_path / "state" / ".." / "state" / "zfsync.db",
+    ]
+    refused = rf"another zfsync daemon \(pid {os.getpid()}\) is running on store"
+    for other in others:
+        with only_instance(store_path), pytest.raises(ZfsyncError, match=refused), only_instance(other):
+            pass
+    with only_instance(store_path):
+        (tmp_path / "moved.db").unlink(missing_ok=True)
+        store_path.rename(tmp_path / "moved.db")  # renamed while held: still the same file, still locked
+        with pytest.raises(ZfsyncError), only_instance(tmp_path / "moved.db"):
+            pass

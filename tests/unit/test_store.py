@@ -114,3 +114,34 @@ def test_the_feed_cursor_is_typed_and_reads_what_every_version_wrote(tmp_path):
     store.set_state("zalo.feed_hwm", "77:m1")  # zfsync 0.1's form
     assert store.feed_cursor().mark == Mark(77, frozenset({"m1"}))
     store.close()
+
+
+def test_a_failing_store_is_said_once_then_once_a_minute_and_the_beacon_tells_status(tmp_path):
+    import io
+    import json
+    import sqlite3
+
+    from zfsync import log, status
+    from zfsync.store.health import Beacon, StoreWatch
+
+    out = io.StringIO()
+    log.setup("info", "json", out)
+    store = Store.open(tmp_path / "z.db")
+    beacon = Beacon(tmp_path / "z.db")
+    beacon.open()
+    clock = [1000.0]
+    watch = StoreWatch(beacon, clock=lambda: clock[0], monotonic=lambda: clock[0])
+    full = sqlite3.OperationalError("database or disk is full")
+    for _ in range(6000):  # ten minutes of failing writes, ten a second
+        watch.failed(full, "zalo")
+        clock[0] += 0.1
+    store.set_state(status.HEARTBEAT_KEY, str(clock[0]))
+    report = status.collect(store, now=clock[0])
+    assert report["store"]["up"] is False and report["exit_code"] == status.DOWN
+    assert "free disk space" in report["store"]["fix"] and "database or disk is full" in report["store"]["error"]
+    watch.worked()
+    assert status.collect(store, now=clock[0])["store"]["up"] is True
+    events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+    assert events == ["store_failing", *["store_still_failing"] * 9, "store_recovered"]
+    assert (tmp_path / "z.db.status").stat().st_size == 4096  # written in place, never grown
+    store.close()

@@ -71,6 +71,8 @@ class Lane:
         self.heavy_workers = min(heavy_workers, workers)
         self.monotonic = monotonic
         self.on_done: Callable[[], None] = lambda: None  # told after each send ends (the engine wakes others)
+        # told of an error nobody classified (a bug, a failing store); returns the seconds to rest
+        self.on_crash: Callable[[Exception], float] = self._crashed
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{direction}")
         self._flights: dict[int, Flight] = {}  # contact id -> its send in flight
         self._lock = threading.Lock()
@@ -117,10 +119,9 @@ class Lane:
                 if begun:
                     continue
                 wait = RECHECK if blocked else self._idle_wait()
-            except Exception:
-                log.exception("delivery_lane_crashed", direction=self.direction)
-                self._rest_until = self.monotonic() + CRASH_PAUSE
-                wait = CRASH_PAUSE
+            except Exception as exc:
+                wait = self.on_crash(exc)
+                self._rest_until = self.monotonic() + wait
             self._changed.wait(wait)
 
     def close(self, wait: bool = True) -> None:
@@ -178,10 +179,9 @@ class Lane:
             self.on_trouble(exc)  # the whole side's trouble: it is paused, and this row waits with the rest
         except Stopping:
             log.info("delivery_interrupted", direction=self.direction, row=row.id)  # reconciled at the next start
-        except Exception:
+        except Exception as exc:
             # A bug or a failing store: the row stays claimed, so it is reconciled before any new attempt.
-            log.exception("delivery_crashed", direction=self.direction, row=row.id)
-            self._rest_until = self.monotonic() + CRASH_PAUSE
+            self._rest_until = self.monotonic() + self.on_crash(exc)
         except BaseException as exc:
             self._fatal = exc
         finally:
@@ -189,6 +189,10 @@ class Lane:
                 self._flights.pop(row.contact_id, None)
             self._changed.set()
             self.on_done()
+
+    def _crashed(self, exc: Exception) -> float:
+        log.error("delivery_crashed", direction=self.direction, exc_info=exc)
+        return CRASH_PAUSE
 
     def _idle_wait(self) -> float:
         resting = self._resting()

@@ -30,6 +30,7 @@ import structlog
 
 from zfsync.domain import Z2F, Baseline, Kind, Mark, Resume, ZaloMessage
 from zfsync.errors import PermanentError
+from zfsync.log import Throttle
 from zfsync.priority import Priority, purpose
 from zfsync.store import NewRow, Store
 from zfsync.sync import aliases, pages
@@ -46,6 +47,7 @@ TIME_SLACK_MS = 600_000  # how far Zalo's clocks may disagree: a recorded row ol
 GETLIST_PAGE = 50  # user/getlist's documented maximum count
 GETLIST_MAX_OFFSET = 9951  # and maximum offset
 VIETNAM = timezone(timedelta(hours=7))  # Zalo's days (last_interaction_period) are Vietnamese days
+_said = Throttle()  # warnings that would come with every scan that meets the same condition: once an hour
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,8 @@ class ZaloReader:
                 if offset == 0:
                     raise
                 # Zalo refuses offsets past the depth it keeps: the feed ends here; catch-up finds the rest.
-                log.warning("zalo_feed_offset_refused", offset=offset, error=str(exc))
+                if _said.first(("offset_refused", exc.code)):  # the same depth refuses every deep scan
+                    log.warning("zalo_feed_offset_refused", offset=offset, error=str(exc))
                 return []
 
         listing = pages.OffsetPages(read, _message_id, start, PAGE)
@@ -280,7 +283,8 @@ class ZaloReader:
                     break
         except PermanentError as exc:
             # The app may lack the user-management permission: catch-up then rests on the feed alone.
-            log.warning("zalo_user_list_unavailable", error=str(exc))
+            if _said.first(("user_list", exc.code)):
+                log.warning("zalo_user_list_unavailable", error=str(exc))
         log.info("zalo_users_interacted", period=period, users=len(users))
         return list(dict.fromkeys(users))
 
