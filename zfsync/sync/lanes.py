@@ -100,7 +100,7 @@ class Lane:
             with self._lock:
                 busy = bool(self._flights)  # looked at first: a send ending after this look wakes us
             fatal = self._fatal
-            begun, _ = self._dispatch() if started < max_rows and fatal is None else (0, False)
+            begun, _ = self._dispatch(inline=not busy) if started < max_rows and fatal is None else (0, False)
             started += begun
             if not begun and not busy:
                 if fatal is not None:
@@ -133,9 +133,11 @@ class Lane:
     def _resting(self) -> float:
         return max(self.paused_for(), self._rest_until - self.monotonic(), 0.0)
 
-    def _dispatch(self) -> tuple[int, bool]:
+    def _dispatch(self, inline: bool = False) -> tuple[int, bool]:
         """Start the due heads that free workers may take; returns how many began, and whether a due head
-        had to wait for a worker (it starts when a send ends, which wakes the lane)."""
+        had to wait for a worker (it starts when a send ends, which wakes the lane). ``inline``: a lone
+        head with nothing else in flight is delivered in this thread (a drain of one customer's backlog
+        then pays no hand-over between threads per message)."""
         if self._resting() > 0:
             return 0, False
         with self._lock:
@@ -146,6 +148,11 @@ class Lane:
         heavy_free = self.heavy_workers - sum(f.heavy for f in busy.values())
         # More heads than free workers: some may be attachments while the attachment workers are all taken.
         heads = self.deliverer.store.due_heads(self.direction, self.clock(), limit=free + WORKERS, exclude=busy)
+        if inline and len(heads) == 1 and not busy:
+            (row,) = heads
+            self._flights[row.contact_id] = Flight(row.id, row.contact_id, row.kind, False, self.monotonic())
+            self._fly(row)
+            return 1, False
         begun, blocked = 0, False
         for row in heads:
             if begun >= free:
