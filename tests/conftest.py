@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools import pgcluster
 from zfsync.app import build_clients, build_engine
 from zfsync.config import Settings, from_mapping
-from zfsync.devtools import pgcluster
-from zfsync.devtools.fakes import FakeClock
 from zfsync.domain import ZaloTokens
+from zfsync.fakes import FakeClock
 from zfsync.sim.base import SimServer
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for

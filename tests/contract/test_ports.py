@@ -1,6 +1,6 @@
 """One contract per port (`zfsync.sync.ports`), run against three implementations of it:
 
-- ``fake``: the in-memory fake (`zfsync.devtools.fakes`), which tests of the core may use instead of HTTP;
+- ``fake``: the in-memory fake (`zfsync.fakes`), which tests of the core may use instead of HTTP;
 - ``simulator``: the real client against the in-process simulator;
 - ``recorded``: the real client against payloads recorded from the real service (tests/contract/recorded/),
   replayed with requests-mock. A recording is one fixed answer, so what needs a world that changes
@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import requests_mock as requests_mock_module
 
-from zfsync.devtools.fakes import FakeFreshChat, FakeZalo
 from zfsync.domain import FcNewUser, FcOutgoing, Media, ZaloTokens
 from zfsync.errors import ConversationNotLatest
+from zfsync.fakes import FakeFreshChat, FakeZalo
 from zfsync.freshchat.client import FreshChatClient
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for

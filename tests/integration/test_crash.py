@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from zfsync.devtools.crashtest import CrashTest
+from devtools.crashtest import CrashTest
 
 
 @pytest.mark.parametrize("realistic", [False, True], ids=["plain", "ties-id-mismatch-two-ids"])

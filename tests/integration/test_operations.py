@@ -6,10 +6,10 @@ import subprocess
 import sys
 from dataclasses import replace
 
+from devtools import pgcluster
 from tests.conftest import cli_config, store_section
 from zfsync import cli, status
 from zfsync.daemon import Daemon
-from zfsync.devtools import pgcluster
 from zfsync.sync.engine import BAD_CREDENTIALS, OK
 
 KHANH = "2512007384617209999"

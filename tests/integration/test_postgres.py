@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools import pgcluster
 from tests.integration.test_bridge import (  # noqa: F401  (collected again here, on PostgreSQL)
     test_agent_reply_reaches_zalo_and_is_not_echoed,
     test_crash_after_freshchat_accepted_a_post_is_reconciled_not_reposted,
@@ -44,7 +45,6 @@ from tests.unit.test_cli import (  # noqa: F401
 from zfsync import cli
 from zfsync.config import from_mapping
 from zfsync.demo import Demo, wait_until
-from zfsync.devtools import pgcluster
 from zfsync.errors import ConfigError
 from zfsync.lead import LOST_LEAD
 from zfsync.status import ACTIVE_KEY

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import replace
 
-from zfsync.devtools.scenario import seed_mapped
+from devtools.scenario import seed_mapped
 from zfsync.sim.freshchat import AGENT_ID
 
 BUDGET = 600  # requests a minute

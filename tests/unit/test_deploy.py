@@ -89,3 +89,18 @@ def test_install_script_rewrites_the_documented_store_path_line():
     # The install script edits the line `path = ...` of config.example.toml; it must stay unique.
     lines = [line for line in (ROOT / "config.example.toml").read_text().splitlines() if line.startswith("path = ")]
     assert lines == ['path = "/var/lib/zfsync/zfsync.db"']
+
+
+def test_the_wheel_a_production_vm_installs_holds_no_developers_tools():
+    import tomllib
+
+    from setuptools import find_packages
+
+    # The packages setuptools puts in the wheel, found the way pyproject.toml tells it to.
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = find_packages(str(ROOT), include=found["include"])
+    assert "zfsync" in packages and "zfsync.sim" in packages  # zfsync sim and zfsync demo stay
+    assert (ROOT / "zfsync" / "fakes.py").exists()  # the ports' in-memory fakes ship, as DESIGN has it
+    assert (ROOT / "devtools" / "crashtest.py").exists() and not any(p.startswith("devtools") for p in packages)
+    shipped = [f.name for p in packages for f in (ROOT / p.replace(".", "/")).glob("*.py")]
+    assert not {"crashtest.py", "bench.py", "pgcluster.py", "daemonbench.py"} & set(shipped)

@@ -29,10 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from devtools.daemonbench import DEFAULTS, RTT, DaemonBench, cpu_seconds, proc_status
+from devtools.scenario import seed_mapped
+from devtools.schedulebench import schedule_run
 from zfsync import log
-from zfsync.devtools.daemonbench import DEFAULTS, RTT, DaemonBench, cpu_seconds, proc_status
-from zfsync.devtools.scenario import seed_mapped
-from zfsync.devtools.schedulebench import schedule_run
 from zfsync.store import Store
 from zfsync.sync.schedule import SWEEP_INTERVAL
 

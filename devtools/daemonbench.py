@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devtools.scenario import zalo_user_id
 from zfsync.demo import Demo, wait_until
-from zfsync.devtools.scenario import zalo_user_id
 from zfsync.sim.freshchat import AGENT_ID
 
 RTT = 0.1

@@ -10,7 +10,7 @@ With ``--postgres`` the store is a throwaway PostgreSQL database; with ``--stand
 share it (one active, two standing by) and each kill hits whichever is active at that moment, so every
 kill is a failover: the summary gives how many, and the longest time without an active daemon.
 
-What is written, and how what arrived is matched to it, is `zfsync.devtools.traffic`.
+What is written, and how what arrived is matched to it, is `devtools.traffic`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from devtools import pgcluster
+from devtools.pgcluster import Cluster
+from devtools.traffic import Traffic
 from zfsync.demo import Demo, wait_until
-from zfsync.devtools import pgcluster
-from zfsync.devtools.pgcluster import Cluster
-from zfsync.devtools.traffic import Traffic
 from zfsync.status import ACTIVE_KEY
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from devtools.daemonbench import percentile
+from devtools.scenario import seed_mapped
 from zfsync.app import build_clients, build_engine
 from zfsync.config import Settings, from_mapping
-from zfsync.devtools.daemonbench import percentile
-from zfsync.devtools.fakes import FakeClock
-from zfsync.devtools.scenario import seed_mapped
 from zfsync.domain import ZaloTokens
+from zfsync.fakes import FakeClock
 from zfsync.priority import Priority
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
