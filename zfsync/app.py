@@ -11,14 +11,15 @@ from dataclasses import dataclass
 import requests
 
 from zfsync.config import Settings
-from zfsync.domain import Z2F, ZaloContent
+from zfsync.domain import Z2F, ZaloContent, part_payload
+from zfsync.freshchat import wire
 from zfsync.freshchat.client import FreshChatClient
 from zfsync.quota import Quota
 from zfsync.store import Store
 from zfsync.sync.delivery import Deliverer
 from zfsync.sync.engine import Engine, Parts
 from zfsync.sync.freshchat_reader import FreshChatReader
-from zfsync.sync.freshchat_writer import FreshChatWriter
+from zfsync.sync.freshchat_writer import FC_PARTS, FreshChatWriter
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import ProfileRefresher
 from zfsync.sync.schedule import Intervals
@@ -92,15 +93,20 @@ def build_engine(
 
 
 def upgrade_payloads(store: Store) -> int:
-    """Rows queued by an earlier zfsync stored a customer's Zalo row as listed; store what it says, in
-    zfsync's words (`ZaloContent`), so rendering reads one shape. Work saved for a retry (keys starting with
-    "_", such as the parts with media already copied) is kept. Run at start; a no-op once done."""
+    """Rows queued by an earlier zfsync stored a customer's Zalo row as listed, and the parts with media
+    already copied as FreshChat's JSON: store both in zfsync's words (`ZaloContent`, `part_payload`), so
+    the core reads one shape and no wire JSON. Run at start; a no-op once done."""
     upgraded = 0
     for row_id, payload in store.unsent_payloads(Z2F):
-        if ZaloContent.stored(payload) or "message_id" not in payload:
-            continue  # upgraded already, or a note zfsync wrote (its own payload)
-        listed = {k: v for k, v in payload.items() if not k.startswith("_")}
-        kept = {k: v for k, v in payload.items() if k.startswith("_")}
-        store.set_payload(row_id, {**content_of(listed).payload(), **kept})
-        upgraded += 1
+        changed = dict(payload)
+        if not ZaloContent.stored(payload) and "message_id" in payload:  # not a note zfsync wrote
+            listed = {k: v for k, v in payload.items() if not k.startswith("_")}
+            kept = {k: v for k, v in payload.items() if k.startswith("_")}
+            changed = {**content_of(listed).payload(), **kept}
+        copied = changed.get(FC_PARTS)
+        if isinstance(copied, list) and any(isinstance(p, dict) and "kind" not in p for p in copied):
+            changed[FC_PARTS] = [part_payload(wire.read_part(p)) for p in copied if isinstance(p, dict)]
+        if changed != payload:
+            store.set_payload(row_id, changed)
+            upgraded += 1
     return upgraded

@@ -14,7 +14,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, Json, Media, ZaloContent, ZaloMessage, ZaloProfile
+from zfsync.domain import (
+    FcMessage,
+    FcNewUser,
+    FcOutgoing,
+    FcUser,
+    FilePart,
+    Json,
+    Media,
+    TextPart,
+    ZaloContent,
+    ZaloMessage,
+    ZaloProfile,
+)
 from zfsync.errors import ConversationNotLatest, PermanentError
 from zfsync.quota import Quota
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -114,7 +126,7 @@ class FakeFreshChat:
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def agent_writes(self, conversation_id: str, text: str, agent_id: str = "agent-1") -> FcMessage:
-        return self._add(conversation_id, "agent", agent_id, FcOutgoing(({"text": {"content": text}},), "agent"))
+        return self._add(conversation_id, "agent", agent_id, FcOutgoing((TextPart(text),), "agent"))
 
     def _add(self, conversation_id: str, actor_type: str, actor_id: str, message: FcOutgoing) -> FcMessage:
         at = datetime.fromtimestamp(self.clock(), UTC)
@@ -144,9 +156,9 @@ class FakeFreshChat:
     def user_conversations(self, user_id: str) -> list[str]:
         return [c for c in self.conversations if self.owner[c] == user_id]
 
-    def conversation(self, conversation_id: str) -> Json:
+    def conversation_started(self, conversation_id: str) -> str:
         self._known(conversation_id)
-        return {"conversation_id": conversation_id, "status": "new", "users": [{"id": self.owner[conversation_id]}]}
+        return f"{list(self.conversations).index(conversation_id):012d}"  # created in this order
 
     def create_conversation(self, channel_id: str, user_id: str, first: FcOutgoing) -> tuple[str, str | None]:
         conversation_id = f"fc{next(self._ids)}"
@@ -176,12 +188,9 @@ class FakeFreshChat:
     def upload_image(self, media: Media) -> str:
         return f"https://fake.freshchat/{self._file(media)}"
 
-    def upload_file(self, media: Media) -> Json:
-        return {
-            "url": f"https://fake.freshchat/{self._file(media)}",
-            "name": media.name,
-            "file_size_in_bytes": media.size,
-        }
+    def upload_file(self, media: Media) -> FilePart:
+        url = f"https://fake.freshchat/{self._file(media)}"
+        return FilePart(media.name, url, media.content_type, media.size)
 
     def download(self, url: str, max_bytes: int) -> Media:
         return _stored(self.files, url, max_bytes, "freshchat")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zfsync.domain import FcNewUser, FcOutgoing
+from zfsync.domain import FcNewUser, FcOutgoing, TextPart
 from zfsync.errors import AuthError, ConversationNotLatest, InvalidResponse, PermanentError, RateLimited
 from zfsync.freshchat.client import FreshChatClient
 
@@ -86,7 +86,7 @@ def test_not_the_latest_conversation_is_its_own_error(client, requests_mock):
         },
     )
     with pytest.raises(ConversationNotLatest):
-        client.post_message("c-1", "u-1", FcOutgoing(({"text": {"content": "hi"}},)))
+        client.post_message("c-1", "u-1", FcOutgoing((TextPart("hi"),)))
 
 
 @pytest.mark.parametrize(("status", "error_class"), [(401, AuthError), (403, AuthError), (404, PermanentError)])
@@ -107,7 +107,7 @@ def test_conversation_create_returns_ids_and_user_posts_carry_the_actor(client, 
     mock = requests_mock.post(
         f"{API}/v2/conversations", json={"conversation_id": "c-7", "channel_id": "ch", "messages": [{"id": "m-7"}]}
     )
-    assert client.create_conversation("ch", "u-1", FcOutgoing(({"text": {"content": "hi"}},))) == ("c-7", "m-7")
+    assert client.create_conversation("ch", "u-1", FcOutgoing((TextPart("hi"),))) == ("c-7", "m-7")
     sent = mock.last_request.json()
     assert sent["users"] == [{"id": "u-1"}]
     assert sent["messages"][0]["actor_type"] == "user" and sent["messages"][0]["actor_id"] == "u-1"
@@ -119,22 +119,16 @@ def test_configuration_is_read_wrapped_or_bare(client, requests_mock):
 
 
 def test_file_upload_accepts_the_spellings_seen_in_the_wild(client, requests_mock):
-    from zfsync.domain import Media
+    from zfsync.domain import FilePart, Media
 
     media = Media(b"%PDF", "application/pdf", "q.pdf")
     requests_mock.post(f"{API}/v2/files/upload", json={"file": {"fileHash": "h1", "download_url": "https://x/q"}})
-    assert client.upload_file(media) == {
-        "name": "q.pdf",
-        "file_size_in_bytes": 4,
-        "content_type": "application/pdf",
-        "fileHash": "h1",
-        "url": "https://x/q",
-    }
+    assert client.upload_file(media) == FilePart("q.pdf", "https://x/q", "application/pdf", 4, "h1")
     upload = requests_mock.post(
         f"{API}/v2/files/upload",
         json={"file_name": "q.pdf", "file_hash": "h2", "file_content_type": "application/pdf", "file_size": 4},
     )
-    assert client.upload_file(media)["fileHash"] == "h2"
+    assert client.upload_file(media).file_hash == "h2"
     assert b'name="file"; filename="q.pdf"' in upload.last_request.body
 
 

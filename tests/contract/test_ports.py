@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests_mock as requests_mock_module
 
-from zfsync.domain import FcNewUser, FcOutgoing, Media, ZaloTokens
+from zfsync.domain import FcNewUser, FcOutgoing, Media, TextPart, ZaloTokens
 from zfsync.errors import ConversationNotLatest
 from zfsync.fakes import FakeFreshChat, FakeZalo
 from zfsync.freshchat.client import FreshChatClient
@@ -178,10 +178,10 @@ def test_freshchat_a_user_is_found_by_its_reference_id_once_made(freshchat_world
 def test_freshchat_a_conversation_opens_with_its_first_message_and_takes_posts(freshchat_world):
     port = freshchat_world.port
     user = port.create_user(FcNewUser("zalo-1", "A")).id if freshchat_world.live else "d108c12a"
-    first = FcOutgoing(({"text": {"content": "chào shop"}},))
+    first = FcOutgoing((TextPart("chào shop"),))
     conversation, first_id = port.create_conversation(CHANNEL_ID, user, first)
     assert conversation
-    posted = port.post_message(conversation, user, FcOutgoing(({"text": {"content": "hello world"}},)))
+    posted = port.post_message(conversation, user, FcOutgoing((TextPart("hello world"),)))
     assert isinstance(posted, str) and posted
     if freshchat_world.live:
         assert first_id and posted != first_id
@@ -194,9 +194,9 @@ def test_freshchat_pages_are_newest_first_and_carry_every_message(freshchat_worl
     port = freshchat_world.port
     if freshchat_world.live:
         user = port.create_user(FcNewUser("zalo-2", "B")).id
-        conversation, _ = port.create_conversation(CHANNEL_ID, user, FcOutgoing(({"text": {"content": "0"}},)))
+        conversation, _ = port.create_conversation(CHANNEL_ID, user, FcOutgoing((TextPart("0"),)))
         for n in range(1, 60):  # more than one page of 50
-            port.post_message(conversation, user, FcOutgoing(({"text": {"content": str(n)}},)))
+            port.post_message(conversation, user, FcOutgoing((TextPart(str(n)),)))
     else:
         conversation = "c-1"
     messages = [m for page in port.message_pages(conversation) for m in page]
@@ -211,8 +211,8 @@ def test_freshchat_a_user_post_into_an_older_conversation_is_refused_as_not_the_
     port = freshchat_world.port
     if freshchat_world.live:
         user = port.create_user(FcNewUser("zalo-3", "C")).id
-        older, _ = port.create_conversation(CHANNEL_ID, user, FcOutgoing(({"text": {"content": "1"}},)))
-        port.create_conversation(CHANNEL_ID, user, FcOutgoing(({"text": {"content": "2"}},)))
+        older, _ = port.create_conversation(CHANNEL_ID, user, FcOutgoing((TextPart("1"),)))
+        port.create_conversation(CHANNEL_ID, user, FcOutgoing((TextPart("2"),)))
     else:
         user, older = "d108c12a", "older"
         refused = recorded("freshchat/error_not_latest.json")
@@ -222,8 +222,8 @@ def test_freshchat_a_user_post_into_an_older_conversation_is_refused_as_not_the_
             [{"status_code": 400, "json": refused}, {"json": recorded("freshchat/message_user_pipedream.json")}],
         )
     with pytest.raises(ConversationNotLatest):
-        port.post_message(older, user, FcOutgoing(({"text": {"content": "3"}},)))
-    note = FcOutgoing(({"text": {"content": "note"}},), actor_type="agent", message_type="private")
+        port.post_message(older, user, FcOutgoing((TextPart("3"),)))
+    note = FcOutgoing((TextPart("note"),), actor_type="agent", message_type="private")
     assert port.post_message(older, user, note)  # an agent's private note may go anywhere
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from zfsync.domain import OTHER_EVENT, RESOLVED, FcNewUser, FcOutgoing, Media, ZaloTokens
+from zfsync.domain import OTHER_EVENT, RESOLVED, FcNewUser, FcOutgoing, Media, TextPart, ZaloTokens
 from zfsync.errors import AuthError, ConversationNotLatest, PermanentError, TransientError
 from zfsync.freshchat.client import FreshChatClient
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
@@ -304,14 +304,14 @@ def test_freshchat_objects_recorded(fc, requests_mock):
 def test_freshchat_uploads_and_errors_recorded(fc, requests_mock):
     requests_mock.post(f"{FC}/v2/files/upload", json=recorded("freshchat/file_upload_weni.json"))
     part = fc.upload_file(Media(b"%PDF", "application/pdf", "ticket.pdf"))
-    assert part["fileHash"] == "c2aa5d3a2d8c8da4bd5d1bbde47f4b9d7ca3a3b1" and part["name"] == "ticket.pdf"
+    assert (part.file_hash, part.name) == ("c2aa5d3a2d8c8da4bd5d1bbde47f4b9d7ca3a3b1", "ticket.pdf")
     requests_mock.post(f"{FC}/v2/images/upload", json=recorded("freshchat/image_upload_swagger.json"))
     assert fc.upload_image(Media(PNG, "image/png", "i.png")) == "https://chat.s3.amazonaws.com/image/image.png"
     requests_mock.post(
         f"{FC}/v2/conversations/c/messages", status_code=400, json=recorded("freshchat/error_not_latest.json")
     )
     with pytest.raises(ConversationNotLatest):
-        fc.post_message("c", "u", FcOutgoing(({"text": {"content": "hi"}},)))
+        fc.post_message("c", "u", FcOutgoing((TextPart("hi"),)))
 
 
 @pytest.mark.parametrize(("reset", "low", "high"), [("12", 12, 12), ("0", 1, 1), (None, 30, 30)])

@@ -43,7 +43,7 @@ class HeldSend:
             writer.in_flight.discard(self.row.contact_id)
             writer.done.append(self.row.source_id)
             writer.changed.notify_all()
-        return f"dest-{self.row.source_id}", None
+        return Sent(f"dest-{self.row.source_id}")
 
     def gave_up(self, error, now) -> None:  # pragma: no cover - no send here fails for good
         raise AssertionError(error)

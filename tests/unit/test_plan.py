@@ -7,21 +7,25 @@ import pytest
 from zfsync.domain import Conversation
 from zfsync.sync.plan import (
     OA_NOTE_HOLD,
+    AlreadyThere,
     ClaimEcho,
     EchoFacts,
     HoldBack,
     OutsideWindow,
-    PostCustomerMessage,
-    PostOaNote,
+    PostAgain,
     PostPrivateNote,
+    PostTo,
     SendAttachment,
     SendDocument,
     SendText,
     SkipEcho,
+    after_not_latest,
     plan_customer_message,
     plan_oa_note,
     plan_private_note,
     plan_to_zalo,
+    recreate_user_after_refusal,
+    reopen_after_refusal,
 )
 
 
@@ -38,14 +42,14 @@ NOTE = {"text": "Không gửi được", "conversation_id": "fc-old", "actor_typ
     ("kind", "payload", "current", "previous", "echo", "action"),
     [
         # A customer's message goes to their conversation; a resolved one is opened again for the agents.
-        ("text", {}, OPEN, None, None, PostCustomerMessage(OPEN)),
-        ("photo", {}, RESOLVED, None, None, PostCustomerMessage(RESOLVED, reopen=True)),
+        ("text", {}, OPEN, None, None, PostTo(OPEN)),
+        ("photo", {}, RESOLVED, None, None, PostTo(RESOLVED, reopen=True)),
         # No conversation yet: a new one; one before (deleted, or dropped): a new one, and the agent is told.
-        ("text", {}, None, None, None, PostCustomerMessage(None)),
-        ("text", {}, None, "fc-gone", None, PostCustomerMessage(None, replaced="fc-gone")),
+        ("text", {}, None, None, None, PostTo(None)),
+        ("text", {}, None, "fc-gone", None, PostTo(None, replaced="fc-gone")),
         # What OA staff wrote in OA Manager reaches the agent as a note; a resolved conversation stays so.
-        ("oa_note", {}, RESOLVED, None, NOT_OURS, PostOaNote(RESOLVED)),
-        ("oa_note", {}, None, "fc-gone", NOT_OURS, PostOaNote(None, replaced="fc-gone")),
+        ("oa_note", {}, RESOLVED, None, NOT_OURS, PostTo(RESOLVED)),
+        ("oa_note", {}, None, "fc-gone", NOT_OURS, PostTo(None, replaced="fc-gone")),
         # ... unless it is zfsync's own send listed back: by its id, by content, or perhaps (still sending).
         ("oa_note", {}, OPEN, None, EchoFacts(True, False, None), SkipEcho("echo of a reply zfsync sent")),
         ("oa_note", {}, OPEN, None, EchoFacts(False, False, 41), ClaimEcho(41)),
@@ -93,3 +97,23 @@ DAY_MS = 86_400_000
 )
 def test_to_zalo(kind, payload, last_inbound_ms, action):
     assert plan_to_zalo(kind, payload, last_inbound_ms, NOW) == action
+
+
+@pytest.mark.parametrize(
+    ("decide", "facts", "choice"),
+    [
+        # Not the customer's latest conversation: followed to their newest, which may hold the message
+        # already (FreshChat opened it with the refused message after a resolve) or not.
+        (after_not_latest, "fm-9", AlreadyThere("fm-9")),
+        (after_not_latest, None, PostAgain()),
+        # A refused post means the conversation is gone only on a 404; anything else is the row's failure.
+        (reopen_after_refusal, 404, True),
+        (reopen_after_refusal, 400, False),
+        (reopen_after_refusal, None, False),
+        # A refused new conversation: the user is made again only if FreshChat no longer has them.
+        (recreate_user_after_refusal, False, True),
+        (recreate_user_after_refusal, True, False),
+    ],
+)
+def test_recovering_from_freshchat_refusals(decide, facts, choice):
+    assert decide(facts) == choice

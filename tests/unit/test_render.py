@@ -5,6 +5,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
+from zfsync.domain import ImagePart, TextPart
 from zfsync.sync import render
 from zfsync.zalo.client import content_of
 
@@ -39,18 +40,18 @@ def test_split_never_exceeds_the_limit_and_loses_no_word(text):
 
 def test_zalo_content_types_render_readably():
     photo = render.zalo_parts(content_of({"type": "photo", "url": "https://z/p.jpg", "description": "hoá đơn"}))
-    assert photo == [{"image": {"url": "https://z/p.jpg"}}, {"text": {"content": "hoá đơn"}}]
+    assert photo == [ImagePart("https://z/p.jpg"), TextPart("hoá đơn")]
     sticker = render.zalo_parts(content_of({"type": "sticker", "url": "https://z/s.png"}))
-    assert sticker == [{"image": {"url": "https://z/s.png"}}]
-    voice = render.zalo_parts(content_of({"type": "voice", "url": "https://z/v.aac"}))
-    assert "https://z/v.aac" in voice[0]["text"]["content"]
+    assert sticker == [ImagePart("https://z/s.png")]
+    (voice,) = render.zalo_parts(content_of({"type": "voice", "url": "https://z/v.aac"}))
+    assert isinstance(voice, TextPart) and "https://z/v.aac" in voice.text
     links = render.zalo_parts(
         content_of({"type": "links", "message": "xem", "links": ["https://a", {"url": "https://b"}]})
     )
-    assert links[0]["text"]["content"] == "xem\nhttps://a\nhttps://b"
+    assert links == [TextPart("xem\nhttps://a\nhttps://b")]
     assert "latitude 10.7, longitude 106.6" in render.location_text("10.7,106.6")
     # The docs' order is longitude, latitude; a value over 90 settles which is which either way.
     assert "latitude 10.7, longitude 106.6" in render.location_text("106.6,10.7")
     assert "latitude 21.0, longitude 105.8 (Zalo sent '105.8, 21.0')" in render.location_text("105.8, 21.0")
     assert "latitude 1.5, longitude 2.5" in render.location_text("2.5,1.5")  # ambiguous: the docs' order
-    assert render.zalo_parts(content_of({"type": "text", "message": ""})) == [{"text": {"content": "(empty message)"}}]
+    assert render.zalo_parts(content_of({"type": "text", "message": ""})) == [TextPart("(empty message)")]

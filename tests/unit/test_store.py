@@ -60,7 +60,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     store.tables.SchemaVersion.update(version=1).execute()
     store.close()
     store = Store.open(tmp_path / "z.db")
-    assert store.tables.SchemaVersion.get().version == LATEST == 4
+    assert store.tables.SchemaVersion.get().version == LATEST == 5
     columns = [c.name for c in store.db.get_columns("message")]
     assert {"echo_id", "listing", "alias_id"} <= set(columns)
     assert store.known_zalo_ids(["m1"]) == {"m1"}

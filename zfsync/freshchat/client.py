@@ -20,6 +20,7 @@ from zfsync.domain import (
     FcNewUser,
     FcOutgoing,
     FcUser,
+    FilePart,
     Json,
     Media,
     safe_text,
@@ -109,6 +110,9 @@ class FreshChatClient:
             raise InvalidResponse("conversation is not an object", side="freshchat", endpoint="/v2/conversations/{id}")
         return body
 
+    def conversation_started(self, conversation_id: str) -> str:
+        return str(self.conversation(conversation_id).get("created_time") or "")
+
     def reopen(self, conversation_id: str) -> None:
         """Set a resolved conversation back to ``new``, as Freshworks' own library reopens one."""
         ep = "/v2/conversations/{id}"
@@ -150,8 +154,8 @@ class FreshChatClient:
             raise InvalidResponse("image upload answered without a url", side="freshchat", endpoint=ep)
         return url
 
-    def upload_file(self, media: Media) -> Json:
-        """Upload a file; returns the ``file`` part that carries it.
+    def upload_file(self, media: Media) -> FilePart:
+        """Upload a file; returns the part that carries it.
 
         The answer's field names are uncertain (research §5), so several spellings are accepted. A file the
         antivirus scan has not cleared yet cannot be sent: that is reported as transient, to try again later.
@@ -166,17 +170,14 @@ class FreshChatClient:
         security = wire.first_of(body, ("file_security_status", "security_status"), wrappers)
         if security and "PENDING" in security.upper():
             raise TransientError("uploaded file is still being scanned", side="freshchat", endpoint=ep)
-        part: Json = {
-            "name": wire.first_of(body, ("file_name", "fileName", "name"), wrappers) or media.name,
-            "file_size_in_bytes": media.size,
-            "content_type": wire.first_of(body, ("file_content_type", "content_type", "contentType"), wrappers)
+        return FilePart(
+            name=wire.first_of(body, ("file_name", "fileName", "name"), wrappers) or media.name,
+            url=url,
+            content_type=wire.first_of(body, ("file_content_type", "content_type", "contentType"), wrappers)
             or media.content_type,
-        }
-        if file_hash:
-            part["fileHash"] = file_hash
-        if url:
-            part["url"] = url
-        return part
+            size=media.size,
+            file_hash=file_hash,
+        )
 
     def download(self, url: str, max_bytes: int) -> Media:
         """An agent's attachment; the API key goes along only to FreshChat's own API host."""

@@ -7,7 +7,23 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from zfsync.domain import OTHER_EVENT, REOPENED, RESOLVED, FcMessage, FcNewUser, FcOutgoing, Json
+from zfsync.domain import (
+    OTHER_EVENT,
+    REOPENED,
+    RESOLVED,
+    ButtonPart,
+    FcMessage,
+    FcNewUser,
+    FcOutgoing,
+    FilePart,
+    GroupPart,
+    ImagePart,
+    Json,
+    OtherPart,
+    Part,
+    TextPart,
+    VideoPart,
+)
 from zfsync.errors import InvalidResponse
 
 
@@ -45,9 +61,80 @@ def user_body(user: FcNewUser) -> Json:
     return body
 
 
+def part_body(part: Part) -> Json:
+    """A part as FreshChat's ``message_parts`` carry it."""
+    if isinstance(part, TextPart):
+        return {"text": {"content": part.text}}
+    if isinstance(part, ImagePart):
+        return {"image": {"url": part.url}}
+    if isinstance(part, FilePart):
+        body: Json = {"name": part.name, "file_size_in_bytes": part.size, "content_type": part.content_type}
+        if part.file_hash:
+            body["fileHash"] = part.file_hash
+        if part.url:
+            body["url"] = part.url
+        return {"file": body}
+    if isinstance(part, VideoPart):
+        return {"video": {"url": part.url}}
+    if isinstance(part, ButtonPart):
+        return (
+            {"url_button": {"label": part.label, "url": part.url}}
+            if part.url
+            else {"quick_reply_button": {"label": part.label}}
+        )
+    if isinstance(part, GroupPart):
+        return {"collection": {"sub_parts": [part_body(p) for p in part.parts]}}
+    return {"text": {"content": part.text}}  # an OtherPart is posted as what it says
+
+
+def read_part(raw: Json) -> Part:
+    """One of FreshChat's parts; ``download_url`` stands where ``url`` is absent (a source reads either)."""
+    for kind, body in raw.items():
+        if not isinstance(body, dict):
+            continue
+        link = _s(body.get("url") or body.get("download_url"))
+        if kind == "text":
+            return TextPart(_s(body.get("content")))
+        if kind == "image":
+            return ImagePart(link, _s(body.get("name")))
+        if kind == "file":
+            size = body.get("file_size_in_bytes")
+            return FilePart(
+                _s(body.get("name")),
+                link,
+                _s(body.get("content_type") or body.get("file_content_type")),
+                size if isinstance(size, int) else 0,
+            )
+        if kind == "video":
+            return VideoPart(link)
+        if kind == "url_button":
+            return ButtonPart(_s(body.get("label")), _s(body.get("url")))
+        if kind in ("quick_reply_button", "callback"):
+            return ButtonPart(_s(body.get("label")))
+        if kind == "collection":
+            return GroupPart(tuple(read_part(p) for p in list_of(body.get("sub_parts")) if isinstance(p, dict)))
+        if kind == "template_content":
+            sections = [s for s in list_of(body.get("sections")) if isinstance(s, dict)]
+            held = [p for section in sections for p in list_of(section.get("parts")) if isinstance(p, dict)]
+            return GroupPart(tuple(read_part(p) for p in held))
+        return OtherPart(kind, _carried_text(body))
+    return OtherPart(next(iter(raw), "empty"))
+
+
+def _carried_text(body: Json) -> str:
+    for key in ("content", "text", "label", "title", "url"):
+        if isinstance(body.get(key), str) and body[key].strip():
+            return str(body[key])
+    return ""
+
+
+def _s(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 def message_body(message: FcOutgoing, user_id: str) -> Json:
     body: Json = {
-        "message_parts": list(message.parts),
+        "message_parts": [part_body(p) for p in message.parts],
         "actor_type": message.actor_type,
         "message_type": message.message_type,
     }
@@ -63,6 +150,7 @@ def read_message(raw: Json, conversation_id: str) -> FcMessage:
     parts = list_of(raw.get("message_parts"))
     meta = dict_of(raw.get("meta_data"))
     reply_parts = list_of(raw.get("reply_parts"))
+    quoted = dict_of(raw.get("in_reply_to")).get("message_id")
     return FcMessage(
         id=str(raw["id"]),
         conversation_id=str(raw.get("conversation_id") or conversation_id),
@@ -70,10 +158,11 @@ def read_message(raw: Json, conversation_id: str) -> FcMessage:
         actor_id=str(raw.get("actor_id") or ""),
         message_type=str(raw.get("message_type") or "normal").lower(),
         created_time=parse_time(raw.get("created_time")),
-        parts=tuple(p for p in parts if isinstance(p, dict)),
-        reply_parts=tuple(p for p in reply_parts if isinstance(p, dict)),
+        parts=tuple(read_part(p) for p in parts if isinstance(p, dict)),
+        reply_parts=tuple(read_part(p) for p in reply_parts if isinstance(p, dict)),
         meta=meta,
         event=event_of(raw, meta),
+        in_reply_to=_s(quoted) if quoted else "",
     )
 
 

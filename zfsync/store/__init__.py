@@ -1,8 +1,8 @@
 """The store (SQLite or PostgreSQL): schema, migrations and every query. Other packages use `Store`, which
 speaks domain values; none of them imports peewee or the models."""
 
-from zfsync.domain import Status
-from zfsync.store.base import LEASE_KEY, Figures, MappedContact, NewRow, OwnSend, Waiting
+from zfsync.domain import NewRow, OwnSend, Status
+from zfsync.store.base import LEASE_KEY, Figures, MappedContact, Waiting
 from zfsync.store.store import Store
 
 PENDING, SENDING, SENT, FAILED, SKIPPED = (

@@ -13,42 +13,11 @@ from typing import Any
 
 from peewee import Database, fn
 
-from zfsync.domain import OPEN_STATES, Contact, Conversation, Json, OutboxRow, Status, safe_text
+from zfsync.domain import OPEN_STATES, Contact, Conversation, Json, NewRow, OutboxRow, safe_text
 from zfsync.store.models import Tables
 
 LEASE_KEY = "daemon.lease"  # the lease token of the active daemon (PostgreSQL)
 GONE = 1e18  # the next poll of a conversation FreshChat no longer has: never
-
-
-@dataclass(frozen=True)
-class NewRow:
-    """An outbox row to insert; ``(direction, source_id, part)`` is its identity."""
-
-    direction: str
-    source_id: str
-    kind: str
-    payload: Json
-    source_time: float
-    part: int = 0
-    status: str = Status.PENDING
-    dest_id: str | None = None
-    conversation_id: str | None = None
-    last_error: str = ""
-    listing: str = ""  # z2f: which Zalo listing showed the message (FEED or CONVERSATION)
-    alias_id: str | None = None  # z2f: the id the other listing shows it under, when known
-
-
-@dataclass(frozen=True)
-class OwnSend:
-    """One of zfsync's sends to a Zalo user, as echo recognition needs it."""
-
-    row_id: int
-    kind: str
-    payload: Json
-    dest_id: str | None
-    echo_id: str | None
-    status: str
-    listed: bool  # the listing row of this send is known: its echo_id, or a recorded row with its dest_id
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,9 @@ def _echo_id(db: Database, tables: Tables) -> None:
 
 
 def _content_payloads(db: Database, tables: Tables) -> None:
-    # No column changes: the version says that customer rows are stored as what a message says (ZaloContent)
-    # from now on, which an older zfsync would misread. The daemon rewrites the rows queued before at its
-    # start (`app.upgrade_payloads`), since only the Zalo client knows how a listing row reads.
+    # No column changes: the version says that queued rows are stored in a form an older zfsync would
+    # misread (steps 3 and 5). The daemon rewrites the rows queued before at its start
+    # (`app.upgrade_payloads`), since only the clients know how their JSON reads.
     pass
 
 
@@ -56,6 +56,7 @@ STEPS: list[Step] = [
     Step(2, "the listing id of a send whose answer named another id", _echo_id),
     Step(3, "customer messages stored as what they say, not as Zalo listed them", _content_payloads),
     Step(4, "the Zalo listing a message came from, and its id in the other listing", _aliases),
+    Step(5, "parts with media copied stored in zfsync's words, not FreshChat's JSON", _content_payloads),
 ]
 LATEST = STEPS[-1].version
 

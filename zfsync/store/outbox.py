@@ -12,8 +12,8 @@ from typing import Any
 from peewee import fn
 
 from zfsync import domain
-from zfsync.domain import OPEN_STATES, OutboxRow, Status, safe_text
-from zfsync.store.base import LEASE_KEY, NewRow, OwnSend, StoreBase, chunks, contact_of, dumps, outbox_row_of
+from zfsync.domain import OPEN_STATES, NewRow, OutboxRow, OwnSend, Status, safe_text
+from zfsync.store.base import LEASE_KEY, StoreBase, chunks, contact_of, dumps, outbox_row_of
 
 
 class OutboxStore(StoreBase):
@@ -82,9 +82,11 @@ class OutboxStore(StoreBase):
         last_inbound_ms: int,
         now: float,
         aliases: dict[str, str] | None = None,
+        poll_at: float | None = None,
     ) -> domain.Contact:
         """Insert one user's new rows and move their cursor, in one transaction; ``aliases`` (recorded id
-        -> the other listing's id for it) are recorded in the same one."""
+        -> the other listing's id for it) are recorded in the same one, and ``poll_at`` becomes the next
+        poll of the user's current conversation (the caller's schedule decides when)."""
         Contact, Conversation = self.tables.Contact, self.tables.Conversation
         with self.db.atomic():
             contact = Contact.get_or_none(Contact.zalo_user_id == user_id)
@@ -117,9 +119,8 @@ class OutboxStore(StoreBase):
                 Message.update(alias_id=alias_id).where(
                     Message.direction == "z2f", Message.source_id == recorded_id, Message.alias_id.is_null()
                 ).execute()
-            if rows:
-                # A customer who just wrote is likely to get an answer soon: poll their conversation now.
-                Conversation.update(last_activity_at=now, next_poll_at=now).where(
+            if poll_at is not None:
+                Conversation.update(last_activity_at=now, next_poll_at=poll_at).where(
                     Conversation.contact == contact.id,
                     Conversation.is_current == True,  # noqa: E712
                 ).execute()

@@ -1,21 +1,25 @@
-"""The outbox loop and the one retry policy, shared by both directions.
+"""The outbox loop's one row, and the one retry policy, shared by both directions.
 
 A row is claimed (``sending``) before its send. If a row is found already ``sending``, the previous attempt
 ended without a recorded outcome (a crash, or a timeout after the request left), so the writer first looks
 for the message on the destination and adopts it instead of sending twice.
+
+An action says what became of its row as a value (`Sent`, `Skipped`, `Held`, `Refused`); only the sides'
+failures arrive as exceptions (`zfsync.errors.RemoteError`), classified by the clients.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
 
 from zfsync.domain import OutboxRow, Status
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
-from zfsync.store import Store
+from zfsync.sync.seams import Outbox
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -24,33 +28,62 @@ MAX_DELAY = 600.0
 AUTH_PAUSE = 30.0  # seconds before a side whose credentials were refused is tried again
 
 
-class Skip(Exception):
-    """The row must not be sent after all (for example the echo of our own send); the reason is logged."""
+@dataclass(frozen=True)
+class Sent:
+    dest_id: str  # the message's id on the destination
+    conversation_id: str | None = None  # the FreshChat conversation it went to (None to Zalo)
 
 
-class Hold(Exception):
-    """The row cannot go yet for a reason that is no failure; it is offered again after ``delay`` seconds."""
+@dataclass(frozen=True)
+class Skipped:
+    """Not to be sent after all (the echo of our own send, say); the reason is kept with the row."""
 
-    def __init__(self, reason: str, delay: float):
-        super().__init__(reason)
-        self.delay = delay
+    reason: str
 
 
-Sent = tuple[str, str | None]  # the destination message id, and the FreshChat conversation id (None to Zalo)
+@dataclass(frozen=True)
+class Held:
+    """Not yet, for a reason that is no failure: offered again after ``delay`` seconds."""
+
+    reason: str
+    delay: float
+
+
+@dataclass(frozen=True)
+class Refused:
+    """zfsync itself knows the row cannot go (no request was made): it ends failed, and the agent is told."""
+
+    reason: str
+    code: str
+    advice: str = ""
+
+
+Outcome = Sent | Skipped | Held | Refused
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a row ended failed, for the agent's note."""
+
+    reason: str
+    code: str
+    advice: str
+    final: bool  # refused for good (by the side, or by zfsync), not given up after transient failures
+    attempts: int
 
 
 class Action(Protocol):
     """One row's delivery, as the writer's planner decided it."""
 
-    def send(self) -> Sent:
-        """Deliver the row (or raise `Skip` or `Hold`)."""
+    def send(self) -> Outcome:
+        """Deliver the row; raises the `RemoteError` family for what a side refused."""
         ...
 
     def reconcile(self) -> Sent | None:
         """Find the row's message on the destination if an earlier attempt delivered it."""
         ...
 
-    def gave_up(self, error: RemoteError, now: float) -> None:
+    def gave_up(self, failure: Failure, now: float) -> None:
         """React to the row ending ``failed`` (e.g. tell the agent)."""
         ...
 
@@ -74,7 +107,7 @@ def backoff(failures: int, rng: Callable[[], float] = random.random) -> float:
 class Deliverer:
     """One row's delivery and the retry policy; `zfsync.sync.lanes` decides which rows go when."""
 
-    def __init__(self, store: Store, clock: Callable[[], float], max_attempts: int):
+    def __init__(self, store: Outbox, clock: Callable[[], float], max_attempts: int):
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
@@ -93,59 +126,64 @@ class Deliverer:
         try:
             found = action.reconcile() if outcome_unknown else None
             if found is not None:
-                log.info("delivery_reconciled", direction=direction, row=row.id, dest_id=found[0])
-                self.store.finish_sent(row.id, found[0], self.clock(), found[1])
+                log.info("delivery_reconciled", direction=direction, row=row.id, dest_id=found.dest_id)
+                self.store.finish_sent(row.id, found.dest_id, self.clock(), found.conversation_id)
                 return 0
-            dest_id, conversation_id = action.send()
-        except Skip as skip:
-            self.store.skip(row.id, str(skip), self.clock())
-            log.info("delivery_skipped", direction=direction, row=row.id, reason=str(skip))
-            return 0
-        except Hold as hold:
-            self.store.postpone(
-                row.id, self.clock() + hold.delay, str(hold), "", outcome_unknown=outcome_unknown, count_attempt=False
-            )
-            return 0
+            outcome = action.send()
         except RateLimited as exc:
             self.store.postpone(
                 row.id, self.clock() + exc.retry_after, str(exc), _code(exc), outcome_unknown=False, count_attempt=False
             )
             raise
         except AuthError as exc:
+            later = self.clock() + AUTH_PAUSE
             self.store.postpone(
-                row.id,
-                self.clock() + AUTH_PAUSE,
-                str(exc),
-                _code(exc),
-                outcome_unknown=outcome_unknown,
-                count_attempt=False,
+                row.id, later, str(exc), _code(exc), outcome_unknown=outcome_unknown, count_attempt=False
             )
             raise
         except TransientError as exc:
             self._transient(direction, row, action, exc)
             return 0
         except PermanentError as exc:
-            self.store.fail(row.id, exc.reason, _code(exc), self.clock())
-            log.warning("delivery_failed", direction=direction, row=row.id, error=str(exc), code=_code(exc))
-            action.gave_up(exc, self.clock())
+            self._failed(direction, row, action, Failure(exc.reason, _code(exc), exc.advice, True, row.attempts + 1))
             return 0
-        self.store.finish_sent(row.id, dest_id, self.clock(), conversation_id)
+        return self._record(direction, row, action, outcome, outcome_unknown)
+
+    def _record(self, direction: str, row: OutboxRow, action: Action, outcome: Outcome, unknown: bool) -> int:
+        if isinstance(outcome, Skipped):
+            self.store.skip(row.id, outcome.reason, self.clock())
+            log.info("delivery_skipped", direction=direction, row=row.id, reason=outcome.reason)
+            return 0
+        if isinstance(outcome, Held):
+            later = self.clock() + outcome.delay
+            self.store.postpone(row.id, later, outcome.reason, "", outcome_unknown=unknown, count_attempt=False)
+            return 0
+        if isinstance(outcome, Refused):
+            failure = Failure(outcome.reason, outcome.code, outcome.advice, True, row.attempts + 1)
+            self._failed(direction, row, action, failure)
+            return 0
+        self.store.finish_sent(row.id, outcome.dest_id, self.clock(), outcome.conversation_id)
         log.info(
             "message_delivered",
             direction=direction,
             row=row.id,
             kind=row.kind,
-            dest_id=dest_id,
+            dest_id=outcome.dest_id,
             latency=round(self.clock() - row.source_time, 3),
         )
         return 1
+
+    def _failed(self, direction: str, row: OutboxRow, action: Action, failure: Failure) -> None:
+        self.store.fail(row.id, failure.reason, failure.code, self.clock())
+        log.warning("delivery_failed", direction=direction, row=row.id, error=failure.reason, code=failure.code)
+        action.gave_up(failure, self.clock())
 
     def _transient(self, direction: str, row: OutboxRow, action: Action, exc: TransientError) -> None:
         failures = row.attempts + 1
         if failures >= self.max_attempts:
             self.store.fail(row.id, exc.reason, _code(exc), self.clock())
             log.warning("delivery_gave_up", direction=direction, row=row.id, attempts=failures, error=str(exc))
-            action.gave_up(exc, self.clock())
+            action.gave_up(Failure(exc.reason, _code(exc), exc.advice, False, failures), self.clock())
             return
         # Any transient failure during a send may hide a delivery (the request left, the answer did not
         # come back), so the row stays `sending` and is reconciled before the next send.

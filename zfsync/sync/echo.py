@@ -12,8 +12,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-from zfsync.domain import Json, Kind
-from zfsync.store import SENT, OwnSend
+from zfsync.domain import Json, Kind, OwnSend, Status
 
 ATTACHMENT_KINDS = (Kind.IMAGE, Kind.FILE, Kind.TEXT_FILE)
 WINDOW = 600.0  # seconds between our send and its listing row, clocks differing included
@@ -38,7 +37,7 @@ def echo_of(listing_type: str, listing_text: str, sends: Sequence[OwnSend]) -> O
     same content whose own listing row is not known yet."""
     for send in sends:
         if (
-            send.status == SENT
+            send.status == Status.SENT
             and not send.listed
             and same_content(send.kind, send.payload, listing_type, listing_text)
         ):

@@ -23,7 +23,6 @@ import structlog
 
 from zfsync.domain import F2Z, Z2F, SideHealth
 from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
-from zfsync.store import Store
 from zfsync.sync.delivery import AUTH_PAUSE, MAX_DELAY, Deliverer
 from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.freshchat_writer import FreshChatWriter
@@ -31,6 +30,7 @@ from zfsync.sync.lanes import RECHECK, Lane
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import ProfileRefresher
 from zfsync.sync.schedule import SWEEP_INTERVAL
+from zfsync.sync.seams import EngineStore
 from zfsync.sync.zalo_reader import ZaloReader
 from zfsync.sync.zalo_writer import ZaloWriter
 
@@ -87,7 +87,7 @@ class Parts:
 class Engine:
     def __init__(
         self,
-        store: Store,
+        store: EngineStore,
         zalo: ZaloSide,
         freshchat: FreshChatSide,
         parts: Parts,

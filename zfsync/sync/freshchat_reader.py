@@ -13,14 +13,14 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, Conversation, FcMessage, Json, Kind
+from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, Conversation, FcMessage, Json, Kind, NewRow
 from zfsync.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.priority import Priority, patience
-from zfsync.store import NewRow, Store
 from zfsync.sync import notes, pages, render
 from zfsync.sync.delivery import backoff
 from zfsync.sync.ports import FreshChatSide
 from zfsync.sync.schedule import HOT_FOR, Intervals, next_poll_at
+from zfsync.sync.seams import ReaderStore
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -34,7 +34,7 @@ class FreshChatReader:
     def __init__(
         self,
         freshchat: FreshChatSide,
-        store: Store,
+        store: ReaderStore,
         clock: Callable[[], float],
         intervals: Intervals,
         resolve_notice: str,
@@ -202,7 +202,7 @@ class FreshChatReader:
             )
         if not payloads and (message.parts or message.reply_parts):
             # Content with nothing Zalo can carry (an unknown part type): tell the agent, never drop it silently.
-            kinds = sorted({key for part in (*message.parts, *message.reply_parts) for key in part})
+            kinds = render.part_kinds((*message.parts, *message.reply_parts))
             agent_id = message.actor_id if message.actor_type == "agent" else ""
             text = notes.unsendable_note(kinds)
             return [notes.note_row(f"note:{message.id}", text, message.conversation_id, agent_id, at)]

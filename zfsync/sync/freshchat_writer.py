@@ -1,17 +1,19 @@
 """Write to FreshChat: customer messages as the contact's FreshChat user, notes as private messages.
 
+A row to FreshChat is one of three posts: a customer's message, OA staff's message shown to the agent
+(or zfsync's own send listed back, which is skipped), and a note to an agent. Each sends as `plan`
+decides, looks where an earlier attempt would have posted it (a crash or a timeout may hide a delivery),
+and says what its failure means. A queued row's content is read once, when its post is made.
+
 Each Zalo user has exactly one FreshChat user, found by ``reference_id`` before one is created, so a crash
 between creating it and recording it cannot make a second. A user message into a conversation that is not
-the user's latest is refused by FreshChat with 400 "not the latest conversation": we then adopt the
-user's newest conversation, or open one.
-
-What a row becomes is one of the three posts of `freshchat_posts`; the writer holds what they share.
+the user's latest is refused by FreshChat with 400 "not the latest conversation": the post then follows
+the user's newest conversation, or opens one (the recovery choices are `plan`'s too).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import structlog
 
@@ -19,53 +21,28 @@ from zfsync.domain import (
     Contact,
     Conversation,
     FcMessage,
-    FcNewUser,
     FcOutgoing,
-    Json,
     Kind,
     OutboxRow,
+    Part,
+    TextPart,
     ZaloContent,
+    part_of,
+    part_payload,
     reference_id,
 )
 from zfsync.errors import ConversationNotLatest, PermanentError, TransientError
-from zfsync.store import Store
-from zfsync.sync import media, notes, pages, plan, render
-from zfsync.sync.delivery import Sent
-from zfsync.sync.freshchat_posts import (
-    RECONCILE_SLACK,
-    AgentNotePost,
-    CustomerMessagePost,
-    OaNotePost,
-    Post,
-    fingerprint,
-)
+from zfsync.sync import echo, media, notes, pages, plan, render
+from zfsync.sync.delivery import Failure, Held, Outcome, Sent, Skipped
 from zfsync.sync.ports import FreshChatSide, ZaloSide
+from zfsync.sync.profiles import freshchat_user
+from zfsync.sync.seams import WriterStore
 
 log = structlog.get_logger("zfsync.sync")
 
 RECONCILE_PAGES = 10
+RECONCILE_SLACK = 600.0  # seconds before the claim in which an earlier attempt's message may stand
 FC_PARTS = "_freshchat_parts"  # key in a row's payload under which the parts, media copied, are kept
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def freshchat_user(contact: Contact, display_name: str, now: float) -> FcNewUser:
-    """The FreshChat user that stands for a Zalo contact: name, avatar and the properties agents see."""
-    name = display_name.format(name=(contact.display_name or contact.zalo_user_id)[:200])
-    last_seen_ms = max(contact.last_inbound_ms, contact.first_seen_ms) or int(now * 1000)
-    return FcNewUser(
-        reference_id=reference_id(contact.zalo_user_id),
-        first_name=name,
-        avatar_url=contact.avatar_url,
-        properties=(
-            ("external_user_provider", "zalo"),
-            ("zalo_user_id", contact.zalo_user_id),
-            ("zalo_first_contact", _iso(contact.first_seen_ms)),
-            ("zalo_last_seen", _iso(last_seen_ms)),
-        ),
-    )
 
 
 class FreshChatWriter:
@@ -73,7 +50,7 @@ class FreshChatWriter:
         self,
         freshchat: FreshChatSide,
         zalo: ZaloSide,
-        store: Store,
+        store: WriterStore,
         clock: Callable[[], float],
         channel_id: str,
         display_name: str,
@@ -86,14 +63,15 @@ class FreshChatWriter:
         self.display_name = display_name
 
     def action(self, row: OutboxRow) -> Post:
-        """A row to FreshChat is one of three posts: a note to an agent, OA staff's message, or the
-        customer's. No request is made yet."""
+        """What the row becomes: no request is made yet."""
         contact = self.store.contact_by_id(row.contact_id)
         if row.kind == Kind.FAILURE_NOTE:
             return AgentNotePost(self, row, contact)
+        content = ZaloContent.of(row.payload)
         if row.kind == Kind.OA_NOTE:
-            return OaNotePost(self, row, contact)
-        return CustomerMessagePost(self, row, contact)
+            return OaNotePost(self, row, contact, content)
+        copied = [part_of(p) for p in row.payload.get(FC_PARTS) or ()]
+        return CustomerMessagePost(self, row, contact, content, copied or None)
 
     def heavy(self, row: OutboxRow) -> bool:
         """A customer's photo, voice or file not yet copied into FreshChat: a download and an upload."""
@@ -101,23 +79,24 @@ class FreshChatWriter:
             return False
         return media.has_media(ZaloContent.of(row.payload))
 
-    def post(self, row: OutboxRow, contact: Contact, action: plan.PostCustomerMessage | plan.PostOaNote) -> Sent:
-        """Post into the planned conversation: the customer's newest if FreshChat says it is not, a new
-        one if there is none or it is gone."""
-        payload = dict(row.payload)
-        fc_user = self._ensure_user(contact)
-        content = ZaloContent.of(payload)
-        if isinstance(action, plan.PostCustomerMessage) and FC_PARTS not in payload and media.has_media(content):
-            copied = media.copy_to_freshchat(content, self.zalo, self.fc, row.attempts)
-            for problem in copied.problems:
-                log.warning("media_not_copied", row=row.id, contact=contact.zalo_user_id, reason=problem)
-            # Saved before posting: a retry after a crash posts the same parts, so reconcile can find them.
-            payload[FC_PARTS] = copied.parts
-            self.store.set_payload(row.id, payload)
-        message = self.render(row.kind, payload, fc_user)
-        conversation = action.conversation
-        if conversation is None:
-            return self._open(contact, fc_user, message, replaced=action.replaced)
+    # --- what the posts share ------------------------------------------------------------------------
+
+    def ensure_user(self, contact: Contact) -> str:
+        if contact.fc_user_id:
+            return contact.fc_user_id
+        user = self.fc.find_user(reference_id(contact.zalo_user_id))
+        if user is None:
+            user = self.fc.create_user(freshchat_user(contact, self.display_name, self.clock()))
+            log.info("freshchat_user_created", contact=contact.zalo_user_id, fc_user=user.id)
+        self.store.set_fc_user(contact.id, user.id, self.clock())
+        return user.id
+
+    def post(self, row: OutboxRow, contact: Contact, fc_user: str, message: FcOutgoing, to: plan.PostTo) -> Sent:
+        """Post into the planned conversation as (or for) ``fc_user``, recovering as `plan` says when
+        FreshChat refuses it."""
+        if to.conversation is None:
+            return self._open(contact, fc_user, message, replaced=to.replaced)
+        conversation = to.conversation
         try:
             posted = self.fc.post_message(conversation.fc_conversation_id, fc_user, message)
         except ConversationNotLatest:
@@ -131,22 +110,22 @@ class FreshChatWriter:
             # After a resolve FreshChat may have opened the new conversation *with* the refused message in
             # it (wedosoft's bridge saw both): look before posting, so it never stands there twice.
             since = (row.claimed_at or self.clock()) - RECONCILE_SLACK
-            already = self.find(latest, fingerprint(message.parts), since)
-            if already is not None:
+            choice = plan.after_not_latest(self.find(latest, render.fingerprint(message.parts), since))
+            if isinstance(choice, plan.AlreadyThere):
                 log.info("freshchat_message_found_in_new_conversation", contact=contact.zalo_user_id)
-                return already, latest
-            return self.fc.post_message(latest, fc_user, message), latest
+                return Sent(choice.message_id, latest)
+            return Sent(self.fc.post_message(latest, fc_user, message), latest)
         except PermanentError as exc:
-            if exc.status != 404:
+            if not plan.reopen_after_refusal(exc.status):
                 raise
             # Deleted in FreshChat (with its user, perhaps): this message opens a new one, and so do
             # the ones waiting behind it; the agent is told where the old one went.
             log.warning("freshchat_conversation_gone", conversation=conversation.fc_conversation_id, error=str(exc))
             self.store.forget_conversation(conversation.id)
             return self._open(contact, fc_user, message, replaced=conversation.fc_conversation_id)
-        if isinstance(action, plan.PostCustomerMessage) and action.reopen:
+        if to.reopen:
             self._reopen(conversation)
-        return posted, conversation.fc_conversation_id
+        return Sent(posted, conversation.fc_conversation_id)
 
     def _reopen(self, conversation: Conversation) -> None:
         """A customer writing after a resolve reopens their conversation, so agents see it as open again.
@@ -161,80 +140,205 @@ class FreshChatWriter:
         self.store.set_resolved(conversation.id, False)
         log.info("freshchat_conversation_reopened", conversation=conversation.fc_conversation_id)
 
-    # --- helpers -------------------------------------------------------------------------------------
-
-    def _ensure_user(self, contact: Contact) -> str:
-        if contact.fc_user_id:
-            return contact.fc_user_id
-        ref = reference_id(contact.zalo_user_id)
-        user = self.fc.find_user(ref)
-        if user is None:
-            user = self.fc.create_user(freshchat_user(contact, self.display_name, self.clock()))
-            log.info("freshchat_user_created", contact=contact.zalo_user_id, fc_user=user.id)
-        self.store.set_fc_user(contact.id, user.id, self.clock())
-        return user.id
-
-    def render(self, kind: str, payload: Json, fc_user: str) -> FcOutgoing:
-        content = ZaloContent.of(payload)
-        if kind == Kind.OA_NOTE:
-            return FcOutgoing(
-                (render.text_part(render.oa_note_text(content)),), actor_type="bot", message_type="private"
-            )
-        parts = payload.get(FC_PARTS) or render.zalo_parts(content)
-        return FcOutgoing(tuple(parts), actor_type="user", actor_id=fc_user)
-
-    def _open(self, contact: Contact, fc_user: str, message: FcOutgoing, replaced: str = "") -> tuple[str, str | None]:
+    def _open(self, contact: Contact, fc_user: str, message: FcOutgoing, replaced: str = "") -> Sent:
         try:
             conversation_id, first_id = self.fc.create_conversation(self.channel_id, fc_user, message)
         except PermanentError as exc:
-            if self.fc.find_user(reference_id(contact.zalo_user_id)) is not None:
+            if not plan.recreate_user_after_refusal(self.fc.find_user(reference_id(contact.zalo_user_id)) is not None):
                 raise
             # The user is gone from FreshChat too: make them again, once.
             log.warning("freshchat_user_gone", contact=contact.zalo_user_id, error=str(exc))
             self.store.forget_fc_user(contact.id)
-            fc_user = self._ensure_user(self.store.contact_by_id(contact.id))
-            message = FcOutgoing(message.parts, message.actor_type, fc_user, message.message_type)
+            fc_user = self.ensure_user(self.store.contact_by_id(contact.id))
+            actor = fc_user if message.actor_type == "user" else message.actor_id
+            message = FcOutgoing(message.parts, message.actor_type, actor, message.message_type)
             conversation_id, first_id = self.fc.create_conversation(self.channel_id, fc_user, message)
             replaced = replaced or "the customer's previous one"
         self.store.add_conversation(contact.id, conversation_id, self.clock())
         log.info("freshchat_conversation_opened", contact=contact.zalo_user_id, conversation=conversation_id)
         if replaced:
-            note = notes.recreated_note(replaced)
-            self.store.insert_rows(
-                contact.id,
-                [notes.note_row(f"recreated:{conversation_id}", note, conversation_id, "", self.clock())],
-                self.clock(),
+            note = notes.note_row(
+                f"recreated:{conversation_id}", notes.recreated_note(replaced), conversation_id, "", self.clock()
             )
+            self.store.insert_rows(contact.id, [note], self.clock())
         if first_id is None:
             # Some accounts may not echo the created messages: find ours to record its id.
-            first_id = self.find(conversation_id, fingerprint(message.parts), self.clock() - RECONCILE_SLACK)
-        return first_id or f"conversation:{conversation_id}", conversation_id
+            first_id = self.find(conversation_id, render.fingerprint(message.parts), self.clock() - RECONCILE_SLACK)
+        return Sent(first_id or f"conversation:{conversation_id}", conversation_id)
 
     def _latest_conversation(self, fc_user: str, exclude: str) -> str | None:
-        newest: tuple[str, str] | None = None
-        for conversation_id in self.fc.user_conversations(fc_user):
-            if conversation_id == exclude:
-                continue
-            created = str(self.fc.conversation(conversation_id).get("created_time") or "")
-            if newest is None or created > newest[0]:
-                newest = (created, conversation_id)
-        return newest[1] if newest else None
+        started = {c: self.fc.conversation_started(c) for c in self.fc.user_conversations(fc_user) if c != exclude}
+        return max(started, key=lambda c: started[c]) if started else None
 
     def find(self, conversation_id: str, wanted: str, since: float) -> str | None:
-        """The oldest message since ``since`` with the `fingerprint` ``wanted`` that no other row has claimed."""
+        """The oldest message since ``since`` with the `render.fingerprint` ``wanted`` that no other row
+        has claimed."""
+
+        def older(message: FcMessage) -> bool:
+            return message.created_time.timestamp() < since
+
         try:
-            return self._find_in(conversation_id, wanted, since)
+            read = pages.walk(self.fc.message_pages(conversation_id), pages.from_first(older), RECONCILE_PAGES)
         except PermanentError as exc:
             if exc.status == 404:
                 return None  # a conversation FreshChat no longer has holds nothing of ours
             raise
-
-    def _find_in(self, conversation_id: str, wanted: str, since: float) -> str | None:
-        def older(message: FcMessage) -> bool:
-            return message.created_time.timestamp() < since
-
-        read = pages.walk(self.fc.message_pages(conversation_id), pages.from_first(older), RECONCILE_PAGES)
         candidates = [
-            m for m in read.items if fingerprint(m.parts) == wanted and not self.store.dest_taken("z2f", m.id)
+            m for m in read.items if render.fingerprint(m.parts) == wanted and not self.store.dest_taken("z2f", m.id)
         ]
         return candidates[-1].id if candidates else None
+
+
+class Post:
+    """One row's post to FreshChat: it sends as planned, looks where an earlier attempt would have posted,
+    and says what a failure means."""
+
+    def __init__(self, writer: FreshChatWriter, row: OutboxRow, contact: Contact):
+        self.writer = writer
+        self.row = row
+        self.contact = contact
+
+    def send(self) -> Outcome:
+        raise NotImplementedError
+
+    def message(self) -> FcOutgoing:
+        """What this row posts, as an earlier attempt posted it."""
+        raise NotImplementedError
+
+    def candidates(self) -> list[str]:
+        """The conversations an earlier attempt may have posted to."""
+        raise NotImplementedError
+
+    def reconcile(self) -> Sent | None:
+        since = (self.row.claimed_at or self.writer.clock()) - RECONCILE_SLACK
+        wanted = render.fingerprint(self.message().parts)
+        for conversation_id in self.candidates():
+            match = self.writer.find(conversation_id, wanted, since)
+            if match is not None:
+                return Sent(match, conversation_id)
+        return None
+
+    def gave_up(self, failure: Failure, now: float) -> None:
+        log.error("customer_message_not_delivered", row=self.row.id, error=failure.reason)
+
+
+class _ContactPost(Post):
+    """A post from the customer's side (their message, or OA staff's): it goes to the contact's
+    conversation, and an earlier attempt is looked for there, or in any of their user's."""
+
+    def __init__(self, writer: FreshChatWriter, row: OutboxRow, contact: Contact, content: ZaloContent):
+        super().__init__(writer, row, contact)
+        self.content = content
+
+    def candidates(self) -> list[str]:
+        conversation = self.writer.store.current_conversation(self.contact.id)
+        if conversation is not None:
+            return [conversation.fc_conversation_id]
+        if not self.contact.fc_user_id:
+            return []
+        try:
+            return self.writer.fc.user_conversations(self.contact.fc_user_id)
+        except PermanentError as exc:
+            if exc.status != 404:
+                raise
+            return []  # the user is gone, and with them anything an earlier attempt posted
+
+    def reconcile(self) -> Sent | None:
+        found = super().reconcile()
+        store = self.writer.store
+        if found is not None and store.current_conversation(self.contact.id) is None:
+            store.add_conversation(self.contact.id, found.conversation_id or "", self.writer.clock())
+        return found
+
+    def _conversations(self) -> tuple[Conversation | None, str | None]:
+        """The contact's conversation to post to, and (with none) the FreshChat id of their newest one."""
+        store = self.writer.store
+        current = store.current_conversation(self.contact.id)
+        return current, store.previous_conversation(self.contact.id) if current is None else None
+
+
+class CustomerMessagePost(_ContactPost):
+    def __init__(
+        self,
+        writer: FreshChatWriter,
+        row: OutboxRow,
+        contact: Contact,
+        content: ZaloContent,
+        copied: list[Part] | None,
+    ):
+        super().__init__(writer, row, contact, content)
+        self.copied = copied  # the parts with media copied into FreshChat, by an earlier attempt
+
+    def message(self) -> FcOutgoing:
+        parts = self.copied or render.zalo_parts(self.content)
+        return FcOutgoing(tuple(parts), actor_type="user", actor_id=self.contact.fc_user_id or "")
+
+    def send(self) -> Outcome:
+        to = plan.plan_customer_message(*self._conversations())
+        fc_user = self.writer.ensure_user(self.contact)
+        if self.copied is None and media.has_media(self.content):
+            copied = media.copy_to_freshchat(self.content, self.writer.zalo, self.writer.fc, self.row.attempts)
+            for problem in copied.problems:
+                log.warning("media_not_copied", row=self.row.id, contact=self.contact.zalo_user_id, reason=problem)
+            # Saved before posting: a retry after a crash posts the same parts, so reconcile can find them.
+            self.copied = copied.parts
+            payload = {**self.row.payload, FC_PARTS: [part_payload(p) for p in copied.parts]}
+            self.writer.store.set_payload(self.row.id, payload)
+        message = FcOutgoing(self.message().parts, actor_type="user", actor_id=fc_user)
+        return self.writer.post(self.row, self.contact, fc_user, message, to)
+
+
+class OaNotePost(_ContactPost):
+    """What OA staff wrote to the customer from OA Manager, shown to the agent; or zfsync's own send
+    listed back, which is skipped."""
+
+    def message(self) -> FcOutgoing:
+        return FcOutgoing((TextPart(render.oa_note_text(self.content)),), actor_type="bot", message_type="private")
+
+    def send(self) -> Outcome:
+        current, previous = self._conversations()
+        action = plan.plan_oa_note(current, previous, self._echo_facts())
+        if isinstance(action, plan.SkipEcho):
+            return Skipped(action.reason)
+        if isinstance(action, plan.HoldBack):
+            return Held(action.reason, action.delay)
+        if isinstance(action, plan.ClaimEcho):
+            if self.writer.store.set_echo(action.row_id, self.row.source_id):
+                return Skipped(f"echo of a reply zfsync sent (row {action.row_id}, matched by content)")
+            action = plan.oa_note(current, previous)  # OA staff's message after all
+        fc_user = self.writer.ensure_user(self.contact)
+        return self.writer.post(self.row, self.contact, fc_user, self.message(), action)
+
+    def _echo_facts(self) -> plan.EchoFacts:
+        """An OA row in Zalo's listings is ours if its id is a send's id, or if it matches a send of ours
+        whose listing row is not known yet (`echo`); only what is neither goes to the agent as a note."""
+        row, store, contact_id = self.row, self.writer.store, self.contact.id
+        if store.listing_claimed(row.source_id):
+            return plan.EchoFacts(listing_claimed=True, own_send_open=False, match=None)
+        if store.open_rows_of(contact_id, "f2z"):
+            # One of our own sends to this user is unresolved; it may be this very message.
+            return plan.EchoFacts(listing_claimed=False, own_send_open=True, match=None)
+        sends = store.own_sends(contact_id, row.source_time - echo.WINDOW)
+        found = echo.echo_of(self.content.type, self.content.text, sends)
+        return plan.EchoFacts(listing_claimed=False, own_send_open=False, match=found.row_id if found else None)
+
+
+class AgentNotePost(Post):
+    """A note to the agent (a reply that failed), in the conversation the reply came from."""
+
+    def message(self) -> FcOutgoing:
+        to = plan.plan_private_note(self.row.payload)
+        return FcOutgoing((TextPart(self.row.payload["text"]),), to.actor_type, to.actor_id, "private")
+
+    def send(self) -> Outcome:
+        to = plan.plan_private_note(self.row.payload)
+        posted = self.writer.fc.post_message(to.conversation_id, self.contact.fc_user_id or "", self.message())
+        return Sent(posted, to.conversation_id)
+
+    def candidates(self) -> list[str]:
+        return [plan.plan_private_note(self.row.payload).conversation_id]
+
+    def gave_up(self, failure: Failure, now: float) -> None:
+        log.error(
+            "agent_note_not_delivered", row=self.row.id, conversation=self.row.conversation_id, error=failure.reason
+        )

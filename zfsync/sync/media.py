@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from zfsync.domain import Json, Media, ZaloContent
+from zfsync.domain import ImagePart, Json, Media, Part, TextPart, ZaloContent
 from zfsync.errors import AuthError, RateLimited, RemoteError, TransientError
 from zfsync.sync import render
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -41,7 +41,7 @@ _DECODING = threading.Lock()  # one image converted at a time: peak memory is on
 
 @dataclass(frozen=True)
 class Copied:
-    parts: list[Json]
+    parts: list[Part]
     problems: list[str]  # why a copy fell back to a link, for the log and the note
 
 
@@ -66,16 +66,16 @@ def copy_to_freshchat(content: ZaloContent, zalo: ZaloSide, fc: FreshChatSide, a
     try:
         media = zalo.download(content.url or content.thumb, FRESHCHAT_MAX_BYTES)
         if kind == "voice":
-            return Copied([{"file": fc.upload_file(media)}, render.text_part("🎤 Voice message")], [])
+            return Copied([fc.upload_file(media), TextPart("🎤 Voice message")], [])
         if kind not in render.IMAGE_TYPES:
             named = Media(media.data, media.content_type, content.file_name or media.name)
-            return Copied([{"file": fc.upload_file(named)}, render.text_part(render.file_label(content))], [])
+            return Copied([fc.upload_file(named), TextPart(render.file_label(content))], [])
         uploaded = fc.upload_image(media)
     except RemoteError as exc:
         problem = _fallback_reason(exc, attempt)
         note = f"⚠️ zfsync could not copy this {what} into FreshChat ({problem}); the Zalo link expires after a while."
-        return Copied([*parts, render.text_part(note)], [problem])
-    return Copied([{"image": {"url": uploaded}} if "image" in p else p for p in parts], [])
+        return Copied([*parts, TextPart(note)], [problem])
+    return Copied([ImagePart(uploaded) if isinstance(p, ImagePart) else p for p in parts], [])
 
 
 def _fallback_reason(exc: RemoteError, attempt: int) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from zfsync.domain import Z2F, Kind
-from zfsync.store import NewRow
+from zfsync.domain import Z2F, Kind, NewRow
 
 WINDOW_CODE = "window"
 

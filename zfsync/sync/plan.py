@@ -1,9 +1,11 @@
 """Plan, then act: what one queued row becomes on the other side, decided with no I/O.
 
 A writer gathers the facts (the contact's conversation, what zfsync itself sent, the customer's window),
-asks the planner for one action and carries it out. Every decision lives here, table-tested in
-tests/unit/test_plan.py; the writers only talk to the APIs and the store. A row to FreshChat is one of
-three posts (a customer's message, OA staff's message, a note to an agent), each with its planner.
+asks the planner for one action and carries it out; when FreshChat refuses a post, the planner also says
+how to recover (follow the customer's newest conversation, open a new one, make the user again). Every
+decision lives here, table-tested in tests/unit/test_plan.py; the writers only talk to the APIs and the
+store. A row to FreshChat is one of three posts (a customer's message, OA staff's message, a note to an
+agent), each with its planner.
 """
 
 from __future__ import annotations
@@ -20,21 +22,14 @@ OA_NOTE_HOLD = 1.0  # seconds: our own send usually settles within a round trip;
 
 
 @dataclass(frozen=True)
-class PostCustomerMessage:
-    """Post as the contact's FreshChat user: into ``conversation``, or a new conversation when None
-    (``replaced`` names the one it stands in for, so the agent is told)."""
+class PostTo:
+    """Post the customer's message (as their FreshChat user), or OA staff's as a private note: into
+    ``conversation``, or a new conversation when None (``replaced`` names the one it stands in for, so the
+    agent is told)."""
 
     conversation: Conversation | None
     replaced: str = ""
     reopen: bool = False  # the conversation was resolved: open it again for the agents
-
-
-@dataclass(frozen=True)
-class PostOaNote:
-    """Show the agent, as a private note, what OA staff wrote to the customer from OA Manager."""
-
-    conversation: Conversation | None
-    replaced: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,22 +73,22 @@ class EchoFacts:
     match: int | None  # a send of ours with this content and no listing row yet
 
 
-ToFreshChat = PostCustomerMessage | PostOaNote | PostPrivateNote | SkipEcho | ClaimEcho | HoldBack
+ToFreshChat = PostTo | PostPrivateNote | SkipEcho | ClaimEcho | HoldBack
 
 
-def plan_customer_message(current: Conversation | None, previous: str | None) -> PostCustomerMessage:
+def plan_customer_message(current: Conversation | None, previous: str | None) -> PostTo:
     """``current``: the contact's conversation to post to; ``previous``: the FreshChat id of their newest
     one, current or not."""
     if current is None:
         # A customer with a conversation before (deleted in FreshChat, or dropped by an operator) gets a
         # new one, and the agent a note saying why.
-        return PostCustomerMessage(None, replaced=previous or "")
-    return PostCustomerMessage(current, reopen=current.resolved)
+        return PostTo(None, replaced=previous or "")
+    return PostTo(current, reopen=current.resolved)
 
 
 def plan_oa_note(
     current: Conversation | None, previous: str | None, echo: EchoFacts
-) -> PostOaNote | SkipEcho | HoldBack | ClaimEcho:
+) -> PostTo | SkipEcho | HoldBack | ClaimEcho:
     """An OA row of Zalo's listings: zfsync's own send listed back, or what OA staff wrote."""
     if echo.listing_claimed:
         return SkipEcho("echo of a reply zfsync sent")
@@ -109,9 +104,42 @@ def plan_private_note(payload: Json) -> PostPrivateNote:
     return PostPrivateNote(payload["conversation_id"], payload.get("actor_type", "agent"), payload.get("actor_id", ""))
 
 
-def oa_note(current: Conversation | None, previous: str | None) -> PostOaNote:
+def oa_note(current: Conversation | None, previous: str | None) -> PostTo:
     """Where an OA staff message goes: also what a `ClaimEcho` becomes when the send was claimed first."""
-    return PostOaNote(current) if current is not None else PostOaNote(None, replaced=previous or "")
+    return PostTo(current) if current is not None else PostTo(None, replaced=previous or "")
+
+
+# --- recovering from FreshChat's refusals -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlreadyThere:
+    """The customer's newest conversation holds the refused message already: adopt it."""
+
+    message_id: str
+
+
+@dataclass(frozen=True)
+class PostAgain:
+    """Post the refused message into the customer's newest conversation."""
+
+
+def after_not_latest(found: str | None) -> AlreadyThere | PostAgain:
+    """FreshChat said the conversation is not the customer's latest, and we followed them to their newest:
+    after a resolve FreshChat may have opened it *with* the refused message (``found`` there)."""
+    return AlreadyThere(found) if found is not None else PostAgain()
+
+
+def reopen_after_refusal(status: int | None) -> bool:
+    """Whether a refused post means the conversation is gone (404: deleted in FreshChat), so the message
+    opens a new one; any other refusal is the row's failure."""
+    return status == 404
+
+
+def recreate_user_after_refusal(user_still_there: bool) -> bool:
+    """Whether a refused new conversation means the customer's FreshChat user is gone (it cannot be found
+    again), so it is made again, once; with the user there, the refusal is the row's failure."""
+    return not user_still_there
 
 
 # --- to Zalo ----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, Json, Media, ZaloMessage, ZaloProfile
+from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, FilePart, Json, Media, ZaloMessage, ZaloProfile
 from zfsync.quota import Quota
 
 
@@ -62,7 +62,9 @@ class FreshChatSide(Protocol):
 
     def user_conversations(self, user_id: str) -> list[str]: ...
 
-    def conversation(self, conversation_id: str) -> dict: ...
+    def conversation_started(self, conversation_id: str) -> str:
+        """When the conversation was created, as FreshChat's ISO time ("" if it does not say)."""
+        ...
 
     def create_conversation(self, channel_id: str, user_id: str, first: FcOutgoing) -> tuple[str, str | None]:
         """Open a conversation carrying ``first``; returns its id and the id of ``first`` if given."""
@@ -82,8 +84,8 @@ class FreshChatSide(Protocol):
         """Returns the URL an ``image`` part points at."""
         ...
 
-    def upload_file(self, media: Media) -> Json:
-        """Returns the body of a ``file`` part."""
+    def upload_file(self, media: Media) -> FilePart:
+        """Returns the part that carries the uploaded file."""
         ...
 
     def download(self, url: str, max_bytes: int) -> Media:

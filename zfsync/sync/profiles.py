@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import structlog
 
+from zfsync.domain import Contact, FcNewUser, reference_id
 from zfsync.errors import PermanentError, RemoteError, TransientError
 from zfsync.priority import Priority, purpose
-from zfsync.store import Store
-from zfsync.sync.freshchat_writer import freshchat_user
 from zfsync.sync.ports import FreshChatSide, ZaloSide
+from zfsync.sync.seams import Contacts
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -27,12 +28,33 @@ RUN_EVERY = 60.0
 PER_RUN = 20
 
 
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def freshchat_user(contact: Contact, display_name: str, now: float) -> FcNewUser:
+    """The FreshChat user that stands for a Zalo contact: name, avatar and the properties agents see."""
+    name = display_name.format(name=(contact.display_name or contact.zalo_user_id)[:200])
+    last_seen_ms = max(contact.last_inbound_ms, contact.first_seen_ms) or int(now * 1000)
+    return FcNewUser(
+        reference_id=reference_id(contact.zalo_user_id),
+        first_name=name,
+        avatar_url=contact.avatar_url,
+        properties=(
+            ("external_user_provider", "zalo"),
+            ("zalo_user_id", contact.zalo_user_id),
+            ("zalo_first_contact", _iso(contact.first_seen_ms)),
+            ("zalo_last_seen", _iso(last_seen_ms)),
+        ),
+    )
+
+
 class ProfileRefresher:
     def __init__(
         self,
         zalo: ZaloSide,
         freshchat: FreshChatSide,
-        store: Store,
+        store: Contacts,
         clock: Callable[[], float],
         display_name: str,
         monotonic: Callable[[], float] | None = None,

@@ -1,8 +1,8 @@
 """How a message looks on the other side. Pure functions: no I/O, easy to table-test.
 
-Zalo → FreshChat produces FreshChat ``message_parts``; FreshChat → Zalo produces the texts and media
-references the Zalo writer sends. Nothing is dropped: a content type we do not understand becomes a
-readable placeholder that carries its raw fields.
+Zalo → FreshChat produces the parts of a FreshChat message (`zfsync.domain.Part`); FreshChat → Zalo
+produces the texts and media references the Zalo writer sends. Nothing is dropped: a content type we do
+not understand becomes a readable placeholder that carries its raw fields.
 """
 
 from __future__ import annotations
@@ -12,7 +12,19 @@ import re
 import unicodedata
 from typing import Any
 
-from zfsync.domain import REPLACEMENT, FcMessage, Json, ZaloContent
+from zfsync.domain import (
+    REPLACEMENT,
+    ButtonPart,
+    FcMessage,
+    FilePart,
+    ImagePart,
+    Json,
+    OtherPart,
+    Part,
+    TextPart,
+    VideoPart,
+    ZaloContent,
+)
 
 ZALO_TEXT_LIMIT = 2000
 MAP_URL = "https://www.google.com/maps?q={lat},{lng}"
@@ -20,44 +32,38 @@ IMAGE_TYPES = ("photo", "GIF", "gif", "sticker")
 LINK_TYPES = ("link", "links")  # their url, if any, is a web page, not something to copy
 
 
-def text_part(text: str) -> Json:
-    return {"text": {"content": text}}
-
-
 ALTERED = "(zfsync: characters Zalo sent that no text can hold were replaced by \ufffd)"
 
 
-def zalo_parts(content: ZaloContent) -> list[Json]:
-    """FreshChat message parts for what a Zalo message says; a text the client had to repair (invalid code
-    points became U+FFFD) says so."""
-    parts = _zalo_parts(content)
-    for part in parts:
-        text = part.get("text")
-        if isinstance(text, dict) and REPLACEMENT in str(text.get("content")):
-            text["content"] = f"{text['content']}\n{ALTERED}"
-    return parts
+def zalo_parts(content: ZaloContent) -> list[Part]:
+    """The parts of a FreshChat message for what a Zalo message says; a text the client had to repair
+    (invalid code points became U+FFFD) says so."""
+    return [
+        TextPart(f"{p.text}\n{ALTERED}") if isinstance(p, TextPart) and REPLACEMENT in p.text else p
+        for p in _zalo_parts(content)
+    ]
 
 
-def _zalo_parts(content: ZaloContent) -> list[Json]:
+def _zalo_parts(content: ZaloContent) -> list[Part]:
     kind, text = content.type, content.text
     if kind == "text":
-        return [text_part(text if text.strip() else "(empty message)")]
+        return [TextPart(text if text.strip() else "(empty message)")]
     if kind in IMAGE_TYPES:
         image = content.url or content.thumb
-        parts: list[Json] = [{"image": {"url": image}}] if image else []
+        parts: list[Part] = [ImagePart(image)] if image else []
         caption = content.description or (text if kind == "photo" else "")
         if caption.strip():
-            parts.append(text_part(caption))
-        return parts or [text_part(f"[{kind} without a link]")]
+            parts.append(TextPart(caption))
+        return parts or [TextPart(f"[{kind} without a link]")]
     if kind == "voice":
         url = content.url
-        return [text_part(f"🎤 Voice message: {url}" if url else "🎤 Voice message (no link)")]
+        return [TextPart(f"🎤 Voice message: {url}" if url else "🎤 Voice message (no link)")]
     if kind in LINK_TYPES:
         lines = [t for t in [text, *content.links] if t.strip()]
-        return [text_part("\n".join(lines) if lines else "[link]")]
+        return [TextPart("\n".join(lines) if lines else "[link]")]
     if kind == "location":
-        return [text_part(location_text(content.location, text))]
-    return [text_part(unknown_text(content))]
+        return [TextPart(location_text(content.location, text))]
+    return [TextPart(unknown_text(content))]
 
 
 def location_text(location: str, text: str = "") -> str:
@@ -90,70 +96,34 @@ def unknown_text(content: ZaloContent) -> str:
 def oa_note_text(content: ZaloContent) -> str:
     """A message OA staff typed in Zalo OA Manager, shown to agents as a private note."""
     parts = zalo_parts(content)
-    shown = "\n".join(p["text"]["content"] for p in parts if "text" in p)
-    images = [p["image"]["url"] for p in parts if "image" in p]
+    shown = "\n".join(p.text for p in parts if isinstance(p, TextPart))
+    images = [p.url for p in parts if isinstance(p, ImagePart)]
     body = "\n".join(x for x in [shown, *images] if x)
     return f"[Sent from Zalo OA Manager by OA staff]\n{body}"
 
 
-def _link(body: Json) -> str:
-    """Where an attachment part points: ``url``, or ``download_url`` where a source gives only that."""
-    return _s(body.get("url") or body.get("download_url"))
-
-
-def _part_text(part: Json) -> str:
-    """What a part that is not an attachment says, as text: buttons and quick replies by their labels (and
-    URLs), collections and templates by what they hold, any other kind by the text it carries."""
-    if isinstance(part.get("text"), dict):
-        return _s(part["text"].get("content"))
-    if isinstance(part.get("image"), dict):
-        return _link(part["image"])
-    if isinstance(part.get("file"), dict):
-        f = part["file"]
-        return f"{_s(f.get('name')) or 'file'}: {_link(f)}".strip()
-    if isinstance(part.get("url_button"), dict):
-        b = part["url_button"]
-        return f"{_s(b.get('label'))}: {_s(b.get('url'))}"
-    if isinstance(part.get("quick_reply_button"), dict):
-        return f"• {_s(part['quick_reply_button'].get('label'))}"
-    if isinstance(part.get("callback"), dict):
-        return f"• {_s(part['callback'].get('label'))}"
-    if isinstance(part.get("video"), dict):
-        return _link(part["video"])
-    if isinstance(part.get("collection"), dict):
-        return _lines(part["collection"].get("sub_parts"))
-    if isinstance(part.get("template_content"), dict):
-        sections = part["template_content"].get("sections")
-        return "\n".join(
-            _lines(section.get("parts"))
-            for section in (sections if isinstance(sections, list) else [])
-            if isinstance(section, dict)
-        )
-    for body in part.values():  # a kind zfsync does not know (reference, email ...): the text it carries
-        if isinstance(body, dict):
-            for key in ("content", "text", "label", "title", "url"):
-                if isinstance(body.get(key), str) and body[key].strip():
-                    return body[key]
-    return ""
-
-
-def _lines(parts: Any) -> str:
-    return "\n".join(
-        t
-        for t in (_part_text(p) for p in (parts if isinstance(parts, list) else []) if isinstance(p, dict))
-        if t.strip()
-    )
+def part_text(part: Part) -> str:
+    """What a part that is not sent as an attachment says, as text: buttons by their labels (and URLs),
+    groups by what they hold, a kind zfsync does not know by the text it carries."""
+    if isinstance(part, TextPart | OtherPart):
+        return part.text
+    if isinstance(part, ImagePart | VideoPart):
+        return part.url
+    if isinstance(part, FilePart):
+        return f"{part.name or 'file'}: {part.url}".strip()
+    if isinstance(part, ButtonPart):
+        return f"{part.label}: {part.url}" if part.url else f"• {part.label}"
+    return "\n".join(t for t in (part_text(p) for p in part.parts) if t.strip())
 
 
 def attachments_without_url(message: FcMessage) -> list[str]:
     """Names of the message's files and images that have no url yet (FreshChat adds it after scanning)."""
-    waiting = []
-    for part in message.parts:
-        for kind in ("file", "image"):
-            body = part.get(kind)
-            if isinstance(body, dict) and not _link(body):
-                waiting.append(_s(body.get("name")) or kind)
-    return waiting
+    waiting = [p for p in message.parts if isinstance(p, ImagePart | FilePart) and not p.url]
+    return [p.name or ("file" if isinstance(p, FilePart) else "image") for p in waiting]
+
+
+def _waiting(part: Part) -> bool:
+    return isinstance(part, ImagePart | FilePart) and not part.url
 
 
 def agent_pieces(message: FcMessage) -> list[tuple[str, Json]]:
@@ -171,19 +141,31 @@ def agent_pieces(message: FcMessage) -> list[tuple[str, Json]]:
         lines.clear()
 
     for part in (*message.parts, *message.reply_parts):
-        image, file = part.get("image"), part.get("file")
-        if isinstance(image, dict) and _link(image):
+        if isinstance(part, ImagePart) and part.url:
             flush()
-            pieces.append(("image", {"url": _link(image), "name": _s(image.get("name"))}))
-        elif isinstance(file, dict) and _link(file):
+            pieces.append(("image", {"url": part.url, "name": part.name}))
+        elif isinstance(part, FilePart) and part.url:
             flush()
-            content_type = _s(file.get("content_type") or file.get("file_content_type"))
-            pieces.append(("file", {"url": _link(file), "name": _s(file.get("name")), "content_type": content_type}))
-        elif not isinstance(image, dict) and not isinstance(file, dict):
-            lines.append(_part_text(part))
+            pieces.append(("file", {"url": part.url, "name": part.name, "content_type": part.content_type}))
+        elif not _waiting(part):
+            lines.append(part_text(part))
         # An attachment without a url has nothing to send; the reader tells the agent (missing_attachment_note).
     flush()
     return pieces
+
+
+def fingerprint(parts: tuple[Part, ...] | list[Part]) -> str:
+    """What identifies a post's content when it is looked for again: its texts, image URLs and file names."""
+    texts = [p.text for p in parts if isinstance(p, TextPart)]
+    images = [p.url for p in parts if isinstance(p, ImagePart)]
+    files = [p.name for p in parts if isinstance(p, FilePart)]
+    return json.dumps([texts, images, files], ensure_ascii=False)
+
+
+def part_kinds(parts: tuple[Part, ...]) -> list[str]:
+    """The kinds of a message's parts, for a note that says what could not be sent."""
+    names = {TextPart: "text", ImagePart: "image", FilePart: "file", VideoPart: "video", ButtonPart: "button"}
+    return sorted({p.kind if isinstance(p, OtherPart) else names.get(type(p), "collection") for p in parts})
 
 
 def long_text_preview(text: str, size: int = 300) -> str:

@@ -28,14 +28,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import structlog
 
-from zfsync.domain import Z2F, Baseline, Kind, Mark, Resume, ZaloMessage
+from zfsync.domain import Z2F, Baseline, Kind, Mark, NewRow, Resume, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.log import Throttle
 from zfsync.priority import Priority, purpose
-from zfsync.store import NewRow, Store
 from zfsync.sync import aliases, pages
 from zfsync.sync.pages import CAPPED, ENDED, REACHED
 from zfsync.sync.ports import ZaloSide
+from zfsync.sync.seams import ZaloRecord
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -107,7 +107,7 @@ def feed_order(
 
 
 class ZaloReader:
-    def __init__(self, zalo: ZaloSide, store: Store, clock: Callable[[], float], page_cap: int):
+    def __init__(self, zalo: ZaloSide, store: ZaloRecord, clock: Callable[[], float], page_cap: int):
         self.zalo = zalo
         self.store = store
         self.clock = clock
@@ -334,6 +334,7 @@ class ZaloReader:
             last_inbound_ms=max((r.time_ms for r in customer), default=0),
             now=self.clock(),
             aliases=found,
+            poll_at=self.clock(),  # a customer who just wrote is likely to get an answer soon: poll them now
         )
         log.info("zalo_messages_queued", user=user_id, count=len(new_rows))
         return len(new_rows)

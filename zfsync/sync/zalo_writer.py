@@ -13,11 +13,10 @@ from collections.abc import Callable
 import structlog
 
 from zfsync.domain import Contact, Kind, Media, OutboxRow, ZaloMessage
-from zfsync.errors import PermanentError, RemoteError
-from zfsync.store import Store
 from zfsync.sync import echo, media, notes, pages, plan
-from zfsync.sync.delivery import Sent
+from zfsync.sync.delivery import Failure, Outcome, Refused, Sent
 from zfsync.sync.ports import ZaloSide
+from zfsync.sync.seams import WriterStore
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -27,7 +26,9 @@ DOCUMENT_NAME = "tin-nhan.docx"  # "message.docx": the long reply as a file, nam
 
 
 class ZaloWriter:
-    def __init__(self, zalo: ZaloSide, store: Store, clock: Callable[[], float], download: Callable[[str, int], Media]):
+    def __init__(
+        self, zalo: ZaloSide, store: WriterStore, clock: Callable[[], float], download: Callable[[str, int], Media]
+    ):
         self.zalo = zalo
         self.store = store
         self.clock = clock
@@ -62,8 +63,8 @@ class Reply(ABC):
     def _send(self) -> str:
         """Send to the customer; returns Zalo's message id."""
 
-    def send(self) -> Sent:
-        return self._send(), None
+    def send(self) -> Outcome:
+        return Sent(self._send())
 
     def reconcile(self) -> Sent | None:
         """Our earlier attempt landed if the user's conversation shows an OA message with this content
@@ -82,19 +83,18 @@ class Reply(ABC):
         listed = [(m.message_id, m.type, m.text) for m in read.items if m.from_oa]
         sends = self.writer.store.own_sends(self.contact.id, since - echo.WINDOW)
         found = echo.landed(row.kind, row.payload, row.id, listed, sends)
-        return (found, None) if found else None
+        return Sent(found) if found else None
 
-    def gave_up(self, error: RemoteError, now: float) -> None:
+    def gave_up(self, failure: Failure, now: float) -> None:
         """Tell the agent, once per failed message, in the conversation the reply came from."""
         row, payload = self.row, self.row.payload
-        code = "" if error.code is None else str(error.code)
         preview = str(payload.get("text") or payload.get("name") or payload.get("url") or "")
-        if isinstance(error, PermanentError):
-            text = notes.failure_note(code, error.reason, preview, error.advice)
+        if failure.final:
+            text = notes.failure_note(failure.code, failure.reason, preview, failure.advice)
         else:
-            text = notes.gave_up_note(error.reason, row.attempts + 1, preview)
+            text = notes.gave_up_note(failure.reason, failure.attempts, preview)
         self._note(f"note:{row.source_id}", text, now)
-        log.warning("agent_notified", row=row.id, code=code, conversation=row.conversation_id)
+        log.warning("agent_notified", row=row.id, code=failure.code, conversation=row.conversation_id)
 
     def _note(self, source_id: str, text: str, now: float) -> None:
         """Queue a private note to the agent, in the conversation the reply came from."""
@@ -154,10 +154,8 @@ class AttachmentReply(Reply):
 class OutsideWindowReply(Reply):
     """The customer's last message is over 7 days old: Zalo allows no reply, so none is attempted."""
 
+    def send(self) -> Outcome:
+        return Refused("the customer's last message is over 7 days old", notes.WINDOW_CODE)
+
     def _send(self) -> str:
-        raise PermanentError(
-            "the customer's last message is over 7 days old",
-            side="zalo",
-            endpoint="/v3.0/oa/message/cs",
-            code=notes.WINDOW_CODE,
-        )
+        raise AssertionError("an outside-window reply is refused before any send")

@@ -1,0 +1,111 @@
+"""Small frozen objects both API clients translate to and from.
+
+Terminology, used the same way everywhere:
+- *contact*: one Zalo user who wrote to the OA, and the FreshChat user that stands for them;
+- *conversation*: the FreshChat conversation that currently carries a contact's messages;
+- *message id*: the id a side gave a message; Zalo ids are strings (they can exceed 2^53);
+- *direction*: ``z2f`` (customer to agent) or ``f2z`` (agent to customer);
+- *cursor*: how far a side has been read, stored next to the rows it covers.
+
+`common` holds what all share, `zalo` and `freshchat` each side's values, `rows` the outbox's kinds and
+states and what the store hands out.
+"""
+
+from zfsync.domain.common import REPLACEMENT, Json, Media, safe_text
+from zfsync.domain.freshchat import (
+    OTHER_EVENT,
+    REOPENED,
+    RESOLVED,
+    ButtonPart,
+    FcMessage,
+    FcNewUser,
+    FcOutgoing,
+    FcUser,
+    FilePart,
+    GroupPart,
+    ImagePart,
+    OtherPart,
+    Part,
+    TextPart,
+    VideoPart,
+    part_of,
+    part_payload,
+    reference_id,
+)
+from zfsync.domain.rows import (
+    F2Z,
+    OPEN_STATES,
+    Z2F,
+    Contact,
+    Conversation,
+    Direction,
+    Kind,
+    NewRow,
+    OutboxRow,
+    OwnSend,
+    SideHealth,
+    Status,
+)
+from zfsync.domain.zalo import (
+    CONVERSATION,
+    FEED,
+    Baseline,
+    FeedCursor,
+    Mark,
+    RecordedRow,
+    Resume,
+    StoredTokens,
+    ZaloContent,
+    ZaloMessage,
+    ZaloProfile,
+    ZaloTokens,
+)
+
+__all__ = [
+    "CONVERSATION",
+    "F2Z",
+    "FEED",
+    "OPEN_STATES",
+    "OTHER_EVENT",
+    "REOPENED",
+    "REPLACEMENT",
+    "RESOLVED",
+    "Z2F",
+    "Baseline",
+    "ButtonPart",
+    "Contact",
+    "Conversation",
+    "Direction",
+    "FcMessage",
+    "FcNewUser",
+    "FcOutgoing",
+    "FcUser",
+    "FeedCursor",
+    "FilePart",
+    "GroupPart",
+    "ImagePart",
+    "Json",
+    "Kind",
+    "Mark",
+    "Media",
+    "NewRow",
+    "OtherPart",
+    "OutboxRow",
+    "OwnSend",
+    "Part",
+    "RecordedRow",
+    "Resume",
+    "SideHealth",
+    "Status",
+    "StoredTokens",
+    "TextPart",
+    "VideoPart",
+    "ZaloContent",
+    "ZaloMessage",
+    "ZaloProfile",
+    "ZaloTokens",
+    "part_of",
+    "part_payload",
+    "reference_id",
+    "safe_text",
+]

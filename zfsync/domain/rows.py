@@ -1,0 +1,138 @@
+"""The directions, the kinds and states of an outbox row, and the frozen values the store hands out (so
+nothing outside the store can change a row behind its back)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from zfsync.domain.common import Json
+
+
+class Direction(StrEnum):
+    Z2F = "z2f"  # a Zalo customer's message, to FreshChat
+    F2Z = "f2z"  # an agent's reply, to Zalo
+
+
+Z2F, F2Z = Direction.Z2F, Direction.F2Z
+
+
+class Kind(StrEnum):
+    """The kinds of outbox row zfsync itself makes. A customer's row is of the Zalo type it was listed with
+    (text, photo, sticker, link, location, voice, file ...: Zalo adds types, so those stay open strings)."""
+
+    OA_NOTE = "oa_note"  # OA staff wrote to the customer from OA Manager: a private note for the agent
+    FAILURE_NOTE = "failure_note"  # a private note telling the agent a reply did not reach the customer
+    TEXT = "text"  # an agent's text (or one part of a long one)
+    IMAGE = "image"  # an agent's image
+    FILE = "file"  # an agent's file
+    TEXT_FILE = "text_file"  # an agent's long text, sent as a document
+    RESOLVE_NOTICE = "resolve_notice"  # the text sent to the customer when an agent resolves (sync.resolve_notice)
+
+
+class Status(StrEnum):
+    """Where one outbox row (one message, or one part of a split message) stands."""
+
+    PENDING = "pending"  # waiting to be sent
+    SENDING = "sending"  # claimed; if found again, the outcome of the last attempt is unknown: reconcile first
+    SENT = "sent"
+    FAILED = "failed"  # gave up; listed by `zfsync failed`, can be retried or skipped
+    SKIPPED = "skipped"  # deliberately not sent (echo, skipped by an operator)
+
+
+OPEN_STATES = (Status.PENDING, Status.SENDING)
+
+
+class SideHealth(StrEnum):
+    """The outcome of a side's last poll, as `zfsync status` and the metrics show it."""
+
+    OK = "OK"
+    TRANSIENT_ERROR = "TRANSIENT_ERROR"  # the side or the network failed for a while: retried on its own
+    RATE_LIMITED = "RATE_LIMITED"
+    BAD_CREDENTIALS = "BAD_CREDENTIALS"  # a human must act: the token or the API key
+    PERMANENT_ERROR = "PERMANENT_ERROR"
+
+
+# --- what the store keeps: frozen values, so nothing outside the store can change a row behind its back ---
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A Zalo user and the FreshChat user that stands for them."""
+
+    id: int
+    zalo_user_id: str
+    display_name: str
+    avatar_url: str
+    fc_user_id: str | None
+    first_seen_ms: int
+    last_inbound_ms: int  # the customer's last message: Zalo's 7-day window
+    cursor_time_ms: int
+    cursor_id: str
+    profile_checked_at: float
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A FreshChat conversation carrying one contact's messages; ``is_current`` marks the one posted to."""
+
+    id: int
+    contact_id: int
+    fc_conversation_id: str
+    is_current: bool
+    resolved: bool
+    created_at: float
+    last_activity_at: float
+    next_poll_at: float
+    cursor_id: str  # newest FreshChat message already read
+    cursor_time: float
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One message (or one part of a split one) to copy to the other side, and how far it got."""
+
+    id: int
+    direction: str  # Z2F or F2Z
+    source_id: str
+    part: int
+    contact_id: int
+    kind: str
+    payload: Json  # what to send, already parsed; a writer that changes it saves a copy
+    source_time: float  # epoch seconds at the source: the delivery order per contact
+    status: str
+    dest_id: str | None
+    conversation_id: str | None
+    attempts: int
+    claimed_at: float | None
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """An outbox row to insert; ``(direction, source_id, part)`` is its identity."""
+
+    direction: str
+    source_id: str
+    kind: str
+    payload: Json
+    source_time: float
+    part: int = 0
+    status: str = Status.PENDING
+    dest_id: str | None = None
+    conversation_id: str | None = None
+    last_error: str = ""
+    listing: str = ""  # z2f: which Zalo listing showed the message (FEED or CONVERSATION)
+    alias_id: str | None = None  # z2f: the id the other listing shows it under, when known
+
+
+@dataclass(frozen=True)
+class OwnSend:
+    """One of zfsync's sends to a Zalo user, as echo recognition needs it."""
+
+    row_id: int
+    kind: str
+    payload: Json
+    dest_id: str | None
+    echo_id: str | None
+    status: str
+    listed: bool  # the listing row of this send is known: its echo_id, or a recorded row with its dest_id

@@ -1,0 +1,172 @@
+"""Zalo's side in zfsync's words: what a message says, a listing's row, a profile, the tokens, and where
+reading the feed stands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zfsync.domain.common import Json
+
+
+@dataclass(frozen=True)
+class ZaloContent:
+    """What a Zalo message says, in zfsync's words: what a customer's (or OA staff's) row stores in the
+    outbox, and all that rendering and media copying read. ``extra`` holds the fields Zalo sent that have
+    no name here (a business card's phone, a type Zalo added), so a placeholder can still show them."""
+
+    type: str
+    text: str = ""
+    url: str = ""
+    thumb: str = ""
+    description: str = ""
+    links: tuple[str, ...] = ()
+    location: str = ""  # as Zalo sent it: "lat,lng", "lng,lat" or a JSON object (`render.location_text`)
+    file_name: str = ""
+    extra: Json = field(default_factory=dict, compare=False)
+
+    FORMAT = "zalo-content-1"  # under "format"; a payload without it is a row as listed (`app.upgrade_payloads`)
+
+    def payload(self) -> Json:
+        """The outbox payload: every field, links as a list, and the format tag."""
+        return {
+            "format": self.FORMAT,
+            "type": self.type,
+            "text": self.text,
+            "url": self.url,
+            "thumb": self.thumb,
+            "description": self.description,
+            "links": list(self.links),
+            "location": self.location,
+            "file_name": self.file_name,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def of(cls, payload: Json) -> ZaloContent:
+        """The content a payload of `payload()` holds (other keys, such as copied parts, are ignored)."""
+        return cls(
+            type=str(payload.get("type") or "unknown"),
+            text=str(payload.get("text") or ""),
+            url=str(payload.get("url") or ""),
+            thumb=str(payload.get("thumb") or ""),
+            description=str(payload.get("description") or ""),
+            links=tuple(str(x) for x in payload.get("links") or ()),
+            location=str(payload.get("location") or ""),
+            file_name=str(payload.get("file_name") or ""),
+            extra=dict(payload.get("extra") or {}),
+        )
+
+    @classmethod
+    def stored(cls, payload: Json) -> bool:
+        return payload.get("format") == cls.FORMAT
+
+
+FEED = "feed"  # Zalo's OA-wide listing, listrecentchat
+CONVERSATION = "conversation"  # one user's listing
+
+
+@dataclass(frozen=True)
+class ZaloMessage:
+    """One row of Zalo's ``listrecentchat`` or ``conversation``; ``user_id`` is always the customer.
+    ``listing`` says which of the two showed it: they may show one message under two ids (`sync.aliases`)."""
+
+    message_id: str
+    user_id: str
+    from_oa: bool  # src == 0: sent by the OA (by us, or by staff in OA Manager)
+    time_ms: int
+    content: ZaloContent
+    user_name: str = ""
+    user_avatar: str = ""
+    listing: str = ""  # FEED or CONVERSATION
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """Sort key and cursor value: Zalo times can tie to the millisecond, so the id breaks ties."""
+        return (self.time_ms, self.message_id)
+
+    @property
+    def type(self) -> str:
+        return self.content.type
+
+    @property
+    def text(self) -> str:
+        return self.content.text
+
+
+@dataclass(frozen=True)
+class ZaloProfile:
+    user_id: str
+    display_name: str
+    avatar: str = ""
+
+
+@dataclass(frozen=True)
+class ZaloTokens:
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_in: float
+
+
+@dataclass(frozen=True)
+class StoredTokens:
+    """Zalo's token pair as the store keeps it: when the access token expires, and why the pair is dead
+    (a refused refresh) if it is."""
+
+    access_token: str
+    refresh_token: str
+    expires_at: float
+    dead_reason: str = ""
+
+
+@dataclass(frozen=True)
+class RecordedRow:
+    """A Zalo message zfsync recorded, as matching one listing's row against the other's needs it."""
+
+    zalo_id: str  # the id it was recorded under
+    listing: str  # which listing showed it then ("" for rows recorded before zfsync kept it)
+    from_oa: bool
+    content: ZaloContent
+    time_ms: int
+
+
+# --- reading Zalo's feed ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the feed held at the first start: history, never bridged."""
+
+    time_ms: int
+    ids: frozenset[str]  # the rows at exactly `time_ms` that were history
+
+    def holds(self, row: ZaloMessage) -> bool:
+        if row.time_ms < 0:
+            return False
+        return row.time_ms < self.time_ms or (row.time_ms == self.time_ms and row.message_id in self.ids)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where the last complete cycle left the feed: everything at or below these rows was handled."""
+
+    time_ms: int
+    ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A feed scan stopped at its page cap: the next cycle reads on from ``offset`` down to ``floor``."""
+
+    offset: int
+    floor: Mark
+
+
+@dataclass(frozen=True)
+class FeedCursor:
+    """Where reading Zalo's feed stands; ``mark`` is None before the first start (no baseline yet).
+    ``owed``: users a cycle cut short still owes a catch-up from their own conversation."""
+
+    mark: Mark | None
+    baseline: Baseline
+    resume: Resume | None
+    owed: frozenset[str] = frozenset()

@@ -1,0 +1,154 @@
+"""What the sync core needs from the store, one small protocol per seam. `zfsync.store.Store` fits them all;
+each part of the core names only the seams it uses, and speaks domain values through them.
+
+- `Outbox`: the queued rows, their delivery, and what zfsync itself sent (echoes);
+- `ZaloRecord`: what was read from Zalo, and where reading its feed stands;
+- `Contacts`: the contacts, their FreshChat users and conversations, and when each is polled;
+- `Health`: each side's last outcome, for `zfsync status`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Protocol
+
+from zfsync.domain import (
+    Baseline,
+    Contact,
+    Conversation,
+    FeedCursor,
+    Mark,
+    NewRow,
+    OutboxRow,
+    OwnSend,
+    RecordedRow,
+    Resume,
+)
+
+
+class Outbox(Protocol):
+    def due_heads(self, direction: str, now: float, limit: int, exclude: Collection[int] = ()) -> list[OutboxRow]:
+        """Each contact's oldest open row, if due, but for the contacts in ``exclude``."""
+        ...
+
+    def next_due_head(self, direction: str, exclude: Collection[int] = ()) -> float | None: ...
+
+    def claim(self, row: OutboxRow, now: float) -> bool:
+        """Compare-and-set the row to ``sending``; False if another worker (or daemon) changed it."""
+        ...
+
+    def finish_sent(self, row_id: int, dest_id: str, now: float, conversation_id: str | None = None) -> None: ...
+
+    def postpone(
+        self, row_id: int, next_at: float, error: str, code: str, outcome_unknown: bool, count_attempt: bool = True
+    ) -> None: ...
+
+    def fail(self, row_id: int, error: str, code: str, now: float) -> None: ...
+
+    def skip(self, row_id: int, reason: str, now: float) -> None: ...
+
+    def set_payload(self, row_id: int, payload: dict) -> None:
+        """Keep work done for a row before its send (copied attachments), so a retry reuses it."""
+        ...
+
+    def insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int: ...
+
+    def dest_taken(self, direction: str, dest_id: str) -> bool: ...
+
+    def listing_claimed(self, zalo_id: str) -> bool: ...
+
+    def open_rows_of(self, contact_id: int, direction: str) -> int: ...
+
+    def own_sends(self, contact_id: int, since: float) -> list[OwnSend]: ...
+
+    def set_echo(self, row_id: int, zalo_id: str) -> bool: ...
+
+
+class ZaloRecord(Protocol):
+    def feed_cursor(self) -> FeedCursor: ...
+
+    def start_feed(self, baseline: Baseline, mark: Mark) -> None: ...
+
+    def move_feed(self, mark: Mark, resume: Resume | None, owed: frozenset[str] = frozenset()) -> None: ...
+
+    def known_zalo_ids(self, ids: Iterable[str]) -> set[str]: ...
+
+    def recorded_zalo_ids(self, ids: Iterable[str]) -> set[str]: ...
+
+    def recorded_near(self, zalo_user_id: str, since_ms: int, until_ms: int) -> list[RecordedRow]: ...
+
+    def record_zalo_messages(
+        self,
+        user_id: str,
+        name: str,
+        avatar: str,
+        rows: list[NewRow],
+        cursor: tuple[int, str],
+        last_inbound_ms: int,
+        now: float,
+        aliases: dict[str, str] | None = None,
+        poll_at: float | None = None,
+    ) -> Contact:
+        """One user's new rows, their cursor and aliases in one transaction; ``poll_at``: when to poll the
+        user's FreshChat conversation next (the caller's schedule decides)."""
+        ...
+
+    def record_aliases(self, zalo_user_id: str, aliases: dict[str, str]) -> None: ...
+
+
+class Contacts(Protocol):
+    def contact_by_id(self, contact_id: int) -> Contact: ...
+
+    def set_fc_user(self, contact_id: int, fc_user_id: str, now: float) -> None: ...
+
+    def forget_fc_user(self, contact_id: int) -> None: ...
+
+    def contacts_for_profile_check(self, checked_before: float, active_since_ms: int, limit: int) -> list[Contact]: ...
+
+    def set_profile(self, contact_id: int, name: str, avatar: str, checked_at: float) -> None: ...
+
+    def current_conversation(self, contact_id: int) -> Conversation | None: ...
+
+    def previous_conversation(self, contact_id: int) -> str | None: ...
+
+    def add_conversation(self, contact_id: int, fc_conversation_id: str, now: float) -> Conversation: ...
+
+    def forget_conversation(self, conversation_id: int) -> None: ...
+
+    def set_resolved(self, conversation_id: int, resolved: bool) -> None: ...
+
+    def conversations_due(self, now: float, limit: int, active_since: float) -> list[Conversation]: ...
+
+    def next_poll_time(self) -> float | None: ...
+
+    def set_next_poll(self, conversation_id: int, at: float) -> None: ...
+
+    def record_conversation_read(
+        self,
+        conversation_id: int,
+        contact_id: int,
+        rows: list[NewRow],
+        cursor: tuple[str, float] | None,
+        next_poll_at: float,
+        activity_at: float | None,
+        resolved: bool | None,
+        now: float,
+    ) -> int: ...
+
+    def clamp_schedule(self, now: float, poll_horizon: float, retry_horizon: float) -> tuple[int, int]: ...
+
+
+class Health(Protocol):
+    def set_health(self, side: str, state: str, now: float, error: str = "") -> None: ...
+
+
+class WriterStore(Outbox, Contacts, Protocol):
+    """What the writers use: the outbox, and the contacts they write for."""
+
+
+class ReaderStore(ZaloRecord, Contacts, Protocol):
+    """What the readers use: what was read, and the contacts it belongs to."""
+
+
+class EngineStore(Outbox, ZaloRecord, Contacts, Health, Protocol):
+    """What the engine hands its parts: every seam (the store fits it)."""
