@@ -52,7 +52,7 @@ def schedule_run(mapped: int, active: int, minutes: int, naive: bool, workdir: P
     engine = build_engine(settings, store, clients.zalo, clients.freshchat, clock)
     if naive:
         r = engine.freshchat_reader
-        engine.freshchat_reader = NaiveReader(r.fc, store, clock, r.intervals, r.resolve_notice, r.long_text, False)
+        engine.freshchat_reader = NaiveReader(r.fc, store, clock, r.intervals, r.rules)
     engine.zalo_cycle()
     seed_mapped(store, zalo, fc, mapped - active, last_activity_at=clock() - 2 * 86_400)
     hot = seed_mapped(store, zalo, fc, active, last_activity_at=clock() - 2 * 86_400, start=mapped)

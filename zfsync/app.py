@@ -22,6 +22,7 @@ from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.freshchat_writer import FC_PARTS, FreshChatWriter
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import ProfileRefresher
+from zfsync.sync.replies import Rules
 from zfsync.sync.schedule import Intervals
 from zfsync.sync.zalo_reader import ZaloReader
 from zfsync.sync.zalo_writer import ZaloWriter
@@ -80,9 +81,7 @@ def build_engine(
             store,
             clock,
             Intervals(fc.hot_interval, fc.warm_interval, fc.cold_interval),
-            sync.resolve_notice,
-            sync.long_text,
-            fc.forward_bot_messages,
+            Rules(sync.resolve_notice, sync.long_text, fc.forward_bot_messages),
         ),
         freshchat_writer=FreshChatWriter(freshchat, zalo, store, clock, fc.channel_id, sync.display_name),
         zalo_writer=ZaloWriter(zalo, store, clock, freshchat.download),

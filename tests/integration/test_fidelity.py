@@ -14,7 +14,7 @@ import pytest
 from zfsync.domain import Resume, ZaloTokens
 from zfsync.sim.base import Fault
 from zfsync.sync.engine import BAD_CREDENTIALS, OK, TRANSIENT_ERROR
-from zfsync.sync.freshchat_reader import ATTACHMENT_WAIT
+from zfsync.sync.replies import ATTACHMENT_WAIT
 
 RECORDED = Path(__file__).parents[1] / "contract" / "recorded"
 KHANH = "2512007384617209999"

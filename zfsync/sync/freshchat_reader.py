@@ -3,22 +3,23 @@
 Message pages are newest first; we walk ``link.href`` until the conversation's cursor (the newest message
 read last time) and then handle what is new oldest first. Only agents' ``normal`` messages go to the
 customer (bots' too when configured); private notes never do, and the customer-side messages are our own
-posts. A resolve (a system message flagged ``isResolved``) queues the resolve notice once.
+posts. A resolve (a system message flagged ``isResolved``) queues the resolve notice once. What a page
+means is `zfsync.sync.replies`'s to decide; this module reads pages and records the plan.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, Conversation, FcMessage, Json, Kind, NewRow
+from zfsync.domain import Conversation, FcMessage
 from zfsync.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.priority import Priority, patience
-from zfsync.sync import notes, pages, render
+from zfsync.sync import pages
 from zfsync.sync.delivery import backoff
 from zfsync.sync.ports import FreshChatSide
+from zfsync.sync.replies import Rules, plan_page
 from zfsync.sync.schedule import HOT_FOR, Intervals, next_poll_at
 from zfsync.sync.seams import ReaderStore
 
@@ -26,7 +27,6 @@ log = structlog.get_logger("zfsync.sync")
 
 MAX_PAGES = 1000  # 50,000 messages: a read back that far means the position message is gone
 TIME_SLACK = 600.0  # seconds; how much older than the position a message may be and still be read
-ATTACHMENT_WAIT = 300.0  # seconds an agent's attachment may stay without a url before it goes without it
 PAGE_PATIENCE = 5.0  # seconds a page read waits for room in the quota before the poll stops until next tick
 
 
@@ -37,17 +37,13 @@ class FreshChatReader:
         store: ReaderStore,
         clock: Callable[[], float],
         intervals: Intervals,
-        resolve_notice: str,
-        long_text: str,
-        forward_bots: bool,
+        rules: Rules,
     ):
         self.fc = freshchat
         self.store = store
         self.clock = clock
         self.intervals = intervals
-        self.resolve_notice = resolve_notice
-        self.long_text = long_text
-        self.forward_bots = forward_bots
+        self.rules = rules
         self._failures: dict[int, int] = {}  # conversation -> reads failed in a row
 
     def poll_due(self) -> int:
@@ -97,48 +93,20 @@ class FreshChatReader:
     def poll(self, conversation: Conversation) -> int:
         new = self._unread(conversation)
         self._failures.pop(conversation.id, None)
-        rows: list[NewRow] = []
-        resolved: bool | None = None
-        agent_activity = False
         now = self.clock()
-        read: list[FcMessage] = []
-        for message in new:
-            if message.event:  # a marker FreshChat wrote, whoever it names as its actor: never sent on
-                if message.event == RESOLVED:
-                    resolved = True
-                    if self.resolve_notice.strip():
-                        rows.append(self._resolve_notice_row(message))
-                elif message.event == REOPENED:
-                    resolved = False
-            elif self._is_reply(message):
-                waiting = render.attachments_without_url(message)
-                if waiting and now - message.created_time.timestamp() < ATTACHMENT_WAIT:
-                    # FreshChat attaches the file after scanning it: read this message again later, and
-                    # keep the position before it so nothing after it overtakes it either.
-                    log.info("freshchat_attachment_pending", conversation=conversation.fc_conversation_id)
-                    break
-                rows.extend(self.rows_for_reply(message))
-                if REPLACEMENT in message.text():
-                    at = message.created_time.timestamp()
-                    agent_id = message.actor_id if message.actor_type == "agent" else ""
-                    note = notes.altered_note()
-                    rows.append(notes.note_row(f"altered:{message.id}", note, message.conversation_id, agent_id, at))
-                if waiting:
-                    at = message.created_time.timestamp()
-                    note = notes.missing_attachment_note(waiting)
-                    agent_id = message.actor_id if message.actor_type == "agent" else ""
-                    rows.append(notes.note_row(f"missing:{message.id}", note, message.conversation_id, agent_id, at))
-                agent_activity = True
-            read.append(message)
+        plan = plan_page(new, now, self.rules)
+        if plan.waiting:
+            log.info("freshchat_attachment_pending", conversation=conversation.fc_conversation_id)
         contact = self.store.contact_by_id(conversation.contact_id)
-        activity_at = now if agent_activity else None
+        activity_at = now if plan.agent_activity else None
         last_activity = activity_at or conversation.last_activity_at
+        read = plan.read
         cursor = (read[-1].id, read[-1].created_time.timestamp()) if read else None
         next_poll = next_poll_at(now, last_activity, contact.last_inbound_ms / 1000, self.intervals)
         if len(read) < len(new):
             next_poll = min(next_poll, now + self.intervals.hot)
         inserted = self.store.record_conversation_read(
-            conversation.id, contact.id, rows, cursor, next_poll, activity_at, resolved, now
+            conversation.id, contact.id, plan.rows, cursor, next_poll, activity_at, plan.resolved, now
         )
         if inserted:
             log.info("freshchat_replies_queued", conversation=conversation.fc_conversation_id, count=inserted)
@@ -166,47 +134,3 @@ class FreshChatReader:
                 "freshchat_read_back_limit", conversation=conversation.fc_conversation_id, messages=len(read.items)
             )
         return read.items[::-1]
-
-    def _resolve_notice_row(self, message: FcMessage) -> NewRow:
-        return NewRow(
-            F2Z,
-            f"resolve:{message.id}",
-            Kind.RESOLVE_NOTICE,
-            {"text": self.resolve_notice, "agent_id": message.actor_id},
-            message.created_time.timestamp(),
-            conversation_id=message.conversation_id,
-        )
-
-    def _is_reply(self, message: FcMessage) -> bool:
-        if message.message_type != "normal":
-            return False
-        return message.actor_type == "agent" or (self.forward_bots and message.actor_type == "bot")
-
-    def rows_for_reply(self, message: FcMessage) -> list[NewRow]:
-        """One row per Zalo message the reply becomes, in order: text (split, or one document when
-        ``sync.long_text = "file"``), then each image and file as its own row."""
-        at = message.created_time.timestamp()
-        payloads: list[tuple[str, Json]] = []
-        for kind, content in render.agent_pieces(message):
-            if kind != "text":
-                payloads.append((kind, {**content, "agent_id": message.actor_id}))
-                continue
-            text = unicodedata.normalize("NFC", content["text"])
-            if self.long_text == "file" and len(text) > render.ZALO_TEXT_LIMIT:
-                preview = render.long_text_preview(text)
-                payloads.append((Kind.TEXT, {"text": preview, "agent_id": message.actor_id}))
-                payloads.append((Kind.TEXT_FILE, {"text": text, "agent_id": message.actor_id}))
-                continue
-            payloads.extend(
-                (Kind.TEXT, {"text": chunk, "agent_id": message.actor_id}) for chunk in render.split_text(text)
-            )
-        if not payloads and (message.parts or message.reply_parts):
-            # Content with nothing Zalo can carry (an unknown part type): tell the agent, never drop it silently.
-            kinds = render.part_kinds((*message.parts, *message.reply_parts))
-            agent_id = message.actor_id if message.actor_type == "agent" else ""
-            text = notes.unsendable_note(kinds)
-            return [notes.note_row(f"note:{message.id}", text, message.conversation_id, agent_id, at)]
-        return [
-            NewRow(F2Z, message.id, kind, payload, at, part=index, conversation_id=message.conversation_id)
-            for index, (kind, payload) in enumerate(payloads)
-        ]

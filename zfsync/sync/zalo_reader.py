@@ -23,17 +23,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 import structlog
 
-from zfsync.domain import Z2F, Baseline, Kind, Mark, NewRow, Resume, ZaloMessage
+from zfsync.domain import Z2F, Baseline, Kind, Mark, NewRow, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.log import Throttle
 from zfsync.priority import Priority, purpose
 from zfsync.sync import aliases, pages
-from zfsync.sync.pages import CAPPED, ENDED, REACHED
+from zfsync.sync.feed import TIME_SLACK_MS, Scan, below_mark, plan_feed
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import ZaloRecord
 
@@ -42,32 +41,10 @@ log = structlog.get_logger("zfsync.sync")
 PAGE = 10
 GAP_FILL_PAGE_CAP = 2000  # one user's backlog; far beyond any realistic downtime
 GAP_FILL_WORKERS = 8
-TIME_SLACK_MS = 600_000  # how far Zalo's clocks may disagree: a recorded row older than the mark by more ends a
-# scan whose mark rows vanished, and user/getlist is asked from this long before the mark
 GETLIST_PAGE = 50  # user/getlist's documented maximum count
 GETLIST_MAX_OFFSET = 9951  # and maximum offset
 VIETNAM = timezone(timedelta(hours=7))  # Zalo's days (last_interaction_period) are Vietnamese days
 _said = Throttle()  # warnings that would come with every scan that meets the same condition: once an hour
-
-
-@dataclass(frozen=True)
-class Scan:
-    rows: list[ZaloMessage]  # newest first, each message once
-    outcome: str  # REACHED the mark, the feed ENDED first, or the page cap was hit (CAPPED)
-    next_offset: int
-    first_page: list[ZaloMessage]  # the page at the scan's start offset, as read
-    aligned: bool = True  # False: rows arrived faster than we paged, and the order across a seam is unknown
-
-    @property
-    def first_page_ids(self) -> frozenset[str]:
-        return frozenset(r.message_id for r in self.first_page)
-
-
-def _below_mark(row: ZaloMessage, mark: Mark, recorded: set[str], baseline: Baseline) -> bool:
-    """Whether a feed row was handled by an earlier complete cycle: a row of the mark, history, or (should
-    the mark's rows be gone) a recorded row older than the mark by more than clocks disagree."""
-    old_and_recorded = row.message_id in recorded and 0 <= row.time_ms < mark.time_ms - TIME_SLACK_MS
-    return row.message_id in mark.ids or old_and_recorded or baseline.holds(row)
 
 
 def _message_id(row: ZaloMessage) -> str:
@@ -117,65 +94,38 @@ class ZaloReader:
     def poll(self) -> int:
         """One cycle; returns how many new rows were queued."""
         cursor = self.store.feed_cursor()
-        mark, baseline, resume = cursor.mark, cursor.baseline, cursor.resume
+        mark, baseline = cursor.mark, cursor.baseline
         if mark is None:
             return self._set_baseline()
         top = self._scan(0, mark, baseline)
-        rows = list(top.rows)
-        outcomes = {top.outcome}
-        next_resume: Resume | None = None
-        if resume is not None:
-            # An earlier scan stopped at its page cap: read on from there, down to the mark of its time.
-            # Offsets only grow as messages arrive, so resuming at the saved offset may re-read rows but
-            # never skips one.
-            deep = self._scan(resume.offset, resume.floor, baseline)
-            rows += deep.rows
-            outcomes.add(deep.outcome)
-            if deep.outcome == CAPPED:
-                next_resume = Resume(deep.next_offset, resume.floor)
-        if top.outcome == CAPPED:
-            # The older mark is the deeper one: one resume reads down to it.
-            floor = next_resume.floor if next_resume else mark
-            next_resume = Resume(min(top.next_offset, next_resume.offset if next_resume else top.next_offset), floor)
-        feed: dict[str, dict[str, ZaloMessage]] = {}
-        for row in rows:
-            feed.setdefault(row.user_id, {}).setdefault(row.message_id, row)
-        catch_up = set(cursor.owed)
-        if top.outcome != REACHED or resume is not None or not top.aligned:
-            # Some rows above the known ones may be unread, or their order across pages unknown: take each
-            # user seen from their own conversation, down to what we recorded, so what we queue for them is
-            # complete and in order.
-            catch_up |= set(feed)
-        if ENDED in outcomes:
-            # The feed ended before a known row: users who wrote only deeper than it shows are not in it.
+        # An earlier scan stopped at its page cap: read on from there, down to the mark of its time.
+        deep = self._scan(cursor.resume.offset, cursor.resume.floor, baseline) if cursor.resume else None
+        plan = plan_feed(cursor, mark, top, deep)
+        catch_up = set(plan.catch_up)
+        if plan.ask_interacted:
             catch_up |= set(self._interacted_since(mark.time_ms))
-        # Every row above the new mark gets recorded (or is known, or history) by the end of this cycle.
-        new_mark = (
-            Mark(max([mark.time_ms, *(r.time_ms for r in top.first_page)]), top.first_page_ids)
-            if top.first_page_ids
-            else mark
-        )
         own: dict[str, list[ZaloMessage]] = {}
         seen_twins: dict[str, dict[str, str]] = {}  # user -> recorded id -> the other listing's id for it
         if catch_up:
-            log.info("zalo_feed_catch_up", users=len(catch_up), rows=len(rows), outcomes=sorted(outcomes))
+            rows = sum(len(r) for r in plan.by_user.values())
+            log.info("zalo_feed_catch_up", users=len(catch_up), rows=rows, ended=plan.ask_interacted)
             # A catch-up is long (a conversation read per user): the mark moves first, with every user
             # this cycle may leave unrecorded owed a catch-up, so a cycle cut short (a crash, a kill, a
             # refused read) leaves the next one that list to finish, not this whole scan to do again.
-            owed = frozenset(catch_up | set(feed))
-            if (new_mark, next_resume, owed) != (mark, resume, cursor.owed):
-                self.store.move_feed(new_mark, next_resume, owed)
+            owed = plan.owed(frozenset(catch_up))
+            if (plan.mark, plan.resume, owed) != (mark, cursor.resume, cursor.owed):
+                self.store.move_feed(plan.mark, plan.resume, owed)
             stop = threading.Event()  # one read refused (the rate, the token): the others stop too
             # Each user's conversation is read on its own, so several are read at once.
             read = dict(self._pool.map(lambda u: (u, self._own_rows(u, baseline, stop)), sorted(catch_up)))
             own = {user: rows for user, (rows, _) in read.items()}
             seen_twins = {user: twins for user, (_, twins) in read.items()}
         queued = 0
-        for user_id in sorted(set(feed) | set(own)):
-            ordered, within = feed_order(list(feed.get(user_id, {}).values()), own.get(user_id))
+        for user_id in sorted(set(plan.by_user) | set(own)):
+            ordered, within = feed_order(plan.by_user.get(user_id, []), own.get(user_id))
             queued += self._record(user_id, ordered, baseline, within, seen_twins.get(user_id, {}))
-        if catch_up or new_mark != mark or resume is not None or next_resume is not None:
-            self.store.move_feed(new_mark, next_resume)  # an idle cycle writes nothing
+        if catch_up or plan.moves:
+            self.store.move_feed(plan.mark, plan.resume)  # an idle cycle writes nothing
         return queued
 
     def _set_baseline(self) -> int:
@@ -215,7 +165,7 @@ class ZaloReader:
 
         def below(page: list[ZaloMessage]) -> Callable[[ZaloMessage], bool]:
             recorded = self.store.recorded_zalo_ids(r.message_id for r in page)
-            return lambda row: _below_mark(row, mark, recorded, baseline)
+            return lambda row: below_mark(row, mark, recorded, baseline)
 
         walked = pages.walk(feed(), below, self.page_cap)
         if not listing.aligned:

@@ -1,0 +1,174 @@
+"""The page planner: what a page of a FreshChat conversation becomes, as a table of messages and plans."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from zfsync.domain import (
+    OTHER_EVENT,
+    REOPENED,
+    RESOLVED,
+    ButtonPart,
+    FcMessage,
+    ImagePart,
+    Kind,
+    OtherPart,
+    TextPart,
+)
+from zfsync.sync.replies import ATTACHMENT_WAIT, Rules, plan_page
+
+NOW = 1_800_000_000.0
+AT = datetime.fromtimestamp(NOW - 10, UTC)
+LONG_AGO = datetime.fromtimestamp(NOW - ATTACHMENT_WAIT - 1, UTC)  # an attachment still without its link
+
+
+def message(n: int, *parts, actor="agent", kind="normal", event="", reply_parts=(), at=AT) -> FcMessage:
+    parts = parts or (TextPart(f"đáp {n}"),)
+    return FcMessage(f"m{n}", "c1", actor, "ag-1", kind, at, tuple(parts), event=event, reply_parts=reply_parts)
+
+
+def starts(plan, expected: list[tuple[str, str]]) -> bool:
+    """Each row of the plan is of the kind expected, and its text (or url) begins as expected."""
+    got = [(row.kind, str(row.payload.get("text", row.payload.get("url", "")))) for row in plan.rows]
+    return len(got) == len(expected) and all(
+        k == ek and t.startswith(et) for (k, t), (ek, et) in zip(got, expected, strict=True)
+    )
+
+
+NOTICE = Rules(resolve_notice="Cảm ơn anh chị")
+
+
+@pytest.mark.parametrize(
+    ("name", "page", "rules", "rows", "read", "resolved", "activity", "waiting"),
+    [
+        ("an agent's text", [message(1)], Rules(), [(Kind.TEXT, "đáp 1")], 1, None, True, False),
+        ("a private note", [message(1, kind="private")], Rules(), [], 1, None, False, False),
+        ("our own post, as the user", [message(1, actor="user")], Rules(), [], 1, None, False, False),
+        ("a bot's message, not forwarded", [message(1, actor="bot")], Rules(), [], 1, None, False, False),
+        (
+            "a bot's message, forwarded",
+            [message(1, actor="bot")],
+            Rules(forward_bots=True),
+            [(Kind.TEXT, "đáp 1")],
+            1,
+            None,
+            True,
+            False,
+        ),
+        (
+            "a resolve, with a notice",
+            [message(1, event=RESOLVED)],
+            NOTICE,
+            [(Kind.RESOLVE_NOTICE, "Cảm ơn anh chị")],
+            1,
+            True,
+            False,
+            False,
+        ),
+        ("a resolve, notice off", [message(1, event=RESOLVED)], Rules(), [], 1, True, False, False),
+        ("a reopen", [message(1, event=REOPENED)], NOTICE, [], 1, False, False, False),
+        ("an assignment", [message(1, event=OTHER_EVENT)], NOTICE, [], 1, None, False, False),
+        # An attachment FreshChat still scans: stop before it, so nothing after it overtakes it either.
+        (
+            "an attachment being scanned",
+            [message(1), message(2, ImagePart(""), TextPart("báo giá")), message(3)],
+            Rules(),
+            [(Kind.TEXT, "đáp 1")],
+            1,
+            None,
+            True,
+            True,
+        ),
+        # ... until it has waited too long: the rest goes, and the agent is told.
+        (
+            "an attachment that never got its link",
+            [
+                message(
+                    2,
+                    ImagePart("", "bao-gia.png"),
+                    TextPart("báo giá"),
+                    at=datetime.fromtimestamp(NOW - ATTACHMENT_WAIT - 1, UTC),
+                )
+            ],
+            Rules(),
+            [(Kind.TEXT, "báo giá"), (Kind.FAILURE_NOTE, "⚠️ zfsync could not send 'bao-gia.png' to Za")],
+            1,
+            None,
+            True,
+            False,
+        ),
+        (
+            "characters no text can hold",
+            [message(1, TextPart("a\ufffdb"))],
+            Rules(),
+            [(Kind.TEXT, "a\ufffdb"), (Kind.FAILURE_NOTE, "⚠️ zfsync sent this reply with characters r")],
+            1,
+            None,
+            True,
+            False,
+        ),
+        (
+            "an image, then its caption",
+            [message(1, ImagePart("https://fc/i.png"), TextPart("đây ạ"))],
+            Rules(),
+            [(Kind.IMAGE, "https://fc/i.png"), (Kind.TEXT, "đây ạ")],
+            1,
+            None,
+            True,
+            False,
+        ),
+        (
+            "buttons offered with the reply",
+            [message(1, TextPart("Chọn:"), reply_parts=(ButtonPart("Có"), ButtonPart("Web", "https://shop.vn")))],
+            Rules(),
+            [(Kind.TEXT, "Chọn:\n• Có\nWeb: https://shop.vn")],
+            1,
+            None,
+            True,
+            False,
+        ),
+        (
+            "nothing Zalo can carry",
+            [message(1, OtherPart("poll"))],
+            Rules(),
+            [(Kind.FAILURE_NOTE, "⚠️ zfsync could not send this message to Za")],
+            1,
+            None,
+            True,
+            False,
+        ),
+        (
+            "a long reply, split",
+            [message(1, TextPart("Câu một. " * 300))],
+            Rules(),
+            [(Kind.TEXT, "Câu một."), (Kind.TEXT, "Câu một.")],
+            1,
+            None,
+            True,
+            False,
+        ),
+        (
+            "a long reply, as a document",
+            [message(1, TextPart("Câu một. " * 300))],
+            Rules(long_text="file"),
+            [(Kind.TEXT, "Câu một."), (Kind.TEXT_FILE, "Câu một.")],
+            1,
+            None,
+            True,
+            False,
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_plan_page(name, page, rules, rows, read, resolved, activity, waiting):
+    plan = plan_page(page, NOW, rules)
+    assert starts(plan, rows), [(r.kind, r.payload) for r in plan.rows]
+    assert [m.id for m in plan.read] == [m.id for m in page[:read]]
+    assert (plan.resolved, plan.agent_activity, plan.waiting) == (resolved, activity, waiting)
+
+
+def test_each_row_of_a_reply_keeps_the_message_and_its_part_number():
+    plan = plan_page([message(1, ImagePart("https://fc/i.png"), TextPart("đây ạ"))], NOW, Rules())
+    assert [(r.source_id, r.part, r.conversation_id) for r in plan.rows] == [("m1", 0, "c1"), ("m1", 1, "c1")]

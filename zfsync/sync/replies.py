@@ -1,0 +1,112 @@
+"""What a page of a FreshChat conversation means, decided with no I/O: which messages become rows for Zalo
+(agents' replies split or turned into a document, their attachments, the resolve notice), which notes
+the agent gets (characters replaced, an attachment that never got its link), and how far the position
+moves (not past a reply whose attachment FreshChat is still scanning). Table-tested in
+tests/unit/test_replies.py; `zfsync.sync.freshchat_reader` reads the page and records the plan.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, FcMessage, Json, Kind, NewRow
+from zfsync.sync import notes, render
+
+ATTACHMENT_WAIT = 300.0  # seconds an agent's attachment may stay without a url before it goes without it
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The settings a page is read by."""
+
+    resolve_notice: str = ""  # sync.resolve_notice: sent once per resolve; "" sends none
+    long_text: str = "split"  # sync.long_text: "split" or "file"
+    forward_bots: bool = False  # freshchat.forward_bot_messages
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    rows: list[NewRow]  # to queue, in order
+    read: list[FcMessage]  # the messages handled, oldest first: the position moves past the last one
+    resolved: bool | None  # whether the conversation is resolved after the page (None: no marker said)
+    agent_activity: bool  # an agent (or bot) replied: the conversation stays hot
+    waiting: bool  # a reply's attachment is still being scanned: read again soon, from before it
+
+
+def plan_page(new: list[FcMessage], now: float, rules: Rules) -> PagePlan:
+    """``new``: the messages after the conversation's position, oldest first."""
+    rows: list[NewRow] = []
+    read: list[FcMessage] = []
+    resolved: bool | None = None
+    agent_activity = False
+    for message in new:
+        if message.event:  # a marker FreshChat wrote, whoever it names as its actor: never sent on
+            if message.event == RESOLVED:
+                resolved = True
+                if rules.resolve_notice.strip():
+                    rows.append(_resolve_notice_row(message, rules.resolve_notice))
+            elif message.event == REOPENED:
+                resolved = False
+        elif _is_reply(message, rules.forward_bots):
+            waiting = render.attachments_without_url(message)
+            if waiting and now - message.created_time.timestamp() < ATTACHMENT_WAIT:
+                # FreshChat attaches the file after scanning it: read this message again later, and keep
+                # the position before it so nothing after it overtakes it either.
+                return PagePlan(rows, read, resolved, agent_activity, waiting=True)
+            rows.extend(rows_for_reply(message, rules.long_text))
+            at = message.created_time.timestamp()
+            agent_id = message.actor_id if message.actor_type == "agent" else ""
+            if REPLACEMENT in message.text():
+                note = notes.altered_note()
+                rows.append(notes.note_row(f"altered:{message.id}", note, message.conversation_id, agent_id, at))
+            if waiting:
+                note = notes.missing_attachment_note(waiting)
+                rows.append(notes.note_row(f"missing:{message.id}", note, message.conversation_id, agent_id, at))
+            agent_activity = True
+        read.append(message)
+    return PagePlan(rows, read, resolved, agent_activity, waiting=False)
+
+
+def _is_reply(message: FcMessage, forward_bots: bool) -> bool:
+    if message.message_type != "normal":
+        return False
+    return message.actor_type == "agent" or (forward_bots and message.actor_type == "bot")
+
+
+def _resolve_notice_row(message: FcMessage, notice: str) -> NewRow:
+    return NewRow(
+        F2Z,
+        f"resolve:{message.id}",
+        Kind.RESOLVE_NOTICE,
+        {"text": notice, "agent_id": message.actor_id},
+        message.created_time.timestamp(),
+        conversation_id=message.conversation_id,
+    )
+
+
+def rows_for_reply(message: FcMessage, long_text: str) -> list[NewRow]:
+    """One row per Zalo message the reply becomes, in order: text (split, or one document when
+    ``sync.long_text = "file"``), then each image and file as its own row."""
+    at = message.created_time.timestamp()
+    payloads: list[tuple[str, Json]] = []
+    for kind, content in render.agent_pieces(message):
+        if kind != "text":
+            payloads.append((kind, {**content, "agent_id": message.actor_id}))
+            continue
+        text = unicodedata.normalize("NFC", content["text"])
+        if long_text == "file" and len(text) > render.ZALO_TEXT_LIMIT:
+            preview = render.long_text_preview(text)
+            payloads.append((Kind.TEXT, {"text": preview, "agent_id": message.actor_id}))
+            payloads.append((Kind.TEXT_FILE, {"text": text, "agent_id": message.actor_id}))
+            continue
+        payloads.extend((Kind.TEXT, {"text": chunk, "agent_id": message.actor_id}) for chunk in render.split_text(text))
+    if not payloads and (message.parts or message.reply_parts):
+        # Content with nothing Zalo can carry (an unknown part type): tell the agent, never drop it silently.
+        agent_id = message.actor_id if message.actor_type == "agent" else ""
+        text = notes.unsendable_note(render.part_kinds((*message.parts, *message.reply_parts)))
+        return [notes.note_row(f"note:{message.id}", text, message.conversation_id, agent_id, at)]
+    return [
+        NewRow(F2Z, message.id, kind, payload, at, part=index, conversation_id=message.conversation_id)
+        for index, (kind, payload) in enumerate(payloads)
+    ]
