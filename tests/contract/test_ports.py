@@ -24,6 +24,7 @@ from zfsync.domain import FcNewUser, FcOutgoing, Media, TextPart, ZaloTokens
 from zfsync.errors import ConversationNotLatest
 from zfsync.fakes import FakeFreshChat, FakeZalo
 from zfsync.freshchat.client import FreshChatClient
+from zfsync.quota import Quota
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import ZaloSim
@@ -93,7 +94,9 @@ def freshchat_world(request: pytest.FixtureRequest) -> Iterator[FreshChatWorld]:
     if request.param == "fake":
         yield FreshChatWorld(FakeFreshChat(), live=True)
     elif request.param == "simulator":
-        yield FreshChatWorld(FreshChatClient(FC, "sim-key", session_for(FreshChatSim(), FC)), live=True)
+        # A budget no test reaches: the contract is about answers, not pacing (the quota's own tests are that).
+        unpaced = Quota("freshchat", 100_000)
+        yield FreshChatWorld(FreshChatClient(FC, "sim-key", session_for(FreshChatSim(), FC), quota=unpaced), live=True)
     else:
         with requests_mock_module.Mocker() as mock:
             mock.get(f"{FC}/v2/users", json=recorded("freshchat/users_reference_id.json"))

@@ -25,11 +25,12 @@ class Killed(BaseException):
     """Stands for SIGKILL: nothing after it runs, no handler sees it."""
 
 
-# Both answers the recordings allow: one id per message, or one in the feed and another in the conversation.
-TWO_IDS = pytest.mark.parametrize("two_ids", [False, True], ids=["one_id", "two_ids"])
+@pytest.fixture(params=[False, True], ids=["one_id", "two_ids"])
+def two_ids(request: pytest.FixtureRequest) -> bool:
+    """Both answers the recordings allow: one id a message, or one in the feed and another in the conversation."""
+    return bool(request.param)
 
 
-@TWO_IDS
 def test_fifty_users_times_ten_messages_while_the_daemon_is_down(bridge, two_ids):
     bridge.zalo.modes.two_ids = two_ids
     # The daemon is down: nothing polls while 500 messages arrive, interleaved across 50 users.
@@ -50,7 +51,6 @@ def test_a_burst_of_two_hundred_from_one_user_between_two_polls(bridge):
     assert texts(bridge.customer_messages(KHANH)) == [f"b{i}" for i in range(200)]
 
 
-@TWO_IDS
 @pytest.mark.parametrize("kill_after_posts", [1, 37, 120])
 def test_a_kill_in_the_middle_of_catch_up_loses_and_doubles_nothing(bridge, monkeypatch, kill_after_posts, two_ids):
     bridge.zalo.modes.two_ids = two_ids
@@ -117,7 +117,6 @@ def test_a_catch_up_cut_short_is_finished_next_cycle_without_reading_the_whole_f
         assert texts(bridge.customer_messages(user_id(n))) == [f"u{n} m{i}" for i in range(10)]
 
 
-@TWO_IDS
 def test_a_kill_between_capped_scans_resumes_where_it_stopped(bridge, two_ids):
     bridge.zalo.modes.two_ids = two_ids
     bridge.settings = replace(bridge.settings, zalo=replace(bridge.settings.zalo, feed_page_cap=2))
@@ -201,7 +200,6 @@ def test_a_message_after_a_resolve_reopens_the_same_conversation(bridge):
     assert bridge.sent_to(KHANH) == [bridge.settings.sync.resolve_notice] * 2
 
 
-@TWO_IDS
 @pytest.mark.parametrize("burst", [9, 10, 11, 25, 60])
 def test_more_than_a_page_written_while_we_page_keeps_each_customers_order(bridge, monkeypatch, burst, two_ids):
     bridge.zalo.modes.two_ids = two_ids
