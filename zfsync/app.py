@@ -22,10 +22,11 @@ from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.freshchat_writer import FC_PARTS, FreshChatWriter
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import ProfileRefresher
+from zfsync.sync.reminders import Reminders
 from zfsync.sync.replies import Rules
 from zfsync.sync.schedule import Intervals
 from zfsync.sync.zalo_reader import ZaloReader
-from zfsync.sync.zalo_writer import ZaloWriter
+from zfsync.sync.zalo_writer import ZaloRules, ZaloWriter
 from zfsync.zalo.client import ZaloClient, content_of
 from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
 
@@ -74,6 +75,7 @@ def build_engine(
     """The engine over ``store`` and the two sides; tests pass one fake clock for both clocks, the daemon
     passes time.time and time.monotonic."""
     fc, sync = settings.freshchat, settings.sync
+    reminders = Reminders(zalo, store, clock, sync.window_warning_hours, monotonic or clock)
     parts = Parts(
         zalo_reader=ZaloReader(zalo, store, clock, settings.zalo.feed_page_cap),
         freshchat_reader=FreshChatReader(
@@ -81,12 +83,28 @@ def build_engine(
             store,
             clock,
             Intervals(fc.hot_interval, fc.warm_interval, fc.cold_interval),
-            Rules(sync.resolve_notice, sync.long_text, fc.forward_bot_messages),
+            Rules(sync.resolve_notice, sync.long_text, fc.forward_bot_messages, sync.command_prefix),
         ),
         freshchat_writer=FreshChatWriter(freshchat, zalo, store, clock, fc.channel_id, sync.display_name),
-        zalo_writer=ZaloWriter(zalo, store, clock, freshchat.download),
+        zalo_writer=ZaloWriter(
+            zalo,
+            store,
+            clock,
+            freshchat.download,
+            ZaloRules(
+                sync.resolve_notice_when == "free_reply",
+                sync.info_card_title,
+                sync.info_card_subtitle,
+                sync.info_card_image,
+                sync.command_prefix,
+            ),
+            package_seen=reminders.sub_quota_seen,
+        ),
         deliverer=Deliverer(store, clock, sync.max_attempts),
-        profiles=ProfileRefresher(zalo, freshchat, store, clock, sync.display_name, monotonic or clock),
+        profiles=ProfileRefresher(
+            zalo, freshchat, store, clock, sync.display_name, monotonic or clock, sync.share_contact_details
+        ),
+        reminders=reminders,
     )
     return Engine(store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic)
 

@@ -155,6 +155,40 @@ def _notice(key: str, value: Any) -> str:
     return text
 
 
+def _prefix(key: str, value: Any) -> str:
+    """A command prefix: one word with no spaces (an agent types it at the start of a private note), or ""
+    for no commands."""
+    text = _text(key, value).strip()
+    if text and (any(c.isspace() for c in text) or len(text) > 20):
+        raise ConfigError(
+            f'config key {key}: expected one word of at most 20 characters such as "/zalo", or "", got {value!r}'
+        )
+    return text
+
+
+def _hours(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 167:
+        raise ConfigError(
+            f"config key {key}: expected hours from 0 (no warning) to 167 (inside Zalo's 7 days), got {value!r}"
+        )
+    return float(value)
+
+
+def _card_text(limit: int) -> Validator:
+    def check(key: str, value: Any) -> str:
+        text = _required_text(key, value)
+        if len(text) > limit:
+            raise ConfigError(f"config key {key}: Zalo shows at most {limit} characters here, got {len(text)}")
+        return text
+
+    return check
+
+
+def _optional_url(key: str, value: Any) -> str:
+    text = _text(key, value).strip()
+    return _url(key, text) if text else ""
+
+
 SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
     "zalo": {
         "app_id": (None, _required_text),
@@ -181,6 +215,13 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "resolve_notice": (SyncSettings.resolve_notice, _notice),
         "long_text": ("split", _choice("split", "file")),
         "max_attempts": (10, _count(1, 1000)),
+        "share_contact_details": (True, flag),
+        "command_prefix": (SyncSettings.command_prefix, _prefix),
+        "window_warning_hours": (SyncSettings.window_warning_hours, _hours),
+        "resolve_notice_when": (SyncSettings.resolve_notice_when, _choice("free_reply", "always")),
+        "info_card_title": (SyncSettings.info_card_title, _card_text(100)),
+        "info_card_subtitle": (SyncSettings.info_card_subtitle, _card_text(500)),
+        "info_card_image": ("", _optional_url),
     },
     "store": {"path": ("/var/lib/zfsync/zfsync.db", _required_text), "url": ("", valid_store_url)},
     "metrics": {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from zfsync.domain import (
@@ -25,7 +25,10 @@ from zfsync.domain import (
     TextPart,
     ZaloContent,
     ZaloMessage,
+    ZaloPackage,
     ZaloProfile,
+    ZaloQuota,
+    ZaloSent,
 )
 from zfsync.errors import ConversationNotLatest, PermanentError
 from zfsync.quota import Quota
@@ -43,6 +46,10 @@ class FakeZalo:
     messages: list[ZaloMessage] = field(default_factory=list)  # oldest first
     profiles: dict[str, ZaloProfile] = field(default_factory=dict)
     uploads: dict[str, Media] = field(default_factory=dict)
+    tags: dict[str, set[str]] = field(default_factory=dict)  # user -> the OA's tags on them
+    packages: list[ZaloPackage] = field(  # the OA's quota assets
+        default_factory=lambda: [ZaloPackage("cs", "sub_quota", 2000, 2000, "31/12/2099")]
+    )
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def customer_writes(self, user_id: str, text: str, name: str = "Khách") -> ZaloMessage:
@@ -65,21 +72,45 @@ class FakeZalo:
     def conversation(self, user_id: str, offset: int, count: int = 10) -> list[ZaloMessage]:
         return [m for m in self.messages[::-1] if m.user_id == user_id][offset : offset + count]
 
-    def send_text(self, user_id: str, text: str) -> str:
+    def send_text(self, user_id: str, text: str, quote: str = "") -> ZaloSent:
         if len(text) > 2000:
             raise PermanentError("text longer than 2,000 characters", side="zalo", endpoint="/v3.0/oa/message/cs")
-        return self._add(user_id, from_oa=True, kind="text", text=text).message_id
+        return self._sent(self._add(user_id, from_oa=True, kind="text", text=text))
 
-    def send_image(self, user_id: str, attachment_id: str, caption: str = "") -> str:
-        return self._add(
-            user_id, from_oa=True, kind="photo", text=caption, url=self._uploaded(attachment_id)
-        ).message_id
+    def send_image(self, user_id: str, attachment_id: str, caption: str = "") -> ZaloSent:
+        return self._sent(
+            self._add(user_id, from_oa=True, kind="photo", text=caption, url=self._uploaded(attachment_id))
+        )
 
-    def send_gif(self, user_id: str, attachment_id: str, width: int, height: int) -> str:
-        return self._add(user_id, from_oa=True, kind="gif", url=self._uploaded(attachment_id)).message_id
+    def send_gif(self, user_id: str, attachment_id: str, width: int, height: int) -> ZaloSent:
+        return self._sent(self._add(user_id, from_oa=True, kind="gif", url=self._uploaded(attachment_id)))
 
-    def send_file(self, user_id: str, token: str) -> str:
-        return self._add(user_id, from_oa=True, kind="file", url=self._uploaded(token)).message_id
+    def send_file(self, user_id: str, token: str) -> ZaloSent:
+        return self._sent(self._add(user_id, from_oa=True, kind="file", url=self._uploaded(token)))
+
+    def send_info_request(self, user_id: str, title: str, subtitle: str, image_url: str) -> ZaloSent:
+        return self._sent(self._add(user_id, from_oa=True, kind="request_user_info", text=title))
+
+    def oa_avatar(self) -> str:
+        return "https://fake.zalo/oa.jpg"
+
+    def tag_follower(self, user_id: str, tag: str) -> None:
+        self.tags.setdefault(user_id, set()).add(tag)
+
+    def untag_follower(self, user_id: str, tag: str) -> None:
+        self.tags.setdefault(user_id, set()).discard(tag)
+
+    def message_quota(self, user_id: str) -> tuple[int, ZaloQuota | None]:
+        times = [m.time_ms for m in self.messages if m.user_id == user_id and not m.from_oa]
+        profile = self.profiles.get(user_id)
+        last = max([*times, profile.last_interaction_day_ms if profile else 0])
+        return last, ZaloQuota("reply", 8, 8)
+
+    def package_quota(self) -> list[ZaloPackage]:
+        return list(self.packages)
+
+    def _sent(self, message: ZaloMessage) -> ZaloSent:
+        return ZaloSent(message.message_id, ZaloQuota("reply"))
 
     def upload_image(self, media: Media) -> str:
         return self._upload(media)
@@ -96,7 +127,8 @@ class FakeZalo:
     def user_profile(self, user_id: str) -> ZaloProfile:
         if user_id not in self.profiles:
             raise PermanentError("user not found", side="zalo", endpoint="/v3.0/oa/user/detail", code=-213)
-        return self.profiles[user_id]
+        profile = self.profiles[user_id]
+        return replace(profile, tags=tuple(sorted(self.tags[user_id]))) if user_id in self.tags else profile
 
     def interacted_users(self, period: str, offset: int, count: int = 50) -> tuple[list[str], int]:
         users = list(dict.fromkeys(m.user_id for m in self.messages[::-1] if not m.from_oa))

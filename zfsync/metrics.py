@@ -85,6 +85,20 @@ class StoreCollector(Collector):
             longest.add_metric([direction], max((float(f.get("seconds") or 0) for f in flights), default=0.0))
         yield slow
         yield longest
+        remaining = GaugeMetricFamily(
+            "zfsync_zalo_package_remaining",
+            "The OA's consultation messages left past the free replies, by source (sub_quota: the package's).",
+            labels=["kind"],
+        )
+        total = GaugeMetricFamily(
+            "zfsync_zalo_package_total", "The OA's consultation messages of each source in all.", labels=["kind"]
+        )
+        for kind, found in sorted(report["package"].items()):
+            if isinstance(found, dict):
+                remaining.add_metric([kind], float(found.get("remain") or 0))
+                total.add_metric([kind], float(found.get("total") or 0))
+        yield remaining
+        yield total
         conversations = GaugeMetricFamily("zfsync_conversations", "FreshChat conversations mapped.")
         conversations.add_metric([], report["conversations"])
         yield conversations

@@ -39,6 +39,13 @@ class SyncSettings:
     resolve_notice: str = "Cuộc trò chuyện đã được đóng. Cảm ơn bạn đã liên hệ!"
     long_text: str = "split"
     max_attempts: int = 10
+    share_contact_details: bool = True  # what the customer shared with the OA fills their FreshChat user
+    command_prefix: str = "/zalo"  # an agent's private note starting with it is a command ("/zalo info")
+    window_warning_hours: float = 24.0  # warn the agent this long before the 7-day window closes; 0: never
+    resolve_notice_when: str = "free_reply"  # "always", or only when it costs no paid message
+    info_card_title: str = "Chia sẻ thông tin liên hệ"
+    info_card_subtitle: str = "Để chúng tôi hỗ trợ bạn nhanh hơn, xin bạn chia sẻ số điện thoại và địa chỉ."
+    info_card_image: str = ""  # "": the OA's own avatar
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 from zfsync.domain import SideHealth
 from zfsync.store import Store
 from zfsync.store.health import Beacon
+from zfsync.sync.reminders import PACKAGE_KEY
 
 HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, or "stopped"
 STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
@@ -77,6 +78,7 @@ def collect(store: Store, now: float | None = None, zalo_interval: float = 2.0) 
         "conversations": store.conversation_count(),
         "quotas": _json(store.get_state(QUOTA_KEY)) if heartbeat_age is not None else {},
         "slow": _json_list(store.get_state(SLOW_KEY)) if heartbeat_age is not None else [],
+        "package": _json(store.get_state(PACKAGE_KEY)).get("kinds") or {},
         "store": _store_health(store, now),
     }
     report["problems"] = problems(store, report, now, zalo_interval)
@@ -182,6 +184,22 @@ def verdict(report: dict[str, Any]) -> int:
     return HEALTHY
 
 
+PACKAGE_KINDS = {"sub_quota": "the package's", "purchase_quota": "bought", "reward_quota": "rewarded"}
+
+
+def _package_lines(kinds: dict[str, Any]) -> list[str]:
+    """The OA's consultation messages past the free replies, as Zalo last reported them."""
+    shown = []
+    for kind, label in PACKAGE_KINDS.items():
+        found = kinds.get(kind)
+        if isinstance(found, dict) and found.get("total"):
+            until = f" until {found['valid_through']}" if found.get("valid_through") else ""
+            shown.append(f"{found.get('remain', 0):,} of {found['total']:,} {label}{until}")
+    if not shown:
+        return []
+    return [f"  zalo package consultation messages left: {'; '.join(shown)} (the free replies come first)"]
+
+
 def _quota_lines(quotas: dict[str, Any]) -> list[str]:
     """A side's budget, when there is something to say: a limit its headers taught, refusals, a stretched
     Zalo poll interval."""
@@ -259,6 +277,7 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
     lines.append(f"  failed     {report['failed']}" + (" (see `zfsync failed`)" if report["failed"] else ""))
     lines.append(f"  conversations mapped: {report['conversations']}")
     lines += _quota_lines(report.get("quotas") or {})
+    lines += _package_lines(report.get("package") or {})
     for flight in report.get("slow") or []:
         label = "Zalo → FreshChat" if flight.get("direction") == "z2f" else "FreshChat → Zalo"
         lines.append(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ RECORDED = Path(__file__).parent / "recorded"
 ZALO, OAUTH, FC = "https://openapi.zalo.me", "https://oauth.zaloapp.com", "https://acme.freshchat.com"
 RECORDED_USER = "3103741396296991610"  # the customer of the 2025 live recordings
 PNG = Media(bytes.fromhex("89504e470d0a1a0a"), "image/png", "a.png")
+PNG_URL = "https://developers.zalo.me/web/static/zalo.png"
 
 
 def recorded(name: str) -> Any:
@@ -48,6 +49,7 @@ class ZaloWorld:
     port: ZaloSide
     user: str
     write: Callable[[str, str], None] | None  # a customer writes (None: a recording, which cannot change)
+    share: Callable[[str, dict[str, Any]], None] | None = None  # a customer shares details with the OA
     live: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -66,7 +68,13 @@ def zalo_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ZaloW
     user = RECORDED_USER
     if request.param == "fake":
         fake = FakeZalo()
-        yield ZaloWorld(fake, user, lambda u, text: (fake.customer_writes(u, text, "Anh"), None)[1])
+
+        def share_with_fake(u: str, shared: dict[str, Any]) -> None:
+            details = tuple((k, str(v)) for k, v in shared.items())
+            fake.profiles[u] = replace(fake.profiles[u], shared=details)
+
+        write = lambda u, text: (fake.customer_writes(u, text, "Anh"), None)[1]  # noqa: E731
+        yield ZaloWorld(fake, user, write, share_with_fake)
         return
     store = Store.open(tmp_path / "z.db")
     if request.param == "simulator":
@@ -74,7 +82,12 @@ def zalo_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ZaloW
         store.save_tokens(ZaloTokens(*sim.mint_tokens(), 90_000), sim.now())
         session = session_for(sim, ZALO)
         client = ZaloClient(ZALO, TokenKeeper(ZaloOAuth(OAUTH, "app", "s", session), store, sim.now), session)
-        yield ZaloWorld(client, user, lambda u, text: (sim.add_customer_message(u, "Anh", text=text), None)[1])
+        sim_write = lambda u, text: (sim.add_customer_message(u, "Anh", text=text), None)[1]  # noqa: E731
+
+        def share_with_sim(u: str, shared: dict[str, Any]) -> None:
+            sim.users[u]["shared_info"] = shared
+
+        yield ZaloWorld(client, user, sim_write, share_with_sim)
     else:
         store.save_tokens(ZaloTokens("access", "refresh", 90_000), 1_000.0)
         with requests_mock_module.Mocker() as mock:
@@ -84,6 +97,15 @@ def zalo_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ZaloW
             mock.get(f"{ZALO}/v3.0/oa/user/detail", json=recorded("zalo/user_detail_live_2025.json"))
             mock.get(f"{ZALO}/v3.0/oa/user/getlist", json=recorded("zalo/user_getlist_live_2025.json"))
             mock.post(f"{ZALO}/v2.0/oa/upload/image", json=recorded("zalo/upload_image_doc.json"))
+            by_owner = {"OA": recorded("zalo/quota_message_oa_doc.json")}
+            mock.post(
+                f"{ZALO}/v3.0/oa/quota/message",
+                json=lambda request, _: by_owner.get(
+                    request.json().get("quota_owner"), recorded("zalo/quota_message_user_doc.json")
+                ),
+            )
+            for tag_path in ("tagfollower", "rmfollowerfromtag"):
+                mock.post(f"{ZALO}/v2.0/oa/tag/{tag_path}", json=recorded("zalo/tag_follower_doc.json"))
             client = ZaloClient(ZALO, TokenKeeper(ZaloOAuth(OAUTH, "app", "s"), store, lambda: 2_000.0))
             yield ZaloWorld(client, user, None)
     store.close()
@@ -141,10 +163,61 @@ def test_zalo_a_send_answers_the_id_its_message_is_listed_under(zalo_world):
     if zalo_world.write:
         zalo_world.write(zalo_world.user, "alo")
     sent = zalo_world.port.send_text(zalo_world.user, "chào bạn")
-    assert isinstance(sent, str) and sent
+    assert isinstance(sent.message_id, str) and sent.message_id
+    # What it was paid from: the free replies within 48 h of the customer's message, here.
+    assert sent.quota is not None and sent.quota.kind == "reply"
     if zalo_world.live:
-        assert zalo_world.port.send_text(zalo_world.user, "chào bạn") != sent  # ids are never reused
-        assert sent in [r.message_id for r in zalo_world.port.conversation(zalo_world.user, 0)]
+        assert zalo_world.port.send_text(zalo_world.user, "chào bạn").message_id != sent.message_id  # never reused
+        assert sent.message_id in [r.message_id for r in zalo_world.port.conversation(zalo_world.user, 0)]
+
+
+def test_zalo_the_card_that_asks_for_details_is_a_message_of_the_oa(zalo_world):
+    if zalo_world.write:
+        zalo_world.write(zalo_world.user, "alo")
+    sent = zalo_world.port.send_info_request(zalo_world.user, "Chia sẻ thông tin", "Xin số điện thoại", PNG_URL)
+    assert sent.message_id
+    if zalo_world.live:
+        listed = zalo_world.port.conversation(zalo_world.user, 0)[0]
+        assert listed.message_id == sent.message_id and listed.from_oa
+
+
+def test_zalo_a_users_last_interaction_and_free_replies(zalo_world):
+    if zalo_world.write:
+        zalo_world.write(zalo_world.user, "alo")
+    last, quota = zalo_world.port.message_quota(zalo_world.user)
+    assert last > 0 and quota is not None and quota.kind == "reply"
+    assert quota.total and quota.remain is not None and 0 <= quota.remain <= quota.total
+    if zalo_world.live:
+        assert last >= zalo_world.port.conversation(zalo_world.user, 0)[0].time_ms
+
+
+def test_zalo_the_oas_package_lists_its_consultation_messages(zalo_world):
+    packages = zalo_world.port.package_quota()
+    (package,) = [p for p in packages if p.product == "cs"]
+    assert package.kind == "sub_quota" and 0 <= package.remain <= package.total and package.valid_through
+
+
+def test_zalo_tags_set_on_a_follower_show_on_their_profile(zalo_world):
+    if zalo_world.write:
+        zalo_world.write(zalo_world.user, "alo")
+    zalo_world.port.tag_follower(zalo_world.user, "VIP")
+    zalo_world.port.tag_follower(zalo_world.user, "Quận 1")
+    zalo_world.port.untag_follower(zalo_world.user, "Quận 1")
+    if zalo_world.live:
+        assert zalo_world.port.user_profile(zalo_world.user).tags == ("VIP",)
+
+
+def test_zalo_what_a_customer_shared_shows_on_their_profile_and_nothing_else(zalo_world):
+    if zalo_world.write and zalo_world.share:
+        zalo_world.write(zalo_world.user, "alo")
+        assert zalo_world.port.user_profile(zalo_world.user).shared == ()
+        zalo_world.share(zalo_world.user, {"phone": "84901234567", "city": "Hồ Chí Minh"})
+        assert dict(zalo_world.port.user_profile(zalo_world.user).shared) == {
+            "phone": "84901234567",
+            "city": "Hồ Chí Minh",
+        }
+    else:  # the live recording: the phone as the number 0, everything else blank: nothing shared
+        assert zalo_world.port.user_profile(zalo_world.user).shared == ()
 
 
 def test_zalo_an_upload_answers_a_token_that_a_send_takes(zalo_world):

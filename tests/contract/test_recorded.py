@@ -15,7 +15,18 @@ from typing import Any
 
 import pytest
 
-from zfsync.domain import OTHER_EVENT, RESOLVED, FcNewUser, FcOutgoing, Media, TextPart, ZaloTokens
+from zfsync.domain import (
+    OTHER_EVENT,
+    RESOLVED,
+    FcNewUser,
+    FcOutgoing,
+    Media,
+    TextPart,
+    ZaloPackage,
+    ZaloQuota,
+    ZaloSent,
+    ZaloTokens,
+)
 from zfsync.errors import AuthError, ConversationNotLatest, PermanentError, TransientError
 from zfsync.freshchat.client import FreshChatClient
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
@@ -116,11 +127,91 @@ def test_zalo_user_getlist_recorded(zalo, requests_mock):
 
 def test_zalo_send_and_uploads_recorded(zalo, requests_mock):
     requests_mock.post(f"{ZALO}/v3.0/oa/message/cs", json=recorded("zalo/message_cs_doc.json"))
-    assert zalo.send_text("2512523625412515", "hello, world!") == "63ecf43f0df7dba892e6"
+    assert zalo.send_text("2512523625412515", "hello, world!").message_id == "63ecf43f0df7dba892e6"
     for kind, method in (("image", zalo.upload_image), ("gif", zalo.upload_gif), ("file", zalo.upload_file)):
         answer = recorded(f"zalo/upload_{kind}_doc.json")
         requests_mock.post(f"{ZALO}/v2.0/oa/upload/{kind}", json=answer)
         assert method(Media(b"x", "application/octet-stream", f"a.{kind}")) == next(iter(answer["data"].values()))
+
+
+SEND_ANSWERS = {**recorded("zalo/message_cs_quota_doc.json"), **recorded("zalo/message_cs_quota_2026_composed.json")}
+
+
+@pytest.mark.parametrize(
+    ("case", "quota"),
+    [
+        ("reply", ZaloQuota("reply", 7, 8)),
+        ("sub_quota", ZaloQuota("sub_quota", 1990, 2000, "11/02/2023")),
+        ("purchase_quota", ZaloQuota("purchase_quota")),
+        ("reward_quota", ZaloQuota("reward_quota")),
+        ("paid", ZaloQuota("")),
+        ("reply_fixed", ZaloQuota("reply", 8, 8)),
+        ("reply_uncounted", ZaloQuota("reply")),
+    ],
+)
+def test_zalo_send_answers_say_what_the_send_was_paid_from(zalo, requests_mock, case, quota):
+    requests_mock.post(f"{ZALO}/v3.0/oa/message/cs", json=SEND_ANSWERS[case])
+    assert zalo.send_text("2512523625412515", "hello, world!") == ZaloSent("63ecf43f0df7dba892e6", quota)
+
+
+def test_zalo_quota_of_a_user_and_of_the_oa_recorded(zalo, requests_mock):
+    bodies = recorded("zalo/request_bodies_doc.json")
+    mock = requests_mock.post(f"{ZALO}/v3.0/oa/quota/message", json=recorded("zalo/quota_message_user_doc.json"))
+    assert zalo.message_quota("3665924733554159312") == (1690184100000, ZaloQuota("reply", 6, 8))
+    assert mock.last_request.json() == bodies["quota_message_user"]
+    requests_mock.post(f"{ZALO}/v3.0/oa/quota/message", json=recorded("zalo/quota_message_oa_doc.json"))
+    packages = zalo.package_quota()
+    assert packages[0] == ZaloPackage("cs", "sub_quota", 1990, 2000, "10/10/2024")
+    assert [p.kind for p in packages] == ["sub_quota", "purchase_quota", "purchase_quota", "reward_quota"]
+    assert requests_mock.last_request.json() == bodies["quota_message_oa"]
+
+
+def test_zalo_the_card_the_quote_and_the_tags_are_written_as_the_docs_show(zalo, requests_mock):
+    bodies = recorded("zalo/request_bodies_doc.json")
+    send = requests_mock.post(f"{ZALO}/v3.0/oa/message/cs", json=SEND_ANSWERS["reply"])
+    card = bodies["request_user_info"]
+    (element,) = card["message"]["attachment"]["payload"]["elements"]
+    zalo.send_info_request(card["recipient"]["user_id"], element["title"], element["subtitle"], element["image_url"])
+    assert send.last_request.json() == card
+    quote = bodies["quote"]
+    zalo.send_text(quote["recipient"]["user_id"], quote["message"]["text"], quote=quote["message"]["quote_message_id"])
+    assert send.last_request.json() == quote
+    for path, write in (("tagfollower", zalo.tag_follower), ("rmfollowerfromtag", zalo.untag_follower)):
+        tagged = requests_mock.post(f"{ZALO}/v2.0/oa/tag/{path}", json=recorded("zalo/tag_follower_doc.json"))
+        write(str(bodies[path]["user_id"]), bodies[path]["tag_name"])
+        assert tagged.last_request.json() == bodies[path]  # the user id a number, as the docs send it
+
+
+@pytest.mark.parametrize(
+    ("case", "shared", "tags", "notes", "follower"),
+    [
+        (
+            "phone_string_dob",
+            {
+                "name": "Lan",
+                "phone": "84901234567",
+                "address": "182 Lê Đại Hành",
+                "city": "Hồ Chí Minh",
+                "district": "Quận 10",
+                "dob": "21/04/1990",
+            },
+            ("VIP", "Quận 1"),
+            ("Khách quen, hay mua sỉ",),
+            True,
+        ),
+        ("phone_number", {"phone": "84901234567"}, (), (), True),
+        ("empty", {}, (), (), False),  # nothing shared, and the doc's note of ""
+    ],
+)
+def test_zalo_what_a_customer_shared_and_the_oas_tags_recorded(
+    zalo, requests_mock, case, shared, tags, notes, follower
+):
+    answer = recorded("zalo/user_detail_shared_composed.json")[case]
+    requests_mock.get(f"{ZALO}/v3.0/oa/user/detail", json=answer)
+    profile = zalo.user_profile("4572947693969771653")
+    assert (dict(profile.shared), profile.tags, profile.notes, profile.follower) == (shared, tags, notes, follower)
+    # "01/12/2026", a Vietnamese day: from its first millisecond
+    assert profile.last_interaction_day_ms == 1_796_058_000_000
 
 
 def test_zalo_errors_recorded(zalo, store, requests_mock):
@@ -294,6 +385,16 @@ def test_freshchat_objects_recorded(fc, requests_mock):
     conversation = recorded("freshchat/conversation_pipedream.json")
     requests_mock.get(f"{FC}/v2/conversations/{conversation['conversation_id']}", json=conversation)
     assert fc.conversation(conversation["conversation_id"])["created_time"] == "2025-07-03T21:31:59.088Z"
+    made = recorded("freshchat/user_created_composed.json")
+    create = requests_mock.post(f"{FC}/v2/users", status_code=201, json=made)
+    properties = tuple((p["name"], p["value"]) for p in made["properties"])
+    new = FcNewUser(
+        made["reference_id"], made["first_name"], made["avatar"]["url"], properties, made["phone"], made["email"]
+    )
+    assert fc.create_user(new).id == made["id"]
+    assert create.last_request.json() == {
+        k: v for k, v in made.items() if k not in ("id", "created_time", "updated_time", "last_name")
+    }
     users = recorded("freshchat/users_reference_id.json")
     requests_mock.get(f"{FC}/v2/users", json=users)
     assert fc.find_user("zalo-3103741396296991610").id == users["users"][0]["id"]
@@ -394,7 +495,7 @@ def test_the_zalo_simulator_answers_with_recorded_shapes(sims):
     getlist = get("/v3.0/oa/user/getlist", {"offset": 0, "count": 10, "last_interaction_period": "TODAY"})
     assert_recorded_shape(getlist, [recorded("zalo/user_getlist_live_2025.json")])
     assert getlist["data"]["users"] == [{"user_id": user}]
-    assert_recorded_shape(get("/v2.0/oa/getoa"), [recorded("zalo/getoa_client.json")])
+    assert_recorded_shape(get("/v2.0/oa/getoa"), [recorded("zalo/getoa_client.json"), recorded("zalo/getoa_doc.json")])
     sent = http.post(
         "http://zalo.sim/v3.0/oa/message/cs",
         json={"recipient": {"user_id": user}, "message": {"text": "hello"}},
@@ -431,6 +532,53 @@ def test_the_zalo_simulator_answers_with_recorded_shapes(sims):
         assert_recorded_shape(refused_words.json(), [refusals[case]["body"]])
 
 
+def test_the_zalo_simulator_plays_the_quota_tags_card_and_shared_details_with_recorded_shapes(sims):
+    zalo, http, _, _ = sims
+    headers = {"access_token": zalo.mint_tokens()[0]}
+    user = "4572947693969771653"
+    zalo.add_customer_message(user, "Nguyễn Thị Lan", text="a")
+
+    def post(path: str, body: dict[str, Any]) -> Any:
+        return http.post(f"http://zalo.sim{path}", json=body, headers=headers).json()
+
+    sends = [*SEND_ANSWERS.values(), recorded("zalo/message_cs_doc.json")]
+    text = {"recipient": {"user_id": user}, "message": {"text": "dạ"}}
+    for mode in ("fixed", "counted", "uncounted"):
+        zalo.modes.reply_quota = mode
+        assert_recorded_shape(post("/v3.0/oa/message/cs", text), sends)
+    zalo.modes.reply_quota = "counted"
+    zalo.add_customer_message(user, text="b")  # 48 h of eight free replies start over
+    answers = [post("/v3.0/oa/message/cs", text)["data"]["quota"] for _ in range(9)]
+    assert [(a["quota_type"], a.get("remain")) for a in answers[-2:]] == [("reply", "0"), ("sub_quota", "1999")]
+    zalo.modes.package_messages = zalo.package_used  # the package spent: a paid message, no quota
+    paid = post("/v3.0/oa/message/cs", text)
+    assert "quota" not in paid["data"]
+    assert_recorded_shape(paid, sends)
+    card = recorded("zalo/request_bodies_doc.json")["request_user_info"]
+    assert_recorded_shape(post("/v3.0/oa/message/cs", {**card, "recipient": {"user_id": user}}), sends)
+    quoted = {
+        "recipient": {"user_id": user},
+        "message": {"text": "dạ", "quote_message_id": zalo.messages[0]["message_id"]},
+    }
+    assert_recorded_shape(post("/v3.0/oa/message/cs", quoted), sends)
+    assert_recorded_shape(
+        post("/v3.0/oa/quota/message", {"user_id": user}), [recorded("zalo/quota_message_user_doc.json")]
+    )
+    assert_recorded_shape(
+        post("/v3.0/oa/quota/message", {"quota_owner": "OA"}), [recorded("zalo/quota_message_oa_doc.json")]
+    )
+    tag = post("/v2.0/oa/tag/tagfollower", {"user_id": int(user), "tag_name": "VIP"})
+    assert_recorded_shape(tag, [recorded("zalo/tag_follower_doc.json")])
+    zalo.users[user].update(shared_info={"phone": 84901234567, "city": "Hồ Chí Minh"}, notes=["Khách quen"])
+    detail = http.get(
+        "http://zalo.sim/v3.0/oa/user/detail", params={"data": json.dumps({"user_id": user})}, headers=headers
+    ).json()
+    assert detail["data"]["tags_and_notes_info"] == {"notes": ["Khách quen"], "tag_names": ["VIP"]}
+    details = [recorded("zalo/user_detail_live_2025.json"), recorded("zalo/user_detail_doc.json")]
+    details += recorded("zalo/user_detail_shared_composed.json").values()
+    assert_recorded_shape(detail, details)
+
+
 def test_the_freshchat_simulator_answers_with_recorded_shapes(sims):
     _, _, fc, http = sims
     headers = {"Authorization": "Bearer sim-key"}
@@ -439,6 +587,9 @@ def test_the_freshchat_simulator_answers_with_recorded_shapes(sims):
     user_id = created.json()["id"]
     users = http.get(f"{base}/users", params={"reference_id": "zalo-1"}, headers=headers).json()
     assert_recorded_shape(users, [recorded("freshchat/users_reference_id.json")])
+    made = recorded("freshchat/user_created_composed.json")
+    body = {k: made[k] for k in ("reference_id", "first_name", "phone", "email", "avatar", "properties")}
+    assert_recorded_shape(http.post(f"{base}/users", json=body, headers=headers).json(), [made])
     first = {"message_parts": [{"text": {"content": "xin chào"}}], "actor_type": "user", "actor_id": user_id}
     body = {"channel_id": CHANNEL_ID, "users": [{"id": user_id}], "messages": [first]}
     conversation_id = http.post(f"{base}/conversations", json=body, headers=headers).json()["conversation_id"]

@@ -98,7 +98,7 @@ def test_rejected_token_is_refreshed_once_and_the_call_retried(client, store, re
         f"{OAUTH}/v4/oa/access_token",
         json={"access_token": "access-2", "refresh_token": "refresh-2", "expires_in": "90000"},
     )
-    assert client.send_text("1", "hi") == "m1"
+    assert client.send_text("1", "hi").message_id == "m1"
     assert grant.last_request.headers["secret_key"] == "secret"
     assert (
         "grant_type=refresh_token" in grant.last_request.text and "refresh_token=refresh-1" in grant.last_request.text

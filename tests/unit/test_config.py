@@ -27,6 +27,13 @@ def test_minimal_config_gets_documented_defaults():
         ({"zalo": {"app_id": "1", "app_secret": "x"}}, "set ZFSYNC_ZALO_APP_SECRET"),
         ({"sync": {"long_text": "zip"}}, "sync.long_text: expected one of"),
         ({"sync": {"display_name": "{nme}"}}, "sync.display_name: expected a template"),
+        ({"sync": {"command_prefix": "/zalo do"}}, "sync.command_prefix: expected one word"),
+        ({"sync": {"window_warning_hours": 200}}, "sync.window_warning_hours: expected hours from 0"),
+        ({"sync": {"window_warning_hours": True}}, "sync.window_warning_hours: expected hours from 0"),
+        ({"sync": {"resolve_notice_when": "never"}}, "sync.resolve_notice_when: expected one of"),
+        ({"sync": {"share_contact_details": "yes"}}, "sync.share_contact_details: expected true or false"),
+        ({"sync": {"info_card_title": "x" * 101}}, "sync.info_card_title: Zalo shows at most 100 characters"),
+        ({"sync": {"info_card_image": "oa.png"}}, "sync.info_card_image: expected an http(s) URL"),
         ({"mystery": {}}, "[mystery] is unknown"),
     ],
 )

@@ -123,7 +123,8 @@ def test_a_held_send_keeps_no_other_contact_waiting_and_its_own_contact_in_order
     queue(store, "b", ("b1", "text"), ("b2", "text"), ("b3", "text"))
     lane, _ = lane_of(store, writer, clock)
     stop = serving(lane)
-    writer.wait_for(lambda: writer.done == ["b1", "b2", "b3"])  # one after another, while a1 is held
+    # One after another, while a1 is held (its worker may be slower to begin than b's three sends).
+    writer.wait_for(lambda: writer.done == ["b1", "b2", "b3"] and "a1" in writer.started)
     assert sorted(writer.started) == ["a1", "b1", "b2", "b3"]
     assert "a2" not in writer.started  # behind its own contact's head, never beside it
     queue(store, "c", ("c1", "text"), at=5.0)

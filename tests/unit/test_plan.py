@@ -11,15 +11,17 @@ from zfsync.sync.plan import (
     ClaimEcho,
     EchoFacts,
     HoldBack,
-    OutsideWindow,
     PostAgain,
     PostPrivateNote,
     PostTo,
+    RunCommand,
     SendAttachment,
     SendDocument,
     SendText,
     SkipEcho,
+    SkipNotice,
     after_not_latest,
+    parse_command,
     plan_customer_message,
     plan_oa_note,
     plan_private_note,
@@ -78,25 +80,46 @@ def test_to_freshchat(kind, payload, current, previous, echo, action):
     assert planned == action
 
 
-NOW = 1_800_000_000.0
-DAY_MS = 86_400_000
+SKIP_PAID = SkipNotice("the resolve notice would be a paid message (sync.resolve_notice_when = free_reply)")
 
 
 @pytest.mark.parametrize(
-    ("kind", "payload", "last_inbound_ms", "action"),
+    ("kind", "payload", "only_when_free", "free", "action"),
     [
-        ("text", {"text": "Dạ"}, int(NOW * 1000) - DAY_MS, SendText("Dạ")),
-        ("text", {"text": "Dạ"}, 0, SendText("Dạ")),  # the last message is not known: Zalo decides
-        ("image", {"url": "u"}, int(NOW * 1000), SendAttachment("image")),
-        ("file", {"url": "u"}, int(NOW * 1000), SendAttachment("file")),
-        ("text_file", {"text": "dài"}, int(NOW * 1000), SendDocument("dài")),
-        # Past Zalo's 7-day window nothing is attempted, whatever the kind.
-        ("text", {"text": "Dạ"}, int(NOW * 1000) - 8 * DAY_MS, OutsideWindow()),
-        ("image", {"url": "u"}, int(NOW * 1000) - 8 * DAY_MS, OutsideWindow()),
+        ("text", {"text": "Dạ"}, True, True, SendText("Dạ")),
+        ("text", {"text": "Dạ", "quote": "zm-1"}, True, False, SendText("Dạ", quote="zm-1")),
+        ("image", {"url": "u"}, True, True, SendAttachment("image")),
+        ("file", {"url": "u"}, True, True, SendAttachment("file")),
+        ("text_file", {"text": "dài"}, True, True, SendDocument("dài")),
+        # The resolve notice goes when it is free, or always if so configured; a paid one is skipped.
+        ("resolve_notice", {"text": "Cảm ơn"}, True, True, SendText("Cảm ơn")),
+        ("resolve_notice", {"text": "Cảm ơn"}, False, False, SendText("Cảm ơn")),
+        ("resolve_notice", {"text": "Cảm ơn"}, True, False, SKIP_PAID),
+        # An agent's command is done on Zalo; an unknown one answers with the help.
+        ("command", {"command": "tag", "arg": "VIP"}, True, True, RunCommand("tag", "VIP")),
+        ("command", {"command": "info", "arg": ""}, True, False, RunCommand("info", "")),
+        ("command", {"command": "frobnicate", "arg": "x"}, True, True, RunCommand("help", "x")),
     ],
 )
-def test_to_zalo(kind, payload, last_inbound_ms, action):
-    assert plan_to_zalo(kind, payload, last_inbound_ms, NOW) == action
+def test_to_zalo(kind, payload, only_when_free, free, action):
+    # The window is no longer decided here: a reply zfsync thinks is late asks Zalo first (clock, writer).
+    assert plan_to_zalo(kind, payload, only_when_free, free) == action
+
+
+@pytest.mark.parametrize(
+    ("text", "prefix", "command"),
+    [
+        ("/zalo info", "/zalo", ("info", "")),
+        ("  /ZALO Tag  Khách VIP ", "/zalo", ("tag", "Khách VIP")),
+        ("/zalo", "/zalo", ("", "")),
+        ("/zaloinfo", "/zalo", None),  # not the prefix followed by a word
+        ("please /zalo info", "/zalo", None),  # only at the start of the note
+        ("/zalo info", "", None),  # commands turned off
+        ("#zf untag VIP", "#zf", ("untag", "VIP")),
+    ],
+)
+def test_a_private_note_is_a_command_only_when_it_starts_with_the_prefix(text, prefix, command):
+    assert parse_command(text, prefix) == command
 
 
 @pytest.mark.parametrize(

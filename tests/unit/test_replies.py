@@ -38,6 +38,7 @@ def starts(plan, expected: list[tuple[str, str]]) -> bool:
 
 
 NOTICE = Rules(resolve_notice="Cảm ơn anh chị")
+COMMANDS = Rules(command_prefix="/zalo")
 
 
 @pytest.mark.parametrize(
@@ -45,6 +46,37 @@ NOTICE = Rules(resolve_notice="Cảm ơn anh chị")
     [
         ("an agent's text", [message(1)], Rules(), [(Kind.TEXT, "đáp 1")], 1, None, True, False),
         ("a private note", [message(1, kind="private")], Rules(), [], 1, None, False, False),
+        # An agent's "/zalo ..." note is a command row, done on Zalo; with no prefix it is a note like any.
+        (
+            "a command note",
+            [message(1, TextPart("/zalo tag VIP"), kind="private")],
+            COMMANDS,
+            [(Kind.COMMAND, "")],
+            1,
+            None,
+            False,
+            False,
+        ),
+        (
+            "a command, commands off",
+            [message(1, TextPart("/zalo info"), kind="private")],
+            Rules(),
+            [],
+            1,
+            None,
+            False,
+            False,
+        ),
+        (
+            "a command as a reply",
+            [message(1, TextPart("/zalo info"))],
+            COMMANDS,
+            [(Kind.TEXT, "/zalo info")],
+            1,
+            None,
+            True,
+            False,
+        ),
         ("our own post, as the user", [message(1, actor="user")], Rules(), [], 1, None, False, False),
         ("a bot's message, not forwarded", [message(1, actor="bot")], Rules(), [], 1, None, False, False),
         (
@@ -172,3 +204,9 @@ def test_plan_page(name, page, rules, rows, read, resolved, activity, waiting):
 def test_each_row_of_a_reply_keeps_the_message_and_its_part_number():
     plan = plan_page([message(1, ImagePart("https://fc/i.png"), TextPart("đây ạ"))], NOW, Rules())
     assert [(r.source_id, r.part, r.conversation_id) for r in plan.rows] == [("m1", 0, "c1"), ("m1", 1, "c1")]
+
+
+def test_a_command_row_carries_the_command_and_who_wrote_it():
+    (row,) = plan_page([message(1, TextPart("/ZALO tag Khách VIP"), kind="private")], NOW, COMMANDS).rows
+    assert (row.source_id, row.conversation_id) == ("command:m1", "c1")
+    assert row.payload == {"command": "tag", "arg": "Khách VIP", "agent_id": "ag-1"}

@@ -69,6 +69,22 @@ def test_each_side_state_sets_the_exit_code_and_says_what_is_wrong(store, side, 
     assert f'zfsync_side_up{{side="{side}"}} 0.0' in written
 
 
+def test_the_oas_package_quota_is_a_line_and_a_gauge(store):
+    from zfsync.domain import ZaloPackage
+    from zfsync.sync.reminders import PACKAGE_KEY, package_state, with_sub_quota
+
+    assets = [ZaloPackage("cs", "sub_quota", 1990, 2000, "10/10/2024"), ZaloPackage("cs", "purchase_quota", 5, 50, "")]
+    store.set_state(PACKAGE_KEY, json.dumps(with_sub_quota(package_state(assets, NOW), 1989, 2000, "10/10/2024")))
+    text = status.render(report(store))
+    assert (
+        "zalo package consultation messages left: 1,989 of 2,000 the package's until 10/10/2024; 5 of 50 bought" in text
+    )
+    assert report(store)["exit_code"] == 0  # a low package is a warning for Prometheus, not a fault
+    shown = exposition(store)
+    assert 'zfsync_zalo_package_remaining{kind="sub_quota"} 1989.0' in shown
+    assert 'zfsync_zalo_package_total{kind="purchase_quota"} 50.0' in shown
+
+
 def test_a_stale_heartbeat_or_a_stopped_daemon_is_down(store):
     store.set_state(HEARTBEAT_KEY, str(NOW - 600))
     assert report(store)["exit_code"] == status.DOWN

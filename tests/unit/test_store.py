@@ -49,6 +49,16 @@ def test_not_a_database_is_a_store_error(tmp_path):
         Store.open(path)
 
 
+CLOCK_COLUMNS = (
+    "last_interaction_ms",
+    "free_replies_left",
+    "warned_window_ms",
+    "warned_free_ms",
+    "quota_checked_at",
+    "shown_profile",
+)
+
+
 def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     store = Store.open(tmp_path / "z.db")
     store.insert_rows(_contact(store), [NewRow("z2f", "m1", "text", {"type": "text"}, 1.0)], 1.0)
@@ -57,12 +67,16 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
         store.db.execute_sql(f"DROP INDEX IF EXISTS message_{column}")
         store.db.execute_sql(f"ALTER TABLE message DROP COLUMN {column}")
     store.db.execute_sql("ALTER TABLE message DROP COLUMN listing")
+    for column in CLOCK_COLUMNS:
+        store.db.execute_sql(f"ALTER TABLE contact DROP COLUMN {column}")
     store.tables.SchemaVersion.update(version=1).execute()
     store.close()
     store = Store.open(tmp_path / "z.db")
-    assert store.tables.SchemaVersion.get().version == LATEST == 5
+    assert store.tables.SchemaVersion.get().version == LATEST == 6
     columns = [c.name for c in store.db.get_columns("message")]
     assert {"echo_id", "listing", "alias_id"} <= set(columns)
+    assert set(CLOCK_COLUMNS) <= {c.name for c in store.db.get_columns("contact")}
+    assert store.contact("u1").free_replies_left is None
     assert store.known_zalo_ids(["m1"]) == {"m1"}
     store.close()
 

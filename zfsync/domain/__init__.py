@@ -57,7 +57,10 @@ from zfsync.domain.zalo import (
     StoredTokens,
     ZaloContent,
     ZaloMessage,
+    ZaloPackage,
     ZaloProfile,
+    ZaloQuota,
+    ZaloSent,
     ZaloTokens,
 )
 
@@ -102,7 +105,10 @@ __all__ = [
     "VideoPart",
     "ZaloContent",
     "ZaloMessage",
+    "ZaloPackage",
     "ZaloProfile",
+    "ZaloQuota",
+    "ZaloSent",
     "ZaloTokens",
     "part_of",
     "part_payload",

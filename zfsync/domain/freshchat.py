@@ -142,7 +142,12 @@ class FcOutgoing:
 
 @dataclass(frozen=True)
 class FcNewUser:
+    """A FreshChat user as zfsync writes it. Empty values are left out of what is sent, so nothing an
+    agent typed is blanked out."""
+
     reference_id: str
     first_name: str
     avatar_url: str = ""
     properties: tuple[tuple[str, str], ...] = ()
+    phone: str = ""
+    email: str = ""

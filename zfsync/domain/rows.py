@@ -28,6 +28,7 @@ class Kind(StrEnum):
     FILE = "file"  # an agent's file
     TEXT_FILE = "text_file"  # an agent's long text, sent as a document
     RESOLVE_NOTICE = "resolve_notice"  # the text sent to the customer when an agent resolves (sync.resolve_notice)
+    COMMAND = "command"  # an agent's "/zalo ..." private note: done on Zalo (a card, a tag), never sent as text
 
 
 class Status(StrEnum):
@@ -70,6 +71,18 @@ class Contact:
     cursor_time_ms: int
     cursor_id: str
     profile_checked_at: float
+    # Zalo's two clocks, as zfsync last learned them (from messages, user/detail, quota/message, send answers)
+    last_interaction_ms: int = 0  # any interaction (a message, a follow, a call, a menu tap): the window
+    free_replies_left: int | None = None  # of the free replies within 48 h, where Zalo says how many
+    warned_window_ms: int = 0  # the interaction whose closing window the agent was warned of
+    warned_free_ms: int = 0  # the interaction after which the agent was told the free replies are spent
+    quota_checked_at: float = 0.0  # when quota/message was last asked about this customer
+    shown_profile: str = ""  # what was last written of their details on the FreshChat user (its fingerprint)
+
+    @property
+    def interacted_ms(self) -> int:
+        """The customer's last interaction as far as zfsync knows: their last message, or Zalo's word."""
+        return max(self.last_inbound_ms, self.last_interaction_ms)
 
 
 @dataclass(frozen=True)

@@ -95,9 +95,53 @@ class ZaloMessage:
 
 @dataclass(frozen=True)
 class ZaloProfile:
+    """What ``user/detail`` says of a user: their name and avatar, what they chose to share with the OA
+    (`shared`: only non-empty values), the OA's tags and notes on them, and Zalo's own view of their last
+    interaction (a follow, a message, a call, a menu tap: any of them opens the 7-day window)."""
+
     user_id: str
     display_name: str
     avatar: str = ""
+    shared: tuple[tuple[str, str], ...] = ()  # ("phone", "0901..."), ("address", ...), ("city", ...) ...
+    tags: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    follower: bool | None = None
+    # Zalo gives only a day ("dd/MM/yyyy"): its first millisecond, Vietnamese time (0: none given). The
+    # customer interacted at some time that day, so it tells of an interaction only when later than known.
+    last_interaction_day_ms: int = 0
+
+
+@dataclass(frozen=True)
+class ZaloQuota:
+    """What a send answer said it was paid from (``quota``), or what ``quota/message`` reports.
+
+    ``kind``: "reply" (the free replies within 48 h of the customer's last interaction), "sub_quota"
+    (the OA package's), "purchase_quota", "reward_quota", or "" when the answer carried none (a paid
+    message). ``remain``/``total`` are None where Zalo did not say (reports from 2026 have it drop them)."""
+
+    kind: str
+    remain: int | None = None
+    total: int | None = None
+    expires: str = ""  # sub_quota's expired_date, as Zalo wrote it (dd/MM/yyyy)
+
+
+@dataclass(frozen=True)
+class ZaloSent:
+    """A send Zalo accepted: the message's id, and the quota it was paid from."""
+
+    message_id: str
+    quota: ZaloQuota | None = None
+
+
+@dataclass(frozen=True)
+class ZaloPackage:
+    """One of the OA's quota assets, as ``quota/message`` with ``quota_owner=OA`` lists them."""
+
+    product: str  # cs (consultation), transaction ...
+    kind: str  # sub_quota, purchase_quota, reward_quota
+    remain: int
+    total: int
+    valid_through: str  # dd/MM/yyyy
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,10 @@ def user_body(user: FcNewUser) -> Json:
     body: Json = {"reference_id": user.reference_id, "first_name": user.first_name}
     if user.avatar_url:
         body["avatar"] = {"url": user.avatar_url}
+    if user.phone:
+        body["phone"] = user.phone
+    if user.email:
+        body["email"] = user.email
     if user.properties:
         body["properties"] = [{"name": k, "value": v} for k, v in user.properties]
     return body

@@ -431,6 +431,7 @@ class FreshChatSim(SimApp):
             "avatar": body.get("avatar", {}),
             "properties": body.get("properties", []),
         }
+        user.update({key: body[key] for key in ("phone", "email") if body.get(key)})
         user["updated_time"] = user["created_time"]
         self.users[user["id"]] = user
         return Response(201, user)
@@ -441,9 +442,13 @@ class FreshChatSim(SimApp):
             return error(404, "USER_NOT_FOUND", "user not found")
         if request.method == "PUT":
             body = request.json()
-            for key in ("first_name", "last_name", "avatar", "properties"):
+            for key in ("first_name", "last_name", "avatar", "phone", "email"):
                 if key in body:
                     user[key] = body[key]
+            # Properties are merged by name: one not in the body (an agent's) stays as it was.
+            given = {p.get("name"): p for p in body.get("properties") or [] if isinstance(p, dict)}
+            kept = [p for p in user.get("properties", []) if p.get("name") not in given]
+            user["properties"] = kept + list(given.values())
             user["updated_time"] = self._stamp()
             return Response(200, user)
         return Response(200, user)

@@ -37,6 +37,8 @@ OA_ID = "1873920563920114532"
 ACCESS_TTL = 90_000.0  # 25 h
 TEXT_LIMIT = 2000
 WINDOW_MS = 7 * 86_400_000
+FREE_MS = 48 * 3_600_000
+FREE_REPLIES = 8
 UPLOAD_RULES = {  # kind -> (extensions Zalo accepts, byte limit), research §3
     "image": (("jpg", "jpeg", "png"), 1_000_000),
     "file": (("pdf", "doc", "docx"), 5_000_000),
@@ -46,6 +48,10 @@ UPLOAD_RULES = {  # kind -> (extensions Zalo accepts, byte limit), research §3
 
 VIETNAM = timezone(timedelta(hours=7))
 PERIODS = {"TODAY": 0, "YESTERDAY": 1, "L7D": 7, "L30D": 30}
+# What a test may set of a user: what they shared with the OA, the OA's tags and notes on them, and
+# their last interaction (a follow or a call counts as much as a message)
+USER_FIELDS = ("display_name", "avatar", "last_interaction", "shared_info", "tags", "notes", "follower")
+CARD_LIMITS = {"title": 100, "subtitle": 500}
 
 
 @dataclass
@@ -69,11 +75,39 @@ class Modes:
     # The live pair of recordings shows one message under one id in listrecentchat and another (192 ms
     # earlier) in conversation: with two_ids on, every conversation row is listed so.
     two_ids: bool = False
+    # What a reply within 48 h of the customer's last interaction is paid from, under whichever policy is
+    # in force (recorded/zalo/message_cs_quota_*.json): "fixed" answers remain "8" every time (2026
+    # reports), "counted" counts the 8 free ones down (the docs), "uncounted" says "reply" with no count.
+    # Past them, sends draw on the OA package's `package_messages` (sub_quota), then are paid (no quota).
+    reply_quota: str = "fixed"
+    package_messages: int = 2000
 
     def update(self, values: Json) -> None:
         for f in fields(self):
             if f.name in values:
                 setattr(self, f.name, type(getattr(self, f.name))(values[f.name]))
+
+
+NOTHING_SHARED = {"address": "", "city": "", "district": "", "phone": 0, "name": "", "user_dob": ""}
+
+
+def _card_of(message: Any) -> tuple[Json | None, Response | None]:
+    """The ``request_user_info`` card a message carries (one element: title, subtitle, image_url)."""
+    attachment = message.get("attachment") if isinstance(message, dict) else None
+    payload = attachment.get("payload") if isinstance(attachment, dict) else None
+    if not isinstance(payload, dict) or payload.get("template_type") != "request_user_info":
+        return None, None
+    elements = payload.get("elements")
+    if not isinstance(elements, list) or len(elements) != 1 or not isinstance(elements[0], dict):
+        return None, zalo_error(-201, "elements is invalid! (one element)")
+    element = elements[0]
+    for key in ("title", "subtitle", "image_url"):
+        if not isinstance(element.get(key), str) or not element[key]:
+            return None, zalo_error(-201, f"{key} is invalid!")
+    for key, limit in CARD_LIMITS.items():
+        if len(element[key]) > limit:
+            return None, zalo_error(-201, f"{key} is invalid! (over {limit} characters)")
+    return dict(element), None
 
 
 def zalo_error(code: int, message: str) -> Response:
@@ -122,6 +156,7 @@ class ZaloSim(SimApp):
         self.uploads: dict[str, Upload] = {}
         self.arrivals_during_listing: list[tuple[str, Json]] = []  # (user id, fields), one per listing
         self.codes: dict[str, str] = {}  # authorization code -> PKCE challenge
+        self.package_used = 0
         self._counter = 0
         self._last_ms = 0
 
@@ -186,14 +221,18 @@ class ZaloSim(SimApp):
             row["message"] = fields.pop("text", "")
             row.update(fields)
             user["last_interaction"] = row["time"]
+            user["replies"] = 0  # a new 48 h of free replies
             self.messages.append(row)
             return row
 
-    def add_oa_message(self, user_id: str, text: str, via_api: bool = False, media: Upload | None = None) -> Json:
+    def add_oa_message(
+        self, user_id: str, text: str, via_api: bool = False, media: Upload | None = None, kind: str = "text"
+    ) -> Json:
         with self.lock:
             user = self.users.setdefault(user_id, {"display_name": f"User {user_id[-4:]}", "avatar": ""})
             row = self._row(0, user_id, True, user)
             row["message"] = text
+            row["type"] = kind
             if media is not None:
                 kind = "GIF" if media.content_type == "image/gif" else "photo"
                 row.update(type=kind if media.content_type.startswith("image/") else "file", message=text)
@@ -241,7 +280,7 @@ class ZaloSim(SimApp):
         if action.startswith("users/"):
             with self.lock:
                 user = self.users.setdefault(action[len("users/") :], {"display_name": "", "avatar": ""})
-                user.update({k: v for k, v in body.items() if k in ("display_name", "avatar", "last_interaction")})
+                user.update({k: v for k, v in body.items() if k in USER_FIELDS})
                 return Response(200, user)
         return Response(404, {"error": f"unknown control action {action}"})
 
@@ -280,6 +319,9 @@ class ZaloSim(SimApp):
             ("POST", "/v2.0/oa/upload/image"): self._upload,
             ("POST", "/v2.0/oa/upload/file"): self._upload,
             ("POST", "/v2.0/oa/upload/gif"): self._upload,
+            ("POST", "/v3.0/oa/quota/message"): self._quota_message,
+            ("POST", "/v2.0/oa/tag/tagfollower"): self._tag,
+            ("POST", "/v2.0/oa/tag/rmfollowerfromtag"): self._tag,
         }
         route = routes.get((request.method, request.path))
         if route is None:
@@ -349,30 +391,114 @@ class ZaloSim(SimApp):
         except (ValueError, KeyError, TypeError):
             return zalo_error(-201, "recipient or message is invalid!")
         text = message.get("text", "") if isinstance(message, dict) else None
-        media, problem = self._attachment_of(message)
+        card, problem = _card_of(message)
         if problem:
             return problem
+        media, problem = (None, None) if card else self._attachment_of(message)
+        if problem:
+            return problem
+        if card:
+            text = card["title"]
         if not isinstance(text, str) or (not text and media is None):
             return zalo_error(-201, "text is invalid!")
         if len(text) > TEXT_LIMIT:
             return zalo_error(-201, "text is invalid! (over 2000 characters)")
+        quote = message.get("quote_message_id") if isinstance(message, dict) else None
         with self.lock:
             user = self.users.get(user_id)
             if user is None or "last_interaction" not in user:
                 return zalo_error(-232, "User has not interacted with the OA")
             if self.now() * 1000 - user["last_interaction"] > WINDOW_MS:
                 return zalo_error(-230, "User has not interacted with the OA in the past 7 days")
-            self.add_oa_message(user_id, text, via_api=True, media=media)
+            if quote is not None and not any(m.get("message_id") == quote for m in self.messages):
+                return zalo_error(-201, "quote_message_id is invalid!")
+            quota = self._charge(user)
+            self.add_oa_message(user_id, text, via_api=True, media=media, kind="template" if card else "text")
             send_id = self.sent[-1]["send_id"]
             sent_time = str(self.sent[-1]["time"])
-        return ok(
-            {
-                "quota": {"quota_type": "reply", "remain": "8", "total": "8"},
-                "message_id": send_id,
-                "user_id": user_id,
-                "sent_time": sent_time,
-            }
-        )
+            if quote is not None:
+                self.sent[-1]["quote"] = quote
+            if card:
+                self.sent[-1]["card"] = card
+        answer: Json = {"quota": quota} if quota else {}
+        return ok({**answer, "message_id": send_id, "user_id": user_id, "sent_time": sent_time})
+
+    def _free_left(self, user: Json) -> int:
+        """The free replies left to ``user`` now (0 past 48 h of their last interaction)."""
+        if self.now() * 1000 - user["last_interaction"] > FREE_MS:
+            return 0
+        if self.modes.reply_quota != "counted":
+            return FREE_REPLIES
+        return max(0, FREE_REPLIES - int(user.get("replies", 0)))
+
+    def _charge(self, user: Json) -> Json | None:
+        """What a send to ``user`` is paid from, as the answer's ``quota`` says (None: a paid message)."""
+        if self._free_left(user):
+            user["replies"] = int(user.get("replies", 0)) + 1
+            if self.modes.reply_quota == "uncounted":
+                return {"quota_type": "reply"}
+            if self.modes.reply_quota == "fixed":
+                return {"quota_type": "reply", "remain": str(FREE_REPLIES), "total": str(FREE_REPLIES)}
+            return {"quota_type": "reply", "remain": str(self._free_left(user)), "total": str(FREE_REPLIES)}
+        total = self.modes.package_messages
+        if self.package_used < total:
+            self.package_used += 1
+            left = str(total - self.package_used)
+            return {"quota_type": "sub_quota", "remain": left, "total": str(total), "expired_date": self._month_end()}
+        return None
+
+    def _month_end(self) -> str:
+        today = datetime.fromtimestamp(self.now(), VIETNAM).date()
+        following = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return (following - timedelta(days=1)).strftime("%d/%m/%Y")
+
+    def _quota_message(self, request: Request) -> Response:
+        """A user's last interaction and free replies left; or, with quota_owner OA, the OA's assets."""
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return zalo_error(-201, "body is invalid!")
+        with self.lock:
+            if body.get("quota_owner") == "OA":
+                total = self.modes.package_messages
+                asset = {
+                    "asset_id": hashlib.sha1(b"package").hexdigest()[:20],
+                    "product_type": "cs",
+                    "quota_type": "sub_quota",
+                    "valid_through": self._month_end(),
+                    "total": total,
+                    "remain": max(0, total - self.package_used),
+                }
+                return ok([asset])
+            user = self.users.get(str(body.get("user_id", "")))
+            if user is None or "last_interaction" not in user:
+                return zalo_error(-201, "user_id is invalid!")
+            return ok(
+                {
+                    "last_interaction": str(user["last_interaction"]),
+                    "cs_reply": {"remain": self._free_left(user), "total": FREE_REPLIES},
+                    "promotion": {"daily_remain": 0, "daily_total": 1, "monthly_remain": 4, "monthly_total": 6},
+                }
+            )
+
+    def _tag(self, request: Request) -> Response:
+        """Tag a follower (a tag that does not exist is created), or remove the tag."""
+        try:
+            body = request.json()
+            user_id, tag = str(body["user_id"]), body["tag_name"]
+        except (ValueError, KeyError, TypeError):
+            return zalo_error(-201, "user_id or tag_name is invalid!")
+        if not isinstance(tag, str) or not tag.strip():
+            return zalo_error(-201, "tag_name is invalid!")
+        with self.lock:
+            user = self.users.get(user_id)
+            if user is None:
+                return zalo_error(-201, "user_id is invalid!")
+            tags = [t for t in user.get("tags", []) if t != tag]
+            user["tags"] = [*tags, tag] if request.path.endswith("tagfollower") else tags
+        return Response(200, {"error": 0, "message": "Success"})
 
     def _attachment_of(self, message: Any) -> tuple[Upload | None, Response | None]:
         attachment = message.get("attachment") if isinstance(message, dict) else None
@@ -429,12 +555,15 @@ class ZaloSim(SimApp):
                     "user_alias": user["display_name"],
                     "is_sensitive": False,
                     "user_last_interaction_date": last_date,
-                    "user_is_follower": True,
+                    "user_is_follower": bool(user.get("follower", True)),
                     "avatar": user.get("avatar", ""),
                     "avatars": {"120": user.get("avatar", ""), "240": user.get("avatar", "")},
                     "dynamic_param": "",
-                    "tags_and_notes_info": {"notes": [], "tag_names": []},
-                    "shared_info": {"address": "", "city": "", "district": "", "phone": 0, "name": "", "user_dob": ""},
+                    "tags_and_notes_info": {
+                        "notes": list(user.get("notes", [])),
+                        "tag_names": list(user.get("tags", [])),
+                    },
+                    "shared_info": user.get("shared_info", NOTHING_SHARED),
                 }
             )
 
@@ -482,7 +611,10 @@ class ZaloSim(SimApp):
                 "oa_alias": "zfsyncdemo",
                 "is_verified": True,
                 "oa_type": 2,
+                "cate_name": "Thời trang",
                 "num_follower": len(self.users),
+                "avatar": "https://s160-ava-talk.zadn.vn/oa.jpg",
+                "cover": "https://cover-talk.zadn.vn/oa.jpg",
             }
         )
 

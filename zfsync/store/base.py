@@ -139,6 +139,12 @@ def contact_of(row: Any) -> Contact:
         cursor_time_ms=row.cursor_time_ms,
         cursor_id=row.cursor_id,
         profile_checked_at=row.profile_checked_at,
+        last_interaction_ms=row.last_interaction_ms,
+        free_replies_left=row.free_replies_left,
+        warned_window_ms=row.warned_window_ms,
+        warned_free_ms=row.warned_free_ms,
+        quota_checked_at=row.quota_checked_at,
+        shown_profile=row.shown_profile,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from peewee import fn
+from peewee import Case, fn
 
 from zfsync import domain
 from zfsync.domain import OPEN_STATES, Direction, Status
@@ -25,32 +25,95 @@ class ContactStore(StoreBase):
 
     def set_fc_user(self, contact_id: int, fc_user_id: str, now: float) -> None:
         Contact = self.tables.Contact
-        # The user was just made from the current name and avatar: the next profile check is due in a day.
-        Contact.update(fc_user_id=fc_user_id, profile_checked_at=now).where(Contact.id == contact_id).execute()
+        # The user was made from the listing's name and avatar: what the customer shared and the OA's tags
+        # come with the first profile check, within a minute (profile_checked_at stays as it was).
+        Contact.update(fc_user_id=fc_user_id).where(Contact.id == contact_id).execute()
 
     def contacts_for_profile_check(
-        self, checked_before: float, wrote_since_ms: int, limit: int
+        self, checked_before: float, wrote_since_ms: int, limit: int, active_checked_before: float | None = None
     ) -> list[domain.Contact]:
         """Contacts with a FreshChat user who wrote since ``wrote_since_ms`` and whose profile was last
-        checked before ``checked_before``."""
+        checked before ``checked_before`` (or before ``active_checked_before`` when they wrote since)."""
         Contact = self.tables.Contact
+        due = Contact.profile_checked_at < checked_before
+        if active_checked_before is not None:
+            wrote_since_check = Contact.last_inbound_ms > Contact.profile_checked_at * 1000
+            due = due | ((Contact.profile_checked_at < active_checked_before) & wrote_since_check)
         query = (
             Contact.select()
-            .where(
-                Contact.fc_user_id.is_null(False),
-                Contact.profile_checked_at < checked_before,
-                Contact.last_inbound_ms >= wrote_since_ms,
-            )
+            .where(Contact.fc_user_id.is_null(False), due, Contact.last_inbound_ms >= wrote_since_ms)
             .order_by(Contact.profile_checked_at)
             .limit(limit)
         )
         return [contact_of(row) for row in query]
 
-    def set_profile(self, contact_id: int, name: str, avatar: str, checked_at: float) -> None:
+    def set_profile(self, contact_id: int, name: str, avatar: str, checked_at: float, shown: str | None = None) -> None:
+        """The name and avatar read, when; ``shown``: the fingerprint of the details now on the FreshChat user."""
         Contact = self.tables.Contact
-        Contact.update(display_name=name, avatar_url=avatar, profile_checked_at=checked_at).where(
-            Contact.id == contact_id
-        ).execute()
+        updates: dict[Any, Any] = {Contact.display_name: name, Contact.avatar_url: avatar}
+        updates[Contact.profile_checked_at] = checked_at
+        if shown is not None:
+            updates[Contact.shown_profile] = shown
+        Contact.update(updates).where(Contact.id == contact_id).execute()
+
+    def check_profile_soon(self, contact_id: int) -> None:
+        """Something of the profile changed on Zalo (a tag an agent set): check it on the next run."""
+        Contact = self.tables.Contact
+        Contact.update(profile_checked_at=0).where(Contact.id == contact_id).execute()
+
+    def learn_clock(
+        self,
+        contact_id: int,
+        interaction_ms: int | None = None,
+        free_left: int | None = None,
+        free_known: bool = False,
+        quota_checked_at: float | None = None,
+    ) -> None:
+        """What Zalo said of a customer's clocks: an interaction (kept if newer), the free replies left
+        (``free_known``: replace what was known, None included), when quota/message was asked."""
+        Contact = self.tables.Contact
+        updates: dict[Any, Any] = {}
+        if interaction_ms:
+            updates[Contact.last_interaction_ms] = self._greatest(Contact.last_interaction_ms, interaction_ms)
+            if not free_known:  # a newer interaction starts a new 48 h of free replies
+                later = (Contact.last_interaction_ms < interaction_ms) & (Contact.last_inbound_ms < interaction_ms)
+                updates[Contact.free_replies_left] = Case(None, [(later, None)], Contact.free_replies_left)
+        if free_known:
+            updates[Contact.free_replies_left] = free_left
+        if quota_checked_at is not None:
+            updates[Contact.quota_checked_at] = quota_checked_at
+        if updates:
+            Contact.update(updates).where(Contact.id == contact_id).execute()
+
+    def mark_warned(self, contact_id: int, window_ms: int | None = None, free_ms: int | None = None) -> bool:
+        """Record that the agent was warned (the window closing, the free replies spent) for the interaction
+        ``*_ms``; False if they were already warned for it (so a warning is said once)."""
+        Contact = self.tables.Contact
+        query = Contact.update(
+            {Contact.warned_window_ms: window_ms} if window_ms is not None else {Contact.warned_free_ms: free_ms}
+        ).where(Contact.id == contact_id)
+        if window_ms is not None:
+            query = query.where(Contact.warned_window_ms < window_ms)
+        else:
+            query = query.where(Contact.warned_free_ms < (free_ms or 0))
+        return query.execute() == 1
+
+    def contacts_window_closing(self, opened_after_ms: int, opened_before_ms: int, limit: int) -> list[domain.Contact]:
+        """Contacts with a FreshChat user whose last interaction lies in ``(opened_after_ms,
+        opened_before_ms]`` (so their window closes within the warning's hours) and who were not warned of it."""
+        Contact = self.tables.Contact
+        interacted = self._greatest(Contact.last_inbound_ms, Contact.last_interaction_ms)
+        query = (
+            Contact.select()
+            .where(
+                Contact.fc_user_id.is_null(False),
+                interacted > opened_after_ms,
+                interacted <= opened_before_ms,
+                Contact.warned_window_ms < interacted,
+            )
+            .limit(limit)
+        )
+        return [contact_of(row) for row in query]
 
     # --- conversations -------------------------------------------------------------------------------
 

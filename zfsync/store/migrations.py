@@ -50,6 +50,21 @@ def _aliases(db: Database, tables: Tables) -> None:
     )
 
 
+def _clocks(db: Database, tables: Tables) -> None:
+    # Plain ADD COLUMN with its default: peewee's SQLite migrator makes a NOT NULL column by copying the
+    # table, and dropping the old contact table would cascade to every queued message.
+    columns = {
+        "last_interaction_ms": "BIGINT NOT NULL DEFAULT 0",
+        "free_replies_left": "INTEGER",
+        "warned_window_ms": "BIGINT NOT NULL DEFAULT 0",
+        "warned_free_ms": "BIGINT NOT NULL DEFAULT 0",
+        "quota_checked_at": "DOUBLE PRECISION NOT NULL DEFAULT 0",
+        "shown_profile": "TEXT NOT NULL DEFAULT ''",
+    }
+    for name, definition in columns.items():
+        db.execute_sql(f"ALTER TABLE contact ADD COLUMN {name} {definition}")
+
+
 # Append new steps here; never edit a released one. Step 1 is the initial schema.
 STEPS: list[Step] = [
     Step(1, "initial schema", _initial),
@@ -57,6 +72,7 @@ STEPS: list[Step] = [
     Step(3, "customer messages stored as what they say, not as Zalo listed them", _content_payloads),
     Step(4, "the Zalo listing a message came from, and its id in the other listing", _aliases),
     Step(5, "parts with media copied stored in zfsync's words, not FreshChat's JSON", _content_payloads),
+    Step(6, "each customer's window and free replies, and what was shown of their details", _clocks),
 ]
 LATEST = STEPS[-1].version
 

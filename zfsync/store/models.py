@@ -50,6 +50,13 @@ class Tables:
             cursor_time_ms = BigIntegerField(default=0)  # newest Zalo message of this user already recorded
             cursor_id = CharField(default="")
             profile_checked_at = DoubleField(default=0)
+            # Zalo's two clocks as last learned (domain.Contact says what each means)
+            last_interaction_ms = BigIntegerField(default=0)
+            free_replies_left = IntegerField(null=True)
+            warned_window_ms = BigIntegerField(default=0)
+            warned_free_ms = BigIntegerField(default=0)
+            quota_checked_at = DoubleField(default=0)
+            shown_profile = TextField(default="")
 
         class Conversation(BaseModel):
             """A FreshChat conversation carrying one contact's messages; ``is_current`` marks the one we post to."""

@@ -109,6 +109,8 @@ class OutboxStore(StoreBase):
                     updates[Contact.cursor_time_ms] = cursor[0]
                 if last_inbound_ms > contact.last_inbound_ms:
                     updates[Contact.last_inbound_ms] = last_inbound_ms
+                    if last_inbound_ms > contact.last_interaction_ms:
+                        updates[Contact.free_replies_left] = None  # a new 48 h of free replies: count unknown
                 if not contact.display_name and name:
                     updates[Contact.display_name] = name
                 if updates:

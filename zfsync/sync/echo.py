@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from zfsync.domain import Json, Kind, OwnSend, Status
 
-ATTACHMENT_KINDS = (Kind.IMAGE, Kind.FILE, Kind.TEXT_FILE)
+ATTACHMENT_KINDS = (Kind.IMAGE, Kind.FILE, Kind.TEXT_FILE, Kind.COMMAND)  # what lists as a row that is not a text
 WINDOW = 600.0  # seconds between our send and its listing row, clocks differing included
 
 
@@ -25,6 +25,8 @@ def _norm(text: str) -> str:
 def same_content(kind: str, payload: Json, listing_type: str, listing_text: str) -> bool:
     """Whether a listing row of type ``listing_type`` showing ``listing_text`` can be what a row of ours
     (``kind``, ``payload``) sent."""
+    if kind == Kind.COMMAND and payload.get("command") != "info":
+        return False  # a tag set on Zalo is no message: nothing lists for it
     if kind in ATTACHMENT_KINDS:
         # An attachment lists as a non-text row; one that fell back to a link lists as a text with the URL.
         url = str(payload.get("url") or "")

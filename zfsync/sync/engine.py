@@ -29,6 +29,7 @@ from zfsync.sync.freshchat_writer import FreshChatWriter
 from zfsync.sync.lanes import RECHECK, Lane
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import ProfileRefresher
+from zfsync.sync.reminders import Reminders
 from zfsync.sync.schedule import SWEEP_INTERVAL
 from zfsync.sync.seams import EngineStore
 from zfsync.sync.zalo_reader import ZaloReader
@@ -82,6 +83,7 @@ class Parts:
     zalo_writer: ZaloWriter
     deliverer: Deliverer
     profiles: ProfileRefresher
+    reminders: Reminders
 
 
 class Engine:
@@ -109,6 +111,7 @@ class Engine:
         self.zalo_writer = parts.zalo_writer
         self.deliverer = parts.deliverer
         self.profiles = parts.profiles
+        self.reminders = parts.reminders
         self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
         self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
@@ -192,6 +195,8 @@ class Engine:
             self.profiles.refresh_due()
         except RemoteError as exc:  # auth or rate limits: the next poll will record and report them
             log.info("profile_refresh_stopped", error=str(exc))
+        if self.reminders.run_due():
+            self._queued()
 
     def freshchat_wait(self) -> float:
         """Seconds until a FreshChat conversation is due for a poll (at most `RECHECK`)."""

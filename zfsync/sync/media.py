@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from zfsync.domain import ImagePart, Json, Media, Part, TextPart, ZaloContent
+from zfsync.domain import ImagePart, Json, Media, Part, TextPart, ZaloContent, ZaloSent
 from zfsync.errors import AuthError, RateLimited, RemoteError, TransientError
 from zfsync.sync import render
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -98,7 +98,7 @@ def send_to_zalo(
     download: Callable[[str, int], Media],
     attempt: int,
     tell_agent: Callable[[str], None],
-) -> str:
+) -> ZaloSent:
     """Send an agent's image, GIF or file; if Zalo cannot take it, send its link and tell the agent why
     (``tell_agent`` runs before the link is sent)."""
     url = str(payload.get("url") or "")
@@ -123,7 +123,7 @@ class Unsendable(Exception):
     """Zalo cannot take this attachment as it is; the message says why, in words for the agent."""
 
 
-def _send_image(media: Media, user_id: str, zalo: ZaloSide, caption: str) -> str:
+def _send_image(media: Media, user_id: str, zalo: ZaloSide, caption: str) -> ZaloSent:
     if media.content_type == "image/gif" or media.name.lower().endswith(".gif"):
         if media.size > ZALO_GIF_MAX_BYTES:
             raise Unsendable(f"the GIF is {media.size / 1e6:.1f} MB; Zalo takes GIFs up to 5 MB")
@@ -135,7 +135,7 @@ def _send_image(media: Media, user_id: str, zalo: ZaloSide, caption: str) -> str
     return zalo.send_image(user_id, zalo.upload_image(_named(media, extension)), caption[: render.ZALO_TEXT_LIMIT])
 
 
-def _send_file(media: Media, user_id: str, zalo: ZaloSide) -> str:
+def _send_file(media: Media, user_id: str, zalo: ZaloSide) -> ZaloSent:
     extension = media.name.rsplit(".", 1)[-1].lower() if "." in media.name else ""
     if extension not in ZALO_FILE_TYPES:
         shown = f".{extension} files" if extension else "files without an extension"

@@ -69,6 +69,46 @@ def recreated_note(replaced: str) -> str:
     )
 
 
+def free_replies_spent_note() -> str:
+    return (
+        "ℹ️ The free replies to this customer are spent: Zalo bills further replies to the OA's package "
+        "until the customer writes again (then 48 hours of free replies start over)."
+    )
+
+
+def window_closing_note(closes_at: str, hours_left: float) -> str:
+    return (
+        f"⏳ Zalo's reply window for this customer closes at {closes_at} (in {hours_left:.0f} h): after that no "
+        "reply reaches them until they write, call or follow the OA again."
+    )
+
+
+def command_help(prefix: str) -> str:
+    return (
+        f"zfsync commands, written as a private note: {prefix} info (send the customer the card that asks "
+        f"them to share their phone and address), {prefix} tag NAME and {prefix} untag NAME (the OA's tags "
+        f"on the customer), {prefix} help. They never reach the customer as text."
+    )
+
+
+def command_note(name: str, arg: str, prefix: str) -> str:
+    if name == "info":
+        return (
+            "✅ The customer was sent the card that asks them to share their details; what they share "
+            "appears on their FreshChat profile."
+        )
+    if name == "tag" and arg:
+        return f"✅ The customer is tagged {arg!r} on Zalo."
+    if name == "untag" and arg:
+        return f"✅ The tag {arg!r} is removed from the customer on Zalo."
+    return f"ℹ️ {command_help(prefix)}"
+
+
+def command_failed_note(name: str, arg: str, reason: str, prefix: str, advice: str = "") -> str:
+    shown = f"{prefix} {name} {arg}".strip()
+    return f"⚠️ zfsync could not do {shown!r} on Zalo: {advice or reason}"
+
+
 def note_row(source_id: str, text: str, conversation_id: str, agent_id: str, at: float, part: int = 0) -> NewRow:
     """The outbox row of a private note in ``conversation_id``, posted as the agent who wrote the reply
     (as a bot when the reply came from one)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zfsync.domain import Conversation, Json, Kind
-from zfsync.sync.schedule import ZALO_WINDOW
 
 OA_NOTE_HOLD = 1.0  # seconds: our own send usually settles within a round trip; an OA row waits behind it
 
@@ -148,6 +147,7 @@ def recreate_user_after_refusal(user_still_there: bool) -> bool:
 @dataclass(frozen=True)
 class SendText:
     text: str
+    quote: str = ""  # the Zalo message it answers (an agent quoted it in FreshChat), if any
 
 
 @dataclass(frozen=True)
@@ -165,18 +165,47 @@ class SendDocument:
 
 
 @dataclass(frozen=True)
-class OutsideWindow:
-    """The customer's last message is over 7 days old: Zalo allows no reply, so none is attempted."""
+class RunCommand:
+    """An agent's "/zalo ..." note: ``name`` is info, tag, untag or help (anything else: help)."""
+
+    name: str
+    arg: str
 
 
-ToZalo = SendText | SendAttachment | SendDocument | OutsideWindow
+@dataclass(frozen=True)
+class SkipNotice:
+    """The resolve notice would be a paid message (``sync.resolve_notice_when = "free_reply"``)."""
+
+    reason: str
 
 
-def plan_to_zalo(kind: str, payload: Json, last_inbound_ms: int, now: float) -> ToZalo:
-    if last_inbound_ms and now - last_inbound_ms / 1000 > ZALO_WINDOW:
-        return OutsideWindow()
+ToZalo = SendText | SendAttachment | SendDocument | RunCommand | SkipNotice
+
+COMMANDS = ("info", "tag", "untag", "help")
+
+
+def plan_to_zalo(kind: str, payload: Json, notice_only_when_free: bool = False, reply_free: bool = True) -> ToZalo:
+    """What a row to Zalo becomes. The window is not decided here: a reply outside it is held back only
+    once Zalo's own view agrees (`zfsync.sync.clock`)."""
+    if kind == Kind.COMMAND:
+        name = str(payload.get("command") or "")
+        return RunCommand(name if name in COMMANDS else "help", str(payload.get("arg") or ""))
+    if kind == Kind.RESOLVE_NOTICE and notice_only_when_free and not reply_free:
+        return SkipNotice("the resolve notice would be a paid message (sync.resolve_notice_when = free_reply)")
     if kind in (Kind.IMAGE, Kind.FILE):
         return SendAttachment(kind)
     if kind == Kind.TEXT_FILE:
         return SendDocument(payload["text"])
-    return SendText(payload["text"])
+    return SendText(payload["text"], str(payload.get("quote") or ""))
+
+
+def parse_command(text: str, prefix: str) -> tuple[str, str] | None:
+    """An agent's private note that is a command (``prefix`` then a name and an argument), or None."""
+    stripped = text.strip()
+    if not prefix or not stripped.lower().startswith(prefix.lower()):
+        return None
+    rest = stripped[len(prefix) :]
+    if rest and not rest[0].isspace():
+        return None  # "/zaloabc" is not "/zalo abc"
+    name, _, arg = rest.strip().partition(" ")
+    return name.lower(), arg.strip()

@@ -9,7 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from zfsync.domain import FcMessage, FcNewUser, FcOutgoing, FcUser, FilePart, Json, Media, ZaloMessage, ZaloProfile
+from zfsync.domain import (
+    FcMessage,
+    FcNewUser,
+    FcOutgoing,
+    FcUser,
+    FilePart,
+    Json,
+    Media,
+    ZaloMessage,
+    ZaloPackage,
+    ZaloProfile,
+    ZaloQuota,
+    ZaloSent,
+)
 from zfsync.quota import Quota
 
 
@@ -24,15 +37,35 @@ class ZaloSide(Protocol):
         """One page of one user's messages with the OA, newest first."""
         ...
 
-    def send_text(self, user_id: str, text: str) -> str:
-        """Send a customer-service text of at most 2,000 characters; returns its Zalo message id."""
+    def send_text(self, user_id: str, text: str, quote: str = "") -> ZaloSent:
+        """Send a customer-service text of at most 2,000 characters (quoting the message ``quote``)."""
         ...
 
-    def send_image(self, user_id: str, attachment_id: str, caption: str = "") -> str: ...
+    def send_image(self, user_id: str, attachment_id: str, caption: str = "") -> ZaloSent: ...
 
-    def send_gif(self, user_id: str, attachment_id: str, width: int, height: int) -> str: ...
+    def send_gif(self, user_id: str, attachment_id: str, width: int, height: int) -> ZaloSent: ...
 
-    def send_file(self, user_id: str, token: str) -> str: ...
+    def send_file(self, user_id: str, token: str) -> ZaloSent: ...
+
+    def send_info_request(self, user_id: str, title: str, subtitle: str, image_url: str) -> ZaloSent:
+        """The card that asks the customer to share their details with the OA."""
+        ...
+
+    def oa_avatar(self) -> str:
+        """The OA's own avatar (the image of the card that asks a customer for their details)."""
+        ...
+
+    def tag_follower(self, user_id: str, tag: str) -> None: ...
+
+    def untag_follower(self, user_id: str, tag: str) -> None: ...
+
+    def message_quota(self, user_id: str) -> tuple[int, ZaloQuota | None]:
+        """Zalo's view of a user: their last interaction (epoch ms) and the free replies left."""
+        ...
+
+    def package_quota(self) -> list[ZaloPackage]:
+        """The OA's quota assets (its package's, bought, rewarded)."""
+        ...
 
     def upload_image(self, media: Media) -> str: ...
 

@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, FcMessage, Json, Kind, NewRow
-from zfsync.sync import notes, render
+from zfsync.sync import notes, plan, render
 
 ATTACHMENT_WAIT = 300.0  # seconds an agent's attachment may stay without a url before it goes without it
 
@@ -23,6 +23,7 @@ class Rules:
     resolve_notice: str = ""  # sync.resolve_notice: sent once per resolve; "" sends none
     long_text: str = "split"  # sync.long_text: "split" or "file"
     forward_bots: bool = False  # freshchat.forward_bot_messages
+    command_prefix: str = ""  # sync.command_prefix: an agent's private note starting with it is a command
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ def plan_page(new: list[FcMessage], now: float, rules: Rules) -> PagePlan:
                 note = notes.missing_attachment_note(waiting)
                 rows.append(notes.note_row(f"missing:{message.id}", note, message.conversation_id, agent_id, at))
             agent_activity = True
+        elif command := _command(message, rules.command_prefix):
+            rows.append(command)
         read.append(message)
     return PagePlan(rows, read, resolved, agent_activity, waiting=False)
 
@@ -72,6 +75,24 @@ def _is_reply(message: FcMessage, forward_bots: bool) -> bool:
     if message.message_type != "normal":
         return False
     return message.actor_type == "agent" or (forward_bots and message.actor_type == "bot")
+
+
+def _command(message: FcMessage, prefix: str) -> NewRow | None:
+    """An agent's private note that is a "/zalo ..." command: a row done on Zalo, never sent as text."""
+    if message.message_type != "private" or message.actor_type != "agent":
+        return None
+    parsed = plan.parse_command(message.text(), prefix)
+    if parsed is None:
+        return None
+    name, arg = parsed
+    return NewRow(
+        F2Z,
+        f"command:{message.id}",
+        Kind.COMMAND,
+        {"command": name, "arg": arg, "agent_id": message.actor_id},
+        message.created_time.timestamp(),
+        conversation_id=message.conversation_id,
+    )
 
 
 def _resolve_notice_row(message: FcMessage, notice: str) -> NewRow:

@@ -103,9 +103,32 @@ class Contacts(Protocol):
 
     def forget_fc_user(self, contact_id: int) -> None: ...
 
-    def contacts_for_profile_check(self, checked_before: float, active_since_ms: int, limit: int) -> list[Contact]: ...
+    def contacts_for_profile_check(
+        self, checked_before: float, active_since_ms: int, limit: int, active_checked_before: float | None = None
+    ) -> list[Contact]: ...
 
-    def set_profile(self, contact_id: int, name: str, avatar: str, checked_at: float) -> None: ...
+    def set_profile(
+        self, contact_id: int, name: str, avatar: str, checked_at: float, shown: str | None = None
+    ) -> None: ...
+
+    def check_profile_soon(self, contact_id: int) -> None: ...
+
+    def learn_clock(
+        self,
+        contact_id: int,
+        interaction_ms: int | None = None,
+        free_left: int | None = None,
+        free_known: bool = False,
+        quota_checked_at: float | None = None,
+    ) -> None:
+        """What Zalo said of a customer's window (an interaction) and free replies."""
+        ...
+
+    def mark_warned(self, contact_id: int, window_ms: int | None = None, free_ms: int | None = None) -> bool:
+        """Record a warning for the interaction ``*_ms``; False if it was given already."""
+        ...
+
+    def contacts_window_closing(self, opened_after_ms: int, opened_before_ms: int, limit: int) -> list[Contact]: ...
 
     def current_conversation(self, contact_id: int) -> Conversation | None: ...
 

@@ -1,7 +1,11 @@
-"""Write to Zalo: agents' replies (and resolve notices) to the customer through ``message/cs``.
+"""Write to Zalo: agents' replies, resolve notices and "/zalo ..." commands, through ``message/cs`` and the
+OA's user APIs.
 
 Zalo accepts customer-service messages only within 7 days of the customer's last interaction (research
-§7), so a reply outside the window is not attempted: it fails at once and the agent gets a note. Every
+§7). A reply zfsync thinks is outside the window is first checked against Zalo's own view
+(`quota/message`, at most once an hour a customer): another interaction may have opened it. Only when
+Zalo agrees is it held back, and the agent told. Each send answer says what the reply was paid from:
+zfsync keeps the customer's free replies from it, and tells the agent once when they are spent. Every
 failure that ends a row becomes one private note in the FreshChat conversation it came from.
 """
 
@@ -9,12 +13,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
-from zfsync.domain import Contact, Kind, Media, OutboxRow, ZaloMessage
-from zfsync.sync import echo, media, notes, pages, plan
-from zfsync.sync.delivery import Failure, Outcome, Refused, Sent
+from zfsync.domain import Contact, Kind, Media, OutboxRow, ZaloMessage, ZaloSent
+from zfsync.errors import PermanentError, TransientError
+from zfsync.sync import clock, echo, media, notes, pages, plan
+from zfsync.sync.delivery import Failure, Outcome, Refused, Sent, Skipped
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import WriterStore
 
@@ -25,29 +31,77 @@ RECONCILE_PAGES = 5
 DOCUMENT_NAME = "tin-nhan.docx"  # "message.docx": the long reply as a file, named in the customer's language
 
 
+@dataclass(frozen=True)
+class ZaloRules:
+    """The settings a reply is sent by."""
+
+    notice_only_when_free: bool = True  # sync.resolve_notice_when = "free_reply"
+    card_title: str = "Chia sẻ thông tin liên hệ"
+    card_subtitle: str = "Để chúng tôi hỗ trợ bạn nhanh hơn, xin bạn chia sẻ số điện thoại và địa chỉ."
+    card_image: str = ""  # "" : the OA's own avatar
+    command_prefix: str = "/zalo"  # how the agents' commands begin, as the notes show them
+
+
 class ZaloWriter:
     def __init__(
-        self, zalo: ZaloSide, store: WriterStore, clock: Callable[[], float], download: Callable[[str, int], Media]
+        self,
+        zalo: ZaloSide,
+        store: WriterStore,
+        clock: Callable[[], float],
+        download: Callable[[str, int], Media],
+        rules: ZaloRules | None = None,
+        package_seen: Callable[[int, int, str], None] | None = None,
     ):
         self.zalo = zalo
         self.store = store
         self.clock = clock
         self.download = download  # FreshChat attachments, fetched with the API key where needed
+        self.rules = rules or ZaloRules()
+        # told what a send's answer said is left of the OA package's free messages (`Reminders`)
+        self.package_seen = package_seen or (lambda remain, total, expires: None)
 
     def action(self, row: OutboxRow) -> Reply:
         contact = self.store.contact_by_id(row.contact_id)
-        planned = plan.plan_to_zalo(row.kind, row.payload, contact.last_inbound_ms, self.clock())
+        now = self.clock()
+        planned = plan.plan_to_zalo(
+            row.kind, row.payload, self.rules.notice_only_when_free, clock.reply_is_free(contact, now)
+        )
+        reply: Reply
+        if isinstance(planned, plan.SkipNotice):
+            return SkippedReply(self, row, contact, planned.reason)
+        if isinstance(planned, plan.RunCommand):
+            return CommandReply(self, row, contact, planned.name, planned.arg)  # no message: no window
         if isinstance(planned, plan.SendText):
-            return TextReply(self, row, contact, planned.text)
-        if isinstance(planned, plan.SendDocument):
-            return DocumentReply(self, row, contact, planned.text)
-        if isinstance(planned, plan.SendAttachment):
-            return AttachmentReply(self, row, contact)
-        return OutsideWindowReply(self, row, contact)
+            reply = TextReply(self, row, contact, planned.text, planned.quote)
+        elif isinstance(planned, plan.SendDocument):
+            reply = DocumentReply(self, row, contact, planned.text)
+        else:
+            reply = AttachmentReply(self, row, contact)
+        return reply if clock.window_open(contact, now) else OutsideWindowReply(reply)
 
     def heavy(self, row: OutboxRow) -> bool:
         """An agent's image or file (a download and an upload), or a long text sent as a document."""
         return row.kind in (Kind.IMAGE, Kind.FILE, Kind.TEXT_FILE)
+
+    def learned(self, contact: Contact, row: OutboxRow, sent: ZaloSent) -> None:
+        """What the answer said the send was paid from: the customer's free replies, the OA's package."""
+        quota = sent.quota
+        learned = clock.after_send(quota)
+        if learned is None or quota is None:
+            return
+        self.store.learn_clock(contact.id, free_left=learned.free_left, free_known=True)
+        if quota.kind == "sub_quota" and quota.remain is not None:
+            self.package_seen(quota.remain, quota.total or 0, quota.expires)
+        if learned.spent and row.conversation_id and self.store.mark_warned(contact.id, free_ms=contact.interacted_ms):
+            note = notes.note_row(
+                f"free-spent:{contact.id}:{contact.interacted_ms}",
+                notes.free_replies_spent_note(),
+                row.conversation_id,
+                str(row.payload.get("agent_id") or ""),
+                self.clock(),
+            )
+            self.store.insert_rows(contact.id, [note], self.clock())
+            log.info("free_replies_spent", contact=contact.zalo_user_id)
 
 
 class Reply(ABC):
@@ -60,11 +114,13 @@ class Reply(ABC):
         self.contact = contact
 
     @abstractmethod
-    def _send(self) -> str:
-        """Send to the customer; returns Zalo's message id."""
+    def _send(self) -> ZaloSent:
+        """Send to the customer; returns what Zalo answered."""
 
     def send(self) -> Outcome:
-        return Sent(self._send())
+        sent = self._send()
+        self.writer.learned(self.contact, self.row, sent)
+        return Sent(sent.message_id)
 
     def reconcile(self) -> Sent | None:
         """Our earlier attempt landed if the user's conversation shows an OA message with this content
@@ -108,12 +164,21 @@ class Reply(ABC):
 
 
 class TextReply(Reply):
-    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, text: str):
+    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, text: str, quote: str = ""):
         super().__init__(writer, row, contact)
         self.text = text
+        self.quote = quote
 
-    def _send(self) -> str:
-        return self.writer.zalo.send_text(self.contact.zalo_user_id, self.text)
+    def _send(self) -> ZaloSent:
+        zalo, user = self.writer.zalo, self.contact.zalo_user_id
+        if not self.quote:
+            return zalo.send_text(user, self.text)
+        try:
+            return zalo.send_text(user, self.text, quote=self.quote)
+        except PermanentError as exc:
+            # The quoted message may be too old or gone: the reply goes without the quote, once.
+            log.info("zalo_quote_refused", row=self.row.id, error=str(exc))
+            return zalo.send_text(user, self.text)
 
 
 class DocumentReply(Reply):
@@ -123,7 +188,7 @@ class DocumentReply(Reply):
         super().__init__(writer, row, contact)
         self.text = text
 
-    def _send(self) -> str:
+    def _send(self) -> ZaloSent:
         zalo = self.writer.zalo
         document = media.text_document(self.text, DOCUMENT_NAME)
         return zalo.send_file(self.contact.zalo_user_id, zalo.upload_file(document))
@@ -132,7 +197,7 @@ class DocumentReply(Reply):
 class AttachmentReply(Reply):
     """An agent's image or file: uploaded to Zalo, or sent as a link when Zalo will not take it."""
 
-    def _send(self) -> str:
+    def _send(self) -> ZaloSent:
         row, writer = self.row, self.writer
 
         def tell_agent(problem: str) -> None:
@@ -152,10 +217,91 @@ class AttachmentReply(Reply):
 
 
 class OutsideWindowReply(Reply):
-    """The customer's last message is over 7 days old: Zalo allows no reply, so none is attempted."""
+    """A reply zfsync thinks is past the 7-day window: Zalo's own view decides (an interaction other than a
+    message may have opened it), and only when it agrees is the reply held back, with no doomed send."""
+
+    def __init__(self, reply: Reply):
+        super().__init__(reply.writer, reply.row, reply.contact)
+        self.reply = reply
 
     def send(self) -> Outcome:
-        return Refused("the customer's last message is over 7 days old", notes.WINDOW_CODE)
+        writer, contact = self.writer, self.contact
+        now = writer.clock()
+        if clock.should_ask_zalo(contact, now):
+            try:
+                interacted, quota = writer.zalo.message_quota(contact.zalo_user_id)
+            except (PermanentError, TransientError) as exc:
+                log.info("zalo_window_unknown", contact=contact.zalo_user_id, error=str(exc))
+                return self.reply.send()  # Zalo decides: at worst it refuses, and the agent is told why
+            free = quota.remain if quota is not None else None
+            writer.store.learn_clock(contact.id, interacted, free, quota is not None, quota_checked_at=now)
+            self.contact = writer.store.contact_by_id(contact.id)
+            if clock.window_open(self.contact, now):
+                return self.reply.send()
+        return Refused("the customer's last interaction is over 7 days old", notes.WINDOW_CODE)
 
-    def _send(self) -> str:
-        raise AssertionError("an outside-window reply is refused before any send")
+    def _send(self) -> ZaloSent:
+        raise AssertionError("sent through the reply it holds")
+
+
+class SkippedReply(Reply):
+    """Not to be sent: a resolve notice that would be paid."""
+
+    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, reason: str):
+        super().__init__(writer, row, contact)
+        self.reason = reason
+
+    def send(self) -> Outcome:
+        log.info("resolve_notice_skipped", contact=self.contact.zalo_user_id, reason=self.reason)
+        return Skipped(self.reason)
+
+    def _send(self) -> ZaloSent:
+        raise AssertionError("a skipped reply sends nothing")
+
+
+class CommandReply(Reply):
+    """An agent's "/zalo ..." private note, done on Zalo; the agent gets a note saying it was done."""
+
+    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, name: str, arg: str):
+        super().__init__(writer, row, contact)
+        self.name = name
+        self.arg = arg
+
+    def send(self) -> Outcome:
+        writer, user = self.writer, self.contact.zalo_user_id
+        done = f"command:{self.row.source_id}"  # no message on Zalo: an id of its own
+        if self.name == "info":
+            if not clock.window_open(self.contact, writer.clock()):
+                return Refused("the customer's last interaction is over 7 days old", notes.WINDOW_CODE)
+            rules, image = writer.rules, self._card_image()
+            if not image:
+                return Refused("the card needs an image and the OA has no avatar: set sync.info_card_image", "config")
+            sent = writer.zalo.send_info_request(user, rules.card_title, rules.card_subtitle, image)
+            writer.learned(self.contact, self.row, sent)
+            done = sent.message_id
+        elif self.name in ("tag", "untag") and self.arg:
+            (writer.zalo.tag_follower if self.name == "tag" else writer.zalo.untag_follower)(user, self.arg)
+            writer.store.check_profile_soon(self.contact.id)  # zalo_tags on the FreshChat user, within a minute
+        self._note(
+            f"done:{self.row.source_id}",
+            notes.command_note(self.name, self.arg, writer.rules.command_prefix),
+            writer.clock(),
+        )
+        log.info("zalo_command_done", contact=user, command=self.name)
+        return Sent(done)
+
+    def _card_image(self) -> str:
+        return self.writer.rules.card_image or self.writer.zalo.oa_avatar()
+
+    def _send(self) -> ZaloSent:
+        raise AssertionError("a command is carried out by send")
+
+    def reconcile(self) -> Sent | None:
+        # A card is looked for in the conversation, as any send; a tag set twice is the same tag.
+        return super().reconcile() if self.name == "info" else None
+
+    def gave_up(self, failure: Failure, now: float) -> None:
+        text = notes.command_failed_note(
+            self.name, self.arg, failure.reason, self.writer.rules.command_prefix, failure.advice
+        )
+        self._note(f"note:{self.row.source_id}", text, now)

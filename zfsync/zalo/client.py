@@ -10,13 +10,25 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import requests
 import structlog
 
 from zfsync import http
-from zfsync.domain import CONVERSATION, FEED, Json, Media, ZaloContent, ZaloMessage, ZaloProfile
+from zfsync.domain import (
+    CONVERSATION,
+    FEED,
+    Json,
+    Media,
+    ZaloContent,
+    ZaloMessage,
+    ZaloPackage,
+    ZaloProfile,
+    ZaloQuota,
+    ZaloSent,
+)
 from zfsync.errors import InvalidResponse, PermanentError
 from zfsync.log import Throttle
 from zfsync.quota import Quota
@@ -26,6 +38,7 @@ from zfsync.zalo.oauth import TokenKeeper
 log = structlog.get_logger("zfsync.zalo")
 
 PAGE_SIZE = 10  # Zalo's documented maximum for listrecentchat and conversation
+VIETNAM = timezone(timedelta(hours=7))
 _malformed = Throttle()  # rows that cannot be identified, each said once an hour
 TEXT_LIMIT = 2000
 
@@ -45,6 +58,7 @@ class ZaloClient:
         self.quota = quota or Quota("zalo", DOCUMENTED_LIMIT, minute_windows=True)
         self._session = session or http.new_session()
         self._oa_id: str | None = None
+        self._oa_avatar: str | None = None
         self._on_request = on_request or (lambda endpoint: None)
 
     # --- reading -------------------------------------------------------------------------------------
@@ -63,13 +77,66 @@ class ZaloClient:
         data = self._get("/v3.0/oa/user/detail", {"user_id": user_id})
         if not isinstance(data, dict):
             raise InvalidResponse("user/detail has no data object", side="zalo", endpoint="/v3.0/oa/user/detail")
-        avatars = data.get("avatars")
-        avatars = avatars if isinstance(avatars, dict) else {}
+        avatars = _dict(data.get("avatars"))
+        tagged = _dict(data.get("tags_and_notes_info"))
+        follower = data.get("user_is_follower")
         return ZaloProfile(
             user_id=str(data.get("user_id") or user_id),
             display_name=str(data.get("display_name") or ""),
             avatar=str(data.get("avatar") or avatars.get("240") or avatars.get("120") or ""),
+            shared=_shared(_dict(data.get("shared_info"))),
+            tags=_texts(tagged.get("tag_names")),
+            notes=_texts(tagged.get("notes")),
+            follower=follower if isinstance(follower, bool) else None,
+            last_interaction_day_ms=_day_start_ms(data.get("user_last_interaction_date")),
         )
+
+    def message_quota(self, user_id: str) -> tuple[int, ZaloQuota | None]:
+        """Zalo's view of a user: their last interaction (epoch ms, 0 if unknown) and the free replies left."""
+        ep = "/v3.0/oa/quota/message"
+        data = self._request("POST", ep, json_body={"user_id": user_id})
+        if not isinstance(data, dict):
+            raise InvalidResponse("quota/message has no data object", side="zalo", endpoint=ep)
+        reply = _dict(data.get("cs_reply"))
+        quota = ZaloQuota("reply", _count(reply.get("remain")), _count(reply.get("total"))) if reply else None
+        return _int_or(data.get("last_interaction"), 0), quota
+
+    def package_quota(self) -> list[ZaloPackage]:
+        """The OA's quota assets (its package's, bought, rewarded), as ``quota/message`` lists them."""
+        ep = "/v3.0/oa/quota/message"
+        data = self._request("POST", ep, json_body={"quota_owner": "OA"})
+        assets = data if isinstance(data, list) else []
+        return [
+            ZaloPackage(
+                _str(a.get("product_type")),
+                _str(a.get("quota_type")),
+                _count(a.get("remain")) or 0,
+                _count(a.get("total")) or 0,
+                _str(a.get("valid_through")),
+            )
+            for a in assets
+            if isinstance(a, dict)
+        ]
+
+    def oa_avatar(self) -> str:
+        if self._oa_avatar is None:
+            self._oa_avatar = str(self.oa_profile().get("avatar") or "")
+        return self._oa_avatar
+
+    def tag_follower(self, user_id: str, tag: str) -> None:
+        """Tag the user on Zalo (a tag that does not exist yet is created)."""
+        body = {"user_id": _user_id_param(user_id), "tag_name": tag}
+        self._request("POST", "/v2.0/oa/tag/tagfollower", json_body=body)
+
+    def untag_follower(self, user_id: str, tag: str) -> None:
+        body = {"user_id": _user_id_param(user_id), "tag_name": tag}
+        self._request("POST", "/v2.0/oa/tag/rmfollowerfromtag", json_body=body)
+
+    def send_info_request(self, user_id: str, title: str, subtitle: str, image_url: str) -> ZaloSent:
+        """The card that asks the customer to share their details with the OA (``request_user_info``)."""
+        element = {"title": title[:100], "subtitle": subtitle[:500], "image_url": image_url}
+        payload = {"template_type": "request_user_info", "elements": [element]}
+        return self._send(user_id, {"attachment": {"type": "template", "payload": payload}})
 
     def interacted_users(self, period: str, offset: int, count: int = 50) -> tuple[list[str], int]:
         """One page of the users who interacted with the OA in ``period`` (``TODAY``, ``L7D``,
@@ -96,20 +163,23 @@ class ZaloClient:
 
     # --- sending -------------------------------------------------------------------------------------
 
-    def send_text(self, user_id: str, text: str) -> str:
-        """Send a customer-service text (at most 2,000 characters); returns Zalo's message id."""
-        return self._send(user_id, {"text": text})
+    def send_text(self, user_id: str, text: str, quote: str = "") -> ZaloSent:
+        """Send a customer-service text (at most 2,000 characters), quoting the message ``quote`` if given."""
+        message: Json = {"text": text}
+        if quote:
+            message["quote_message_id"] = quote
+        return self._send(user_id, message)
 
-    def send_image(self, user_id: str, attachment_id: str, caption: str = "") -> str:
+    def send_image(self, user_id: str, attachment_id: str, caption: str = "") -> ZaloSent:
         element = {"media_type": "image", "attachment_id": attachment_id}
         return self._send(user_id, _media_template(element, caption))
 
-    def send_gif(self, user_id: str, attachment_id: str, width: int, height: int) -> str:
+    def send_gif(self, user_id: str, attachment_id: str, width: int, height: int) -> ZaloSent:
         # Zalo requires the size of a GIF, and only of a GIF.
         element = {"media_type": "gif", "attachment_id": attachment_id, "width": width, "height": height}
         return self._send(user_id, _media_template(element, ""))
 
-    def send_file(self, user_id: str, token: str) -> str:
+    def send_file(self, user_id: str, token: str) -> ZaloSent:
         # The official docs and SDKs put the upload's token under payload.token (research §2.1).
         return self._send(user_id, {"attachment": {"type": "file", "payload": {"token": token}}})
 
@@ -142,12 +212,23 @@ class ZaloClient:
             f"upload answered without {keys[0]}: Zalo did not accept {media.name!r}", side="zalo", endpoint=endpoint
         )
 
-    def _send(self, user_id: str, message: Json) -> str:
+    def _send(self, user_id: str, message: Json) -> ZaloSent:
         ep = "/v3.0/oa/message/cs"
         data = self._request("POST", ep, json_body={"recipient": {"user_id": user_id}, "message": message})
         if not isinstance(data, dict) or not data.get("message_id"):
             raise InvalidResponse("send answer has no message_id", side="zalo", endpoint=ep)
-        return str(data["message_id"])
+        quota = _dict(data.get("quota"))
+        paid_from = (
+            ZaloQuota(
+                _str(quota.get("quota_type")),
+                _count(quota.get("remain")),
+                _count(quota.get("total")),
+                _str(quota.get("expired_date")),
+            )
+            if quota
+            else ZaloQuota("")  # no quota object: a paid message
+        )
+        return ZaloSent(str(data["message_id"]), paid_from)
 
     # --- plumbing ------------------------------------------------------------------------------------
 
@@ -272,6 +353,49 @@ def _int_or(value: Any, default: int) -> int:
 
 def _str(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _dict(value: Any) -> Json:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int | None:
+    """A count Zalo may send as a number or a string ("7"); None when it sent none."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return (
+        tuple(str(v).strip() for v in value if isinstance(v, str | int) and str(v).strip())
+        if isinstance(value, list)
+        else ()
+    )
+
+
+SHARED_KEYS = ("name", "phone", "address", "city", "district", "user_dob")
+
+
+def _shared(info: Json) -> tuple[tuple[str, str], ...]:
+    """What the user chose to share, without the blanks Zalo fills the rest with (a phone of 0 is none)."""
+    found = []
+    for key in SHARED_KEYS:
+        value = info.get(key)
+        text = "" if value is None or value == 0 or isinstance(value, bool) else str(value).strip()
+        if text and text != "0":
+            found.append(("dob" if key == "user_dob" else key, text))
+    return tuple(found)
+
+
+def _day_start_ms(value: Any) -> int:
+    """Zalo's "dd/MM/yyyy" of a last interaction, as the first millisecond of that Vietnamese day (0 if odd)."""
+    try:
+        day = datetime.strptime(str(value), "%d/%m/%Y").replace(tzinfo=VIETNAM)
+    except ValueError:
+        return 0
+    return int(day.timestamp() * 1000)
 
 
 # A row's fields that say who and when, not what (they never reach the content), and those it has names for.

@@ -1,0 +1,213 @@
+"""What the agent sees about the customer, and Zalo's clocks, against both simulators under a fake clock:
+shared details on the FreshChat user, the "/zalo" commands, the window warning, the free replies spent,
+and the resolve notice that respects the quota."""
+
+from __future__ import annotations
+
+from zfsync.domain import reference_id
+from zfsync.sim.base import Fault
+
+LAN = "9007199254740993123"
+KHANH = "2512007384617209999"
+HOUR = 3600.0
+SHARED = {
+    "address": "182 Lê Đại Hành",
+    "city": "Hồ Chí Minh",
+    "district": "Quận 10",
+    "phone": 84901234567,  # a number, as the live recording has it
+    "name": "Lan",
+    "user_dob": "21/04/1990",
+}
+
+
+def texts(messages: list[dict]) -> list[str]:
+    return [p["text"]["content"] for m in messages for p in m["message_parts"] if "text" in p]
+
+
+def fc_user(b, zalo_user: str) -> dict:
+    with b.fc.lock:
+        return next(u for u in b.fc.users.values() if u["reference_id"] == reference_id(zalo_user))
+
+
+def properties(b, zalo_user: str) -> dict[str, str]:
+    return {p["name"]: p["value"] for p in fc_user(b, zalo_user)["properties"]}
+
+
+def our_notes(b) -> list[str]:
+    """zfsync's private notes (not the agents' own commands)."""
+    return [t for t in texts(b.notes()) if not t.startswith("/zalo")]
+
+
+def refresh(b) -> None:
+    """A minute on: the profile refresh and the reminders run again."""
+    b.clock.advance(61)
+    b.cycle()
+
+
+def agent_note(b, zalo_user: str, text: str) -> None:
+    b.fc.add_agent_message(b.conversation_of(zalo_user), text, message_type="private")
+    b.settle(rounds=3)
+
+
+def test_what_a_customer_shares_lands_on_their_freshchat_user_and_follows_a_change(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    b.zalo.users[LAN].update(shared_info=dict(SHARED), tags=["VIP", "Quận 1"], notes=["Khách quen, hay mua sỉ"])
+    refresh(b)
+    user, shown = fc_user(b, LAN), properties(b, LAN)
+    assert user["phone"] == "84901234567"
+    assert {k: shown[k] for k in ("zalo_address", "zalo_city", "zalo_district", "zalo_dob", "zalo_shared_name")} == {
+        "zalo_address": "182 Lê Đại Hành",
+        "zalo_city": "Hồ Chí Minh",
+        "zalo_district": "Quận 10",
+        "zalo_dob": "21/04/1990",
+        "zalo_shared_name": "Lan",
+    }
+    assert (shown["zalo_tags"], shown["zalo_notes"]) == ("VIP, Quận 1", "Khách quen, hay mua sỉ")
+    assert shown["zalo_window_closes_at"].endswith("+07:00") and shown["zalo_free_replies_until"]
+    # They move and write again: the change is on FreshChat within the hour.
+    b.zalo.users[LAN]["shared_info"] = {**SHARED, "city": "Hà Nội", "district": "Ba Đình"}
+    b.zalo.users[LAN]["tags"] = []
+    b.zalo.add_customer_message(LAN, "Lan", text="em chuyển ra Hà Nội rồi")
+    b.clock.advance(HOUR)
+    b.cycle()
+    shown = properties(b, LAN)
+    assert (shown["zalo_city"], shown["zalo_district"], shown["zalo_tags"]) == ("Hà Nội", "Ba Đình", "")
+
+
+def test_nothing_shared_writes_nothing_and_what_an_agent_typed_stays(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="hi")
+    b.cycle()
+    with b.fc.lock:
+        fc_user(b, KHANH)["phone"] = "0909 000 111"  # an agent typed it in FreshChat
+    puts = b.fc.requests.get(f"/v2/users/{fc_user(b, KHANH)['id']}", 0)
+    refresh(b)
+    assert fc_user(b, KHANH)["phone"] == "0909 000 111"
+    assert not {"zalo_address", "zalo_city", "zalo_tags", "zalo_notes"} & set(properties(b, KHANH))
+    # Nothing changed on Zalo: the next check writes nothing at all.
+    b.clock.advance(25 * HOUR)
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="hi again")
+    b.cycle()
+    writes = b.fc.requests.get(f"/v2/users/{fc_user(b, KHANH)['id']}", 0) - puts
+    assert writes == 2  # the first check (the window), and the new message (a new window); never blank
+
+
+def test_sharing_off_keeps_the_details_on_zalo(quick_bridge):
+    b = quick_bridge
+    b.reconfigure(share_contact_details=False)
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.zalo.users[LAN].update(shared_info=dict(SHARED), tags=["VIP"])
+    b.cycle()  # the user is made, and its profile checked at once (the first run since the start)
+    assert "phone" not in fc_user(b, LAN)
+    assert "zalo_city" not in properties(b, LAN) and properties(b, LAN)["zalo_tags"] == "VIP"
+
+
+def test_zalo_info_sends_the_card_and_confirms_and_no_command_reaches_the_customer_as_text(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    agent_note(b, LAN, "/zalo info")
+    (card,) = [s["card"] for s in b.zalo.sent if "card" in s]
+    assert card["title"] == b.settings.sync.info_card_title and card["image_url"].startswith("https://")
+    assert "sent the card" in our_notes(b)[-1]
+    agent_note(b, LAN, "/zalo tag VIP")
+    agent_note(b, LAN, "/zalo help")
+    assert b.zalo.users[LAN]["tags"] == ["VIP"]
+    assert "tagged 'VIP'" in our_notes(b)[-2] and "/zalo untag NAME" in our_notes(b)[-1]
+    assert not any("/zalo" in text for text in b.sent_to(LAN))
+    agent_note(b, LAN, "/zalo untag VIP")
+    assert b.zalo.users[LAN]["tags"] == []
+    refresh(b)
+    assert properties(b, LAN).get("zalo_tags", "") == ""
+
+
+def test_a_command_zalo_refuses_comes_back_as_a_note_in_words(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    b.zalo.faults.append(
+        Fault("/v2.0/oa/tag/tagfollower", "zalo_error", code=-224, message="OA has no permission", count=1)
+    )
+    agent_note(b, LAN, "/zalo tag VIP")
+    (note,) = [t for t in our_notes(b) if "could not do" in t]
+    assert "'/zalo tag VIP'" in note
+    assert b.zalo.users[LAN].get("tags", []) == []
+
+
+def test_the_window_warning_comes_once_per_window(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    b.clock.advance(6 * 24 * HOUR + 2 * HOUR)  # 22 hours of the 7 days left
+    for _ in range(3):
+        refresh(b)
+    warnings = [t for t in our_notes(b) if t.startswith("⏳")]
+    assert len(warnings) == 1 and "(in 22 h)" in warnings[0]
+    b.zalo.add_customer_message(LAN, "Lan", text="còn hàng không?")  # a new window
+    b.cycle()
+    b.clock.advance(6 * 24 * HOUR + 2 * HOUR)
+    refresh(b)
+    refresh(b)
+    assert len([t for t in our_notes(b) if t.startswith("⏳")]) == 2
+
+
+def test_the_free_replies_spent_note_comes_once_and_the_paid_resolve_notice_is_skipped(quick_bridge):
+    b = quick_bridge
+    b.zalo.modes.reply_quota = "counted"  # the docs' policy: eight free replies within 48 h
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    conversation = b.conversation_of(LAN)
+    for number in range(10):
+        b.fc.add_agent_message(conversation, f"trả lời {number}")
+    b.settle()
+    assert len(b.sent_to(LAN)) == 10
+    spent = [t for t in our_notes(b) if "free replies to this customer are spent" in t]
+    assert len(spent) == 1
+    b.fc.set_resolved(conversation, True)
+    b.settle()
+    assert b.settings.sync.resolve_notice not in b.sent_to(LAN)  # it would have been paid
+    b.reconfigure(resolve_notice_when="always")
+    b.fc.set_resolved(conversation, False)
+    b.fc.set_resolved(conversation, True)
+    b.settle()
+    assert b.sent_to(LAN)[-1] == b.settings.sync.resolve_notice
+
+
+def test_the_resolve_notice_goes_while_it_is_free_and_not_past_48_hours(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="cảm ơn shop")
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="cảm ơn")
+    b.cycle()
+    b.fc.set_resolved(b.conversation_of(LAN), True)
+    b.settle()
+    assert b.sent_to(LAN) == [b.settings.sync.resolve_notice]
+    b.clock.advance(49 * HOUR)
+    b.fc.set_resolved(b.conversation_of(KHANH), True)
+    b.settle()
+    assert b.sent_to(KHANH) == []
+
+
+def test_no_request_per_message_rides_on_any_of_this(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="0")
+    b.cycle()
+    conversation = b.conversation_of(LAN)
+    before = dict(b.zalo.requests)
+    for number in range(20):
+        b.zalo.add_customer_message(LAN, "Lan", text=f"câu hỏi {number}")
+        b.fc.add_agent_message(conversation, f"trả lời {number}")
+        b.clock.advance(30)
+        b.cycle()
+    after = b.zalo.requests
+    assert after.get("/v3.0/oa/message/cs", 0) - before.get("/v3.0/oa/message/cs", 0) == 20
+
+    def extra(path: str) -> int:
+        return after.get(path, 0) - before.get(path, 0)
+
+    # Ten minutes: the details ride on one profile check, the quota on the send answers; the quota
+    # endpoint is asked for nothing but the OA's package (once an hour).
+    assert extra("/v3.0/oa/user/detail") <= 1
+    assert extra("/v3.0/oa/quota/message") <= 1
+    assert extra("/v2.0/oa/tag/tagfollower") == 0
