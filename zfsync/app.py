@@ -18,13 +18,14 @@ from zfsync.quota import Quota
 from zfsync.store import Store
 from zfsync.sync.delivery import Deliverer
 from zfsync.sync.engine import Engine, Parts
-from zfsync.sync.freshchat_reader import FreshChatReader
+from zfsync.sync.freshchat_reader import FreshChatReader, Signatures
 from zfsync.sync.freshchat_writer import FC_PARTS, FreshChatWriter
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import ProfileRefresher
 from zfsync.sync.reminders import Reminders
 from zfsync.sync.replies import Rules
 from zfsync.sync.schedule import Intervals
+from zfsync.sync.unanswered import Unanswered
 from zfsync.sync.zalo_reader import ZaloReader
 from zfsync.sync.zalo_writer import ZaloRules, ZaloWriter
 from zfsync.zalo.client import ZaloClient, content_of
@@ -83,7 +84,14 @@ def build_engine(
             store,
             clock,
             Intervals(fc.hot_interval, fc.warm_interval, fc.cold_interval),
-            Rules(sync.resolve_notice, sync.long_text, fc.forward_bot_messages, sync.command_prefix),
+            Rules(
+                sync.resolve_notice,
+                sync.long_text,
+                fc.forward_bot_messages,
+                sync.command_prefix,
+                sync.agent_signature_position,
+            ),
+            Signatures(freshchat, sync.agent_signature, clock) if sync.agent_signature else None,
         ),
         freshchat_writer=FreshChatWriter(freshchat, zalo, store, clock, fc.channel_id, sync.display_name),
         zalo_writer=ZaloWriter(
@@ -105,6 +113,7 @@ def build_engine(
             zalo, freshchat, store, clock, sync.display_name, monotonic or clock, sync.share_contact_details
         ),
         reminders=reminders,
+        unanswered=Unanswered(freshchat, store, clock, sync.unanswered_minutes, monotonic or clock),
     )
     return Engine(store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic)
 

@@ -90,7 +90,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         store = store_of(settings)
         try:
-            report = status.collect(store, zalo_interval=settings.zalo.poll_interval)
+            report = status.collect(
+                store, zalo_interval=settings.zalo.poll_interval, unanswered_minutes=settings.sync.unanswered_minutes
+            )
         finally:
             store.close()
     except StoreError as exc:
@@ -101,7 +103,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         store = store_of(settings)
         try:
-            metrics.write_textfile(Path(args.prometheus), metrics.registry(store, settings.zalo.poll_interval, False))
+            reg = metrics.registry(store, settings.zalo.poll_interval, False, settings.sync.unanswered_minutes)
+            metrics.write_textfile(Path(args.prometheus), reg)
         finally:
             store.close()
     print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else status.render(report))

@@ -174,6 +174,28 @@ def _hours(key: str, value: Any) -> float:
     return float(value)
 
 
+def _minutes(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 10_080:
+        raise ConfigError(f"config key {key}: expected minutes from 0 (off) to 10080 (7 days), got {value!r}")
+    return float(value)
+
+
+def _signature(key: str, value: Any) -> str:
+    """The agents' signature: text with {agent_first_name} and {agent_name} only, one line of at most 100
+    characters (it is counted in every reply's 2,000)."""
+    text = _text(key, value).strip()
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
+    except ValueError:
+        fields = ["?"]
+    if any(field not in ("agent_first_name", "agent_name") for field in fields) or "\n" in text or len(text) > 100:
+        raise ConfigError(
+            f"config key {key}: expected one line of at most 100 characters of text, {{agent_first_name}} and "
+            f"{{agent_name}} (no other braces), got {value!r}"
+        )
+    return text
+
+
 def _card_text(limit: int) -> Validator:
     def check(key: str, value: Any) -> str:
         text = _required_text(key, value)
@@ -222,6 +244,9 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "info_card_title": (SyncSettings.info_card_title, _card_text(100)),
         "info_card_subtitle": (SyncSettings.info_card_subtitle, _card_text(500)),
         "info_card_image": ("", _optional_url),
+        "agent_signature": ("", _signature),
+        "agent_signature_position": ("suffix", _choice("suffix", "prefix")),
+        "unanswered_minutes": (SyncSettings.unanswered_minutes, _minutes),
     },
     "store": {"path": ("/var/lib/zfsync/zfsync.db", _required_text), "url": ("", valid_store_url)},
     "metrics": {

@@ -125,7 +125,8 @@ class Daemon:
 
     def _profiles_step(self) -> float:
         try:
-            self.engine.refresh_profiles()
+            self.engine.refresh_profiles()  # and the clocks' reminders
+            self.engine.ask_assignees()
         except Exception:
             log.exception("profile_refresh_crashed")
         return PROFILE_EVERY
@@ -175,7 +176,11 @@ class Daemon:
         settings = self.settings.metrics
         if not settings.textfile and not settings.listen:
             return
-        reg = metrics.registry(self.store, zalo_interval=self.settings.zalo.poll_interval)
+        reg = metrics.registry(
+            self.store,
+            zalo_interval=self.settings.zalo.poll_interval,
+            unanswered_minutes=self.settings.sync.unanswered_minutes,
+        )
         if settings.listen:
             metrics.serve(settings.listen, reg)
             log.info("metrics_listening", listen=settings.listen)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from zfsync.domain import (
+    FcAgent,
     FcMessage,
     FcNewUser,
     FcOutgoing,
@@ -155,6 +156,8 @@ class FakeFreshChat:
     conversations: dict[str, list[FcMessage]] = field(default_factory=dict)  # id -> messages, oldest first
     owner: dict[str, str] = field(default_factory=dict)  # conversation -> user
     files: dict[str, Media] = field(default_factory=dict)
+    agents: dict[str, FcAgent] = field(default_factory=lambda: {"agent-1": FcAgent("agent-1", "Lan", "Nguyễn")})
+    assignees: dict[str, str] = field(default_factory=dict)  # conversation -> agent
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def agent_writes(self, conversation_id: str, text: str, agent_id: str = "agent-1") -> FcMessage:
@@ -187,6 +190,14 @@ class FakeFreshChat:
 
     def user_conversations(self, user_id: str) -> list[str]:
         return [c for c in self.conversations if self.owner[c] == user_id]
+
+    def conversation_assignee(self, conversation_id: str) -> str:
+        return self.assignees.get(conversation_id, "")
+
+    def agent(self, agent_id: str) -> FcAgent:
+        if agent_id not in self.agents:
+            raise PermanentError("agent not found", side="freshchat", endpoint="/v2/agents/{id}", status=404)
+        return self.agents[agent_id]
 
     def conversation_started(self, conversation_id: str) -> str:
         self._known(conversation_id)

@@ -30,14 +30,21 @@ DIRECTIONS = ("z2f", "f2z")
 class StoreCollector(Collector):
     """Every metric that is a fact about the store, read afresh at each collection."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time, zalo_interval: float = 2.0):
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        zalo_interval: float = 2.0,
+        unanswered_minutes: float = 30.0,
+    ):
         self.store = store
         self.clock = clock
         self.zalo_interval = zalo_interval
+        self.unanswered_minutes = unanswered_minutes
 
     def collect(self) -> Iterator[Metric]:
         now = self.clock()
-        report = status.collect(self.store, now=now, zalo_interval=self.zalo_interval)
+        report = status.collect(self.store, now, self.zalo_interval, self.unanswered_minutes)
         info = GaugeMetricFamily(
             "zfsync_build_info", "The zfsync version that wrote these metrics.", labels=["version"]
         )
@@ -99,6 +106,19 @@ class StoreCollector(Collector):
                 total.add_metric([kind], float(found.get("total") or 0))
         yield remaining
         yield total
+        waiting = report["unanswered"]
+        unanswered = GaugeMetricFamily(
+            "zfsync_unanswered_customers",
+            "Customers whose last message no agent answered within sync.unanswered_minutes (a reply, a resolve "
+            "or an assignment answers it).",
+        )
+        unanswered.add_metric([], waiting["count"])
+        yield unanswered
+        longest_wait = GaugeMetricFamily(
+            "zfsync_unanswered_longest_seconds", "How long the customer waiting longest for an agent has waited."
+        )
+        longest_wait.add_metric([], waiting["longest_seconds"])
+        yield longest_wait
         conversations = GaugeMetricFamily("zfsync_conversations", "FreshChat conversations mapped.")
         conversations.add_metric([], report["conversations"])
         yield conversations
@@ -162,10 +182,12 @@ class StoreCollector(Collector):
         yield latency
 
 
-def registry(store: Store, zalo_interval: float = 2.0, process: bool = True) -> CollectorRegistry:
+def registry(
+    store: Store, zalo_interval: float = 2.0, process: bool = True, unanswered_minutes: float = 30.0
+) -> CollectorRegistry:
     """Every metric zfsync writes; ``process`` adds this process's API counters (the daemon's)."""
     reg = CollectorRegistry(auto_describe=True)
-    reg.register(StoreCollector(store, zalo_interval=zalo_interval))
+    reg.register(StoreCollector(store, zalo_interval=zalo_interval, unanswered_minutes=unanswered_minutes))
     if process:
         reg.register(_Process())
     return reg

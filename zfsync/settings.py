@@ -46,6 +46,9 @@ class SyncSettings:
     info_card_title: str = "Chia sẻ thông tin liên hệ"
     info_card_subtitle: str = "Để chúng tôi hỗ trợ bạn nhanh hơn, xin bạn chia sẻ số điện thoại và địa chỉ."
     info_card_image: str = ""  # "": the OA's own avatar
+    agent_signature: str = ""  # a line on each agent reply: text, {agent_first_name}, {agent_name}; "": none
+    agent_signature_position: str = "suffix"  # or "prefix"
+    unanswered_minutes: float = 30.0  # a customer message no agent answered this long is counted; 0: off
 
 
 @dataclass(frozen=True)

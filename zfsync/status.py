@@ -16,6 +16,7 @@ from zfsync.domain import SideHealth
 from zfsync.store import Store
 from zfsync.store.health import Beacon
 from zfsync.sync.reminders import PACKAGE_KEY
+from zfsync.sync.unanswered import waiting_range
 
 HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, or "stopped"
 STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
@@ -38,7 +39,9 @@ FIXES = {
 }
 
 
-def collect(store: Store, now: float | None = None, zalo_interval: float = 2.0) -> dict[str, Any]:
+def collect(
+    store: Store, now: float | None = None, zalo_interval: float = 2.0, unanswered_minutes: float = 30.0
+) -> dict[str, Any]:
     now = time.time() if now is None else now
     beat = store.get_state(HEARTBEAT_KEY)
     heartbeat_age = None if beat in (None, "stopped") else round(now - float(beat), 1)
@@ -79,6 +82,7 @@ def collect(store: Store, now: float | None = None, zalo_interval: float = 2.0) 
         "quotas": _json(store.get_state(QUOTA_KEY)) if heartbeat_age is not None else {},
         "slow": _json_list(store.get_state(SLOW_KEY)) if heartbeat_age is not None else [],
         "package": _json(store.get_state(PACKAGE_KEY)).get("kinds") or {},
+        "unanswered": _unanswered(store, now, unanswered_minutes),
         "store": _store_health(store, now),
     }
     report["problems"] = problems(store, report, now, zalo_interval)
@@ -184,6 +188,16 @@ def verdict(report: dict[str, Any]) -> int:
     return HEALTHY
 
 
+def _unanswered(store: Store, now: float, after_minutes: float) -> dict[str, Any]:
+    """Customers whose last message no agent has answered for ``after_minutes`` (within Zalo's window)."""
+    if not after_minutes:
+        return {"after_minutes": 0, "count": 0, "longest_seconds": 0.0}
+    before, after = waiting_range(now, after_minutes)
+    count, oldest_ms = store.unanswered(before, after)
+    longest = round(now - oldest_ms / 1000, 1) if count else 0.0
+    return {"after_minutes": after_minutes, "count": count, "longest_seconds": longest}
+
+
 PACKAGE_KINDS = {"sub_quota": "the package's", "purchase_quota": "bought", "reward_quota": "rewarded"}
 
 
@@ -278,6 +292,12 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
     lines.append(f"  conversations mapped: {report['conversations']}")
     lines += _quota_lines(report.get("quotas") or {})
     lines += _package_lines(report.get("package") or {})
+    waiting = report.get("unanswered") or {}
+    if waiting.get("count"):
+        lines.append(
+            f"  unanswered {waiting['count']} customer(s) waiting over {waiting['after_minutes']:.0f} min for an "
+            f"agent (longest {_duration(float(waiting['longest_seconds']))}): reply, resolve or assign them"
+        )
     for flight in report.get("slow") or []:
         label = "Zalo → FreshChat" if flight.get("direction") == "z2f" else "FreshChat → Zalo"
         lines.append(

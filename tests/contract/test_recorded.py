@@ -18,6 +18,7 @@ import pytest
 from zfsync.domain import (
     OTHER_EVENT,
     RESOLVED,
+    FcAgent,
     FcNewUser,
     FcOutgoing,
     Media,
@@ -29,7 +30,7 @@ from zfsync.domain import (
 )
 from zfsync.errors import AuthError, ConversationNotLatest, PermanentError, TransientError
 from zfsync.freshchat.client import FreshChatClient
-from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
+from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import OA_ID, ZaloSim
 from zfsync.store import Store
@@ -398,6 +399,12 @@ def test_freshchat_objects_recorded(fc, requests_mock):
     users = recorded("freshchat/users_reference_id.json")
     requests_mock.get(f"{FC}/v2/users", json=users)
     assert fc.find_user("zalo-3103741396296991610").id == users["users"][0]["id"]
+    agent = recorded("freshchat/agent_jaya.json")
+    requests_mock.get(f"{FC}/v2/agents/{agent['id']}", json=agent)
+    assert fc.agent(agent["id"]) == FcAgent(agent["id"], "Arrun", "Rajkummar")
+    groups = recorded("freshchat/groups_composed.json")
+    requests_mock.get(f"{FC}/v2/groups", json=groups)
+    assert [g["id"] for g in fc.groups()] == ["e90e2b42-4054-487a-a615-bb29fe216f53"]
     requests_mock.get(f"{FC}/v2/channels", json=recorded("freshchat/channels_swagger.json"))
     assert fc.channels()[0]["id"] == "1aaf075f-9c7f-4a71-bf8f-a4e98f47d658"
 
@@ -628,6 +635,12 @@ def test_the_freshchat_simulator_answers_with_recorded_shapes(sims):
     assert_recorded_shape(upload.json(), [recorded("freshchat/file_upload_weni.json")])
     assert_recorded_shape(
         http.get(f"{base}/channels", headers=headers).json(), [recorded("freshchat/channels_swagger.json")]
+    )
+    assert_recorded_shape(
+        http.get(f"{base}/groups", headers=headers).json(), [recorded("freshchat/groups_composed.json")]
+    )
+    assert_recorded_shape(
+        http.get(f"{base}/agents/{AGENT_ID}", headers=headers).json(), [recorded("freshchat/agent_jaya.json")]
     )
     fc.modes.not_latest_after_resolve = "empty"
     fc.set_resolved(conversation_id, True)

@@ -34,6 +34,10 @@ def test_minimal_config_gets_documented_defaults():
         ({"sync": {"share_contact_details": "yes"}}, "sync.share_contact_details: expected true or false"),
         ({"sync": {"info_card_title": "x" * 101}}, "sync.info_card_title: Zalo shows at most 100 characters"),
         ({"sync": {"info_card_image": "oa.png"}}, "sync.info_card_image: expected an http(s) URL"),
+        ({"sync": {"agent_signature": "— {agent.__class__}"}}, "sync.agent_signature: expected one line"),
+        ({"sync": {"agent_signature": "— {name}"}}, "sync.agent_signature: expected one line"),
+        ({"sync": {"agent_signature_position": "middle"}}, "sync.agent_signature_position: expected one of"),
+        ({"sync": {"unanswered_minutes": -1}}, "sync.unanswered_minutes: expected minutes from 0"),
         ({"mystery": {}}, "[mystery] is unknown"),
     ],
 )

@@ -17,7 +17,7 @@ from zfsync.domain import (
     OtherPart,
     TextPart,
 )
-from zfsync.sync.replies import ATTACHMENT_WAIT, Rules, plan_page
+from zfsync.sync.replies import ATTACHMENT_WAIT, Known, Rules, plan_page, signature_line
 
 NOW = 1_800_000_000.0
 AT = datetime.fromtimestamp(NOW - 10, UTC)
@@ -210,3 +210,55 @@ def test_a_command_row_carries_the_command_and_who_wrote_it():
     (row,) = plan_page([message(1, TextPart("/ZALO tag Khách VIP"), kind="private")], NOW, COMMANDS).rows
     assert (row.source_id, row.conversation_id) == ("command:m1", "c1")
     assert row.payload == {"command": "tag", "arg": "Khách VIP", "agent_id": "ag-1"}
+
+
+SIGNED = Known(signatures={"ag-1": "— Lan, CSKH"}, quotes={"fm-customer": "zalo-7"})
+
+
+def test_a_reply_is_signed_once_and_the_signature_counts_in_zalos_2000_characters():
+    text = "Dạ. " * 600  # 2,400 characters: two messages
+    suffix = plan_page([message(1, TextPart(text))], NOW, Rules(), SIGNED).rows
+    assert [len(r.payload["text"]) <= 2000 for r in suffix] == [True, True]
+    assert suffix[-1].payload["text"].endswith("\n— Lan, CSKH") and "— Lan" not in suffix[0].payload["text"]
+    prefix = plan_page([message(1, TextPart(text))], NOW, Rules(signature_position="prefix"), SIGNED).rows
+    assert prefix[0].payload["text"].startswith("— Lan, CSKH\n") and len(prefix) == 2
+    exact = "a" * (2000 - len("\n— Lan, CSKH"))  # fits with its signature: one message
+    assert len(plan_page([message(1, TextPart(exact))], NOW, Rules(), SIGNED).rows) == 1
+    assert len(plan_page([message(1, TextPart(exact + "a"))], NOW, Rules(), SIGNED).rows) == 2
+
+
+def test_a_bot_a_resolve_notice_and_a_note_are_never_signed():
+    bot = plan_page([message(1, actor="bot")], NOW, Rules(forward_bots=True), SIGNED).rows
+    notice = plan_page([message(2, event=RESOLVED)], NOW, NOTICE, SIGNED).rows
+    assert bot[0].payload["text"] == "đáp 1" and notice[0].payload["text"] == "Cảm ơn anh chị"
+
+
+def test_a_quoted_reply_quotes_the_zalo_message_on_its_first_text_only():
+    quoted = FcMessage(
+        "m1",
+        "c1",
+        "agent",
+        "ag-1",
+        "normal",
+        AT,
+        (TextPart("Dạ có ạ"), ImagePart("https://x/a.png")),
+        in_reply_to="fm-customer",
+    )
+    rows = plan_page([quoted], NOW, Rules(), SIGNED).rows
+    assert [(r.kind, r.payload.get("quote")) for r in rows] == [(Kind.TEXT, "zalo-7"), (Kind.IMAGE, None)]
+    elsewhere = FcMessage("m2", "c1", "agent", "ag-1", "normal", AT, (TextPart("ok"),), in_reply_to="fm-agent")
+    assert "quote" not in plan_page([elsewhere], NOW, Rules(), SIGNED).rows[0].payload  # not a customer's
+
+
+@pytest.mark.parametrize(
+    ("template", "first", "last", "line"),
+    [
+        ("— {agent_first_name}", "Lan", "Nguyễn", "— Lan"),
+        ("{agent_name} (CSKH)", "Lan", "Nguyễn Thị", "Lan Nguyễn Thị (CSKH)"),
+        ("— {agent_first_name}", "", "Nguyễn", "— Nguyễn"),
+        ("— {agent_name}", "", "", ""),  # no name: unsigned, never "— "
+        ("— Đội CSKH", "", "", "— Đội CSKH"),
+    ],
+)
+def test_the_signature_line(template, first, last, line):
+    assert signature_line(template, first, last) == line

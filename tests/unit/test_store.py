@@ -56,6 +56,8 @@ CLOCK_COLUMNS = (
     "warned_free_ms",
     "quota_checked_at",
     "shown_profile",
+    "answered_ms",
+    "assign_checked_at",
 )
 
 
@@ -72,7 +74,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     store.tables.SchemaVersion.update(version=1).execute()
     store.close()
     store = Store.open(tmp_path / "z.db")
-    assert store.tables.SchemaVersion.get().version == LATEST == 6
+    assert store.tables.SchemaVersion.get().version == LATEST == 7
     columns = [c.name for c in store.db.get_columns("message")]
     assert {"echo_id", "listing", "alias_id"} <= set(columns)
     assert set(CLOCK_COLUMNS) <= {c.name for c in store.db.get_columns("contact")}

@@ -96,6 +96,15 @@ def part_of(payload: Json) -> Part:
 
 
 @dataclass(frozen=True)
+class FcAgent:
+    """An agent as ``GET /v2/agents/{id}`` names them."""
+
+    id: str
+    first_name: str
+    last_name: str = ""
+
+
+@dataclass(frozen=True)
 class FcUser:
     id: str
     reference_id: str

@@ -78,6 +78,8 @@ class Contact:
     warned_free_ms: int = 0  # the interaction after which the agent was told the free replies are spent
     quota_checked_at: float = 0.0  # when quota/message was last asked about this customer
     shown_profile: str = ""  # what was last written of their details on the FreshChat user (its fingerprint)
+    answered_ms: int = 0  # an agent's last reply, resolve or assignment seen: a later message waits for one
+    assign_checked_at: float = 0.0  # when FreshChat was last asked whether a waiting customer is assigned
 
     @property
     def interacted_ms(self) -> int:

@@ -16,6 +16,7 @@ import requests
 
 from zfsync import http
 from zfsync.domain import (
+    FcAgent,
     FcMessage,
     FcNewUser,
     FcOutgoing,
@@ -110,6 +111,9 @@ class FreshChatClient:
             raise InvalidResponse("conversation is not an object", side="freshchat", endpoint="/v2/conversations/{id}")
         return body
 
+    def conversation_assignee(self, conversation_id: str) -> str:
+        return str(self.conversation(conversation_id).get("assigned_agent_id") or "").strip()
+
     def conversation_started(self, conversation_id: str) -> str:
         return str(self.conversation(conversation_id).get("created_time") or "")
 
@@ -193,6 +197,18 @@ class FreshChatClient:
         if isinstance(body, dict) and isinstance(body.get("configuration"), dict):
             return body["configuration"]  # one source sees it wrapped, another at the root
         return body if isinstance(body, dict) else {}
+
+    def agent(self, agent_id: str) -> FcAgent:
+        ep = "/v2/agents/{id}"
+        body = self._call("GET", f"/v2/agents/{agent_id}", ep)
+        if not isinstance(body, dict):
+            raise InvalidResponse("agent is not an object", side="freshchat", endpoint=ep)
+        first, last = str(body.get("first_name") or ""), str(body.get("last_name") or "")
+        return FcAgent(str(body.get("id") or agent_id), first, last)
+
+    def groups(self) -> list[Json]:
+        body = self._call("GET", "/v2/groups", "/v2/groups", params={"items_per_page": PAGE_SIZE})
+        return [g for g in wire.list_under(body, "groups", "/v2/groups") if isinstance(g, dict)]
 
     def channels(self) -> list[Json]:
         body = self._call("GET", "/v2/channels", "/v2/channels", params={"items_per_page": PAGE_SIZE})

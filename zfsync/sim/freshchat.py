@@ -36,6 +36,7 @@ from zfsync.sim.base import Json, MinuteQuota, Request, Response, SimApp
 
 AGENT_ID = "8f6c6b0a-agent-0000-0000-000000000001"
 CHANNEL_ID = "3c1f1e7a-chan-0000-0000-000000000001"
+GROUP_ID = "e90e2b42-4054-487a-a615-bb29fe216f53"
 MAX_PER_PAGE = 50
 UPLOAD_LIMIT = 25_000_000
 
@@ -75,6 +76,42 @@ class Modes:
                 setattr(self, f.name, type(getattr(self, f.name))(values[f.name]))
 
 
+def agent_object(agent_id: str, first_name: str, last_name: str) -> Json:
+    """An agent as jaya-lib's fixture of ``GET /agents/{id}`` shows one (recorded/freshchat/agent_jaya.json)."""
+    return {
+        "avatar": {"url": f"https://sim.freshchat.local/avatars/{agent_id}.png"},
+        "email": f"{agent_id[:8]}@sim.freshchat.local",
+        "first_name": first_name,
+        "groups": [GROUP_ID],
+        "id": agent_id,
+        "is_deactivated": False,
+        "last_name": last_name,
+        "role_id": "AGENT",
+        "skill_id": "437cee42-2958-4485-9239-70fdfd2c770a",
+        "social_profiles": [],
+    }
+
+
+def channel_object(channel_id: str, name: str) -> Json:
+    return {
+        "id": channel_id,
+        "name": name,
+        "enabled": True,
+        "public": True,
+        "source": "freshchat",
+        "tags": [],
+        "locale": "vi",
+        "updated_time": "2026-01-01T00:00:00.000Z",
+    }
+
+
+def _one_page(count: int) -> Json:
+    return {
+        "pagination": {"total_items": count, "total_pages": 1, "current_page": 1, "items_per_page": 50},
+        "links": {},
+    }
+
+
 def error(status: int, code: str, message: str) -> Response:
     return Response(status, {"code": status, "status": code, "message": message})
 
@@ -96,6 +133,10 @@ class FreshChatSim(SimApp):
         self.messages: dict[str, list[Json]] = {}  # conversation id -> oldest first
         self._latest: dict[str, str] = {}  # user id -> their latest conversation
         self._last_ms = 0
+        # The agents, groups and channels of the account, in the shapes recorded/freshchat/ shows.
+        self.agents: dict[str, Json] = {AGENT_ID: agent_object(AGENT_ID, "Lan", "Nguyễn")}
+        self.groups: list[Json] = [{"id": GROUP_ID, "name": "Hỗ trợ", "description": "Đội hỗ trợ khách hàng"}]
+        self.channels: list[Json] = [channel_object(CHANNEL_ID, "Zalo")]
 
     def _stamp(self) -> str:
         now_ms = int(self.now() * 1000)
@@ -171,11 +212,12 @@ class FreshChatSim(SimApp):
                 return self._marker(conversation_id, f"Conversation was marked resolved by {AGENT_NAME}", "isResolved")
             return self._marker(conversation_id, f"Conversation was reopened by {AGENT_NAME}", "isReopen")
 
-    def assign(self, conversation_id: str) -> Json:
+    def assign(self, conversation_id: str, agent_id: str = AGENT_ID) -> Json:
         """An agent taking the conversation. No public payload shows FreshChat's assignment marker, so it is
-        shaped like the recorded resolve marker, with no flag zfsync knows."""
+        shaped like the recorded resolve marker, with no flag zfsync knows; the conversation names the
+        agent in ``assigned_agent_id``, as jaya-lib's assign fixture shows."""
         with self.lock:
-            self.conversations[conversation_id]["status"] = "assigned"
+            self.conversations[conversation_id].update(status="assigned", assigned_agent_id=agent_id)
             return self._marker(conversation_id, f"Conversation was assigned to {AGENT_NAME}", None)
 
     def _marker(self, conversation_id: str, text: str, flag: str | None) -> Json:
@@ -343,24 +385,12 @@ class FreshChatSim(SimApp):
             if route in (["images", "upload"], ["files", "upload"]) and method == "POST":
                 return self._upload(route[0], request)
             if route == ["channels"]:
-                channel = {
-                    "id": CHANNEL_ID,
-                    "name": "Zalo",
-                    "enabled": True,
-                    "public": True,
-                    "source": "freshchat",
-                    "tags": [],
-                    "locale": "vi",
-                    "updated_time": "2026-01-01T00:00:00.000Z",
-                }
-                return Response(
-                    200,
-                    {
-                        "channels": [channel],
-                        "pagination": {"total_items": 1, "total_pages": 1, "current_page": 1, "items_per_page": 50},
-                        "links": {},
-                    },
-                )
+                return Response(200, {"channels": list(self.channels), **_one_page(len(self.channels))})
+            if route == ["groups"]:
+                return Response(200, {"groups": list(self.groups), **_one_page(len(self.groups))})
+            if len(route) == 2 and route[0] == "agents":
+                agent = self.agents.get(route[1])
+                return Response(200, agent) if agent else error(404, "AGENT_NOT_FOUND", "agent not found")
             if route == ["accounts", "configuration"]:
                 return Response(
                     200,
@@ -373,7 +403,7 @@ class FreshChatSim(SimApp):
                     },
                 )
             if route == ["agents"]:
-                return Response(200, {"agents": [{"id": AGENT_ID, "first_name": "Lan", "last_name": "Agent"}]})
+                return Response(200, {"agents": list(self.agents.values()), **_one_page(len(self.agents))})
         return error(404, "NOT_FOUND", "unknown path")
 
     def _upload(self, kind: str, request: Request) -> Response:
@@ -489,17 +519,29 @@ class FreshChatSim(SimApp):
         users = body.get("users") or []
         if not body.get("channel_id") or not users or users[0].get("id") not in self.users:
             return error(400, "INVALID_VALUE", "Conversation payload not valid")
-        return Response(200, self._create_conversation(users[0]["id"], body["channel_id"], body.get("messages") or []))
+        if body["channel_id"] not in {c["id"] for c in self.channels}:
+            return error(400, "INVALID_VALUE", "channel_id is not valid")
+        group = body.get("assigned_group_id")
+        if group is not None and group not in {g["id"] for g in self.groups}:
+            return error(400, "INVALID_VALUE", "assigned_group_id is not valid")
+        created = self._create_conversation(users[0]["id"], body["channel_id"], body.get("messages") or [])
+        if group is not None:
+            self.conversations[created["conversation_id"]]["assigned_group_id"] = group
+        return Response(200, created)
 
     def _conversation(self, conversation_id: str, request: Request) -> Response:
         conversation = self.conversations.get(conversation_id)
         if conversation is None:
             return error(404, "CONVERSATION_NOT_FOUND", "conversation not found")
         if request.method == "PUT":
-            status = request.json().get("status")
+            body = request.json()
+            status = body.get("status")
             if status not in ("new", "assigned", "resolved", "reopened"):
                 return error(400, "INVALID_VALUE", "Conversation payload not valid")
             conversation["status"] = status
+            for key in ("assigned_agent_id", "assigned_group_id"):
+                if key in body:
+                    conversation[key] = body[key]
         return Response(200, {k: v for k, v in conversation.items() if k != "seq"})
 
     def _list_messages(self, conversation_id: str, request: Request) -> Response:

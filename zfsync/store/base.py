@@ -145,6 +145,8 @@ def contact_of(row: Any) -> Contact:
         warned_free_ms=row.warned_free_ms,
         quota_checked_at=row.quota_checked_at,
         shown_profile=row.shown_profile,
+        answered_ms=row.answered_ms,
+        assign_checked_at=row.assign_checked_at,
     )
 
 

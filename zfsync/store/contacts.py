@@ -56,6 +56,52 @@ class ContactStore(StoreBase):
             updates[Contact.shown_profile] = shown
         Contact.update(updates).where(Contact.id == contact_id).execute()
 
+    def mark_answered(self, contact_id: int, up_to_ms: int) -> None:
+        """An agent answered the customer's messages up to ``up_to_ms`` (a reply, a resolve, an assignment)."""
+        Contact = self.tables.Contact
+        Contact.update(answered_ms=self._greatest(Contact.answered_ms, up_to_ms)).where(
+            Contact.id == contact_id
+        ).execute()
+
+    def set_assign_checked(self, contact_id: int, at: float) -> None:
+        Contact = self.tables.Contact
+        Contact.update(assign_checked_at=at).where(Contact.id == contact_id).execute()
+
+    def unanswered(self, wrote_before_ms: int, wrote_after_ms: int) -> tuple[int, int]:
+        """Customers whose last message, in ``(wrote_after_ms, wrote_before_ms]``, no agent has answered:
+        how many, and when the longest-waiting one wrote (0: none)."""
+        Contact = self.tables.Contact
+        row = (
+            Contact.select(fn.COUNT(Contact.id), fn.MIN(Contact.last_inbound_ms))
+            .where(*self._waiting_for_agent(wrote_before_ms, wrote_after_ms))
+            .tuples()
+            .first()
+        )
+        return (int(row[0]), int(row[1] or 0)) if row else (0, 0)
+
+    def contacts_unanswered(
+        self, wrote_before_ms: int, wrote_after_ms: int, checked_before: float, limit: int
+    ) -> list[domain.Contact]:
+        """The waiting customers whose assignment was not asked of FreshChat since ``checked_before``."""
+        Contact = self.tables.Contact
+        waiting = self._waiting_for_agent(wrote_before_ms, wrote_after_ms)
+        query = (
+            Contact.select()
+            .where(*waiting, Contact.assign_checked_at < checked_before)
+            .order_by(Contact.last_inbound_ms)
+            .limit(limit)
+        )
+        return [contact_of(row) for row in query]
+
+    def _waiting_for_agent(self, wrote_before_ms: int, wrote_after_ms: int) -> tuple[Any, ...]:
+        Contact = self.tables.Contact
+        return (
+            Contact.fc_user_id.is_null(False),
+            Contact.last_inbound_ms > Contact.answered_ms,
+            Contact.last_inbound_ms <= wrote_before_ms,
+            Contact.last_inbound_ms > wrote_after_ms,
+        )
+
     def check_profile_soon(self, contact_id: int) -> None:
         """Something of the profile changed on Zalo (a tag an agent set): check it on the next run."""
         Contact = self.tables.Contact
@@ -232,8 +278,10 @@ class ContactStore(StoreBase):
         activity_at: float | None,
         resolved: bool | None,
         now: float,
+        answered_at: float | None = None,
     ) -> int:
-        """Insert what one poll of a conversation found and move its cursor, in one transaction."""
+        """Insert what one poll of a conversation found and move its cursor, in one transaction;
+        ``answered_at``: when an agent last replied or resolved in what was read."""
         Conversation = self.tables.Conversation
         with self.db.atomic():
             inserted = self._insert_rows(contact_id, rows, now)
@@ -245,6 +293,8 @@ class ContactStore(StoreBase):
             if resolved is not None:
                 updates[Conversation.resolved] = resolved
             Conversation.update(updates).where(Conversation.id == conversation_id).execute()
+            if answered_at is not None:
+                self.mark_answered(contact_id, int(answered_at * 1000))
             return inserted
 
     def drop_conversation(self, zalo_user_id: str) -> str | None:

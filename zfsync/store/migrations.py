@@ -65,6 +65,11 @@ def _clocks(db: Database, tables: Tables) -> None:
         db.execute_sql(f"ALTER TABLE contact ADD COLUMN {name} {definition}")
 
 
+def _answered(db: Database, tables: Tables) -> None:
+    db.execute_sql("ALTER TABLE contact ADD COLUMN answered_ms BIGINT NOT NULL DEFAULT 0")  # as _clocks: no copy
+    db.execute_sql("ALTER TABLE contact ADD COLUMN assign_checked_at DOUBLE PRECISION NOT NULL DEFAULT 0")
+
+
 # Append new steps here; never edit a released one. Step 1 is the initial schema.
 STEPS: list[Step] = [
     Step(1, "initial schema", _initial),
@@ -73,6 +78,7 @@ STEPS: list[Step] = [
     Step(4, "the Zalo listing a message came from, and its id in the other listing", _aliases),
     Step(5, "parts with media copied stored in zfsync's words, not FreshChat's JSON", _content_payloads),
     Step(6, "each customer's window and free replies, and what was shown of their details", _clocks),
+    Step(7, "when an agent last answered each customer", _answered),
 ]
 LATEST = STEPS[-1].version
 

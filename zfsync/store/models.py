@@ -57,6 +57,10 @@ class Tables:
             warned_free_ms = BigIntegerField(default=0)
             quota_checked_at = DoubleField(default=0)
             shown_profile = TextField(default="")
+            # Whether an agent answered: the last reply, resolve or assignment seen (ms), and when the
+            # assignment was last asked of FreshChat for a customer left waiting
+            answered_ms = BigIntegerField(default=0)
+            assign_checked_at = DoubleField(default=0)
 
         class Conversation(BaseModel):
             """A FreshChat conversation carrying one contact's messages; ``is_current`` marks the one we post to."""

@@ -45,6 +45,17 @@ class OutboxStore(StoreBase):
                 found.update({r.source_id, r.alias_id} & set(chunk))
         return found
 
+    def zalo_ids_of_posts(self, fc_message_ids: Iterable[str]) -> dict[str, str]:
+        """The Zalo message each of these FreshChat messages was copied from (a quoted message's source)."""
+        Message = self.tables.Message
+        found: dict[str, str] = {}
+        for chunk in chunks(list(fc_message_ids), 400):
+            query = Message.select(Message.dest_id, Message.source_id).where(
+                Message.direction == "z2f", Message.dest_id.in_(chunk), Message.kind != "failure_note"
+            )
+            found.update({r.dest_id: r.source_id for r in query})
+        return found
+
     def recorded_near(self, zalo_user_id: str, since_ms: int, until_ms: int) -> list[domain.RecordedRow]:
         """The user's messages recorded from Zalo with a time in ``[since_ms, until_ms]`` whose other
         listing's id is not known yet: what a row listed under another id may be."""

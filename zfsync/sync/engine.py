@@ -32,6 +32,7 @@ from zfsync.sync.profiles import ProfileRefresher
 from zfsync.sync.reminders import Reminders
 from zfsync.sync.schedule import SWEEP_INTERVAL
 from zfsync.sync.seams import EngineStore
+from zfsync.sync.unanswered import Unanswered
 from zfsync.sync.zalo_reader import ZaloReader
 from zfsync.sync.zalo_writer import ZaloWriter
 
@@ -84,6 +85,7 @@ class Parts:
     deliverer: Deliverer
     profiles: ProfileRefresher
     reminders: Reminders
+    unanswered: Unanswered
 
 
 class Engine:
@@ -112,6 +114,7 @@ class Engine:
         self.deliverer = parts.deliverer
         self.profiles = parts.profiles
         self.reminders = parts.reminders
+        self.unanswered = parts.unanswered
         self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
         self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
@@ -152,7 +155,14 @@ class Engine:
         """Read the due FreshChat conversations, then deliver agent replies to Zalo."""
         result = self.poll_freshchat()
         result.delivered = self.deliver(F2Z).delivered
+        self.ask_assignees()
         return result
+
+    def ask_assignees(self) -> None:
+        """Whether the customers left waiting were assigned meanwhile (`Unanswered` paces itself)."""
+        if self._paused_until.get("freshchat", 0.0) > self.monotonic():
+            return
+        self.unanswered.run_due()
 
     def poll_zalo(self) -> CycleResult:
         result = CycleResult(ok=True)

@@ -19,7 +19,7 @@ from zfsync.priority import Priority, patience
 from zfsync.sync import pages
 from zfsync.sync.delivery import backoff
 from zfsync.sync.ports import FreshChatSide
-from zfsync.sync.replies import Rules, plan_page
+from zfsync.sync.replies import Known, Rules, plan_page, signature_line
 from zfsync.sync.schedule import HOT_FOR, Intervals, next_poll_at
 from zfsync.sync.seams import ReaderStore
 
@@ -30,6 +30,37 @@ TIME_SLACK = 600.0  # seconds; how much older than the position a message may be
 PAGE_PATIENCE = 5.0  # seconds a page read waits for room in the quota before the poll stops until next tick
 
 
+AGENT_FRESH = 86_400.0  # seconds an agent's name is kept before it is asked again
+
+
+class Signatures:
+    """Each agent's signature line (``sync.agent_signature``), from their name in FreshChat: asked once,
+    and again a day later (a renamed agent signs with the new name by the next day)."""
+
+    def __init__(self, freshchat: FreshChatSide, template: str, clock: Callable[[], float]):
+        self.fc = freshchat
+        self.template = template
+        self.clock = clock
+        self._names: dict[str, tuple[str, float]] = {}  # agent id -> (line, when asked)
+
+    def line(self, agent_id: str) -> str:
+        known = self._names.get(agent_id)
+        if known is not None and self.clock() - known[1] < AGENT_FRESH:
+            return known[0]
+        try:
+            agent = self.fc.agent(agent_id)
+            line = signature_line(self.template, agent.first_name, agent.last_name)
+        except PermanentError as exc:  # not an agent FreshChat knows (deleted): the reply goes unsigned
+            log.info("agent_unknown", agent=agent_id, error=str(exc))
+            line = ""
+        except TransientError:
+            if known is not None:
+                return known[0]  # a name a day old beats no name; asked again next time
+            raise  # the page is read again later, signed
+        self._names[agent_id] = (line, self.clock())
+        return line
+
+
 class FreshChatReader:
     def __init__(
         self,
@@ -38,7 +69,9 @@ class FreshChatReader:
         clock: Callable[[], float],
         intervals: Intervals,
         rules: Rules,
+        signatures: Signatures | None = None,
     ):
+        self.signatures = signatures  # None: sync.agent_signature is off
         self.fc = freshchat
         self.store = store
         self.clock = clock
@@ -94,7 +127,7 @@ class FreshChatReader:
         new = self._unread(conversation)
         self._failures.pop(conversation.id, None)
         now = self.clock()
-        plan = plan_page(new, now, self.rules)
+        plan = plan_page(new, now, self.rules, self._known(new))
         if plan.waiting:
             log.info("freshchat_attachment_pending", conversation=conversation.fc_conversation_id)
         contact = self.store.contact_by_id(conversation.contact_id)
@@ -106,11 +139,20 @@ class FreshChatReader:
         if len(read) < len(new):
             next_poll = min(next_poll, now + self.intervals.hot)
         inserted = self.store.record_conversation_read(
-            conversation.id, contact.id, plan.rows, cursor, next_poll, activity_at, plan.resolved, now
+            conversation.id, contact.id, plan.rows, cursor, next_poll, activity_at, plan.resolved, now, plan.answered_at
         )
         if inserted:
             log.info("freshchat_replies_queued", conversation=conversation.fc_conversation_id, count=inserted)
         return inserted
+
+    def _known(self, new: list[FcMessage]) -> Known:
+        """What the planner needs looked up: the signature of each agent who replied, and the Zalo message
+        behind each quote."""
+        replies = [m for m in new if m.actor_type == "agent" and m.message_type == "normal" and not m.event]
+        quoted = {m.in_reply_to for m in replies if m.in_reply_to}
+        quotes = self.store.zalo_ids_of_posts(quoted) if quoted else {}
+        signatures = {m.actor_id: self.signatures.line(m.actor_id) for m in replies} if self.signatures else {}
+        return Known(signatures, quotes)
 
     def _unread(self, conversation: Conversation) -> list[FcMessage]:
         """The messages after the conversation's position, oldest first.

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from zfsync.domain import (
+    FcAgent,
     FcMessage,
     FcNewUser,
     FcOutgoing,
@@ -99,6 +100,10 @@ class FreshChatSide(Protocol):
         """When the conversation was created, as FreshChat's ISO time ("" if it does not say)."""
         ...
 
+    def conversation_assignee(self, conversation_id: str) -> str:
+        """The agent the conversation is assigned to ("" if none)."""
+        ...
+
     def create_conversation(self, channel_id: str, user_id: str, first: FcOutgoing) -> tuple[str, str | None]:
         """Open a conversation carrying ``first``; returns its id and the id of ``first`` if given."""
         ...
@@ -107,6 +112,10 @@ class FreshChatSide(Protocol):
 
     def post_message(self, conversation_id: str, user_id: str, message: FcOutgoing) -> str:
         """Post into a conversation; raises `ConversationNotLatest` if the user has a newer one."""
+        ...
+
+    def agent(self, agent_id: str) -> FcAgent:
+        """An agent's name (their signature on replies)."""
         ...
 
     def message_pages(self, conversation_id: str) -> Iterator[list[FcMessage]]:

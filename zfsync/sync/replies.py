@@ -8,7 +8,8 @@ tests/unit/test_replies.py; `zfsync.sync.freshchat_reader` reads the page and re
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, FcMessage, Json, Kind, NewRow
 from zfsync.sync import notes, plan, render
@@ -24,6 +25,16 @@ class Rules:
     long_text: str = "split"  # sync.long_text: "split" or "file"
     forward_bots: bool = False  # freshchat.forward_bot_messages
     command_prefix: str = ""  # sync.command_prefix: an agent's private note starting with it is a command
+    signature_position: str = "suffix"  # sync.agent_signature_position: the line after the reply, or before
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the reader looked up for a page (the planner does no I/O): each agent's signature line, and
+    the Zalo message each quoted FreshChat message was copied from."""
+
+    signatures: Mapping[str, str] = field(default_factory=dict)  # agent id -> "— Lan" ("" : none)
+    quotes: Mapping[str, str] = field(default_factory=dict)  # FreshChat message id -> Zalo message id
 
 
 @dataclass(frozen=True)
@@ -33,18 +44,22 @@ class PagePlan:
     resolved: bool | None  # whether the conversation is resolved after the page (None: no marker said)
     agent_activity: bool  # an agent (or bot) replied: the conversation stays hot
     waiting: bool  # a reply's attachment is still being scanned: read again soon, from before it
+    answered_at: float | None = None  # the last agent reply or resolve read: the customer was answered
 
 
-def plan_page(new: list[FcMessage], now: float, rules: Rules) -> PagePlan:
+def plan_page(new: list[FcMessage], now: float, rules: Rules, known: Known | None = None) -> PagePlan:
     """``new``: the messages after the conversation's position, oldest first."""
+    known = known or Known()
     rows: list[NewRow] = []
     read: list[FcMessage] = []
     resolved: bool | None = None
     agent_activity = False
+    answered: float | None = None
     for message in new:
         if message.event:  # a marker FreshChat wrote, whoever it names as its actor: never sent on
             if message.event == RESOLVED:
                 resolved = True
+                answered = message.created_time.timestamp()
                 if rules.resolve_notice.strip():
                     rows.append(_resolve_notice_row(message, rules.resolve_notice))
             elif message.event == REOPENED:
@@ -54,8 +69,10 @@ def plan_page(new: list[FcMessage], now: float, rules: Rules) -> PagePlan:
             if waiting and now - message.created_time.timestamp() < ATTACHMENT_WAIT:
                 # FreshChat attaches the file after scanning it: read this message again later, and keep
                 # the position before it so nothing after it overtakes it either.
-                return PagePlan(rows, read, resolved, agent_activity, waiting=True)
-            rows.extend(rows_for_reply(message, rules.long_text))
+                return PagePlan(rows, read, resolved, agent_activity, waiting=True, answered_at=answered)
+            signature = known.signatures.get(message.actor_id, "") if message.actor_type == "agent" else ""
+            quote = known.quotes.get(message.in_reply_to, "") if message.in_reply_to else ""
+            rows.extend(rows_for_reply(message, rules.long_text, Signed(signature, rules.signature_position), quote))
             at = message.created_time.timestamp()
             agent_id = message.actor_id if message.actor_type == "agent" else ""
             if REPLACEMENT in message.text():
@@ -65,10 +82,11 @@ def plan_page(new: list[FcMessage], now: float, rules: Rules) -> PagePlan:
                 note = notes.missing_attachment_note(waiting)
                 rows.append(notes.note_row(f"missing:{message.id}", note, message.conversation_id, agent_id, at))
             agent_activity = True
+            answered = message.created_time.timestamp()
         elif command := _command(message, rules.command_prefix):
             rows.append(command)
         read.append(message)
-    return PagePlan(rows, read, resolved, agent_activity, waiting=False)
+    return PagePlan(rows, read, resolved, agent_activity, waiting=False, answered_at=answered)
 
 
 def _is_reply(message: FcMessage, forward_bots: bool) -> bool:
@@ -106,22 +124,59 @@ def _resolve_notice_row(message: FcMessage, notice: str) -> NewRow:
     )
 
 
-def rows_for_reply(message: FcMessage, long_text: str) -> list[NewRow]:
+@dataclass(frozen=True)
+class Signed:
+    """The agent's signature line (``sync.agent_signature``), and where it goes."""
+
+    line: str = ""
+    position: str = "suffix"  # or "prefix"
+
+    def room(self) -> int:
+        """Characters the line takes of a message (with its line break)."""
+        return len(unicodedata.normalize("NFC", self.line)) + 1 if self.line else 0
+
+    def apply(self, chunks: list[str]) -> list[str]:
+        """The line before the first chunk, or after the last: a reply split in several messages is signed once."""
+        if not self.line or not chunks:
+            return chunks
+        if self.position == "prefix":
+            return [f"{self.line}\n{chunks[0]}", *chunks[1:]]
+        return [*chunks[:-1], f"{chunks[-1]}\n{self.line}"]
+
+
+def signature_line(template: str, first_name: str, last_name: str) -> str:
+    """``sync.agent_signature`` for one agent; "" when it needs a name FreshChat did not give."""
+    name = " ".join(part for part in (first_name.strip(), last_name.strip()) if part)
+    if not template or (("{agent" in template) and not name):
+        return ""
+    return template.replace("{agent_first_name}", first_name.strip() or name).replace("{agent_name}", name)
+
+
+def rows_for_reply(message: FcMessage, long_text: str, signed: Signed | None = None, quote: str = "") -> list[NewRow]:
     """One row per Zalo message the reply becomes, in order: text (split, or one document when
-    ``sync.long_text = "file"``), then each image and file as its own row."""
+    ``sync.long_text = "file"``), then each image and file as its own row. The agent's signature line is
+    counted in Zalo's 2,000 characters; the first text quotes ``quote`` (a Zalo message id) if given."""
+    signed = signed or Signed()
     at = message.created_time.timestamp()
     payloads: list[tuple[str, Json]] = []
+    limit = render.ZALO_TEXT_LIMIT - signed.room()
     for kind, content in render.agent_pieces(message):
         if kind != "text":
             payloads.append((kind, {**content, "agent_id": message.actor_id}))
             continue
         text = unicodedata.normalize("NFC", content["text"])
-        if long_text == "file" and len(text) > render.ZALO_TEXT_LIMIT:
-            preview = render.long_text_preview(text)
+        if long_text == "file" and len(text) > limit:
+            preview = signed.apply([render.long_text_preview(text)])[0]
             payloads.append((Kind.TEXT, {"text": preview, "agent_id": message.actor_id}))
             payloads.append((Kind.TEXT_FILE, {"text": text, "agent_id": message.actor_id}))
             continue
-        payloads.extend((Kind.TEXT, {"text": chunk, "agent_id": message.actor_id}) for chunk in render.split_text(text))
+        chunks = signed.apply(render.split_text(text, limit))
+        payloads.extend((Kind.TEXT, {"text": chunk, "agent_id": message.actor_id}) for chunk in chunks)
+    if quote:
+        first_text = next((i for i, (kind, _) in enumerate(payloads) if kind == Kind.TEXT), None)
+        if first_text is not None:
+            kind, payload = payloads[first_text]
+            payloads[first_text] = (kind, {**payload, "quote": quote})
     if not payloads and (message.parts or message.reply_parts):
         # Content with nothing Zalo can carry (an unknown part type): tell the agent, never drop it silently.
         agent_id = message.actor_id if message.actor_type == "agent" else ""

@@ -95,6 +95,10 @@ class ZaloRecord(Protocol):
 
     def record_aliases(self, zalo_user_id: str, aliases: dict[str, str]) -> None: ...
 
+    def zalo_ids_of_posts(self, fc_message_ids: Iterable[str]) -> dict[str, str]:
+        """The Zalo message each FreshChat message was copied from."""
+        ...
+
 
 class Contacts(Protocol):
     def contact_by_id(self, contact_id: int) -> Contact: ...
@@ -156,7 +160,18 @@ class Contacts(Protocol):
         activity_at: float | None,
         resolved: bool | None,
         now: float,
+        answered_at: float | None = None,
     ) -> int: ...
+
+    def mark_answered(self, contact_id: int, up_to_ms: int) -> None: ...
+
+    def set_assign_checked(self, contact_id: int, at: float) -> None: ...
+
+    def contacts_unanswered(
+        self, wrote_before_ms: int, wrote_after_ms: int, checked_before: float, limit: int
+    ) -> list[Contact]:
+        """Customers waiting for an agent whose assignment was not asked since ``checked_before``."""
+        ...
 
     def clamp_schedule(self, now: float, poll_horizon: float, retry_horizon: float) -> tuple[int, int]: ...
 

@@ -1,0 +1,101 @@
+"""What agents expect from a channel, against both simulators under a fake clock: their name on replies,
+quoted replies, routing, and customers left unanswered."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from zfsync import metrics, status
+from zfsync.sim.base import Fault
+from zfsync.sim.freshchat import AGENT_ID, agent_object
+
+LAN = "9007199254740993123"
+KHANH = "2512007384617209999"
+
+
+def test_a_signed_reply_carries_the_agents_vietnamese_name_and_fits_zalos_2000_characters(quick_bridge):
+    b = quick_bridge
+    b.reconfigure(agent_signature="— {agent_first_name} ({agent_name}), CSKH")
+    b.fc.agents[AGENT_ID] = agent_object(AGENT_ID, "Thảo", "Trần Thị")
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    conversation = b.conversation_of(LAN)
+    b.fc.add_agent_message(conversation, "Dạ shop chào chị")
+    b.fc.add_agent_message(conversation, "Chính sách đổi trả: " + "đổi trong 7 ngày. " * 110)  # 2,000+ characters
+    b.fc.set_resolved(conversation, True)
+    b.settle()
+    signature = "— Thảo (Thảo Trần Thị), CSKH"
+    sent = b.sent_to(LAN)
+    assert sent[0] == f"Dạ shop chào chị\n{signature}"
+    assert len(sent) == 4 and all(len(text) <= 2000 for text in sent)
+    assert sent[2].endswith(f"\n{signature}") and signature not in sent[1]  # a split reply is signed once
+    assert sent[3] == b.settings.sync.resolve_notice  # never signed
+    assert b.fc.requests.get(f"/v2/agents/{AGENT_ID}", 0) == 1  # asked once, kept for a day
+
+
+def test_a_reply_quoting_a_customers_message_quotes_it_on_zalo(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="Áo này còn size M không?")
+    b.zalo.add_customer_message(LAN, "Lan", text="Giao Hà Nội bao lâu?")
+    b.cycle()
+    asked = b.customer_messages(LAN)[0]  # the FreshChat copy of the first question
+    zalo_id = b.zalo.messages[0]["message_id"]
+    b.fc.add_agent_message(b.conversation_of(LAN), "Dạ còn ạ", in_reply_to={"message_id": asked["id"]})
+    b.settle()
+    (reply,) = b.sent_records(LAN)
+    assert (reply["text"], reply["quote"]) == ("Dạ còn ạ", zalo_id)
+
+
+def test_a_quote_zalo_refuses_falls_back_once_and_the_agent_is_not_bothered(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="Áo này còn size M không?")
+    b.cycle()
+    asked = b.customer_messages(LAN)[0]
+    b.zalo.faults.append(
+        Fault("/v3.0/oa/message/cs", "zalo_error", code=-201, message="quote_message_id is invalid!", count=1)
+    )
+    b.fc.add_agent_message(b.conversation_of(LAN), "Dạ còn ạ", in_reply_to={"message_id": asked["id"]})
+    b.settle()
+    (reply,) = b.sent_records(LAN)
+    assert reply["text"] == "Dạ còn ạ" and "quote" not in reply
+    assert b.notes() == []
+    assert b.zalo.requests["/v3.0/oa/message/cs"] == 2  # the quoted try, then the reply alone: once
+
+
+def unanswered(b) -> dict:
+    return status.collect(b.store, now=b.clock(), unanswered_minutes=30)["unanswered"]
+
+
+def gauge(b) -> float:
+    registry = CollectorRegistry()
+    registry.register(metrics.StoreCollector(b.store, clock=b.clock, unanswered_minutes=30))
+    shown = generate_latest(registry).decode()
+    line = next(line for line in shown.splitlines() if line.startswith("zfsync_unanswered_customers "))
+    return float(line.split()[1])
+
+
+def test_the_unanswered_count_rises_after_the_threshold_and_a_reply_or_an_assignment_clears_it(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="Có ai không?")
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="alo")
+    b.cycle()
+    assert unanswered(b)["count"] == 0  # not yet 30 minutes
+    b.clock.advance(31 * 60)
+    b.cycle()
+    waiting = unanswered(b)
+    assert waiting["count"] == 2 and waiting["longest_seconds"] >= 31 * 60 and gauge(b) == 2
+    assert "unanswered 2 customer(s) waiting over 30 min" in status.render(status.collect(b.store, now=b.clock()))
+    b.fc.add_agent_message(b.conversation_of(LAN), "Dạ shop đây ạ")
+    b.settle(rounds=3, step=300)  # the conversation is polled again (every 10 min once quiet)
+    assert b.sent_to(LAN) == ["Dạ shop đây ạ"]
+    assert unanswered(b)["count"] == 1
+    b.fc.assign(b.conversation_of(KHANH))  # taken in the inbox: FreshChat writes no reply
+    b.clock.advance(301)  # the waiting customer's assignee is asked again at most every 5 minutes
+    b.cycle()
+    assert unanswered(b)["count"] == 0 and gauge(b) == 0
+    # Lan writes again and waits: counted again.
+    b.zalo.add_customer_message(LAN, "Lan", text="Còn một câu nữa")
+    b.cycle()
+    b.clock.advance(31 * 60)
+    b.cycle()
+    assert unanswered(b)["count"] == 1
