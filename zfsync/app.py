@@ -93,7 +93,9 @@ def build_engine(
             ),
             Signatures(freshchat, sync.agent_signature, clock) if sync.agent_signature else None,
         ),
-        freshchat_writer=FreshChatWriter(freshchat, zalo, store, clock, fc.channel_id, sync.display_name),
+        freshchat_writer=FreshChatWriter(
+            freshchat, zalo, store, clock, fc.channel_id, sync.display_name, settings.routes
+        ),
         zalo_writer=ZaloWriter(
             zalo,
             store,

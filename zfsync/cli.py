@@ -143,12 +143,33 @@ def cmd_check(args: argparse.Namespace) -> int:
                     f"freshchat: PROBLEM: freshchat.channel_id {settings.freshchat.channel_id} is not among the "
                     "account's channels (listed above)"
                 )
+            problems += _check_routes(settings, channels, clients.freshchat.groups if settings.routes else list)
         except ZfsyncError as exc:
             problems += 1
             print(f"freshchat: PROBLEM: {exc}")
     finally:
         store.close()
     return 0 if problems == 0 else 1
+
+
+def _check_routes(settings: Settings, channels: list[dict], groups: Callable[[], list[dict]]) -> int:
+    """Each [[route]]'s channel and group exist in the account; returns how many do not."""
+    problems = 0
+    channel_ids = {c.get("id") for c in channels}
+    group_ids = {g.get("id") for g in groups()} if any(r.group_id for r in settings.routes) else set()
+    for number, route in enumerate(settings.routes, start=1):
+        match = (
+            f"tag {route.tag!r}" if route.tag else f"keyword {route.keyword!r}" if route.keyword else f"oa {route.oa}"
+        )
+        group = f", group {route.group_id}" if route.group_id else ""
+        print(f"  route {number}: {match} -> channel {route.channel_id}{group}")
+        if route.channel_id not in channel_ids:
+            problems += 1
+            print(f"freshchat: PROBLEM: [[route]] {number} channel_id {route.channel_id} is not among the channels")
+        if route.group_id and route.group_id not in group_ids:
+            problems += 1
+            print(f"freshchat: PROBLEM: [[route]] {number} group_id {route.group_id} is not among the account's groups")
+    return problems
 
 
 def cmd_auth(args: argparse.Namespace) -> int:

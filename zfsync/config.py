@@ -24,6 +24,7 @@ from zfsync.config_keys import (
     require_https,
     valid_store_url,
 )
+from zfsync.domain import Route
 from zfsync.errors import ConfigError
 from zfsync.settings import FreshChatSettings, MetricsSettings, Settings, SyncSettings, ZaloSettings
 
@@ -121,9 +122,39 @@ def _secrets(path: Path, env: Mapping[str, str] | None) -> dict[str, str]:
     return found
 
 
+ROUTE_MATCHES = ("tag", "keyword", "oa")
+ROUTE_KEYS = (*ROUTE_MATCHES, "channel_id", "group_id")
+
+
+def _routes(raw: Any) -> tuple[Route, ...]:
+    """The ``[[route]]`` tables, in order: each matches one thing and names the channel it opens in."""
+    if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
+        raise ConfigError("config [[route]]: expected tables written [[route]], one per rule")
+    found = []
+    for number, table in enumerate(raw, start=1):
+        where = f"config [[route]] {number}"
+        unknown = [key for key in table if key not in ROUTE_KEYS]
+        if unknown:
+            raise ConfigError(f"{where}: {unknown[0]} is unknown: expected {', '.join(ROUTE_KEYS)}")
+        if not all(isinstance(value, str) for value in table.values()):
+            raise ConfigError(f"{where}: expected text values, got {table!r}")
+        matches = [key for key in ROUTE_MATCHES if table.get(key, "").strip()]
+        if len(matches) != 1:
+            raise ConfigError(
+                f"{where}: expected exactly one of tag, keyword or oa to match, got {' and '.join(matches) or 'none'}"
+            )
+        if not table.get("channel_id", "").strip():
+            raise ConfigError(f"{where}: channel_id is missing: the FreshChat channel its conversations open in")
+        found.append(Route(**{key: value.strip() for key, value in table.items()}))
+    return tuple(found)
+
+
 def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Path | None = None) -> Settings:
     values: dict[str, dict[str, Any]] = {}
+    routes = _routes(raw.get("route", []))
     for section, value in raw.items():
+        if section == "route":
+            continue
         if section not in SCHEMA:
             raise ConfigError(f"config section [{section}] is unknown: expected one of {', '.join(SCHEMA)}")
         if not isinstance(value, dict):
@@ -160,6 +191,7 @@ def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Pat
         store_path=store_path,
         store_url=store_url,
         store_password=secrets.get(STORE_PASSWORD_ENV, "").strip(),
+        routes=routes,
         log_level=values["log"]["level"],
         log_format=values["log"]["format"],
         source=source,

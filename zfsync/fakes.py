@@ -92,6 +92,9 @@ class FakeZalo:
     def send_info_request(self, user_id: str, title: str, subtitle: str, image_url: str) -> ZaloSent:
         return self._sent(self._add(user_id, from_oa=True, kind="request_user_info", text=title))
 
+    def oa_id(self) -> str:
+        return "oa-fake"
+
     def oa_avatar(self) -> str:
         return "https://fake.zalo/oa.jpg"
 
@@ -203,7 +206,9 @@ class FakeFreshChat:
         self._known(conversation_id)
         return f"{list(self.conversations).index(conversation_id):012d}"  # created in this order
 
-    def create_conversation(self, channel_id: str, user_id: str, first: FcOutgoing) -> tuple[str, str | None]:
+    def create_conversation(
+        self, channel_id: str, user_id: str, first: FcOutgoing, group_id: str = ""
+    ) -> tuple[str, str | None]:
         conversation_id = f"fc{next(self._ids)}"
         self.conversations[conversation_id], self.owner[conversation_id] = [], user_id
         posted = self._add(conversation_id, first.actor_type, user_id, first) if first.parts else None

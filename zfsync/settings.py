@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zfsync.domain import Route
+
 
 @dataclass(frozen=True)
 class ZaloSettings:
@@ -70,6 +72,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=lambda: MetricsSettings())
     store_url: str = ""  # a PostgreSQL store; empty: the SQLite file at store_path
     store_password: str = field(default="", repr=False)
+    routes: tuple[Route, ...] = ()  # [[route]]: which channel (and group) a new conversation opens in
     readable_secrets: tuple[Path, ...] = ()  # secrets files every user can read (security.allow_readable_secrets)
 
     @property

@@ -402,6 +402,12 @@ def test_freshchat_objects_recorded(fc, requests_mock):
     agent = recorded("freshchat/agent_jaya.json")
     requests_mock.get(f"{FC}/v2/agents/{agent['id']}", json=agent)
     assert fc.agent(agent["id"]) == FcAgent(agent["id"], "Arrun", "Rajkummar")
+    body = recorded("freshchat/conversation_create_group_composed.json")
+    create = requests_mock.post(f"{FC}/v2/conversations", json=recorded("freshchat/conversation_pipedream.json"))
+    user_id = body["users"][0]["id"]
+    first = FcOutgoing((TextPart(body["messages"][0]["message_parts"][0]["text"]["content"]),), "user", user_id)
+    fc.create_conversation(body["channel_id"], user_id, first, body["assigned_group_id"])
+    assert create.last_request.json() == body
     groups = recorded("freshchat/groups_composed.json")
     requests_mock.get(f"{FC}/v2/groups", json=groups)
     assert [g["id"] for g in fc.groups()] == ["e90e2b42-4054-487a-a615-bb29fe216f53"]

@@ -3,11 +3,14 @@ quoted replies, routing, and customers left unanswered."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prometheus_client import CollectorRegistry, generate_latest
 
-from zfsync import metrics, status
+from zfsync import cli, metrics, status
+from zfsync.domain import Route
 from zfsync.sim.base import Fault
-from zfsync.sim.freshchat import AGENT_ID, agent_object
+from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID, agent_object, channel_object
 
 LAN = "9007199254740993123"
 KHANH = "2512007384617209999"
@@ -99,3 +102,48 @@ def test_the_unanswered_count_rises_after_the_threshold_and_a_reply_or_an_assign
     b.clock.advance(31 * 60)
     b.cycle()
     assert unanswered(b)["count"] == 1
+
+
+VIP_CHANNEL = "7d0c1e7a-chan-0000-0000-00000000v1p0"
+WARRANTY_CHANNEL = "7d0c1e7a-chan-0000-0000-0000000bh000"
+
+
+def test_new_conversations_are_routed_by_tag_and_by_keyword_and_the_rest_go_to_the_default(quick_bridge):
+    b = quick_bridge
+    b.fc.channels += [channel_object(VIP_CHANNEL, "Khách VIP"), channel_object(WARRANTY_CHANNEL, "Bảo hành")]
+    routes = (Route(VIP_CHANNEL, group_id=GROUP_ID, tag="VIP"), Route(WARRANTY_CHANNEL, keyword="bảo hành"))
+    b.settings = replace(b.settings, routes=routes)
+    b.restart()
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")  # tagged VIP by the OA before writing
+    b.zalo.users[LAN]["tags"] = ["VIP"]
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="Máy em cần BẢO HÀNH")
+    b.zalo.add_customer_message("3003", "Hoa", text="hỏi giá")
+    b.cycle()
+    channels = {c["user_id"]: (c["channel_id"], c.get("assigned_group_id")) for c in b.fc.conversations.values()}
+    by_customer = {u["reference_id"]: channels[u["id"]] for u in b.fc.users.values()}
+    assert by_customer == {
+        f"zalo-{LAN}": (VIP_CHANNEL, GROUP_ID),
+        f"zalo-{KHANH}": (WARRANTY_CHANNEL, None),
+        "zalo-3003": (CHANNEL_ID, None),
+    }
+
+
+def test_check_lists_the_routes_and_names_a_channel_or_group_the_account_lacks(bridge, tmp_path, monkeypatch, capsys):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[zalo]\napp_id = "sim-app"\napi_url = "{bridge.zalo_url}"\noauth_url = "{bridge.zalo_url}"\n'
+        "allow_insecure_http = true\n"
+        f'[freshchat]\napi_url = "{bridge.fc_url}"\nchannel_id = "{CHANNEL_ID}"\nallow_insecure_http = true\n'
+        f'[store]\npath = "{bridge.settings.store_path}"\n'
+        f'[[route]]\ntag = "VIP"\nchannel_id = "{CHANNEL_ID}"\ngroup_id = "{GROUP_ID}"\n'
+        '[[route]]\nkeyword = "bảo hành"\nchannel_id = "no-such-channel"\ngroup_id = "no-such-group"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ZFSYNC_ZALO_APP_SECRET", "sim-secret")
+    monkeypatch.setenv("ZFSYNC_FRESHCHAT_API_KEY", "sim-key")
+    assert cli.main(["--config", str(config), "check"]) == 1
+    out = capsys.readouterr().out
+    assert f"route 1: tag 'VIP' -> channel {CHANNEL_ID}, group {GROUP_ID}" in out
+    assert "[[route]] 2 channel_id no-such-channel is not among the channels" in out
+    assert "[[route]] 2 group_id no-such-group is not among the account's groups" in out
+    assert "[[route]] 1" not in out

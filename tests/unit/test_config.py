@@ -39,6 +39,12 @@ def test_minimal_config_gets_documented_defaults():
         ({"sync": {"agent_signature_position": "middle"}}, "sync.agent_signature_position: expected one of"),
         ({"sync": {"unanswered_minutes": -1}}, "sync.unanswered_minutes: expected minutes from 0"),
         ({"mystery": {}}, "[mystery] is unknown"),
+        ({"route": {"tag": "VIP"}}, "config [[route]]: expected tables written [[route]]"),
+        ({"route": [{"tag": "VIP"}]}, "config [[route]] 1: channel_id is missing"),
+        ({"route": [{"tag": "VIP", "keyword": "x", "channel_id": "c"}]}, "expected exactly one of tag, keyword or oa"),
+        ({"route": [{"channel_id": "c"}]}, "expected exactly one of tag, keyword or oa to match, got none"),
+        ({"route": [{"tag": "VIP", "channel_id": "c", "queue": "q"}]}, "config [[route]] 1: queue is unknown"),
+        ({"route": [{"tag": 1, "channel_id": "c"}]}, "config [[route]] 1: expected text values"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_key(patch, message):
@@ -46,6 +52,18 @@ def test_bad_values_fail_with_one_line_naming_the_key(patch, message):
         config.from_mapping({**MINIMAL, **patch}, SECRETS)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_routes_are_read_in_order():
+    raw = {
+        **MINIMAL,
+        "route": [{"tag": " VIP ", "channel_id": "c1", "group_id": "g1"}, {"keyword": "bảo hành", "channel_id": "c2"}],
+    }
+    routes = config.from_mapping(raw, SECRETS).routes
+    assert [(r.tag, r.keyword, r.channel_id, r.group_id) for r in routes] == [
+        ("VIP", "", "c1", "g1"),
+        ("", "bảo hành", "c2", ""),
+    ]
 
 
 def test_missing_secret_names_the_variable():

@@ -44,6 +44,7 @@ from zfsync.domain.rows import (
     NewRow,
     OutboxRow,
     OwnSend,
+    Route,
     SideHealth,
     Status,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "Part",
     "RecordedRow",
     "Resume",
+    "Route",
     "SideHealth",
     "Status",
     "StoredTokens",

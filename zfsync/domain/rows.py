@@ -151,3 +151,15 @@ class OwnSend:
     echo_id: str | None
     status: str
     listed: bool  # the listing row of this send is known: its echo_id, or a recorded row with its dest_id
+
+
+@dataclass(frozen=True)
+class Route:
+    """A ``[[route]]`` of the config: where a customer's new conversation opens when it matches
+    (`zfsync.sync.routing`)."""
+
+    channel_id: str
+    group_id: str = ""  # "" : FreshChat's own assignment rules
+    tag: str = ""
+    keyword: str = ""
+    oa: str = ""

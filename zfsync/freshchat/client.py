@@ -85,13 +85,18 @@ class FreshChatClient:
 
     # --- conversations and messages ------------------------------------------------------------------
 
-    def create_conversation(self, channel_id: str, user_id: str, first: FcOutgoing) -> tuple[str, str | None]:
-        """Open a conversation carrying ``first``; returns (conversation id, id of that first message)."""
-        payload = {
+    def create_conversation(
+        self, channel_id: str, user_id: str, first: FcOutgoing, group_id: str = ""
+    ) -> tuple[str, str | None]:
+        """Open a conversation carrying ``first`` (assigned to ``group_id`` if given); returns (conversation
+        id, id of that first message)."""
+        payload: Json = {
             "channel_id": channel_id,
             "users": [{"id": user_id}],
             "messages": [wire.message_body(first, user_id)],
         }
+        if group_id:
+            payload["assigned_group_id"] = group_id
         body = self._call("POST", "/v2/conversations", "/v2/conversations", json=payload)
         if not isinstance(body, dict) or not body.get("conversation_id"):
             raise InvalidResponse(

@@ -25,6 +25,7 @@ from zfsync.domain import (
     Kind,
     OutboxRow,
     Part,
+    Route,
     TextPart,
     ZaloContent,
     part_of,
@@ -32,7 +33,7 @@ from zfsync.domain import (
     reference_id,
 )
 from zfsync.errors import ConversationNotLatest, PermanentError, TransientError
-from zfsync.sync import echo, media, notes, pages, plan, render
+from zfsync.sync import echo, media, notes, pages, plan, render, routing
 from zfsync.sync.delivery import Failure, Held, Outcome, Sent, Skipped
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import freshchat_user
@@ -54,6 +55,7 @@ class FreshChatWriter:
         clock: Callable[[], float],
         channel_id: str,
         display_name: str,
+        routes: tuple[Route, ...] = (),
     ):
         self.fc = freshchat
         self.zalo = zalo
@@ -61,6 +63,7 @@ class FreshChatWriter:
         self.clock = clock
         self.channel_id = channel_id
         self.display_name = display_name
+        self.routes = routes  # [[route]]: where a new conversation opens
 
     def action(self, row: OutboxRow) -> Post:
         """What the row becomes: no request is made yet."""
@@ -140,9 +143,26 @@ class FreshChatWriter:
         self.store.set_resolved(conversation.id, False)
         log.info("freshchat_conversation_reopened", conversation=conversation.fc_conversation_id)
 
+    def destination(self, contact: Contact, message: FcOutgoing) -> routing.Destination:
+        """Which channel (and group) the customer's new conversation opens in (`zfsync.sync.routing`)."""
+        if not self.routes:
+            return routing.Destination(self.channel_id)
+        tags: tuple[str, ...] = ()
+        if any(route.tag for route in self.routes):
+            try:
+                tags = self.zalo.user_profile(contact.zalo_user_id).tags
+            except (TransientError, PermanentError) as exc:  # routed by what else is known
+                log.info("route_tags_unknown", contact=contact.zalo_user_id, error=str(exc))
+        oa = self.zalo.oa_id() if any(route.oa for route in self.routes) else ""
+        text = "\n".join(part.text for part in message.parts if isinstance(part, TextPart))
+        found = routing.destination(self.routes, self.channel_id, tags, text, oa)
+        log.info("conversation_routed", contact=contact.zalo_user_id, route=found.route, channel=found.channel_id)
+        return found
+
     def _open(self, contact: Contact, fc_user: str, message: FcOutgoing, replaced: str = "") -> Sent:
+        to = self.destination(contact, message)
         try:
-            conversation_id, first_id = self.fc.create_conversation(self.channel_id, fc_user, message)
+            conversation_id, first_id = self.fc.create_conversation(to.channel_id, fc_user, message, to.group_id)
         except PermanentError as exc:
             if not plan.recreate_user_after_refusal(self.fc.find_user(reference_id(contact.zalo_user_id)) is not None):
                 raise
@@ -152,7 +172,7 @@ class FreshChatWriter:
             fc_user = self.ensure_user(self.store.contact_by_id(contact.id))
             actor = fc_user if message.actor_type == "user" else message.actor_id
             message = FcOutgoing(message.parts, message.actor_type, actor, message.message_type)
-            conversation_id, first_id = self.fc.create_conversation(self.channel_id, fc_user, message)
+            conversation_id, first_id = self.fc.create_conversation(to.channel_id, fc_user, message, to.group_id)
             replaced = replaced or "the customer's previous one"
         self.store.add_conversation(contact.id, conversation_id, self.clock())
         log.info("freshchat_conversation_opened", contact=contact.zalo_user_id, conversation=conversation_id)

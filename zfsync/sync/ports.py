@@ -52,6 +52,10 @@ class ZaloSide(Protocol):
         """The card that asks the customer to share their details with the OA."""
         ...
 
+    def oa_id(self) -> str:
+        """The OA the daemon serves ("" if Zalo does not say)."""
+        ...
+
     def oa_avatar(self) -> str:
         """The OA's own avatar (the image of the card that asks a customer for their details)."""
         ...
@@ -104,8 +108,11 @@ class FreshChatSide(Protocol):
         """The agent the conversation is assigned to ("" if none)."""
         ...
 
-    def create_conversation(self, channel_id: str, user_id: str, first: FcOutgoing) -> tuple[str, str | None]:
-        """Open a conversation carrying ``first``; returns its id and the id of ``first`` if given."""
+    def create_conversation(
+        self, channel_id: str, user_id: str, first: FcOutgoing, group_id: str = ""
+    ) -> tuple[str, str | None]:
+        """Open a conversation carrying ``first`` (assigned to ``group_id``); returns its id and the id of
+        ``first`` if given."""
         ...
 
     def reopen(self, conversation_id: str) -> None: ...

@@ -118,6 +118,11 @@ class ZaloClient:
             if isinstance(a, dict)
         ]
 
+    def oa_id(self) -> str:
+        if self._oa_id is None:
+            self.oa_profile()
+        return self._oa_id or ""
+
     def oa_avatar(self) -> str:
         if self._oa_avatar is None:
             self._oa_avatar = str(self.oa_profile().get("avatar") or "")
