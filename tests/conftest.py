@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from devtools import pgcluster
+from zfsync import i18n
 from zfsync.app import build_clients, build_engine
 from zfsync.config import Settings, from_mapping
 from zfsync.domain import ZaloTokens
@@ -22,7 +23,17 @@ from zfsync.store import Store
 from zfsync.sync.engine import Engine
 
 
+@pytest.fixture(autouse=True)
+def english_desk() -> Iterator[None]:
+    """The suite reads zfsync's notes in English (test_i18n checks the Vietnamese default and both
+    catalogues); a test that builds an engine or a CLI in another language leaves none behind."""
+    i18n.use("en")
+    yield
+    i18n.use("en")
+
+
 def make_settings(zalo_url: str, freshchat_url: str, store_path: Path, store_url: str = "", **sync: object) -> Settings:
+    sync = {"language": "en", **sync}
     raw = {
         # The in-process simulators answer at made-up http hosts: no secret leaves the process.
         "zalo": {"app_id": "sim-app", "api_url": zalo_url, "oauth_url": zalo_url, "allow_insecure_http": True},

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import requests
 
+from zfsync import i18n
 from zfsync.config import Settings
 from zfsync.domain import Z2F, ZaloContent, part_payload
 from zfsync.freshchat import wire
@@ -76,6 +77,7 @@ def build_engine(
     """The engine over ``store`` and the two sides; tests pass one fake clock for both clocks, the daemon
     passes time.time and time.monotonic."""
     fc, sync = settings.freshchat, settings.sync
+    i18n.use(sync.language)  # every note and placeholder in the desk's language
     reminders = Reminders(zalo, store, clock, sync.window_warning_hours, monotonic or clock)
     parts = Parts(
         zalo_reader=ZaloReader(zalo, store, clock, settings.zalo.feed_page_cap),

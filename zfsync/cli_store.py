@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from zfsync import config
+from zfsync import config, i18n
 from zfsync.errors import ConfigError, ZfsyncError
 from zfsync.settings import Settings
 from zfsync.store import Store, Waiting
@@ -21,7 +21,9 @@ from zfsync.store.lease import Lease, is_postgres_url
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
-    return config.load(config.resolve_path(args.config))
+    settings = config.load(config.resolve_path(args.config))
+    i18n.use(settings.sync.language)  # what the command prints, as the desk reads it
+    return settings
 
 
 def store_of(settings: Settings) -> Store:

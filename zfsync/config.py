@@ -15,6 +15,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from zfsync import i18n
 from zfsync.config_keys import (
     FRESHCHAT_KEY_ENV,
     SCHEMA,
@@ -177,6 +178,8 @@ def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Pat
             else:
                 values[section][key] = check(name, given[key])
     z, f, s = values["zalo"], values["freshchat"], values["sync"]
+    given_sync = raw.get("sync", {})
+    s.update({k: v for k, v in i18n.defaults(s["language"]).items() if k not in given_sync})
     require_https("zalo", z)
     require_https("freshchat", f)
     if not f["hot_interval"] <= f["warm_interval"] <= f["cold_interval"]:

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from zfsync.errors import ConfigError
+from zfsync.i18n import LANGUAGES
 from zfsync.settings import SyncSettings
 
 FRESHCHAT_KEY_ENV = "ZFSYNC_FRESHCHAT_API_KEY"
@@ -234,6 +235,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
     },
     "sync": {
         "display_name": ("{name} Zalo", _template),
+        "language": (SyncSettings.language, _choice(*LANGUAGES)),
         "resolve_notice": (SyncSettings.resolve_notice, _notice),
         "long_text": ("split", _choice("split", "file")),
         "max_attempts": (10, _count(1, 1000)),

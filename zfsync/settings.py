@@ -38,7 +38,8 @@ class FreshChatSettings:
 @dataclass(frozen=True)
 class SyncSettings:
     display_name: str = "{name} Zalo"
-    resolve_notice: str = "Cuộc trò chuyện đã được đóng. Cảm ơn bạn đã liên hệ!"
+    language: str = "vi"  # the desk's: agents' notes, customers' defaults, status problems (zfsync.i18n)
+    resolve_notice: str = "Cuộc trò chuyện đã được đóng. Cảm ơn bạn đã liên hệ!"  # i18n.RESOLVE_NOTICE in vi
     long_text: str = "split"
     max_attempts: int = 10
     share_contact_details: bool = True  # what the customer shared with the OA fills their FreshChat user

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from zfsync.domain import SideHealth
+from zfsync.i18n import _
 from zfsync.store import Store
 from zfsync.store.health import Beacon
 from zfsync.sync.reminders import PACKAGE_KEY
@@ -138,37 +139,47 @@ def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: fl
             if info["state"] == SideHealth.OK and (info["last_ok"] is None or now - info["last_ok"] > limit):
                 found.append(
                     {
-                        "what": f"{side} has not been polled for {_ago(now, info['last_ok'])}: its loop is stuck",
-                        "fix": "see `journalctl -u zfsync -p warning`; `systemctl restart zfsync` restarts the loops",
+                        "what": _("{side} has not been polled for {ago}: its loop is stuck").format(
+                            side=side, ago=_ago(now, info["last_ok"])
+                        ),
+                        "fix": _(
+                            "see `journalctl -u zfsync -p warning`; `systemctl restart zfsync` restarts the loops"
+                        ),
                     }
                 )
     for direction, label in (("z2f", "Zalo → FreshChat"), ("f2z", "FreshChat → Zalo")):
         row = store.oldest_open(direction)
         if row is not None and now - row.created_at > WAIT_LIMIT:
-            error = f" (last error: {row.last_error})" if row.last_error else ""
-            found.append(
-                {
-                    "what": f"{label}: message {row.id} for {row.customer} has waited {_ago(now, row.created_at)[:-4]}"
-                    f" after {row.attempts} attempts{error}",
-                    "fix": f"`zfsync pending` lists what waits; `zfsync requeue {row.id}` tries it now, "
-                    f"`zfsync conversation drop {row.zalo_user_id}` opens a new conversation for that customer",
-                }
+            error = _(" (last error: {error})").format(error=row.last_error) if row.last_error else ""
+            what = _("{label}: message {id} for {customer} has waited {waited} after {attempts} attempts").format(
+                label=label,
+                id=row.id,
+                customer=row.customer,
+                waited=_ago(now, row.created_at)[:-4],
+                attempts=row.attempts,
             )
+            fix = _(
+                "`zfsync pending` lists what waits; `zfsync requeue {id}` tries it now, "
+                "`zfsync conversation drop {user}` opens a new conversation for that customer"
+            ).format(id=row.id, user=row.zalo_user_id)
+            found.append({"what": what + error, "fix": fix})
     starts = [float(t) for t in (store.get_state(STARTS_KEY) or "").split(",") if t]
     count, window = CRASH_LOOP
     recent = [t for t in starts if now - t < window]
     if len(recent) >= count:
         found.append(
             {
-                "what": f"the daemon started {len(recent)} times in the last {window / 60:.0f} minutes",
-                "fix": "see `journalctl -u zfsync -p warning` for why it stops",
+                "what": _("the daemon started {count} times in the last {minutes} minutes").format(
+                    count=len(recent), minutes=f"{window / 60:.0f}"
+                ),
+                "fix": _("see `journalctl -u zfsync -p warning` for why it stops"),
             }
         )
     if report["failed"]:
         found.append(
             {
-                "what": f"{report['failed']} deliveries failed for good",
-                "fix": "`zfsync failed` lists them with the reason; `zfsync retry ID` or `zfsync skip ID`",
+                "what": _("{count} deliveries failed for good").format(count=report["failed"]),
+                "fix": _("`zfsync failed` lists them with the reason; `zfsync retry ID` or `zfsync skip ID`"),
             }
         )
     return found

@@ -3,110 +3,118 @@
 from __future__ import annotations
 
 from zfsync.domain import Z2F, Kind, NewRow
+from zfsync.i18n import N_, _
 
 WINDOW_CODE = "window"
 
-WINDOW_ADVICE = (
+WINDOW_ADVICE = N_(
     "The customer's last message is over 7 days old, so Zalo allows no reply and zfsync did not try. "
     "The customer must write first."
 )
 
 
+def _quoted(preview: str) -> str:
+    return preview if len(preview) <= 200 else preview[:200] + "…"
+
+
 def failure_note(code: str, reason: str, preview: str, advice: str = "") -> str:
     """One private note for a reply that will not be delivered: the advice Zalo's code comes with
     (`zfsync.zalo.codes`), else Zalo's own words."""
-    explanation = advice or (
-        WINDOW_ADVICE if code == WINDOW_CODE else f"Zalo refused the message: {reason} (code {code})."
+    if advice:
+        explanation = _(advice)
+    elif code == WINDOW_CODE:
+        explanation = _(WINDOW_ADVICE)
+    else:
+        explanation = _("Zalo refused the message: {reason} (code {code}).").format(reason=reason, code=code)
+    return _('⚠️ zfsync could not deliver this reply to Zalo: "{quoted}"\n{explanation}').format(
+        quoted=_quoted(preview), explanation=explanation
     )
-    quoted = preview if len(preview) <= 200 else preview[:200] + "…"
-    return f'⚠️ zfsync could not deliver this reply to Zalo: "{quoted}"\n{explanation}'
 
 
 def gave_up_note(reason: str, attempts: int, preview: str) -> str:
-    quoted = preview if len(preview) <= 200 else preview[:200] + "…"
-    return (
-        f'⚠️ zfsync could not deliver this reply to Zalo after {attempts} attempts: "{quoted}"\n'
-        f"Last error: {reason}. It is listed by `zfsync failed`; an operator can resend it with `zfsync retry`."
-    )
+    return _(
+        '⚠️ zfsync could not deliver this reply to Zalo after {attempts} attempts: "{quoted}"\n'
+        "Last error: {reason}. It is listed by `zfsync failed`; an operator can resend it with `zfsync retry`."
+    ).format(attempts=attempts, quoted=_quoted(preview), reason=reason)
 
 
 def fallback_note(label: str, problem: str) -> str:
     """An attachment that Zalo could not take as a file went to the customer as a link instead."""
-    return (
-        f"⚠️ zfsync could not send {label!r} to Zalo as an attachment: {problem}. "
+    return _(
+        "⚠️ zfsync could not send {label} to Zalo as an attachment: {problem}. "
         "The customer received a link to it instead; if they cannot open it, send a JPG/PNG image or a "
         "PDF/DOC/DOCX file under Zalo's limits."
-    )
+    ).format(label=repr(label), problem=problem)
 
 
 def unsendable_note(part_kinds: list[str]) -> str:
-    shown = ", ".join(part_kinds) or "empty"
-    return (
-        f"⚠️ zfsync could not send this message to Zalo: it has no text, image or file Zalo can carry "
-        f"(content: {shown}). Send it as text, an image or a PDF/DOC/DOCX file."
-    )
+    return _(
+        "⚠️ zfsync could not send this message to Zalo: it has no text, image or file Zalo can carry "
+        "(content: {content}). Send it as text, an image or a PDF/DOC/DOCX file."
+    ).format(content=", ".join(part_kinds) or "-")
 
 
 def missing_attachment_note(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names)
-    return (
-        f"⚠️ zfsync could not send {shown} to Zalo: FreshChat still lists it without a link to download "
+    return _(
+        "⚠️ zfsync could not send {names} to Zalo: FreshChat still lists it without a link to download "
         "(it may have failed its virus scan). The rest of the reply was sent; attach the file again."
-    )
+    ).format(names=", ".join(repr(n) for n in names))
 
 
 def altered_note() -> str:
-    return (
+    return _(
         "⚠️ zfsync sent this reply with characters replaced by \ufffd: FreshChat gave them in a form no text "
         "can hold (an emoji cut in half, for example). Check the reply on Zalo and send a corrected one if needed."
     )
 
 
 def recreated_note(replaced: str) -> str:
-    return (
-        f"ℹ️ zfsync opened this conversation for the customer's new Zalo messages: FreshChat no longer has "
-        f"the one they were in ({replaced}). Earlier messages are in Zalo OA Manager."
-    )
+    return _(
+        "ℹ️ zfsync opened this conversation for the customer's new Zalo messages: FreshChat no longer has "
+        "the one they were in ({replaced}). Earlier messages are in Zalo OA Manager."
+    ).format(replaced=replaced)
 
 
 def free_replies_spent_note() -> str:
-    return (
+    return _(
         "ℹ️ The free replies to this customer are spent: Zalo bills further replies to the OA's package "
         "until the customer writes again (then 48 hours of free replies start over)."
     )
 
 
 def window_closing_note(closes_at: str, hours_left: float) -> str:
-    return (
-        f"⏳ Zalo's reply window for this customer closes at {closes_at} (in {hours_left:.0f} h): after that no "
+    return _(
+        "⏳ Zalo's reply window for this customer closes at {closes_at} (in {hours} h): after that no "
         "reply reaches them until they write, call or follow the OA again."
-    )
+    ).format(closes_at=closes_at, hours=f"{hours_left:.0f}")
 
 
 def command_help(prefix: str) -> str:
-    return (
-        f"zfsync commands, written as a private note: {prefix} info (send the customer the card that asks "
-        f"them to share their phone and address), {prefix} tag NAME and {prefix} untag NAME (the OA's tags "
-        f"on the customer), {prefix} help. They never reach the customer as text."
-    )
+    return _(
+        "zfsync commands, written as a private note: {prefix} info (send the customer the card that asks "
+        "them to share their phone and address), {prefix} tag NAME and {prefix} untag NAME (the OA's tags "
+        "on the customer), {prefix} help. They never reach the customer as text."
+    ).format(prefix=prefix)
 
 
 def command_note(name: str, arg: str, prefix: str) -> str:
     if name == "info":
-        return (
+        return _(
             "✅ The customer was sent the card that asks them to share their details; what they share "
             "appears on their FreshChat profile."
         )
     if name == "tag" and arg:
-        return f"✅ The customer is tagged {arg!r} on Zalo."
+        return _("✅ The customer is tagged {tag} on Zalo.").format(tag=repr(arg))
     if name == "untag" and arg:
-        return f"✅ The tag {arg!r} is removed from the customer on Zalo."
+        return _("✅ The tag {tag} is removed from the customer on Zalo.").format(tag=repr(arg))
     return f"ℹ️ {command_help(prefix)}"
 
 
 def command_failed_note(name: str, arg: str, reason: str, prefix: str, advice: str = "") -> str:
     shown = f"{prefix} {name} {arg}".strip()
-    return f"⚠️ zfsync could not do {shown!r} on Zalo: {advice or reason}"
+    return _("⚠️ zfsync could not do {command} on Zalo: {why}").format(
+        command=repr(shown), why=_(advice) if advice else reason
+    )
 
 
 def note_row(source_id: str, text: str, conversation_id: str, agent_id: str, at: float, part: int = 0) -> NewRow:

@@ -25,6 +25,7 @@ from zfsync.domain import (
     VideoPart,
     ZaloContent,
 )
+from zfsync.i18n import N_, _
 
 ZALO_TEXT_LIMIT = 2000
 MAP_URL = "https://www.google.com/maps?q={lat},{lng}"
@@ -32,14 +33,14 @@ IMAGE_TYPES = ("photo", "GIF", "gif", "sticker")
 LINK_TYPES = ("link", "links")  # their url, if any, is a web page, not something to copy
 
 
-ALTERED = "(zfsync: characters Zalo sent that no text can hold were replaced by \ufffd)"
+ALTERED = N_("(zfsync: characters Zalo sent that no text can hold were replaced by \ufffd)")
 
 
 def zalo_parts(content: ZaloContent) -> list[Part]:
     """The parts of a FreshChat message for what a Zalo message says; a text the client had to repair
     (invalid code points became U+FFFD) says so."""
     return [
-        TextPart(f"{p.text}\n{ALTERED}") if isinstance(p, TextPart) and REPLACEMENT in p.text else p
+        TextPart(f"{p.text}\n{_(ALTERED)}") if isinstance(p, TextPart) and REPLACEMENT in p.text else p
         for p in _zalo_parts(content)
     ]
 
@@ -47,20 +48,20 @@ def zalo_parts(content: ZaloContent) -> list[Part]:
 def _zalo_parts(content: ZaloContent) -> list[Part]:
     kind, text = content.type, content.text
     if kind == "text":
-        return [TextPart(text if text.strip() else "(empty message)")]
+        return [TextPart(text if text.strip() else _("(empty message)"))]
     if kind in IMAGE_TYPES:
         image = content.url or content.thumb
         parts: list[Part] = [ImagePart(image)] if image else []
         caption = content.description or (text if kind == "photo" else "")
         if caption.strip():
             parts.append(TextPart(caption))
-        return parts or [TextPart(f"[{kind} without a link]")]
+        return parts or [TextPart(_("[{kind} without a link]").format(kind=kind))]
     if kind == "voice":
         url = content.url
-        return [TextPart(f"🎤 Voice message: {url}" if url else "🎤 Voice message (no link)")]
+        return [TextPart(_("🎤 Voice message: {url}").format(url=url) if url else _("🎤 Voice message (no link)"))]
     if kind in LINK_TYPES:
         lines = [t for t in [text, *content.links] if t.strip()]
-        return [TextPart("\n".join(lines) if lines else "[link]")]
+        return [TextPart("\n".join(lines) if lines else _("[link]"))]
     if kind == "location":
         return [TextPart(location_text(content.location, text))]
     return [TextPart(unknown_text(content))]
@@ -71,10 +72,11 @@ def location_text(location: str, text: str = "") -> str:
     which number is which is only inferred for it (`_coordinates`)."""
     lat, lng = _coordinates(location)
     if lat is None:
-        return f"📍 Location: {location}".strip()
+        return _("📍 Location: {location}").format(location=location).strip()
     prefix = f"{text}\n" if text.strip() else ""
-    raw = f" (Zalo sent {location!r})" if not location.lstrip().startswith("{") else ""
-    return f"{prefix}📍 Location: latitude {lat}, longitude {lng}{raw}\n{MAP_URL.format(lat=lat, lng=lng)}"
+    raw = _(" (Zalo sent {raw})").format(raw=repr(location)) if not location.lstrip().startswith("{") else ""
+    shown = _("📍 Location: latitude {lat}, longitude {lng}").format(lat=lat, lng=lng)
+    return f"{prefix}{shown}{raw}\n{MAP_URL.format(lat=lat, lng=lng)}"
 
 
 def file_label(content: ZaloContent) -> str:
@@ -88,8 +90,10 @@ def unknown_text(content: ZaloContent) -> str:
     """A placeholder for a type zfsync does not know, carrying every field Zalo sent with it."""
     named = {k: v for k, v in content.payload().items() if v and k not in ("format", "extra")}
     fields = {**named, **content.extra}
-    return f"[Zalo {content.type} message: zfsync cannot show this type yet]\n" + json.dumps(
-        fields, ensure_ascii=False, sort_keys=True
+    return (
+        _("[Zalo {type} message: zfsync cannot show this type yet]").format(type=content.type)
+        + "\n"
+        + json.dumps(fields, ensure_ascii=False, sort_keys=True)
     )
 
 
@@ -99,7 +103,7 @@ def oa_note_text(content: ZaloContent) -> str:
     shown = "\n".join(p.text for p in parts if isinstance(p, TextPart))
     images = [p.url for p in parts if isinstance(p, ImagePart)]
     body = "\n".join(x for x in [shown, *images] if x)
-    return f"[Sent from Zalo OA Manager by OA staff]\n{body}"
+    return _("[Sent from Zalo OA Manager by OA staff]") + f"\n{body}"
 
 
 def part_text(part: Part) -> str:

@@ -19,6 +19,7 @@ import structlog
 
 from zfsync.domain import Contact, Kind, Media, OutboxRow, ZaloMessage, ZaloSent
 from zfsync.errors import PermanentError, TransientError
+from zfsync.i18n import N_
 from zfsync.sync import clock, echo, media, notes, pages, plan
 from zfsync.sync.delivery import Failure, Outcome, Refused, Sent, Skipped
 from zfsync.sync.ports import ZaloSide
@@ -272,10 +273,15 @@ class CommandReply(Reply):
         done = f"command:{self.row.source_id}"  # no message on Zalo: an id of its own
         if self.name == "info":
             if not clock.window_open(self.contact, writer.clock()):
-                return Refused("the customer's last interaction is over 7 days old", notes.WINDOW_CODE)
+                return Refused(
+                    "the customer's last interaction is over 7 days old", notes.WINDOW_CODE, notes.WINDOW_ADVICE
+                )
             rules, image = writer.rules, self._card_image()
             if not image:
-                return Refused("the card needs an image and the OA has no avatar: set sync.info_card_image", "config")
+                advice = N_(
+                    "The card needs an image and the OA has no avatar: the operator must set sync.info_card_image."
+                )
+                return Refused("the OA has no avatar for the card", "config", advice)
             sent = writer.zalo.send_info_request(user, rules.card_title, rules.card_subtitle, image)
             writer.learned(self.contact, self.row, sent)
             done = sent.message_id

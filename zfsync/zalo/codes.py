@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from zfsync import telemetry
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
+from zfsync.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,6 @@ class TokenRejected(AuthError):
     """The access token was refused; the client refreshes once and retries before giving up."""
 
 
-_WRITE_FIRST = "so Zalo allows no reply. The customer must write first."
-
 # Each code once. AuthError: no call succeeds until a human acts (the app, the OA, the token);
 # TransientError: Zalo's own "try again later"; PermanentError: this request is refused for good.
 CODES: dict[int, Code] = {
@@ -45,7 +44,7 @@ CODES: dict[int, Code] = {
             -210,
             PermanentError,
             "a parameter exceeds its limit (message or file too large)",
-            "Zalo says the message is too large. Send it shorter, or as a smaller file.",
+            N_("Zalo says the message is too large. Send it shorter, or as a smaller file."),
         ),
         Code(-211, PermanentError, "the OA is out of quota for this feature"),
         Code(-212, AuthError, "the app has not registered this API"),
@@ -53,15 +52,17 @@ CODES: dict[int, Code] = {
             -213,
             PermanentError,
             "the user has not followed the OA",
-            "The customer has not followed the OA, so Zalo refuses this message. Ask them to open the chat "
-            "with the OA from the Zalo mobile app, or to scan the OA's QR code, then reply again.",
+            N_(
+                "The customer has not followed the OA, so Zalo refuses this message. Ask them to open the chat "
+                "with the OA from the Zalo mobile app, or to scan the OA's QR code, then reply again."
+            ),
         ),
         Code(-216, TokenRejected, "the access token is invalid"),
         Code(
             -217,
             PermanentError,
             "the user has blocked invitations from the OA",
-            "The customer has blocked invitations from the OA, so Zalo refuses this message.",
+            N_("The customer has blocked invitations from the OA, so Zalo refuses this message."),
         ),
         Code(-218, PermanentError, "the user's receiving quota is exhausted"),
         Code(-219, AuthError, "the app was removed or disabled"),
@@ -72,25 +73,31 @@ CODES: dict[int, Code] = {
             -224,
             PermanentError,
             "the OA must buy or upgrade its package",
-            "The OA's Zalo package does not include this feature. The OA admin must upgrade the package.",
+            N_("The OA's Zalo package does not include this feature. The OA admin must upgrade the package."),
         ),
         Code(
             -227,
             PermanentError,
             "the user is banned or has been offline over 45 days",
-            "Zalo says the customer's account is banned or has been offline for over 45 days.",
+            N_("Zalo says the customer's account is banned or has been offline for over 45 days."),
         ),
         Code(
             -230,
             PermanentError,
             "the user has not interacted with the OA in the last 7 days",
-            f"The customer has not written to the OA in the last 7 days, {_WRITE_FIRST}",
+            N_(
+                "The customer has not written to the OA in the last 7 days, so Zalo allows no reply. "
+                "The customer must write first."
+            ),
         ),
         Code(
             -232,
             PermanentError,
             "the user has not interacted with the OA recently",
-            f"The customer has not interacted with the OA recently, {_WRITE_FIRST}",
+            N_(
+                "The customer has not interacted with the OA recently, so Zalo allows no reply. "
+                "The customer must write first."
+            ),
         ),
         Code(-233, PermanentError, "the message type is not supported"),
         Code(-240, PermanentError, "the v2 message API is shut down"),
@@ -101,14 +108,16 @@ CODES: dict[int, Code] = {
             -320,
             PermanentError,
             "the app must be linked to a Zalo Cloud Account to use paid features",
-            "Zalo requires this app to be linked to a Zalo Cloud Account to send this message (a paid "
-            "feature). The OA admin must link the app to a Zalo Cloud Account in the Zalo developer console.",
+            N_(
+                "Zalo requires this app to be linked to a Zalo Cloud Account to send this message (a paid "
+                "feature). The OA admin must link the app to a Zalo Cloud Account in the Zalo developer console."
+            ),
         ),
         Code(
             -321,
             PermanentError,
             "the Zalo Cloud Account linked to the app is out of money",
-            "The Zalo Cloud Account linked to the app is out of money. The OA admin must top it up.",
+            N_("The Zalo Cloud Account linked to the app is out of money. The OA admin must top it up."),
         ),
         # GOCLAW's client also saw these for a token Zalo no longer takes.
         Code(216, TokenRejected, "the access token is invalid"),

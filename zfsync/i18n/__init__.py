@@ -1,0 +1,66 @@
+"""The desk's language (``sync.language``): every note an agent reads, every default text a customer can
+receive, and `zfsync status`'s problems come from one gettext catalogue per language,
+``zfsync/i18n/<language>/LC_MESSAGES/zfsync.po``, compiled to ``.mo`` by ``scripts/i18n`` (the test suite
+checks that both catalogues hold every message and that the ``.mo`` files are current).
+
+Message ids are the English texts, with ``{named}`` placeholders filled after translation. One daemon
+serves one desk, so the language is chosen once, at start (`use`).
+"""
+
+from __future__ import annotations
+
+import gettext
+from functools import cache
+from pathlib import Path
+
+LANGUAGES = ("vi", "en")
+DEFAULT = "vi"
+DOMAIN = "zfsync"
+HERE = Path(__file__).parent
+
+
+# The texts a customer can receive when the config names none: each language's own (see `defaults`).
+RESOLVE_NOTICE = "The conversation is closed. Thank you for contacting us!"
+CARD_TITLE = "Share your contact details"
+CARD_SUBTITLE = "So that we can help you faster, please share your phone number and address."
+CUSTOMER_DEFAULTS = {
+    "resolve_notice": RESOLVE_NOTICE,
+    "info_card_title": CARD_TITLE,
+    "info_card_subtitle": CARD_SUBTITLE,
+}
+
+
+@cache
+def catalogue(language: str) -> gettext.NullTranslations:
+    if language not in LANGUAGES:
+        raise ValueError(f"no catalogue for language {language!r}: expected one of {', '.join(LANGUAGES)}")
+    return gettext.translation(DOMAIN, localedir=HERE, languages=[language])
+
+
+_active = [DEFAULT]
+
+
+def use(language: str) -> None:
+    """Speak ``language`` from now on (the daemon and the CLI call it once they read the config)."""
+    catalogue(language)  # an unknown language fails here, not at the first note
+    _active[0] = language
+
+
+def _(message: str) -> str:
+    """``message`` in the desk's language."""
+    return catalogue(_active[0]).gettext(message)
+
+
+def N_(message: str) -> str:
+    """Marks a text for the catalogues where it is defined; it is translated where it is used (`_`)."""
+    return message
+
+
+def defaults(language: str) -> dict[str, str]:
+    """The ``[sync]`` texts a customer can receive, in ``language``, for the keys the config leaves out."""
+    return {key: text(language, message) for key, message in CUSTOMER_DEFAULTS.items()}
+
+
+def text(language: str, message: str) -> str:
+    """``message`` in ``language``, whatever the desk speaks (the config's defaults per language)."""
+    return catalogue(language).gettext(message)
