@@ -6,7 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zfsync import i18n
 from zfsync.domain import Route
+
+# The customer's texts in the default language, from its catalogue (config.from_mapping picks the desk's).
+_CUSTOMER_DEFAULTS = i18n.defaults(i18n.DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -39,15 +43,15 @@ class FreshChatSettings:
 class SyncSettings:
     display_name: str = "{name} Zalo"
     language: str = "vi"  # the desk's: agents' notes, customers' defaults, status problems (zfsync.i18n)
-    resolve_notice: str = "Cuộc trò chuyện đã được đóng. Cảm ơn bạn đã liên hệ!"  # i18n.RESOLVE_NOTICE in vi
+    resolve_notice: str = _CUSTOMER_DEFAULTS["resolve_notice"]
     long_text: str = "split"
     max_attempts: int = 10
     share_contact_details: bool = True  # what the customer shared with the OA fills their FreshChat user
     command_prefix: str = "/zalo"  # an agent's private note starting with it is a command ("/zalo info")
     window_warning_hours: float = 24.0  # warn the agent this long before the 7-day window closes; 0: never
     resolve_notice_when: str = "free_reply"  # "always", or only when it costs no paid message
-    info_card_title: str = "Chia sẻ thông tin liên hệ"
-    info_card_subtitle: str = "Để chúng tôi hỗ trợ bạn nhanh hơn, xin bạn chia sẻ số điện thoại và địa chỉ."
+    info_card_title: str = _CUSTOMER_DEFAULTS["info_card_title"]
+    info_card_subtitle: str = _CUSTOMER_DEFAULTS["info_card_subtitle"]
     info_card_image: str = ""  # "": the OA's own avatar
     agent_signature: str = ""  # a line on each agent reply: text, {agent_first_name}, {agent_name}; "": none
     agent_signature_position: str = "suffix"  # or "prefix"

@@ -20,13 +20,10 @@ HERE = Path(__file__).parent
 
 
 # The texts a customer can receive when the config names none: each language's own (see `defaults`).
-RESOLVE_NOTICE = "The conversation is closed. Thank you for contacting us!"
-CARD_TITLE = "Share your contact details"
-CARD_SUBTITLE = "So that we can help you faster, please share your phone number and address."
 CUSTOMER_DEFAULTS = {
-    "resolve_notice": RESOLVE_NOTICE,
-    "info_card_title": CARD_TITLE,
-    "info_card_subtitle": CARD_SUBTITLE,
+    "resolve_notice": "The conversation is closed. Thank you for contacting us!",
+    "info_card_title": "Share your contact details",
+    "info_card_subtitle": "So that we can help you faster, please share your phone number and address.",
 }
 
 
@@ -48,7 +45,7 @@ def use(language: str) -> None:
 
 def _(message: str) -> str:
     """``message`` in the desk's language."""
-    return catalogue(_active[0]).gettext(message)
+    return text(_active[0], message)
 
 
 def N_(message: str) -> str:
