@@ -6,7 +6,6 @@ resolve, a feed that refuses deep offsets, and row types the listing docs omit."
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -342,7 +341,7 @@ def test_attachments_named_by_download_url_alone_are_sent(quick_bridge):
 def test_a_reset_time_in_any_form_pauses_freshchat_for_the_window_not_for_ever(quick_bridge, form):
     b = quick_bridge
     b.fc.modes.reset_form = form
-    reset = {"unix": time.time() + 20, "unix_ms": (time.time() + 20) * 1000, "wait": 20}[form]
+    reset = {"unix": b.clock() + 20, "unix_ms": (b.clock() + 20) * 1000, "wait": 20}[form]
     headers = {"X-RateLimit-Limit": "400", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(reset))}
     b.fc.faults.append(Fault("/v2/users", "status", code=429, count=2, headers=headers))
     b.zalo.add_customer_message(KHANH, "Minh Khánh", text="xin chào")
