@@ -143,8 +143,9 @@ def start_bridge(
     fc_url: str,
     in_process: bool = False,
     store_url: str = "",
+    **sync: object,
 ) -> Bridge:
-    settings = make_settings(zalo_url, fc_url, tmp_path / "zfsync.db", store_url)
+    settings = make_settings(zalo_url, fc_url, tmp_path / "zfsync.db", store_url, **sync)
     clock = FakeClock()
     store = open_store(settings)
     access, refresh = zalo.mint_tokens()

@@ -12,11 +12,12 @@ import requests
 
 from zfsync import i18n
 from zfsync.config import Settings
-from zfsync.domain import Z2F, ZaloContent, part_payload
+from zfsync.domain import Z2F, HistoryImport, ZaloContent, part_payload
 from zfsync.freshchat import wire
 from zfsync.freshchat.client import FreshChatClient
 from zfsync.quota import Quota
 from zfsync.store import Store
+from zfsync.sync import history
 from zfsync.sync.delivery import Deliverer
 from zfsync.sync.engine import Engine, Parts
 from zfsync.sync.freshchat_reader import FreshChatReader, Signatures
@@ -79,8 +80,13 @@ def build_engine(
     fc, sync = settings.freshchat, settings.sync
     i18n.use(sync.language)  # every note and placeholder in the desk's language
     reminders = Reminders(zalo, store, clock, sync.window_warning_hours, monotonic or clock)
+
+    def first_history() -> HistoryImport | None:
+        """The history import the config asks for at the very first start."""
+        return history.request(sync.import_history_days, clock()) if sync.import_history_days else None
+
     parts = Parts(
-        zalo_reader=ZaloReader(zalo, store, clock, settings.zalo.feed_page_cap),
+        zalo_reader=ZaloReader(zalo, store, clock, settings.zalo.feed_page_cap, first_history),
         freshchat_reader=FreshChatReader(
             freshchat,
             store,
@@ -118,6 +124,7 @@ def build_engine(
         ),
         reminders=reminders,
         unanswered=Unanswered(freshchat, store, clock, sync.unanswered_minutes, monotonic or clock),
+        history=history.HistoryImporter(zalo, store, clock),
     )
     return Engine(store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic)
 

@@ -19,6 +19,7 @@ from zfsync.cli_store import (
     cmd_conversation,
     cmd_copy_store,
     cmd_failed,
+    cmd_import_history,
     cmd_pending,
     cmd_requeue,
     cmd_retry,
@@ -283,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("zalo_user_id", metavar="ZALO_USER_ID")
     p.add_argument("conversation_id", nargs="?", metavar="CONVERSATION_ID", help="with set: the conversation to use")
+    p = add(
+        "import-history",
+        cmd_import_history,
+        "copy each customer's Zalo history of the last days into FreshChat, behind live messages",
+    )
+    p.add_argument("--days", type=int, required=True, metavar="N", help="how many days back, today included (1 to 365)")
     p = add("backup", cmd_backup, "copy the store consistently while the daemon runs (SQLite online backup)")
     p.add_argument("path", metavar="PATH", help="a new file for the copy")
     p = add(

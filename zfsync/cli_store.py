@@ -1,5 +1,5 @@
 """The operator's commands on the store (`zfsync failed`, `retry`, `pending`, `requeue`, `conversation`, `skip`,
-`backup`, `copy-store`): they read and change the queues while the daemon runs (`copy-store` wants it
+`import-history`, `backup`, `copy-store`): they read and change the queues while the daemon runs (`copy-store` wants it
 stopped), and never call either API."""
 
 from __future__ import annotations
@@ -102,6 +102,30 @@ def cmd_requeue(args: argparse.Namespace) -> int:
         count = store.requeue_open(None if args.all else args.ids)
     print(f"{count} waiting deliveries are due now; the running daemon tries them within seconds")
     return 0 if count or args.all else 1
+
+
+def cmd_import_history(args: argparse.Namespace) -> int:
+    from zfsync.sync import history
+
+    try:
+        job = history.request(args.days, time.time())
+    except ValueError as exc:
+        raise ConfigError(f"zfsync import-history --days: {exc}") from None
+    with opened_store(args) as store:
+        earlier = store.history_import()
+        store.save_history_import(job)
+        started = store.feed_cursor().mark is not None
+    if earlier is not None:
+        print(
+            f"the import of the last {earlier.days} days ({earlier.listed - len(earlier.users or ())} of "
+            f"{earlier.listed} customers read) is replaced; nothing it queued is queued again"
+        )
+    when = "within seconds" if started else "after its first poll of Zalo"
+    print(
+        f"history import of the last {args.days} days asked for: the running daemon starts it {when}, "
+        "behind every live message; `zfsync status` shows how far it got"
+    )
+    return 0
 
 
 def cmd_conversation(args: argparse.Namespace) -> int:

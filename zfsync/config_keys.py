@@ -249,6 +249,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "agent_signature": ("", _signature),
         "agent_signature_position": ("suffix", _choice("suffix", "prefix")),
         "unanswered_minutes": (SyncSettings.unanswered_minutes, _minutes),
+        "import_history_days": (0, _count(0, 365)),
     },
     "store": {"path": ("/var/lib/zfsync/zfsync.db", _required_text), "url": ("", valid_store_url)},
     "metrics": {

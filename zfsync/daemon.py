@@ -51,6 +51,7 @@ STOP_GRACE = 20.0  # seconds a stopping daemon waits for sends in flight (a send
 CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one between two looks
 STALL_FACTOR = 5  # a loop silent for this many of its intervals (at least a minute) is stalled
 STORE_RETRY = 5.0  # seconds between two tries of a store that refused a write
+HISTORY_LOOK = 15.0  # seconds between two looks for a history import asked for (`zfsync import-history`)
 
 
 class Loop:
@@ -130,6 +131,16 @@ class Daemon:
         except Exception:
             log.exception("profile_refresh_crashed")
         return PROFILE_EVERY
+
+    def _history_step(self) -> float:
+        if not self._store_takes_writes("history"):
+            return STORE_RETRY
+        try:
+            self.engine.import_history()
+        except Stopping:
+            return 0.0
+        # Reading on at once while customers remain: each read waits for room at the lowest priority.
+        return 0.0 if self.engine.history_asked() else HISTORY_LOOK
 
     def _run_cycle(self, loop: str, cycle: Callable[[], CycleResult]) -> None:
         """A cycle that finishes is progress, even when an API said no: the failure was classified and
@@ -336,6 +347,7 @@ class Daemon:
                 ("zalo", self._zalo_step, self.zalo_interval),
                 ("freshchat", self._freshchat_step, self.engine.freshchat_wait()),
                 ("profiles", self._profiles_step, 0.0),
+                ("history", self._history_step, 0.0),
             )
         }
         self.engine.on_activity = self.loops["freshchat"].wake  # a customer who wrote is polled for an answer now

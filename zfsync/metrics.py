@@ -119,6 +119,11 @@ class StoreCollector(Collector):
         )
         longest_wait.add_metric([], waiting["longest_seconds"])
         yield longest_wait
+        history = GaugeMetricFamily(
+            "zfsync_history_waiting", "Imported history messages (zfsync import-history) not delivered yet."
+        )
+        history.add_metric([], report["history"]["waiting"])
+        yield history
         conversations = GaugeMetricFamily("zfsync_conversations", "FreshChat conversations mapped.")
         conversations.add_metric([], report["conversations"])
         yield conversations

@@ -19,6 +19,7 @@ class Priority(IntEnum):
     FEED = 1
     CATCHUP = 2
     PROFILE = 3
+    HISTORY = 4  # an imported history's reads and posts: after everything else
 
 
 _purpose: ContextVar[Priority] = ContextVar("zfsync_purpose", default=Priority.FEED)

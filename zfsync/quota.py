@@ -8,7 +8,8 @@ never plans beyond what the side last said remains. Work is spent in priority or
 - `Priority.SEND`: agent replies and customer messages, their uploads, the token refresh;
 - `Priority.FEED`: Zalo's change feed, FreshChat's conversation polls;
 - `Priority.CATCHUP`: a user's own history read after a gap;
-- `Priority.PROFILE`: name and avatar refreshes.
+- `Priority.PROFILE`: name and avatar refreshes;
+- `Priority.HISTORY`: an imported history (`zfsync import-history`), its reads and its posts.
 
 Each priority below `SEND` leaves a few requests of the window to those above it, so a low-priority call
 waits while a higher one goes at once: nobody queues behind anybody. Below `SEND`, spending is also paced

@@ -56,6 +56,7 @@ class SyncSettings:
     agent_signature: str = ""  # a line on each agent reply: text, {agent_first_name}, {agent_name}; "": none
     agent_signature_position: str = "suffix"  # or "prefix"
     unanswered_minutes: float = 30.0  # a customer message no agent answered this long is counted; 0: off
+    import_history_days: int = 0  # at the first start, import each customer's last N days of Zalo history
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ def collect(
         "slow": _json_list(store.get_state(SLOW_KEY)) if heartbeat_age is not None else [],
         "package": _json(store.get_state(PACKAGE_KEY)).get("kinds") or {},
         "unanswered": _unanswered(store, now, unanswered_minutes),
+        "history": _history(store),
         "store": _store_health(store, now),
     }
     report["problems"] = problems(store, report, now, zalo_interval)
@@ -209,6 +210,34 @@ def _unanswered(store: Store, now: float, after_minutes: float) -> dict[str, Any
     return {"after_minutes": after_minutes, "count": count, "longest_seconds": longest}
 
 
+def _history(store: Store) -> dict[str, Any]:
+    """A history import under way (`zfsync import-history`), and the imported messages still waiting."""
+    job = store.history_import()
+    listed = job.users is not None if job else False
+    return {
+        "days": job.days if job else None,
+        "customers": job.listed if job else 0,
+        "customers_read": job.listed - len(job.users or ()) if job and listed else 0,
+        "queued": job.queued if job else 0,
+        "waiting": store.history_waiting(),
+    }
+
+
+def _history_line(history: dict[str, Any]) -> list[str]:
+    if not history or (history.get("days") is None and not history.get("waiting")):
+        return []
+    if history.get("days") is None:
+        read = "every customer read"
+    elif history["customers"]:
+        read = (
+            f"import of the last {history['days']} days: {history['customers_read']} of {history['customers']} "
+            f"customers read, {history['queued']} messages queued"
+        )
+    else:
+        read = f"import of the last {history['days']} days: listing the customers"
+    return [f"  history    {read}; {history['waiting']} waiting behind live messages"]
+
+
 PACKAGE_KINDS = {"sub_quota": "the package's", "purchase_quota": "bought", "reward_quota": "rewarded"}
 
 
@@ -309,6 +338,7 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
             f"  unanswered {waiting['count']} customer(s) waiting over {waiting['after_minutes']:.0f} min for an "
             f"agent (longest {_duration(float(waiting['longest_seconds']))}): reply, resolve or assign them"
         )
+    lines += _history_line(report.get("history") or {})
     for flight in report.get("slow") or []:
         label = "Zalo → FreshChat" if flight.get("direction") == "z2f" else "FreshChat → Zalo"
         lines.append(

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from zfsync.domain import Z2F, OutboxRow
-from zfsync.errors import RateLimited
+from zfsync.errors import NoRoom, RateLimited
 from zfsync.store import NewRow, Store
 from zfsync.sync.delivery import Deliverer, Sent
-from zfsync.sync.lanes import Lane
+from zfsync.sync.lanes import HISTORY_WORKERS, Lane
 
 WAIT = 10.0  # seconds a test waits for a thread to get somewhere: far beyond what it takes
 
@@ -39,6 +39,8 @@ class HeldSend:
             assert gate.wait(WAIT), f"{self.row.source_id} was never released"
         if self.row.source_id in writer.refuse:
             raise RateLimited("rate limited", retry_after=30, side="freshchat", endpoint="/v2/x")
+        if self.row.source_id in writer.no_room:
+            raise NoRoom("freshchat: no room in the quota within 1 s")
         with writer.lock:
             writer.in_flight.discard(self.row.contact_id)
             writer.done.append(self.row.source_id)
@@ -53,6 +55,7 @@ class HeldSend:
 class Writer:
     held: set[str] = field(default_factory=set)  # source ids whose send waits for `release`
     refuse: set[str] = field(default_factory=set)  # source ids answered "rate limited"
+    no_room: set[str] = field(default_factory=set)  # source ids whose budget had no room in time
     started: list[str] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
     in_flight: set[int] = field(default_factory=set)
@@ -202,3 +205,44 @@ def test_a_crash_of_the_writer_rests_the_lane_instead_of_spinning(store):
     lane.drain()
     assert lane._resting() > 0  # the row stays claimed, to be reconciled, and the lane waits a while
     assert store.due_heads(Z2F, clock.now, 10)[0].status == "sending"
+
+
+def imported(store: Store, user: str, *source_ids: str) -> None:
+    rows = [
+        NewRow(Z2F, source_id, "text", {"text": source_id}, float(i), history=True)
+        for i, source_id in enumerate(source_ids)
+    ]
+    store.record_history(user, user, "", rows, (1, 0), 0.0)
+
+
+def test_imported_history_holds_at_most_its_workers_and_live_messages_pass_it(store):
+    history = [f"h{n}" for n in range(5)]
+    writer, clock = Writer(held=set(history)), Clock()
+    for source_id in history:
+        imported(store, f"user-{source_id}", source_id)
+    lane, _ = lane_of(store, writer, clock)
+    stop = serving(lane)
+    writer.wait_for(lambda: len(writer.started) == HISTORY_WORKERS)
+    queue(store, "live", ("l1", "text"), ("l2", "text"), at=5.0)
+    lane.wake()
+    writer.wait_for(lambda: writer.done == ["l1", "l2"])  # past the import's held sends, one after another
+    assert len(writer.started) == HISTORY_WORKERS + 2  # no third history send began meanwhile
+    for source_id in history:
+        writer.release(source_id)
+    writer.wait_for(lambda: sorted(writer.done) == sorted(["l1", "l2", *history]))
+    stop.set()
+    lane.close()
+
+
+def test_a_history_send_without_room_goes_back_in_line_uncounted(store):
+    writer, clock = Writer(no_room={"k0"}), Clock()
+    imported(store, "u", "k0", "k1")
+    lane, troubles = lane_of(store, writer, clock)
+    assert lane.drain() == 0
+    row = next(r for r in store.open_rows() if r.last_error)  # k0; k1 waits behind it
+    assert (row.status, row.attempts, troubles) == ("pending", 0, [])
+    assert "waiting for room" in row.last_error
+    assert store.due_heads(Z2F, clock(), 10) == []  # it comes back in two seconds, not at once
+    writer.no_room.clear()
+    clock.now += 2.0
+    assert lane.drain() == 2 and writer.done == ["k0", "k1"]

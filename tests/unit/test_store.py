@@ -69,17 +69,19 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
         store.db.execute_sql(f"DROP INDEX IF EXISTS message_{column}")
         store.db.execute_sql(f"ALTER TABLE message DROP COLUMN {column}")
     store.db.execute_sql("ALTER TABLE message DROP COLUMN listing")
+    store.db.execute_sql("ALTER TABLE message DROP COLUMN history")
     for column in CLOCK_COLUMNS:
         store.db.execute_sql(f"ALTER TABLE contact DROP COLUMN {column}")
     store.tables.SchemaVersion.update(version=1).execute()
     store.close()
     store = Store.open(tmp_path / "z.db")
-    assert store.tables.SchemaVersion.get().version == LATEST == 7
+    assert store.tables.SchemaVersion.get().version == LATEST == 8
     columns = [c.name for c in store.db.get_columns("message")]
-    assert {"echo_id", "listing", "alias_id"} <= set(columns)
+    assert {"echo_id", "listing", "alias_id", "history"} <= set(columns)
     assert set(CLOCK_COLUMNS) <= {c.name for c in store.db.get_columns("contact")}
     assert store.contact("u1").free_replies_left is None
     assert store.known_zalo_ids(["m1"]) == {"m1"}
+    assert [r.history for r in store.due_heads("z2f", 9.0, 10)] == [False]
     store.close()
 
 

@@ -29,6 +29,7 @@ class Kind(StrEnum):
     TEXT_FILE = "text_file"  # an agent's long text, sent as a document
     RESOLVE_NOTICE = "resolve_notice"  # the text sent to the customer when an agent resolves (sync.resolve_notice)
     COMMAND = "command"  # an agent's "/zalo ..." private note: done on Zalo (a card, a tag), never sent as text
+    HISTORY_MARKER = "history_marker"  # the private note that opens a customer's imported history
 
 
 class Status(StrEnum):
@@ -120,6 +121,7 @@ class OutboxRow:
     conversation_id: str | None
     attempts: int
     claimed_at: float | None
+    history: bool = False  # imported history (`zfsync import-history`): delivered after live messages
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class NewRow:
     last_error: str = ""
     listing: str = ""  # z2f: which Zalo listing showed the message (FEED or CONVERSATION)
     alias_id: str | None = None  # z2f: the id the other listing shows it under, when known
+    history: bool = False  # z2f: imported history, not a live message
 
 
 @dataclass(frozen=True)
@@ -163,3 +166,17 @@ class Route:
     tag: str = ""
     keyword: str = ""
     oa: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryImport:
+    """A history import asked for (`zfsync import-history`, or ``sync.import_history_days`` at the first
+    start) and how far it got: each listed customer's Zalo messages since ``since_ms`` that were history
+    at the first start are queued, oldest first, below every live message."""
+
+    days: int
+    since_ms: int  # messages written at or after this time are imported
+    requested_at: float
+    users: tuple[str, ...] | None = None  # customers still to read; None: not listed yet
+    listed: int = 0  # customers listed
+    queued: int = 0  # messages queued so far

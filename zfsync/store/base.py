@@ -119,6 +119,7 @@ class StoreBase:
                 conversation_id=row.conversation_id,
                 listing=row.listing,
                 alias_id=row.alias_id,
+                history=row.history,
                 last_error=safe_text(row.last_error),
                 created_at=now,
                 done_at=None if row.status in OPEN_STATES else now,
@@ -180,6 +181,7 @@ def outbox_row_of(row: Any) -> OutboxRow:
         conversation_id=row.conversation_id,
         attempts=row.attempts,
         claimed_at=row.claimed_at,
+        history=bool(row.history),
     )
 
 

@@ -184,7 +184,11 @@ class ContactStore(StoreBase):
         row = Conversation.get_or_none(Conversation.fc_conversation_id == fc_conversation_id)
         return conversation_of(row) if row else None
 
-    def add_conversation(self, contact_id: int, fc_conversation_id: str, now: float) -> domain.Conversation:
+    def add_conversation(
+        self, contact_id: int, fc_conversation_id: str, now: float, active_at: float | None = None
+    ) -> domain.Conversation:
+        """Make it the contact's current conversation; ``active_at``: its last activity, when not now (one
+        opened by imported history is as old as that history, so it is not polled as an active one)."""
         Conversation = self.tables.Conversation
         with self.db.atomic():
             Conversation.update(is_current=False).where(Conversation.contact == contact_id).execute()
@@ -196,7 +200,7 @@ class ContactStore(StoreBase):
                 contact=contact_id,
                 fc_conversation_id=fc_conversation_id,
                 created_at=now,
-                last_activity_at=now,
+                last_activity_at=now if active_at is None else min(active_at, now),
                 next_poll_at=now,
             )
             return conversation_of(created)

@@ -70,6 +70,10 @@ def _answered(db: Database, tables: Tables) -> None:
     db.execute_sql("ALTER TABLE contact ADD COLUMN assign_checked_at DOUBLE PRECISION NOT NULL DEFAULT 0")
 
 
+def _history(db: Database, tables: Tables) -> None:
+    db.execute_sql("ALTER TABLE message ADD COLUMN history BOOLEAN NOT NULL DEFAULT FALSE")  # as _clocks: no copy
+
+
 # Append new steps here; never edit a released one. Step 1 is the initial schema.
 STEPS: list[Step] = [
     Step(1, "initial schema", _initial),
@@ -79,6 +83,7 @@ STEPS: list[Step] = [
     Step(5, "parts with media copied stored in zfsync's words, not FreshChat's JSON", _content_payloads),
     Step(6, "each customer's window and free replies, and what was shown of their details", _clocks),
     Step(7, "when an agent last answered each customer", _answered),
+    Step(8, "imported history, delivered after live messages", _history),
 ]
 LATEST = STEPS[-1].version
 

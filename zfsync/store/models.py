@@ -93,6 +93,7 @@ class Tables:
             # (a live recording shows one message under two ids: sync.aliases).
             listing = CharField(default="")
             alias_id = CharField(null=True, index=True)
+            history = BooleanField(default=False)  # z2f: imported history, delivered after live messages
             conversation_id = CharField(null=True)  # the FreshChat conversation it came from or went to
             attempts = IntegerField(default=0)
             next_attempt_at = DoubleField(default=0)

@@ -139,6 +139,47 @@ class OutboxStore(StoreBase):
                 ).execute()
             return contact_of(Contact.get_by_id(contact.id))
 
+    def record_history(
+        self,
+        user_id: str,
+        name: str,
+        avatar: str,
+        rows: list[NewRow],
+        clocks: tuple[int, int],
+        now: float,
+    ) -> int:
+        """Insert one user's imported history (oldest first, each row marked ``history``), making their
+        contact if they have none, in one transaction; returns how many rows were new. ``clocks``: the
+        customer's last message and the OA's last answer among the rows (ms), which move the contact's
+        window and answered times forward, never back."""
+        Contact = self.tables.Contact
+        last_inbound_ms, answered_ms = clocks
+        oldest_ms = min(round(r.source_time * 1000) for r in rows) if rows else 0
+        with self.db.atomic():
+            contact = Contact.get_or_none(Contact.zalo_user_id == user_id)
+            if contact is None:
+                contact = Contact.create(
+                    zalo_user_id=user_id,
+                    display_name=name,
+                    avatar_url=avatar,
+                    first_seen_ms=oldest_ms,
+                    last_inbound_ms=last_inbound_ms,
+                    answered_ms=answered_ms,
+                )
+            else:
+                updates: dict[Any, Any] = {}
+                if last_inbound_ms > contact.last_inbound_ms:
+                    updates[Contact.last_inbound_ms] = last_inbound_ms
+                if answered_ms > contact.answered_ms:
+                    updates[Contact.answered_ms] = answered_ms
+                if oldest_ms and oldest_ms < contact.first_seen_ms:
+                    updates[Contact.first_seen_ms] = oldest_ms
+                if not contact.display_name and name:
+                    updates[Contact.display_name] = name
+                if updates:
+                    Contact.update(updates).where(Contact.id == contact.id).execute()
+            return self._insert_rows(contact.id, rows, now)
+
     def record_aliases(self, zalo_user_id: str, aliases: dict[str, str]) -> None:
         """Record the other listing's ids of messages already recorded (recorded id -> that id)."""
         Message, Contact = self.tables.Message, self.tables.Contact
@@ -161,17 +202,34 @@ class OutboxStore(StoreBase):
     # --- delivery ------------------------------------------------------------------------------------
 
     def _heads(self, direction: str, exclude: Collection[int]) -> Any:
-        """The head of each contact's queue in ``direction`` (its oldest undelivered row), leaving out the
-        contacts in ``exclude`` (those with a send in flight): one grouped pass over the open rows, not a
-        subquery per row (a backlog of a thousand rows for one customer made that quadratic)."""
+        """The head of each contact's queue in ``direction`` (its oldest undelivered live row, or with none
+        its oldest undelivered imported one), leaving out the contacts in ``exclude`` (those with a send in
+        flight): grouped passes over the open rows, not a subquery per row (a backlog of a thousand rows for
+        one customer made that quadratic)."""
         Message = self.tables.Message
-        Open = Message.alias()
-        heads = (
-            Open.select(fn.MIN(Open.id).alias("head"))
-            .where(Open.direction == direction, Open.status.in_(OPEN_STATES))
-            .group_by(Open.contact)
-            .alias("heads")
+        Live, History, Waiting = Message.alias(), Message.alias(), Message.alias()
+        live = (
+            Live.select(fn.MIN(Live.id).alias("head"))
+            .where(Live.direction == direction, Live.status.in_(OPEN_STATES), Live.history == False)  # noqa: E712
+            .group_by(Live.contact)
         )
+        live_waiting = Waiting.select(Waiting.id).where(
+            Waiting.contact == History.contact,
+            Waiting.direction == direction,
+            Waiting.status.in_(OPEN_STATES),
+            Waiting.history == False,  # noqa: E712
+        )
+        history = (
+            History.select(fn.MIN(History.id).alias("head"))
+            .where(
+                History.direction == direction,
+                History.status.in_(OPEN_STATES),
+                History.history == True,  # noqa: E712
+                ~fn.EXISTS(live_waiting),
+            )
+            .group_by(History.contact)
+        )
+        heads = live.union_all(history).alias("heads")
         query = Message.select().join(heads, on=(Message.id == heads.c.head))
         if exclude:
             query = query.where(Message.contact.not_in(list(exclude)))
@@ -183,13 +241,14 @@ class OutboxStore(StoreBase):
         Only the head of each contact's queue is offered, so messages leave in source order and a row that
         keeps failing holds back its own contact alone. Source order is the order rows were queued in: the
         readers queue each contact's messages in the order the source lists them (times may tie or disagree).
-        Contacts in ``exclude`` (a send of theirs is in flight) are left out.
+        Contacts in ``exclude`` (a send of theirs is in flight) are left out. Imported history comes after
+        every live message, of the contact's own and of everyone else's.
         """
         Message = self.tables.Message
         query = (
             self._heads(direction, exclude)
             .where(Message.next_attempt_at <= now)
-            .order_by(Message.next_attempt_at, Message.source_time)
+            .order_by(Message.history, Message.next_attempt_at, Message.source_time)
             .limit(limit)
         )
         return [outbox_row_of(row) for row in query]

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from typing import Any
 
 from peewee import Case, fn
 
-from zfsync.domain import Baseline, FeedCursor, Mark, Resume, SideHealth, Status, StoredTokens, ZaloTokens, safe_text
+from zfsync.domain import (
+    OPEN_STATES,
+    Baseline,
+    FeedCursor,
+    HistoryImport,
+    Mark,
+    Resume,
+    SideHealth,
+    Status,
+    StoredTokens,
+    ZaloTokens,
+    safe_text,
+)
 from zfsync.store.base import Figures, StoreBase, columns
 
 MARK_KEY = "zalo.feed_hwm"  # "time|id,id,...": the top page's ids at the end of the last complete cycle
 RESUME_KEY = "zalo.feed_resume"  # "offset|mark": where a capped scan reads on
 BASELINE_KEY = "zalo.baseline"  # "time:id,id,...": what the feed held at the first start
 OWED_KEY = "zalo.feed_owed"  # "user,user,...": the catch-up a cycle cut short still owes
+HISTORY_KEY = "zalo.history_import"  # JSON: the history import asked for, and how far it got
 
 
 class StateStore(StoreBase):
@@ -48,11 +63,50 @@ class StateStore(StoreBase):
             frozenset(u for u in (found.get(OWED_KEY) or "").split(",") if u),
         )
 
-    def start_feed(self, baseline: Baseline, mark: Mark) -> None:
-        """The first start: what the feed holds is history, and the mark stands above it."""
+    def start_feed(self, baseline: Baseline, mark: Mark, history: HistoryImport | None = None) -> None:
+        """The first start: what the feed holds is history, and the mark stands above it; ``history``,
+        the import of some of it asked for by the config, is recorded in the same transaction."""
         with self.db.atomic():
             self.set_state(BASELINE_KEY, f"{baseline.time_ms}:{','.join(sorted(baseline.ids))}")
             self.set_state(MARK_KEY, _mark_text(mark))
+            if history is not None:
+                self.save_history_import(history)
+
+    # --- the history import -------------------------------------------------------------------------
+
+    def history_import(self) -> HistoryImport | None:
+        """The history import asked for and not finished, if any."""
+        text = self.get_state(HISTORY_KEY)
+        if not text:
+            return None
+        found = json.loads(text)
+        users = found.get("users")
+        return HistoryImport(
+            int(found["days"]),
+            int(found["since_ms"]),
+            float(found["requested_at"]),
+            tuple(users) if users is not None else None,
+            int(found.get("listed", 0)),
+            int(found.get("queued", 0)),
+        )
+
+    def save_history_import(self, history: HistoryImport | None) -> None:
+        """Record how far the import got (None: it is finished)."""
+        if history is None:
+            self.delete_state(HISTORY_KEY)
+            return
+        fields = asdict(history)
+        fields["users"] = list(history.users) if history.users is not None else None
+        self.set_state(HISTORY_KEY, json.dumps(fields))
+
+    def history_waiting(self) -> int:
+        """Imported messages not delivered yet."""
+        Message = self.tables.Message
+        return (
+            Message.select()
+            .where(Message.history == True, Message.status.in_(OPEN_STATES))  # noqa: E712
+            .count()
+        )
 
     def move_feed(self, mark: Mark, resume: Resume | None, owed: frozenset[str] = frozenset()) -> None:
         """Move the mark (every row above it is recorded, or belongs to a user in ``owed``), the resume
@@ -157,7 +211,7 @@ class StateStore(StoreBase):
                 fn.SUM(self._greatest(delay, 0)),
                 *columns,
             )
-            .where(Message.status == Status.SENT, Message.done_at.is_null(False))
+            .where(Message.status == Status.SENT, Message.done_at.is_null(False), Message.history == False)  # noqa: E712
             .group_by(Message.direction)
         )
         found: dict[str, tuple[list[int], float, int]] = {}
@@ -185,6 +239,7 @@ class StateStore(StoreBase):
                         Message.direction == direction,
                         Message.status == Status.SENT,
                         Message.done_at >= now - span,
+                        Message.history == False,  # noqa: E712  (its delay is its age, not ours)
                     )
                     .tuples()
                 )

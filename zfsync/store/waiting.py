@@ -16,9 +16,14 @@ class WaitingStore(StoreBase):
     # --- what waits ---------------------------------------------------------------------------------
 
     def oldest_open(self, direction: str) -> Waiting | None:
-        """The row of ``direction`` waiting longest to be delivered, with its contact."""
+        """The live row of ``direction`` waiting longest to be delivered, with its contact (imported history
+        waits behind every live message by design: `zfsync status` counts it apart)."""
         Message = self.tables.Message
-        rows = self._waiting(Message.direction == direction, Message.status.in_(OPEN_STATES))
+        rows = self._waiting(
+            Message.direction == direction,
+            Message.status.in_(OPEN_STATES),
+            Message.history == False,  # noqa: E712
+        )
         return next((waiting_of(row) for row in rows.order_by(Message.created_at).limit(1).dicts()), None)
 
     def open_rows(self) -> list[Waiting]:

@@ -18,7 +18,7 @@ from typing import Protocol
 import structlog
 
 from zfsync.domain import OutboxRow, Status
-from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
+from zfsync.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.sync.seams import Outbox
 
 log = structlog.get_logger("zfsync.sync")
@@ -26,6 +26,7 @@ log = structlog.get_logger("zfsync.sync")
 BASE_DELAY = 2.0
 MAX_DELAY = 600.0
 AUTH_PAUSE = 30.0  # seconds before a side whose credentials were refused is tried again
+NO_ROOM_RETRY = 2.0  # seconds before a send that found no room in its budget in time (imported history) tries again
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,18 @@ class Deliverer:
                 self.store.finish_sent(row.id, found.dest_id, self.clock(), found.conversation_id)
                 return 0
             outcome = action.send()
+        except NoRoom:
+            # Sent with limited patience (imported history): the request was not made; the row goes back in
+            # line, as it stood, for later.
+            self.store.postpone(
+                row.id,
+                self.clock() + NO_ROOM_RETRY,
+                "waiting for room in the request budget (imported history goes after everything else)",
+                "no_room",
+                outcome_unknown=outcome_unknown,
+                count_attempt=False,
+            )
+            return 0
         except RateLimited as exc:
             self.store.postpone(
                 row.id, self.clock() + exc.retry_after, str(exc), _code(exc), outcome_unknown=False, count_attempt=False
@@ -163,14 +176,8 @@ class Deliverer:
             self._failed(direction, row, action, failure)
             return 0
         self.store.finish_sent(row.id, outcome.dest_id, self.clock(), outcome.conversation_id)
-        log.info(
-            "message_delivered",
-            direction=direction,
-            row=row.id,
-            kind=row.kind,
-            dest_id=outcome.dest_id,
-            latency=round(self.clock() - row.source_time, 3),
-        )
+        delay = {"history": True} if row.history else {"latency": round(self.clock() - row.source_time, 3)}
+        log.info("message_delivered", direction=direction, row=row.id, kind=row.kind, dest_id=outcome.dest_id, **delay)
         return 1
 
     def _failed(self, direction: str, row: OutboxRow, action: Action, failure: Failure) -> None:

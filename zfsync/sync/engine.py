@@ -26,6 +26,7 @@ from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimite
 from zfsync.sync.delivery import AUTH_PAUSE, MAX_DELAY, Deliverer
 from zfsync.sync.freshchat_reader import FreshChatReader
 from zfsync.sync.freshchat_writer import FreshChatWriter
+from zfsync.sync.history import HistoryImporter
 from zfsync.sync.lanes import RECHECK, Lane
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.profiles import ProfileRefresher
@@ -86,6 +87,7 @@ class Parts:
     profiles: ProfileRefresher
     reminders: Reminders
     unanswered: Unanswered
+    history: HistoryImporter
 
 
 class Engine:
@@ -115,6 +117,7 @@ class Engine:
         self.profiles = parts.profiles
         self.reminders = parts.reminders
         self.unanswered = parts.unanswered
+        self.history = parts.history
         self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
         self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
@@ -145,8 +148,10 @@ class Engine:
         self.on_activity()
 
     def zalo_cycle(self) -> CycleResult:
-        """Read Zalo, deliver customer messages to FreshChat, then refresh a few day-old profiles."""
+        """Read Zalo, read a few customers' history when an import was asked for, deliver customer messages
+        to FreshChat, then refresh a few day-old profiles."""
         result = self.poll_zalo()
+        result.queued += self.import_history()
         result.delivered = self.deliver(Z2F).delivered
         self.refresh_profiles()
         return result
@@ -170,6 +175,25 @@ class Engine:
         if result.queued:
             self._queued()
         return result
+
+    def import_history(self) -> int:
+        """Read the next few customers of a history import asked for, if any; returns the rows queued."""
+        if self._paused_until.get("zalo", 0.0) > self.monotonic():
+            return 0
+        try:
+            queued = self.history.step()
+        except RemoteError as exc:  # the import carries on where it got to, at the next step
+            if isinstance(exc, (RateLimited, AuthError)):
+                self._trouble(exc)
+            log.info("history_import_paused", error=str(exc))
+            return 0
+        if queued:
+            self._queued()
+        return queued
+
+    def history_asked(self) -> bool:
+        """Whether a history import is still reading customers."""
+        return self.store.history_import() is not None
 
     def poll_freshchat(self) -> CycleResult:
         result = CycleResult(ok=True)

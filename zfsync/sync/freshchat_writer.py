@@ -1,7 +1,8 @@
 """Write to FreshChat: customer messages as the contact's FreshChat user, notes as private messages.
 
-A row to FreshChat is one of three posts: a customer's message, OA staff's message shown to the agent
-(or zfsync's own send listed back, which is skipped), and a note to an agent. Each sends as `plan`
+A row to FreshChat is one of four posts: a customer's message, OA staff's message shown to the agent
+(or zfsync's own send listed back, which is skipped), a note to an agent, and the note that opens an
+imported history. Each sends as `plan`
 decides, looks where an earlier attempt would have posted it (a crash or a timeout may hide a delivery),
 and says what its failure means. A queued row's content is read once, when its post is made.
 
@@ -13,6 +14,7 @@ the user's newest conversation, or opens one (the recovery choices are `plan`'s 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import structlog
@@ -73,12 +75,14 @@ class FreshChatWriter:
         content = ZaloContent.of(row.payload)
         if row.kind == Kind.OA_NOTE:
             return OaNotePost(self, row, contact, content)
+        if row.kind == Kind.HISTORY_MARKER:
+            return HistoryMarkerPost(self, row, contact, content)
         copied = [part_of(p) for p in row.payload.get(FC_PARTS) or ()]
         return CustomerMessagePost(self, row, contact, content, copied or None)
 
     def heavy(self, row: OutboxRow) -> bool:
         """A customer's photo, voice or file not yet copied into FreshChat: a download and an upload."""
-        if row.kind in (Kind.FAILURE_NOTE, Kind.OA_NOTE) or FC_PARTS in row.payload:
+        if row.kind in (Kind.FAILURE_NOTE, Kind.OA_NOTE, Kind.HISTORY_MARKER) or FC_PARTS in row.payload:
             return False
         return media.has_media(ZaloContent.of(row.payload))
 
@@ -97,8 +101,10 @@ class FreshChatWriter:
     def post(self, row: OutboxRow, contact: Contact, fc_user: str, message: FcOutgoing, to: plan.PostTo) -> Sent:
         """Post into the planned conversation as (or for) ``fc_user``, recovering as `plan` says when
         FreshChat refuses it."""
+        # A conversation opened by imported history is as old as it: it is not polled as an active one.
+        active_at = row.source_time if row.history else None
         if to.conversation is None:
-            return self._open(contact, fc_user, message, replaced=to.replaced)
+            return self._open(contact, fc_user, message, replaced=to.replaced, active_at=active_at)
         conversation = to.conversation
         try:
             posted = self.fc.post_message(conversation.fc_conversation_id, fc_user, message)
@@ -108,7 +114,7 @@ class FreshChatWriter:
             )
             latest = self._latest_conversation(fc_user, exclude=conversation.fc_conversation_id)
             if latest is None:
-                return self._open(contact, fc_user, message)
+                return self._open(contact, fc_user, message, active_at=active_at)
             self.store.add_conversation(contact.id, latest, self.clock())
             # After a resolve FreshChat may have opened the new conversation *with* the refused message in
             # it (wedosoft's bridge saw both): look before posting, so it never stands there twice.
@@ -125,7 +131,7 @@ class FreshChatWriter:
             # the ones waiting behind it; the agent is told where the old one went.
             log.warning("freshchat_conversation_gone", conversation=conversation.fc_conversation_id, error=str(exc))
             self.store.forget_conversation(conversation.id)
-            return self._open(contact, fc_user, message, replaced=conversation.fc_conversation_id)
+            return self._open(contact, fc_user, message, replaced=conversation.fc_conversation_id, active_at=active_at)
         if to.reopen:
             self._reopen(conversation)
         return Sent(posted, conversation.fc_conversation_id)
@@ -159,7 +165,9 @@ class FreshChatWriter:
         log.info("conversation_routed", contact=contact.zalo_user_id, route=found.route, channel=found.channel_id)
         return found
 
-    def _open(self, contact: Contact, fc_user: str, message: FcOutgoing, replaced: str = "") -> Sent:
+    def _open(
+        self, contact: Contact, fc_user: str, message: FcOutgoing, replaced: str = "", active_at: float | None = None
+    ) -> Sent:
         to = self.destination(contact, message)
         try:
             conversation_id, first_id = self.fc.create_conversation(to.channel_id, fc_user, message, to.group_id)
@@ -174,7 +182,7 @@ class FreshChatWriter:
             message = FcOutgoing(message.parts, message.actor_type, actor, message.message_type)
             conversation_id, first_id = self.fc.create_conversation(to.channel_id, fc_user, message, to.group_id)
             replaced = replaced or "the customer's previous one"
-        self.store.add_conversation(contact.id, conversation_id, self.clock())
+        self.store.add_conversation(contact.id, conversation_id, self.clock(), active_at)
         log.info("freshchat_conversation_opened", contact=contact.zalo_user_id, conversation=conversation_id)
         if replaced:
             note = notes.note_row(
@@ -295,6 +303,8 @@ class CustomerMessagePost(_ContactPost):
 
     def send(self) -> Outcome:
         to = plan.plan_customer_message(*self._conversations())
+        if self.row.history:
+            to = dataclasses.replace(to, reopen=False)  # an old message does not reopen a resolved conversation
         fc_user = self.writer.ensure_user(self.contact)
         if self.copied is None and media.has_media(self.content):
             copied = media.copy_to_freshchat(self.content, self.writer.zalo, self.writer.fc, self.row.attempts)
@@ -341,6 +351,18 @@ class OaNotePost(_ContactPost):
         sends = store.own_sends(contact_id, row.source_time - echo.WINDOW)
         found = echo.echo_of(self.content.type, self.content.text, sends)
         return plan.EchoFacts(listing_claimed=False, own_send_open=False, match=found.row_id if found else None)
+
+
+class HistoryMarkerPost(_ContactPost):
+    """The private note that opens a customer's imported history (`zfsync.sync.history`): it says that the
+    messages after it are old ones, imported."""
+
+    def message(self) -> FcOutgoing:
+        return FcOutgoing((TextPart(self.row.payload["text"]),), actor_type="bot", message_type="private")
+
+    def send(self) -> Outcome:
+        fc_user = self.writer.ensure_user(self.contact)
+        return self.writer.post(self.row, self.contact, fc_user, self.message(), plan.oa_note(*self._conversations()))
 
 
 class AgentNotePost(Post):

@@ -4,7 +4,8 @@ A lane keeps up to `WORKERS` sends in flight, each to a different contact: only 
 offered, and never while one of its rows is in flight, so per-contact order holds. A worker that finishes
 takes the next due head at once (there is no batch to wait for), so a slow download or upload holds one
 worker, never the others. Attachment work (a download, then an upload) may hold at most `HEAVY_WORKERS`
-of them: texts never queue behind media.
+of them: texts never queue behind media. Imported history (`zfsync.sync.history`) holds at most
+`HISTORY_WORKERS`, spent at the budget's lowest priority: live messages never queue behind it.
 
 The daemon runs a lane with `serve`, which sleeps until a row falls due, a poll queues rows (`wake`) or a
 send ends. Tests and benchmarks run `drain`: deliver what is due now and return once nothing is in flight.
@@ -12,6 +13,7 @@ send ends. Tests and benchmarks run `drain`: deliver what is due now and return 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -22,13 +24,15 @@ import structlog
 
 from zfsync.domain import OutboxRow
 from zfsync.errors import AuthError, RateLimited, RemoteError, Stopping
-from zfsync.priority import Priority, purpose
+from zfsync.priority import Priority, patience, purpose
 from zfsync.sync.delivery import Deliverer, Writer
 
 log = structlog.get_logger("zfsync.sync")
 
 WORKERS = 8  # sends in flight at once per direction, each to a different contact
 HEAVY_WORKERS = 4  # of them, at most this many copying attachments
+HISTORY_WORKERS = 2  # and at most this many posting imported history ...
+HISTORY_PATIENCE = 1.0  # ... each waiting at most this long for room in the budget, then back in line
 MAX_ROWS_PER_DRAIN = 500  # a drain is bounded; the next one carries on
 RECHECK = 5.0  # seconds at most between two looks at what is due (rows another process may have queued)
 CRASH_PAUSE = 5.0  # seconds a lane rests after an error nobody classified (a bug, a failing store)
@@ -44,6 +48,7 @@ class Flight:
     kind: str
     heavy: bool
     started: float  # monotonic
+    history: bool = False
 
 
 class Lane:
@@ -146,28 +151,35 @@ class Lane:
         if free <= 0:
             return 0, True
         heavy_free = self.heavy_workers - sum(f.heavy for f in busy.values())
+        history_free = HISTORY_WORKERS - sum(f.history for f in busy.values())
         # More heads than free workers: some may be attachments while the attachment workers are all taken.
         heads = self.deliverer.store.due_heads(self.direction, self.clock(), limit=free + WORKERS, exclude=busy)
         if inline and len(heads) == 1 and not busy:
             (row,) = heads
-            self._flights[row.contact_id] = Flight(row.id, row.contact_id, row.kind, False, self.monotonic())
+            self._flights[row.contact_id] = Flight(
+                row.id, row.contact_id, row.kind, False, self.monotonic(), row.history
+            )
             self._fly(row)
             return 1, False
         begun, blocked = 0, False
         for row in heads:
             if begun >= free:
                 return begun, True
+            if row.history and history_free <= 0:
+                blocked = True  # live rows are listed first; the rest of the history waits for its workers
+                continue
             heavy = self.writer.heavy(row)
             if heavy and heavy_free <= 0:
                 blocked = True
                 continue
             heavy_free -= heavy
+            history_free -= row.history
             self._start(row, heavy)
             begun += 1
         return begun, blocked
 
     def _start(self, row: OutboxRow, heavy: bool) -> None:
-        flight = Flight(row.id, row.contact_id, row.kind, heavy, self.monotonic())
+        flight = Flight(row.id, row.contact_id, row.kind, heavy, self.monotonic(), row.history)
         with self._lock:
             self._flights[row.contact_id] = flight
         try:
@@ -178,7 +190,12 @@ class Lane:
 
     def _fly(self, row: OutboxRow) -> None:
         try:
-            with purpose(Priority.SEND):  # messages go first in both sides' budgets
+            # Messages go first in both sides' budgets; imported history after everything else, and it does
+            # not hold a worker while it waits for what the rest leaves it.
+            with (
+                purpose(Priority.HISTORY if row.history else Priority.SEND),
+                patience(HISTORY_PATIENCE) if row.history else contextlib.nullcontext(),
+            ):
                 sent = self.deliverer.deliver(self.direction, row, self.writer)
             with self._lock:
                 self._sent += sent

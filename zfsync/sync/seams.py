@@ -17,6 +17,7 @@ from zfsync.domain import (
     Contact,
     Conversation,
     FeedCursor,
+    HistoryImport,
     Mark,
     NewRow,
     OutboxRow,
@@ -67,7 +68,7 @@ class Outbox(Protocol):
 class ZaloRecord(Protocol):
     def feed_cursor(self) -> FeedCursor: ...
 
-    def start_feed(self, baseline: Baseline, mark: Mark) -> None: ...
+    def start_feed(self, baseline: Baseline, mark: Mark, history: HistoryImport | None = None) -> None: ...
 
     def move_feed(self, mark: Mark, resume: Resume | None, owed: frozenset[str] = frozenset()) -> None: ...
 
@@ -98,6 +99,24 @@ class ZaloRecord(Protocol):
     def zalo_ids_of_posts(self, fc_message_ids: Iterable[str]) -> dict[str, str]:
         """The Zalo message each FreshChat message was copied from."""
         ...
+
+
+class HistoryRecord(Protocol):
+    """What the history import reads and records (`zfsync.sync.history`)."""
+
+    def feed_cursor(self) -> FeedCursor: ...
+
+    def history_import(self) -> HistoryImport | None: ...
+
+    def save_history_import(self, history: HistoryImport | None) -> None: ...
+
+    def known_zalo_ids(self, ids: Iterable[str]) -> set[str]: ...
+
+    def recorded_near(self, zalo_user_id: str, since_ms: int, until_ms: int) -> list[RecordedRow]: ...
+
+    def record_history(
+        self, user_id: str, name: str, avatar: str, rows: list[NewRow], clocks: tuple[int, int], now: float
+    ) -> int: ...
 
 
 class Contacts(Protocol):
@@ -138,7 +157,9 @@ class Contacts(Protocol):
 
     def previous_conversation(self, contact_id: int) -> str | None: ...
 
-    def add_conversation(self, contact_id: int, fc_conversation_id: str, now: float) -> Conversation: ...
+    def add_conversation(
+        self, contact_id: int, fc_conversation_id: str, now: float, active_at: float | None = None
+    ) -> Conversation: ...
 
     def forget_conversation(self, conversation_id: int) -> None: ...
 
@@ -188,5 +209,5 @@ class ReaderStore(ZaloRecord, Contacts, Protocol):
     """What the readers use: what was read, and the contacts it belongs to."""
 
 
-class EngineStore(Outbox, ZaloRecord, Contacts, Health, Protocol):
+class EngineStore(Outbox, ZaloRecord, HistoryRecord, Contacts, Health, Protocol):
     """What the engine hands its parts: every seam (the store fits it)."""

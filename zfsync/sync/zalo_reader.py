@@ -15,7 +15,7 @@ offset may even be refused), each user seen is caught up on their own through ``
 caught up the same way, so no customer is missed whatever the feed's depth.
 
 On the very first cycle, what the feed already holds is history: it becomes the baseline, and only later
-messages are bridged.
+messages are bridged live (`zfsync.sync.history` imports some of it, when asked).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import structlog
 
-from zfsync.domain import Z2F, Baseline, Kind, Mark, NewRow, ZaloMessage
+from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, Mark, NewRow, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.log import Throttle
 from zfsync.priority import Priority, purpose
@@ -47,11 +47,11 @@ VIETNAM = timezone(timedelta(hours=7))  # Zalo's days (last_interaction_period) 
 _said = Throttle()  # warnings that would come with every scan that meets the same condition: once an hour
 
 
-def _message_id(row: ZaloMessage) -> str:
+def message_id(row: ZaloMessage) -> str:
     return row.message_id
 
 
-def _unique(rows: list[ZaloMessage]) -> list[ZaloMessage]:
+def unique(rows: list[ZaloMessage]) -> list[ZaloMessage]:
     """Each row once, where first listed: offsets shift as messages arrive, so a row may be on two pages."""
     first: dict[str, ZaloMessage] = {}
     for row in rows:
@@ -84,11 +84,20 @@ def feed_order(
 
 
 class ZaloReader:
-    def __init__(self, zalo: ZaloSide, store: ZaloRecord, clock: Callable[[], float], page_cap: int):
+    def __init__(
+        self,
+        zalo: ZaloSide,
+        store: ZaloRecord,
+        clock: Callable[[], float],
+        page_cap: int,
+        first_history: Callable[[], HistoryImport | None] = lambda: None,
+    ):
+        """``first_history()``: the history import to ask for with the baseline (``sync.import_history_days``)."""
         self.zalo = zalo
         self.store = store
         self.clock = clock
         self.page_cap = page_cap
+        self.first_history = first_history
         self._pool = ThreadPoolExecutor(max_workers=GAP_FILL_WORKERS, thread_name_prefix="gap-fill")
 
     def poll(self) -> int:
@@ -136,8 +145,9 @@ class ZaloReader:
             baseline = Baseline(newest, frozenset(r.message_id for r in page if r.time_ms == newest))
         else:
             newest, baseline = int(self.clock() * 1000), Baseline(0, frozenset())
-        self.store.start_feed(baseline, Mark(newest, frozenset(r.message_id for r in page)))
-        log.info("zalo_baseline_set", existing_messages=len(page))
+        history = self.first_history()
+        self.store.start_feed(baseline, Mark(newest, frozenset(r.message_id for r in page)), history)
+        log.info("zalo_baseline_set", existing_messages=len(page), history_days=history.days if history else 0)
         return 0
 
     def _scan(self, start: int, mark: Mark, baseline: Baseline) -> Scan:
@@ -154,7 +164,7 @@ class ZaloReader:
                     log.warning("zalo_feed_offset_refused", offset=offset, error=str(exc))
                 return []
 
-        listing = pages.OffsetPages(read, _message_id, start, PAGE)
+        listing = pages.OffsetPages(read, message_id, start, PAGE)
         first_page: list[ZaloMessage] = []
 
         def feed() -> Iterator[list[ZaloMessage]]:
@@ -170,7 +180,7 @@ class ZaloReader:
         walked = pages.walk(feed(), below, self.page_cap)
         if not listing.aligned:
             log.warning("zalo_feed_shifted", offset=start, pages=walked.pages)
-        return Scan(_unique(walked.items), walked.end, listing.next_offset, first_page, listing.aligned)
+        return Scan(unique(walked.items), walked.end, listing.next_offset, first_page, listing.aligned)
 
     def _own_rows(
         self, user_id: str, baseline: Baseline, stop: threading.Event
@@ -198,7 +208,7 @@ class ZaloReader:
             twins.update({recorded_id: row_id for row_id, recorded_id in found.items()})
             return lambda row: row.message_id in known or row.message_id in found or baseline.holds(row)
 
-        listing = pages.OffsetPages(read, _message_id, 0, PAGE)
+        listing = pages.OffsetPages(read, message_id, 0, PAGE)
         walked = pages.walk(iter(listing), recorded, GAP_FILL_PAGE_CAP)
         if walked.end == pages.ENDED and stop.is_set():
             return [], {}  # the cycle failed already: nothing read here is used
@@ -206,7 +216,7 @@ class ZaloReader:
             # More than the search covers arrived while we paged, or a row vanished: the order across one
             # seam is unknown. Everything read is kept; it is the best order there is.
             log.warning("zalo_conversation_shifted", user=user_id, pages=walked.pages)
-        return _unique(walked.items), twins
+        return unique(walked.items), twins
 
     def _twins(self, user_id: str, rows: list[ZaloMessage]) -> dict[str, str]:
         """Which of a user's rows are messages recorded under the other listing's id: row id -> recorded id."""
@@ -218,25 +228,8 @@ class ZaloReader:
 
     def _interacted_since(self, mark_ms: int) -> list[str]:
         """Every user who interacted since ``mark_ms`` (Zalo counts in whole Vietnamese days)."""
-        first = datetime.fromtimestamp((mark_ms - TIME_SLACK_MS) / 1000, UTC).astimezone(VIETNAM).date()
-        today = datetime.fromtimestamp(self.clock(), VIETNAM).date()
-        period = f"{first:%Y_%m_%d}:{max(first, today):%Y_%m_%d}"
-        users: list[str] = []
-        offset = 0
-        try:
-            while offset <= GETLIST_MAX_OFFSET:
-                with purpose(Priority.CATCHUP):
-                    found, total = self.zalo.interacted_users(period, offset, GETLIST_PAGE)
-                users += found
-                offset += GETLIST_PAGE
-                if not found or offset >= total:
-                    break
-        except PermanentError as exc:
-            # The app may lack the user-management permission: catch-up then rests on the feed alone.
-            if _said.first(("user_list", exc.code)):
-                log.warning("zalo_user_list_unavailable", error=str(exc))
-        log.info("zalo_users_interacted", period=period, users=len(users))
-        return list(dict.fromkeys(users))
+        with purpose(Priority.CATCHUP):
+            return interacted_since(self.zalo, mark_ms - TIME_SLACK_MS, self.clock()) or []
 
     def _record(
         self,
@@ -288,3 +281,27 @@ class ZaloReader:
         )
         log.info("zalo_messages_queued", user=user_id, count=len(new_rows))
         return len(new_rows)
+
+
+def interacted_since(zalo: ZaloSide, since_ms: int, now: float) -> list[str] | None:
+    """Every user who interacted since ``since_ms`` (Zalo counts in whole Vietnamese days), through
+    ``user/getlist``; None if the app may not list users (it lacks the user-management permission)."""
+    first = datetime.fromtimestamp(since_ms / 1000, UTC).astimezone(VIETNAM).date()
+    today = datetime.fromtimestamp(now, VIETNAM).date()
+    period = f"{first:%Y_%m_%d}:{max(first, today):%Y_%m_%d}"
+    users: list[str] = []
+    offset = 0
+    try:
+        while offset <= GETLIST_MAX_OFFSET:
+            found, total = zalo.interacted_users(period, offset, GETLIST_PAGE)
+            users += found
+            offset += GETLIST_PAGE
+            if not found or offset >= total:
+                break
+    except PermanentError as exc:
+        # Without the permission, catch-up rests on the feed alone.
+        if _said.first(("user_list", exc.code)):
+            log.warning("zalo_user_list_unavailable", error=str(exc))
+        return None
+    log.info("zalo_users_interacted", period=period, users=len(users))
+    return list(dict.fromkeys(users))
