@@ -219,7 +219,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "oauth_url": ("https://oauth.zaloapp.com", _url),
         "redirect_uri": ("", _text),
         "poll_interval": (2.0, _seconds(1, 3600)),
-        "feed_page_cap": (500, _count(1, 10_000)),
+        "feed_page_cap": (20, _count(1, 10_000)),
         "requests_per_minute": (4000, _count(10, 100_000)),
         "allow_insecure_http": (False, flag),
     },

@@ -21,7 +21,7 @@ class ZaloSettings:
     oauth_url: str = "https://oauth.zaloapp.com"
     redirect_uri: str = ""
     poll_interval: float = 2.0
-    feed_page_cap: int = 500
+    feed_page_cap: int = 20
     requests_per_minute: int = 4000
     allow_insecure_http: bool = False
 

@@ -79,9 +79,11 @@ def test_a_kill_in_the_middle_of_catch_up_loses_and_doubles_nothing(bridge, monk
 
 
 def test_a_catch_up_cut_short_is_finished_next_cycle_without_reading_the_whole_feed_again(bridge, monkeypatch):
-    # Thirty customers wrote 300 messages: the feed is read to its end, and each customer is taken from
-    # their own conversation. The process dies after recording ten of them. Were the next cycle to start
-    # over, a daemon killed more often than a catch-up lasts would never finish one.
+    # Thirty customers wrote 300 messages: the feed is read to its end (a page cap deeper than it), and each
+    # customer is taken from their own conversation. The process dies after recording ten of them. Were the
+    # next cycle to start over, a daemon killed more often than a catch-up lasts would never finish one.
+    bridge.settings = replace(bridge.settings, zalo=replace(bridge.settings.zalo, feed_page_cap=500))
+    bridge.restart()
     for i in range(10):
         for n in range(30):
             bridge.zalo.add_customer_message(user_id(n), f"Khách {n}", text=f"u{n} m{i}")
