@@ -113,9 +113,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    return 0 if probe(settings_of(args)) == 0 else 1
+
+
+def probe(settings: Settings) -> int:
+    """`zfsync check`'s probes of a valid config (and `zfsync setup`'s last step); returns the problems found."""
     from zfsync.app import build_clients
 
-    settings = settings_of(args)
     print(f"config {settings.source}: valid")
     for file in settings.readable_secrets:
         print(
@@ -150,7 +154,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"freshchat: PROBLEM: {exc}")
     finally:
         store.close()
-    return 0 if problems == 0 else 1
+    return problems
 
 
 def _check_routes(settings: Settings, channels: list[dict], groups: Callable[[], list[dict]]) -> int:
@@ -221,6 +225,40 @@ def cmd_auth(args: argparse.Namespace) -> int:
         store.close()
 
 
+def cmd_setup(args: argparse.Namespace) -> int:
+    import os
+
+    from zfsync import setup
+
+    if args.config:
+        path = Path(args.config)
+    elif os.environ.get("ZFSYNC_CONFIG"):
+        path = Path(os.environ["ZFSYNC_CONFIG"])
+    else:
+        path = Path("/etc/zfsync/config.toml") if Path("/etc/zfsync").is_dir() else Path("config.toml")
+    if args.non_interactive:
+        asker: setup.Asker = setup.Given(setup.given_answers(args, dict(os.environ)), yes=args.yes)
+    else:
+        if not sys.stdin.isatty():
+            raise ConfigError("zfsync setup asks questions on a terminal: run it on one, or pass --non-interactive")
+        asker = setup.Prompter()
+
+    def check(config_path: Path) -> int:
+        settings = settings_of(argparse.Namespace(config=str(config_path)))
+        return probe(settings)
+
+    return setup.Setup(
+        asker,
+        path.absolute(),
+        insecure=args.allow_insecure_http,
+        zalo_api_url=args.zalo_api_url or "",
+        zalo_oauth_url=args.zalo_oauth_url or "",
+        force=args.force,
+        start=True if args.start else (False if args.non_interactive else None),
+        probe=check,
+    ).run()
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     from zfsync.sim.runner import serve
 
@@ -257,6 +295,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--prometheus", metavar="FILE", help="also write metrics for node_exporter's textfile collector")
     add("check", cmd_check, "validate the config and probe both APIs")
+    p = add("setup", cmd_setup, "first run: ask for both APIs, authorise the OA, write the config and secrets, check")
+    p.add_argument("--non-interactive", action="store_true", help="take every answer from flags or ZFSYNC_SETUP_*")
+    for flag, text in (
+        ("--freshchat-api-url", "FreshChat's API URL, e.g. https://api.freshchat.com"),
+        ("--channel-id", "the FreshChat channel id (or its number in the list)"),
+        ("--group-id", "a FreshChat group to assign new conversations to (default: none)"),
+        ("--zalo-app-id", "the Zalo app id"),
+        ("--redirect-uri", "the app's registered Official Account callback URL (https)"),
+        ("--zalo-refresh-token", "a refresh token from Zalo's API Explorer (non-interactive)"),
+        ("--store-path", "the SQLite store (default: /var/lib/zfsync/zfsync.db beside /etc/zfsync)"),
+        ("--language", "agent notes' language: vi (default) or en"),
+        ("--zalo-api-url", "another Zalo API host (the simulators)"),
+        ("--zalo-oauth-url", "another Zalo OAuth host (the simulators)"),
+    ):
+        p.add_argument(flag, metavar="VALUE", help=text)
+    p.add_argument("--allow-insecure-http", action="store_true", help="allow http:// API URLs (the simulators)")
+    p.add_argument("--force", action="store_true", help="replace existing files (each is kept as a backup)")
+    p.add_argument("--yes", action="store_true", help="confirm the OA Zalo authorised (non-interactive)")
+    p.add_argument("--start", action="store_true", help="systemctl enable --now zfsync at the end")
     p = add("auth", cmd_auth, "authorise zfsync on the Zalo OA (OAuth v4)")
     p.add_argument("provider", choices=["zalo"], help="only zalo needs authorising")
     group = p.add_mutually_exclusive_group()

@@ -236,6 +236,43 @@ class Story:
         self.box.write(f"{etc}/config.toml", text)
         self.box.write(f"{etc}/zfsync.env", "ZFSYNC_ZALO_APP_SECRET=sim-secret\nZFSYNC_FRESHCHAT_API_KEY=sim-key\n")
 
+    def setup(self, instance: str = "") -> None:
+        """What an operator's Ansible does: `zfsync setup --non-interactive`, secrets in the environment,
+        over the files the installer left (kept as backups), starting the unit."""
+        etc = f"/etc/zfsync/{instance}" if instance else "/etc/zfsync"
+        token = sim(ZALO, "refresh_token", {})["refresh_token"]
+        done = self.box.run(
+            "env",
+            "ZFSYNC_FRESHCHAT_API_KEY=sim-key",
+            "ZFSYNC_ZALO_APP_SECRET=sim-secret",
+            f"ZFSYNC_SETUP_ZALO_REFRESH_TOKEN={token}",
+            ZFSYNC,
+            "--config",
+            f"{etc}/config.toml",
+            "setup",
+            "--non-interactive",
+            "--freshchat-api-url",
+            FRESHCHAT,
+            "--channel-id",
+            CHANNEL_ID,
+            "--zalo-app-id",
+            "sim-app",
+            "--redirect-uri",
+            "https://example.com/zalo-callback",
+            "--zalo-api-url",
+            ZALO,
+            "--zalo-oauth-url",
+            ZALO,
+            "--yes",
+            "--force",
+            "--start",
+        )
+        if "sim-key" in done.stdout or "sim-secret" in done.stdout:
+            raise StepFailed("zfsync setup printed a secret")
+        modes = self.box.run("stat", "-c", "%a %U:%G", f"{etc}/config.toml", f"{etc}/zfsync.env").stdout.split("\n")
+        if [m for m in modes if m] != ["640 root:zfsync"] * 2:
+            raise StepFailed(f"zfsync setup wrote its files as {modes}, not 640 root:zfsync")
+
     def authorise(self, instance: str = "") -> None:
         token = sim(ZALO, "refresh_token", {})["refresh_token"]
         self.zfsync("auth", "zalo", f"--refresh-token={token}", instance=instance)
@@ -412,9 +449,7 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
     def two_instances() -> None:
         for name in ("shop", "cafe"):
             box.run("/opt/zfsync-src/scripts/install", "--instance", name)
-            story.configure(name)
-            story.authorise(name)
-            box.run("systemctl", "enable", "--now", f"zfsync@{name}")
+            story.setup(name)  # writes the instance's files, authorises its OA, starts zfsync@name
         box.run("systemctl", "stop", "zfsync")  # the instances alone now, each with its own store and tokens
         for name in ("shop", "cafe"):
             if not story.active(f"zfsync@{name}"):
@@ -452,7 +487,10 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
         ("SIGKILL: restarted, nothing lost", sigkill_restarts),
         ("SIGSTOP: the watchdog restarts the hung daemon", watchdog_restarts_a_hung_loop),
         ("zfsync backup while running; restore; no duplicates", backup_and_restore),
-        ("two instances, zfsync@shop and zfsync@cafe, side by side", two_instances),
+        (
+            "two instances set up by `zfsync setup --non-interactive`, zfsync@shop and zfsync@cafe side by side",
+            two_instances,
+        ),
         ("systemd-analyze security of the installed units <= 2.0", security),
         ("a downgrade is refused with the fix", downgrade_is_refused),
     ]
