@@ -20,7 +20,7 @@ from zfsync.sim.base import Fault
 
 ROOT = Path(__file__).resolve().parents[2]
 KHANH = "2512007384617209999"
-# Every metric README's "Metrics" table documents, with its type.
+# Every metric docs/operating.md's "Metrics" table documents, with its type.
 DOCUMENTED = {
     "zfsync_build_info": "gauge",
     "zfsync_health_status": "gauge",
@@ -79,10 +79,10 @@ def test_every_documented_metric_is_written_with_its_type(quick_bridge, tmp_path
     assert sample(families, "zfsync_side_state", side="freshchat", state="OK") == 1
     assert sample(families, "zfsync_rate_limited_total", side="zalo") >= 1
     assert sample(families, "zfsync_api_requests_total", side="zalo", endpoint="/v3.0/oa/message/cs", outcome="ok") >= 2
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    guide = (ROOT / "docs" / "operating.md").read_text(encoding="utf-8")
     for name, kind in DOCUMENTED.items():
         shown = name + ("_total" if kind == "counter" else "")
-        assert f"`{shown}" in readme, f"{shown} is not documented in README"
+        assert f"`{shown}" in guide, f"{shown} is not documented in docs/operating.md"
 
 
 def test_counters_keep_counting_across_a_restart(quick_bridge, tmp_path):
