@@ -93,3 +93,16 @@ def test_the_import_state_survives_a_reopen(tmp_path):
     store.save_history_import(None)
     assert store.history_import() is None
     store.close()
+
+
+def test_an_import_asked_for_meanwhile_is_not_overwritten_by_the_one_running(tmp_path):
+    store = Store.open(tmp_path / "z.db")
+    running = history.request(7, 1_800_000_000.0)
+    store.save_history_import(running)
+    newer = history.request(30, 1_800_000_060.0)  # `zfsync import-history --days 30` while it runs
+    store.save_history_import(newer)
+    assert not store.advance_history_import(running.requested_at, running)
+    assert not store.advance_history_import(running.requested_at, None)
+    assert store.history_import() == newer
+    assert store.advance_history_import(newer.requested_at, None) and store.history_import() is None
+    store.close()

@@ -91,13 +91,23 @@ class StateStore(StoreBase):
         )
 
     def save_history_import(self, history: HistoryImport | None) -> None:
-        """Record how far the import got (None: it is finished)."""
+        """Record an import asked for, or how far it got (None: it is finished)."""
         if history is None:
             self.delete_state(HISTORY_KEY)
             return
         fields = asdict(history)
         fields["users"] = list(history.users) if history.users is not None else None
         self.set_state(HISTORY_KEY, json.dumps(fields))
+
+    def advance_history_import(self, asked_at: float, history: HistoryImport | None) -> bool:
+        """Record how far the import asked for at ``asked_at`` got (None: finished), unless another import
+        was asked for meanwhile (`zfsync import-history` while one runs): then False, and nothing changes."""
+        with self.db.atomic():
+            current = self.history_import()
+            if current is None or current.requested_at != asked_at:
+                return False
+            self.save_history_import(history)
+            return True
 
     def history_waiting(self) -> int:
         """Imported messages not delivered yet."""

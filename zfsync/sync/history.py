@@ -120,20 +120,23 @@ class HistoryImporter:
         cursor = self.store.feed_cursor()
         if cursor.mark is None:
             return 0  # the first poll sets the baseline that says what is history
+        asked_at = job.requested_at
         with purpose(Priority.HISTORY):
             if job.users is None:
                 users = self._customers(job.since_ms)
                 job = replace(job, users=tuple(users), listed=len(users))
-                self.store.save_history_import(job)
+                if not self.store.advance_history_import(asked_at, job):
+                    return 0  # another import was asked for meanwhile: it starts over at the next step
                 log.info("history_import_started", days=job.days, customers=len(users))
             queued = 0
             for user_id in (job.users or ())[:USERS_PER_STEP]:
                 count = self._import(user_id, job, cursor.baseline)
                 queued += count
                 job = replace(job, users=(job.users or ())[1:], queued=job.queued + count)
-                self.store.save_history_import(job)  # a kill now re-reads this customer alone: all known
-        if not job.users:
-            self.store.save_history_import(None)
+                # A kill now re-reads this customer alone, whose rows are all known by then.
+                if not self.store.advance_history_import(asked_at, job):
+                    return queued
+        if not job.users and self.store.advance_history_import(asked_at, None):
             log.info("history_import_read", days=job.days, customers=job.listed, messages=job.queued)
         return queued
 
