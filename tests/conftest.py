@@ -205,6 +205,15 @@ def bridge(tmp_path: Path, store_url: str) -> Iterator[Bridge]:
 
 
 @pytest.fixture
+def sims() -> Iterator[tuple[SimServer, SimServer]]:
+    """Both simulators on loopback HTTP, for tests that run the real `zfsync` process against them."""
+    zalo, fc = SimServer(ZaloSim()).start(), SimServer(FreshChatSim()).start()
+    yield zalo, fc
+    zalo.stop()
+    fc.stop()
+
+
+@pytest.fixture
 def quick_bridge(tmp_path: Path, store_url: str) -> Iterator[Bridge]:
     """Both simulators in-process, sharing the fake clock: for tests of many cycles or hours of time."""
     zalo, fc = ZaloSim(), FreshChatSim()

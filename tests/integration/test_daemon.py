@@ -10,21 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from zfsync.sim.base import SimServer
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.zalo import ZaloSim
 
 DEADLINE = 30.0
-
-
-@pytest.fixture
-def sims():
-    zalo, fc = SimServer(ZaloSim()).start(), SimServer(FreshChatSim()).start()
-    yield zalo, fc
-    zalo.stop()
-    fc.stop()
 
 
 def write_config(tmp_path: Path, zalo_url: str, fc_url: str) -> Path:

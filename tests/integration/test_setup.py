@@ -14,22 +14,12 @@ import time
 from pathlib import Path
 
 import pexpect
-import pytest
 import requests
 
-from zfsync.sim.base import SimServer
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.zalo import ZaloSim
 
 DEADLINE = 30.0
-
-
-@pytest.fixture
-def sims():
-    zalo, fc = SimServer(ZaloSim()).start(), SimServer(FreshChatSim()).start()
-    yield zalo, fc
-    zalo.stop()
-    fc.stop()
 
 
 def clean_env() -> dict[str, str]:
