@@ -147,7 +147,8 @@ def test_attachments_hold_at_most_their_share_of_the_workers_and_texts_still_go(
     queue(store, "texter", ("t1", "text"), ("t2", "text"), at=10.0)
     lane, _ = lane_of(store, writer, clock, workers=4, heavy_workers=2)
     stop = serving(lane)
-    writer.wait_for(lambda: writer.done == ["t1", "t2"])
+    # The texts pass the held photos; the second photo's worker may reach its send after they are done.
+    writer.wait_for(lambda: writer.done == ["t1", "t2"] and sum(s.startswith("p") for s in writer.started) >= 2)
     assert sorted(s for s in writer.started if s.startswith("p")) == ["p0", "p1"]  # two of four workers
     writer.release("p0")
     writer.wait_for(lambda: "p2" in writer.started)  # a freed attachment worker takes the next photo at once
