@@ -301,7 +301,12 @@ class Quota:
         self._refill(now)
         if priority == Priority.SEND:
             return math.inf
-        return self._tokens - self.reserve(priority) * self._rate * PACE / self.limit
+        kept = self.reserve(priority) * self._rate * PACE / self.limit
+        if priority == Priority.HISTORY:
+            # An import would otherwise keep the bucket near empty, and the polls' bursts (several
+            # conversations due at once) would wait for it: it spends only from a bucket at least half full.
+            kept = max(kept, self._capacity / 2)
+        return self._tokens - kept
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._stamp)  # a clock that went back refills nothing

@@ -232,3 +232,13 @@ def test_requests_refused_together_teach_one_limit_not_one_each():
         t.now += 40.0  # answers may come back late, after the window has moved on
     assert q.limit == 15
     assert q.snapshot().refusals == 5
+
+
+def test_an_import_spends_only_from_a_bucket_half_full_so_the_polls_keep_their_bursts():
+    t = Time()
+    q = quota(400, t)
+    capacity = spend_until_refused(q, Priority.FEED)  # what the polls may spend at once
+    t.now = 60.0  # a new window, the bucket full again
+    imported = spend_until_refused(q, Priority.HISTORY)
+    assert 0 < imported <= (capacity + 1) // 2
+    assert spend_until_refused(q, Priority.FEED) >= capacity // 2 - 1  # what it left is the polls'
