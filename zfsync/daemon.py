@@ -52,6 +52,7 @@ CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one betw
 STALL_FACTOR = 5  # a loop silent for this many of its intervals (at least a minute) is stalled
 STORE_RETRY = 5.0  # seconds between two tries of a store that refused a write
 HISTORY_LOOK = 15.0  # seconds between two looks for a history import asked for (`zfsync import-history`)
+HISTORY_RETRY = 10.0  # seconds before a history step that got nowhere tries again
 
 
 class Loop:
@@ -135,12 +136,17 @@ class Daemon:
     def _history_step(self) -> float:
         if not self._store_takes_writes("history"):
             return STORE_RETRY
+        before = self.engine.history_state()
         try:
             self.engine.import_history()
         except Stopping:
             return 0.0
-        # Reading on at once while customers remain: each read waits for room at the lowest priority.
-        return 0.0 if self.engine.history_asked() else HISTORY_LOOK
+        after = self.engine.history_state()
+        if after is None:
+            return HISTORY_LOOK
+        # Reading on at once while it gets somewhere (each read waits for room at the lowest priority);
+        # a step that got nowhere (Zalo refused or is left alone, no baseline yet) is tried again later.
+        return 0.0 if after != before else HISTORY_RETRY
 
     def _run_cycle(self, loop: str, cycle: Callable[[], CycleResult]) -> None:
         """A cycle that finishes is progress, even when an API said no: the failure was classified and

@@ -90,3 +90,35 @@ def test_a_slow_delivery_shows_in_status_and_metrics_but_the_bridge_stays_health
     assert 'zfsync_slow_deliveries{direction="z2f"} 1.0' in text
     assert 'zfsync_longest_delivery_seconds{direction="z2f"} 100.0' in text
     store.close()
+
+
+def test_the_history_loop_reads_on_while_it_gets_somewhere_and_waits_when_it_does_not(tmp_path):
+    from zfsync.daemon import HISTORY_LOOK, HISTORY_RETRY
+    from zfsync.domain import HistoryImport
+    from zfsync.sync import history
+
+    store = Store.open(tmp_path / "zfsync.db")
+    job = history.request(7, 1_800_000_000.0)
+
+    class Engine:
+        lanes: dict = {}  # noqa: RUF012
+        steps: list[object] = []  # noqa: RUF012  (what each step leaves: a state, or None when done)
+
+        def history_state(self):
+            return store.history_import()
+
+        def import_history(self) -> int:
+            left = self.steps.pop(0)
+            store.save_history_import(left)  # type: ignore[arg-type]
+            return 0
+
+    engine = Engine()
+    daemon = Daemon(None, store, engine)  # type: ignore[arg-type]
+    store.save_history_import(job)
+    engine.steps = [HistoryImport(7, job.since_ms, job.requested_at, ("u",), 2)]
+    assert daemon._history_step() == 0.0  # a customer read: on at once
+    engine.steps = [store.history_import()]
+    assert daemon._history_step() == HISTORY_RETRY  # Zalo refused, or is left alone: not a spin
+    engine.steps = [None]
+    assert daemon._history_step() == HISTORY_LOOK  # finished: look now and then for a new one
+    store.close()

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import structlog
 
-from zfsync.domain import F2Z, Z2F, SideHealth
+from zfsync.domain import F2Z, Z2F, HistoryImport, SideHealth
 from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
 from zfsync.sync.delivery import AUTH_PAUSE, MAX_DELAY, Deliverer
 from zfsync.sync.freshchat_reader import FreshChatReader
@@ -191,9 +191,9 @@ class Engine:
             self._queued()
         return queued
 
-    def history_asked(self) -> bool:
-        """Whether a history import is still reading customers."""
-        return self.store.history_import() is not None
+    def history_state(self) -> HistoryImport | None:
+        """The history import still reading customers, as far as it got (None: none)."""
+        return self.store.history_import()
 
     def poll_freshchat(self) -> CycleResult:
         result = CycleResult(ok=True)
