@@ -29,7 +29,15 @@ from zfsync.priority import Priority, purpose
 from zfsync.sync import aliases, pages
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import HistoryRecord
-from zfsync.sync.zalo_reader import GAP_FILL_PAGE_CAP, PAGE, VIETNAM, interacted_since, message_id, unique
+from zfsync.sync.zalo_reader import (
+    GAP_FILL_PAGE_CAP,
+    PAGE,
+    VIETNAM,
+    interacted_since,
+    message_id,
+    recorded_near,
+    unique,
+)
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -169,13 +177,7 @@ class HistoryImporter:
             return 0
         rows = unique(walked.items)[::-1]
         known = self.store.known_zalo_ids(r.message_id for r in rows)
-        times = [r.time_ms for r in rows if r.time_ms >= 0]
-        recorded = (
-            self.store.recorded_near(user_id, min(times) - aliases.WINDOW_MS, max(times) + aliases.WINDOW_MS)
-            if times
-            else []
-        )
-        fresh = to_import(rows, job.since_ms, baseline, known, recorded)
+        fresh = to_import(rows, job.since_ms, baseline, known, recorded_near(self.store, user_id, rows))
         if not fresh:
             return 0
         named = next((r for r in reversed(fresh) if r.user_name and not r.from_oa), None)

@@ -65,6 +65,10 @@ class Outbox(Protocol):
     def set_echo(self, row_id: int, zalo_id: str) -> bool: ...
 
 
+class NearRecords(Protocol):
+    def recorded_near(self, zalo_user_id: str, since_ms: int, until_ms: int) -> list[RecordedRow]: ...
+
+
 class ZaloRecord(Protocol):
     def feed_cursor(self) -> FeedCursor: ...
 

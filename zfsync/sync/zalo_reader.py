@@ -27,14 +27,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import structlog
 
-from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, Mark, NewRow, ZaloMessage
+from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, Mark, NewRow, RecordedRow, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.log import Throttle
 from zfsync.priority import Priority, purpose
 from zfsync.sync import aliases, pages
 from zfsync.sync.feed import TIME_SLACK_MS, Scan, below_mark, plan_feed
 from zfsync.sync.ports import ZaloSide
-from zfsync.sync.seams import ZaloRecord
+from zfsync.sync.seams import NearRecords, ZaloRecord
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -220,10 +220,7 @@ class ZaloReader:
 
     def _twins(self, user_id: str, rows: list[ZaloMessage]) -> dict[str, str]:
         """Which of a user's rows are messages recorded under the other listing's id: row id -> recorded id."""
-        times = [r.time_ms for r in rows if r.time_ms >= 0]
-        if not times:
-            return {}
-        near = self.store.recorded_near(user_id, min(times) - aliases.WINDOW_MS, max(times) + aliases.WINDOW_MS)
+        near = recorded_near(self.store, user_id, rows)
         return aliases.pair([aliases.as_recorded(r) for r in rows], near) if near else {}
 
     def _interacted_since(self, mark_ms: int) -> list[str]:
@@ -281,6 +278,15 @@ class ZaloReader:
         )
         log.info("zalo_messages_queued", user=user_id, count=len(new_rows))
         return len(new_rows)
+
+
+def recorded_near(store: NearRecords, user_id: str, rows: list[ZaloMessage]) -> list[RecordedRow]:
+    """The user's messages recorded near these rows' times whose other listing's id is not known yet:
+    what a row listed under another id may be (`sync.aliases` pairs them)."""
+    times = [r.time_ms for r in rows if r.time_ms >= 0]
+    if not times:
+        return []
+    return store.recorded_near(user_id, min(times) - aliases.WINDOW_MS, max(times) + aliases.WINDOW_MS)
 
 
 def interacted_since(zalo: ZaloSide, since_ms: int, now: float) -> list[str] | None:
