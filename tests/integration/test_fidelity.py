@@ -435,3 +435,38 @@ def test_with_two_ids_our_replies_and_staff_messages_are_told_apart(quick_bridge
     (note,) = texts(b.notes())
     assert "staff typed this in OA Manager" in note
     assert texts(b.customer_messages(KHANH)) == ["xin chào", "hỏi 0", "hỏi 1", "hỏi 2"]
+
+
+def test_a_conversation_shifting_while_read_does_not_count_a_photo_twice(quick_bridge):
+    """A customer writing while zfsync pages through the conversation shifts the offsets, so a row shows on
+    two pages: counted twice, an earlier photo would pass for the retried image, which was never sent."""
+    b = quick_bridge
+    b.zalo.modes.two_ids = True  # no listed photo is known by its id: they are counted
+    conversation = start_talking(b)
+    first = b.fc.add_media(PNG, "image/png", "mot.png")
+    b.fc.add_agent_message(conversation, parts=[{"image": {"url": first}}])
+    b.settle(rounds=3)
+    for i in range(9):  # the photo is the tenth row, the last of the first page
+        b.zalo.add_customer_message(KHANH, "Minh Khánh", text=f"tin {i}")
+    b.settle(rounds=2)
+    read = b.zalo._conversation
+    pages: list[int] = []
+
+    def customer_writes_meanwhile(request):
+        answer = read(request)
+        if not b.fc.faults:  # the download failed: this is the reconcile's reading
+            pages.append(int(json.loads(request.query["data"])["offset"]))
+            if len(pages) == 1:
+                b.zalo.add_customer_message(KHANH, "Minh Khánh", text="tin giữa chừng")
+        return answer
+
+    b.zalo._conversation = customer_writes_meanwhile
+    second = b.fc.add_media(PNG, "image/png", "hai.png")
+    b.fc.faults.append(Fault("/media/", "timeout", count=1))  # the download fails: the row is reconciled
+    b.fc.add_agent_message(conversation, parts=[{"image": {"url": second}}])
+    b.settle(rounds=2)
+    b.clock.advance(30)
+    b.settle(rounds=3)
+    assert pages[:2] == [0, 10]
+    assert [r.get("kind", "text") for r in b.sent_records(KHANH)] == ["photo", "photo"]
+    assert b.notes() == []

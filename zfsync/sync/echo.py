@@ -54,10 +54,12 @@ def landed(
 
     ``listed`` holds the OA rows (id, type, text) listed since shortly before the attempt, newest first;
     ``sends`` our sends to the same user over that time. A matching row counts as ours only if it is more
-    than the other sends of the same content can explain: their rows may not be identified yet.
+    than the other sends of the same content can explain: their rows may not be identified yet. A row
+    read twice (the customer wrote while the pages were read, so the offsets shifted) counts once.
     """
     claimed = {s.dest_id for s in sends if s.dest_id} | {s.echo_id for s in sends if s.echo_id}
-    matching = [(i, t, x) for i, t, x in listed if same_content(kind, payload, t, x)]
+    once = {i: (i, t, x) for i, t, x in listed}  # each id where first read: still newest first
+    matching = [(i, t, x) for i, t, x in once.values() if same_content(kind, payload, t, x)]
     free = [i for i, _, _ in matching if i not in claimed]
     others = [
         s
