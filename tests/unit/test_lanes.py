@@ -12,7 +12,7 @@ from zfsync.domain import Z2F, OutboxRow
 from zfsync.errors import NoRoom, RateLimited
 from zfsync.store import NewRow, Store
 from zfsync.sync.delivery import Deliverer, Sent
-from zfsync.sync.lanes import HISTORY_WORKERS, Lane
+from zfsync.sync.lanes import HISTORY_WORKERS, Lane, Quiet
 
 WAIT = 10.0  # seconds a test waits for a thread to get somewhere: far beyond what it takes
 
@@ -186,13 +186,37 @@ def test_a_side_refusing_pauses_the_lane_and_the_rows_wait(store):
 def test_an_idle_lane_sleeps_until_the_next_row_falls_due(store):
     writer, clock = Writer(), Clock()
     lane, _ = lane_of(store, writer, clock)
-    assert lane._idle_wait() == 5.0  # nothing waits: look again now and then (rows another process queued)
+    wait, quiet = lane._idle_look()
+    assert wait == 5.0  # nothing waits: look again now and then (rows another process queued)
+    assert quiet is not None and quiet.holds(store.outbox_mark(), clock.now)
     queue(store, "a", ("a1", "text"))
+    assert not quiet.holds(store.outbox_mark(), clock.now)  # a row queued, by whoever: look at the queue
     (head,) = store.due_heads(Z2F, clock.now, 10)
     store.postpone(head.id, clock.now + 3.0, "busy", "", outcome_unknown=False)
-    assert lane._idle_wait() == pytest.approx(3.0)
-    clock.now += 3.0
+    wait, quiet = lane._idle_look()
+    assert wait == pytest.approx(3.0) and quiet is not None
+    assert quiet.holds(store.outbox_mark(), clock.now + 2.9)
+    assert not quiet.holds(store.outbox_mark(), clock.now + 3.0)  # the row falls due
+    store.requeue_open([head.id])  # an operator's `zfsync requeue`, from another process
+    assert not quiet.holds(store.outbox_mark(), clock.now)
     assert lane.drain() == 1
+
+
+@pytest.mark.parametrize(
+    ("mark", "due", "now", "holds", "wait"),
+    [
+        ((7, ""), None, 100.0, True, 5.0),
+        ((8, ""), None, 100.0, False, 5.0),  # a newer row
+        ((7, "1796306220.1"), None, 100.0, False, 5.0),  # rows put back in line
+        ((7, ""), 102.0, 100.0, True, 2.0),
+        ((7, ""), 100.0, 100.0, False, 0.0),  # due now
+        ((7, ""), 200.0, 100.0, True, 5.0),  # far off: the mark is still looked at now and then
+    ],
+)
+def test_a_quiet_look_holds_until_the_outbox_moves_or_a_row_falls_due(mark, due, now, holds, wait):
+    quiet = Quiet((7, ""), due)
+    assert quiet.holds(mark, now) is holds
+    assert quiet.wait(now) == pytest.approx(wait)
 
 
 def test_a_crash_of_the_writer_rests_the_lane_instead_of_spinning(store):

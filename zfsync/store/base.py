@@ -17,6 +17,7 @@ from zfsync.domain import OPEN_STATES, Contact, Conversation, Json, NewRow, Outb
 from zfsync.store.models import Tables
 
 LEASE_KEY = "daemon.lease"  # the lease token of the active daemon (PostgreSQL)
+REQUEUED_KEY = "outbox.requeued"  # when an operator last put rows back in line (`zfsync retry`, `requeue`)
 GONE = 1e18  # the next poll of a conversation FreshChat no longer has: never
 
 

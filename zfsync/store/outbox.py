@@ -13,7 +13,7 @@ from peewee import fn
 
 from zfsync import domain
 from zfsync.domain import OPEN_STATES, NewRow, OutboxRow, OwnSend, Status, safe_text
-from zfsync.store.base import LEASE_KEY, StoreBase, chunks, contact_of, dumps, outbox_row_of
+from zfsync.store.base import LEASE_KEY, REQUEUED_KEY, StoreBase, chunks, contact_of, dumps, outbox_row_of
 
 
 class OutboxStore(StoreBase):
@@ -261,6 +261,15 @@ class OutboxStore(StoreBase):
         Message = self.tables.Message
         value = self._heads(direction, exclude).select(fn.MIN(Message.next_attempt_at)).scalar()
         return float(value) if value is not None else None
+
+    def outbox_mark(self) -> tuple[int, str]:
+        """What changes whenever rows are queued, here or by another process, or put back in line by an
+        operator: the newest row's id and the time of the last requeue. Two index lookups, so an idle lane
+        looks at this and not at the queue itself."""
+        Message, State = self.tables.Message, self.tables.State
+        requeued = State.select(State.value).where(State.key == REQUEUED_KEY)
+        newest, stamp = Message.select(fn.MAX(Message.id), requeued).tuples().get()
+        return int(newest or 0), str(stamp or "")
 
     def claim(self, row: OutboxRow, now: float) -> bool:
         """Compare-and-set the row to ``sending``; False if another worker changed it meanwhile."""

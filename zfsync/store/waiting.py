@@ -3,13 +3,14 @@ failed queue, and putting rows back in line."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from peewee import JOIN
 
 from zfsync.domain import OPEN_STATES, Status
-from zfsync.store.base import StoreBase, Waiting, waiting_of
+from zfsync.store.base import REQUEUED_KEY, StoreBase, Waiting, waiting_of
 
 
 class WaitingStore(StoreBase):
@@ -39,7 +40,7 @@ class WaitingStore(StoreBase):
         query = Message.update(next_attempt_at=0, attempts=0).where(Message.status.in_(OPEN_STATES))
         if row_ids is not None:
             query = query.where(Message.id.in_(list(row_ids)))
-        return query.execute()
+        return self._requeued(query)
 
     # --- failed queue --------------------------------------------------------------------------------
 
@@ -55,7 +56,19 @@ class WaitingStore(StoreBase):
         )
         if row_ids is not None:
             query = query.where(Message.id.in_(list(row_ids)))
-        return query.execute()
+        return self._requeued(query)
+
+    def _requeued(self, query: Any) -> int:
+        """Run a query that puts rows back in line, and say so where a running daemon's idle lanes look
+        (`OutboxStore.outbox_mark`): they do not read the queue again until something changed."""
+        State = self.tables.State
+        stamp = f"{time.time():.6f}"
+        with self.db.atomic():
+            changed = query.execute()
+            State.insert(key=REQUEUED_KEY, value=stamp).on_conflict(
+                conflict_target=[State.key], update={State.value: stamp}
+            ).execute()
+        return int(changed)
 
     def skip_failed(self, row_id: int, now: float) -> bool:
         Message = self.tables.Message

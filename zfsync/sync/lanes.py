@@ -116,18 +116,28 @@ class Lane:
                 self._changed.wait()  # a send ends
 
     def serve(self, stop: threading.Event) -> None:
-        """Deliver until ``stop`` is set, sleeping while nothing is due."""
+        """Deliver until ``stop`` is set, sleeping while nothing is due. After a look that found nothing
+        due, the lane reads the queue again only when it is woken, when the next row falls due, or when
+        the outbox's mark moved (rows queued by a part of the daemon that does not wake it, or by another
+        process); the mark costs two index lookups, the queue a grouped pass over the open rows."""
+        quiet: Quiet | None = None
         while not stop.is_set():
             self._changed.clear()
             try:
-                begun, blocked = self._dispatch()
-                if begun:
-                    continue
-                wait = RECHECK if blocked else self._idle_wait()
+                if quiet is not None and quiet.holds(self.deliverer.store.outbox_mark(), self.clock()):
+                    wait = quiet.wait(self.clock())
+                else:
+                    quiet = None
+                    begun, blocked = self._dispatch()
+                    if begun:
+                        continue
+                    wait, quiet = (RECHECK, None) if blocked else self._idle_look()
             except Exception as exc:
+                quiet = None
                 wait = self.on_crash(exc)
                 self._rest_until = self.monotonic() + wait
-            self._changed.wait(wait)
+            if self._changed.wait(wait):
+                quiet = None  # woken: rows were queued, or a send ended
 
     def close(self, wait: bool = True) -> None:
         self._changed.set()
@@ -218,13 +228,28 @@ class Lane:
         log.error("delivery_crashed", direction=self.direction, exc_info=exc)
         return CRASH_PAUSE
 
-    def _idle_wait(self) -> float:
+    def _idle_look(self) -> tuple[float, Quiet | None]:
+        """How long to sleep when nothing could start, and what this look found (None while resting)."""
         resting = self._resting()
         if resting > 0:
-            return min(resting, RECHECK)
+            return min(resting, RECHECK), None
         with self._lock:
             busy: Collection[int] = list(self._flights)
-        due = self.deliverer.store.next_due_head(self.direction, exclude=busy)
-        if due is None:
-            return RECHECK
-        return min(RECHECK, max(0.0, due - self.clock()))
+        mark = self.deliverer.store.outbox_mark()  # read first: a row queued after it moves it
+        quiet = Quiet(mark, self.deliverer.store.next_due_head(self.direction, exclude=busy))
+        return quiet.wait(self.clock()), quiet
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """What a look that started nothing found: the outbox at ``mark``, and its next head due at ``due``
+    (None: no open row)."""
+
+    mark: tuple[int, str]
+    due: float | None
+
+    def holds(self, mark: tuple[int, str], now: float) -> bool:
+        return mark == self.mark and (self.due is None or self.due > now)
+
+    def wait(self, now: float) -> float:
+        return RECHECK if self.due is None else min(RECHECK, max(0.0, self.due - now))

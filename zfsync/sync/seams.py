@@ -34,6 +34,10 @@ class Outbox(Protocol):
 
     def next_due_head(self, direction: str, exclude: Collection[int] = ()) -> float | None: ...
 
+    def outbox_mark(self) -> tuple[int, str]:
+        """Changes whenever rows are queued or put back in line, by any process."""
+        ...
+
     def claim(self, row: OutboxRow, now: float) -> bool:
         """Compare-and-set the row to ``sending``; False if another worker (or daemon) changed it."""
         ...
