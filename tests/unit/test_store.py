@@ -163,3 +163,27 @@ def test_a_failing_store_is_said_once_then_once_a_minute_and_the_beacon_tells_st
     assert events == ["store_failing", *["store_still_failing"] * 9, "store_recovered"]
     assert (tmp_path / "z.db.status").stat().st_size == 4096  # written in place, never grown
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("active", "quiet", "limit", "taken"),
+    [
+        (6, 6, 8, ("a0", "a1", "a2", "a3", "a4", "a5", "q0", "q1")),  # the active ones take three quarters
+        (2, 6, 8, ("a0", "a1", "q0", "q1", "q2", "q3", "q4", "q5")),  # the quiet ones take what is left
+        (9, 0, 8, ("a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7")),  # all of it when none else waits
+        (0, 9, 8, ("q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7")),
+        (3, 3, 3, ("a0", "a1", "a2")),  # below four, a quarter is nothing
+        (3, 3, 0, ()),
+    ],
+)
+def test_the_conversations_due_put_the_active_first_but_never_starve_the_quiet(tmp_path, active, quiet, limit, taken):
+    store = Store.open(tmp_path / "zfsync.db")
+    for prefix, count, activity in (("a", active, 900.0), ("q", quiet, 100.0)):
+        for n in range(count):
+            user = f"{prefix}{n}"
+            contact = store.record_zalo_messages(user, "A", "", [], cursor=(1, "x"), last_inbound_ms=1, now=1.0)
+            conversation = store.add_conversation(contact.id, user, 1000.0, active_at=activity)
+            store.set_next_poll(conversation.id, 10.0 + n)
+    due = store.conversations_due(now=50.0, limit=limit, active_since=500.0)
+    assert tuple(c.fc_conversation_id for c in due) == taken
+    store.close()

@@ -229,12 +229,13 @@ class ContactStore(StoreBase):
         if limit <= 0:
             return []
         due = Conversation.select().where(Conversation.next_poll_at <= now).order_by(Conversation.next_poll_at)
-        others_waiting = due.where(Conversation.last_activity_at < active_since).limit(1).exists()
-        active_share = limit - limit // 4 if others_waiting else limit
-        active = list(due.where(Conversation.last_activity_at >= active_since).limit(active_share))
-        rest = limit - len(active)
-        others = list(due.where(Conversation.last_activity_at < active_since).limit(rest)) if rest else []
-        return [conversation_of(row) for row in active + others]
+        active_share = limit - limit // 4  # when others wait
+        active = list(due.where(Conversation.last_activity_at >= active_since).limit(limit))
+        room = limit - min(len(active), active_share)
+        others = list(due.where(Conversation.last_activity_at < active_since).limit(room)) if room else []
+        if others:
+            active = active[:active_share]
+        return [conversation_of(row) for row in (active + others)[:limit]]
 
     def clamp_schedule(self, now: float, poll_horizon: float, retry_horizon: float) -> tuple[int, int]:
         """Bring polls and retries planned further ahead than any schedule plans (or activity recorded in

@@ -42,10 +42,12 @@ class OutboxStore(StoreBase):
             by_source = Message.select(Message.source_id).where(
                 Message.direction == "z2f", Message.source_id.in_(chunk)
             )
-            # Only z2f rows have an alias (and naming the direction would steer SQLite off the alias index).
-            by_alias = Message.select(Message.alias_id).where(Message.alias_id.in_(chunk))
             found.update(r.source_id for r in by_source)
-            found.update(r.alias_id for r in by_alias)
+            rest = [i for i in chunk if i not in found]  # an idle poll's rows are all found by their own id
+            if rest:
+                # Only z2f rows have an alias (and naming the direction would steer SQLite off its index).
+                by_alias = Message.select(Message.alias_id).where(Message.alias_id.in_(rest))
+                found.update(r.alias_id for r in by_alias)
         return found
 
     def zalo_ids_of_posts(self, fc_message_ids: Iterable[str]) -> dict[str, str]:

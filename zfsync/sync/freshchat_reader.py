@@ -85,9 +85,6 @@ class FreshChatReader:
         the poll: its conversation stays due, read from the same position next time, and the job is free
         (a poll that waited out a minute's window would look hung)."""
         now = self.clock()
-        next_poll = self.store.next_poll_time()
-        if next_poll is None or next_poll > now:
-            return 0  # the common idle tick: one indexed lookup, nothing else
         allowed = self.fc.quota.available(Priority.FEED)
         queued = 0
         trouble: TransientError | None = None
