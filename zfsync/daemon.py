@@ -371,7 +371,7 @@ class Daemon:
         guard = threading.Thread(target=self._guard_clock, args=(scheduler,), name="clock-guard", daemon=True)
         guard.start()
         # What start-up made (modules, models, clients) lives as long as the process: the collector need
-        # not walk it again at every full collection, a tenth of an idle daemon's CPU otherwise.
+        # not walk it again at every full pass (idle, collections were about a tenth of the daemon's CPU).
         gc.freeze()
         self.notifier.ready(self._status_line())
         log.info("daemon_ready", zalo_interval=self.zalo_interval, heartbeat=beat)
