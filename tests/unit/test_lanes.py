@@ -11,6 +11,7 @@ import pytest
 from zfsync.domain import Z2F, OutboxRow
 from zfsync.errors import NoRoom, RateLimited
 from zfsync.store import NewRow, Store
+from zfsync.sync import lanes
 from zfsync.sync.delivery import Deliverer, Sent
 from zfsync.sync.lanes import HISTORY_WORKERS, Lane, Quiet
 
@@ -271,3 +272,33 @@ def test_a_history_send_without_room_goes_back_in_line_uncounted(store):
     writer.no_room.clear()
     clock.now += 2.0
     assert lane.drain() == 2 and writer.done == ["k0", "k1"]
+
+
+def test_a_serving_lane_with_nothing_due_reads_the_mark_not_the_queue(store, monkeypatch):
+    monkeypatch.setattr(lanes, "RECHECK", 0.001)  # looks come at once: the count, not the time, is checked
+    writer, clock = Writer(), Clock()
+    lane, _ = lane_of(store, writer, clock)
+    looks = {"queue": 0, "mark": 0}
+    enough = threading.Event()
+    read_queue, read_mark = store.due_heads, store.outbox_mark
+
+    def due_heads(*args, **kwargs):
+        looks["queue"] += 1
+        return read_queue(*args, **kwargs)
+
+    def outbox_mark():
+        looks["mark"] += 1
+        if looks["mark"] >= 20:
+            enough.set()
+        return read_mark()
+
+    monkeypatch.setattr(store, "due_heads", due_heads)
+    monkeypatch.setattr(store, "outbox_mark", outbox_mark)
+    stop = serving(lane)
+    assert enough.wait(WAIT)
+    assert looks["queue"] == 1  # the first look found nothing; since then only the mark was read
+    queue(store, "b", ("b1", "text"))  # as reminders or another process queue: nobody wakes the lane
+    writer.wait_for(lambda: "b1" in writer.done)
+    stop.set()
+    lane.close()
+    assert looks["queue"] >= 2
