@@ -96,6 +96,23 @@ class StoreBase:
     postgres: bool
     fence: str | None
 
+    # --- named state (every part keeps some) -----------------------------------------------------------
+
+    def get_state(self, key: str, default: str | None = None) -> str | None:
+        State = self.tables.State
+        row = State.get_or_none(State.key == key)
+        return row.value if row else default
+
+    def set_state(self, key: str, value: str) -> None:
+        State = self.tables.State
+        State.insert(key=key, value=value).on_conflict(
+            conflict_target=[State.key], update={State.value: value}
+        ).execute()
+
+    def delete_state(self, key: str) -> None:
+        State = self.tables.State
+        State.delete().where(State.key == key).execute()
+
     def _least(self, a: Any, b: Any) -> Any:
         return fn.LEAST(a, b) if self.postgres else fn.MIN(a, b)
 

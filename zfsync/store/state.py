@@ -31,23 +31,6 @@ HISTORY_KEY = "zalo.history_import"  # JSON: the history import asked for, and h
 
 
 class StateStore(StoreBase):
-    # --- named state ---------------------------------------------------------------------------------
-
-    def get_state(self, key: str, default: str | None = None) -> str | None:
-        State = self.tables.State
-        row = State.get_or_none(State.key == key)
-        return row.value if row else default
-
-    def set_state(self, key: str, value: str) -> None:
-        State = self.tables.State
-        State.insert(key=key, value=value).on_conflict(
-            conflict_target=[State.key], update={State.value: value}
-        ).execute()
-
-    def delete_state(self, key: str) -> None:
-        State = self.tables.State
-        State.delete().where(State.key == key).execute()
-
     # --- Zalo's feed cursor (three state rows, in the text forms every version has written) -------------
 
     def feed_cursor(self) -> FeedCursor:

@@ -61,13 +61,9 @@ class WaitingStore(StoreBase):
     def _requeued(self, query: Any) -> int:
         """Run a query that puts rows back in line, and say so where a running daemon's idle lanes look
         (`OutboxStore.outbox_mark`): they do not read the queue again until something changed."""
-        State = self.tables.State
-        stamp = f"{time.time():.6f}"
         with self.db.atomic():
             changed = query.execute()
-            State.insert(key=REQUEUED_KEY, value=stamp).on_conflict(
-                conflict_target=[State.key], update={State.value: stamp}
-            ).execute()
+            self.set_state(REQUEUED_KEY, f"{time.time():.6f}")
         return int(changed)
 
     def skip_failed(self, row_id: int, now: float) -> bool:
