@@ -235,7 +235,7 @@ class ContactStore(StoreBase):
         others = list(due.where(Conversation.last_activity_at < active_since).limit(room)) if room else []
         if others:
             active = active[:active_share]
-        return [conversation_of(row) for row in (active + others)[:limit]]
+        return [conversation_of(row) for row in active + others]
 
     def clamp_schedule(self, now: float, poll_horizon: float, retry_horizon: float) -> tuple[int, int]:
         """Bring polls and retries planned further ahead than any schedule plans (or activity recorded in
