@@ -15,6 +15,7 @@ from peewee import Database, fn
 
 from zfsync.domain import OPEN_STATES, Contact, Conversation, Json, NewRow, OutboxRow, safe_text
 from zfsync.store.models import Tables
+from zfsync.store.prepared import PreparedQueries, Slot
 
 LEASE_KEY = "daemon.lease"  # the lease token of the active daemon (PostgreSQL)
 REQUEUED_KEY = "outbox.requeued"  # when an operator last put rows back in line (`zfsync retry`, `requeue`)
@@ -95,19 +96,24 @@ class StoreBase:
     tables: Tables
     postgres: bool
     fence: str | None
+    prepared: PreparedQueries  # the lookups every idle poll makes, built once
 
     # --- named state (every part keeps some) -----------------------------------------------------------
 
     def get_state(self, key: str, default: str | None = None) -> str | None:
         State = self.tables.State
-        row = State.get_or_none(State.key == key)
-        return row.value if row else default
+        query = self.prepared("state", lambda: State.select(State.value).where(State.key == Slot("key")))
+        found = query.tuples(key=key)
+        return str(found[0][0]) if found else default
 
     def set_state(self, key: str, value: str) -> None:
         State = self.tables.State
-        State.insert(key=key, value=value).on_conflict(
-            conflict_target=[State.key], update={State.value: value}
-        ).execute()
+        self.prepared(
+            "set_state",
+            lambda: State.insert(key=Slot("key"), value=Slot("value")).on_conflict(
+                conflict_target=[State.key], update={State.value: Slot("value")}
+            ),
+        ).execute(key=key, value=value)
 
     def delete_state(self, key: str) -> None:
         State = self.tables.State

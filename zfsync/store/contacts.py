@@ -9,6 +9,7 @@ from peewee import Case, fn
 from zfsync import domain
 from zfsync.domain import OPEN_STATES, Direction, Status
 from zfsync.store.base import GONE, MappedContact, NewRow, StoreBase, contact_of, conversation_of, dumps
+from zfsync.store.prepared import Slot
 
 
 class ContactStore(StoreBase):
@@ -21,7 +22,11 @@ class ContactStore(StoreBase):
 
     def contact_by_id(self, contact_id: int) -> domain.Contact:
         Contact = self.tables.Contact
-        return contact_of(Contact.get_by_id(contact_id))
+        query = self.prepared("contact_by_id", lambda: Contact.select().where(Contact.id == Slot("id")))
+        row = query.first(id=contact_id)
+        if row is None:
+            raise Contact.DoesNotExist(f"no contact {contact_id}")
+        return contact_of(row)
 
     def set_fc_user(self, contact_id: int, fc_user_id: str, now: float) -> None:
         Contact = self.tables.Contact
@@ -228,11 +233,25 @@ class ContactStore(StoreBase):
         Conversation = self.tables.Conversation
         if limit <= 0:
             return []
-        due = Conversation.select().where(Conversation.next_poll_at <= now).order_by(Conversation.next_poll_at)
+
+        def due(active: bool) -> Any:
+            since = Slot("active_since")
+            recent = Conversation.last_activity_at >= since if active else Conversation.last_activity_at < since
+            return (
+                Conversation.select()
+                .where(Conversation.next_poll_at <= Slot("now"), recent)
+                .order_by(Conversation.next_poll_at)
+                .limit(Slot("limit"))
+            )
+
         active_share = limit - limit // 4  # when others wait
-        active = list(due.where(Conversation.last_activity_at >= active_since).limit(limit))
+        active = self.prepared("due_active", lambda: due(True)).rows(now=now, active_since=active_since, limit=limit)
         room = limit - min(len(active), active_share)
-        others = list(due.where(Conversation.last_activity_at < active_since).limit(room)) if room else []
+        others = (
+            self.prepared("due_others", lambda: due(False)).rows(now=now, active_since=active_since, limit=room)
+            if room
+            else []
+        )
         if others:
             active = active[:active_share]
         return [conversation_of(row) for row in active + others]
@@ -270,7 +289,7 @@ class ContactStore(StoreBase):
 
     def next_poll_time(self) -> float | None:
         Conversation = self.tables.Conversation
-        value = Conversation.select(fn.MIN(Conversation.next_poll_at)).scalar()
+        [(value,)] = self.prepared("next_poll", lambda: Conversation.select(fn.MIN(Conversation.next_poll_at))).tuples()
         return float(value) if value is not None else None
 
     def record_conversation_read(
@@ -290,14 +309,20 @@ class ContactStore(StoreBase):
         Conversation = self.tables.Conversation
         with self.db.atomic():
             inserted = self._insert_rows(contact_id, rows, now)
-            updates: dict[Any, Any] = {Conversation.next_poll_at: next_poll_at}
+            values: dict[str, Any] = {"next_poll_at": next_poll_at}
             if cursor is not None:
-                updates.update({Conversation.cursor_id: cursor[0], Conversation.cursor_time: cursor[1]})
+                values.update(cursor_id=cursor[0], cursor_time=cursor[1])
             if activity_at is not None:
-                updates[Conversation.last_activity_at] = activity_at
+                values["last_activity_at"] = activity_at
             if resolved is not None:
-                updates[Conversation.resolved] = resolved
-            Conversation.update(updates).where(Conversation.id == conversation_id).execute()
+                values["resolved"] = resolved
+            names = sorted(values)  # a few shapes, each built once: an idle poll only moves next_poll_at
+            self.prepared(
+                "conversation_read:" + ",".join(names),
+                lambda: Conversation.update({getattr(Conversation, n): Slot(n) for n in names}).where(
+                    Conversation.id == Slot("id")
+                ),
+            ).execute(id=conversation_id, **values)
             if answered_at is not None:
                 self.mark_answered(contact_id, int(answered_at * 1000))
             return inserted

@@ -14,6 +14,7 @@ from peewee import fn
 from zfsync import domain
 from zfsync.domain import OPEN_STATES, NewRow, OutboxRow, OwnSend, Status, safe_text
 from zfsync.store.base import LEASE_KEY, REQUEUED_KEY, StoreBase, chunks, contact_of, dumps, outbox_row_of
+from zfsync.store.prepared import Slot
 
 
 class OutboxStore(StoreBase):
@@ -34,21 +35,31 @@ class OutboxStore(StoreBase):
     def recorded_zalo_ids(self, ids: Iterable[str]) -> set[str]:
         """The ids among ``ids`` recorded from Zalo's listings, under the id either listing shows (each
         user's are recorded all at once)."""
-        Message = self.tables.Message
         found: set[str] = set()
         for chunk in chunks(list(ids), 400):
             # Two lookups, one per index: "source_id IN ... OR alias_id IN ..." made SQLite read every
             # z2f row of the store, on every poll (three quarters of an idle daemon's CPU at 100,000 rows).
-            by_source = Message.select(Message.source_id).where(
-                Message.direction == "z2f", Message.source_id.in_(chunk)
-            )
-            found.update(r.source_id for r in by_source)
+            found.update(self._ids_among("source_id", chunk))
             rest = [i for i in chunk if i not in found]  # an idle poll's rows are all found by their own id
             if rest:
-                # Only z2f rows have an alias (and naming the direction would steer SQLite off its index).
-                by_alias = Message.select(Message.alias_id).where(Message.alias_id.in_(rest))
-                found.update(r.alias_id for r in by_alias)
+                found.update(self._ids_among("alias_id", rest))
         return found
+
+    def _ids_among(self, column: str, ids: list[str]) -> set[str]:
+        """Those of ``ids`` (at most 512) some Zalo-to-FreshChat row has in ``column`` (``source_id`` or
+        ``alias_id``). The query is built once per power of two of ids, the last id repeated to fill it."""
+        Message = self.tables.Message
+        field = getattr(Message, column)
+        size = 1 << (len(ids) - 1).bit_length()
+
+        def build() -> Any:
+            among = field.in_([Slot(str(n)) for n in range(size)])
+            # Only z2f rows have an alias (and naming the direction would steer SQLite off its index).
+            return Message.select(field).where(among if column == "alias_id" else (Message.direction == "z2f") & among)
+
+        filled = ids + ids[-1:] * (size - len(ids))
+        query = self.prepared(f"ids_among:{column}:{size}", build)
+        return {row[0] for row in query.tuples(**{str(n): i for n, i in enumerate(filled)})}
 
     def zalo_ids_of_posts(self, fc_message_ids: Iterable[str]) -> dict[str, str]:
         """The Zalo message each of these FreshChat messages was copied from (a quoted message's source)."""
@@ -269,8 +280,12 @@ class OutboxStore(StoreBase):
         operator: the newest row's id and the time of the last requeue. Two index lookups, so an idle lane
         looks at this and not at the queue itself."""
         Message, State = self.tables.Message, self.tables.State
-        requeued = State.select(State.value).where(State.key == REQUEUED_KEY)
-        newest, stamp = Message.select(fn.MAX(Message.id), requeued).tuples().get()
+
+        def build() -> Any:
+            requeued = State.select(State.value).where(State.key == REQUEUED_KEY)
+            return Message.select(fn.MAX(Message.id), requeued)
+
+        [(newest, stamp)] = self.prepared("outbox_mark", build).tuples()
         return int(newest or 0), str(stamp or "")
 
     def claim(self, row: OutboxRow, now: float) -> bool:

@@ -22,6 +22,7 @@ from zfsync.domain import (
     safe_text,
 )
 from zfsync.store.base import Figures, StoreBase, columns
+from zfsync.store.prepared import Slot
 
 MARK_KEY = "zalo.feed_hwm"  # "time|id,id,...": the top page's ids at the end of the last complete cycle
 RESUME_KEY = "zalo.feed_resume"  # "offset|mark": where a capped scan reads on
@@ -36,9 +37,9 @@ class StateStore(StoreBase):
     def feed_cursor(self) -> FeedCursor:
         State = self.tables.State
         # One query, not four: every Zalo poll starts here.
-        found = {
-            r.key: r.value for r in State.select().where(State.key.in_([MARK_KEY, BASELINE_KEY, RESUME_KEY, OWED_KEY]))
-        }
+        keys = [MARK_KEY, BASELINE_KEY, RESUME_KEY, OWED_KEY]
+        query = self.prepared("feed_cursor", lambda: State.select(State.key, State.value).where(State.key.in_(keys)))
+        found: dict[str, str] = dict(query.tuples())
         return FeedCursor(
             _mark(found.get(MARK_KEY)),
             _baseline(found.get(BASELINE_KEY)),
@@ -119,7 +120,7 @@ class StateStore(StoreBase):
 
     def load_tokens(self) -> StoredTokens | None:
         Token = self.tables.Token
-        row = Token.get_or_none(Token.provider == "zalo")
+        row = self.prepared("tokens", lambda: Token.select().where(Token.provider == "zalo")).first()
         if row is None:
             return None
         return StoredTokens(row.access_token, row.refresh_token, row.expires_at, row.dead_reason)
@@ -148,7 +149,7 @@ class StateStore(StoreBase):
 
     def set_health(self, side: str, state: str, now: float, error: str = "") -> None:
         Health = self.tables.Health
-        row = Health.get_or_none(Health.side == side)
+        row = self.prepared("side_health", lambda: Health.select().where(Health.side == Slot("side"))).first(side=side)
         last_ok = row.last_ok_at if row else None
         last_error_at = row.last_error_at if row else None
         last_error = row.last_error if row else ""
@@ -156,14 +157,20 @@ class StateStore(StoreBase):
             last_ok = now
         else:
             last_error_at, last_error = now, safe_text(error)
-        Health.insert(
+        names = ("side", "state", "last_ok_at", "last_error_at", "last_error", "updated_at")
+        self.prepared(
+            "set_health",
+            lambda: Health.insert({getattr(Health, n): Slot(n) for n in names}).on_conflict(
+                conflict_target=[Health.side], preserve=columns(Health)
+            ),
+        ).execute(
             side=side,
             state=state,
             last_ok_at=last_ok,
             last_error_at=last_error_at,
             last_error=last_error,
             updated_at=now,
-        ).on_conflict(conflict_target=[Health.side], preserve=columns(Health)).execute()
+        )
 
     def health(self) -> dict[str, dict[str, Any]]:
         Health = self.tables.Health

@@ -23,6 +23,7 @@ from zfsync.store.contacts import ContactStore
 from zfsync.store.lease import Lease, conninfo, is_postgres_url
 from zfsync.store.models import Tables
 from zfsync.store.outbox import OutboxStore
+from zfsync.store.prepared import PreparedQueries
 from zfsync.store.state import StateStore
 from zfsync.store.waiting import WaitingStore
 
@@ -74,6 +75,7 @@ class Store(StateStore, ContactStore, OutboxStore, WaitingStore):
             # snapshot, and the busy timeout does not apply). Taking the write lock first makes it wait.
             self.db = _Database(None, lock_type="IMMEDIATE")
         self.tables = Tables(self.db)
+        self.prepared = PreparedQueries()
         # The active daemon's lease token (PostgreSQL): a claim succeeds only while the store names this
         # token as the active one, so a daemon that lost the lead can no longer start a send.
         self.fence: str | None = None
