@@ -11,7 +11,7 @@ Terminology, used the same way everywhere:
 states and what the store hands out.
 """
 
-from zfsync.domain.common import REPLACEMENT, Json, Media, safe_text
+from zfsync.domain.common import REPLACEMENT, Json, Media, json_may_hold_invalid, safe_text
 from zfsync.domain.freshchat import (
     OTHER_EVENT,
     REOPENED,
@@ -116,6 +116,7 @@ __all__ = [
     "ZaloQuota",
     "ZaloSent",
     "ZaloTokens",
+    "json_may_hold_invalid",
     "part_of",
     "part_payload",
     "reference_id",

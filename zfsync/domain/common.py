@@ -10,6 +10,14 @@ Json = dict[str, Any]
 
 REPLACEMENT = "\ufffd"
 _INVALID_CODE_POINTS = re.compile("[\ud800-\udfff]")  # lone surrogates: JSON allows them, UTF-8 cannot hold them
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a JSON escape of a surrogate, \ud800 to \udfff
+
+
+def json_may_hold_invalid(text: str) -> bool:
+    """Whether decoding the JSON ``text`` can give a string an invalid code point: only when the text holds
+    one, or a ``\\u`` escape of a surrogate. (A false yes, such as an escaped backslash before "ud800",
+    costs only the walk of `safe_text`.)"""
+    return bool(_SURROGATE_ESCAPE.search(text) or _INVALID_CODE_POINTS.search(text))
 
 
 def safe_text(value: Any) -> Any:
