@@ -417,6 +417,7 @@ _ENVELOPE = {
     "to_avatar",
 }
 _CONTENT = {"type", "message", "url", "thumb", "description", "links", "location", "name", "file_name", "title"}
+_NAMED = frozenset(_ENVELOPE | _CONTENT)
 
 
 def content_of(raw: Json) -> ZaloContent:
@@ -433,7 +434,7 @@ def content_of(raw: Json) -> ZaloContent:
         links=tuple(_link(x) for x in links) if isinstance(links, list) else (),
         location=json.dumps(location, ensure_ascii=False) if isinstance(location, dict) else _str(location),
         file_name=next((n.strip()[:200] for n in names if isinstance(n, str) and n.strip()), ""),
-        extra={k: v for k, v in raw.items() if k not in _ENVELOPE | _CONTENT},
+        extra={k: v for k, v in raw.items() if k not in _NAMED},
     )
 
 
