@@ -48,6 +48,8 @@ class OutboxStore(StoreBase):
     def _ids_among(self, column: str, ids: list[str]) -> set[str]:
         """Those of ``ids`` (at most 512) some Zalo-to-FreshChat row has in ``column`` (``source_id`` or
         ``alias_id``). The query is built once per power of two of ids, the last id repeated to fill it."""
+        if not ids:
+            return set()
         Message = self.tables.Message
         field = getattr(Message, column)
         size = 1 << (len(ids) - 1).bit_length()
