@@ -30,6 +30,7 @@ from zfsync.sync.schedule import Intervals
 from zfsync.sync.unanswered import Unanswered
 from zfsync.sync.zalo_reader import ZaloReader
 from zfsync.sync.zalo_writer import ZaloRules, ZaloWriter
+from zfsync.zalo import permissions
 from zfsync.zalo.client import ZaloClient, content_of
 from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
 
@@ -58,8 +59,14 @@ def build_clients(
     fc_quota = Quota("freshchat", settings.freshchat.requests_per_minute, pace, clock, sleep)
     oauth = ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret, zalo_session, zalo_quota)
     tokens = TokenKeeper(oauth, store, clock, pace)
+    refused = permissions.Ledger(
+        clock,
+        lambda: store.get_state(permissions.STATE_KEY),
+        lambda value: store.set_state(permissions.STATE_KEY, value),
+        settings.zalo.app_id,
+    )
     return Clients(
-        zalo=ZaloClient(settings.zalo.api_url, tokens, zalo_session, quota=zalo_quota),
+        zalo=ZaloClient(settings.zalo.api_url, tokens, zalo_session, quota=zalo_quota, permissions=refused),
         freshchat=FreshChatClient(
             settings.freshchat.api_url, settings.freshchat.api_key, freshchat_session, quota=fc_quota
         ),

@@ -24,12 +24,16 @@ from zfsync.cli_store import (
     cmd_requeue,
     cmd_retry,
     cmd_skip,
+    forget_permission_refusals,
     settings_of,
     store_of,
 )
 from zfsync.config import Settings
-from zfsync.errors import ConfigError, RemoteError, StoreError, ZfsyncError
+from zfsync.errors import ConfigError, PermissionMissing, RemoteError, StoreError, ZfsyncError
 from zfsync.freshchat.client import FreshChatClient
+from zfsync.store import Store
+from zfsync.zalo import permissions
+from zfsync.zalo.client import ZaloClient
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -129,12 +133,17 @@ def probe(settings: Settings) -> int:
     problems = 0
     try:
         clients = build_clients(settings, store)
+        clients.zalo.permissions = permissions.Ledger(time.time)  # ask Zalo, whatever the daemon remembers
         try:
             oa = clients.zalo.oa_profile()
-            print(f"zalo: OA {oa.get('name', '?')!r} (id {oa.get('oa_id', '?')}) reachable with the stored token")
+            oa_id = oa.get("oa_id") or oa.get("oaid") or "?"
+            print(f"zalo: OA {oa.get('name', '?')!r} (id {oa_id}) reachable with the stored token")
+        except PermissionMissing:
+            print("zalo: the OA's own details are not readable (see the permission groups below)")
         except ZfsyncError as exc:
             problems += 1
             print(f"zalo: PROBLEM: {exc}")
+        problems += _check_permissions(settings, store, clients.zalo)
         try:
             account = clients.freshchat.account_configuration()
             channels = clients.freshchat.channels()
@@ -155,6 +164,34 @@ def probe(settings: Settings) -> int:
     finally:
         store.close()
     return problems
+
+
+def _check_permissions(settings: Settings, store: Store, zalo: ZaloClient) -> int:
+    """Which of Zalo's permission groups the app was granted, asked with one harmless call each; a group
+    found granted is forgotten as refused, so the daemon uses it again at once. Returns the groups refused."""
+    probes: dict[str, Callable[[], object]] = {
+        "messages": lambda: zalo.recent_messages(0, 1),
+        "send": zalo.package_quota,
+        "oa_info": zalo.oa_profile,
+    }
+    print("zalo: permission groups the OA granted the app:")
+    granted, refused = set(), 0
+    for key, call in probes.items():
+        group = permissions.GROUPS[key]
+        try:
+            call()
+        except RemoteError as exc:
+            if exc.code in permissions.REFUSAL_CODES:
+                refused += 1
+                url = permissions.SETTINGS_URL.format(app_id=settings.zalo.app_id)
+                print(f"  NOT GRANTED  {group.name}: {group.needed_for} cannot work; grant it at {url}")
+            else:
+                print(f"  unknown      {group.name}: {exc}")
+            continue
+        granted.add(key)
+        print(f"  granted      {group.name}")
+    store.set_state(permissions.STATE_KEY, permissions.without(store.get_state(permissions.STATE_KEY), granted))
+    return refused
 
 
 def _check_routes(settings: Settings, channels: list[dict], groups: Callable[[], list[dict]]) -> int:
@@ -189,6 +226,7 @@ def cmd_auth(args: argparse.Namespace) -> int:
                 raise ConfigError("zfsync auth zalo: --refresh-token is empty: paste the token from the API Explorer")
             tokens = client.redeem_refresh_token(args.refresh_token.strip())
             store.save_tokens(tokens, time.time())
+            forget_permission_refusals(store)
             print(
                 f"zalo: refresh token redeemed; access token valid for {tokens.expires_in / 3600:.0f} h, "
                 "stored. A running daemon picks it up by itself."
@@ -200,6 +238,7 @@ def cmd_auth(args: argparse.Namespace) -> int:
             verifier = store.get_state("zalo.pkce_verifier") or ""
             tokens = client.exchange_code(args.code.strip(), verifier)
             store.save_tokens(tokens, time.time())
+            forget_permission_refusals(store)
             store.delete_state("zalo.pkce_verifier")
             print("zalo: authorization code exchanged; tokens stored. A running daemon picks them up by itself.")
             return 0

@@ -18,6 +18,7 @@ from zfsync.errors import ConfigError, ZfsyncError
 from zfsync.settings import Settings
 from zfsync.store import Store, Waiting
 from zfsync.store.lease import Lease, is_postgres_url
+from zfsync.zalo import permissions
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -200,3 +201,10 @@ def cmd_copy_store(args: argparse.Namespace) -> int:
         " and start zfsync"
     )
     return 0
+
+
+def forget_permission_refusals(store: Store) -> None:
+    """A new authorisation may grant what was refused: the daemon asks Zalo again at its next call."""
+    state = store.get_state(permissions.STATE_KEY)
+    if state:
+        store.set_state(permissions.STATE_KEY, permissions.without(state, set(permissions.GROUPS)))

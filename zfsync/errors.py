@@ -105,6 +105,27 @@ class PermanentError(RemoteError):
     """The provider refused this request for good (bad recipient, payload, quota, billing)."""
 
 
+class PermissionMissing(PermanentError):
+    """The OA has not granted the app one of Zalo's permission groups (``permission``, a key of
+    `zfsync.zalo.permissions.GROUPS`): only the calls that need that group fail; everything else goes on.
+    Raised without a request while the refusal is remembered (``remembered``)."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        side: str,
+        endpoint: str,
+        permission: str,
+        status: int | None = None,
+        code: int | str | None = None,
+        remembered: bool = False,
+    ) -> None:
+        self.permission = permission
+        self.remembered = remembered
+        super().__init__(reason, side=side, endpoint=endpoint, status=status, code=code)
+
+
 class ConversationNotLatest(PermanentError):
     """FreshChat refused a user message because the user has a newer conversation."""
 

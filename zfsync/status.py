@@ -18,6 +18,7 @@ from zfsync.store import Store
 from zfsync.store.health import Beacon
 from zfsync.sync.reminders import PACKAGE_KEY
 from zfsync.sync.unanswered import waiting_range
+from zfsync.zalo import permissions
 
 HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, or "stopped"
 STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
@@ -176,11 +177,38 @@ def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: fl
                 "fix": _("see `journalctl -u zfsync -p warning` for why it stops"),
             }
         )
+    found += _permission_problems(store.get_state(permissions.STATE_KEY), now)
     if report["failed"]:
         found.append(
             {
                 "what": _("{count} deliveries failed for good").format(count=report["failed"]),
                 "fix": _("`zfsync failed` lists them with the reason; `zfsync retry ID` or `zfsync skip ID`"),
+            }
+        )
+    return found
+
+
+def _permission_problems(state: str | None, now: float) -> list[dict[str, str]]:
+    """The Zalo permission groups the daemon found refused (`zfsync.zalo.permissions`)."""
+    app = permissions.app_of(state) or "APP_ID"
+    found = []
+    for key, seen in permissions.missing(state).items():
+        group = permissions.GROUPS[key]
+        since = seen.get("since")
+        found.append(
+            {
+                "what": _(
+                    "Zalo: the OA has not granted the app the permission group «{permission}» (for {ago}): "
+                    "{without_it} go without it; customers' messages and agents' replies still cross"
+                ).format(
+                    permission=group.name,
+                    ago=_ago(now, float(since) if isinstance(since, int | float) else None)[:-4],
+                    without_it=_(group.needed_for),
+                ),
+                "fix": _(
+                    "the OA admin grants it at {url} (the app's OA settings), then run `zfsync check`; "
+                    "the daemon also asks Zalo again every hour"
+                ).format(url=permissions.SETTINGS_URL.format(app_id=app)),
             }
         )
     return found

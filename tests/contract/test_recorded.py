@@ -28,12 +28,13 @@ from zfsync.domain import (
     ZaloSent,
     ZaloTokens,
 )
-from zfsync.errors import AuthError, ConversationNotLatest, PermanentError, TransientError
+from zfsync.errors import AuthError, ConversationNotLatest, PermanentError, PermissionMissing, TransientError
 from zfsync.freshchat.client import FreshChatClient
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import OA_ID, ZaloSim
 from zfsync.store import Store
+from zfsync.zalo import permissions
 from zfsync.zalo.client import ZaloClient
 from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
 
@@ -230,6 +231,51 @@ def test_zalo_errors_recorded(zalo, store, requests_mock):
     tokens = store.load_tokens()
     assert tokens.refresh_token == "L2Y2BO9Prn_I1SkM08T4J99bZQYVbOBPfTVeRgrLdPK4ZqGX9G"
     assert tokens.expires_at == 2_000.0 + 90_000
+
+
+@pytest.mark.parametrize(
+    ("case", "method", "path", "call"),
+    [
+        ("not_granted", "get", "/v3.0/oa/user/detail", lambda z: z.user_profile("1")),
+        ("not_granted", "get", "/v3.0/oa/user/getlist", lambda z: z.interacted_users("TODAY", 0)),
+        ("not_granted", "post", "/v2.0/oa/tag/tagfollower", lambda z: z.tag_follower("1", "vip")),
+        ("not_granted", "get", "/v2.0/oa/getoa", lambda z: z.oa_avatar()),
+        ("not_registered", "get", "/v3.0/oa/user/detail", lambda z: z.user_profile("1")),
+    ],
+)
+def test_zalo_a_permission_not_granted_stops_only_what_needs_it(store, requests_mock, case, method, path, call):
+    now = [2_000.0]
+    refused = permissions.Ledger(lambda: now[0], app_id="app")
+    zalo = ZaloClient(ZALO, TokenKeeper(ZaloOAuth(OAUTH, "app", "secret"), store, lambda: now[0]), permissions=refused)
+    answer = recorded("zalo/error_permission_doc.json")[case]
+    adapter = getattr(requests_mock, method)(f"{ZALO}{path}", json=answer)
+    with pytest.raises(PermissionMissing) as caught:
+        call(zalo)
+    assert isinstance(caught.value, PermanentError) and not isinstance(caught.value, AuthError)
+    assert caught.value.permission == "oa_info" and caught.value.code == answer["error"]
+    assert caught.value.advice == permissions.ADVICE
+    # Remembered: the next call of the group is refused without a request, for an hour.
+    with pytest.raises(PermissionMissing) as again:
+        call(zalo)
+    assert again.value.remembered and adapter.call_count == 1
+    now[0] += permissions.RETRY
+    with pytest.raises(PermissionMissing):
+        call(zalo)
+    assert adapter.call_count == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "call"),
+    [
+        ("get", "/v2.0/oa/listrecentchat", lambda z: z.recent_messages(0)),
+        ("post", "/v3.0/oa/message/cs", lambda z: z.send_text("1", "hi")),
+    ],
+)
+def test_zalo_without_the_message_permissions_nothing_can_cross(zalo, requests_mock, method, path, call):
+    getattr(requests_mock, method)(f"{ZALO}{path}", json=recorded("zalo/error_permission_doc.json")["not_granted"])
+    with pytest.raises(AuthError) as caught:
+        call(zalo)
+    assert caught.value.code == -223 and "Quyền" in caught.value.reason
 
 
 def test_only_a_refused_refresh_token_is_dead(requests_mock):
@@ -526,6 +572,12 @@ def test_the_zalo_simulator_answers_with_recorded_shapes(sims):
         headers={"access_token": "expired"},
     ).json()
     assert_recorded_shape(refused, [recorded("zalo/error_token_expired_doc.json")])
+    zalo.modes.denied = "/v3.0/oa/user/detail,/v2.0/oa/getoa"
+    denied = recorded("zalo/error_permission_doc.json")
+    for path in ("/v3.0/oa/user/detail", "/v2.0/oa/getoa"):
+        assert_recorded_shape(get(path, {"user_id": user}), [denied["not_granted"], denied["not_registered"]])
+    assert get(path, {"user_id": user}) == denied["not_granted"]
+    zalo.modes.denied = ""
     refresh = zalo.mint_tokens()[1]
     form = {"refresh_token": refresh, "app_id": zalo.app_id, "grant_type": "refresh_token"}
     token_url = "http://zalo.sim/v4/oa/access_token"

@@ -81,6 +81,9 @@ class Modes:
     # Past them, sends draw on the OA package's `package_messages` (sub_quota), then are paid (no quota).
     reply_quota: str = "fixed"
     package_messages: int = 2000
+    # API paths (comma-separated) whose permission group the OA has not granted the app: they answer -223
+    # as the docs' code table words it (recorded/zalo/error_permission_doc.json).
+    denied: str = ""
 
     def update(self, values: Json) -> None:
         for f in fields(self):
@@ -296,6 +299,8 @@ class ZaloSim(SimApp):
         failure = self._authorise(request)
         if failure:
             return failure
+        if request.path in self.modes.denied.split(","):
+            return zalo_error(-223, "Official Account has not authorized this API")
         limit = self.modes.quota_per_minute
         if not limit:
             return self._route(request)

@@ -159,7 +159,12 @@ class FreshChatWriter:
                 tags = self.zalo.user_profile(contact.zalo_user_id).tags
             except (TransientError, PermanentError) as exc:  # routed by what else is known
                 log.info("route_tags_unknown", contact=contact.zalo_user_id, error=str(exc))
-        oa = self.zalo.oa_id() if any(route.oa for route in self.routes) else ""
+        oa = ""
+        if any(route.oa for route in self.routes):
+            try:
+                oa = self.zalo.oa_id()
+            except (TransientError, PermanentError) as exc:  # routed by what else is known
+                log.info("route_oa_unknown", contact=contact.zalo_user_id, error=str(exc))
         text = "\n".join(part.text for part in message.parts if isinstance(part, TextPart))
         found = routing.destination(self.routes, self.channel_id, tags, text, oa)
         log.info("conversation_routed", contact=contact.zalo_user_id, route=found.route, channel=found.channel_id)

@@ -29,11 +29,12 @@ from zfsync.domain import (
     ZaloQuota,
     ZaloSent,
 )
-from zfsync.errors import InvalidResponse, PermanentError
+from zfsync.errors import InvalidResponse, PermanentError, PermissionMissing
 from zfsync.log import Throttle
 from zfsync.quota import Quota
 from zfsync.zalo.codes import DOCUMENTED_LIMIT, RATE_LIMIT_WAIT, TokenRejected, error_for
 from zfsync.zalo.oauth import TokenKeeper
+from zfsync.zalo.permissions import Ledger
 
 log = structlog.get_logger("zfsync.zalo")
 
@@ -51,8 +52,11 @@ class ZaloClient:
         session: requests.Session | None = None,
         on_request: Callable[[str], None] | None = None,
         quota: Quota | None = None,
+        permissions: Ledger | None = None,
     ):
         self.api_url = api_url
+        # The permission groups Zalo refused: their calls fail at once, and are asked again hourly.
+        self.permissions = permissions or Ledger(lambda: 0.0)
         self._tokens = tokens
         # Every call to the OA API spends from the one Zalo budget; the window resets each minute.
         self.quota = quota or Quota("zalo", DOCUMENTED_LIMIT, minute_windows=True)
@@ -242,6 +246,18 @@ class ZaloClient:
         return self._request("GET", endpoint, params=params)
 
     def _request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        refused = self.permissions.blocked(endpoint)
+        if refused is not None:
+            raise refused
+        try:
+            answer = self._authorised(method, endpoint, kwargs)
+        except PermissionMissing as exc:
+            self.permissions.refused(exc)
+            raise
+        self.permissions.worked(endpoint)
+        return answer
+
+    def _authorised(self, method: str, endpoint: str, kwargs: dict[str, Any]) -> Any:
         token = self._tokens.access_token()
         try:
             return self._once(method, endpoint, token, kwargs)
@@ -331,7 +347,10 @@ class ZaloClient:
             return int(src) == 0
         # One live report lists no `src`: fall back to comparing the sender with the OA's own id.
         if self._oa_id is None:
-            self.oa_profile()
+            try:
+                self.oa_profile()
+            except PermissionMissing:
+                return None  # the OA's id is not ours to read: the row cannot be placed
         if self._oa_id is None:
             return None
         return str(raw.get("from_id")) == self._oa_id

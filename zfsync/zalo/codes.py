@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from zfsync import telemetry
 from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.i18n import N_
+from zfsync.zalo import permissions
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class TokenRejected(AuthError):
     """The access token was refused; the client refreshes once and retries before giving up."""
 
 
-# Each code once. AuthError: no call succeeds until a human acts (the app, the OA, the token);
+# Each code once; the permission refusals (-212, -223) are `permissions.REFUSAL_CODES`.
+# AuthError: no call succeeds until a human acts (the app, the OA, the token);
 # TransientError: Zalo's own "try again later"; PermanentError: this request is refused for good.
 CODES: dict[int, Code] = {
     c.code: c
@@ -47,7 +49,6 @@ CODES: dict[int, Code] = {
             N_("Zalo says the message is too large. Send it shorter, or as a smaller file."),
         ),
         Code(-211, PermanentError, "the OA is out of quota for this feature"),
-        Code(-212, AuthError, "the app has not registered this API"),
         Code(
             -213,
             PermanentError,
@@ -68,7 +69,6 @@ CODES: dict[int, Code] = {
         Code(-219, AuthError, "the app was removed or disabled"),
         Code(-220, TokenRejected, "the access token expired or was removed"),
         Code(-221, PermanentError, "the OA must be verified for this feature"),
-        Code(-223, AuthError, "the OA has not granted this API to the app"),
         Code(
             -224,
             PermanentError,
@@ -135,6 +135,8 @@ DOCUMENTED_LIMIT = 4000  # requests a minute per app (research/zalo_api.md §7);
 
 def error_for(code: int, message: str, *, endpoint: str, status: int | None = None) -> RemoteError:
     """Classify one Zalo error code into the zfsync hierarchy; the error carries the agent's advice."""
+    if code in permissions.REFUSAL_CODES:  # what it stops depends on the endpoint's permission group
+        return permissions.refusal(code, message, endpoint=endpoint, status=status)
     known = CODES.get(code)
     reason = message or (known.meaning if known else "unknown Zalo error")
     if known is not None and known.cls is RateLimited:
