@@ -149,6 +149,7 @@ SEND_ANSWERS = {**recorded("zalo/message_cs_quota_doc.json"), **recorded("zalo/m
         ("paid", ZaloQuota("")),
         ("reply_fixed", ZaloQuota("reply", 8, 8)),
         ("reply_uncounted", ZaloQuota("reply")),
+        ("reply_without_quota", ZaloQuota("")),  # read as the paid answer: the writer asks quota/message
     ],
 )
 def test_zalo_send_answers_say_what_the_send_was_paid_from(zalo, requests_mock, case, quota):
@@ -166,6 +167,15 @@ def test_zalo_quota_of_a_user_and_of_the_oa_recorded(zalo, requests_mock):
     assert packages[0] == ZaloPackage("cs", "sub_quota", 1990, 2000, "10/10/2024")
     assert [p.kind for p in packages] == ["sub_quota", "purchase_quota", "purchase_quota", "reward_quota"]
     assert requests_mock.last_request.json() == bodies["quota_message_oa"]
+
+
+@pytest.mark.parametrize(
+    ("case", "quota"), [("remain_dropped", ZaloQuota("reply", None, 8)), ("cs_reply_absent", None)]
+)
+def test_zalo_quota_of_a_user_under_the_2026_policy(zalo, requests_mock, case, quota):
+    answer = recorded("zalo/quota_message_user_2026_composed.json")[case]
+    requests_mock.post(f"{ZALO}/v3.0/oa/quota/message", json=answer)
+    assert zalo.message_quota("3665924733554159312") == (1690184100000, quota)
 
 
 def test_zalo_the_card_the_quote_and_the_tags_are_written_as_the_docs_show(zalo, requests_mock):
@@ -608,9 +618,14 @@ def test_the_zalo_simulator_plays_the_quota_tags_card_and_shared_details_with_re
 
     sends = [*SEND_ANSWERS.values(), recorded("zalo/message_cs_doc.json")]
     text = {"recipient": {"user_id": user}, "message": {"text": "dạ"}}
-    for mode in ("fixed", "counted", "uncounted"):
+    user_quotas = [
+        recorded("zalo/quota_message_user_doc.json"),
+        *recorded("zalo/quota_message_user_2026_composed.json").values(),
+    ]
+    for mode in ("fixed", "counted", "uncounted", "absent"):
         zalo.modes.reply_quota = mode
         assert_recorded_shape(post("/v3.0/oa/message/cs", text), sends)
+        assert_recorded_shape(post("/v3.0/oa/quota/message", {"user_id": user}), user_quotas)
     zalo.modes.reply_quota = "counted"
     zalo.add_customer_message(user, text="b")  # 48 h of eight free replies start over
     answers = [post("/v3.0/oa/message/cs", text)["data"]["quota"] for _ in range(9)]

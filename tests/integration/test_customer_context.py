@@ -4,6 +4,8 @@ and the resolve notice that respects the quota."""
 
 from __future__ import annotations
 
+import pytest
+
 from zfsync.domain import reference_id
 from zfsync.sim.base import Fault
 
@@ -123,6 +125,23 @@ def test_zalo_info_sends_the_card_and_confirms_and_no_command_reaches_the_custom
     assert properties(b, LAN).get("zalo_tags", "") == ""
 
 
+def test_zalo_info_past_the_window_asks_zalo_before_it_refuses(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    b.clock.advance(8 * 24 * HOUR)
+    agent_note(b, LAN, "/zalo info")  # Zalo agrees the window is shut: no card, one note
+    assert not [s for s in b.zalo.sent if "card" in s]
+    assert "7 days" in [t for t in our_notes(b) if "could not do" in t][-1]
+    b.clock.advance(2 * HOUR)
+    b.zalo.users[LAN]["last_interaction"] = int(b.clock() * 1000)  # the customer followed, or called
+    b.fc.add_agent_message(b.conversation_of(LAN), "/zalo info", message_type="private")
+    b.settle(rounds=7, step=HOUR)  # a conversation past the window is swept every 6 hours
+    # No message came: only quota/message could have told zfsync that the window is open again.
+    assert [s for s in b.zalo.sent if "card" in s]
+    assert "sent the card" in our_notes(b)[-1]
+
+
 def test_a_command_zalo_refuses_comes_back_as_a_note_in_words(quick_bridge):
     b = quick_bridge
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
@@ -211,3 +230,52 @@ def test_no_request_per_message_rides_on_any_of_this(quick_bridge):
     assert extra("/v3.0/oa/user/detail") <= 1
     assert extra("/v3.0/oa/quota/message") <= 1
     assert extra("/v2.0/oa/tag/tagfollower") == 0
+
+
+# What Zalo answers a reply within 48 h, by policy (recorded/zalo/message_cs_quota_*.json and
+# quota_message_user_*.json): the docs count eight free replies down, then draw on the OA's package, then
+# answer a paid message with no `quota`; the 2026 reports make them free, with `remain` fixed at "8", then
+# without `remain`, or (not ruled out) without the whole `quota` object and `cs_reply`.
+POLICIES = {
+    "documented, then the package": ("counted", 2000, True, "0"),
+    "documented, no package left": ("counted", 0, True, "0"),
+    "2026, remain fixed": ("fixed", 2000, False, "8"),
+    "2026, remain dropped": ("uncounted", 2000, False, None),
+    "2026, quota dropped": ("absent", 2000, False, None),
+    "2026, quota dropped, no package left": ("absent", 0, False, None),
+}
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_free_replies_under_each_policy_and_answer_form(quick_bridge, policy):
+    b = quick_bridge
+    mode, package, spent, left = POLICIES[policy]
+    b.zalo.modes.reply_quota, b.zalo.modes.package_messages = mode, package
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    conversation = b.conversation_of(LAN)
+    asked = b.zalo.requests.get("/v3.0/oa/quota/message", 0)
+    for number in range(10):
+        b.fc.add_agent_message(conversation, f"trả lời {number}")
+    b.settle()
+    assert len(b.sent_to(LAN)) == 10
+    spent_notes = [t for t in our_notes(b) if "free replies to this customer are spent" in t]
+    assert len(spent_notes) == (1 if spent else 0)
+    refresh(b)
+    assert properties(b, LAN).get("zalo_free_replies_left") == left
+    # quota/message is asked about the customer at most once an hour (and the package once).
+    assert b.zalo.requests.get("/v3.0/oa/quota/message", 0) - asked <= 2
+    b.fc.set_resolved(conversation, True)
+    b.settle()
+    assert (b.settings.sync.resolve_notice in b.sent_to(LAN)) is not spent  # sent only while it is free
+    # Past the 48 hours every policy pays: the agent is told once, and no resolve notice goes.
+    b.clock.advance(49 * HOUR)
+    b.fc.set_resolved(conversation, False)
+    b.fc.add_agent_message(conversation, "shop gửi thêm thông tin ạ")
+    b.settle()
+    assert b.sent_to(LAN)[-1] == "shop gửi thêm thông tin ạ"
+    assert len([t for t in our_notes(b) if "free replies to this customer are spent" in t]) == 1
+    sent = len(b.sent_to(LAN))
+    b.fc.set_resolved(conversation, True)
+    b.settle()
+    assert len(b.sent_to(LAN)) == sent

@@ -77,8 +77,11 @@ class Modes:
     two_ids: bool = False
     # What a reply within 48 h of the customer's last interaction is paid from, under whichever policy is
     # in force (recorded/zalo/message_cs_quota_*.json): "fixed" answers remain "8" every time (2026
-    # reports), "counted" counts the 8 free ones down (the docs), "uncounted" says "reply" with no count.
-    # Past them, sends draw on the OA package's `package_messages` (sub_quota), then are paid (no quota).
+    # reports), "counted" counts the 8 free ones down (the docs), "uncounted" says "reply" with no count,
+    # "absent" answers a free reply with no `quota` at all (if 2026 drops the whole object). Past them,
+    # sends draw on the OA package's `package_messages` (sub_quota), then are paid (no quota).
+    # quota/message's `cs_reply` follows the same policy (recorded/zalo/quota_message_user_*.json):
+    # counted down, fixed at 8, without `remain` ("uncounted"), or not there at all ("absent").
     reply_quota: str = "fixed"
     package_messages: int = 2000
     # API paths (comma-separated) whose permission group the OA has not granted the app: they answer -223
@@ -440,6 +443,8 @@ class ZaloSim(SimApp):
         """What a send to ``user`` is paid from, as the answer's ``quota`` says (None: a paid message)."""
         if self._free_left(user):
             user["replies"] = int(user.get("replies", 0)) + 1
+            if self.modes.reply_quota == "absent":
+                return None
             if self.modes.reply_quota == "uncounted":
                 return {"quota_type": "reply"}
             if self.modes.reply_quota == "fixed":
@@ -480,13 +485,14 @@ class ZaloSim(SimApp):
             user = self.users.get(str(body.get("user_id", "")))
             if user is None or "last_interaction" not in user:
                 return zalo_error(-201, "user_id is invalid!")
-            return ok(
-                {
-                    "last_interaction": str(user["last_interaction"]),
-                    "cs_reply": {"remain": self._free_left(user), "total": FREE_REPLIES},
-                    "promotion": {"daily_remain": 0, "daily_total": 1, "monthly_remain": 4, "monthly_total": 6},
-                }
-            )
+            policy = self.modes.reply_quota
+            answer: Json = {"last_interaction": str(user["last_interaction"])}
+            if policy in ("counted", "fixed"):
+                answer["cs_reply"] = {"remain": self._free_left(user), "total": FREE_REPLIES}
+            elif policy == "uncounted":
+                answer["cs_reply"] = {"total": FREE_REPLIES}
+            answer["promotion"] = {"daily_remain": 0, "daily_total": 1, "monthly_remain": 4, "monthly_total": 6}
+            return ok(answer)
 
     def _tag(self, request: Request) -> Response:
         """Tag a follower (a tag that does not exist is created), or remove the tag."""

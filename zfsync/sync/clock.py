@@ -53,13 +53,31 @@ class Learned:
     spent: bool  # the free replies are spent: this send, or the next one, is paid
 
 
-def after_send(quota: ZaloQuota | None) -> Learned | None:
-    """``quota``: what the answer said the send was paid from (None: the client could not tell)."""
+@dataclass(frozen=True)
+class AskZalo:
+    """The answer does not say whether the send was free: ask `quota/message` (at most hourly)."""
+
+
+def after_send(quota: ZaloQuota | None, contact: Contact, now: float) -> Learned | AskZalo | None:
+    """``quota``: what the answer said the send was paid from (None: the client could not tell).
+
+    An answer with no ``quota`` is a paid message in the docs, but Zalo stops returning ``remain`` from
+    2026-03-01 and does not say whether the whole object goes too: within the 48 free hours such an answer
+    is not taken as paid until `quota/message` says the free replies are spent (`after_quota_check`)."""
     if quota is None:
         return None
     if quota.kind == "reply":
         return Learned(quota.remain, spent=quota.remain == 0)
+    if quota.kind == "" and now * 1000 < free_until_ms(contact):
+        return AskZalo() if should_ask_zalo(contact, now) else None
     return Learned(0, spent=True)  # from the package, bought, rewarded, or billed: the free ones are spent
+
+
+def after_quota_check(reply: ZaloQuota | None) -> Learned:
+    """What `quota/message`'s ``cs_reply`` says of the free replies (absent or uncounted: free, no count)."""
+    if reply is None or reply.remain is None:
+        return Learned(None, spent=False)
+    return Learned(reply.remain, spent=reply.remain == 0)
 
 
 def local_time(ms: int) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from zfsync.domain import Contact, Kind, Media, OutboxRow, ZaloMessage, ZaloSent
-from zfsync.errors import PermanentError, TransientError
+from zfsync.errors import PermanentError, RemoteError, TransientError
 from zfsync.i18n import N_
 from zfsync.sync import clock, echo, media, notes, pages, plan
 from zfsync.sync.delivery import Failure, Outcome, Refused, Sent, Skipped
@@ -84,15 +84,42 @@ class ZaloWriter:
         """An agent's image or file (a download and an upload), or a long text sent as a document."""
         return row.kind in (Kind.IMAGE, Kind.FILE, Kind.TEXT_FILE)
 
+    def window_per_zalo(self, contact: Contact) -> bool | None:
+        """For a customer zfsync thinks is past the 7-day window: Zalo's own view (`quota/message`, at most
+        hourly: an interaction other than a message may have opened it). None: Zalo could not be asked."""
+        now = self.clock()
+        if not clock.should_ask_zalo(contact, now):  # asked within the hour: what was learned then stands
+            return clock.window_open(self.store.contact_by_id(contact.id), now)
+        try:
+            interacted, quota = self.zalo.message_quota(contact.zalo_user_id)
+        except (PermanentError, TransientError) as exc:
+            log.info("zalo_window_unknown", contact=contact.zalo_user_id, error=str(exc))
+            return None
+        free = quota.remain if quota is not None else None
+        self.store.learn_clock(contact.id, interacted, free, quota is not None, quota_checked_at=now)
+        return clock.window_open(self.store.contact_by_id(contact.id), now)
+
     def learned(self, contact: Contact, row: OutboxRow, sent: ZaloSent) -> None:
         """What the answer said the send was paid from: the customer's free replies, the OA's package."""
         quota = sent.quota
-        learned = clock.after_send(quota)
-        if learned is None or quota is None:
+        if quota is None:
             return
-        self.store.learn_clock(contact.id, free_left=learned.free_left, free_known=True)
         if quota.kind == "sub_quota" and quota.remain is not None:
             self.package_seen(quota.remain, quota.total or 0, quota.expires)
+        now = self.clock()
+        learned = clock.after_send(quota, contact, now)
+        if isinstance(learned, clock.AskZalo):
+            try:
+                interacted, reply = self.zalo.message_quota(contact.zalo_user_id)
+            except RemoteError as exc:  # not known: nothing is learned; the reply itself was sent
+                log.info("zalo_free_replies_unknown", contact=contact.zalo_user_id, error=str(exc))
+                return
+            learned = clock.after_quota_check(reply)
+            self.store.learn_clock(contact.id, interacted, learned.free_left, True, quota_checked_at=now)
+        elif learned is not None:
+            self.store.learn_clock(contact.id, free_left=learned.free_left, free_known=True)
+        if learned is None:
+            return
         if learned.spent and row.conversation_id and self.store.mark_warned(contact.id, free_ms=contact.interacted_ms):
             note = notes.note_row(
                 f"free-spent:{contact.id}:{contact.interacted_ms}",
@@ -226,20 +253,9 @@ class OutsideWindowReply(Reply):
         self.reply = reply
 
     def send(self) -> Outcome:
-        writer, contact = self.writer, self.contact
-        now = writer.clock()
-        if clock.should_ask_zalo(contact, now):
-            try:
-                interacted, quota = writer.zalo.message_quota(contact.zalo_user_id)
-            except (PermanentError, TransientError) as exc:
-                log.info("zalo_window_unknown", contact=contact.zalo_user_id, error=str(exc))
-                return self.reply.send()  # Zalo decides: at worst it refuses, and the agent is told why
-            free = quota.remain if quota is not None else None
-            writer.store.learn_clock(contact.id, interacted, free, quota is not None, quota_checked_at=now)
-            self.contact = writer.store.contact_by_id(contact.id)
-            if clock.window_open(self.contact, now):
-                return self.reply.send()
-        return Refused("the customer's last interaction is over 7 days old", notes.WINDOW_CODE)
+        if self.writer.window_per_zalo(self.contact) is False:
+            return Refused("the customer's last interaction is over 7 days old", notes.WINDOW_CODE)
+        return self.reply.send()  # open, or not known: Zalo decides, at worst it refuses and the agent is told
 
     def _send(self) -> ZaloSent:
         raise AssertionError("sent through the reply it holds")
@@ -272,7 +288,7 @@ class CommandReply(Reply):
         writer, user = self.writer, self.contact.zalo_user_id
         done = f"command:{self.row.source_id}"  # no message on Zalo: an id of its own
         if self.name == "info":
-            if not clock.window_open(self.contact, writer.clock()):
+            if not clock.window_open(self.contact, writer.clock()) and writer.window_per_zalo(self.contact) is False:
                 return Refused(
                     "the customer's last interaction is over 7 days old", notes.WINDOW_CODE, notes.WINDOW_ADVICE
                 )
