@@ -105,6 +105,11 @@ class PermanentError(RemoteError):
     """The provider refused this request for good (bad recipient, payload, quota, billing)."""
 
 
+class ParameterRefused(PermanentError):
+    """The provider refused a parameter of this request (Zalo's -201 family): another value may pass, for
+    instance a quote under another of the message's ids, or no quote at all."""
+
+
 class PermissionMissing(PermanentError):
     """The OA has not granted the app one of Zalo's permission groups (``permission``, a key of
     `zfsync.zalo.permissions.GROUPS`): only the calls that need that group fail; everything else goes on.

@@ -11,9 +11,14 @@ from zfsync import cli, metrics, status
 from zfsync.domain import Route
 from zfsync.sim.base import Fault
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID, agent_object, channel_object
+from zfsync.sim.zalo import conversation_id_of
 
 LAN = "9007199254740993123"
 KHANH = "2512007384617209999"
+
+
+def texts(messages: list[dict]) -> list[str]:
+    return [p["text"]["content"] for m in messages for p in m["message_parts"] if "text" in p]
 
 
 def test_a_signed_reply_carries_the_agents_vietnamese_name_and_fits_zalos_2000_characters(quick_bridge):
@@ -63,6 +68,34 @@ def test_a_quote_zalo_refuses_falls_back_once_and_the_agent_is_not_bothered(quic
     assert reply["text"] == "Dạ còn ạ" and "quote" not in reply
     assert b.notes() == []
     assert b.zalo.requests["/v3.0/oa/message/cs"] == 2  # the quoted try, then the reply alone: once
+
+
+def test_a_quote_under_the_feeds_id_refused_is_offered_under_the_conversation_listings(quick_bridge):
+    b = quick_bridge
+    b.zalo.modes.update({"two_ids": True, "quote_ids": "conversation"})
+    b.zalo.add_customer_message(LAN, "Lan", text="Áo này còn size M không?")
+    b.cycle()  # a new customer: the feed, then their conversation listing, which shows the other id
+    asked = b.customer_messages(LAN)[0]
+    b.fc.add_agent_message(b.conversation_of(LAN), "Dạ còn ạ", in_reply_to={"message_id": asked["id"]})
+    b.settle()
+    (reply,) = b.sent_records(LAN)
+    assert reply["quote"] == conversation_id_of(b.zalo.messages[0]["message_id"])
+    assert b.zalo.requests["/v3.0/oa/message/cs"] == 2  # the feed's id, then the listing's
+
+
+def test_a_refusal_the_quote_does_not_cause_is_not_sent_again_without_it(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="Áo này còn size M không?")
+    b.cycle()
+    asked = b.customer_messages(LAN)[0]
+    b.zalo.faults.append(
+        Fault("/v3.0/oa/message/cs", "zalo_error", code=-213, message="User has not followed the OA", count=1)
+    )
+    b.fc.add_agent_message(b.conversation_of(LAN), "Dạ còn ạ", in_reply_to={"message_id": asked["id"]})
+    b.settle(rounds=2)
+    assert b.sent_records(LAN) == []
+    assert b.zalo.requests["/v3.0/oa/message/cs"] == 1  # no doomed second request without the quote
+    assert any("not followed the OA" in t for t in texts(b.notes()))
 
 
 def unanswered(b) -> dict:

@@ -88,6 +88,7 @@ SKIP_PAID = SkipNotice("the resolve notice would be a paid message (sync.resolve
     [
         ("text", {"text": "Dạ"}, True, True, SendText("Dạ")),
         ("text", {"text": "Dạ", "quote": "zm-1"}, True, False, SendText("Dạ", quote="zm-1")),
+        ("text", {"text": "Dạ", "quote": "zm-1", "quote_alias": "zc-1"}, False, True, SendText("Dạ", "zm-1", "zc-1")),
         ("image", {"url": "u"}, True, True, SendAttachment("image")),
         ("file", {"url": "u"}, True, True, SendAttachment("file")),
         ("text_file", {"text": "dài"}, True, True, SendDocument("dài")),

@@ -212,7 +212,7 @@ def test_a_command_row_carries_the_command_and_who_wrote_it():
     assert row.payload == {"command": "tag", "arg": "Khách VIP", "agent_id": "ag-1"}
 
 
-SIGNED = Known(signatures={"ag-1": "— Lan, CSKH"}, quotes={"fm-customer": "zalo-7"})
+SIGNED = Known(signatures={"ag-1": "— Lan, CSKH"}, quotes={"fm-customer": ("zalo-7", "zalo-7-listed")})
 
 
 def test_a_reply_is_signed_once_and_the_signature_counts_in_zalos_2000_characters():
@@ -246,6 +246,7 @@ def test_a_quoted_reply_quotes_the_zalo_message_on_its_first_text_only():
     )
     rows = plan_page([quoted], NOW, Rules(), SIGNED).rows
     assert [(r.kind, r.payload.get("quote")) for r in rows] == [(Kind.TEXT, "zalo-7"), (Kind.IMAGE, None)]
+    assert rows[0].payload["quote_alias"] == "zalo-7-listed"  # offered if Zalo refuses the feed's id
     elsewhere = FcMessage("m2", "c1", "agent", "ag-1", "normal", AT, (TextPart("ok"),), in_reply_to="fm-agent")
     assert "quote" not in plan_page([elsewhere], NOW, Rules(), SIGNED).rows[0].payload  # not a customer's
 

@@ -75,6 +75,9 @@ class Modes:
     # The live pair of recordings shows one message under one id in listrecentchat and another (192 ms
     # earlier) in conversation: with two_ids on, every conversation row is listed so.
     two_ids: bool = False
+    # Which of a message's two ids `quote_message_id` takes (unknown: research/fidelity-audit.md):
+    # "feed" (listrecentchat's), "conversation" (the conversation listing's), or "either".
+    quote_ids: str = "either"
     # What a reply within 48 h of the customer's last interaction is paid from, under whichever policy is
     # in force (recorded/zalo/message_cs_quota_*.json): "fixed" answers remain "8" every time (2026
     # reports), "counted" counts the 8 free ones down (the docs), "uncounted" says "reply" with no count,
@@ -418,7 +421,7 @@ class ZaloSim(SimApp):
                 return zalo_error(-232, "User has not interacted with the OA")
             if self.now() * 1000 - user["last_interaction"] > WINDOW_MS:
                 return zalo_error(-230, "User has not interacted with the OA in the past 7 days")
-            if quote is not None and not any(m.get("message_id") == quote for m in self.messages):
+            if quote is not None and not self._quotable(quote):
                 return zalo_error(-201, "quote_message_id is invalid!")
             quota = self._charge(user)
             self.add_oa_message(user_id, text, via_api=True, media=media, kind="template" if card else "text")
@@ -430,6 +433,12 @@ class ZaloSim(SimApp):
                 self.sent[-1]["card"] = card
         answer: Json = {"quota": quota} if quota else {}
         return ok({**answer, "message_id": send_id, "user_id": user_id, "sent_time": sent_time})
+
+    def _quotable(self, quote: Any) -> bool:
+        feed = {m.get("message_id") for m in self.messages}
+        conversation = {conversation_id_of(i) for i in feed if isinstance(i, str)} if self.modes.two_ids else feed
+        accepted = {"feed": feed, "conversation": conversation}.get(self.modes.quote_ids, feed | conversation)
+        return quote in accepted
 
     def _free_left(self, user: Json) -> int:
         """The free replies left to ``user`` now (0 past 48 h of their last interaction)."""

@@ -63,15 +63,20 @@ class OutboxStore(StoreBase):
         query = self.prepared(f"ids_among:{column}:{size}", build)
         return {row[0] for row in query.tuples(**{str(n): i for n, i in enumerate(filled)})}
 
-    def zalo_ids_of_posts(self, fc_message_ids: Iterable[str]) -> dict[str, str]:
-        """The Zalo message each of these FreshChat messages was copied from (a quoted message's source)."""
+    def zalo_ids_of_posts(self, fc_message_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The Zalo message each of these FreshChat messages was copied from (a quoted message's source):
+        its ids, the feed's first, then the one the conversation listing shows where it was seen there too."""
         Message = self.tables.Message
-        found: dict[str, str] = {}
+        found: dict[str, tuple[str, ...]] = {}
         for chunk in chunks(list(fc_message_ids), 400):
-            query = Message.select(Message.direction, Message.kind, Message.dest_id, Message.source_id).where(
-                Message.dest_id.in_(chunk)
-            )
-            found.update({r.dest_id: r.source_id for r in query if r.direction == "z2f" and r.kind != "failure_note"})
+            query = Message.select(
+                Message.direction, Message.kind, Message.dest_id, Message.source_id, Message.listing, Message.alias_id
+            ).where(Message.dest_id.in_(chunk))
+            for r in query:
+                if r.direction != "z2f" or r.kind == "failure_note":
+                    continue
+                ids = (r.source_id, r.alias_id) if r.listing != domain.CONVERSATION else (r.alias_id, r.source_id)
+                found[r.dest_id] = tuple(i for i in ids if i)
         return found
 
     def recorded_near(self, zalo_user_id: str, since_ms: int, until_ms: int) -> list[domain.RecordedRow]:

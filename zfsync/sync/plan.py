@@ -148,6 +148,7 @@ def recreate_user_after_refusal(user_still_there: bool) -> bool:
 class SendText:
     text: str
     quote: str = ""  # the Zalo message it answers (an agent quoted it in FreshChat), if any
+    quote_alias: str = ""  # the same message's id in the conversation listing, where it is another
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def plan_to_zalo(kind: str, payload: Json, notice_only_when_free: bool = False, 
         return SendAttachment(kind)
     if kind == Kind.TEXT_FILE:
         return SendDocument(payload["text"])
-    return SendText(payload["text"], str(payload.get("quote") or ""))
+    return SendText(payload["text"], str(payload.get("quote") or ""), str(payload.get("quote_alias") or ""))
 
 
 def parse_command(text: str, prefix: str) -> tuple[str, str] | None:

@@ -34,7 +34,7 @@ class Known:
     the Zalo message each quoted FreshChat message was copied from."""
 
     signatures: Mapping[str, str] = field(default_factory=dict)  # agent id -> "— Lan" ("" : none)
-    quotes: Mapping[str, str] = field(default_factory=dict)  # FreshChat message id -> Zalo message id
+    quotes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # FreshChat message id -> its Zalo ids
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def plan_page(new: list[FcMessage], now: float, rules: Rules, known: Known | Non
                 # the position before it so nothing after it overtakes it either.
                 return PagePlan(rows, read, resolved, agent_activity, waiting=True, answered_at=answered)
             signature = known.signatures.get(message.actor_id, "") if message.actor_type == "agent" else ""
-            quote = known.quotes.get(message.in_reply_to, "") if message.in_reply_to else ""
+            quote = known.quotes.get(message.in_reply_to, ()) if message.in_reply_to else ()
             rows.extend(rows_for_reply(message, rules.long_text, Signed(signature, rules.signature_position), quote))
             at = message.created_time.timestamp()
             agent_id = message.actor_id if message.actor_type == "agent" else ""
@@ -152,10 +152,13 @@ def signature_line(template: str, first_name: str, last_name: str) -> str:
     return template.replace("{agent_first_name}", first_name.strip() or name).replace("{agent_name}", name)
 
 
-def rows_for_reply(message: FcMessage, long_text: str, signed: Signed | None = None, quote: str = "") -> list[NewRow]:
+def rows_for_reply(
+    message: FcMessage, long_text: str, signed: Signed | None = None, quote: tuple[str, ...] = ()
+) -> list[NewRow]:
     """One row per Zalo message the reply becomes, in order: text (split, or one document when
     ``sync.long_text = "file"``), then each image and file as its own row. The agent's signature line is
-    counted in Zalo's 2,000 characters; the first text quotes ``quote`` (a Zalo message id) if given."""
+    counted in Zalo's 2,000 characters; the first text quotes ``quote`` (a Zalo message's ids: the feed's,
+    and the conversation listing's where it differs) if given."""
     signed = signed or Signed()
     at = message.created_time.timestamp()
     payloads: list[tuple[str, Json]] = []
@@ -176,7 +179,8 @@ def rows_for_reply(message: FcMessage, long_text: str, signed: Signed | None = N
         first_text = next((i for i, (kind, _) in enumerate(payloads) if kind == Kind.TEXT), None)
         if first_text is not None:
             kind, payload = payloads[first_text]
-            payloads[first_text] = (kind, {**payload, "quote": quote})
+            alias = {"quote_alias": quote[1]} if quote[1:] else {}
+            payloads[first_text] = (kind, {**payload, "quote": quote[0], **alias})
     if not payloads and (message.parts or message.reply_parts):
         # Content with nothing Zalo can carry (an unknown part type): tell the agent, never drop it silently.
         agent_id = message.actor_id if message.actor_type == "agent" else ""

@@ -104,8 +104,8 @@ class ZaloRecord(Protocol):
 
     def record_aliases(self, zalo_user_id: str, aliases: dict[str, str]) -> None: ...
 
-    def zalo_ids_of_posts(self, fc_message_ids: Iterable[str]) -> dict[str, str]:
-        """The Zalo message each FreshChat message was copied from."""
+    def zalo_ids_of_posts(self, fc_message_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The Zalo message each FreshChat message was copied from: its ids, the feed's first."""
         ...
 
 

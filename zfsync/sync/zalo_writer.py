@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from zfsync.domain import Contact, Kind, Media, OutboxRow, ZaloMessage, ZaloSent
-from zfsync.errors import PermanentError, RemoteError, TransientError
+from zfsync.errors import ParameterRefused, PermanentError, RemoteError, TransientError
 from zfsync.i18n import N_
 from zfsync.sync import clock, echo, media, notes, pages, plan
 from zfsync.sync.delivery import Failure, Outcome, Refused, Sent, Skipped
@@ -73,7 +73,7 @@ class ZaloWriter:
         if isinstance(planned, plan.RunCommand):
             return CommandReply(self, row, contact, planned.name, planned.arg)  # no message: no window
         if isinstance(planned, plan.SendText):
-            reply = TextReply(self, row, contact, planned.text, planned.quote)
+            reply = TextReply(self, row, contact, planned.text, (planned.quote, planned.quote_alias))
         elif isinstance(planned, plan.SendDocument):
             reply = DocumentReply(self, row, contact, planned.text)
         else:
@@ -192,21 +192,20 @@ class Reply(ABC):
 
 
 class TextReply(Reply):
-    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, text: str, quote: str = ""):
+    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, text: str, quotes: tuple[str, ...] = ()):
         super().__init__(writer, row, contact)
         self.text = text
-        self.quote = quote
+        self.quotes = tuple(q for q in quotes if q)  # the quoted message's ids, in the order Zalo is offered them
 
     def _send(self) -> ZaloSent:
         zalo, user = self.writer.zalo, self.contact.zalo_user_id
-        if not self.quote:
-            return zalo.send_text(user, self.text)
-        try:
-            return zalo.send_text(user, self.text, quote=self.quote)
-        except PermanentError as exc:
-            # The quoted message may be too old or gone: the reply goes without the quote, once.
-            log.info("zalo_quote_refused", row=self.row.id, error=str(exc))
-            return zalo.send_text(user, self.text)
+        for quote in self.quotes:
+            try:
+                return zalo.send_text(user, self.text, quote=quote)
+            except ParameterRefused as exc:  # any other refusal holds without the quote: no doomed resend
+                # Zalo may know the message under its other listing's id, or no longer at all.
+                log.info("zalo_quote_refused", row=self.row.id, quote=quote, error=str(exc))
+        return zalo.send_text(user, self.text)
 
 
 class DocumentReply(Reply):

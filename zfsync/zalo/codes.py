@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zfsync import telemetry
-from zfsync.errors import AuthError, PermanentError, RateLimited, RemoteError, TransientError
+from zfsync.errors import AuthError, ParameterRefused, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.i18n import N_
 from zfsync.zalo import permissions
 
@@ -38,7 +38,7 @@ CODES: dict[int, Code] = {
         Code(-32, RateLimited, "the app reached its API call limit for this minute"),
         Code(-100, PermanentError, "the uploaded attachment expired"),
         Code(-200, TransientError, "Zalo could not send the message; try again later"),
-        Code(-201, PermanentError, "a parameter is invalid"),
+        Code(-201, ParameterRefused, "a parameter is invalid"),
         Code(-204, AuthError, "the OA is disabled or deleted"),
         Code(-205, AuthError, "the OA does not exist"),
         Code(-209, AuthError, "the app is not activated"),
