@@ -65,6 +65,26 @@ def test_message_pages_follow_link_href_until_it_is_missing(client, requests_moc
     assert first.created_time.microsecond == 123000
 
 
+def test_channels_are_read_from_every_page_the_pagination_names(client, requests_mock):
+    def page(items, total_pages):
+        return {"channels": items, "pagination": {"total_pages": total_pages, "current_page": 1}, "links": {}}
+
+    mock = requests_mock.get(
+        f"{API}/v2/channels",
+        [{"json": page([{"id": "a"}], 2)}, {"json": page([{"id": "b"}, "junk"], 2)}],
+    )
+    assert [c["id"] for c in client.channels()] == ["a", "b"]
+    assert [r.qs["page"] for r in mock.request_history] == [["1"], ["2"]]
+    # A server that claims endless pages but runs dry stops the reading; one with no pagination is one page.
+    requests_mock.get(
+        f"{API}/v2/groups",
+        [{"json": {"groups": [{"id": "g"}], "pagination": {"total_pages": 10**9}}}, {"json": {"groups": []}}],
+    )
+    assert [g["id"] for g in client.groups()] == ["g"]
+    requests_mock.get(f"{API}/v2/groups", json={"groups": [{"id": "h"}], "pagination": {"total_pages": "2"}})
+    assert [g["id"] for g in client.groups()] == ["h"]
+
+
 def test_html_with_200_is_an_invalid_response(client, requests_mock):
     requests_mock.get(
         f"{API}/v2/users",

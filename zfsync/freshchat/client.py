@@ -37,6 +37,7 @@ from zfsync.freshchat import wire
 from zfsync.quota import Quota
 
 PAGE_SIZE = 50  # the documented maximum for items_per_page
+LIST_PAGES = 40  # 2,000 channels or groups: far more than an account has, and a bound on a looping server
 REFUSED_WAIT = 30.0  # seconds after a 429 that names no time (FreshChat documents no window)
 DEFAULT_LIMIT = 400  # requests a minute: FreshChat documents none; freshchat.requests_per_minute sets it
 
@@ -212,12 +213,22 @@ class FreshChatClient:
         return FcAgent(str(body.get("id") or agent_id), first, last)
 
     def groups(self) -> list[Json]:
-        body = self._call("GET", "/v2/groups", "/v2/groups", params={"items_per_page": PAGE_SIZE})
-        return [g for g in wire.list_under(body, "groups", "/v2/groups") if isinstance(g, dict)]
+        return self._every_page("/v2/groups", "groups")
 
     def channels(self) -> list[Json]:
-        body = self._call("GET", "/v2/channels", "/v2/channels", params={"items_per_page": PAGE_SIZE})
-        return [c for c in wire.list_under(body, "channels", "/v2/channels") if isinstance(c, dict)]
+        return self._every_page("/v2/channels", "channels")
+
+    def _every_page(self, path: str, key: str) -> list[Json]:
+        """A small list of the account (channels, groups) from all its pages: `pagination.total_pages`
+        says how many (recorded/freshchat/channels_swagger.json), at most `LIST_PAGES` of them."""
+        found: list[Json] = []
+        for page in range(1, LIST_PAGES + 1):
+            body = self._call("GET", path, path, params={"page": page, "items_per_page": PAGE_SIZE})
+            items = [item for item in wire.list_under(body, key, path) if isinstance(item, dict)]
+            found.extend(items)
+            if not items or page >= wire.total_pages(body):
+                break
+        return found
 
     # --- plumbing ------------------------------------------------------------------------------------
 

@@ -52,6 +52,13 @@ def list_under(body: Any, key: str, endpoint: str) -> list[Any]:
     return value
 
 
+def total_pages(body: Any) -> int:
+    """How many pages a list answer says there are (1 when it does not say)."""
+    pagination = body.get("pagination") if isinstance(body, dict) else None
+    total = pagination.get("total_pages") if isinstance(pagination, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else 1
+
+
 def user_body(user: FcNewUser) -> Json:
     body: Json = {"reference_id": user.reference_id, "first_name": user.first_name}
     if user.avatar_url:

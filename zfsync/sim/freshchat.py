@@ -105,6 +105,18 @@ def channel_object(channel_id: str, name: str) -> Json:
     }
 
 
+def _paged(key: str, items: list[Json], request: Request) -> Response:
+    """One page of a list, as `page` and `items_per_page` (at most 50, default 20) ask."""
+    try:
+        page = max(1, int(request.query.get("page", "1")))
+        size = min(50, max(1, int(request.query.get("items_per_page", "20"))))
+    except ValueError:
+        return error(400, "INVALID_VALUE", "page or items_per_page is invalid")
+    pages = max(1, -(-len(items) // size))
+    pagination = {"total_items": len(items), "total_pages": pages, "current_page": page, "items_per_page": size}
+    return Response(200, {key: items[(page - 1) * size : page * size], "pagination": pagination, "links": {}})
+
+
 def _one_page(count: int) -> Json:
     return {
         "pagination": {"total_items": count, "total_pages": 1, "current_page": 1, "items_per_page": 50},
@@ -384,10 +396,8 @@ class FreshChatSim(SimApp):
                 return self._post_message(route[1], request)
             if route in (["images", "upload"], ["files", "upload"]) and method == "POST":
                 return self._upload(route[0], request)
-            if route == ["channels"]:
-                return Response(200, {"channels": list(self.channels), **_one_page(len(self.channels))})
-            if route == ["groups"]:
-                return Response(200, {"groups": list(self.groups), **_one_page(len(self.groups))})
+            if route in (["channels"], ["groups"]):
+                return _paged(route[0], self.channels if route == ["channels"] else self.groups, request)
             if len(route) == 2 and route[0] == "agents":
                 agent = self.agents.get(route[1])
                 return Response(200, agent) if agent else error(404, "AGENT_NOT_FOUND", "agent not found")
