@@ -20,6 +20,7 @@ from zfsync.sync.reminders import PACKAGE_KEY
 from zfsync.sync.unanswered import waiting_range
 from zfsync.zalo import permissions
 
+USER_LIST_CUT_SHOWN = 86_400.0  # seconds a cut user list stays a problem line
 HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, or "stopped"
 STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
 ACTIVE_KEY = "daemon.active"  # written by the active daemon of a shared store: its host, pid and since when
@@ -178,6 +179,21 @@ def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: fl
             }
         )
     found += _permission_problems(store.get_state(permissions.STATE_KEY), now)
+    cut = store.user_list_cut()
+    if cut is not None and now - cut[0] < USER_LIST_CUT_SHOWN:
+        days = ", ".join(f"{period.split(':')[0].replace('_', '-')} ({total})" for period, total in cut[1][:5])
+        found.append(
+            {
+                "what": _(
+                    "Zalo: more customers interacted on a day than Zalo lets be listed (10,000): {days}; a "
+                    "catch-up after downtime or a history import of those days may miss some of them"
+                ).format(days=days),
+                "fix": _(
+                    "keep the daemon's downtime short on such days (the live feed misses nobody); see "
+                    "`journalctl -u zfsync | grep zalo_user_list_cut`"
+                ),
+            }
+        )
     if report["failed"]:
         found.append(
             {

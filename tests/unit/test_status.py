@@ -163,3 +163,10 @@ def test_a_second_daemon_reaching_the_store_by_another_path_is_refused_too(tmp_p
         store_path.rename(tmp_path / "moved.db")  # renamed while held: still the same file, still locked
         with pytest.raises(ZfsyncError), only_instance(tmp_path / "moved.db"):
             pass
+
+
+def test_a_user_list_zalo_cut_short_is_a_line_for_a_day(store):
+    store.note_user_list_cut(NOW - 60, [("2026_12_06:2026_12_06", 10_250)])
+    (line,) = [p for p in report(store)["problems"] if "10,000" in p["what"]]
+    assert "2026-12-06 (10250)" in line["what"] and "zalo_user_list_cut" in line["fix"]
+    assert not [p for p in status.collect(store, now=NOW + 86_400)["problems"] if "10,000" in p["what"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -29,6 +30,7 @@ RESUME_KEY = "zalo.feed_resume"  # "offset|mark": where a capped scan reads on
 BASELINE_KEY = "zalo.baseline"  # "time:id,id,...": what the feed held at the first start
 OWED_KEY = "zalo.feed_owed"  # "user,user,...": the catch-up a cycle cut short still owes
 HISTORY_KEY = "zalo.history_import"  # JSON: the history import asked for, and how far it got
+USER_LIST_CUT_KEY = "zalo.user_list_cut"  # JSON: when user/getlist last named more users than it lets be read
 
 
 class StateStore(StoreBase):
@@ -115,6 +117,17 @@ class StateStore(StoreBase):
                 self.set_state(OWED_KEY, ",".join(sorted(owed)))
             else:
                 self.delete_state(OWED_KEY)
+
+    def note_user_list_cut(self, at: float, cut: Sequence[tuple[str, int]]) -> None:
+        self.set_state(USER_LIST_CUT_KEY, json.dumps({"at": at, "periods": [[p, n] for p, n in cut]}))
+
+    def user_list_cut(self) -> tuple[float, list[tuple[str, int]]] | None:
+        """When `user/getlist` last named more users than it lets be read, and for which days."""
+        try:
+            found = json.loads(self.get_state(USER_LIST_CUT_KEY) or "null")
+            return float(found["at"]), [(str(p), int(n)) for p, n in found["periods"]]
+        except (ValueError, TypeError, KeyError):
+            return None
 
     # --- tokens (the `TokenStore` of zfsync.zalo.oauth) ----------------------------------------------
 

@@ -149,9 +149,11 @@ class HistoryImporter:
         return queued
 
     def _customers(self, since_ms: int) -> list[str]:
-        users = interacted_since(self.zalo, since_ms, self.clock())
-        if users is not None:
-            return users
+        found = interacted_since(self.zalo, since_ms, self.clock())
+        if found is not None:
+            if found.cut:
+                self.store.note_user_list_cut(self.clock(), found.cut)
+            return found.users
 
         # No permission to list users: whoever stands on the feed back to the first day.
         def older(row: ZaloMessage) -> bool:

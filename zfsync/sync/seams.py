@@ -9,7 +9,7 @@ each part of the core names only the seams it uses, and speaks domain values thr
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 from zfsync.domain import (
@@ -104,6 +104,8 @@ class ZaloRecord(Protocol):
 
     def record_aliases(self, zalo_user_id: str, aliases: dict[str, str]) -> None: ...
 
+    def note_user_list_cut(self, at: float, cut: Sequence[tuple[str, int]]) -> None: ...
+
     def zalo_ids_of_posts(self, fc_message_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
         """The Zalo message each FreshChat message was copied from: its ids, the feed's first."""
         ...
@@ -111,6 +113,10 @@ class ZaloRecord(Protocol):
 
 class HistoryRecord(Protocol):
     """What the history import reads and records (`zfsync.sync.history`)."""
+
+    def note_user_list_cut(self, at: float, cut: Sequence[tuple[str, int]]) -> None:
+        """Zalo listed more users for these days than it lets be read: (period, how many it counted)."""
+        ...
 
     def feed_cursor(self) -> FeedCursor: ...
 
