@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from zfsync.domain import Contact, ZaloProfile
-from zfsync.sync.profiles import freshchat_user, shown
+from zfsync.sync.profiles import PROPERTY_LIMIT, freshchat_user, shown
 
 NOW = 1_800_000_000.0
 NOW_MS = int(NOW * 1000)
@@ -66,3 +66,15 @@ def test_a_user_is_written_again_only_when_what_it_shows_changed():
     assert shown(freshchat_user(LAN, "{name}", NOW + 60, profile)) == first
     moved = ZaloProfile("u1", "Lan", shared=(("city", "Hà Nội"),))
     assert shown(freshchat_user(LAN, "{name}", NOW, moved)) != first
+
+
+def test_a_long_value_is_cut_on_a_word_within_the_property_limit():
+    tags = tuple(f"Nhãn {n}" for n in range(100))  # 100 tags: about 800 characters joined
+    notes = ("Khách quen, hay mua sỉ; " * 30,)
+    user = freshchat_user(LAN, "{name} Zalo", NOW, ZaloProfile("u1", "Lan", tags=tags, notes=notes))
+    shown_tags, shown_notes = props(user)["zalo_tags"], props(user)["zalo_notes"]
+    assert len(shown_tags) <= PROPERTY_LIMIT and len(shown_notes) <= PROPERTY_LIMIT
+    assert shown_tags.endswith("…") and shown_tags[:-1].split(", ")[-1] in ("Nhãn", *tags)
+    assert shown_tags.startswith("Nhãn 0, Nhãn 1, ") and shown_notes.startswith("Khách quen, hay mua sỉ")
+    short = freshchat_user(LAN, "{name} Zalo", NOW, ZaloProfile("u1", "Lan", tags=("VIP",)))
+    assert props(short)["zalo_tags"] == "VIP"

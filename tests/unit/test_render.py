@@ -55,3 +55,15 @@ def test_zalo_content_types_render_readably():
     assert "latitude 21.0, longitude 105.8 (Zalo sent '105.8, 21.0')" in render.location_text("105.8, 21.0")
     assert "latitude 1.5, longitude 2.5" in render.location_text("2.5,1.5")  # ambiguous: the docs' order
     assert render.zalo_parts(content_of({"type": "text", "message": ""})) == [TextPart("(empty message)")]
+
+
+def test_a_value_cut_on_a_word_with_an_ellipsis():
+    assert render.cut_on_word("VIP, Khách quen, Quận 1", 12) == "VIP, Khách…"
+    assert render.cut_on_word("VIP", 12) == "VIP"
+    assert render.cut_on_word("abcdefghijklmnop", 5) == "abcd…"  # one word longer than the room
+    assert render.cut_on_word("ab cdef gh", 9) == "ab cdef…"
+
+
+@given(st.text(), st.integers(min_value=1, max_value=300))
+def test_a_cut_value_never_exceeds_its_room(text, limit):
+    assert len(render.cut_on_word(text, limit)) <= max(limit, 1)

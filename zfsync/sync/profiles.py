@@ -21,7 +21,7 @@ import structlog
 from zfsync.domain import Contact, FcNewUser, ZaloProfile, reference_id
 from zfsync.errors import PermanentError, RemoteError, TransientError
 from zfsync.priority import Priority, purpose
-from zfsync.sync import clock
+from zfsync.sync import clock, render
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.seams import Contacts
 
@@ -40,6 +40,9 @@ SHARED_PROPERTIES = {
     "district": "zalo_district",
     "dob": "zalo_dob",
 }
+# FreshChat documents no length for a property's value; 255 is Freshworks' single-line text field, and keeps
+# a customer with 300 tags or a page of notes from a refused update that would leave every property stale.
+PROPERTY_LIMIT = 255
 # Properties zfsync alone writes: when Zalo's side empties one (the last tag removed), it is emptied too.
 OWN_PROPERTIES = ("zalo_tags", "zalo_notes")
 
@@ -76,7 +79,7 @@ def freshchat_user(
         reference_id=reference_id(contact.zalo_user_id),
         first_name=name,
         avatar_url=contact.avatar_url,
-        properties=tuple(properties),
+        properties=tuple((prop, render.cut_on_word(value, PROPERTY_LIMIT)) for prop, value in properties),
         phone=phone,
     )
 

@@ -172,6 +172,18 @@ def part_kinds(parts: tuple[Part, ...]) -> list[str]:
     return sorted({p.kind if isinstance(p, OtherPart) else names.get(type(p), "collection") for p in parts})
 
 
+def cut_on_word(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: whole, or cut after a word with "…" (a word longer than
+    the room is cut where the room ends)."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    if not text[limit - 1].isspace() and not head[-1:].isspace():  # the cut falls in a word: leave it out
+        words = head.rsplit(None, 1)
+        head = words[0] if len(words) == 2 else head
+    return head.rstrip(" \t\n,;:-") + "…"
+
+
 def long_text_preview(text: str, size: int = 300) -> str:
     """The text message that goes before a long reply sent as a document (``sync.long_text = "file"``)."""
     head = text if len(text) <= size else text[:size].rsplit(" ", 1)[0] + " …"
