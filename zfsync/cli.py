@@ -224,6 +224,7 @@ def cmd_auth(args: argparse.Namespace) -> int:
         if args.refresh_token is not None:
             if not args.refresh_token.strip():
                 raise ConfigError("zfsync auth zalo: --refresh-token is empty: paste the token from the API Explorer")
+            log.remember_secret(args.refresh_token.strip())
             tokens = client.redeem_refresh_token(args.refresh_token.strip())
             store.save_tokens(tokens, time.time())
             forget_permission_refusals(store)

@@ -27,6 +27,7 @@ from zfsync.config_keys import (
 )
 from zfsync.domain import Route
 from zfsync.errors import ConfigError
+from zfsync.log import remember_secret
 from zfsync.settings import FreshChatSettings, MetricsSettings, Settings, SyncSettings, ZaloSettings
 
 DEFAULT_PATHS = (Path("config.toml"), Path("/etc/zfsync/config.toml"))
@@ -187,13 +188,15 @@ def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Pat
             "config keys freshchat.hot_interval, warm_interval, cold_interval: expected hot <= warm <= cold"
         )
     store_path, store_url = _store(values["store"], source)
+    store_password = secrets.get(STORE_PASSWORD_ENV, "").strip()
+    remember_secret(store_password)
     return Settings(
         zalo=ZaloSettings(app_secret=_secret(secrets, ZALO_SECRET_ENV), **z),
         freshchat=FreshChatSettings(api_key=_secret(secrets, FRESHCHAT_KEY_ENV), **f),
         sync=SyncSettings(**s),
         store_path=store_path,
         store_url=store_url,
-        store_password=secrets.get(STORE_PASSWORD_ENV, "").strip(),
+        store_password=store_password,
         routes=routes,
         log_level=values["log"]["level"],
         log_format=values["log"]["format"],
@@ -210,6 +213,7 @@ def _secret(secrets: Mapping[str, str], name: str) -> str:
     value = secrets.get(name, "").strip()
     if not value:
         raise ConfigError(f"secret {name} is missing: set it in the environment or in a .env file beside the config")
+    remember_secret(value)
     return value
 
 

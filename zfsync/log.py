@@ -1,8 +1,10 @@
 """structlog set-up: coloured console on a terminal, syslog-prefixed lines under journald, JSON otherwise.
 
 Under journald (``$JOURNAL_STREAM`` set) each line starts with ``<N>``, its syslog priority, so
-``journalctl -u zfsync -p warning`` shows only problems. A last line of defence masks any value whose key
-looks like a secret, so a token passed to a log call by mistake never reaches the journal.
+``journalctl -u zfsync -p warning`` shows only problems. Two last lines of defence keep
+secrets out of the journal at every level: a value whose key looks like a secret is masked, and so is any
+known secret (`remember_secret`: the tokens, the API key, the app secret) wherever it appears in a line,
+a library's debug record of its SQL and a traceback included.
 
 Every other line the process writes goes the same way: the records of the libraries' own loggers
 (APScheduler, urllib3, Python's warnings) become ``library_log`` events, and an exception nobody caught (in
@@ -25,6 +27,46 @@ import structlog
 
 PRIORITY = {"debug": 7, "info": 6, "warning": 4, "warn": 4, "error": 3, "critical": 2, "exception": 3}
 SECRET_HINTS = ("token", "secret", "api_key", "apikey", "password", "authorization", "verifier")
+
+
+SECRET_MIN_LENGTH = 8  # shorter values would mask ordinary words; no key or token is this short
+KEEP_SECRETS = 64  # tokens rotate daily: the newest few dozen values are enough
+_known: OrderedDict[str, None] = OrderedDict()
+_known_lock = threading.Lock()
+
+
+def remember_secret(*values: str | None) -> None:
+    """Values the process holds that must never be written (tokens, keys, the app secret): any line that
+    contains one, whoever wrote it (a library's debug record of its SQL, a traceback), has it masked."""
+    with _known_lock:
+        for value in values:
+            if value and len(value) >= SECRET_MIN_LENGTH:
+                _known[value] = None
+                _known.move_to_end(value)
+        while len(_known) > KEEP_SECRETS:
+            _known.popitem(last=False)
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret `remember_secret` was given replaced by ``***``."""
+    with _known_lock:
+        known = sorted(_known, key=len, reverse=True)
+    for value in known:
+        if value in text:
+            text = text.replace(value, "***")
+    return text
+
+
+class _Redacting:
+    """The renderer's line, with any known secret masked: by value, so that no key name, library or
+    exception text can carry one past it."""
+
+    def __init__(self, renderer: Callable[[Any, str, dict[str, Any]], Any]):
+        self.renderer = renderer
+
+    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> Any:
+        line = self.renderer(logger, method, event)
+        return redact(line) if isinstance(line, str) else line
 
 
 def mask_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -156,11 +198,12 @@ def setup(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) 
         mask_secrets,
     ]
     if chosen == "journald":
-        processors += [_journald_prefix, structlog.processors.format_exc_info, _JournaldRenderer()]
+        processors += [_journald_prefix, structlog.processors.format_exc_info, _Redacting(_JournaldRenderer())]
     elif chosen == "json":
-        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
+        renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
+        processors += [structlog.processors.format_exc_info, _Redacting(renderer)]
     else:
-        processors += [structlog.dev.ConsoleRenderer(colors=stream.isatty())]
+        processors += [_Redacting(structlog.dev.ConsoleRenderer(colors=stream.isatty()))]
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),

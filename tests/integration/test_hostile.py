@@ -337,3 +337,31 @@ def test_status_reports_a_stuck_poll_a_long_wait_and_a_crash_loop_with_their_fix
     b.store.set_state(STARTS_KEY, ",".join(str(b.clock() - i * 60) for i in range(4)))
     assert "started 4 times" in status.render(report(b), now=b.clock())
     assert json.dumps(report(b)["problems"])  # in --json too
+
+
+def test_no_token_or_key_reaches_the_log_at_debug_level_through_a_refresh_and_a_send(quick_bridge):
+    import io
+
+    from zfsync import log
+
+    out = io.StringIO()
+    log.setup("debug", "json", out)
+    try:
+        b = quick_bridge
+        seen = set(b.zalo.access_tokens) | set(b.zalo.refresh_tokens)
+        conversation = talking(b, KHANH)[KHANH]
+        b.clock.advance(25 * 3600)  # past the access token's life: refreshed, the new pair stored
+        b.cycle()
+        b.fc.add_agent_message(conversation, "Dạ shop đây ạ")
+        b.settle(rounds=6, step=200)  # a conversation quiet for a day is polled every 10 minutes
+        assert b.sent_to(KHANH) == ["Dạ shop đây ạ"]
+        seen |= set(b.zalo.access_tokens) | set(b.zalo.refresh_tokens)
+        stored = b.store.load_tokens()
+        assert stored is not None and stored.access_token in seen and len(seen) >= 4  # a refresh happened
+        written = out.getvalue()
+        assert 'INSERT INTO \\"token\\"' in written  # peewee's debug record of the SQL: there, masked
+        leaked = [token for token in seen if token in written]
+        assert leaked == [], "a Zalo token reached the log"
+        assert b.settings.freshchat.api_key not in written and b.settings.zalo.app_secret not in written
+    finally:
+        log.setup("info", "json", io.StringIO())

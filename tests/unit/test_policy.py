@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import io
+import logging
+
+import pytest
 
 from zfsync import log
 from zfsync.sync.delivery import MAX_DELAY, backoff
@@ -82,3 +85,19 @@ def test_every_library_record_goes_through_structlog_and_routine_ones_stay_quiet
     ]
     assert events[0]["message"] == "Retrying after connection broken"
     assert "RuntimeError: thread bug" in events[2]["exception"] and events[2]["thread"] == "worker-1"
+
+
+@pytest.mark.parametrize("fmt", ["journald", "json", "console"])
+def test_a_known_secret_is_masked_wherever_it_appears_in_a_line(fmt):
+    out = io.StringIO()
+    log.setup("debug", fmt, out)
+    log.remember_secret("tok-3f9a8b7c6d5e", "short")  # under 8 characters: too short to be a secret
+    logger = log.structlog.get_logger("t")
+    logging.getLogger("peewee").debug("('INSERT INTO \"token\" VALUES (?)', ['tok-3f9a8b7c6d5e'])")
+    try:
+        raise RuntimeError("refused tok-3f9a8b7c6d5e")
+    except RuntimeError:
+        logger.exception("cycle_crashed", detail="short and tok-3f9a8b7c6d5e")
+    written = out.getvalue()
+    assert "tok-3f9a8b7c6d5e" not in written and written.count("***") >= 3 and "short" in written
+    log.setup("info", "json", io.StringIO())

@@ -22,6 +22,7 @@ from zfsync.domain import (
     ZaloTokens,
     safe_text,
 )
+from zfsync.log import remember_secret
 from zfsync.store.base import Figures, StoreBase, columns
 from zfsync.store.prepared import Slot
 
@@ -136,9 +137,11 @@ class StateStore(StoreBase):
         row = self.prepared("tokens", lambda: Token.select().where(Token.provider == "zalo")).first()
         if row is None:
             return None
+        remember_secret(row.access_token, row.refresh_token)
         return StoredTokens(row.access_token, row.refresh_token, row.expires_at, row.dead_reason)
 
     def save_tokens(self, tokens: ZaloTokens, now: float) -> None:
+        remember_secret(tokens.access_token, tokens.refresh_token)  # before the SQL that carries them is logged
         Token = self.tables.Token
         Token.insert(
             provider="zalo",
