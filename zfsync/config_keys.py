@@ -185,11 +185,10 @@ def _signature(key: str, value: Any) -> str:
     """The agents' signature: text with {agent_first_name} and {agent_name} only, one line of at most 100
     characters (it is counted in every reply's 2,000)."""
     text = _text(key, value).strip()
-    try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
-    except ValueError:
-        fields = ["?"]
-    if any(field not in ("agent_first_name", "agent_name") for field in fields) or "\n" in text or len(text) > 100:
+    # Exactly the two fields, as written: no format specs ({agent_name:>500}), conversions, escapes ({{).
+    rest = text.replace("{agent_first_name}", "").replace("{agent_name}", "")
+    plain = not any(c in rest for c in "{}") and all(c == " " or c.isprintable() for c in text)
+    if not plain or len(text) > 100:
         raise ConfigError(
             f"config key {key}: expected one line of at most 100 characters of text, {{agent_first_name}} and "
             f"{{agent_name}} (no other braces), got {value!r}"

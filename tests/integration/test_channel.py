@@ -200,3 +200,17 @@ def test_check_finds_a_routes_channel_and_group_past_the_first_page(bridge, tmp_
     out = capsys.readouterr().out
     assert "route 1: tag 'VIP' -> channel chan-069, group group-059" in out and "[[route]] 1" not in out
     assert bridge.fc.requests["/v2/channels"] == 2 and bridge.fc.requests["/v2/groups"] == 2  # 50 a page
+
+
+def test_a_1990_character_agent_name_gives_at_most_two_sends_for_a_2000_character_reply(quick_bridge):
+    b = quick_bridge
+    b.reconfigure(agent_signature="— {agent_first_name} ({agent_name}), CSKH")
+    b.fc.agents[AGENT_ID] = agent_object(AGENT_ID, "T" * 1990, "{agent_name}\nTrần")
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    b.fc.add_agent_message(b.conversation_of(LAN), "Dạ. " * 500)
+    b.settle()
+    sent = b.sent_to(LAN)
+    assert 1 <= len(sent) <= 2 and all(len(text) <= 2000 for text in sent)
+    signature = sent[-1].rsplit("\n", 1)[-1]
+    assert signature.startswith("— T") and len(signature) <= 200 and "{agent_name}" not in signature

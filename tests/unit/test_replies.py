@@ -259,7 +259,20 @@ def test_a_quoted_reply_quotes_the_zalo_message_on_its_first_text_only():
         ("— {agent_first_name}", "", "Nguyễn", "— Nguyễn"),
         ("— {agent_name}", "", "", ""),  # no name: unsigned, never "— "
         ("— Đội CSKH", "", "", "— Đội CSKH"),
+        # Names are data: substituted once, one plain line, at most 64 characters each.
+        ("— {agent_name}", "{agent_first_name}", "{agent_name}", "— {agent_first_name} {agent_name}"),
+        ("— {agent_first_name}", "Lan\nGọi 0901", "", "— Lan Gọi 0901"),
+        ("— {agent_first_name}", "Lan\u202e", "\x00", "— Lan"),
+        ("— {agent_first_name}", "Thảo " * 40, "", "— " + ("Thảo " * 12).strip() + "…"),
     ],
 )
 def test_the_signature_line(template, first, last, line):
     assert signature_line(template, first, last) == line
+
+
+def test_a_very_long_agent_name_cannot_multiply_the_sends():
+    line = signature_line("— {agent_name} ({agent_first_name}), {agent_name}", "T" * 1990, "Trần")
+    assert len(line) <= 200
+    signed = Known(signatures={"ag-1": line})
+    rows = plan_page([message(1, TextPart("Dạ. " * 500))], NOW, Rules(), signed).rows  # 2,000 characters
+    assert len(rows) <= 2 and all(len(r.payload["text"]) <= 2000 for r in rows)

@@ -172,6 +172,14 @@ def part_kinds(parts: tuple[Part, ...]) -> list[str]:
     return sorted({p.kind if isinstance(p, OtherPart) else names.get(type(p), "collection") for p in parts})
 
 
+def one_line(value: str, limit: int) -> str:
+    """A value from outside (a name, a tag) as one plain line: NFC, control and format characters (a
+    newline, a right-to-left override) gone, runs of spaces one, cut on a word to ``limit`` characters."""
+    text = unicodedata.normalize("NFC", value)
+    text = "".join(" " if c.isspace() else c for c in text if c.isspace() or unicodedata.category(c)[0] != "C")
+    return cut_on_word(" ".join(text.split()), limit)
+
+
 def cut_on_word(text: str, limit: int) -> str:
     """``text`` in at most ``limit`` characters: whole, or cut after a word with "…" (a word longer than
     the room is cut where the room ends)."""

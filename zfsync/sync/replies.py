@@ -7,6 +7,7 @@ tests/unit/test_replies.py; `zfsync.sync.freshchat_reader` reads the page and re
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -124,6 +125,11 @@ def _resolve_notice_row(message: FcMessage, notice: str) -> NewRow:
     )
 
 
+NAME_LIMIT = 64  # an agent's name in a signature
+SIGNATURE_LIMIT = 200  # the whole line: every reply keeps at least 1,799 of Zalo's 2,000 characters
+PLACEHOLDER = re.compile(r"\{(agent_first_name|agent_name)\}")
+
+
 @dataclass(frozen=True)
 class Signed:
     """The agent's signature line (``sync.agent_signature``), and where it goes."""
@@ -145,11 +151,16 @@ class Signed:
 
 
 def signature_line(template: str, first_name: str, last_name: str) -> str:
-    """``sync.agent_signature`` for one agent; "" when it needs a name FreshChat did not give."""
-    name = " ".join(part for part in (first_name.strip(), last_name.strip()) if part)
+    """``sync.agent_signature`` for one agent; "" when it needs a name FreshChat did not give. The names
+    are data: one plain line each, at most `NAME_LIMIT` characters, put in one pass (a name that reads
+    "{agent_name}" stays those words), and the whole line is at most `SIGNATURE_LIMIT` characters."""
+    first = render.one_line(first_name, NAME_LIMIT)
+    name = render.one_line(" ".join(part for part in (first_name, last_name) if part.strip()), NAME_LIMIT)
     if not template or (("{agent" in template) and not name):
         return ""
-    return template.replace("{agent_first_name}", first_name.strip() or name).replace("{agent_name}", name)
+    fields = {"agent_first_name": first or name, "agent_name": name}
+    line = PLACEHOLDER.sub(lambda found: fields[found.group(1)], template)
+    return render.cut_on_word(line, SIGNATURE_LIMIT)
 
 
 def rows_for_reply(
