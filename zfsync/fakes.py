@@ -161,6 +161,8 @@ class FakeFreshChat:
     files: dict[str, Media] = field(default_factory=dict)
     agents: dict[str, FcAgent] = field(default_factory=lambda: {"agent-1": FcAgent("agent-1", "Lan", "Nguyễn")})
     assignees: dict[str, str] = field(default_factory=dict)  # conversation -> agent
+    channel_ids: list[str] = field(default_factory=lambda: ["fake-channel"])
+    group_ids: list[str] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def agent_writes(self, conversation_id: str, text: str, agent_id: str = "agent-1") -> FcMessage:
@@ -245,6 +247,12 @@ class FakeFreshChat:
 
     def account_configuration(self) -> Json:
         return {"app_id": "fake", "widget_version": "fake"}
+
+    def channels(self) -> list[Json]:
+        return [{"id": channel, "name": channel} for channel in self.channel_ids]
+
+    def groups(self) -> list[Json]:
+        return [{"id": group, "name": group} for group in self.group_ids]
 
     def _file(self, media: Media) -> str:
         key = f"f{next(self._ids)}"

@@ -179,6 +179,18 @@ def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: fl
             }
         )
     found += _permission_problems(store.get_state(permissions.STATE_KEY), now)
+    for route, (why, _since) in sorted(store.route_problems().items()):
+        found.append(
+            {
+                "what": _("[[route]] {route}: {why}; its customers open in the default channel").format(
+                    route=route, why=why
+                ),
+                "fix": _(
+                    "correct channel_id or group_id in [[route]] {route} (`zfsync check` lists the account's "
+                    "channels and groups), then restart zfsync"
+                ).format(route=route),
+            }
+        )
     cut = store.user_list_cut()
     if cut is not None and now - cut[0] < USER_LIST_CUT_SHOWN:
         days = ", ".join(f"{period.split(':')[0].replace('_', '-')} ({total})" for period, total in cut[1][:5])

@@ -161,6 +161,59 @@ def test_new_conversations_are_routed_by_tag_and_by_keyword_and_the_rest_go_to_t
     }
 
 
+def customers_channels(b) -> dict[str, tuple[str, str | None]]:
+    channels = {c["user_id"]: (c["channel_id"], c.get("assigned_group_id")) for c in b.fc.conversations.values()}
+    return {u["reference_id"]: channels[u["id"]] for u in b.fc.users.values() if u["id"] in channels}
+
+
+def route_problems(b) -> list[dict[str, str]]:
+    return [p for p in status.collect(b.store, b.clock())["problems"] if "[[route]]" in p["what"]]
+
+
+def test_a_route_to_a_channel_or_group_the_account_lacks_is_skipped_and_its_customers_reach_the_desk(quick_bridge):
+    b = quick_bridge
+    routes = (Route("does-not-exist", keyword="bảo hành"), Route(CHANNEL_ID, group_id="no-such-group", tag="VIP"))
+    b.settings = replace(b.settings, routes=routes)
+    b.restart()
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="Máy em cần bảo hành")
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.zalo.users[LAN]["tags"] = ["VIP"]
+    b.settle(rounds=3)
+    assert customers_channels(b) == {f"zalo-{KHANH}": (CHANNEL_ID, None), f"zalo-{LAN}": (CHANNEL_ID, None)}
+    assert status.collect(b.store, b.clock())["failed"] == 0
+    notes_by_conversation = {
+        c: [t for t in texts(m) if "[[route]]" in t] for c, m in ((c, b.fc.messages[c]) for c in b.fc.conversations)
+    }
+    assert sorted(len(found) for found in notes_by_conversation.values()) == [1, 1]
+    problems = route_problems(b)
+    assert len(problems) == 2 and "does-not-exist" in problems[0]["what"] and "no-such-group" in problems[1]["what"]
+    assert b.fc.requests.get("/v2/conversations", 0) == 2  # no doomed request into the wrong channel
+
+
+def test_a_route_whose_channel_is_deleted_later_falls_back_to_the_default_channel(quick_bridge):
+    b = quick_bridge
+    b.fc.channels.append(channel_object(WARRANTY_CHANNEL, "Bảo hành"))
+    b.settings = replace(b.settings, routes=(Route(WARRANTY_CHANNEL, keyword="bảo hành"),))
+    b.restart()
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    assert route_problems(b) == []
+    b.fc.channels[:] = [c for c in b.fc.channels if c["id"] != WARRANTY_CHANNEL]  # deleted in FreshChat
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="Máy em cần BẢO HÀNH")
+    b.settle(rounds=3)
+    assert customers_channels(b)[f"zalo-{KHANH}"] == (CHANNEL_ID, None)
+    assert texts(b.customer_messages(KHANH)) == ["Máy em cần BẢO HÀNH"]
+    (note,) = [t for t in texts(b.notes()) if "[[route]] 1" in t]
+    assert "refused" in note and WARRANTY_CHANNEL in note
+    (problem,) = route_problems(b)
+    assert "refused" in problem["what"]
+    # The next customer for that route is not sent into the refusal again within the hour.
+    before = b.fc.requests.get("/v2/conversations", 0)
+    b.zalo.add_customer_message("3003", "Hoa", text="bảo hành giúp em")
+    b.settle(rounds=3)
+    assert b.fc.requests.get("/v2/conversations", 0) == before + 1
+
+
 def test_check_lists_the_routes_and_names_a_channel_or_group_the_account_lacks(bridge, tmp_path, monkeypatch, capsys):
     config = tmp_path / "config.toml"
     config.write_text(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -31,6 +31,7 @@ RESUME_KEY = "zalo.feed_resume"  # "offset|mark": where a capped scan reads on
 BASELINE_KEY = "zalo.baseline"  # "time:id,id,...": what the feed held at the first start
 OWED_KEY = "zalo.feed_owed"  # "user,user,...": the catch-up a cycle cut short still owes
 HISTORY_KEY = "zalo.history_import"  # JSON: the history import asked for, and how far it got
+ROUTE_PROBLEMS_KEY = "freshchat.route_problems"  # JSON: {route number: {"why", "at"}}, the routes found wrong
 USER_LIST_CUT_KEY = "zalo.user_list_cut"  # JSON: when user/getlist last named more users than it lets be read
 
 
@@ -118,6 +119,23 @@ class StateStore(StoreBase):
                 self.set_state(OWED_KEY, ",".join(sorted(owed)))
             else:
                 self.delete_state(OWED_KEY)
+
+    def route_problems(self) -> dict[int, tuple[str, float]]:
+        """The ``[[route]]`` tables found wrong (by number): why, and since when."""
+        try:
+            found = json.loads(self.get_state(ROUTE_PROBLEMS_KEY) or "{}")
+            return {int(n): (str(p["why"]), float(p["at"])) for n, p in found.items()}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return {}
+
+    def set_route_problems(self, found: Mapping[int, str], now: float, *, add: bool = False) -> None:
+        """Record the routes found wrong: all of them (a check of every route), or one more (``add``: a
+        conversation FreshChat refused to open where the route says). A problem seen before keeps its time."""
+        known = self.route_problems()
+        kept = {n: p for n, p in known.items() if add}
+        kept.update({n: (why, known[n][1] if n in known else now) for n, why in found.items()})
+        value = {str(n): {"why": why, "at": at} for n, (why, at) in sorted(kept.items())}
+        self.set_state(ROUTE_PROBLEMS_KEY, json.dumps(value, ensure_ascii=False))
 
     def note_user_list_cut(self, at: float, cut: Sequence[tuple[str, int]]) -> None:
         self.set_state(USER_LIST_CUT_KEY, json.dumps({"at": at, "periods": [[p, n] for p, n in cut]}))

@@ -214,6 +214,7 @@ class Engine:
             # a wrong key at once, not when the first customer writes).
             self.freshchat.account_configuration()
             self._contacted_freshchat = True
+        self.freshchat_writer.check_routes_due()  # a wrong route is skipped and shown, never followed
         return self.freshchat_reader.poll_due()
 
     def deliver(self, direction: str) -> CycleResult:

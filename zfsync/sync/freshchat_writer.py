@@ -44,6 +44,8 @@ from zfsync.sync.seams import WriterStore
 log = structlog.get_logger("zfsync.sync")
 
 RECONCILE_PAGES = 10
+ROUTE_CHECK = 3600.0  # seconds between checks of the routes against the account's channels and groups
+ROUTE_CHECK_RETRY = 300.0  # seconds before a check FreshChat did not answer is tried again
 RECONCILE_SLACK = 600.0  # seconds before the claim in which an earlier attempt's message may stand
 FC_PARTS = "_freshchat_parts"  # key in a row's payload under which the parts, media copied, are kept
 
@@ -66,6 +68,34 @@ class FreshChatWriter:
         self.channel_id = channel_id
         self.display_name = display_name
         self.routes = routes  # [[route]]: where a new conversation opens
+        self.wrong_routes: dict[int, str] = {}  # routes whose channel or group the account lacks: skipped
+        self.routes_checked_at: float | None = None
+
+    def check_routes(self) -> None:
+        """Compare the routes with the account's channels and groups (at the start, then hourly): a route
+        to a channel or group FreshChat lacks is skipped, said once in the log and shown by status."""
+        if not self.routes:
+            return
+        channels = {str(c.get("id")) for c in self.fc.channels()}
+        groups = {str(g.get("id")) for g in self.fc.groups()} if any(r.group_id for r in self.routes) else None
+        found = routing.problems(self.routes, channels, groups)
+        for number in sorted(set(found) - set(self.wrong_routes)):
+            log.warning("route_invalid", route=number, problem=found[number])
+        self.wrong_routes = found
+        self.store.set_route_problems(found, self.clock())
+        self.routes_checked_at = self.clock()
+
+    def check_routes_due(self) -> None:
+        """`check_routes` at the start and hourly; a check FreshChat does not answer is tried again later
+        (meanwhile a refused route still falls back to the default channel)."""
+        now = self.clock()
+        if not self.routes or (self.routes_checked_at is not None and now - self.routes_checked_at < ROUTE_CHECK):
+            return
+        try:
+            self.check_routes()
+        except (TransientError, PermanentError) as exc:
+            log.info("route_check_failed", error=str(exc))
+            self.routes_checked_at = now - ROUTE_CHECK + ROUTE_CHECK_RETRY
 
     def action(self, row: OutboxRow) -> Post:
         """What the row becomes: no request is made yet."""
@@ -153,6 +183,7 @@ class FreshChatWriter:
         """Which channel (and group) the customer's new conversation opens in (`zfsync.sync.routing`)."""
         if not self.routes:
             return routing.Destination(self.channel_id)
+        self.check_routes_due()
         tags: tuple[str, ...] = ()
         if any(route.tag for route in self.routes):
             try:
@@ -166,7 +197,7 @@ class FreshChatWriter:
             except (TransientError, PermanentError) as exc:  # routed by what else is known
                 log.info("route_oa_unknown", contact=contact.zalo_user_id, error=str(exc))
         text = "\n".join(part.text for part in message.parts if isinstance(part, TextPart))
-        found = routing.destination(self.routes, self.channel_id, tags, text, oa)
+        found = routing.destination(self.routes, self.channel_id, tags, text, oa, skip=self.wrong_routes)
         log.info("conversation_routed", contact=contact.zalo_user_id, route=found.route, channel=found.channel_id)
         return found
 
@@ -174,21 +205,29 @@ class FreshChatWriter:
         self, contact: Contact, fc_user: str, message: FcOutgoing, replaced: str = "", active_at: float | None = None
     ) -> Sent:
         to = self.destination(contact, message)
+        refused_route = ""
+        if to.skipped:
+            refused_route = self._route_note(to.skipped, self.wrong_routes.get(to.skipped, ""))
         try:
             conversation_id, first_id = self.fc.create_conversation(to.channel_id, fc_user, message, to.group_id)
         except PermanentError as exc:
-            if not plan.recreate_user_after_refusal(self.fc.find_user(reference_id(contact.zalo_user_id)) is not None):
+            user_there = self.fc.find_user(reference_id(contact.zalo_user_id)) is not None
+            if to.route and user_there:
+                # The route's channel or group is refused (a typo, deleted since): the default channel
+                # takes the customer, and the desk is told; a route never hides a customer.
+                refused_route = self._route_refused(to, exc)
+                to = routing.Destination(self.channel_id)
+                conversation_id, first_id = self.fc.create_conversation(to.channel_id, fc_user, message)
+            elif not plan.recreate_user_after_refusal(user_there):
                 raise
-            # The user is gone from FreshChat too: make them again, once.
-            log.warning("freshchat_user_gone", contact=contact.zalo_user_id, error=str(exc))
-            self.store.forget_fc_user(contact.id)
-            fc_user = self.ensure_user(self.store.contact_by_id(contact.id))
-            actor = fc_user if message.actor_type == "user" else message.actor_id
-            message = FcOutgoing(message.parts, message.actor_type, actor, message.message_type)
-            conversation_id, first_id = self.fc.create_conversation(to.channel_id, fc_user, message, to.group_id)
-            replaced = replaced or "the customer's previous one"
+            else:
+                conversation_id, first_id = self._recreated_user_opens(contact, message, to)
+                replaced = replaced or "the customer's previous one"
         self.store.add_conversation(contact.id, conversation_id, self.clock(), active_at)
         log.info("freshchat_conversation_opened", contact=contact.zalo_user_id, conversation=conversation_id)
+        if refused_route:
+            note = notes.note_row(f"route:{conversation_id}", refused_route, conversation_id, "", self.clock())
+            self.store.insert_rows(contact.id, [note], self.clock())
         if replaced:
             note = notes.note_row(
                 f"recreated:{conversation_id}", notes.recreated_note(replaced), conversation_id, "", self.clock()
@@ -198,6 +237,33 @@ class FreshChatWriter:
             # Some accounts may not echo the created messages: find ours to record its id.
             first_id = self.find(conversation_id, render.fingerprint(message.parts), self.clock() - RECONCILE_SLACK)
         return Sent(first_id or f"conversation:{conversation_id}", conversation_id)
+
+    def _recreated_user_opens(
+        self, contact: Contact, message: FcOutgoing, to: routing.Destination
+    ) -> tuple[str, str | None]:
+        """The user is gone from FreshChat too: make them again, once, and open the conversation."""
+        log.warning("freshchat_user_gone", contact=contact.zalo_user_id)
+        self.store.forget_fc_user(contact.id)
+        fc_user = self.ensure_user(self.store.contact_by_id(contact.id))
+        actor = fc_user if message.actor_type == "user" else message.actor_id
+        message = FcOutgoing(message.parts, message.actor_type, actor, message.message_type)
+        return self.fc.create_conversation(to.channel_id, fc_user, message, to.group_id)
+
+    def _route_refused(self, to: routing.Destination, exc: PermanentError) -> str:
+        """Record a route FreshChat refused; returns the note for the conversation opened instead."""
+        route = self.routes[to.route - 1]
+        where = f"channel {route.channel_id}" + (f", group {route.group_id}" if route.group_id else "")
+        if to.route not in self.store.route_problems():
+            log.warning("route_refused", route=to.route, channel=route.channel_id, group=route.group_id, error=str(exc))
+        why = f"FreshChat refused a conversation in {where}: {exc}"
+        self.wrong_routes[to.route] = why  # skipped until the next check of the routes
+        self.store.set_route_problems({to.route: why}, self.clock(), add=True)
+        return self._route_note(to.route, str(exc))
+
+    def _route_note(self, number: int, why: str) -> str:
+        route = self.routes[number - 1]
+        where = f"channel {route.channel_id}" + (f", group {route.group_id}" if route.group_id else "")
+        return notes.route_refused_note(number, where, render.cut_on_word(why, 300))
 
     def _latest_conversation(self, fc_user: str, exclude: str) -> str | None:
         started = {c: self.fc.conversation_started(c) for c in self.fc.user_conversations(fc_user) if c != exclude}

@@ -75,6 +75,14 @@ def recreated_note(replaced: str) -> str:
     ).format(replaced=replaced)
 
 
+def route_refused_note(route: int, where: str, error: str) -> str:
+    return _(
+        "⚠️ This customer matched [[route]] {route} ({where}), but FreshChat refused to open the conversation "
+        "there ({error}), so it opened in the default channel. The operator should correct that route in the "
+        "config (`zfsync check` lists the channels and groups)."
+    ).format(route=route, where=where, error=error)
+
+
 def free_replies_spent_note() -> str:
     return _(
         "ℹ️ The free replies to this customer are spent: Zalo bills further replies to the OA's package "

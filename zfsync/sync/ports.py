@@ -144,3 +144,11 @@ class FreshChatSide(Protocol):
     def account_configuration(self) -> Json:
         """The account's configuration: the cheapest call that proves the key and the host."""
         ...
+
+    def channels(self) -> list[Json]:
+        """The account's channels (topics), every page: each with its ``id`` and ``name``."""
+        ...
+
+    def groups(self) -> list[Json]:
+        """The account's agent groups, every page: each with its ``id`` and ``name``."""
+        ...

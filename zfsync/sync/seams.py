@@ -9,7 +9,7 @@ each part of the core names only the seams it uses, and speaks domain values thr
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from zfsync.domain import (
@@ -215,13 +215,21 @@ class Health(Protocol):
     def set_health(self, side: str, state: str, now: float, error: str = "") -> None: ...
 
 
-class WriterStore(Outbox, Contacts, Protocol):
-    """What the writers use: the outbox, and the contacts they write for."""
+class RouteRecord(Protocol):
+    """The ``[[route]]`` tables found wrong, for `zfsync status` (`zfsync.sync.routing`)."""
+
+    def route_problems(self) -> dict[int, tuple[str, float]]: ...
+
+    def set_route_problems(self, found: Mapping[int, str], now: float, *, add: bool = False) -> None: ...
+
+
+class WriterStore(Outbox, Contacts, RouteRecord, Protocol):
+    """What the writers use: the outbox, the contacts they write for, the routes found wrong."""
 
 
 class ReaderStore(ZaloRecord, Contacts, Protocol):
     """What the readers use: what was read, and the contacts it belongs to."""
 
 
-class EngineStore(Outbox, ZaloRecord, HistoryRecord, Contacts, Health, Protocol):
+class EngineStore(Outbox, ZaloRecord, HistoryRecord, Contacts, RouteRecord, Health, Protocol):
     """What the engine hands its parts: every seam (the store fits it)."""
