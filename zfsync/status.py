@@ -20,6 +20,7 @@ from zfsync.sync.reminders import PACKAGE_KEY
 from zfsync.sync.unanswered import waiting_range
 from zfsync.zalo import permissions
 
+HISTORY_PACE_WINDOW = 600.0  # seconds of imported deliveries the time left is estimated from
 USER_LIST_CUT_SHOWN = 86_400.0  # seconds a cut user list stays a problem line
 HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, or "stopped"
 STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
@@ -86,7 +87,7 @@ def collect(
         "slow": _json_list(store.get_state(SLOW_KEY)) if heartbeat_age is not None else [],
         "package": _json(store.get_state(PACKAGE_KEY)).get("kinds") or {},
         "unanswered": _unanswered(store, now, unanswered_minutes),
-        "history": _history(store),
+        "history": _history(store, now),
         "store": _store_health(store, now),
     }
     report["problems"] = problems(store, report, now, zalo_interval)
@@ -266,11 +267,16 @@ def _unanswered(store: Store, now: float, after_minutes: float) -> dict[str, Any
     return {"after_minutes": after_minutes, "count": count, "longest_seconds": longest}
 
 
-def _history(store: Store) -> dict[str, Any]:
-    """A history import under way (`zfsync import-history`), and the imported messages still waiting."""
+def _history(store: Store, now: float) -> dict[str, Any]:
+    """A history import under way (`zfsync import-history`), the imported messages still waiting, and
+    how long they will take at the pace of the last minutes (None: no pace yet)."""
     job = store.history_import()
     listed = job.users is not None if job else False
+    waiting = store.history_waiting()
+    pace = store.history_delivered_since(now - HISTORY_PACE_WINDOW) / HISTORY_PACE_WINDOW if waiting else 0.0
     return {
+        "per_minute": round(pace * 60, 1),
+        "eta_seconds": round(waiting / pace) if pace else None,
         "days": job.days if job else None,
         "customers": job.listed if job else 0,
         "customers_read": job.listed - len(job.users or ()) if job and listed else 0,
@@ -291,7 +297,15 @@ def _history_line(history: dict[str, Any]) -> list[str]:
         )
     else:
         read = f"import of the last {history['days']} days: listing the customers"
-    return [f"  history    {read}; {history['waiting']} waiting behind live messages"]
+    pace = ""
+    if history.get("waiting"):
+        eta = history.get("eta_seconds")
+        pace = (
+            f" ({history['per_minute']:g} a minute lately, about {_duration(eta)} left)"
+            if eta is not None
+            else " (none delivered in the last 10 minutes)"
+        )
+    return [f"  history    {read}; {history['waiting']} waiting behind live messages{pace}"]
 
 
 PACKAGE_KINDS = {"sub_quota": "the package's", "purchase_quota": "bought", "reward_quota": "rewarded"}
@@ -340,7 +354,9 @@ def _ago(now: float, when: float | None) -> str:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def render(report: dict[str, Any], now: float | None = None) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
-from tests.conftest import Bridge, start_bridge
+from tests.conftest import Bridge, make_engine, start_bridge
 from zfsync import cli, status
+from zfsync.priority import Priority
 from zfsync.sim.freshchat import FreshChatSim
 from zfsync.sim.zalo import ZaloSim
 from zfsync.sync import freshchat_writer, history, lanes
@@ -189,8 +191,49 @@ def test_the_cli_asks_for_an_import_and_refuses_a_bad_number_of_days(tmp_path, m
     job = quick_bridge.store.history_import()
     assert job is not None and job.days == 14 and job.users is None
     report = status.collect(quick_bridge.store, quick_bridge.clock())
-    assert report["history"] == {"days": 14, "customers": 0, "customers_read": 0, "queued": 0, "waiting": 0}
+    assert report["history"] == {
+        "days": 14,
+        "customers": 0,
+        "customers_read": 0,
+        "queued": 0,
+        "waiting": 0,
+        "per_minute": 0.0,
+        "eta_seconds": None,
+    }
     assert "history    import of the last 14 days: listing the customers" in status.render(report)
     quick_bridge.cycle()  # nobody wrote in those days: the import ends at once
     assert quick_bridge.store.history_import() is None
     assert status.collect(quick_bridge.store, quick_bridge.clock())["history"]["days"] is None
+
+
+def test_an_import_of_200_messages_ends_while_the_desks_polls_want_more_than_the_whole_budget(tmp_path, store_url):
+    gen = desk(tmp_path, store_url, 20, 10, import_history_days=7)  # 20 customers x 10 old messages
+    b = next(gen)
+    try:
+        b.settings = replace(b.settings, freshchat=replace(b.settings.freshchat, requests_per_minute=600))
+        b.restart()
+
+        def busy_desk_sleep(seconds: float) -> None:
+            # While a call waits, the desk's polls (other threads in the daemon) take all they may first:
+            # a busy desk wants more than the whole budget.
+            polls = b.engine.freshchat.quota
+            while polls.available(Priority.FEED):
+                polls.acquire(Priority.FEED)
+            b.clock.advance(seconds)
+            if not shown and b.clock() - began > 90 and b.store.history_waiting():
+                shown.append(status.render(status.collect(b.store, b.clock()), b.clock()))
+
+        b.engine = make_engine(b, sleep=busy_desk_sleep)
+        began, shown = b.clock(), []
+        while b.store.history_import() is not None or b.store.history_waiting():
+            waited = b.clock() - began
+            assert waited < 1800, f"the import starved: {b.store.history_waiting()} rows wait after {waited:.0f} s"
+            busy_desk_sleep(1.0)
+            b.cycle()  # and 2 s more
+        for n in range(20):
+            got = [t for t in texts(b.customer_messages(user_id(n))) if t.startswith(f"u{n} h")]
+            assert got == [f"u{n} h{i}" for i in range(10) if i != 9]  # the tenth is OA staff's, a note
+        (line,) = [line for line in shown[0].splitlines() if line.strip().startswith("history")]
+        assert "a minute lately, about" in line and " min left)" in line, line  # the pace while it ran
+    finally:
+        gen.close()

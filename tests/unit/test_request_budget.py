@@ -242,3 +242,35 @@ def test_an_import_spends_only_from_a_bucket_half_full_so_the_polls_keep_their_b
     imported = spend_until_refused(q, Priority.HISTORY)
     assert 0 < imported <= (capacity + 1) // 2
     assert spend_until_refused(q, Priority.FEED) >= capacity // 2 - 1  # what it left is the polls'
+
+
+def test_an_import_gets_its_share_every_minute_however_much_the_polls_want():
+    # A busy desk: polls, catch-ups and profile checks ask for all they may, second by second.
+    t = Time()
+    q = quota(400, t)
+    imported_per_minute = [0, 0, 0]
+    for second in range(180):
+        t.now = float(second)
+        imported_per_minute[second // 60] += spend_until_refused(q, Priority.HISTORY)
+        for priority in (Priority.FEED, Priority.CATCHUP, Priority.PROFILE):
+            spend_until_refused(q, priority)
+    assert all(spent >= 40 for spent in imported_per_minute)  # 10 % of 400, spread over the minute
+    assert spend_until_refused(q, Priority.SEND) > 0  # a send still goes at once
+
+
+def test_the_polls_leave_the_imports_share_only_while_it_asks_for_room():
+    def polled(import_asks_until: float) -> int:
+        t = Time()
+        q = quota(400, t)
+        spent = 0
+        for second in range(120):
+            t.now = float(second)
+            if second < import_asks_until:
+                q.available(Priority.HISTORY)  # it asks (and would spend, were there room)
+            if second >= 60:
+                spent += spend_until_refused(q, Priority.CATCHUP)
+        return spent
+
+    alone = polled(import_asks_until=0)
+    assert polled(import_asks_until=40) == alone  # its last ask long past: it has no work, nothing is kept
+    assert polled(import_asks_until=120) <= alone - 40  # asking all along: its 10 % is left to it

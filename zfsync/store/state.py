@@ -106,6 +106,19 @@ class StateStore(StoreBase):
             .count()
         )
 
+    def history_delivered_since(self, since: float) -> int:
+        """Imported messages delivered since ``since``: the pace `zfsync status` estimates the rest from."""
+        Message = self.tables.Message
+        return (
+            Message.select()
+            .where(
+                Message.history == True,  # noqa: E712
+                Message.status == Status.SENT.value,
+                Message.done_at >= since,
+            )
+            .count()
+        )
+
     def move_feed(self, mark: Mark, resume: Resume | None, owed: frozenset[str] = frozenset()) -> None:
         """Move the mark (every row above it is recorded, or belongs to a user in ``owed``), the resume
         point and the owed catch-up, in one transaction."""
