@@ -352,7 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(flag, metavar="VALUE", help=text)
     p.add_argument("--allow-insecure-http", action="store_true", help="allow http:// API URLs (the simulators)")
     p.add_argument("--force", action="store_true", help="replace existing files (each is kept as a backup)")
-    p.add_argument("--yes", action="store_true", help="confirm the OA Zalo authorised (non-interactive)")
+    p.add_argument(
+        "--yes", action="store_true", help="confirm the OA Zalo authorised, and the writing (non-interactive)"
+    )
     p.add_argument("--start", action="store_true", help="systemctl enable --now zfsync at the end")
     p = add("auth", cmd_auth, "authorise zfsync on the Zalo OA (OAuth v4)")
     p.add_argument("provider", choices=["zalo"], help="only zalo needs authorising")

@@ -4,11 +4,13 @@ running unit, without reading the config reference.
 It asks for FreshChat's API URL and key and checks them at once, lets the person pick the channel (and a
 group) from the account's own lists, asks for the Zalo app, explains the callback URL, prints the OAuth v4
 link with PKCE and takes back the address the browser landed on (or the bare code, or a refresh token),
-shows which OA was authorised and asks to confirm; then it writes ``config.toml`` (only what differs from
-the defaults) and ``zfsync.env`` (the two secrets), each with its owner and mode and never over a file
-without asking, keeping a backup; runs the probes of `zfsync check` and, under systemd, offers to start the
-unit. A bad answer gets one line saying why, and the question again; secrets are read without echo and
-never printed.
+shows which OA was authorised and asks to confirm (asking Zalo with the new tokens from a scratch store);
+asks before replacing any file and once more before writing; only then writes ``config.toml`` (only what
+differs from the defaults), ``zfsync.env`` (the two secrets), each atomically with its owner and mode,
+keeping a backup under a name of its own, and last the Zalo tokens into the store. A run that stops at any
+point before that leaves a live desk exactly as it was. Then it runs the probes of `zfsync check` and,
+under systemd, offers to start the unit. A bad answer gets one line saying why, and the question again;
+secrets are read without echo and never printed.
 
 ``--non-interactive`` takes every answer from flags or environment variables instead (for Ansible): the
 secrets only from the environment (a flag would show in ``ps``), the Zalo grant as a refresh token.
@@ -24,6 +26,7 @@ import pwd
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 from zfsync import config, config_keys
+from zfsync.cli_store import forget_permission_refusals
 from zfsync.domain import ZaloTokens
 from zfsync.errors import AuthError, ConfigError, ZfsyncError
 from zfsync.freshchat.client import FreshChatClient
@@ -116,8 +120,9 @@ class Given:
         raise ConfigError(f"zfsync setup --non-interactive: {_source(key)} is missing ({question.lower()})")
 
     def confirm(self, key: str, question: str, default: bool) -> bool:
-        # Only the OA is confirmed by a flag (--yes); replacing a file takes --force, starting takes --start.
-        return self.yes if key == "yes" else False
+        # The OA and the writing are confirmed by a flag (--yes); replacing a file takes --force, starting
+        # takes --start.
+        return self.yes if key in ("yes", "write") else False
 
     def refused(self, reason: str) -> None:
         raise ConfigError(f"zfsync setup: {reason}")
@@ -256,28 +261,72 @@ def service_ids() -> tuple[int, int] | None:
         return None
 
 
-def write_file(path: Path, text: str, mode: int, asker: Asker, force: bool) -> Path | None:
-    """Write ``text`` to ``path`` with ``mode`` (and root:zfsync as root); an existing file is replaced only
-    when the person agrees (or ``--force``), and kept as a backup beside it, whose path is returned."""
-    backup = None
-    if path.exists():
+@dataclass(frozen=True)
+class FileWrite:
+    """A file setup will write, decided before anything is written."""
+
+    path: Path
+    text: str
+    replaces: bool  # an older file with other content stands there: it is kept as a backup
+
+
+def plan_write(path: Path, text: str, asker: Asker, force: bool) -> FileWrite | None:
+    """What writing ``text`` to ``path`` takes, asked and checked now (None: the file already says it). An
+    existing file is replaced only when the person agrees (or ``--force``); a place that cannot be
+    written is one line, before any file is."""
+    if path.is_dir():
+        raise ConfigError(f"zfsync setup: {path} is a directory; pass --config with a file's path")
+    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("/"))
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"zfsync setup: cannot write {path}: {folder} is not a writable folder")
+    if not path.exists():
+        return FileWrite(path, text, False)
+    try:
         if path.read_text(encoding="utf-8", errors="replace") == text:
             return None
-        if not (force or asker.confirm("overwrite", f"{path} exists: replace it (a backup is kept)?", False)):
-            raise ConfigError(f"zfsync setup: {path} was left as it was; run again and agree, or pass --force")
-        backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.copy2(path, backup)
-        os.chmod(backup, mode)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w", encoding="utf-8") as out:
-        out.write(text)
-    os.chmod(temporary, mode)  # whatever the umask
-    owners = service_ids()
-    if owners is not None:
-        os.chown(temporary, *owners)
-    os.replace(temporary, path)
+    except OSError as exc:
+        raise ConfigError(f"zfsync setup: cannot read {path}: {exc.strerror}") from None
+    if not (force or asker.confirm("overwrite", f"{path} exists: replace it (a backup is kept)?", False)):
+        raise ConfigError(f"zfsync setup: {path} was left as it was; run again and agree, or pass --force")
+    return FileWrite(path, text, True)
+
+
+def write_file(planned: FileWrite, mode: int) -> Path | None:
+    """Write the planned file with ``mode`` (and root:zfsync as root), atomically; an older file is kept as a
+    backup beside it first, under a name no other backup has, whose path is returned."""
+    path, backup = planned.path, None
+    try:
+        if planned.replaces and path.exists():
+            backup = _backup(path, mode)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w", encoding="utf-8") as out:
+            out.write(planned.text)
+        os.chmod(temporary, mode)  # whatever the umask
+        owners = service_ids()
+        if owners is not None:
+            os.chown(temporary, *owners)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise ConfigError(f"zfsync setup: cannot write {path}: {exc.strerror or exc}") from None
     return backup
+
+
+def _backup(path: Path, mode: int) -> Path:
+    """A copy of ``path`` beside it, named for the second, with a number after it when that name is taken
+    (two runs in one second keep both originals)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for number in range(1, 1000):
+        backup = path.with_name(f"{path.name}.bak-{stamp}" + (f"-{number}" if number > 1 else ""))
+        try:
+            descriptor = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            continue
+        with open(descriptor, "wb") as out, open(path, "rb") as original:
+            shutil.copyfileobj(original, out)
+        os.chmod(backup, mode)
+        return backup
+    raise ConfigError(f"zfsync setup: too many backups of {path} this second; remove some and run again")
 
 
 def hand_store_to_service(store_path: Path) -> None:
@@ -323,7 +372,7 @@ class Setup:
         url, key, channel, group = self.freshchat()
         say()
         store_path = self.store_path()
-        app_id, app_secret, redirect_uri, oa = self.zalo(store_path)
+        app_id, app_secret, redirect_uri, oa, tokens = self.zalo()
         language = until(self.asker, lambda: self._language(self.asker.ask("language", "Agent notes' language", "vi")))
         values: dict[str, dict[str, Any]] = {
             "zalo": {
@@ -344,14 +393,23 @@ class Setup:
         routes = [{"oa": oa, "channel_id": str(channel["id"]), "group_id": str(group["id"])}] if group else []
         env_path = self.config_path.with_name("zfsync.env")
         say()
-        for path, text in (
-            (self.config_path, config_text(values, routes)),
-            (env_path, env_text(key, app_secret)),
-        ):
-            backup = write_file(path, text, 0o640, self.asker, self.force)
-            say(f"wrote {path} (mode 0640{', root:zfsync' if service_ids() else ''})")
+        # Everything is asked and checked before anything is written: a run that stops leaves a live desk
+        # exactly as it was (its config, its secrets, the tokens its daemon uses).
+        writes = [
+            plan_write(path, text, self.asker, self.force)
+            for path, text in ((self.config_path, config_text(values, routes)), (env_path, env_text(key, app_secret)))
+        ]
+        question = f"Write {self.config_path}, {env_path} and the Zalo tokens into {store_path}?"
+        if not self.asker.confirm("write", question, True):
+            raise ConfigError("zfsync setup: nothing was written")
+        for planned in writes:
+            if planned is None:
+                continue
+            backup = write_file(planned, 0o640)
+            say(f"wrote {planned.path} (mode 0640{', root:zfsync' if service_ids() else ''})")
             if backup is not None:
                 say(f"  the old one is kept as {backup}")
+        self.save_tokens(store_path, tokens)
         hand_store_to_service(store_path)
         say("\nzfsync check:")
         problems = self.probe(self.config_path)
@@ -440,7 +498,7 @@ class Setup:
 
         return until(self.asker, usable)
 
-    def zalo(self, store_path: Path) -> tuple[str, str, str, str]:
+    def zalo(self) -> tuple[str, str, str, str, ZaloTokens]:
         asker = self.asker
         asker.say(f"Zalo: the app's id and secret are on {ZALO_APPS} (your app > Settings).")
         app_id = until(asker, lambda: _required(asker.ask("zalo_app_id", "Zalo app id"), "the app id"))
@@ -456,20 +514,28 @@ class Setup:
         redirect_uri = until(asker, lambda: _https(asker.ask("redirect_uri", "Callback URL registered for the app")))
         oauth_url = self.zalo_oauth_url or str(config_keys.SCHEMA["zalo"]["oauth_url"][0])
         client = oauth.ZaloOAuth(oauth_url, app_id, app_secret)
-        store = Store.open(store_path)
+        while True:
+            granted = until(asker, lambda: self._grant(client, oauth_url, app_id, redirect_uri))
+            oa, tokens = self._oa(granted, app_id, app_secret)
+            name, oa_id = str(oa.get("name", "?")), str(oa.get("oa_id") or oa.get("oaid") or "")
+            if asker.confirm("yes", f"Zalo authorised the OA {name!r} (id {oa_id}). Is this the right OA?", True):
+                return app_id, app_secret, redirect_uri, oa_id, tokens
+            if not asker.interactive:
+                raise ConfigError("zfsync setup: the OA was not confirmed")
+            asker.say("Then open the link again, choose the right OA and accept.")
+
+    def save_tokens(self, store_path: Path, tokens: ZaloTokens) -> None:
+        """The Zalo tokens into the store, once everything else is written: a running daemon takes them up."""
         try:
-            while True:
-                tokens = until(asker, lambda: self._grant(client, oauth_url, app_id, redirect_uri))
-                store.save_tokens(tokens, time.time())
-                oa = self._oa(store, app_id, app_secret)
-                name, oa_id = str(oa.get("name", "?")), str(oa.get("oa_id") or oa.get("oaid") or "")
-                if asker.confirm("yes", f"Zalo authorised the OA {name!r} (id {oa_id}). Is this the right OA?", True):
-                    return app_id, app_secret, redirect_uri, oa_id
-                if not asker.interactive:
-                    raise ConfigError("zfsync setup: the OA was not confirmed")
-                asker.say("Then open the link again, choose the right OA and accept.")
+            store = Store.open(store_path)
+        except ZfsyncError as exc:
+            raise ConfigError(f"zfsync setup: cannot open the store {store_path}: {exc}") from None
+        try:
+            store.save_tokens(tokens, time.time())
+            forget_permission_refusals(store)
         finally:
             store.close()
+        self.asker.say(f"stored the Zalo tokens in {store_path}")
 
     def _grant(self, client: oauth.ZaloOAuth, oauth_url: str, app_id: str, redirect_uri: str) -> ZaloTokens:
         asker = self.asker
@@ -496,7 +562,24 @@ class Setup:
         except ZfsyncError as exc:
             raise Refused(f"Zalo's token endpoint did not answer as expected: {exc}") from None
 
-    def _oa(self, store: Store, app_id: str, app_secret: str) -> dict[str, Any]:
+    def _oa(self, granted: ZaloTokens, app_id: str, app_secret: str) -> tuple[dict[str, Any], ZaloTokens]:
+        """The OA the tokens were granted for, asked with them from a scratch store (the real one is not
+        touched before the person has said yes), and the tokens as they stand after (a refresh spends the
+        refresh token)."""
+        with tempfile.TemporaryDirectory(prefix="zfsync-setup-") as scratch:
+            store = Store.open(Path(scratch) / "setup.db")
+            try:
+                now = time.time()
+                store.save_tokens(granted, now)
+                oa = self._getoa(store, app_id, app_secret)
+                held = store.load_tokens()
+            finally:
+                store.close()
+        if held is None:
+            return oa, granted
+        return oa, ZaloTokens(held.access_token, held.refresh_token, max(0.0, held.expires_at - time.time()))
+
+    def _getoa(self, store: Store, app_id: str, app_secret: str) -> dict[str, Any]:
         from zfsync.app import build_clients
 
         raw = {
@@ -513,7 +596,9 @@ class Setup:
         try:
             return build_clients(settings, store).zalo.oa_profile()
         except ZfsyncError as exc:
-            raise ConfigError(f"zfsync setup: the tokens were stored but Zalo's getoa failed: {exc}") from None
+            raise ConfigError(
+                f"zfsync setup: Zalo's getoa failed with the new tokens (nothing was written): {exc}"
+            ) from None
 
     def _language(self, answer: str) -> str:
         from zfsync.i18n import LANGUAGES

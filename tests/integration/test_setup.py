@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pexpect
+import pytest
 import requests
 
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
@@ -132,6 +133,8 @@ def test_setup_on_a_terminal_refuses_bad_answers_then_writes_what_runs(sims, tmp
     child.sendline("")
     child.expect(r"exists: replace it \(a backup is kept\)\? \[y/N\]: ")
     child.sendline("y")
+    child.expect(r"Write .*config\.toml, .*zfsync\.env and the Zalo tokens into .*\? \[Y/n\]: ")
+    child.sendline("")
     child.expect(pexpect.EOF)
     child.close()
     printed = seen.getvalue()
@@ -206,3 +209,151 @@ def test_setup_non_interactive_from_flags_and_environment(sims, tmp_path):
     assert again.returncode == 2 and "pass --force" in again.stderr, again.stderr
     assert config.read_text() == before and not list(tmp_path.glob("config.toml.bak-*"))
     carries_both_ways(config, zalo, fc)
+
+
+class Abort(BaseException):
+    """The person pressed Ctrl-C (or the run died) at a question."""
+
+
+class Script:
+    """A person at the terminal, in-process: answers by question key, stops at the ``abort_at``-th question."""
+
+    interactive = True
+
+    def __init__(self, answers: dict[str, object], abort_at: int | None = None):
+        self.answers = answers
+        self.abort_at = abort_at
+        self.asked: list[str] = []
+        self.said: list[str] = []
+
+    def _next(self, key: str) -> object:
+        if len(self.asked) == self.abort_at:
+            raise Abort(key)
+        self.asked.append(key)
+        answer = self.answers[key]
+        return answer(self) if callable(answer) else answer
+
+    def ask(self, key: str, question: str, default: str = "", secret: bool = False) -> str:
+        return str(self._next(key)) or default  # Enter takes the default
+
+    def confirm(self, key: str, question: str, default: bool) -> bool:
+        return bool(self._next(key))
+
+    def refused(self, reason: str) -> None:
+        raise AssertionError(f"refused: {reason}")
+
+    def say(self, text: str = "") -> None:
+        self.said.append(text)
+
+
+def desk_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_setup_stopped_at_any_question_leaves_a_live_desk_exactly_as_it_was(sims, tmp_path):
+    from zfsync.errors import ConfigError
+    from zfsync.setup import Setup
+
+    zalo_server, fc_server = sims
+    zalo: ZaloSim = zalo_server.app
+    fc: FreshChatSim = fc_server.app
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    config = etc / "config.toml"
+
+    def channel(script: Script) -> str:
+        listed = dict(re.findall(r"(\d+)\. [^\n]*\((\S+)\)", "\n".join(script.said)))
+        return next(n for n, found in listed.items() if found == CHANNEL_ID)
+
+    def landed(script: Script) -> str:
+        link = next(t.strip() for t in reversed(script.said) if "/v4/oa/permission?" in t)
+        return requests.get(link, allow_redirects=False, timeout=5).headers["Location"]
+
+    def answers(language: str, **more: object) -> dict[str, object]:
+        return {
+            "freshchat_api_url": fc_server.url,
+            "freshchat_api_key": fc.api_key,
+            "channel_id": channel,
+            "group_id": "-",
+            "store_path": "",
+            "zalo_app_id": zalo.app_id,
+            "zalo_app_secret": zalo.app_secret,
+            "redirect_uri": "https://example.com/zalo-callback",
+            "zalo_grant": landed,
+            "yes": True,
+            "language": language,
+            "overwrite": True,
+            "write": True,
+            **more,
+        }
+
+    def setup(script: Script) -> int:
+        return Setup(
+            script,  # type: ignore[arg-type]
+            config,
+            insecure=True,
+            zalo_api_url=zalo_server.url,
+            zalo_oauth_url=zalo_server.url,
+            start=False,
+            probe=lambda path: 0,
+        ).run()
+
+    assert setup(Script(answers("vi"))) == 0  # the live desk
+    before = desk_files(etc)
+    assert {"config.toml", "zfsync.env", "zfsync.db"} <= set(before)
+    # The same run with other answers, declined at its last question: every question it asks, in order.
+    declined = Script(answers("en", write=False))
+    with pytest.raises(ConfigError, match="nothing was written"):
+        setup(declined)
+    assert desk_files(etc) == before
+    assert declined.asked[-3:] == ["language", "overwrite", "write"] and "yes" in declined.asked
+    for stop in range(len(declined.asked)):
+        with pytest.raises(Abort):
+            setup(Script(answers("en"), abort_at=stop))
+        assert desk_files(etc) == before, f"stopped at {declined.asked[stop]!r}: the desk changed"
+    # The wrong OA, then nothing: the running daemon keeps its tokens.
+    with pytest.raises(ConfigError, match="nothing was written"):
+        setup(Script(answers("en", yes=True, write=False)))
+    assert desk_files(etc) == before
+    # Said yes to everything: written, the old files kept under backups of their own, twice in one second.
+    assert setup(Script(answers("en"))) == 0 and setup(Script(answers("vi"))) == 0
+    backups = [(etc / name).read_bytes() for name in sorted(p.name for p in etc.glob("config.toml.bak-*"))]
+    assert before["config.toml"] in backups and len(backups) == 2  # neither original lost
+
+
+def test_setup_into_a_place_it_cannot_write_says_so_in_one_line_and_writes_nothing(sims, tmp_path):
+    zalo_server, fc_server = sims
+    zalo: ZaloSim = zalo_server.app
+    fc: FreshChatSim = fc_server.app
+    blocker = tmp_path / "etc"
+    blocker.write_text("a file where a folder should be\n")
+    config = blocker / "zfsync" / "config.toml"
+    env = {
+        **clean_env(),
+        "ZFSYNC_FRESHCHAT_API_KEY": fc.api_key,
+        "ZFSYNC_ZALO_APP_SECRET": zalo.app_secret,
+        "ZFSYNC_SETUP_ZALO_REFRESH_TOKEN": zalo.mint_tokens()[1],
+    }
+    flags = [
+        "--non-interactive",
+        "--freshchat-api-url", fc_server.url,
+        "--channel-id", CHANNEL_ID,
+        "--group-id", "-",
+        "--zalo-app-id", zalo.app_id,
+        "--redirect-uri", "https://example.com/zalo-callback",
+        "--zalo-api-url", zalo_server.url,
+        "--zalo-oauth-url", zalo_server.url,
+        "--store-path", str(tmp_path / "zfsync.db"),
+        "--yes",
+    ]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "zfsync", "--config", str(config), "setup", *flags],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.strip().count("\n") == 0, done.stderr
+    assert "cannot write" in done.stderr
+    assert blocker.read_text() == "a file where a folder should be\n" and not (tmp_path / "zfsync.db").exists()
