@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--refresh-token",
         metavar="TOKEN",
-        help="import a refresh token (e.g. from the API Explorer); write --refresh-token=TOKEN if it starts with -",
+        help="import a refresh token (e.g. from the API Explorer)",
     )
     p = add("failed", cmd_failed, "list deliveries that failed, with reason and attempts")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -409,9 +409,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Flags whose value is a token: Zalo's tokens may start with "-", which argparse would read as a flag.
+TOKEN_FLAGS = ("--refresh-token", "--zalo-refresh-token")
+
+
+def joined_token_flags(argv: Sequence[str]) -> list[str]:
+    """``--refresh-token -abc`` as ``--refresh-token=-abc``: a token is never taken for a flag."""
+    joined: list[str] = []
+    pending = False
+    for arg in argv:
+        if pending:
+            joined[-1] = f"{joined[-1]}={arg}"
+            pending = False
+        else:
+            joined.append(arg)
+            pending = arg in TOKEN_FLAGS
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(joined_token_flags(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.handler(args))
     except ConfigError as exc:

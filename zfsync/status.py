@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from datetime import datetime
 from typing import Any
 
 from zfsync.domain import SideHealth
@@ -311,14 +312,28 @@ def _history_line(history: dict[str, Any]) -> list[str]:
 PACKAGE_KINDS = {"sub_quota": "the package's", "purchase_quota": "bought", "reward_quota": "rewarded"}
 
 
+def _calendar_day(day: str) -> bool:
+    try:
+        datetime.strptime(day, "%d/%m/%Y")
+    except ValueError:
+        return False
+    return True
+
+
 def _package_lines(kinds: dict[str, Any]) -> list[str]:
     """The OA's consultation messages past the free replies, as Zalo last reported them."""
     shown = []
     for kind, label in PACKAGE_KINDS.items():
         found = kinds.get(kind)
-        if isinstance(found, dict) and found.get("total"):
-            until = f" until {found['valid_through']}" if found.get("valid_through") else ""
-            shown.append(f"{found.get('remain', 0):,} of {found['total']:,} {label}{until}")
+        if not isinstance(found, dict):
+            continue
+        remain, total = found.get("remain", 0), found.get("total")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 10**8 for n in (remain, total)):
+            continue  # not a count Zalo could mean (an older zfsync kept what it was sent)
+        if total:
+            day = str(found.get("valid_through") or "")
+            until = f" until {day}" if _calendar_day(day) else ""
+            shown.append(f"{remain:,} of {total:,} {label}{until}")
     if not shown:
         return []
     return [f"  zalo package consultation messages left: {'; '.join(shown)} (the free replies come first)"]

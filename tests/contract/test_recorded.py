@@ -736,3 +736,24 @@ def test_client_creates_users_the_recorded_way(fc, requests_mock):
     )
     fc.create_user(FcNewUser("zalo-3103741396296991610", "Lê Quốc Anh Zalo"))
     assert mock.last_request.json() == {"reference_id": "zalo-3103741396296991610", "first_name": "Lê Quốc Anh Zalo"}
+
+
+def test_odd_shared_details_and_quota_values_are_left_out_not_shown(zalo, requests_mock):
+    from zfsync.zalo.client import _count, _day, _shared
+
+    shared = _shared(
+        {
+            "phone": int("9" * 300),
+            "name": {"x": [1, 2]},
+            "address": "182 Lê Đại Hành",
+            "city": ["Hồ Chí Minh"],
+            "user_dob": "21/04/1990",
+        }
+    )
+    assert shared == (("address", "182 Lê Đại Hành"), ("dob", "21/04/1990"))
+    assert _shared({"phone": "+84 90-123.4567"}) == (("phone", "+84901234567"),)
+    assert _shared({"phone": "090123"}) == ()  # too short to be a phone
+    assert [_count(v) for v in ("7", 7, "99999999999999999999999", -3, "1.5", True, None)] == [
+        7, 7, None, None, None, None, None
+    ]  # fmt: skip
+    assert (_day("11/02/2023"), _day("32/13/2026"), _day(None)) == ("11/02/2023", "", "")

@@ -279,3 +279,14 @@ def test_free_replies_under_each_policy_and_answer_form(quick_bridge, policy):
     b.fc.set_resolved(conversation, True)
     b.settle()
     assert len(b.sent_to(LAN)) == sent
+
+
+def test_a_tag_is_one_plain_line_of_at_most_64_characters(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    agent_note(b, LAN, "/zalo tag Khách\x07   quen")
+    assert b.zalo.users[LAN]["tags"] == ["Khách quen"]
+    agent_note(b, LAN, "/zalo tag " + "Rất dài " * 25)
+    assert b.zalo.users[LAN]["tags"] == ["Khách quen"]
+    assert "at most 64 characters" in [t for t in our_notes(b) if "could not do" in t][-1]

@@ -179,6 +179,21 @@ def test_an_answered_history_is_not_an_unanswered_customer(tmp_path, store_url):
         gen.close()
 
 
+def test_an_imported_question_left_unanswered_back_then_is_not_a_customer_waiting_now(tmp_path, store_url):
+    gen = desk(tmp_path, store_url, 3, 5, import_history_days=7)  # each customer wrote last, days ago
+    b = next(gen)
+    try:
+        b.settle(rounds=3)
+        assert b.store.history_import() is None and b.store.history_waiting() == 0
+        assert status.collect(b.store, b.clock(), unanswered_minutes=30)["unanswered"]["count"] == 0
+        b.zalo.add_customer_message(user_id(0), "Khách 0", text="còn hàng không?")  # a live question waits
+        b.cycle()
+        b.clock.advance(31 * 60)
+        assert status.collect(b.store, b.clock(), unanswered_minutes=30)["unanswered"]["count"] == 1
+    finally:
+        gen.close()
+
+
 def test_the_cli_asks_for_an_import_and_refuses_a_bad_number_of_days(tmp_path, monkeypatch, capsys, quick_bridge):
     from tests.conftest import cli_config
 

@@ -146,3 +146,13 @@ def test_pending_requeue_and_conversation_repair(config, capsys):
     assert row.next_attempt_at == 0 and row.status == "sending"  # still reconciled before a resend
     assert store.current_conversation(contact.id).fc_conversation_id == "conv-2"
     store.close()
+
+
+def test_a_token_that_starts_with_a_dash_is_a_value_not_a_flag():
+    from zfsync.cli import build_parser, joined_token_flags
+
+    argv = ["--config", "c.toml", "auth", "zalo", "--refresh-token", "-abc_DEF"]
+    assert joined_token_flags(argv)[-1] == "--refresh-token=-abc_DEF"
+    assert build_parser().parse_args(joined_token_flags(argv)).refresh_token == "-abc_DEF"
+    setup = ["setup", "--non-interactive", "--zalo-refresh-token", "-x9", "--yes"]
+    assert build_parser().parse_args(joined_token_flags(setup)).zalo_refresh_token == "-x9"

@@ -78,3 +78,14 @@ def test_a_long_value_is_cut_on_a_word_within_the_property_limit():
     assert shown_tags.startswith("Nhãn 0, Nhãn 1, ") and shown_notes.startswith("Khách quen, hay mua sỉ")
     short = freshchat_user(LAN, "{name} Zalo", NOW, ZaloProfile("u1", "Lan", tags=("VIP",)))
     assert props(short)["zalo_tags"] == "VIP"
+
+
+def test_what_a_customer_typed_on_zalo_is_one_plain_line_on_freshchat():
+    shared = (("name", "\u202eLan\nGọi lại"), ("address", "182 Lê Đại Hành\r\n\tQuận 10\x00"))
+    tags = ("VIP\nKhách", "\x07", "Quận 1")
+    user = freshchat_user(LAN, "{name} Zalo", NOW, ZaloProfile("u1", "Lan", shared=shared, tags=tags))
+    shown = props(user)
+    assert shown["zalo_shared_name"] == "Lan Gọi lại" and shown["zalo_address"] == "182 Lê Đại Hành Quận 10"
+    assert shown["zalo_tags"] == "VIP Khách, Quận 1"  # a tag of control characters alone is no tag
+    odd = freshchat_user(replace(LAN, display_name="Lan\u202e\n" + "x" * 500), "{name} Zalo", NOW)
+    assert "\n" not in odd.first_name and "\u202e" not in odd.first_name and len(odd.first_name) <= 206

@@ -85,6 +85,20 @@ def test_the_oas_package_quota_is_a_line_and_a_gauge(store):
     assert 'zfsync_zalo_package_total{kind="purchase_quota"} 50.0' in shown
 
 
+def test_a_package_count_or_day_no_zalo_answer_could_mean_is_not_shown(store):
+    from zfsync.sync.reminders import PACKAGE_KEY
+
+    kinds = {
+        "sub_quota": {"remain": 99_999_999_999_999_999_999_999, "total": 10**25, "valid_through": "32/13/2026"},
+        "purchase_quota": {"remain": "5", "total": 50, "valid_through": ""},
+        "reward_quota": {"remain": 3, "total": 10, "valid_through": "32/13/2026"},
+    }
+    store.set_state(PACKAGE_KEY, json.dumps({"checked_at": NOW, "kinds": kinds}))
+    text = status.render(report(store))
+    assert "99,999" not in text and "32/13" not in text and "bought" not in text
+    assert "3 of 10 rewarded" in text
+
+
 def test_a_stale_heartbeat_or_a_stopped_daemon_is_down(store):
     store.set_state(HEARTBEAT_KEY, str(NOW - 600))
     assert report(store)["exit_code"] == status.DOWN

@@ -70,10 +70,12 @@ def to_import(
 
 
 def clocks(rows: list[ZaloMessage]) -> tuple[int, int]:
-    """The customer's last message and the OA's last answer after it, among ``rows`` (ms; 0 for none)."""
+    """The customer's last message among ``rows``, and up to when they count as answered (ms; 0 for none):
+    all of it. An imported question is history the desk is shown, not a customer waiting now, so it never
+    makes them "unanswered" (a live message after it does, as always)."""
     inbound = max((r.time_ms for r in rows if not r.from_oa), default=0)
     answered = max((r.time_ms for r in rows if r.from_oa), default=0)
-    return inbound, answered if answered >= inbound else 0
+    return inbound, max(inbound, answered)
 
 
 def marker_text(count: int, first_ms: int, last_ms: int) -> str:

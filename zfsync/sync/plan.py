@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zfsync.domain import Conversation, Json, Kind
+from zfsync.sync import render
 
 OA_NOTE_HOLD = 1.0  # seconds: our own send usually settles within a round trip; an OA row waits behind it
 
@@ -209,4 +210,5 @@ def parse_command(text: str, prefix: str) -> tuple[str, str] | None:
     if rest and not rest[0].isspace():
         return None  # "/zaloabc" is not "/zalo abc"
     name, _, arg = rest.strip().partition(" ")
-    return name.lower(), arg.strip()
+    # An argument is one plain line (a tag with a newline or a control character is no tag).
+    return name.lower(), render.one_line(arg, len(arg) + 1)

@@ -43,6 +43,7 @@ SHARED_PROPERTIES = {
 # FreshChat documents no length for a property's value; 255 is Freshworks' single-line text field, and keeps
 # a customer with 300 tags or a page of notes from a refused update that would leave every property stale.
 PROPERTY_LIMIT = 255
+TAG_LIMIT = 64  # one Zalo tag, as zfsync shows it or creates it (`/zalo tag`)
 # Properties zfsync alone writes: when Zalo's side empties one (the last tag removed), it is emptied too.
 OWN_PROPERTIES = ("zalo_tags", "zalo_notes")
 
@@ -58,7 +59,7 @@ def freshchat_user(
     """The FreshChat user that stands for a Zalo contact: name, avatar and the properties agents see.
     ``profile``: what ``user/detail`` said (None: not read yet); ``share``: sync.share_contact_details;
     ``shown_before``: the properties last written, so an emptied tag list is emptied on FreshChat too."""
-    name = display_name.format(name=(contact.display_name or contact.zalo_user_id)[:200])
+    name = display_name.format(name=render.one_line(contact.display_name or contact.zalo_user_id, 200))
     last_seen_ms = max(contact.last_inbound_ms, contact.first_seen_ms) or int(now * 1000)
     properties = [
         ("external_user_provider", "zalo"),
@@ -69,10 +70,14 @@ def freshchat_user(
     properties += _clock_properties(contact)
     phone = ""
     if profile is not None:
-        shared = dict(profile.shared) if share else {}
+        # What the customer typed on Zalo is text, not layout: one plain line each (no newline, no control or
+        # direction-override character), cut to the property's room.
+        shared = {k: render.one_line(v, PROPERTY_LIMIT) for k, v in profile.shared} if share else {}
         phone = shared.get("phone", "")
         properties += [(prop, shared[key]) for key, prop in SHARED_PROPERTIES.items() if shared.get(key)]
-        own = {"zalo_tags": ", ".join(profile.tags), "zalo_notes": "; ".join(profile.notes)}
+        tags = [tag for tag in (render.one_line(t, TAG_LIMIT) for t in profile.tags) if tag]
+        notes = [note for note in (render.one_line(n, PROPERTY_LIMIT) for n in profile.notes) if note]
+        own = {"zalo_tags": ", ".join(tags), "zalo_notes": "; ".join(notes)}
         before = shown_before or {}
         properties += [(prop, value) for prop, value in own.items() if value or before.get(prop)]
     return FcNewUser(

@@ -23,6 +23,7 @@ from zfsync.i18n import N_
 from zfsync.sync import clock, echo, media, notes, pages, plan
 from zfsync.sync.delivery import Failure, Outcome, Refused, Sent, Skipped
 from zfsync.sync.ports import ZaloSide
+from zfsync.sync.profiles import TAG_LIMIT
 from zfsync.sync.seams import WriterStore
 
 log = structlog.get_logger("zfsync.sync")
@@ -301,6 +302,9 @@ class CommandReply(Reply):
             writer.learned(self.contact, self.row, sent)
             done = sent.message_id
         elif self.name in ("tag", "untag") and self.arg:
+            if len(self.arg) > TAG_LIMIT:
+                advice = N_("A Zalo tag here is one line of at most 64 characters: write a shorter one.")
+                return Refused(f"the tag is {len(self.arg)} characters long", "tag_too_long", advice)
             (writer.zalo.tag_follower if self.name == "tag" else writer.zalo.untag_follower)(user, self.arg)
             writer.store.check_profile_soon(self.contact.id)  # zalo_tags on the FreshChat user, within a minute
         self._note(

@@ -8,6 +8,7 @@ classifies them. A rejected token is refreshed once and the call retried once.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -116,7 +117,7 @@ class ZaloClient:
                 _str(a.get("quota_type")),
                 _count(a.get("remain")) or 0,
                 _count(a.get("total")) or 0,
-                _str(a.get("valid_through")),
+                _day(a.get("valid_through")),
             )
             for a in assets
             if isinstance(a, dict)
@@ -232,7 +233,7 @@ class ZaloClient:
                 _str(quota.get("quota_type")),
                 _count(quota.get("remain")),
                 _count(quota.get("total")),
-                _str(quota.get("expired_date")),
+                _day(quota.get("expired_date")),
             )
             if quota
             else ZaloQuota("")  # no quota object: a paid message
@@ -383,12 +384,29 @@ def _dict(value: Any) -> Json:
     return value if isinstance(value, dict) else {}
 
 
+MAX_COUNT = 100_000_000  # more messages than any OA package holds: a count past it is not believed
+
+
 def _count(value: Any) -> int | None:
-    """A count Zalo may send as a number or a string ("7"); None when it sent none."""
+    """A count Zalo may send as a number or a string ("7"); None when it sent none, or one no count can be
+    (negative, a fraction, past `MAX_COUNT`): status shows only what can be true."""
+    if isinstance(value, bool):
+        return None
     try:
-        return int(str(value).strip())
+        count = int(str(value).strip())
     except ValueError:
         return None
+    return count if 0 <= count <= MAX_COUNT else None
+
+
+def _day(value: Any) -> str:
+    """A "dd/MM/yyyy" day as Zalo wrote it, if it is a day of the calendar ("" otherwise: "32/13/2026")."""
+    text = _str(value).strip()
+    try:
+        datetime.strptime(text, "%d/%m/%Y")
+    except ValueError:
+        return ""
+    return text
 
 
 def _texts(value: Any) -> tuple[str, ...]:
@@ -400,14 +418,28 @@ def _texts(value: Any) -> tuple[str, ...]:
 
 
 SHARED_KEYS = ("name", "phone", "address", "city", "district", "user_dob")
+PHONE = re.compile(r"\+?[0-9]{8,15}")
+PHONE_SEPARATORS = re.compile(r"[\s.()-]")
 
 
 def _shared(info: Json) -> tuple[tuple[str, str], ...]:
-    """What the user chose to share, without the blanks Zalo fills the rest with (a phone of 0 is none)."""
+    """What the user chose to share, without the blanks Zalo fills the rest with (a phone of 0 is none).
+    Only text and numbers are taken, and a phone only as digits with an optional leading plus (8 to 15 of
+    them, as E.164 allows): anything else is left out, said in the log by key (never by value)."""
     found = []
     for key in SHARED_KEYS:
         value = info.get(key)
-        text = "" if value is None or value == 0 or isinstance(value, bool) else str(value).strip()
+        if value is None or value == 0 or isinstance(value, bool):
+            continue
+        if not isinstance(value, str | int):
+            log.info("zalo_shared_value_dropped", key=key, reason=f"a {type(value).__name__}, not text")
+            continue
+        text = str(value).strip()
+        if key == "phone" and text and text != "0":
+            text = PHONE_SEPARATORS.sub("", text)
+            if not PHONE.fullmatch(text):
+                log.info("zalo_shared_value_dropped", key=key, reason=f"not a phone number ({len(text)} characters)")
+                continue
         if text and text != "0":
             found.append(("dob" if key == "user_dob" else key, text))
     return tuple(found)
