@@ -35,7 +35,7 @@ from devtools.daemonbench import DEFAULTS, RTT, DaemonBench, cpu_seconds, proc_s
 from devtools.scenario import seed_mapped
 from devtools.schedulebench import schedule_run
 from zfsync import log
-from zfsync.demo import wait_until
+from zfsync.cli.demo import wait_until
 from zfsync.store import Store
 from zfsync.sync.schedule import SWEEP_INTERVAL
 
@@ -74,8 +74,8 @@ def tight_quotas(workdir: Path, quick: bool) -> dict[str, Any]:
 
 def history_import(workdir: Path, quick: bool) -> dict[str, Any]:
     """Customers who wrote before the first start, imported while 10 other conversations are live."""
-    from zfsync.priority import Priority
-    from zfsync.quota import Quota
+    from zfsync.sides.priority import Priority
+    from zfsync.sides.quota import Quota
 
     customers, each = (20, 30) if quick else (50, 40)
     bench = DaemonBench(workdir)

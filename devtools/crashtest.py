@@ -30,8 +30,8 @@ from pathlib import Path
 from devtools import pgcluster
 from devtools.pgcluster import Cluster
 from devtools.traffic import Traffic
-from zfsync.demo import Demo, wait_until
-from zfsync.status import ACTIVE_KEY
+from zfsync.cli.demo import Demo, wait_until
+from zfsync.cli.status import ACTIVE_KEY
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.scenario import zalo_user_id
-from zfsync.demo import Demo, wait_until
+from zfsync.cli.demo import Demo, wait_until
 from zfsync.sim.freshchat import AGENT_ID
 
 RTT = 0.1
@@ -168,7 +168,7 @@ class DaemonBench:
 
 
 def _iso_seconds(value: str) -> float:
-    from zfsync.freshchat.wire import parse_time
+    from zfsync.sides.freshchat.wire import parse_time
 
     return parse_time(value).timestamp()
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from devtools.daemonbench import percentile
 from devtools.scenario import seed_mapped
-from zfsync.app import build_clients, build_engine
 from zfsync.config import Settings, from_mapping
 from zfsync.domain import ZaloTokens
-from zfsync.fakes import FakeClock
-from zfsync.priority import Priority
+from zfsync.runtime.app import build_clients, build_engine
+from zfsync.sides.priority import Priority
+from zfsync.sim.fakes import FakeClock
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import ZaloSim

@@ -7,7 +7,7 @@ import json
 import random
 import re
 
-from zfsync.demo import Demo
+from zfsync.cli.demo import Demo
 from zfsync.sim.freshchat import AGENT_ID
 
 MARKER = re.compile(r"\b([zf]\d+)\b")

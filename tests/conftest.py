@@ -11,11 +11,11 @@ import pytest
 
 from devtools import pgcluster
 from zfsync import i18n
-from zfsync.app import build_clients, build_engine
 from zfsync.config import Settings, from_mapping
 from zfsync.domain import ZaloTokens
-from zfsync.fakes import FakeClock
+from zfsync.runtime.app import build_clients, build_engine
 from zfsync.sim.base import SimServer
+from zfsync.sim.fakes import FakeClock
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import ZaloSim

@@ -112,7 +112,7 @@ class ParameterRefused(PermanentError):
 
 class PermissionMissing(PermanentError):
     """The OA has not granted the app one of Zalo's permission groups (``permission``, a key of
-    `zfsync.zalo.permissions.GROUPS`): only the calls that need that group fail; everything else goes on.
+    `zfsync.sides.zalo.permissions.GROUPS`): only the calls that need that group fail; everything else goes on.
     Raised without a request while the refusal is remembered (``remembered``)."""
 
     def __init__(

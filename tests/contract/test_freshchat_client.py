@@ -6,7 +6,7 @@ import pytest
 
 from zfsync.domain import FcNewUser, FcOutgoing, TextPart
 from zfsync.errors import AuthError, ConversationNotLatest, InvalidResponse, PermanentError, RateLimited
-from zfsync.freshchat.client import FreshChatClient
+from zfsync.sides.freshchat.client import FreshChatClient
 
 API = "https://acme.freshchat.com"
 MESSAGE = {  # the keys of a recorded real message (Pipedream's test event)

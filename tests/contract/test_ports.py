@@ -1,6 +1,6 @@
 """One contract per port (`zfsync.sync.ports`), run against three implementations of it:
 
-- ``fake``: the in-memory fake (`zfsync.fakes`), which tests of the core may use instead of HTTP;
+- ``fake``: the in-memory fake (`zfsync.sim.fakes`), which tests of the core may use instead of HTTP;
 - ``simulator``: the real client against the in-process simulator;
 - ``recorded``: the real client against payloads recorded from the real service (tests/contract/recorded/),
   replayed with requests-mock. A recording is one fixed answer, so what needs a world that changes
@@ -22,16 +22,16 @@ import requests_mock as requests_mock_module
 
 from zfsync.domain import FcNewUser, FcOutgoing, Media, TextPart, ZaloTokens
 from zfsync.errors import ConversationNotLatest
-from zfsync.fakes import FakeFreshChat, FakeZalo
-from zfsync.freshchat.client import FreshChatClient
-from zfsync.quota import Quota
+from zfsync.sides.freshchat.client import FreshChatClient
+from zfsync.sides.quota import Quota
+from zfsync.sides.zalo.client import ZaloClient
+from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth
+from zfsync.sim.fakes import FakeFreshChat, FakeZalo
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import ZaloSim
 from zfsync.store import Store
 from zfsync.sync.ports import FreshChatSide, ZaloSide
-from zfsync.zalo.client import ZaloClient
-from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
 
 RECORDED = Path(__file__).parent / "recorded"
 ZALO, OAUTH, FC = "https://openapi.zalo.me", "https://oauth.zaloapp.com", "https://acme.freshchat.com"

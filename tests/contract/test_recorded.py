@@ -29,14 +29,14 @@ from zfsync.domain import (
     ZaloTokens,
 )
 from zfsync.errors import AuthError, ConversationNotLatest, PermanentError, PermissionMissing, TransientError
-from zfsync.freshchat.client import FreshChatClient
+from zfsync.sides.freshchat.client import FreshChatClient
+from zfsync.sides.zalo import permissions
+from zfsync.sides.zalo.client import ZaloClient
+from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import OA_ID, ZaloSim
 from zfsync.store import Store
-from zfsync.zalo import permissions
-from zfsync.zalo.client import ZaloClient
-from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
 
 RECORDED = Path(__file__).parent / "recorded"
 ZALO = "https://openapi.zalo.me"
@@ -378,7 +378,7 @@ def test_a_server_naming_a_wait_of_days_is_capped_and_logged_once(requests_mock)
 
     from zfsync import log
     from zfsync.errors import RateLimited
-    from zfsync.http import MAX_SERVER_WAIT
+    from zfsync.sides.http import MAX_SERVER_WAIT
 
     out = io.StringIO()
     log.setup("info", "json", out)
@@ -739,7 +739,7 @@ def test_client_creates_users_the_recorded_way(fc, requests_mock):
 
 
 def test_odd_shared_details_and_quota_values_are_left_out_not_shown(zalo, requests_mock):
-    from zfsync.zalo.client import _count, _day, _shared
+    from zfsync.sides.zalo.client import _count, _day, _shared
 
     shared = _shared(
         {

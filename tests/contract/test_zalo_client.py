@@ -8,9 +8,9 @@ import pytest
 
 from zfsync.domain import ZaloTokens
 from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, TransientError
+from zfsync.sides.zalo.client import ZaloClient
+from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth, new_pkce_pair
 from zfsync.store import Store
-from zfsync.zalo.client import ZaloClient
-from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth, new_pkce_pair
 
 API = "https://openapi.zalo.me"
 OAUTH = "https://oauth.zaloapp.com"

@@ -10,8 +10,9 @@ from dataclasses import replace
 import pytest
 
 from tests.conftest import Bridge, make_engine, start_bridge
-from zfsync import cli, status
-from zfsync.priority import Priority
+from zfsync import cli
+from zfsync.cli import status
+from zfsync.sides.priority import Priority
 from zfsync.sim.freshchat import FreshChatSim
 from zfsync.sim.zalo import ZaloSim
 from zfsync.sync import freshchat_writer, history, lanes

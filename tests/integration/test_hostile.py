@@ -17,9 +17,10 @@ from typing import ClassVar
 
 import pytest
 
-from zfsync import http, status
+from zfsync.cli import status
+from zfsync.cli.status import HEARTBEAT_KEY, STARTS_KEY
+from zfsync.sides import http
 from zfsync.sim.base import Fault
-from zfsync.status import HEARTBEAT_KEY, STARTS_KEY
 from zfsync.sync.engine import OK
 
 KHANH = "2512007384617209999"
@@ -210,7 +211,7 @@ def test_a_clock_stepped_back_three_hours_strands_no_conversation(quick_bridge):
 
 
 def test_the_daemon_runs_every_job_again_when_the_wall_clock_steps(monkeypatch):
-    from zfsync.daemon import Daemon
+    from zfsync.runtime.daemon import Daemon
 
     class Job:
         modified = 0
@@ -240,8 +241,8 @@ def test_the_daemon_runs_every_job_again_when_the_wall_clock_steps(monkeypatch):
     daemon = Daemon(None, None, Engine())  # type: ignore[arg-type]
     daemon.loops = {"zalo": Wakeable(), "freshchat": Wakeable()}  # type: ignore[dict-item]
     wall = iter([1000.0, 1001.0 - 3 * 3600, 1002.0 - 3 * 3600])
-    monkeypatch.setattr("zfsync.daemon.time.time", lambda: next(wall))
-    monkeypatch.setattr("zfsync.daemon.time.monotonic", iter([0.0, 1.0, 2.0, 3.0]).__next__)
+    monkeypatch.setattr("zfsync.runtime.daemon.time.time", lambda: next(wall))
+    monkeypatch.setattr("zfsync.runtime.daemon.time.monotonic", iter([0.0, 1.0, 2.0, 3.0]).__next__)
     waits = iter([False, True])
     monkeypatch.setattr(daemon.stop_event, "wait", lambda timeout: next(waits))
     daemon._guard_clock(Scheduler())  # type: ignore[arg-type]
@@ -264,7 +265,7 @@ def test_hostile_images_and_endless_answers_keep_memory_bounded(tmp_path):
         from zfsync.sync.media import Unsendable, shrink_to_jpeg
         from zfsync.sim.base import Fault, SimServer
         from zfsync.sim.zalo import ZaloSim
-        from zfsync import http
+        from zfsync.sides import http
         from zfsync.errors import RemoteError
         server = SimServer(ZaloSim()).start()
         server.app.faults.append(Fault("/endless", "endless", count=8))

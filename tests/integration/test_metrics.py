@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import cli_config
-from zfsync import metrics
+from zfsync.runtime import metrics
 from zfsync.sim.base import Fault
 
 ROOT = Path(__file__).resolve().parents[2]

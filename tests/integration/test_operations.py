@@ -8,8 +8,9 @@ from dataclasses import replace
 
 from devtools import pgcluster
 from tests.conftest import cli_config, store_section
-from zfsync import cli, status
-from zfsync.daemon import Daemon
+from zfsync import cli
+from zfsync.cli import status
+from zfsync.runtime.daemon import Daemon
 from zfsync.sync.engine import BAD_CREDENTIALS, OK
 
 KHANH = "2512007384617209999"

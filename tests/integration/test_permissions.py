@@ -8,13 +8,15 @@ from dataclasses import replace
 
 import pytest
 
-from zfsync import cli, cli_store, status
-from zfsync.app import build_clients
+from zfsync import cli
+from zfsync.cli import status
+from zfsync.cli import store as cli_store
 from zfsync.domain import Route, SideHealth
+from zfsync.runtime.app import build_clients
+from zfsync.sides.zalo import permissions
+from zfsync.sides.zalo.client import ZaloClient
 from zfsync.sim.freshchat import CHANNEL_ID
 from zfsync.sim.inprocess import session_for
-from zfsync.zalo import permissions
-from zfsync.zalo.client import ZaloClient
 
 LAN = "9007199254740993123"
 HOUR = 3600.0

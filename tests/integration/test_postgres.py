@@ -43,11 +43,11 @@ from tests.unit.test_cli import (  # noqa: F401
     test_pending_requeue_and_conversation_repair,
 )
 from zfsync import cli
+from zfsync.cli.demo import Demo, wait_until
+from zfsync.cli.status import ACTIVE_KEY
 from zfsync.config import from_mapping
-from zfsync.demo import Demo, wait_until
 from zfsync.errors import ConfigError
-from zfsync.lead import LOST_LEAD
-from zfsync.status import ACTIVE_KEY
+from zfsync.runtime.leader import LOST_LEAD
 from zfsync.store import Store
 
 TAKEOVER_LIMIT = 30.0  # what the README promises

@@ -6,10 +6,10 @@ import threading
 from dataclasses import replace
 
 from tests.conftest import make_engine
-from zfsync import status
-from zfsync.priority import Priority, current_purpose
+from zfsync.cli import status
+from zfsync.cli.status import HEARTBEAT_KEY, QUOTA_KEY
+from zfsync.sides.priority import Priority, current_purpose
 from zfsync.sim.freshchat import AGENT_ID
-from zfsync.status import HEARTBEAT_KEY, QUOTA_KEY
 from zfsync.sync import zalo_reader
 
 CUSTOMER = "2512007384617209999"

@@ -251,8 +251,8 @@ def desk_files(folder: Path) -> dict[str, bytes]:
 
 
 def test_setup_stopped_at_any_question_leaves_a_live_desk_exactly_as_it_was(sims, tmp_path):
+    from zfsync.cli.setup import Setup
     from zfsync.errors import ConfigError
-    from zfsync.setup import Setup
 
     zalo_server, fc_server = sims
     zalo: ZaloSim = zalo_server.app

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from zfsync import app
 from zfsync.domain import Z2F, Kind, ZaloContent
+from zfsync.runtime import app
 from zfsync.store import NewRow
 
 KHANH = "2512007384617209999"

@@ -7,8 +7,9 @@ import threading
 
 from prometheus_client import generate_latest
 
-from zfsync import metrics, status
-from zfsync.daemon import Daemon, Loop
+from zfsync.cli import status
+from zfsync.runtime import metrics
+from zfsync.runtime.daemon import Daemon, Loop
 from zfsync.store import Store
 from zfsync.sync.lanes import Flight
 
@@ -78,7 +79,7 @@ def test_a_slow_delivery_shows_in_status_and_metrics_but_the_bridge_stays_health
         }
 
     daemon = Daemon(None, store, Engine())  # type: ignore[arg-type]
-    monkeypatch.setattr("zfsync.daemon.time.monotonic", lambda: 200.0)
+    monkeypatch.setattr("zfsync.runtime.daemon.time.monotonic", lambda: 200.0)
     daemon._note_slow()
     store.set_state(status.HEARTBEAT_KEY, "1000.0")
     report = status.collect(store, now=1001.0)
@@ -93,8 +94,8 @@ def test_a_slow_delivery_shows_in_status_and_metrics_but_the_bridge_stays_health
 
 
 def test_the_history_loop_reads_on_while_it_gets_somewhere_and_waits_when_it_does_not(tmp_path):
-    from zfsync.daemon import HISTORY_LOOK, HISTORY_RETRY
     from zfsync.domain import HistoryImport
+    from zfsync.runtime.daemon import HISTORY_LOOK, HISTORY_RETRY
     from zfsync.sync import history
 
     store = Store.open(tmp_path / "zfsync.db")

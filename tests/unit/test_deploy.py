@@ -100,7 +100,7 @@ def test_the_wheel_a_production_vm_installs_holds_no_developers_tools():
     found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     packages = find_packages(str(ROOT), include=found["include"])
     assert "zfsync" in packages and "zfsync.sim" in packages  # zfsync sim and zfsync demo stay
-    assert (ROOT / "zfsync" / "fakes.py").exists()  # the ports' in-memory fakes ship, as DESIGN has it
+    assert (ROOT / "zfsync" / "sim" / "fakes.py").exists()  # the ports' in-memory fakes ship, as DESIGN has it
     assert (ROOT / "devtools" / "crashtest.py").exists() and not any(p.startswith("devtools") for p in packages)
     shipped = [f.name for p in packages for f in (ROOT / p.replace(".", "/")).glob("*.py")]
     assert not {"crashtest.py", "bench.py", "pgcluster.py", "daemonbench.py"} & set(shipped)

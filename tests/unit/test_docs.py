@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from zfsync import cli
-from zfsync.config_keys import SCHEMA
+from zfsync.config.keys import SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

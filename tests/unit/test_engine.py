@@ -1,4 +1,4 @@
-"""The sync engine on the in-memory fakes of both sides (`zfsync.fakes`) and a real store: the core's
+"""The sync engine on the in-memory fakes of both sides (`zfsync.sim.fakes`) and a real store: the core's
 behaviour in milliseconds, with no HTTP and no simulator. The simulators keep the end-to-end tests."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_settings
-from zfsync.app import build_engine
 from zfsync.domain import Kind, TextPart, ZaloTokens
 from zfsync.errors import PermanentError
-from zfsync.fakes import FakeClock, FakeFreshChat, FakeZalo
-from zfsync.quota import Quota
+from zfsync.runtime.app import build_engine
+from zfsync.sides.quota import Quota
+from zfsync.sim.fakes import FakeClock, FakeFreshChat, FakeZalo
 from zfsync.store import Store
 from zfsync.sync.engine import Engine
 

@@ -13,8 +13,8 @@ from babel.messages.pofile import read_po
 
 from devtools import catalogues
 from zfsync import config, i18n
+from zfsync.sides.zalo.codes import CODES
 from zfsync.sync import notes
-from zfsync.zalo.codes import CODES
 
 ROOT = Path(__file__).parents[2]
 MINIMAL = {"zalo": {"app_id": "1"}, "freshchat": {"api_url": "https://x.freshchat.com", "channel_id": "c"}}

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from zfsync.errors import Stopping
-from zfsync.priority import Priority
-from zfsync.quota import Quota
+from zfsync.sides.priority import Priority
+from zfsync.sides.quota import Quota
 
 
 def test_a_call_waiting_for_room_gives_up_when_the_daemon_stops():

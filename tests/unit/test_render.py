@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zfsync.domain import ImagePart, TextPart
+from zfsync.sides.zalo.client import content_of
 from zfsync.sync import render
-from zfsync.zalo.client import content_of
 
 
 def test_short_text_is_one_chunk_and_empty_is_none():

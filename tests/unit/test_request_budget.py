@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from zfsync.errors import NoRoom
-from zfsync.priority import Priority, patience, purpose
-from zfsync.quota import Quota
+from zfsync.sides.priority import Priority, patience, purpose
+from zfsync.sides.quota import Quota
 from zfsync.sync.engine import zalo_interval
 
 

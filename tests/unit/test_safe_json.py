@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zfsync import http
 from zfsync.domain import REPLACEMENT, json_may_hold_invalid
+from zfsync.sides import http
 
 
 class _Answer:

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from zfsync import status
-from zfsync.daemon import Daemon
+from zfsync.cli import status
+from zfsync.cli.status import HEARTBEAT_KEY
 from zfsync.domain import ZaloTokens
-from zfsync.status import HEARTBEAT_KEY
+from zfsync.runtime.daemon import Daemon
 from zfsync.store import Store
 from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR, RATE_LIMITED, TRANSIENT_ERROR
 
@@ -35,7 +35,7 @@ def report(store):
 def exposition(store) -> str:
     from prometheus_client import generate_latest
 
-    from zfsync import metrics
+    from zfsync.runtime import metrics
 
     return generate_latest(metrics.registry(store, process=False)).decode()
 
@@ -134,7 +134,7 @@ def test_the_watchdog_counts_finished_cycles_even_failed_ones_but_not_crashed_on
 
     daemon = Daemon(Settings(), None, FakeEngine())  # type: ignore[arg-type]
     clock = [1000.0]
-    monkeypatch.setattr("zfsync.daemon.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("zfsync.runtime.daemon.time.monotonic", lambda: clock[0])
     daemon.progress = {"zalo": 1000.0, "freshchat": 1000.0}
     clock[0] = 1100.0
     daemon._run_cycle("zalo", daemon.engine.poll_zalo)

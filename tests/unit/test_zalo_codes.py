@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from zfsync.errors import AuthError, PermanentError, RateLimited, TransientError
+from zfsync.sides.zalo.codes import CODES, TokenRejected, error_for
 from zfsync.sync import notes
-from zfsync.zalo.codes import CODES, TokenRejected, error_for
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """FreshChat's side in zfsync's words: users, messages and the parts they are made of, typed both ways.
 
-A message is a sequence of parts. Reading, `zfsync.freshchat.wire` turns each of FreshChat's part kinds
+A message is a sequence of parts. Reading, `zfsync.sides.freshchat.wire` turns each of FreshChat's part kinds
 into one of these (a collection or a template into a `GroupPart` of what it holds, a kind zfsync does not
 know into an `OtherPart` with the text it carries); writing, it turns them back. Nothing else builds or
 reads FreshChat's JSON.

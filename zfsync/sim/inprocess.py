@@ -54,7 +54,7 @@ class InProcessAdapter(BaseAdapter):
 
 def session_for(app: SimApp, base_url: str) -> requests.Session:
     """A session whose requests to ``base_url`` are served by ``app`` in this process."""
-    from zfsync import http
+    from zfsync.sides import http
 
     session = http.new_session()
     app.base_url = base_url

@@ -77,7 +77,7 @@ class CycleResult:
 
 @dataclass(frozen=True)
 class Parts:
-    """What the engine runs, built by the composition root (`zfsync.app`)."""
+    """What the engine runs, built by the composition root (`zfsync.runtime.app`)."""
 
     zalo_reader: ZaloReader
     freshchat_reader: FreshChatReader

@@ -15,7 +15,7 @@ import structlog
 
 from zfsync.domain import Conversation, FcMessage
 from zfsync.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
-from zfsync.priority import Priority, patience
+from zfsync.sides.priority import Priority, patience
 from zfsync.sync import pages
 from zfsync.sync.delivery import backoff
 from zfsync.sync.ports import FreshChatSide

@@ -25,7 +25,7 @@ import structlog
 from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, NewRow, RecordedRow, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.i18n import _
-from zfsync.priority import Priority, purpose
+from zfsync.sides.priority import Priority, purpose
 from zfsync.sync import aliases, pages
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import HistoryRecord

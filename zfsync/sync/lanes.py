@@ -24,7 +24,7 @@ import structlog
 
 from zfsync.domain import OutboxRow
 from zfsync.errors import AuthError, RateLimited, RemoteError, Stopping
-from zfsync.priority import Priority, patience, purpose
+from zfsync.sides.priority import Priority, patience, purpose
 from zfsync.sync.delivery import Deliverer, Writer
 
 log = structlog.get_logger("zfsync.sync")

@@ -19,7 +19,7 @@ def _quoted(preview: str) -> str:
 
 def failure_note(code: str, reason: str, preview: str, advice: str = "") -> str:
     """One private note for a reply that will not be delivered: the advice Zalo's code comes with
-    (`zfsync.zalo.codes`), else Zalo's own words."""
+    (`zfsync.sides.zalo.codes`), else Zalo's own words."""
     if advice:
         explanation = _(advice)
     elif code == WINDOW_CODE:

@@ -24,7 +24,7 @@ from zfsync.domain import (
     ZaloQuota,
     ZaloSent,
 )
-from zfsync.quota import Quota
+from zfsync.sides.quota import Quota
 
 
 class ZaloSide(Protocol):

@@ -20,7 +20,7 @@ import structlog
 
 from zfsync.domain import Contact, FcNewUser, ZaloProfile, reference_id
 from zfsync.errors import PermanentError, RemoteError, TransientError
-from zfsync.priority import Priority, purpose
+from zfsync.sides.priority import Priority, purpose
 from zfsync.sync import clock, render
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.seams import Contacts

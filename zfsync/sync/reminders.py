@@ -18,7 +18,7 @@ import structlog
 from zfsync.domain import ZaloPackage
 from zfsync.errors import PermanentError, RemoteError, TransientError
 from zfsync.log import Throttle
-from zfsync.priority import Priority, purpose
+from zfsync.sides.priority import Priority, purpose
 from zfsync.sync import clock, notes
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import Contacts, Outbox

@@ -3,7 +3,7 @@
 FreshChat has no account-wide change feed, so each conversation is polled on its own clock: hot (recent
 activity) every few seconds, warm less often, cold rarely; a customer outside Zalo's 7-day window can no
 longer receive a reply, so their conversation gets only a slow sweep. FreshChat's request budget
-(`zfsync.quota`) caps the rate; the most overdue conversations are polled first, so cost follows active
+(`zfsync.sides.quota`) caps the rate; the most overdue conversations are polled first, so cost follows active
 conversations.
 """
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import structlog
 
 from zfsync.errors import PermanentError, RemoteError, TransientError
-from zfsync.priority import Priority, purpose
+from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.ports import FreshChatSide
 from zfsync.sync.seams import Contacts
 

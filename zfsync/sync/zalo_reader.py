@@ -31,7 +31,7 @@ import structlog
 from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, Mark, NewRow, RecordedRow, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.log import Throttle
-from zfsync.priority import Priority, purpose
+from zfsync.sides.priority import Priority, purpose
 from zfsync.sync import aliases, pages
 from zfsync.sync.feed import TIME_SLACK_MS, Scan, below_mark, plan_feed
 from zfsync.sync.ports import ZaloSide

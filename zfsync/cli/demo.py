@@ -207,7 +207,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("ZFSYNC_CONFIG", None)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2]) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 

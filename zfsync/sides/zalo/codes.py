@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zfsync import telemetry
 from zfsync.errors import AuthError, ParameterRefused, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.i18n import N_
-from zfsync.zalo import permissions
+from zfsync.sides import telemetry
+from zfsync.sides.zalo import permissions
 
 
 @dataclass(frozen=True)

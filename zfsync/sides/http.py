@@ -27,10 +27,10 @@ import requests
 import structlog
 from requests.adapters import HTTPAdapter
 
-from zfsync import telemetry
 from zfsync.domain import Media, json_may_hold_invalid, safe_text
 from zfsync.errors import InvalidResponse, PermanentError, RateLimited, Stopping, TransientError
 from zfsync.log import Throttle
+from zfsync.sides import telemetry
 
 log = structlog.get_logger("zfsync.http")
 _capped = Throttle(window=600.0)  # a header a server keeps sending is told once every ten minutes

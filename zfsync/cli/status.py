@@ -15,11 +15,11 @@ from typing import Any
 
 from zfsync.domain import SideHealth
 from zfsync.i18n import _
+from zfsync.sides.zalo import permissions
 from zfsync.store import Store
 from zfsync.store.health import Beacon
 from zfsync.sync.reminders import PACKAGE_KEY
 from zfsync.sync.unanswered import waiting_range
-from zfsync.zalo import permissions
 
 HISTORY_PACE_WINDOW = 600.0  # seconds of imported deliveries the time left is estimated from
 USER_LIST_CUT_SHOWN = 86_400.0  # seconds a cut user list stays a problem line
@@ -219,7 +219,7 @@ def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: fl
 
 
 def _permission_problems(state: str | None, now: float) -> list[dict[str, str]]:
-    """The Zalo permission groups the daemon found refused (`zfsync.zalo.permissions`)."""
+    """The Zalo permission groups the daemon found refused (`zfsync.sides.zalo.permissions`)."""
     app = permissions.app_of(state) or "APP_ID"
     found = []
     for key, seen in permissions.missing(state).items():

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
+from zfsync.config.settings import SyncSettings
 from zfsync.errors import ConfigError
 from zfsync.i18n import LANGUAGES
-from zfsync.settings import SyncSettings
 
 FRESHCHAT_KEY_ENV = "ZFSYNC_FRESHCHAT_API_KEY"
 STORE_PASSWORD_ENV = "ZFSYNC_STORE_PASSWORD"

@@ -1,5 +1,5 @@
 """What a request to an API side is for, and how long it may wait for room: set by the sync core around
-its work, read by each side's `zfsync.quota.Quota` before every request (per thread, through context
+its work, read by each side's `zfsync.sides.quota.Quota` before every request (per thread, through context
 variables, so the clients need no extra arguments)."""
 
 from __future__ import annotations

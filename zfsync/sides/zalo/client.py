@@ -17,7 +17,6 @@ from typing import Any
 import requests
 import structlog
 
-from zfsync import http
 from zfsync.domain import (
     CONVERSATION,
     FEED,
@@ -32,10 +31,11 @@ from zfsync.domain import (
 )
 from zfsync.errors import InvalidResponse, PermanentError, PermissionMissing
 from zfsync.log import Throttle
-from zfsync.quota import Quota
-from zfsync.zalo.codes import DOCUMENTED_LIMIT, RATE_LIMIT_WAIT, TokenRejected, error_for
-from zfsync.zalo.oauth import TokenKeeper
-from zfsync.zalo.permissions import Ledger
+from zfsync.sides import http
+from zfsync.sides.quota import Quota
+from zfsync.sides.zalo.codes import DOCUMENTED_LIMIT, RATE_LIMIT_WAIT, TokenRejected, error_for
+from zfsync.sides.zalo.oauth import TokenKeeper
+from zfsync.sides.zalo.permissions import Ledger
 
 log = structlog.get_logger("zfsync.zalo")
 

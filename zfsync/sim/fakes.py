@@ -32,7 +32,7 @@ from zfsync.domain import (
     ZaloSent,
 )
 from zfsync.errors import ConversationNotLatest, PermanentError
-from zfsync.quota import Quota
+from zfsync.sides.quota import Quota
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 
 PAGE = 50  # FreshChat messages a page

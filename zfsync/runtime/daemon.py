@@ -9,7 +9,7 @@ job records liveness for `zfsync status` and feeds the systemd watchdog only whi
 making progress, so a silent stall gets the service restarted; a delivery in progress never counts.
 
 On a PostgreSQL store several daemons may run, one per machine; only the one holding the lead polls and
-sends (`zfsync.lead`). The store is watched as a side of its own (`zfsync.store.health`): while it refuses
+sends (`zfsync.runtime.leader`). The store is watched as a side of its own (`zfsync.store.health`): while it refuses
 writes, the polls back off (what they read could not be recorded), one line a minute says so, and
 `zfsync status` learns it from the beacon file beside the store.
 
@@ -31,18 +31,19 @@ from datetime import datetime
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from zfsync import app, http, metrics
+from zfsync.cli.status import HEARTBEAT_KEY, PROBE_KEY, QUOTA_KEY, SLOW_KEY, STARTS_KEY
 from zfsync.config import Settings
 from zfsync.domain import SideHealth
 from zfsync.errors import Stopping
-from zfsync.lead import Lead
-from zfsync.status import HEARTBEAT_KEY, PROBE_KEY, QUOTA_KEY, SLOW_KEY, STARTS_KEY
+from zfsync.runtime import app, metrics
+from zfsync.runtime.leader import Lead
+from zfsync.runtime.systemd import Notifier, watchdog_interval
+from zfsync.sides import http
 from zfsync.store import Store
 from zfsync.store.health import Beacon, StoreWatch, is_failure
 from zfsync.store.lease import Lease
 from zfsync.sync.engine import CycleResult, Engine
 from zfsync.sync.lanes import CRASH_PAUSE, RECHECK, SLOW
-from zfsync.systemd import Notifier, watchdog_interval
 
 log = structlog.get_logger("zfsync.daemon")
 

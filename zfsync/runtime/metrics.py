@@ -4,7 +4,7 @@ textfile collector (``metrics.textfile``) or served on ``metrics.listen``, and b
 
 Message counters and the latency histogram are read from the store at each collection, so they count
 every message since the store was made and keep counting across restarts. Gauges come from the same
-report `zfsync status` prints. API request counters are this process's own (`zfsync.telemetry`).
+report `zfsync status` prints. API request counters are this process's own (`zfsync.sides.telemetry`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from prometheus_client import CollectorRegistry, start_http_server, write_to_tex
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from zfsync import __version__, status, telemetry
+from zfsync import __version__
+from zfsync.cli import status
 from zfsync.domain import SideHealth
+from zfsync.sides import telemetry
 from zfsync.store import Store
 
 # Around the poll intervals: 2 s polls put most deliveries between 1 and 3 s; minutes mean trouble.

@@ -14,11 +14,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from zfsync import config, i18n
+from zfsync.config.settings import Settings
 from zfsync.errors import ConfigError, ZfsyncError
-from zfsync.settings import Settings
+from zfsync.sides.zalo import permissions
 from zfsync.store import Store, Waiting
 from zfsync.store.lease import Lease, is_postgres_url
-from zfsync.zalo import permissions
 
 
 def settings_of(args: argparse.Namespace) -> Settings:

@@ -14,7 +14,6 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from zfsync import http
 from zfsync.domain import (
     FcAgent,
     FcMessage,
@@ -33,8 +32,9 @@ from zfsync.errors import (
     PermanentError,
     TransientError,
 )
-from zfsync.freshchat import wire
-from zfsync.quota import Quota
+from zfsync.sides import http
+from zfsync.sides.freshchat import wire
+from zfsync.sides.quota import Quota
 
 PAGE_SIZE = 50  # the documented maximum for items_per_page
 LIST_PAGES = 40  # 2,000 channels or groups: far more than an account has, and a bound on a looping server

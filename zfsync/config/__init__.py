@@ -16,7 +16,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from zfsync import i18n
-from zfsync.config_keys import (
+from zfsync.config.keys import (
     FRESHCHAT_KEY_ENV,
     SCHEMA,
     STORE_PASSWORD_ENV,
@@ -25,10 +25,10 @@ from zfsync.config_keys import (
     require_https,
     valid_store_url,
 )
+from zfsync.config.settings import FreshChatSettings, MetricsSettings, Settings, SyncSettings, ZaloSettings
 from zfsync.domain import Route
 from zfsync.errors import ConfigError
 from zfsync.log import remember_secret
-from zfsync.settings import FreshChatSettings, MetricsSettings, Settings, SyncSettings, ZaloSettings
 
 DEFAULT_PATHS = (Path("config.toml"), Path("/etc/zfsync/config.toml"))
 

@@ -13,9 +13,12 @@ import requests
 from zfsync import i18n
 from zfsync.config import Settings
 from zfsync.domain import Z2F, HistoryImport, ZaloContent, part_payload
-from zfsync.freshchat import wire
-from zfsync.freshchat.client import FreshChatClient
-from zfsync.quota import Quota
+from zfsync.sides.freshchat import wire
+from zfsync.sides.freshchat.client import FreshChatClient
+from zfsync.sides.quota import Quota
+from zfsync.sides.zalo import permissions
+from zfsync.sides.zalo.client import ZaloClient, content_of
+from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth
 from zfsync.store import Store
 from zfsync.sync import history
 from zfsync.sync.delivery import Deliverer
@@ -30,9 +33,6 @@ from zfsync.sync.schedule import Intervals
 from zfsync.sync.unanswered import Unanswered
 from zfsync.sync.zalo_reader import ZaloReader
 from zfsync.sync.zalo_writer import ZaloRules, ZaloWriter
-from zfsync.zalo import permissions
-from zfsync.zalo.client import ZaloClient, content_of
-from zfsync.zalo.oauth import TokenKeeper, ZaloOAuth
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import structlog
 
 from zfsync import __version__, config, log
-from zfsync.cli_store import (
+from zfsync.cli.store import (
     cmd_backup,
     cmd_conversation,
     cmd_copy_store,
@@ -30,10 +30,10 @@ from zfsync.cli_store import (
 )
 from zfsync.config import Settings
 from zfsync.errors import ConfigError, PermissionMissing, RemoteError, StoreError, ZfsyncError
-from zfsync.freshchat.client import FreshChatClient
+from zfsync.sides.freshchat.client import FreshChatClient
+from zfsync.sides.zalo import permissions
+from zfsync.sides.zalo.client import ZaloClient
 from zfsync.store import Store
-from zfsync.zalo import permissions
-from zfsync.zalo.client import ZaloClient
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -42,8 +42,8 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from zfsync.app import build_clients, build_engine
-    from zfsync.daemon import Daemon
+    from zfsync.runtime.app import build_clients, build_engine
+    from zfsync.runtime.daemon import Daemon
     from zfsync.store.lock import only_instance
 
     settings = settings_of(args)
@@ -86,7 +86,7 @@ def _secret_reloader(settings: Settings, freshchat: FreshChatClient) -> Callable
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from zfsync import status
+    from zfsync.cli import status
 
     settings = settings_of(args)
     if not settings.store_url and not settings.store_path.exists():
@@ -104,7 +104,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"zfsync: down\n  {exc}")
         return status.DOWN
     if args.prometheus:
-        from zfsync import metrics
+        from zfsync.runtime import metrics
 
         store = store_of(settings)
         try:
@@ -122,7 +122,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def probe(settings: Settings) -> int:
     """`zfsync check`'s probes of a valid config (and `zfsync setup`'s last step); returns the problems found."""
-    from zfsync.app import build_clients
+    from zfsync.runtime.app import build_clients
 
     print(f"config {settings.source}: valid")
     for file in settings.readable_secrets:
@@ -215,7 +215,7 @@ def _check_routes(settings: Settings, channels: list[dict], groups: Callable[[],
 
 
 def cmd_auth(args: argparse.Namespace) -> int:
-    from zfsync.zalo import oauth
+    from zfsync.sides.zalo import oauth
 
     settings = settings_of(args)
     store = store_of(settings)
@@ -268,7 +268,7 @@ def cmd_auth(args: argparse.Namespace) -> int:
 def cmd_setup(args: argparse.Namespace) -> int:
     import os
 
-    from zfsync import setup
+    from zfsync.cli import setup
 
     if args.config:
         path = Path(args.config)
@@ -306,7 +306,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from zfsync.demo import run_demo
+    from zfsync.cli.demo import run_demo
 
     return run_demo(keep=args.keep)
 

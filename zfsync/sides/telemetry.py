@@ -1,5 +1,5 @@
 """Counters of this process's API calls, kept in memory (Prometheus' `rate()` handles their reset at a
-restart). The message counters, which must survive restarts, come from the store (`zfsync.metrics`)."""
+restart). The message counters, which must survive restarts, come from the store (`zfsync.runtime.metrics`)."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from zfsync.errors import NoRoom, RateLimited, Stopping
-from zfsync.priority import Priority, current_patience, current_purpose, holding
+from zfsync.sides.priority import Priority, current_patience, current_purpose, holding
 
 WINDOW = 60.0  # seconds: both sides count requests per minute
 PACE = 2.0  # seconds of the limit's rate the bucket may save up for the priorities below SEND ...

@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
-from zfsync import config, config_keys
-from zfsync.cli_store import forget_permission_refusals
+from zfsync import config
+from zfsync.cli.store import forget_permission_refusals
+from zfsync.config import keys as config_keys
 from zfsync.domain import ZaloTokens
 from zfsync.errors import AuthError, ConfigError, ZfsyncError
-from zfsync.freshchat.client import FreshChatClient
+from zfsync.sides.freshchat.client import FreshChatClient
+from zfsync.sides.zalo import oauth
 from zfsync.store import Store
-from zfsync.zalo import oauth
 
 T = TypeVar("T")
 
@@ -580,7 +581,7 @@ class Setup:
         return oa, ZaloTokens(held.access_token, held.refresh_token, max(0.0, held.expires_at - time.time()))
 
     def _getoa(self, store: Store, app_id: str, app_secret: str) -> dict[str, Any]:
-        from zfsync.app import build_clients
+        from zfsync.runtime.app import build_clients
 
         raw = {
             "zalo": {

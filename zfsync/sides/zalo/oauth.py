@@ -19,11 +19,11 @@ from urllib.parse import urlencode
 
 import requests
 
-from zfsync import http
 from zfsync.domain import StoredTokens, ZaloTokens
 from zfsync.errors import AuthError, InvalidResponse, TransientError
-from zfsync.priority import Priority
-from zfsync.quota import Quota
+from zfsync.sides import http
+from zfsync.sides.priority import Priority
+from zfsync.sides.quota import Quota
 
 TOKEN_PATH = "/v4/oa/access_token"
 # The only answers that mean "this refresh token will never work again": -118 invalid_grant and -14014
