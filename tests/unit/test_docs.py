@@ -74,3 +74,17 @@ def test_the_setup_flags_the_guide_lists_are_the_real_ones():
     paragraph = paragraph[: paragraph.index("\n\n")]
     named = set(re.findall(r"`(--[a-z-]+)`", paragraph))
     assert named and named <= known, named - known
+
+
+def test_every_path_the_development_map_names_exists():
+    """docs/development.md is the map of the code: a path it names that is gone (a moved module) fails here."""
+    text = TEXTS["docs/development.md"]
+    named = set(re.findall(r"`((?:zfsync|devtools|tests|deploy|scripts)/[\w./-]*)`", text))
+    assert len(named) >= 10
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert missing == [], f"docs/development.md names paths that do not exist: {missing}"
+    # A file named alone (`quota.py`) in a row about a folder lives in that folder.
+    for row in re.findall(r"^\| `(zfsync/\w+)/`[^\n]*$", text, flags=re.M):
+        line = next(line for line in text.splitlines() if line.startswith(f"| `{row}/`"))
+        for name in re.findall(r"`([\w/]+\.py)`", line.split("|")[2]):
+            assert (ROOT / name).exists() or (ROOT / row / name).exists(), f"{row}: {name}"
