@@ -31,7 +31,7 @@ from devtools import pgcluster
 from devtools.pgcluster import Cluster
 from devtools.traffic import Traffic
 from zfsync.cli.demo import Demo, wait_until
-from zfsync.cli.status import ACTIVE_KEY
+from zfsync.runtime.status import ACTIVE_KEY
 
 
 @dataclass

@@ -8,9 +8,8 @@ from dataclasses import replace
 from prometheus_client import CollectorRegistry, generate_latest
 
 from zfsync import cli
-from zfsync.cli import status
 from zfsync.domain import Route
-from zfsync.runtime import metrics
+from zfsync.runtime import metrics, status
 from zfsync.sim.base import Fault
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID, agent_object, channel_object
 from zfsync.sim.zalo import conversation_id_of

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Bridge, make_engine, start_bridge
 from zfsync import cli
-from zfsync.cli import status
+from zfsync.runtime import status
 from zfsync.sides.priority import Priority
 from zfsync.sim.freshchat import FreshChatSim
 from zfsync.sim.zalo import ZaloSim

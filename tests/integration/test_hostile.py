@@ -17,8 +17,8 @@ from typing import ClassVar
 
 import pytest
 
-from zfsync.cli import status
-from zfsync.cli.status import HEARTBEAT_KEY, STARTS_KEY
+from zfsync.runtime import status
+from zfsync.runtime.status import HEARTBEAT_KEY, STARTS_KEY
 from zfsync.sides import http
 from zfsync.sim.base import Fault
 from zfsync.sync.engine import OK

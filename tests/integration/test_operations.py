@@ -9,7 +9,7 @@ from dataclasses import replace
 from devtools import pgcluster
 from tests.conftest import cli_config, store_section
 from zfsync import cli
-from zfsync.cli import status
+from zfsync.runtime import status
 from zfsync.runtime.daemon import Daemon
 from zfsync.sync.engine import BAD_CREDENTIALS, OK
 

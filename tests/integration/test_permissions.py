@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 
 from zfsync import cli
-from zfsync.cli import status
 from zfsync.cli import store as cli_store
 from zfsync.domain import Route, SideHealth
+from zfsync.runtime import status
 from zfsync.runtime.app import build_clients
 from zfsync.sides.zalo import permissions
 from zfsync.sides.zalo.client import ZaloClient

@@ -6,8 +6,8 @@ import threading
 from dataclasses import replace
 
 from tests.conftest import make_engine
-from zfsync.cli import status
-from zfsync.cli.status import HEARTBEAT_KEY, QUOTA_KEY
+from zfsync.runtime import status
+from zfsync.runtime.status import HEARTBEAT_KEY, QUOTA_KEY
 from zfsync.sides.priority import Priority, current_purpose
 from zfsync.sim.freshchat import AGENT_ID
 from zfsync.sync import zalo_reader

@@ -7,8 +7,7 @@ import threading
 
 from prometheus_client import generate_latest
 
-from zfsync.cli import status
-from zfsync.runtime import metrics
+from zfsync.runtime import metrics, status
 from zfsync.runtime.daemon import Daemon, Loop
 from zfsync.store import Store
 from zfsync.sync.lanes import Flight

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from zfsync.cli import status
-from zfsync.cli.status import HEARTBEAT_KEY
 from zfsync.domain import ZaloTokens
+from zfsync.runtime import status
 from zfsync.runtime.daemon import Daemon
+from zfsync.runtime.status import HEARTBEAT_KEY
 from zfsync.store import Store
 from zfsync.sync.engine import BAD_CREDENTIALS, OK, PERMANENT_ERROR, RATE_LIMITED, TRANSIENT_ERROR
 

@@ -140,7 +140,7 @@ def test_a_failing_store_is_said_once_then_once_a_minute_and_the_beacon_tells_st
     import sqlite3
 
     from zfsync import log
-    from zfsync.cli import status
+    from zfsync.runtime import status
     from zfsync.store.health import Beacon, StoreWatch
 
     out = io.StringIO()

@@ -86,7 +86,7 @@ def _secret_reloader(settings: Settings, freshchat: FreshChatClient) -> Callable
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from zfsync.cli import status
+    from zfsync.runtime import status
 
     settings = settings_of(args)
     if not settings.store_url and not settings.store_path.exists():

@@ -31,12 +31,12 @@ from datetime import datetime
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from zfsync.cli.status import HEARTBEAT_KEY, PROBE_KEY, QUOTA_KEY, SLOW_KEY, STARTS_KEY
 from zfsync.config import Settings
 from zfsync.domain import SideHealth
 from zfsync.errors import Stopping
 from zfsync.runtime import app, metrics
 from zfsync.runtime.leader import Lead
+from zfsync.runtime.status import HEARTBEAT_KEY, PROBE_KEY, QUOTA_KEY, SLOW_KEY, STARTS_KEY
 from zfsync.runtime.systemd import Notifier, watchdog_interval
 from zfsync.sides import http
 from zfsync.store import Store

@@ -15,8 +15,8 @@ import uuid
 
 import structlog
 
-from zfsync.cli.status import ACTIVE_KEY, STANDBY_PREFIX
 from zfsync.errors import first_line
+from zfsync.runtime.status import ACTIVE_KEY, STANDBY_PREFIX
 from zfsync.runtime.systemd import Notifier
 from zfsync.store import Store
 from zfsync.store.lease import CHECK_EVERY, STALE, TAKEOVER_GRACE, Lease

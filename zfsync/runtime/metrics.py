@@ -18,8 +18,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from zfsync import __version__
-from zfsync.cli import status
 from zfsync.domain import SideHealth
+from zfsync.runtime import status
 from zfsync.sides import telemetry
 from zfsync.store import Store
 
