@@ -102,5 +102,8 @@ def test_the_wheel_a_production_vm_installs_holds_no_developers_tools():
     assert "zfsync" in packages and "zfsync.sim" in packages  # zfsync sim and zfsync demo stay
     assert (ROOT / "zfsync" / "sim" / "fakes.py").exists()  # the ports' in-memory fakes ship, as DESIGN has it
     assert (ROOT / "devtools" / "crashtest.py").exists() and not any(p.startswith("devtools") for p in packages)
+    # Every folder of the package is a package the wheel takes (a folder without __init__.py is left out).
+    folders = {p.parent for p in (ROOT / "zfsync").rglob("*.py") if "__pycache__" not in p.parts}
+    assert {".".join(f.relative_to(ROOT).parts) for f in folders} <= set(packages)
     shipped = [f.name for p in packages for f in (ROOT / p.replace(".", "/")).glob("*.py")]
     assert not {"crashtest.py", "bench.py", "pgcluster.py", "daemonbench.py"} & set(shipped)

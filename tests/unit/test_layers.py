@@ -1,0 +1,80 @@
+"""The package's layers, bound to the code: each folder imports only from the layers below it (or its own
+folder), so a newcomer can change one layer without touching those above, and no import runs in a circle.
+
+    cli, __main__              the commands a person types
+    runtime                    the running process: composition root, daemon, leader, status, metrics
+    sim                        the simulators and the in-memory fakes (a stand-in for the sides)
+    sync                       the core: deciders, readers, writers, desk extras; it sees ports, not HTTP or SQL
+    sides, store, config       each API and its transport; the store; the settings
+    domain, errors, log, i18n  the vocabulary and the helpers every layer uses
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "zfsync"
+LAYERS = [
+    {"domain", "errors", "log", "i18n"},
+    {"sides", "store", "config"},
+    {"sync"},
+    {"sim"},
+    {"runtime"},
+    {"cli", "__main__"},
+]
+LAYER_OF = {part: number for number, parts in enumerate(LAYERS) for part in parts}
+
+
+def top(module: str) -> str:
+    """``zfsync.sides.zalo.client`` -> ``sides``."""
+    return module.split(".")[1] if module.count(".") else "__init__"
+
+
+def imports() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        module = ".".join(p for p in relative.parts if p != "__init__")
+        targets = found.setdefault(module, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("zfsync"):
+                base = node.module
+                targets.update(f"{base}.{a.name}" if base == "zfsync" else base for a in node.names)
+            elif isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names if a.name.startswith("zfsync"))
+    return found
+
+
+def test_every_folder_of_the_package_has_a_layer():
+    parts = {top(m) for m in imports()} - {"__init__"}
+    assert parts <= set(LAYER_OF), f"a folder or module with no layer: {sorted(parts - set(LAYER_OF))}"
+
+
+def test_no_import_runs_up_a_layer():
+    upward = sorted(
+        f"{source} -> {target}"
+        for source, targets in imports().items()
+        if top(source) in LAYER_OF
+        for target in targets
+        if top(target) in LAYER_OF and LAYER_OF[top(target)] > LAYER_OF[top(source)]
+    )
+    assert upward == []
+
+
+def test_no_folder_imports_another_of_its_own_layer_in_a_circle():
+    graph: dict[str, set[str]] = {}
+    for source, targets in imports().items():
+        graph.setdefault(top(source), set()).update(top(t) for t in targets if top(t) != top(source))
+    seen: set[str] = set()
+
+    def visit(node: str, path: tuple[str, ...]) -> None:
+        assert node not in path, f"a circle of imports: {' -> '.join((*path, node))}"
+        if node in seen:
+            return
+        for following in graph.get(node, ()):
+            visit(following, (*path, node))
+        seen.add(node)
+
+    for node in graph:
+        visit(node, ())
