@@ -739,7 +739,9 @@ def test_client_creates_users_the_recorded_way(fc, requests_mock):
 
 
 def test_odd_shared_details_and_quota_values_are_left_out_not_shown(zalo, requests_mock):
-    from zfsync.sides.zalo.client import _count, _day, _shared
+    from zfsync.sides.zalo.wire import count as _count
+    from zfsync.sides.zalo.wire import day as _day
+    from zfsync.sides.zalo.wire import shared as _shared
 
     shared = _shared(
         {

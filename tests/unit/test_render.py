@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zfsync.domain import ImagePart, TextPart
-from zfsync.sides.zalo.client import content_of
+from zfsync.sides.zalo.wire import content_of
 from zfsync.sync import render
 
 

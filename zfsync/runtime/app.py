@@ -17,8 +17,9 @@ from zfsync.sides.freshchat import wire
 from zfsync.sides.freshchat.client import FreshChatClient
 from zfsync.sides.quota import Quota
 from zfsync.sides.zalo import permissions
-from zfsync.sides.zalo.client import ZaloClient, content_of
+from zfsync.sides.zalo.client import ZaloClient
 from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth
+from zfsync.sides.zalo.wire import content_of
 from zfsync.store import Store
 from zfsync.sync import history
 from zfsync.sync.delivery import Deliverer
