@@ -37,7 +37,7 @@ from devtools.schedulebench import schedule_run
 from zfsync import log
 from zfsync.cli.demo import wait_until
 from zfsync.store import Store
-from zfsync.sync.schedule import SWEEP_INTERVAL
+from zfsync.sync.decide.schedule import SWEEP_INTERVAL
 
 # --- 5: tight quotas ------------------------------------------------------------------------------------
 

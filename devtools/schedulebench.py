@@ -17,7 +17,7 @@ from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import ZaloSim
 from zfsync.store import Store
-from zfsync.sync.freshchat_reader import FreshChatReader
+from zfsync.sync.read.freshchat_reader import FreshChatReader
 
 
 class NaiveReader(FreshChatReader):

@@ -323,7 +323,7 @@ def test_oauth_refusals_without_a_number_that_name_a_dead_token_are_dead(request
 
 
 def test_freshchat_agent_parts_recorded_become_text_attachments_and_replies(fc, requests_mock):
-    from zfsync.sync import render
+    from zfsync.sync.decide import render
 
     page = recorded("freshchat/messages_agent_parts_composed.json")
     requests_mock.get(f"{FC}/v2/conversations/c/messages?page=1&items_per_page=50", json=page)

@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 
 from zfsync.sim.zalo import ZaloSim
-from zfsync.sync import freshchat_writer, zalo_reader
+from zfsync.sync.read import zalo_reader
+from zfsync.sync.write import freshchat_writer
 
 KHANH = "2512007384617209999"
 

@@ -108,7 +108,7 @@ def test_a_failing_freshchat_upload_is_retried_then_falls_back_to_the_link(bridg
 
 
 def test_an_oversized_download_is_refused_without_reading_it_all(bridge, monkeypatch):
-    from zfsync.sync import media
+    from zfsync.sync.write import media
 
     monkeypatch.setattr(media, "FRESHCHAT_MAX_BYTES", 1000)
     url = bridge.zalo.add_media(png((200, 200), noise=True), "image/png", "big.png")

@@ -12,8 +12,8 @@ import pytest
 
 from zfsync.domain import Resume, ZaloTokens
 from zfsync.sim.base import Fault
+from zfsync.sync.decide.replies import ATTACHMENT_WAIT
 from zfsync.sync.engine import BAD_CREDENTIALS, OK, TRANSIENT_ERROR
-from zfsync.sync.replies import ATTACHMENT_WAIT
 
 RECORDED = Path(__file__).parents[1] / "contract" / "recorded"
 KHANH = "2512007384617209999"

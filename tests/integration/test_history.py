@@ -15,7 +15,8 @@ from zfsync.runtime import status
 from zfsync.sides.priority import Priority
 from zfsync.sim.freshchat import FreshChatSim
 from zfsync.sim.zalo import ZaloSim
-from zfsync.sync import freshchat_writer, history, lanes
+from zfsync.sync.read import history
+from zfsync.sync.write import freshchat_writer, lanes
 
 DAY = 86_400
 

@@ -262,7 +262,7 @@ def test_hostile_images_and_endless_answers_keep_memory_bounded(tmp_path):
         f"""
         import threading
         from zfsync.domain import Media
-        from zfsync.sync.media import Unsendable, shrink_to_jpeg
+        from zfsync.sync.write.media import Unsendable, shrink_to_jpeg
         from zfsync.sim.base import Fault, SimServer
         from zfsync.sim.zalo import ZaloSim
         from zfsync.sides import http

@@ -19,7 +19,7 @@ from tests.integration.test_daemon import DEADLINE, until, write_config, zfsync
 from zfsync.sim.base import SimServer
 from zfsync.sim.freshchat import FreshChatSim
 from zfsync.sim.zalo import ZaloSim
-from zfsync.sync import lanes
+from zfsync.sync.write import lanes
 
 DRIP = 0.5  # seconds a byte: a 300-byte picture takes minutes to arrive
 A, B = "8400000000000000001", "8400000000000000002"

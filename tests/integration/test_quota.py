@@ -10,7 +10,7 @@ from zfsync.runtime import status
 from zfsync.runtime.status import HEARTBEAT_KEY, QUOTA_KEY
 from zfsync.sides.priority import Priority, current_purpose
 from zfsync.sim.freshchat import AGENT_ID
-from zfsync.sync import zalo_reader
+from zfsync.sync.read import zalo_reader
 
 CUSTOMER = "2512007384617209999"
 

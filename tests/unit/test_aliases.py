@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from zfsync.domain import CONVERSATION, FEED, RecordedRow, ZaloContent, ZaloMessage
-from zfsync.sync import aliases
-from zfsync.sync.zalo_reader import feed_order
+from zfsync.sync.decide import aliases
+from zfsync.sync.read.zalo_reader import feed_order
 
 
 def row(zalo_id: str, listing: str, time_ms: int, text: str = "a", from_oa: bool = False, kind: str = "text"):

@@ -10,7 +10,7 @@ from prometheus_client import generate_latest
 from zfsync.runtime import metrics, status
 from zfsync.runtime.daemon import Daemon, Loop
 from zfsync.store import Store
-from zfsync.sync.lanes import Flight
+from zfsync.sync.write.lanes import Flight
 
 WAIT = 10.0
 
@@ -95,7 +95,7 @@ def test_a_slow_delivery_shows_in_status_and_metrics_but_the_bridge_stays_health
 def test_the_history_loop_reads_on_while_it_gets_somewhere_and_waits_when_it_does_not(tmp_path):
     from zfsync.domain import HistoryImport
     from zfsync.runtime.daemon import HISTORY_LOOK, HISTORY_RETRY
-    from zfsync.sync import history
+    from zfsync.sync.read import history
 
     store = Store.open(tmp_path / "zfsync.db")
     job = history.request(7, 1_800_000_000.0)

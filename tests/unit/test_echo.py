@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zfsync.domain import Kind, OwnSend, Status
-from zfsync.sync import echo
+from zfsync.sync.decide import echo
 
 PHOTO = {"url": "https://fc.example/reply.png"}
 

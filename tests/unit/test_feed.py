@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from zfsync.domain import Baseline, FeedCursor, Mark, Resume, ZaloContent, ZaloMessage
-from zfsync.sync.feed import TIME_SLACK_MS, FeedPlan, Scan, below_mark, plan_feed
-from zfsync.sync.pages import CAPPED, ENDED, REACHED
+from zfsync.sync.decide.feed import TIME_SLACK_MS, FeedPlan, Scan, below_mark, plan_feed
+from zfsync.sync.decide.pages import CAPPED, ENDED, REACHED
 
 
 def row(message_id: str, user: str, time_ms: int) -> ZaloMessage:

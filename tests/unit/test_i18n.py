@@ -14,7 +14,7 @@ from babel.messages.pofile import read_po
 from devtools import catalogues
 from zfsync import config, i18n
 from zfsync.sides.zalo.codes import CODES
-from zfsync.sync import notes
+from zfsync.sync.decide import notes
 
 ROOT = Path(__file__).parents[2]
 MINIMAL = {"zalo": {"app_id": "1"}, "freshchat": {"api_url": "https://x.freshchat.com", "channel_id": "c"}}

@@ -11,9 +11,9 @@ import pytest
 from zfsync.domain import Z2F, OutboxRow
 from zfsync.errors import NoRoom, RateLimited
 from zfsync.store import NewRow, Store
-from zfsync.sync import lanes
-from zfsync.sync.delivery import Deliverer, Sent
-from zfsync.sync.lanes import HISTORY_WORKERS, Lane, Quiet
+from zfsync.sync.write import lanes
+from zfsync.sync.write.delivery import Deliverer, Sent
+from zfsync.sync.write.lanes import HISTORY_WORKERS, Lane, Quiet
 
 WAIT = 10.0  # seconds a test waits for a thread to get somewhere: far beyond what it takes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zfsync.sync.pages import CAPPED, ENDED, REACHED, OffsetPages, from_first, walk
+from zfsync.sync.decide.pages import CAPPED, ENDED, REACHED, OffsetPages, from_first, walk
 
 
 def known_ids(ids: set[int]):

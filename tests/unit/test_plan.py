@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zfsync.domain import Conversation
-from zfsync.sync.plan import (
+from zfsync.sync.decide.plan import (
     OA_NOTE_HOLD,
     AlreadyThere,
     ClaimEcho,

@@ -6,8 +6,8 @@ import logging
 import pytest
 
 from zfsync import log
-from zfsync.sync.delivery import MAX_DELAY, backoff
-from zfsync.sync.schedule import Intervals, next_poll_at
+from zfsync.sync.decide.schedule import Intervals, next_poll_at
+from zfsync.sync.write.delivery import MAX_DELAY, backoff
 
 
 def test_backoff_grows_and_is_capped():

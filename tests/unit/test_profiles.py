@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from zfsync.domain import Contact, ZaloProfile
-from zfsync.sync.profiles import PROPERTY_LIMIT, freshchat_user, shown
+from zfsync.sync.desk.profiles import PROPERTY_LIMIT, freshchat_user, shown
 
 NOW = 1_800_000_000.0
 NOW_MS = int(NOW * 1000)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from zfsync.domain import ImagePart, TextPart
 from zfsync.sides.zalo.wire import content_of
-from zfsync.sync import render
+from zfsync.sync.decide import render
 
 
 def test_short_text_is_one_chunk_and_empty_is_none():

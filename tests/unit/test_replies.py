@@ -17,7 +17,7 @@ from zfsync.domain import (
     OtherPart,
     TextPart,
 )
-from zfsync.sync.replies import ATTACHMENT_WAIT, Known, Rules, plan_page, signature_line
+from zfsync.sync.decide.replies import ATTACHMENT_WAIT, Known, Rules, plan_page, signature_line
 
 NOW = 1_800_000_000.0
 AT = datetime.fromtimestamp(NOW - 10, UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zfsync.domain import Route
-from zfsync.sync.routing import Destination, destination, folded, problems
+from zfsync.sync.decide.routing import Destination, destination, folded, problems
 
 ROUTES = (
     Route("chan-vip", group_id="grp-vip", tag="VIP"),

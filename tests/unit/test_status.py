@@ -71,7 +71,7 @@ def test_each_side_state_sets_the_exit_code_and_says_what_is_wrong(store, side, 
 
 def test_the_oas_package_quota_is_a_line_and_a_gauge(store):
     from zfsync.domain import ZaloPackage
-    from zfsync.sync.reminders import PACKAGE_KEY, package_state, with_sub_quota
+    from zfsync.sync.desk.reminders import PACKAGE_KEY, package_state, with_sub_quota
 
     assets = [ZaloPackage("cs", "sub_quota", 1990, 2000, "10/10/2024"), ZaloPackage("cs", "purchase_quota", 5, 50, "")]
     store.set_state(PACKAGE_KEY, json.dumps(with_sub_quota(package_state(assets, NOW), 1989, 2000, "10/10/2024")))
@@ -86,7 +86,7 @@ def test_the_oas_package_quota_is_a_line_and_a_gauge(store):
 
 
 def test_a_package_count_or_day_no_zalo_answer_could_mean_is_not_shown(store):
-    from zfsync.sync.reminders import PACKAGE_KEY
+    from zfsync.sync.desk.reminders import PACKAGE_KEY
 
     kinds = {
         "sub_quota": {"remain": 99_999_999_999_999_999_999_999, "total": 10**25, "valid_through": "32/13/2026"},

@@ -6,7 +6,7 @@ import pytest
 
 from zfsync.errors import AuthError, PermanentError, RateLimited, TransientError
 from zfsync.sides.zalo.codes import CODES, TokenRejected, error_for
-from zfsync.sync import notes
+from zfsync.sync.decide import notes
 
 
 @pytest.mark.parametrize(

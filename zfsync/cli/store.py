@@ -106,7 +106,7 @@ def cmd_requeue(args: argparse.Namespace) -> int:
 
 
 def cmd_import_history(args: argparse.Namespace) -> int:
-    from zfsync.sync import history
+    from zfsync.sync.read import history
 
     try:
         job = history.request(args.days, time.time())

@@ -159,7 +159,7 @@ class OwnSend:
 @dataclass(frozen=True)
 class Route:
     """A ``[[route]]`` of the config: where a customer's new conversation opens when it matches
-    (`zfsync.sync.routing`)."""
+    (`zfsync.sync.decide.routing`)."""
 
     channel_id: str
     group_id: str = ""  # "" : FreshChat's own assignment rules

@@ -21,19 +21,19 @@ from zfsync.sides.zalo.client import ZaloClient
 from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth
 from zfsync.sides.zalo.wire import content_of
 from zfsync.store import Store
-from zfsync.sync import history
-from zfsync.sync.delivery import Deliverer
+from zfsync.sync.decide.replies import Rules
+from zfsync.sync.decide.schedule import Intervals
+from zfsync.sync.desk.profiles import ProfileRefresher
+from zfsync.sync.desk.reminders import Reminders
+from zfsync.sync.desk.unanswered import Unanswered
 from zfsync.sync.engine import Engine, Parts
-from zfsync.sync.freshchat_reader import FreshChatReader, Signatures
-from zfsync.sync.freshchat_writer import FC_PARTS, FreshChatWriter
 from zfsync.sync.ports import FreshChatSide, ZaloSide
-from zfsync.sync.profiles import ProfileRefresher
-from zfsync.sync.reminders import Reminders
-from zfsync.sync.replies import Rules
-from zfsync.sync.schedule import Intervals
-from zfsync.sync.unanswered import Unanswered
-from zfsync.sync.zalo_reader import ZaloReader
-from zfsync.sync.zalo_writer import ZaloRules, ZaloWriter
+from zfsync.sync.read import history
+from zfsync.sync.read.freshchat_reader import FreshChatReader, Signatures
+from zfsync.sync.read.zalo_reader import ZaloReader
+from zfsync.sync.write.delivery import Deliverer
+from zfsync.sync.write.freshchat_writer import FC_PARTS, FreshChatWriter
+from zfsync.sync.write.zalo_writer import ZaloRules, ZaloWriter
 
 
 @dataclass

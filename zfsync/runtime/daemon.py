@@ -43,7 +43,7 @@ from zfsync.store import Store
 from zfsync.store.health import Beacon, StoreWatch, is_failure
 from zfsync.store.lease import Lease
 from zfsync.sync.engine import CycleResult, Engine
-from zfsync.sync.lanes import CRASH_PAUSE, RECHECK, SLOW
+from zfsync.sync.write.lanes import CRASH_PAUSE, RECHECK, SLOW
 
 log = structlog.get_logger("zfsync.daemon")
 

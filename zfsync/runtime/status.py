@@ -18,8 +18,8 @@ from zfsync.i18n import _
 from zfsync.sides.zalo import permissions
 from zfsync.store import Store
 from zfsync.store.health import Beacon
-from zfsync.sync.reminders import PACKAGE_KEY
-from zfsync.sync.unanswered import waiting_range
+from zfsync.sync.desk.reminders import PACKAGE_KEY
+from zfsync.sync.desk.unanswered import waiting_range
 
 HISTORY_PACE_WINDOW = 600.0  # seconds of imported deliveries the time left is estimated from
 USER_LIST_CUT_SHOWN = 86_400.0  # seconds a cut user list stays a problem line

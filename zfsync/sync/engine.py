@@ -23,19 +23,19 @@ import structlog
 
 from zfsync.domain import F2Z, Z2F, HistoryImport, SideHealth
 from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
-from zfsync.sync.delivery import AUTH_PAUSE, MAX_DELAY, Deliverer
-from zfsync.sync.freshchat_reader import FreshChatReader
-from zfsync.sync.freshchat_writer import FreshChatWriter
-from zfsync.sync.history import HistoryImporter
-from zfsync.sync.lanes import RECHECK, Lane
+from zfsync.sync.decide.schedule import SWEEP_INTERVAL
+from zfsync.sync.desk.profiles import ProfileRefresher
+from zfsync.sync.desk.reminders import Reminders
+from zfsync.sync.desk.unanswered import Unanswered
 from zfsync.sync.ports import FreshChatSide, ZaloSide
-from zfsync.sync.profiles import ProfileRefresher
-from zfsync.sync.reminders import Reminders
-from zfsync.sync.schedule import SWEEP_INTERVAL
+from zfsync.sync.read.freshchat_reader import FreshChatReader
+from zfsync.sync.read.history import HistoryImporter
+from zfsync.sync.read.zalo_reader import ZaloReader
 from zfsync.sync.seams import EngineStore
-from zfsync.sync.unanswered import Unanswered
-from zfsync.sync.zalo_reader import ZaloReader
-from zfsync.sync.zalo_writer import ZaloWriter
+from zfsync.sync.write.delivery import AUTH_PAUSE, MAX_DELAY, Deliverer
+from zfsync.sync.write.freshchat_writer import FreshChatWriter
+from zfsync.sync.write.lanes import RECHECK, Lane
+from zfsync.sync.write.zalo_writer import ZaloWriter
 
 log = structlog.get_logger("zfsync.sync")
 

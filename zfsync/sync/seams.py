@@ -112,7 +112,7 @@ class ZaloRecord(Protocol):
 
 
 class HistoryRecord(Protocol):
-    """What the history import reads and records (`zfsync.sync.history`)."""
+    """What the history import reads and records (`zfsync.sync.read.history`)."""
 
     def note_user_list_cut(self, at: float, cut: Sequence[tuple[str, int]]) -> None:
         """Zalo listed more users for these days than it lets be read: (period, how many it counted)."""
@@ -216,7 +216,7 @@ class Health(Protocol):
 
 
 class RouteRecord(Protocol):
-    """The ``[[route]]`` tables found wrong, for `zfsync status` (`zfsync.sync.routing`)."""
+    """The ``[[route]]`` tables found wrong, for `zfsync status` (`zfsync.sync.decide.routing`)."""
 
     def route_problems(self) -> dict[int, tuple[str, float]]: ...
 

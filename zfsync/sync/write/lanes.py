@@ -4,7 +4,7 @@ A lane keeps up to `WORKERS` sends in flight, each to a different contact: only 
 offered, and never while one of its rows is in flight, so per-contact order holds. A worker that finishes
 takes the next due head at once (there is no batch to wait for), so a slow download or upload holds one
 worker, never the others. Attachment work (a download, then an upload) may hold at most `HEAVY_WORKERS`
-of them: texts never queue behind media. Imported history (`zfsync.sync.history`) holds at most
+of them: texts never queue behind media. Imported history (`zfsync.sync.read.history`) holds at most
 `HISTORY_WORKERS`, spent at the budget's lowest priority: live messages never queue behind it.
 
 The daemon runs a lane with `serve`, which sleeps until a row falls due, a poll queues rows (`wake`) or a
@@ -25,7 +25,7 @@ import structlog
 from zfsync.domain import OutboxRow
 from zfsync.errors import AuthError, RateLimited, RemoteError, Stopping
 from zfsync.sides.priority import Priority, patience, purpose
-from zfsync.sync.delivery import Deliverer, Writer
+from zfsync.sync.write.delivery import Deliverer, Writer
 
 log = structlog.get_logger("zfsync.sync")
 

@@ -35,11 +35,12 @@ from zfsync.domain import (
     reference_id,
 )
 from zfsync.errors import ConversationNotLatest, PermanentError, TransientError
-from zfsync.sync import echo, media, notes, pages, plan, render, routing
-from zfsync.sync.delivery import Failure, Held, Outcome, Sent, Skipped
+from zfsync.sync.decide import echo, notes, pages, plan, render, routing
+from zfsync.sync.desk.profiles import freshchat_user
 from zfsync.sync.ports import FreshChatSide, ZaloSide
-from zfsync.sync.profiles import freshchat_user
 from zfsync.sync.seams import WriterStore
+from zfsync.sync.write import media
+from zfsync.sync.write.delivery import Failure, Held, Outcome, Sent, Skipped
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -180,7 +181,7 @@ class FreshChatWriter:
         log.info("freshchat_conversation_reopened", conversation=conversation.fc_conversation_id)
 
     def destination(self, contact: Contact, message: FcOutgoing) -> routing.Destination:
-        """Which channel (and group) the customer's new conversation opens in (`zfsync.sync.routing`)."""
+        """Which channel (and group) the customer's new conversation opens in (`zfsync.sync.decide.routing`)."""
         if not self.routes:
             return routing.Destination(self.channel_id)
         self.check_routes_due()
@@ -425,7 +426,7 @@ class OaNotePost(_ContactPost):
 
 
 class HistoryMarkerPost(_ContactPost):
-    """The private note that opens a customer's imported history (`zfsync.sync.history`): it says that the
+    """The private note that opens a customer's imported history (`zfsync.sync.read.history`): it says that the
     messages after it are old ones, imported."""
 
     def message(self) -> FcOutgoing:

@@ -2,7 +2,7 @@
 (agents' replies split or turned into a document, their attachments, the resolve notice), which notes
 the agent gets (characters replaced, an attachment that never got its link), and how far the position
 moves (not past a reply whose attachment FreshChat is still scanning). Table-tested in
-tests/unit/test_replies.py; `zfsync.sync.freshchat_reader` reads the page and records the plan.
+tests/unit/test_replies.py; `zfsync.sync.read.freshchat_reader` reads the page and records the plan.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, FcMessage, Json, Kind, NewRow
-from zfsync.sync import notes, plan, render
+from zfsync.sync.decide import notes, plan, render
 
 ATTACHMENT_WAIT = 300.0  # seconds an agent's attachment may stay without a url before it goes without it
 

@@ -19,7 +19,7 @@ from zfsync.domain import ZaloPackage
 from zfsync.errors import PermanentError, RemoteError, TransientError
 from zfsync.log import Throttle
 from zfsync.sides.priority import Priority, purpose
-from zfsync.sync import clock, notes
+from zfsync.sync.decide import notes, zalo_clocks
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import Contacts, Outbox
 
@@ -41,7 +41,9 @@ class ReminderStore(Outbox, Contacts, Protocol):
 def closing_range(now: float, warning_hours: float) -> tuple[int, int]:
     """The last interactions whose window closes within ``warning_hours`` but is not closed yet, in ms:
     ``(after, up to)``."""
-    return int((now * 1000) - clock.WINDOW_MS), int(now * 1000 + warning_hours * 3_600_000 - clock.WINDOW_MS)
+    return int((now * 1000) - zalo_clocks.WINDOW_MS), int(
+        now * 1000 + warning_hours * 3_600_000 - zalo_clocks.WINDOW_MS
+    )
 
 
 def package_state(packages: list[ZaloPackage], checked_at: float) -> dict[str, object]:
@@ -108,11 +110,11 @@ class Reminders:
             opened = contact.interacted_ms
             if not self.store.mark_warned(contact.id, window_ms=opened) or conversation is None:
                 continue  # another daemon warned; or no conversation to warn in (nothing to answer)
-            closes = clock.window_closes_ms(contact)
-            text = notes.window_closing_note(clock.local_time(closes), (closes - now * 1000) / 3_600_000)
+            closes = zalo_clocks.window_closes_ms(contact)
+            text = notes.window_closing_note(zalo_clocks.local_time(closes), (closes - now * 1000) / 3_600_000)
             row = notes.note_row(f"window:{contact.id}:{opened}", text, conversation.fc_conversation_id, "", now)
             self.store.insert_rows(contact.id, [row], now)
-            log.info("window_closing_warned", contact=contact.zalo_user_id, closes_at=clock.iso(closes))
+            log.info("window_closing_warned", contact=contact.zalo_user_id, closes_at=zalo_clocks.iso(closes))
             warned += 1
         return warned
 

@@ -20,11 +20,12 @@ import structlog
 from zfsync.domain import Contact, Kind, Media, OutboxRow, ZaloMessage, ZaloSent
 from zfsync.errors import ParameterRefused, PermanentError, RemoteError, TransientError
 from zfsync.i18n import N_
-from zfsync.sync import clock, echo, media, notes, pages, plan
-from zfsync.sync.delivery import Failure, Outcome, Refused, Sent, Skipped
+from zfsync.sync.decide import echo, notes, pages, plan, zalo_clocks
+from zfsync.sync.desk.profiles import TAG_LIMIT
 from zfsync.sync.ports import ZaloSide
-from zfsync.sync.profiles import TAG_LIMIT
 from zfsync.sync.seams import WriterStore
+from zfsync.sync.write import media
+from zfsync.sync.write.delivery import Failure, Outcome, Refused, Sent, Skipped
 
 log = structlog.get_logger("zfsync.sync")
 
@@ -66,7 +67,7 @@ class ZaloWriter:
         contact = self.store.contact_by_id(row.contact_id)
         now = self.clock()
         planned = plan.plan_to_zalo(
-            row.kind, row.payload, self.rules.notice_only_when_free, clock.reply_is_free(contact, now)
+            row.kind, row.payload, self.rules.notice_only_when_free, zalo_clocks.reply_is_free(contact, now)
         )
         reply: Reply
         if isinstance(planned, plan.SkipNotice):
@@ -79,7 +80,7 @@ class ZaloWriter:
             reply = DocumentReply(self, row, contact, planned.text)
         else:
             reply = AttachmentReply(self, row, contact)
-        return reply if clock.window_open(contact, now) else OutsideWindowReply(reply)
+        return reply if zalo_clocks.window_open(contact, now) else OutsideWindowReply(reply)
 
     def heavy(self, row: OutboxRow) -> bool:
         """An agent's image or file (a download and an upload), or a long text sent as a document."""
@@ -89,8 +90,8 @@ class ZaloWriter:
         """For a customer zfsync thinks is past the 7-day window: Zalo's own view (`quota/message`, at most
         hourly: an interaction other than a message may have opened it). None: Zalo could not be asked."""
         now = self.clock()
-        if not clock.should_ask_zalo(contact, now):  # asked within the hour: what was learned then stands
-            return clock.window_open(self.store.contact_by_id(contact.id), now)
+        if not zalo_clocks.should_ask_zalo(contact, now):  # asked within the hour: what was learned then stands
+            return zalo_clocks.window_open(self.store.contact_by_id(contact.id), now)
         try:
             interacted, quota = self.zalo.message_quota(contact.zalo_user_id)
         except (PermanentError, TransientError) as exc:
@@ -98,7 +99,7 @@ class ZaloWriter:
             return None
         free = quota.remain if quota is not None else None
         self.store.learn_clock(contact.id, interacted, free, quota is not None, quota_checked_at=now)
-        return clock.window_open(self.store.contact_by_id(contact.id), now)
+        return zalo_clocks.window_open(self.store.contact_by_id(contact.id), now)
 
     def learned(self, contact: Contact, row: OutboxRow, sent: ZaloSent) -> None:
         """What the answer said the send was paid from: the customer's free replies, the OA's package."""
@@ -108,14 +109,14 @@ class ZaloWriter:
         if quota.kind == "sub_quota" and quota.remain is not None:
             self.package_seen(quota.remain, quota.total or 0, quota.expires)
         now = self.clock()
-        learned = clock.after_send(quota, contact, now)
-        if isinstance(learned, clock.AskZalo):
+        learned = zalo_clocks.after_send(quota, contact, now)
+        if isinstance(learned, zalo_clocks.AskZalo):
             try:
                 interacted, reply = self.zalo.message_quota(contact.zalo_user_id)
             except RemoteError as exc:  # not known: nothing is learned; the reply itself was sent
                 log.info("zalo_free_replies_unknown", contact=contact.zalo_user_id, error=str(exc))
                 return
-            learned = clock.after_quota_check(reply)
+            learned = zalo_clocks.after_quota_check(reply)
             self.store.learn_clock(contact.id, interacted, learned.free_left, True, quota_checked_at=now)
         elif learned is not None:
             self.store.learn_clock(contact.id, free_left=learned.free_left, free_known=True)
@@ -288,7 +289,10 @@ class CommandReply(Reply):
         writer, user = self.writer, self.contact.zalo_user_id
         done = f"command:{self.row.source_id}"  # no message on Zalo: an id of its own
         if self.name == "info":
-            if not clock.window_open(self.contact, writer.clock()) and writer.window_per_zalo(self.contact) is False:
+            if (
+                not zalo_clocks.window_open(self.contact, writer.clock())
+                and writer.window_per_zalo(self.contact) is False
+            ):
                 return Refused(
                     "the customer's last interaction is over 7 days old", notes.WINDOW_CODE, notes.WINDOW_ADVICE
                 )

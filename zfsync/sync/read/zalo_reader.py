@@ -15,7 +15,7 @@ offset may even be refused), each user seen is caught up on their own through ``
 caught up the same way, so no customer is missed whatever the feed's depth.
 
 On the very first cycle, what the feed already holds is history: it becomes the baseline, and only later
-messages are bridged live (`zfsync.sync.history` imports some of it, when asked).
+messages are bridged live (`zfsync.sync.read.history` imports some of it, when asked).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, Mark, NewRow, Reco
 from zfsync.errors import PermanentError
 from zfsync.log import Throttle
 from zfsync.sides.priority import Priority, purpose
-from zfsync.sync import aliases, pages
-from zfsync.sync.feed import TIME_SLACK_MS, Scan, below_mark, plan_feed
+from zfsync.sync.decide import aliases, pages
+from zfsync.sync.decide.feed import TIME_SLACK_MS, Scan, below_mark, plan_feed
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import NearRecords, ZaloRecord
 

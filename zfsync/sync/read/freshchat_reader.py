@@ -4,7 +4,7 @@ Message pages are newest first; we walk ``link.href`` until the conversation's c
 read last time) and then handle what is new oldest first. Only agents' ``normal`` messages go to the
 customer (bots' too when configured); private notes never do, and the customer-side messages are our own
 posts. A resolve (a system message flagged ``isResolved``) queues the resolve notice once. What a page
-means is `zfsync.sync.replies`'s to decide; this module reads pages and records the plan.
+means is `zfsync.sync.decide.replies`'s to decide; this module reads pages and records the plan.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import structlog
 from zfsync.domain import Conversation, FcMessage
 from zfsync.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.sides.priority import Priority, patience
-from zfsync.sync import pages
-from zfsync.sync.delivery import backoff
+from zfsync.sync.decide import pages
+from zfsync.sync.decide.replies import Known, Rules, plan_page, signature_line
+from zfsync.sync.decide.schedule import HOT_FOR, Intervals, next_poll_at
 from zfsync.sync.ports import FreshChatSide
-from zfsync.sync.replies import Known, Rules, plan_page, signature_line
-from zfsync.sync.schedule import HOT_FOR, Intervals, next_poll_at
 from zfsync.sync.seams import ReaderStore
+from zfsync.sync.write.delivery import backoff
 
 log = structlog.get_logger("zfsync.sync")
 

@@ -2,7 +2,7 @@
 and the scans read, which rows are each user's, who must be taken from their own conversation, whether the
 users who interacted must be asked for, and where the mark and the resume point move.
 
-`zfsync.sync.zalo_reader` fetches the scans, asks `plan_feed`, and carries the plan out; the table of
+`zfsync.sync.read.zalo_reader` fetches the scans, asks `plan_feed`, and carries the plan out; the table of
 cases is tests/unit/test_feed.py.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zfsync.domain import Baseline, FeedCursor, Mark, Resume, ZaloMessage
-from zfsync.sync.pages import CAPPED, ENDED, REACHED
+from zfsync.sync.decide.pages import CAPPED, ENDED, REACHED
 
 TIME_SLACK_MS = 600_000  # how far Zalo's clocks may disagree: a recorded row older than the mark by more ends a
 # scan whose mark rows vanished, and user/getlist is asked from this long before the mark

@@ -1,6 +1,6 @@
 """Customers left waiting: a customer message no agent answered within ``sync.unanswered_minutes``.
 
-An agent's reply or a resolve read from the conversation answers it (`zfsync.sync.freshchat_reader`);
+An agent's reply or a resolve read from the conversation answers it (`zfsync.sync.read.freshchat_reader`);
 an assignment does too, but FreshChat writes no message for it, so once a minute the customers waiting
 past the threshold have their conversation asked for its assignee, each at most every five minutes
 (a request per waiting customer, never per message). `zfsync status` and the metrics count them.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zfsync.domain import Conversation, Json, Kind
-from zfsync.sync import render
+from zfsync.sync.decide import render
 
 OA_NOTE_HOLD = 1.0  # seconds: our own send usually settles within a round trip; an OA row waits behind it
 
@@ -188,7 +188,7 @@ COMMANDS = ("info", "tag", "untag", "help")
 
 def plan_to_zalo(kind: str, payload: Json, notice_only_when_free: bool = False, reply_free: bool = True) -> ToZalo:
     """What a row to Zalo becomes. The window is not decided here: a reply outside it is held back only
-    once Zalo's own view agrees (`zfsync.sync.clock`)."""
+    once Zalo's own view agrees (`zfsync.sync.decide.zalo_clocks`)."""
     if kind == Kind.COMMAND:
         name = str(payload.get("command") or "")
         return RunCommand(name if name in COMMANDS else "help", str(payload.get("arg") or ""))

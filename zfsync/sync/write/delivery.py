@@ -106,7 +106,7 @@ def backoff(failures: int, rng: Callable[[], float] = random.random) -> float:
 
 
 class Deliverer:
-    """One row's delivery and the retry policy; `zfsync.sync.lanes` decides which rows go when."""
+    """One row's delivery and the retry policy; `zfsync.sync.write.lanes` decides which rows go when."""
 
     def __init__(self, store: Outbox, clock: Callable[[], float], max_attempts: int):
         self.store = store

@@ -21,7 +21,7 @@ import structlog
 from zfsync.domain import Contact, FcNewUser, ZaloProfile, reference_id
 from zfsync.errors import PermanentError, RemoteError, TransientError
 from zfsync.sides.priority import Priority, purpose
-from zfsync.sync import clock, render
+from zfsync.sync.decide import render, zalo_clocks
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.seams import Contacts
 
@@ -64,8 +64,8 @@ def freshchat_user(
     properties = [
         ("external_user_provider", "zalo"),
         ("zalo_user_id", contact.zalo_user_id),
-        ("zalo_first_contact", clock.iso(contact.first_seen_ms)),
-        ("zalo_last_seen", clock.iso(last_seen_ms)),
+        ("zalo_first_contact", zalo_clocks.iso(contact.first_seen_ms)),
+        ("zalo_last_seen", zalo_clocks.iso(last_seen_ms)),
     ]
     properties += _clock_properties(contact)
     phone = ""
@@ -93,8 +93,8 @@ def _clock_properties(contact: Contact) -> list[tuple[str, str]]:
     """When the reply window and the free replies end, as an agent in Vietnam reads a time."""
     if not contact.interacted_ms:
         return []
-    found = [("zalo_window_closes_at", clock.local_iso(clock.window_closes_ms(contact)))]
-    found.append(("zalo_free_replies_until", clock.local_iso(clock.free_until_ms(contact))))
+    found = [("zalo_window_closes_at", zalo_clocks.local_iso(zalo_clocks.window_closes_ms(contact)))]
+    found.append(("zalo_free_replies_until", zalo_clocks.local_iso(zalo_clocks.free_until_ms(contact))))
     if contact.free_replies_left is not None:
         found.append(("zalo_free_replies_left", str(contact.free_replies_left)))
     return found

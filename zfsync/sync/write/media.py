@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 
 from zfsync.domain import ImagePart, Json, Media, Part, TextPart, ZaloContent, ZaloSent
 from zfsync.errors import AuthError, RateLimited, RemoteError, TransientError
-from zfsync.sync import render
+from zfsync.sync.decide import render
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 
 FRESHCHAT_MAX_BYTES = 25_000_000

@@ -26,10 +26,9 @@ from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, NewRow, RecordedRo
 from zfsync.errors import PermanentError
 from zfsync.i18n import _
 from zfsync.sides.priority import Priority, purpose
-from zfsync.sync import aliases, pages
+from zfsync.sync.decide import aliases, pages
 from zfsync.sync.ports import ZaloSide
-from zfsync.sync.seams import HistoryRecord
-from zfsync.sync.zalo_reader import (
+from zfsync.sync.read.zalo_reader import (
     GAP_FILL_PAGE_CAP,
     PAGE,
     VIETNAM,
@@ -38,6 +37,7 @@ from zfsync.sync.zalo_reader import (
     recorded_near,
     unique,
 )
+from zfsync.sync.seams import HistoryRecord
 
 log = structlog.get_logger("zfsync.sync")
 
