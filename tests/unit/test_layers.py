@@ -78,3 +78,16 @@ def test_no_folder_imports_another_of_its_own_layer_in_a_circle():
 
     for node in graph:
         visit(node, ())
+
+
+def test_the_deciders_make_no_request_and_read_no_store():
+    """`zfsync.sync.decide` is the plan half of "plan, then act": it sees values, not ports or the store."""
+    allowed = ("zfsync.domain", "zfsync.errors", "zfsync.i18n", "zfsync.sync.decide")
+    reached = sorted(
+        f"{source} -> {target}"
+        for source, targets in imports().items()
+        if source.startswith("zfsync.sync.decide")
+        for target in targets
+        if not target.startswith(allowed)
+    )
+    assert reached == []
