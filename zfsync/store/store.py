@@ -19,7 +19,8 @@ from playhouse.shortcuts import ReconnectMixin
 from zfsync.errors import StoreError, first_line
 from zfsync.store import migrations
 from zfsync.store.base import LEASE_KEY
-from zfsync.store.contacts import ContactStore
+from zfsync.store.conversations import ConversationStore
+from zfsync.store.feed import FeedStore
 from zfsync.store.lease import Lease, conninfo, is_postgres_url
 from zfsync.store.models import Tables
 from zfsync.store.outbox import OutboxStore
@@ -55,9 +56,9 @@ class _Database(SqliteDatabase):
                 raise
 
 
-class Store(StateStore, ContactStore, OutboxStore, WaitingStore):
-    """The one door to the store: its parts (`StateStore`, `ContactStore`, `OutboxStore`, `WaitingStore`) each
-    own a seam."""
+class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore):
+    """The one door to the store: its parts (`StateStore`, `ContactStore`, `ConversationStore`, `FeedStore`,
+    `OutboxStore`, `WaitingStore`) each own a seam."""
 
     def __init__(self, location: Path | str, password: str = ""):
         """``location``: a SQLite file, or a ``postgresql://user@host[:port]/db`` URL (the password comes
