@@ -8,6 +8,7 @@ from dataclasses import replace
 from prometheus_client import CollectorRegistry, generate_latest
 
 from zfsync import cli
+from zfsync.cli import status_text
 from zfsync.domain import Route
 from zfsync.runtime import metrics, status
 from zfsync.sim.base import Fault
@@ -121,7 +122,7 @@ def test_the_unanswered_count_rises_after_the_threshold_and_a_reply_or_an_assign
     b.cycle()
     waiting = unanswered(b)
     assert waiting["count"] == 2 and waiting["longest_seconds"] >= 31 * 60 and gauge(b) == 2
-    assert "unanswered 2 customer(s) waiting over 30 min" in status.render(status.collect(b.store, now=b.clock()))
+    assert "unanswered 2 customer(s) waiting over 30 min" in status_text.render(status.collect(b.store, now=b.clock()))
     b.fc.add_agent_message(b.conversation_of(LAN), "Dạ shop đây ạ")
     b.settle(rounds=3, step=300)  # the conversation is polled again (every 10 min once quiet)
     assert b.sent_to(LAN) == ["Dạ shop đây ạ"]

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import Bridge, make_engine, start_bridge
 from zfsync import cli
+from zfsync.cli import status_text
 from zfsync.runtime import status
 from zfsync.sides.priority import Priority
 from zfsync.sim.freshchat import FreshChatSim
@@ -217,7 +218,7 @@ def test_the_cli_asks_for_an_import_and_refuses_a_bad_number_of_days(tmp_path, m
         "per_minute": 0.0,
         "eta_seconds": None,
     }
-    assert "history    import of the last 14 days: listing the customers" in status.render(report)
+    assert "history    import of the last 14 days: listing the customers" in status_text.render(report)
     quick_bridge.cycle()  # nobody wrote in those days: the import ends at once
     assert quick_bridge.store.history_import() is None
     assert status.collect(quick_bridge.store, quick_bridge.clock())["history"]["days"] is None
@@ -238,7 +239,7 @@ def test_an_import_of_200_messages_ends_while_the_desks_polls_want_more_than_the
                 polls.acquire(Priority.FEED)
             b.clock.advance(seconds)
             if not shown and b.clock() - began > 90 and b.store.history_waiting():
-                shown.append(status.render(status.collect(b.store, b.clock()), b.clock()))
+                shown.append(status_text.render(status.collect(b.store, b.clock()), b.clock()))
 
         b.engine = make_engine(b, sleep=busy_desk_sleep)
         began, shown = b.clock(), []

@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import pytest
 
+from zfsync.cli import status_text
 from zfsync.runtime import status
 from zfsync.runtime.status import HEARTBEAT_KEY, STARTS_KEY
 from zfsync.sides import http
@@ -331,12 +332,12 @@ def test_status_reports_a_stuck_poll_a_long_wait_and_a_crash_loop_with_their_fix
     b.cycle()
     b.clock.advance(1_000)
     r = report(b)
-    text = status.render(r, now=b.clock())
+    text = status_text.render(r, now=b.clock())
     assert r["exit_code"] == status.DEGRADED
     assert "has waited" in text and "zfsync requeue" in text
     assert "has not been polled" in text and "journalctl" in text
     b.store.set_state(STARTS_KEY, ",".join(str(b.clock() - i * 60) for i in range(4)))
-    assert "started 4 times" in status.render(report(b), now=b.clock())
+    assert "started 4 times" in status_text.render(report(b), now=b.clock())
     assert json.dumps(report(b)["problems"])  # in --json too
 
 

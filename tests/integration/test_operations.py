@@ -9,6 +9,7 @@ from dataclasses import replace
 from devtools import pgcluster
 from tests.conftest import cli_config, store_section
 from zfsync import cli
+from zfsync.cli import status_text
 from zfsync.runtime import status
 from zfsync.runtime.daemon import Daemon
 from zfsync.sync.engine import BAD_CREDENTIALS, OK
@@ -125,7 +126,7 @@ def test_freshchat_401_shows_the_fix_and_a_replaced_key_is_picked_up_without_res
     assert bridge.store.health()["freshchat"]["state"] == BAD_CREDENTIALS
     report = status.collect(bridge.store, now=bridge.clock())
     assert "ZFSYNC_FRESHCHAT_API_KEY" in report["sides"]["freshchat"]["fix"]
-    assert "rotated-key" not in status.render(report, now=bridge.clock())
+    assert "rotated-key" not in status_text.render(report, now=bridge.clock())
 
     (tmp_path / "zfsync.env").write_text("ZFSYNC_FRESHCHAT_API_KEY=rotated-key\n")
     daemon.heartbeat()

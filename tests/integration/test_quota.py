@@ -6,6 +6,7 @@ import threading
 from dataclasses import replace
 
 from tests.conftest import make_engine
+from zfsync.cli import status_text
 from zfsync.runtime import status
 from zfsync.runtime.status import HEARTBEAT_KEY, QUOTA_KEY
 from zfsync.sides.priority import Priority, current_purpose
@@ -70,7 +71,7 @@ def test_the_headers_teach_a_lower_limit_and_status_says_how_often_zalo_is_polle
     assert b.engine.zalo_interval() == 4.0  # polling may take 30 % of 50 a minute: every 4 s, not every 2 s
     b.store.set_state(HEARTBEAT_KEY, str(b.clock()))
     b.store.set_state(QUOTA_KEY, __import__("json").dumps(b.engine.quotas()))
-    text = status.render(status.collect(b.store, now=b.clock()), now=b.clock())
+    text = status_text.render(status.collect(b.store, now=b.clock()), now=b.clock())
     assert "quota      Zalo 50/min" in text and "polling every 4 s (configured 2 s" in text
 
 

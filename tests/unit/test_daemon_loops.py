@@ -7,6 +7,7 @@ import threading
 
 from prometheus_client import generate_latest
 
+from zfsync.cli import status_text
 from zfsync.runtime import metrics, status
 from zfsync.runtime.daemon import Daemon, Loop
 from zfsync.store import Store
@@ -83,7 +84,7 @@ def test_a_slow_delivery_shows_in_status_and_metrics_but_the_bridge_stays_health
     store.set_state(status.HEARTBEAT_KEY, "1000.0")
     report = status.collect(store, now=1001.0)
     assert report["slow"] == [{"direction": "z2f", "row": 7, "kind": "photo", "customer": "Minh Khánh", "seconds": 100}]
-    shown = status.render(report, now=1001.0)
+    shown = status_text.render(report, now=1001.0)
     assert "in flight  Zalo → FreshChat: photo for Minh Khánh, 100 s so far (row 7; others go meanwhile)" in shown
     assert not any("in flight" in p["what"] for p in report["problems"])
     text = generate_latest(metrics.registry(store, process=False)).decode()

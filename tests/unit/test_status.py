@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from zfsync.cli import status_text
 from zfsync.domain import ZaloTokens
 from zfsync.runtime import status
 from zfsync.runtime.daemon import Daemon
@@ -43,7 +44,7 @@ def exposition(store) -> str:
 def test_healthy(store):
     r = report(store)
     assert r["exit_code"] == status.HEALTHY
-    text = status.render(r, now=NOW)
+    text = status_text.render(r, now=NOW)
     assert text.startswith("zfsync: healthy") and "heartbeat 2.0s ago" in text
     assert "ACCESS-SECRET" not in text + json.dumps(r) + exposition(store)
 
@@ -63,7 +64,7 @@ def test_each_side_state_sets_the_exit_code_and_says_what_is_wrong(store, side, 
     r = report(store)
     assert r["exit_code"] == code
     assert r["sides"][side]["state"] == state
-    assert words in status.render(r, now=NOW)
+    assert words in status_text.render(r, now=NOW)
     written = exposition(store)
     assert f'zfsync_side_state{{side="{side}",state="{state}"}} 1.0' in written
     assert f'zfsync_side_up{{side="{side}"}} 0.0' in written
@@ -75,7 +76,7 @@ def test_the_oas_package_quota_is_a_line_and_a_gauge(store):
 
     assets = [ZaloPackage("cs", "sub_quota", 1990, 2000, "10/10/2024"), ZaloPackage("cs", "purchase_quota", 5, 50, "")]
     store.set_state(PACKAGE_KEY, json.dumps(with_sub_quota(package_state(assets, NOW), 1989, 2000, "10/10/2024")))
-    text = status.render(report(store))
+    text = status_text.render(report(store))
     assert (
         "zalo package consultation messages left: 1,989 of 2,000 the package's until 10/10/2024; 5 of 50 bought" in text
     )
@@ -94,7 +95,7 @@ def test_a_package_count_or_day_no_zalo_answer_could_mean_is_not_shown(store):
         "reward_quota": {"remain": 3, "total": 10, "valid_through": "32/13/2026"},
     }
     store.set_state(PACKAGE_KEY, json.dumps({"checked_at": NOW, "kinds": kinds}))
-    text = status.render(report(store))
+    text = status_text.render(report(store))
     assert "99,999" not in text and "32/13" not in text and "bought" not in text
     assert "3 of 10 rewarded" in text
 
@@ -104,7 +105,7 @@ def test_a_stale_heartbeat_or_a_stopped_daemon_is_down(store):
     assert report(store)["exit_code"] == status.DOWN
     store.set_state(HEARTBEAT_KEY, "stopped")
     r = report(store)
-    assert r["exit_code"] == status.DOWN and "not running" in status.render(r, now=NOW)
+    assert r["exit_code"] == status.DOWN and "not running" in status_text.render(r, now=NOW)
 
 
 def test_a_dead_or_expiring_token(store):
@@ -112,7 +113,7 @@ def test_a_dead_or_expiring_token(store):
     assert report(store)["exit_code"] == status.DEGRADED  # under an hour left and not refreshed
     store.mark_tokens_dead("refresh refused: invalid refresh token")
     r = report(store)
-    assert r["exit_code"] == status.DOWN and "zalo token dead: refresh refused" in status.render(r, now=NOW)
+    assert r["exit_code"] == status.DOWN and "zalo token dead: refresh refused" in status_text.render(r, now=NOW)
 
 
 def test_the_watchdog_counts_finished_cycles_even_failed_ones_but_not_crashed_ones(tmp_path, monkeypatch):

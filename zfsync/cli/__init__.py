@@ -86,6 +86,7 @@ def _secret_reloader(settings: Settings, freshchat: FreshChatClient) -> Callable
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from zfsync.cli import status_text
     from zfsync.runtime import status
 
     settings = settings_of(args)
@@ -112,7 +113,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             metrics.write_textfile(Path(args.prometheus), reg)
         finally:
             store.close()
-    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else status.render(report))
+    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else status_text.render(report))
     return int(report["exit_code"])
 
 
