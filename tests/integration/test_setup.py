@@ -357,3 +357,15 @@ def test_setup_into_a_place_it_cannot_write_says_so_in_one_line_and_writes_nothi
     assert "Traceback" not in done.stderr and done.stderr.strip().count("\n") == 0, done.stderr
     assert "cannot write" in done.stderr
     assert blocker.read_text() == "a file where a folder should be\n" and not (tmp_path / "zfsync.db").exists()
+
+
+def test_a_store_setup_could_not_write_is_refused_before_any_file_is(tmp_path):
+    from zfsync.cli.setup.files import store_writable
+    from zfsync.errors import ConfigError
+
+    store_writable(tmp_path / "zfsync.db")  # a new store in a writable folder
+    (tmp_path / "a-folder.db").mkdir()
+    (tmp_path / "a-file").write_text("")
+    for unwritable in (tmp_path / "a-folder.db", tmp_path / "a-file" / "zfsync.db"):
+        with pytest.raises(ConfigError, match="cannot write the store"):
+            store_writable(unwritable)

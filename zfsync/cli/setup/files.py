@@ -106,6 +106,14 @@ def plan_write(path: Path, text: str, asker: Asker, force: bool) -> FileWrite | 
     return FileWrite(path, text, True)
 
 
+def store_writable(store_path: Path) -> None:
+    """The store can take the tokens (checked before any file is written, so a setup never leaves a new
+    config beside the old tokens); one line if not."""
+    target = store_path if store_path.exists() else store_path.parent
+    if store_path.is_dir() or not os.access(target, os.W_OK) or not os.access(store_path.parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"zfsync setup: cannot write the store {store_path}: choose a writable place")
+
+
 def write_file(planned: FileWrite, mode: int) -> Path | None:
     """Write the planned file with ``mode`` (and root:zfsync as root), atomically; an older file is kept as a
     backup beside it first, under a name no other backup has, whose path is returned."""

@@ -21,6 +21,7 @@ from zfsync.cli.setup.files import (
     hand_store_to_service,
     plan_write,
     service_ids,
+    store_writable,
     write_file,
 )
 from zfsync.cli.store import forget_permission_refusals
@@ -96,6 +97,7 @@ class Setup:
             plan_write(path, text, self.asker, self.force)
             for path, text in ((self.config_path, config_text(values, routes)), (env_path, env_text(key, app_secret)))
         ]
+        store_writable(store_path)
         question = f"Write {self.config_path}, {env_path} and the Zalo tokens into {store_path}?"
         if not self.asker.confirm("write", question, True):
             raise ConfigError("zfsync setup: nothing was written")
