@@ -290,3 +290,37 @@ def test_a_tag_is_one_plain_line_of_at_most_64_characters(quick_bridge):
     agent_note(b, LAN, "/zalo tag " + "Rất dài " * 25)
     assert b.zalo.users[LAN]["tags"] == ["Khách quen"]
     assert "at most 64 characters" in [t for t in our_notes(b) if "could not do" in t][-1]
+
+
+def test_zalo_status_tells_the_window_free_replies_tags_details_and_failed_replies(quick_bridge):
+    b = quick_bridge
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.zalo.users[LAN].update(shared_info=dict(SHARED), tags=["VIP"])
+    b.cycle()
+    agent_note(b, LAN, "/zalo status")
+    (note,) = [t for t in our_notes(b) if t.startswith("ℹ️ This customer on Zalo:")]
+    assert "- reply window: open until " in note and "- free replies: until " in note
+    assert "- tags: VIP" in note and "phone: 84901234567" in note and "city: Hồ Chí Minh" in note
+    assert "- failed replies to this customer: 0" in note
+    # Eight days on, a reply fails (the window): status says the window is closed and counts the failure.
+    b.clock.advance(8 * 24 * HOUR)
+    b.fc.add_agent_message(b.conversation_of(LAN), "Dạ shop trả lời muộn ạ")
+    b.settle(rounds=7, step=HOUR)
+    b.zalo.modes.denied = "/v3.0/oa/user/detail"  # and the profile cannot be read now
+    b.fc.add_agent_message(b.conversation_of(LAN), "/zalo status", message_type="private")
+    b.settle(rounds=7, step=HOUR)
+    latest = [t for t in our_notes(b) if t.startswith("ℹ️ This customer on Zalo:")][-1]
+    assert "- reply window: closed since " in latest and "- failed replies to this customer: 1" in latest
+    assert "not readable now" in latest and "Quyền quản lý thông tin OA" in latest
+    assert not any("This customer" in text for text in b.sent_to(LAN))  # never reaches the customer
+
+
+def test_zalo_help_lists_every_command_in_the_desks_language(quick_bridge):
+    b = quick_bridge
+    b.reconfigure(language="vi")
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    agent_note(b, LAN, "/zalo help")
+    (note,) = [t for t in our_notes(b) if "Lệnh của zfsync" in t]
+    for command in ("/zalo info", "/zalo tag", "/zalo untag", "/zalo status", "/zalo help"):
+        assert command in note

@@ -216,6 +216,15 @@ class OutboxStore(StoreBase):
         row = Message.get_or_none(Message.id == row_id)
         return outbox_row_of(row) if row else None
 
+    def failed_count(self, contact_id: int, direction: str) -> int:
+        """How many of the contact's rows in ``direction`` failed for good (the failed queue's, for them)."""
+        Message = self.tables.Message
+        return (
+            Message.select()
+            .where(Message.contact == contact_id, Message.direction == direction, Message.status == Status.FAILED)
+            .count()
+        )
+
     def open_rows_of(self, contact_id: int, direction: str) -> int:
         Message = self.tables.Message
         return (

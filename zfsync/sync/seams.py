@@ -32,6 +32,10 @@ class Outbox(Protocol):
         """Each contact's oldest open row, if due, but for the contacts in ``exclude``."""
         ...
 
+    def failed_count(self, contact_id: int, direction: str) -> int:
+        """How many of the contact's rows in ``direction`` failed for good."""
+        ...
+
     def next_due_head(self, direction: str, exclude: Collection[int] = ()) -> float | None: ...
 
     def outbox_mark(self) -> tuple[int, str]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from zfsync.domain import Z2F, Kind, NewRow
 from zfsync.i18n import N_, _
+from zfsync.sync.decide import zalo_clocks
 
 WINDOW_CODE = "window"
 
@@ -101,8 +104,63 @@ def command_help(prefix: str) -> str:
     return _(
         "zfsync commands, written as a private note: {prefix} info (send the customer the card that asks "
         "them to share their phone and address), {prefix} tag NAME and {prefix} untag NAME (the OA's tags "
-        "on the customer), {prefix} help. They never reach the customer as text."
+        "on the customer), {prefix} status (this customer's reply window, free replies, tags, shared details "
+        "and failed replies), {prefix} help. They never reach the customer as text."
     ).format(prefix=prefix)
+
+
+@dataclass(frozen=True)
+class CustomerStatus:
+    """What `/zalo status` tells of one customer (``now_ms`` and the clocks in epoch ms; 0: not known)."""
+
+    now_ms: int
+    window_closes_ms: int
+    free_until_ms: int
+    free_left: int | None  # None: Zalo does not count them
+    tags: tuple[str, ...] | None  # None: Zalo's profile could not be read
+    shared: tuple[tuple[str, str], ...] | None
+    failed_replies: int
+    unreadable: str = ""  # why the profile could not be read
+
+
+SHARED_LABELS = {
+    "name": N_("name"),
+    "phone": N_("phone"),
+    "address": N_("address"),
+    "city": N_("city"),
+    "district": N_("district"),
+    "dob": N_("date of birth"),
+}
+
+
+def status_note(seen: CustomerStatus) -> str:
+    """The note `/zalo status` answers with, one fact a line."""
+    lines = ["ℹ️ " + _("This customer on Zalo:")]
+    if not seen.window_closes_ms:
+        lines.append(_("- reply window: not known yet (Zalo decides at the next reply)"))
+    elif seen.now_ms < seen.window_closes_ms:
+        lines.append(_("- reply window: open until {at}").format(at=zalo_clocks.local_time(seen.window_closes_ms)))
+    else:
+        lines.append(
+            _("- reply window: closed since {at}; the customer must write, call or follow the OA again").format(
+                at=zalo_clocks.local_time(seen.window_closes_ms)
+            )
+        )
+    if seen.free_until_ms and seen.now_ms < seen.free_until_ms and seen.free_left != 0:
+        left = _("{count} left").format(count=seen.free_left) if seen.free_left is not None else _("not counted")
+        lines.append(
+            _("- free replies: until {at} ({left})").format(at=zalo_clocks.local_time(seen.free_until_ms), left=left)
+        )
+    elif seen.free_until_ms:
+        lines.append(_("- free replies: spent or over; further replies are paid from the OA's package"))
+    if seen.tags is None or seen.shared is None:
+        lines.append(_("- tags and shared details: not readable now ({why})").format(why=seen.unreadable))
+    else:
+        lines.append(_("- tags: {tags}").format(tags=", ".join(seen.tags) if seen.tags else _("none")))
+        shared = "; ".join(f"{_(SHARED_LABELS.get(key, key))}: {value}" for key, value in seen.shared)
+        lines.append(_("- shared details: {details}").format(details=shared or _("none")))
+    lines.append(_("- failed replies to this customer: {count}").format(count=seen.failed_replies))
+    return "\n".join(lines)
 
 
 def command_note(name: str, arg: str, prefix: str) -> str:

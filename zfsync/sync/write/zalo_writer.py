@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from zfsync.domain import Contact, Kind, Media, OutboxRow, ZaloMessage, ZaloSent
+from zfsync.domain import F2Z, Contact, Kind, Media, OutboxRow, ZaloMessage, ZaloSent
 from zfsync.errors import ParameterRefused, PermanentError, RemoteError, TransientError
-from zfsync.i18n import N_
+from zfsync.i18n import N_, _
 from zfsync.sync.decide import echo, notes, pages, plan, zalo_clocks
 from zfsync.sync.desk.profiles import TAG_LIMIT
 from zfsync.sync.ports import ZaloSide
@@ -311,13 +311,36 @@ class CommandReply(Reply):
                 return Refused(f"the tag is {len(self.arg)} characters long", "tag_too_long", advice)
             (writer.zalo.tag_follower if self.name == "tag" else writer.zalo.untag_follower)(user, self.arg)
             writer.store.check_profile_soon(self.contact.id)  # zalo_tags on the FreshChat user, within a minute
-        self._note(
-            f"done:{self.row.source_id}",
-            notes.command_note(self.name, self.arg, writer.rules.command_prefix),
-            writer.clock(),
-        )
+        if self.name == "status":
+            text = notes.status_note(self._status())
+        else:
+            text = notes.command_note(self.name, self.arg, writer.rules.command_prefix)
+        self._note(f"done:{self.row.source_id}", text, writer.clock())
         log.info("zalo_command_done", contact=user, command=self.name)
         return Sent(done)
+
+    def _status(self) -> notes.CustomerStatus:
+        """What Zalo and the store know of this customer now: the profile asked of Zalo (an answer it cannot
+        give is said in the note, not a failure), the clocks and failed replies from the store."""
+        writer, contact = self.writer, self.writer.store.contact_by_id(self.contact.id)
+        tags: tuple[str, ...] | None = None
+        shared: tuple[tuple[str, str], ...] | None = None
+        unreadable = ""
+        try:
+            profile = writer.zalo.user_profile(contact.zalo_user_id)
+            tags, shared = profile.tags, profile.shared
+        except (PermanentError, TransientError) as exc:
+            unreadable = _(exc.advice) if exc.advice else str(exc)
+        return notes.CustomerStatus(
+            now_ms=int(writer.clock() * 1000),
+            window_closes_ms=zalo_clocks.window_closes_ms(contact),
+            free_until_ms=zalo_clocks.free_until_ms(contact),
+            free_left=contact.free_replies_left,
+            tags=tags,
+            shared=shared,
+            failed_replies=writer.store.failed_count(contact.id, F2Z),
+            unreadable=unreadable,
+        )
 
     def _card_image(self) -> str:
         return self.writer.rules.card_image or self.writer.zalo.oa_avatar()

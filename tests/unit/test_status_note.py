@@ -1,0 +1,35 @@
+"""What `/zalo status` tells an agent, decided with no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from zfsync.sync.decide.notes import CustomerStatus, status_note
+
+NOW_MS = 1_800_000_000_000
+HOUR_MS = 3_600_000
+SEEN = CustomerStatus(
+    now_ms=NOW_MS,
+    window_closes_ms=NOW_MS + 100 * HOUR_MS,
+    free_until_ms=NOW_MS + 20 * HOUR_MS,
+    free_left=None,
+    tags=(),
+    shared=(),
+    failed_replies=2,
+)
+
+
+def test_each_fact_a_line():
+    lines = status_note(SEEN).splitlines()
+    assert lines[1].startswith("- reply window: open until ")
+    assert lines[2].startswith("- free replies: until ") and lines[2].endswith("(not counted)")
+    assert lines[3:] == ["- tags: none", "- shared details: none", "- failed replies to this customer: 2"]
+
+
+def test_what_is_not_known_or_over_is_said_so():
+    assert "(3 left)" in status_note(replace(SEEN, free_left=3))
+    assert "spent or over" in status_note(replace(SEEN, free_left=0))
+    assert "spent or over" in status_note(replace(SEEN, free_until_ms=NOW_MS - 1))
+    unknown = status_note(replace(SEEN, window_closes_ms=0, free_until_ms=0, tags=None, unreadable="timed out"))
+    assert "not known yet" in unknown and "not readable now (timed out)" in unknown and "free replies" not in unknown
+    assert "closed since" in status_note(replace(SEEN, window_closes_ms=NOW_MS - HOUR_MS))
