@@ -6,7 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from zfsync.runtime import status
 from zfsync.sim.base import Fault
+from zfsync.sync.decide import notes
 
 KHANH = "2512007384617209999"
 
@@ -102,3 +104,37 @@ def test_bot_messages_are_forwarded_only_when_configured(quick_bridge):
     b.fc.add_agent_message(conversation, "bot two", actor_type="bot")
     b.settle()
     assert b.sent_to(KHANH) == ["bot two"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "shown"),
+    [
+        ("all", {"failure", "answer", "info"}),
+        ("failures", {"failure", "answer"}),
+        ("off", {"answer"}),
+    ],
+)
+def test_every_note_level_keeps_the_failure_itself(quick_bridge, setting, shown):
+    b = quick_bridge
+    b.reconfigure(agent_notes=setting)
+    conversation = started(b)
+    # A failure (the customer does not follow the OA), a command's answer, and the bridge's information (as
+    # the window warning queues it).
+    b.zalo.faults.append(Fault("/v3.0/oa/message/cs", "zalo_error", code=-213, count=1))
+    b.fc.add_agent_message(conversation, "Đơn hàng đã gửi")
+    b.fc.add_agent_message(conversation, "/zalo help", message_type="private")
+    contact = b.store.contact(KHANH)
+    assert contact is not None
+    b.store.insert_rows(contact.id, [notes.note_row("window:1", "⏳ a notice", conversation, "", b.clock())], b.clock())
+    b.settle()
+    texts = note_texts(b)
+    posted = {
+        "failure": any("scan the OA's QR code" in t for t in texts),
+        "answer": any("zfsync commands" in t for t in texts),
+        "info": "⏳ a notice" in texts,
+    }
+    assert {level for level, there in posted.items() if there} == shown
+    # Whatever the setting, the failure itself stays: in the failed queue and in status.
+    assert [r.error_code for r in b.store.failed_rows()] == ["-213"]
+    assert status.collect(b.store, b.clock())["failed"] == 1
+    assert b.store.open_rows_of(contact.id, "z2f") == 0  # a withheld note is done, not waiting

@@ -110,7 +110,7 @@ def build_engine(
             Signatures(freshchat, sync.agent_signature, clock) if sync.agent_signature else None,
         ),
         freshchat_writer=FreshChatWriter(
-            freshchat, zalo, store, clock, fc.channel_id, sync.display_name, settings.routes
+            freshchat, zalo, store, clock, fc.channel_id, sync.display_name, settings.routes, sync.agent_notes
         ),
         zalo_writer=ZaloWriter(
             zalo,

@@ -183,13 +183,29 @@ def command_failed_note(name: str, arg: str, reason: str, prefix: str, advice: s
     )
 
 
-def note_row(source_id: str, text: str, conversation_id: str, agent_id: str, at: float, part: int = 0) -> NewRow:
+# What a note is, for `sync.agent_notes`: it tells of a message that did not reach the customer; it answers an
+# agent's command; or it is the bridge's information (a warning, a fallback, a routing note).
+FAILURE, ANSWER, INFO = "failure", "answer", "info"
+SHOWN = {"all": {FAILURE, ANSWER, INFO}, "failures": {FAILURE, ANSWER}, "off": {ANSWER}}
+
+
+def shown(level: str, setting: str) -> bool:
+    """Whether a note of ``level`` is posted under ``sync.agent_notes = setting``. A command's answer is
+    always posted (the agent asked for it); a note of no known level (queued by an older zfsync) counts as
+    a failure's, so a failure is never kept from the desk by a setting that shows failures."""
+    return (level if level in (FAILURE, ANSWER, INFO) else FAILURE) in SHOWN.get(setting, SHOWN["all"])
+
+
+def note_row(
+    source_id: str, text: str, conversation_id: str, agent_id: str, at: float, part: int = 0, level: str = INFO
+) -> NewRow:
     """The outbox row of a private note in ``conversation_id``, posted as the agent who wrote the reply
-    (as a bot when the reply came from one)."""
+    (as a bot when the reply came from one); ``level``: `FAILURE`, `ANSWER` or `INFO`."""
     payload = {
         "text": text,
         "conversation_id": conversation_id,
         "actor_id": agent_id,
         "actor_type": "agent" if agent_id else "bot",
+        "level": level,
     }
     return NewRow(Z2F, source_id, Kind.FAILURE_NOTE, payload, at, part=part)

@@ -81,7 +81,10 @@ def plan_page(new: list[FcMessage], now: float, rules: Rules, known: Known | Non
                 rows.append(notes.note_row(f"altered:{message.id}", note, message.conversation_id, agent_id, at))
             if waiting:
                 note = notes.missing_attachment_note(waiting)
-                rows.append(notes.note_row(f"missing:{message.id}", note, message.conversation_id, agent_id, at))
+                missing = notes.note_row(
+                    f"missing:{message.id}", note, message.conversation_id, agent_id, at, level=notes.FAILURE
+                )
+                rows.append(missing)
             agent_activity = True
             answered = message.created_time.timestamp()
         elif command := _command(message, rules.command_prefix):
@@ -196,7 +199,7 @@ def rows_for_reply(
         # Content with nothing Zalo can carry (an unknown part type): tell the agent, never drop it silently.
         agent_id = message.actor_id if message.actor_type == "agent" else ""
         text = notes.unsendable_note(render.part_kinds((*message.parts, *message.reply_parts)))
-        return [notes.note_row(f"note:{message.id}", text, message.conversation_id, agent_id, at)]
+        return [notes.note_row(f"note:{message.id}", text, message.conversation_id, agent_id, at, level=notes.FAILURE)]
     return [
         NewRow(F2Z, message.id, kind, payload, at, part=index, conversation_id=message.conversation_id)
         for index, (kind, payload) in enumerate(payloads)

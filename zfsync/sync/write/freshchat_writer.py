@@ -61,6 +61,7 @@ class FreshChatWriter:
         channel_id: str,
         display_name: str,
         routes: tuple[Route, ...] = (),
+        agent_notes: str = "all",
     ):
         self.fc = freshchat
         self.zalo = zalo
@@ -69,6 +70,7 @@ class FreshChatWriter:
         self.channel_id = channel_id
         self.display_name = display_name
         self.routes = routes  # [[route]]: where a new conversation opens
+        self.agent_notes = agent_notes  # sync.agent_notes: which of zfsync's private notes are posted
         self.wrong_routes: dict[int, str] = {}  # routes whose channel or group the account lacks: skipped
         self.routes_checked_at: float | None = None
 
@@ -445,6 +447,11 @@ class AgentNotePost(Post):
         return FcOutgoing((TextPart(self.row.payload["text"]),), to.actor_type, to.actor_id, "private")
 
     def send(self) -> Outcome:
+        level = str(self.row.payload.get("level") or "")
+        if not notes.shown(level, self.writer.agent_notes):
+            # The failure itself stays where it is (zfsync failed, the metrics, status): only the note is not posted.
+            log.info("agent_note_withheld", row=self.row.id, level=level, setting=self.writer.agent_notes)
+            return Skipped(f"sync.agent_notes = {self.writer.agent_notes}")
         to = plan.plan_private_note(self.row.payload)
         posted = self.writer.fc.post_message(to.conversation_id, self.contact.fc_user_id or "", self.message())
         return Sent(posted, to.conversation_id)

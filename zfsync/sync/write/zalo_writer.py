@@ -179,17 +179,17 @@ class Reply(ABC):
             text = notes.failure_note(failure.code, failure.reason, preview, failure.advice)
         else:
             text = notes.gave_up_note(failure.reason, failure.attempts, preview)
-        self._note(f"note:{row.source_id}", text, now)
+        self._note(f"note:{row.source_id}", text, now, notes.FAILURE)
         log.warning("agent_notified", row=row.id, code=failure.code, conversation=row.conversation_id)
 
-    def _note(self, source_id: str, text: str, now: float) -> None:
+    def _note(self, source_id: str, text: str, now: float, level: str = notes.INFO) -> None:
         """Queue a private note to the agent, in the conversation the reply came from."""
         row = self.row
         if not row.conversation_id:
             log.error("failure_note_without_conversation", row=row.id)
             return
         agent_id = row.payload.get("agent_id", "")
-        note = notes.note_row(source_id, text, row.conversation_id, agent_id, now, part=row.part)
+        note = notes.note_row(source_id, text, row.conversation_id, agent_id, now, part=row.part, level=level)
         self.writer.store.insert_rows(row.contact_id, [note], now)
 
 
@@ -315,7 +315,7 @@ class CommandReply(Reply):
             text = notes.status_note(self._status())
         else:
             text = notes.command_note(self.name, self.arg, writer.rules.command_prefix)
-        self._note(f"done:{self.row.source_id}", text, writer.clock())
+        self._note(f"done:{self.row.source_id}", text, writer.clock(), notes.ANSWER)
         log.info("zalo_command_done", contact=user, command=self.name)
         return Sent(done)
 
@@ -356,4 +356,4 @@ class CommandReply(Reply):
         text = notes.command_failed_note(
             self.name, self.arg, failure.reason, self.writer.rules.command_prefix, failure.advice
         )
-        self._note(f"note:{self.row.source_id}", text, now)
+        self._note(f"note:{self.row.source_id}", text, now, notes.ANSWER)

@@ -1,4 +1,4 @@
-"""What `/zalo status` tells an agent, decided with no I/O."""
+"""The notes agents read, decided with no I/O: what `/zalo status` tells, and which notes `sync.agent_notes` posts."""
 
 from __future__ import annotations
 
@@ -33,3 +33,15 @@ def test_what_is_not_known_or_over_is_said_so():
     unknown = status_note(replace(SEEN, window_closes_ms=0, free_until_ms=0, tags=None, unreadable="timed out"))
     assert "not known yet" in unknown and "not readable now (timed out)" in unknown and "free replies" not in unknown
     assert "closed since" in status_note(replace(SEEN, window_closes_ms=NOW_MS - HOUR_MS))
+
+
+def test_which_notes_each_setting_posts():
+    from zfsync.sync.decide.notes import ANSWER, FAILURE, INFO, shown
+
+    table = {setting: {level for level in (FAILURE, ANSWER, INFO, "") if shown(level, setting)} for setting in
+             ("all", "failures", "off")}  # fmt: skip
+    assert table == {
+        "all": {FAILURE, ANSWER, INFO, ""},
+        "failures": {FAILURE, ANSWER, ""},  # a note an older zfsync queued (no level) counts as a failure's
+        "off": {ANSWER},
+    }
