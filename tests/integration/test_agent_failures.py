@@ -138,3 +138,57 @@ def test_every_note_level_keeps_the_failure_itself(quick_bridge, setting, shown)
     assert [r.error_code for r in b.store.failed_rows()] == ["-213"]
     assert status.collect(b.store, b.clock())["failed"] == 1
     assert b.store.open_rows_of(contact.id, "z2f") == 0  # a withheld note is done, not waiting
+
+
+def late_reply_fails(b, conversation: str, text: str) -> None:
+    """Eight days after the customer wrote, a reply: held back by the window, and failed."""
+    b.clock.advance(8 * 86_400)
+    b.fc.add_agent_message(conversation, text)
+    b.settle(rounds=7, step=3600)  # a conversation past the window is swept every 6 hours
+    assert [r.error_code for r in b.store.failed_rows()] == ["window"]
+
+
+def test_a_reply_failed_for_the_window_goes_once_when_the_customer_writes_again(quick_bridge):
+    b = quick_bridge
+    conversation = started(b)
+    late_reply_fails(b, conversation, "Dạ đơn của anh đã giao")
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="shop ơi?")
+    b.cycle()
+    b.fc.add_agent_message(conversation, "Dạ shop đây ạ")
+    b.settle()
+    assert b.sent_to(KHANH) == ["Dạ đơn của anh đã giao", "Dạ shop đây ạ"]  # the old one first, once
+    assert any("wrote again" in t and "1 earlier replies" in t for t in note_texts(b))
+    assert b.store.failed_rows() == []
+    # It failed again later (the window again): the next return does not send it a third time.
+    late_reply_fails(b, conversation, "Dạ còn hàng ạ")
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="alo")
+    b.settle()
+    assert b.sent_to(KHANH).count("Dạ đơn của anh đã giao") == 1
+    assert b.sent_to(KHANH)[-1] == "Dạ còn hàng ạ"  # the newer failure goes once on this return
+
+
+def test_zalo_retry_sends_this_conversations_failed_replies_again_once(quick_bridge):
+    b = quick_bridge
+    b.reconfigure(retry_when_customer_returns=False)
+    conversation = started(b)
+    b.zalo.faults.append(Fault("/v3.0/oa/message/cs", "zalo_error", code=-230, count=2))
+    b.fc.add_agent_message(conversation, "một")
+    b.fc.add_agent_message(conversation, "hai")
+    b.settle()
+    assert [r.error_code for r in b.store.failed_rows()] == ["-230", "-230"]
+    b.zalo.add_customer_message(KHANH, "Minh Khánh", text="em đây")  # the window is open again
+    b.settle()
+    assert b.sent_to(KHANH) == []  # the setting is off: nothing goes by itself
+    b.fc.add_agent_message(conversation, "/zalo retry last", message_type="private")
+    b.settle()
+    assert b.sent_to(KHANH) == ["hai"]
+    b.fc.add_agent_message(conversation, "/zalo retry", message_type="private")
+    b.settle()
+    assert b.sent_to(KHANH) == ["hai", "một"]
+    assert b.store.failed_rows() == []
+    b.fc.add_agent_message(conversation, "/zalo retry", message_type="private")
+    b.settle()
+    assert b.sent_to(KHANH) == ["hai", "một"]  # nothing left: never a second send
+    answers = [t for t in note_texts(b) if t.startswith(("↻", "ℹ️ No failed"))]
+    assert len(answers) == 3 and "No failed reply" in answers[-1]
+    assert not any("retry" in text for text in b.sent_to(KHANH))

@@ -45,3 +45,20 @@ def test_which_notes_each_setting_posts():
         "failures": {FAILURE, ANSWER, ""},  # a note an older zfsync queued (no level) counts as a failure's
         "off": {ANSWER},
     }
+
+
+def test_which_failed_replies_go_again():
+    from zfsync.domain import FailedReply
+    from zfsync.sync.decide import retries
+
+    failed = [
+        FailedReply(1, "window", "c1", False),
+        FailedReply(2, "-213", "c1", True),  # sent again once already, on an earlier return
+        FailedReply(3, "503", "c1", False),  # given up after transient errors: it may have landed
+        FailedReply(4, "-230", "c2", False),
+        FailedReply(5, "-201", "c1", False),  # a bad parameter: coming back mends nothing
+    ]
+    assert retries.on_return(failed) == [1, 4]
+    assert retries.on_command(failed, "c1", latest_only=False) == ([1, 2, 5], 1)
+    assert retries.on_command(failed, "c1", latest_only=True) == ([5], 1)
+    assert retries.on_command(failed, "c9", latest_only=False) == ([], 0)

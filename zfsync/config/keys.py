@@ -243,6 +243,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "window_warning_hours": (SyncSettings.window_warning_hours, _hours),
         "resolve_notice_when": (SyncSettings.resolve_notice_when, _choice("free_reply", "always")),
         "agent_notes": (SyncSettings.agent_notes, _choice("all", "failures", "off")),
+        "retry_when_customer_returns": (SyncSettings.retry_when_customer_returns, flag),
         "info_card_title": (SyncSettings.info_card_title, _card_text(100)),
         "info_card_subtitle": (SyncSettings.info_card_subtitle, _card_text(500)),
         "info_card_image": ("", _optional_url),

@@ -51,6 +51,7 @@ class SyncSettings:
     window_warning_hours: float = 24.0  # warn the agent this long before the 7-day window closes; 0: never
     resolve_notice_when: str = "free_reply"  # "always", or only when it costs no paid message
     agent_notes: str = "all"  # which of zfsync's private notes agents see: "all", "failures" or "off"
+    retry_when_customer_returns: bool = True  # replies failed for the window, the follow or the quota: once more
     info_card_title: str = _CUSTOMER_DEFAULTS["info_card_title"]
     info_card_subtitle: str = _CUSTOMER_DEFAULTS["info_card_subtitle"]
     info_card_image: str = ""  # "": the OA's own avatar

@@ -144,6 +144,16 @@ class NewRow:
 
 
 @dataclass(frozen=True)
+class FailedReply:
+    """An agent's reply to a customer that failed for good, as a retry needs it."""
+
+    row_id: int
+    code: str  # why: Zalo's error code ("-213"), zfsync's own ("window"), or a transient one's
+    conversation_id: str
+    retried: bool  # already sent again once when the customer came back
+
+
+@dataclass(frozen=True)
 class OwnSend:
     """One of zfsync's sends to a Zalo user, as echo recognition needs it."""
 

@@ -94,7 +94,9 @@ def build_engine(
         return history.request(sync.import_history_days, clock()) if sync.import_history_days else None
 
     parts = Parts(
-        zalo_reader=ZaloReader(zalo, store, clock, settings.zalo.feed_page_cap, first_history),
+        zalo_reader=ZaloReader(
+            zalo, store, clock, settings.zalo.feed_page_cap, first_history, sync.retry_when_customer_returns
+        ),
         freshchat_reader=FreshChatReader(
             freshchat,
             store,

@@ -3,14 +3,22 @@ failed queue, and putting rows back in line."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from peewee import JOIN
 
-from zfsync.domain import OPEN_STATES, Status
-from zfsync.store.base import REQUEUED_KEY, StoreBase, Waiting, waiting_of
+from zfsync.domain import F2Z, OPEN_STATES, FailedReply, Kind, Status
+from zfsync.store.base import REQUEUED_KEY, StoreBase, Waiting, dumps, waiting_of
+
+RETRIED = "retried_on_return"  # a failed reply's payload key: sent again once, when the customer came back
+
+
+def loads(text: str) -> dict[str, Any]:
+    found = json.loads(text or "{}")
+    return found if isinstance(found, dict) else {}
 
 
 class WaitingStore(StoreBase):
@@ -57,6 +65,35 @@ class WaitingStore(StoreBase):
         if row_ids is not None:
             query = query.where(Message.id.in_(list(row_ids)))
         return self._requeued(query)
+
+    def failed_replies(self, contact_id: int) -> list[FailedReply]:
+        """The agents' replies to this contact that failed for good, oldest first (what a retry may send)."""
+        Message = self.tables.Message
+        rows = (
+            Message.select(Message.id, Message.error_code, Message.conversation_id, Message.payload)
+            .where(
+                Message.contact == contact_id,
+                Message.direction == F2Z,
+                Message.status == Status.FAILED,
+                Message.kind.not_in([Kind.COMMAND, Kind.RESOLVE_NOTICE]),
+            )
+            .order_by(Message.source_time, Message.part)
+        )
+        return [
+            FailedReply(r.id, r.error_code or "", r.conversation_id or "", bool(loads(r.payload).get(RETRIED)))
+            for r in rows
+        ]
+
+    def retry_replies(self, row_ids: list[int], *, on_return: bool = False) -> int:
+        """Put these failed replies back in line (in their place: the oldest first); ``on_return``: marked as
+        sent again once when the customer came back, so that is done only once."""
+        Message = self.tables.Message
+        with self.db.atomic():
+            if on_return:
+                for row in Message.select(Message.id, Message.payload).where(Message.id.in_(row_ids)):
+                    payload = {**loads(row.payload), RETRIED: True}
+                    Message.update(payload=dumps(payload)).where(Message.id == row.id).execute()
+            return self.requeue(row_ids) if row_ids else 0
 
     def _requeued(self, query: Any) -> int:
         """Run a query that puts rows back in line, and say so where a running daemon's idle lanes look

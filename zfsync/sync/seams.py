@@ -16,6 +16,7 @@ from zfsync.domain import (
     Baseline,
     Contact,
     Conversation,
+    FailedReply,
     FeedCursor,
     HistoryImport,
     Mark,
@@ -34,6 +35,14 @@ class Outbox(Protocol):
 
     def failed_count(self, contact_id: int, direction: str) -> int:
         """How many of the contact's rows in ``direction`` failed for good."""
+        ...
+
+    def failed_replies(self, contact_id: int) -> list[FailedReply]:
+        """The agents' replies to this contact that failed for good, oldest first."""
+        ...
+
+    def retry_replies(self, row_ids: list[int], *, on_return: bool = False) -> int:
+        """Put these failed replies back in line; ``on_return``: marked as sent again once for that."""
         ...
 
     def next_due_head(self, direction: str, exclude: Collection[int] = ()) -> float | None: ...
@@ -107,6 +116,12 @@ class ZaloRecord(Protocol):
         ...
 
     def record_aliases(self, zalo_user_id: str, aliases: dict[str, str]) -> None: ...
+
+    def failed_replies(self, contact_id: int) -> list[FailedReply]: ...
+
+    def retry_replies(self, row_ids: list[int], *, on_return: bool = False) -> int: ...
+
+    def insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int: ...
 
     def note_user_list_cut(self, at: float, cut: Sequence[tuple[str, int]]) -> None: ...
 

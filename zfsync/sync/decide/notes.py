@@ -105,8 +105,31 @@ def command_help(prefix: str) -> str:
         "zfsync commands, written as a private note: {prefix} info (send the customer the card that asks "
         "them to share their phone and address), {prefix} tag NAME and {prefix} untag NAME (the OA's tags "
         "on the customer), {prefix} status (this customer's reply window, free replies, tags, shared details "
-        "and failed replies), {prefix} help. They never reach the customer as text."
+        "and failed replies), {prefix} retry (send this conversation's failed replies again; {prefix} retry "
+        "last: the latest only), {prefix} help. They never reach the customer as text."
     ).format(prefix=prefix)
+
+
+def retried_on_return_note(count: int) -> str:
+    return _(
+        "↻ The customer wrote again: zfsync sends the {count} earlier replies that had not reached them once "
+        "more, in order, before the new ones."
+    ).format(count=count)
+
+
+def retry_note(count: int, left: int, prefix: str) -> str:
+    if count:
+        text = _("↻ {count} failed replies to this customer are sent again, in order.").format(count=count)
+    else:
+        text = _("ℹ️ No failed reply in this conversation can be sent again from here.")
+    if left:
+        text += " " + _(
+            "{left} more failed after repeated errors whose outcome is not known: the operator sends them "
+            "again with `zfsync retry` (`zfsync failed` lists them)."
+        ).format(left=left)
+    elif not count:
+        text += " " + _("({prefix} status counts this customer's failed replies.)").format(prefix=prefix)
+    return text
 
 
 @dataclass(frozen=True)

@@ -183,7 +183,7 @@ class SkipNotice:
 
 ToZalo = SendText | SendAttachment | SendDocument | RunCommand | SkipNotice
 
-COMMANDS = ("info", "tag", "untag", "status", "help")
+COMMANDS = ("info", "tag", "untag", "status", "retry", "help")
 
 
 def plan_to_zalo(kind: str, payload: Json, notice_only_when_free: bool = False, reply_free: bool = True) -> ToZalo:

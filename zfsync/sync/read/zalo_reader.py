@@ -28,11 +28,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import structlog
 
-from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, Mark, NewRow, RecordedRow, ZaloMessage
+from zfsync.domain import Z2F, Baseline, Contact, HistoryImport, Kind, Mark, NewRow, RecordedRow, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.log import Throttle
 from zfsync.sides.priority import Priority, purpose
-from zfsync.sync.decide import aliases, pages
+from zfsync.sync.decide import aliases, notes, pages, retries
 from zfsync.sync.decide.feed import TIME_SLACK_MS, Scan, below_mark, plan_feed
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import NearRecords, ZaloRecord
@@ -93,6 +93,7 @@ class ZaloReader:
         clock: Callable[[], float],
         page_cap: int,
         first_history: Callable[[], HistoryImport | None] = lambda: None,
+        retry_on_return: bool = True,
     ):
         """``first_history()``: the history import to ask for with the baseline (``sync.import_history_days``)."""
         self.zalo = zalo
@@ -100,6 +101,7 @@ class ZaloReader:
         self.clock = clock
         self.page_cap = page_cap
         self.first_history = first_history
+        self.retry_on_return = retry_on_return  # sync.retry_when_customer_returns
         self._pool = ThreadPoolExecutor(max_workers=GAP_FILL_WORKERS, thread_name_prefix="gap-fill")
 
     def poll(self) -> int:
@@ -272,7 +274,7 @@ class ZaloReader:
         ]
         customer = [r for r in fresh if not r.from_oa]
         named = next((r for r in reversed(customer) if r.user_name), None)
-        self.store.record_zalo_messages(
+        contact = self.store.record_zalo_messages(
             user_id,
             named.user_name if named else "",
             named.user_avatar if named else "",
@@ -284,7 +286,32 @@ class ZaloReader:
             poll_at=self.clock(),  # a customer who just wrote is likely to get an answer soon: poll them now
         )
         log.info("zalo_messages_queued", user=user_id, count=len(new_rows))
+        if customer and self.retry_on_return:
+            self._retry_on_return(contact)
         return len(new_rows)
+
+    def _retry_on_return(self, contact: Contact) -> None:
+        """The customer wrote again: the replies that failed for what that mends (the window, the follow,
+        the quota) go once more, before the agents' new ones (they are older), with a note saying so."""
+        failed = self.store.failed_replies(contact.id)
+        chosen = retries.on_return(failed)
+        if not chosen:
+            return
+        self.store.retry_replies(chosen, on_return=True)
+        now = self.clock()
+        by_id = {f.row_id: f for f in failed}
+        for conversation_id in sorted({by_id[i].conversation_id for i in chosen if by_id[i].conversation_id}):
+            count = sum(1 for i in chosen if by_id[i].conversation_id == conversation_id)
+            note = notes.note_row(
+                f"retried:{conversation_id}:{min(chosen)}:{int(now)}",
+                notes.retried_on_return_note(count),
+                conversation_id,
+                "",
+                now,
+                level=notes.FAILURE,
+            )
+            self.store.insert_rows(contact.id, [note], now)
+        log.info("failed_replies_retried_on_return", contact=contact.zalo_user_id, count=len(chosen))
 
 
 def recorded_near(store: NearRecords, user_id: str, rows: list[ZaloMessage]) -> list[RecordedRow]:

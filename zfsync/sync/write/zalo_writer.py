@@ -20,7 +20,7 @@ import structlog
 from zfsync.domain import F2Z, Contact, Kind, Media, OutboxRow, ZaloMessage, ZaloSent
 from zfsync.errors import ParameterRefused, PermanentError, RemoteError, TransientError
 from zfsync.i18n import N_, _
-from zfsync.sync.decide import echo, notes, pages, plan, zalo_clocks
+from zfsync.sync.decide import echo, notes, pages, plan, retries, zalo_clocks
 from zfsync.sync.desk.profiles import TAG_LIMIT
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import WriterStore
@@ -313,6 +313,12 @@ class CommandReply(Reply):
             writer.store.check_profile_soon(self.contact.id)  # zalo_tags on the FreshChat user, within a minute
         if self.name == "status":
             text = notes.status_note(self._status())
+        elif self.name == "retry":
+            failed = writer.store.failed_replies(self.contact.id)
+            chosen, left = retries.on_command(failed, self.row.conversation_id or "", self.arg.lower() == "last")
+            writer.store.retry_replies(chosen)
+            log.info("failed_replies_retried", contact=user, count=len(chosen), left=left)
+            text = notes.retry_note(len(chosen), left, writer.rules.command_prefix)
         else:
             text = notes.command_note(self.name, self.arg, writer.rules.command_prefix)
         self._note(f"done:{self.row.source_id}", text, writer.clock(), notes.ANSWER)
