@@ -269,3 +269,45 @@ def test_a_1990_character_agent_name_gives_at_most_two_sends_for_a_2000_characte
     assert 1 <= len(sent) <= 2 and all(len(text) <= 2000 for text in sent)
     signature = sent[-1].rsplit("\n", 1)[-1]
     assert signature.startswith("— T") and len(signature) <= 200 and "{agent_name}" not in signature
+
+
+def test_a_message_after_a_resolve_reopens_within_the_hours_and_opens_a_new_routed_conversation_after(quick_bridge):
+    b = quick_bridge
+    b.fc.channels.append(channel_object(WARRANTY_CHANNEL, "Bảo hành"))
+    b.settings = replace(b.settings, routes=(Route(WARRANTY_CHANNEL, keyword="bảo hành"),))
+    b.restart()
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    first = b.conversation_of(LAN)
+    b.fc.set_resolved(first, True)
+    b.settle(rounds=3)
+    b.clock.advance(23 * 3600)  # within the 24 hours: the same conversation, open again
+    b.zalo.add_customer_message(LAN, "Lan", text="cho em hỏi thêm")
+    b.settle(rounds=3)
+    assert b.conversation_of(LAN) == first and len(b.fc.conversations) == 1
+    assert b.fc.conversations[first]["status"] != "resolved"
+    b.fc.set_resolved(first, True)
+    b.settle(rounds=8, step=300)
+    b.clock.advance(25 * 3600)  # past them: a new conversation, routed as a first message is
+    b.zalo.add_customer_message(LAN, "Lan", text="máy em cần bảo hành")
+    b.settle(rounds=3)
+    second = b.conversation_of(LAN)
+    assert second != first and b.fc.conversations[second]["channel_id"] == WARRANTY_CHANNEL
+    assert texts(b.fc.messages[second])[0] == "máy em cần bảo hành"
+    (note,) = [t for t in texts(b.fc.messages[second]) if "follows" in t]
+    assert first in note
+    assert texts(b.customer_messages(LAN)).count("máy em cần bảo hành") == 1
+
+
+def test_after_resolve_new_always_opens_a_new_conversation(quick_bridge):
+    b = quick_bridge
+    b.reconfigure(after_resolve="new")
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.cycle()
+    first = b.conversation_of(LAN)
+    b.fc.set_resolved(first, True)
+    b.settle(rounds=3)
+    b.clock.advance(60)
+    b.zalo.add_customer_message(LAN, "Lan", text="quên hỏi")
+    b.settle(rounds=3)
+    assert b.conversation_of(LAN) != first and len(b.fc.conversations) == 2

@@ -131,6 +131,11 @@ def test_setup_on_a_terminal_refuses_bad_answers_then_writes_what_runs(sims, tmp
     child.sendline("y")
     child.expect(r"Agent notes' language \[vi\]: ")
     child.sendline("")
+    child.expect(r"\(reopen/new\) \[reopen\]: ")
+    child.sendline("never")
+    child.expect("answer reopen or new")
+    child.expect(r"\(reopen/new\) \[reopen\]: ")
+    child.sendline("new")
     child.expect(r"exists: replace it \(a backup is kept\)\? \[y/N\]: ")
     child.sendline("y")
     child.expect(r"Write .*config\.toml, .*zfsync\.env and the Zalo tokens into .*\? \[Y/n\]: ")
@@ -149,6 +154,7 @@ def test_setup_on_a_terminal_refuses_bad_answers_then_writes_what_runs(sims, tmp
     text = config.read_text()
     assert f'channel_id = "{CHANNEL_ID}"' in text and 'redirect_uri = "https://example.com/zalo-callback"' in text
     assert "poll_interval" not in text and "language" not in text  # only what differs from the defaults
+    assert 'after_resolve = "new"' in text
     assert (etc / "zfsync.env").read_text().count("=") == 2
     output = carries_both_ways(config, zalo, fc)
     assert fc.api_key not in output and zalo.app_secret not in output
@@ -282,6 +288,7 @@ def test_setup_stopped_at_any_question_leaves_a_live_desk_exactly_as_it_was(sims
             "zalo_grant": landed,
             "yes": True,
             "language": language,
+            "after_resolve": "",
             "overwrite": True,
             "write": True,
             **more,
@@ -306,7 +313,7 @@ def test_setup_stopped_at_any_question_leaves_a_live_desk_exactly_as_it_was(sims
     with pytest.raises(ConfigError, match="nothing was written"):
         setup(declined)
     assert desk_files(etc) == before
-    assert declined.asked[-3:] == ["language", "overwrite", "write"] and "yes" in declined.asked
+    assert declined.asked[-4:] == ["language", "after_resolve", "overwrite", "write"] and "yes" in declined.asked
     for stop in range(len(declined.asked)):
         with pytest.raises(Abort):
             setup(Script(answers("en"), abort_at=stop))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from zfsync.domain import Conversation
@@ -141,3 +143,21 @@ def test_a_private_note_is_a_command_only_when_it_starts_with_the_prefix(text, p
 )
 def test_recovering_from_freshchat_refusals(decide, facts, choice):
     assert decide(facts) == choice
+
+
+def test_what_a_message_after_a_resolve_opens():
+    from zfsync.domain import Conversation
+    from zfsync.sync.decide.plan import AfterResolve, PostTo, plan_customer_message
+
+    hour = 3600.0
+    resolved = Conversation(1, 1, "fc-1", True, True, 0.0, 0.0, 0.0, "", 0.0, resolved_at=100 * hour)
+    open_ = replace(resolved, resolved=False)
+    day = AfterResolve("reopen", 24)
+    assert plan_customer_message(resolved, "fc-1", 123 * hour, day) == PostTo(resolved, reopen=True)
+    assert plan_customer_message(resolved, "fc-1", 125 * hour, day) == PostTo(None, follows="fc-1")
+    assert plan_customer_message(resolved, "fc-1", 9999 * hour, AfterResolve("reopen", 0)).reopen
+    assert plan_customer_message(resolved, "fc-1", 100 * hour, AfterResolve("new", 24)).follows == "fc-1"
+    assert plan_customer_message(open_, "fc-1", 9999 * hour, AfterResolve("new", 24)) == PostTo(open_)
+    # A resolve read before schema 9 has no time: the conversation's last activity stands in.
+    old = replace(resolved, resolved_at=0.0, last_activity_at=100 * hour)
+    assert plan_customer_message(old, "fc-1", 125 * hour, day).follows == "fc-1"

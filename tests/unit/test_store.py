@@ -72,13 +72,15 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     store.db.execute_sql("ALTER TABLE message DROP COLUMN history")
     for column in CLOCK_COLUMNS:
         store.db.execute_sql(f"ALTER TABLE contact DROP COLUMN {column}")
+    store.db.execute_sql("ALTER TABLE conversation DROP COLUMN resolved_at")
     store.tables.SchemaVersion.update(version=1).execute()
     store.close()
     store = Store.open(tmp_path / "z.db")
-    assert store.tables.SchemaVersion.get().version == LATEST == 8
+    assert store.tables.SchemaVersion.get().version == LATEST == 9
     columns = [c.name for c in store.db.get_columns("message")]
     assert {"echo_id", "listing", "alias_id", "history"} <= set(columns)
     assert set(CLOCK_COLUMNS) <= {c.name for c in store.db.get_columns("contact")}
+    assert "resolved_at" in {c.name for c in store.db.get_columns("conversation")}
     assert store.contact("u1").free_replies_left is None
     assert store.known_zalo_ids(["m1"]) == {"m1"}
     assert [r.history for r in store.due_heads("z2f", 9.0, 10)] == [False]

@@ -347,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--zalo-refresh-token", "a refresh token from Zalo's API Explorer (non-interactive)"),
         ("--store-path", "the SQLite store (default: /var/lib/zfsync/zfsync.db beside /etc/zfsync)"),
         ("--language", "agent notes' language: vi (default) or en"),
+        ("--after-resolve", "a message after a resolve: reopen (within 24 h, the default) or new"),
         ("--zalo-api-url", "another Zalo API host (the simulators)"),
         ("--zalo-oauth-url", "another Zalo OAuth host (the simulators)"),
     ):

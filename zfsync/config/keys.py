@@ -175,6 +175,12 @@ def _hours(key: str, value: Any) -> float:
     return float(value)
 
 
+def _hours_or_off(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 8760:
+        raise ConfigError(f"config key {key}: expected hours from 0 (no limit) to 8760 (a year), got {value!r}")
+    return float(value)
+
+
 def _minutes(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 10_080:
         raise ConfigError(f"config key {key}: expected minutes from 0 (off) to 10080 (7 days), got {value!r}")
@@ -244,6 +250,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "resolve_notice_when": (SyncSettings.resolve_notice_when, _choice("free_reply", "always")),
         "agent_notes": (SyncSettings.agent_notes, _choice("all", "failures", "off")),
         "retry_when_customer_returns": (SyncSettings.retry_when_customer_returns, flag),
+        "after_resolve": (SyncSettings.after_resolve, _choice("reopen", "new")),
+        "reopen_within_hours": (SyncSettings.reopen_within_hours, _hours_or_off),
         "info_card_title": (SyncSettings.info_card_title, _card_text(100)),
         "info_card_subtitle": (SyncSettings.info_card_subtitle, _card_text(500)),
         "info_card_image": ("", _optional_url),

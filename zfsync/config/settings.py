@@ -51,6 +51,8 @@ class SyncSettings:
     window_warning_hours: float = 24.0  # warn the agent this long before the 7-day window closes; 0: never
     resolve_notice_when: str = "free_reply"  # "always", or only when it costs no paid message
     agent_notes: str = "all"  # which of zfsync's private notes agents see: "all", "failures" or "off"
+    after_resolve: str = "reopen"  # a message after a resolve: "reopen" (within reopen_within_hours) or "new"
+    reopen_within_hours: float = 24.0  # 0: reopen however long after the resolve
     retry_when_customer_returns: bool = True  # replies failed for the window, the follow or the quota: once more
     info_card_title: str = _CUSTOMER_DEFAULTS["info_card_title"]
     info_card_subtitle: str = _CUSTOMER_DEFAULTS["info_card_subtitle"]

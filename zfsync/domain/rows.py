@@ -102,6 +102,7 @@ class Conversation:
     next_poll_at: float
     cursor_id: str  # newest FreshChat message already read
     cursor_time: float
+    resolved_at: float = 0.0  # when an agent last resolved it (0: not known)
 
 
 @dataclass(frozen=True)

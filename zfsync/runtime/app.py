@@ -21,6 +21,7 @@ from zfsync.sides.zalo.client import ZaloClient
 from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth
 from zfsync.sides.zalo.wire import content_of
 from zfsync.store import Store
+from zfsync.sync.decide.plan import AfterResolve
 from zfsync.sync.decide.replies import Rules
 from zfsync.sync.decide.schedule import Intervals
 from zfsync.sync.desk.profiles import ProfileRefresher
@@ -112,7 +113,15 @@ def build_engine(
             Signatures(freshchat, sync.agent_signature, clock) if sync.agent_signature else None,
         ),
         freshchat_writer=FreshChatWriter(
-            freshchat, zalo, store, clock, fc.channel_id, sync.display_name, settings.routes, sync.agent_notes
+            freshchat,
+            zalo,
+            store,
+            clock,
+            fc.channel_id,
+            sync.display_name,
+            settings.routes,
+            sync.agent_notes,
+            AfterResolve(sync.after_resolve, sync.reopen_within_hours),
         ),
         zalo_writer=ZaloWriter(
             zalo,

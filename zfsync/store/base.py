@@ -187,6 +187,7 @@ def conversation_of(row: Any) -> Conversation:
         next_poll_at=row.next_poll_at,
         cursor_id=row.cursor_id,
         cursor_time=row.cursor_time,
+        resolved_at=row.resolved_at,
     )
 
 

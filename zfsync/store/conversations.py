@@ -151,9 +151,11 @@ class ConversationStore(ContactStore):
         resolved: bool | None,
         now: float,
         answered_at: float | None = None,
+        resolved_at: float | None = None,
     ) -> int:
         """Insert what one poll of a conversation found and move its cursor, in one transaction;
-        ``answered_at``: when an agent last replied or resolved in what was read."""
+        ``answered_at``: when an agent last replied or resolved in what was read; ``resolved_at``: when it
+        was resolved, if it was."""
         Conversation = self.tables.Conversation
         with self.db.atomic():
             inserted = self._insert_rows(contact_id, rows, now)
@@ -164,6 +166,8 @@ class ConversationStore(ContactStore):
                 values["last_activity_at"] = activity_at
             if resolved is not None:
                 values["resolved"] = resolved
+            if resolved and resolved_at is not None:
+                values["resolved_at"] = resolved_at
             names = sorted(values)  # a few shapes, each built once: an idle poll only moves next_poll_at
             self.prepared(
                 "conversation_read:" + ",".join(names),

@@ -74,6 +74,10 @@ def _history(db: Database, tables: Tables) -> None:
     db.execute_sql("ALTER TABLE message ADD COLUMN history BOOLEAN NOT NULL DEFAULT FALSE")  # as _clocks: no copy
 
 
+def _resolved_at(db: Database, tables: Tables) -> None:
+    db.execute_sql("ALTER TABLE conversation ADD COLUMN resolved_at DOUBLE PRECISION NOT NULL DEFAULT 0")
+
+
 # Append new steps here; never edit a released one. Step 1 is the initial schema.
 STEPS: list[Step] = [
     Step(1, "initial schema", _initial),
@@ -84,6 +88,7 @@ STEPS: list[Step] = [
     Step(6, "each customer's window and free replies, and what was shown of their details", _clocks),
     Step(7, "when an agent last answered each customer", _answered),
     Step(8, "imported history, delivered after live messages", _history),
+    Step(9, "when each conversation was resolved, for sync.after_resolve", _resolved_at),
 ]
 LATEST = STEPS[-1].version
 

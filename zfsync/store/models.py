@@ -69,6 +69,7 @@ class Tables:
             fc_conversation_id = CharField(unique=True)
             is_current = BooleanField(default=True)
             resolved = BooleanField(default=False)
+            resolved_at = DoubleField(default=0)  # when an agent last resolved it (0: never, or before schema 9)
             created_at = DoubleField()
             last_activity_at = DoubleField()
             next_poll_at = DoubleField(index=True)

@@ -215,6 +215,7 @@ class Contacts(Protocol):
         resolved: bool | None,
         now: float,
         answered_at: float | None = None,
+        resolved_at: float | None = None,
     ) -> int: ...
 
     def mark_answered(self, contact_id: int, up_to_ms: int) -> None: ...

@@ -161,6 +161,7 @@ FLAGS = (
     "zalo_refresh_token",
     "store_path",
     "language",
+    "after_resolve",
 )
 
 

@@ -29,6 +29,7 @@ def config_text(values: dict[str, dict[str, Any]], routes: list[dict[str, str]])
         ("freshchat", "channel_id"): "the FreshChat channel (topic) Zalo conversations open in",
         ("store", "path"): "zfsync's SQLite store",
         ("sync", "language"): "the language of agent notes and customer defaults",
+        ("sync", "after_resolve"): "a customer's message after a resolve opens a new conversation",
     }
     lines = [
         "# Written by `zfsync setup`: only what differs from the defaults. config.example.toml lists every key;",

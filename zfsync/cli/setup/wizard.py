@@ -72,6 +72,17 @@ class Setup:
         store_path = self.store_path()
         app_id, app_secret, redirect_uri, oa, tokens = self.zalo()
         language = until(self.asker, lambda: self._language(self.asker.ask("language", "Agent notes' language", "vi")))
+        after_resolve = until(
+            self.asker,
+            lambda: self._after_resolve(
+                self.asker.ask(
+                    "after_resolve",
+                    "A customer writes after their conversation was resolved: reopen it (within 24 h; a new one "
+                    "after) or always open a new one? (reopen/new)",
+                    "reopen",
+                )
+            ),
+        )
         values: dict[str, dict[str, Any]] = {
             "zalo": {
                 "app_id": app_id,
@@ -85,7 +96,7 @@ class Setup:
                 "channel_id": str(channel["id"]),
                 "allow_insecure_http": self.insecure,
             },
-            "sync": {"language": language},
+            "sync": {"language": language, "after_resolve": after_resolve},
             "store": {"path": str(store_path)},
         }
         routes = [{"oa": oa, "channel_id": str(channel["id"]), "group_id": str(group["id"])}] if group else []
@@ -300,6 +311,11 @@ class Setup:
             raise ConfigError(
                 f"zfsync setup: Zalo's getoa failed with the new tokens (nothing was written): {exc}"
             ) from None
+
+    def _after_resolve(self, answer: str) -> str:
+        if answer not in ("reopen", "new"):
+            raise Refused("answer reopen or new")
+        return answer
 
     def _language(self, answer: str) -> str:
         from zfsync.i18n import LANGUAGES

@@ -110,6 +110,13 @@ def command_help(prefix: str) -> str:
     ).format(prefix=prefix)
 
 
+def follows_note(previous: str) -> str:
+    return _(
+        "ℹ️ The customer wrote again after their conversation was resolved: this new conversation follows "
+        "FreshChat conversation {previous}, where the earlier messages are."
+    ).format(previous=previous)
+
+
 def retried_on_return_note(count: int) -> str:
     return _(
         "↻ The customer wrote again: zfsync sends the {count} earlier replies that had not reached them once "

@@ -30,6 +30,7 @@ class PostTo:
     conversation: Conversation | None
     replaced: str = ""
     reopen: bool = False  # the conversation was resolved: open it again for the agents
+    follows: str = ""  # a new conversation after this resolved one (`sync.after_resolve`): the note links it
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,36 @@ class EchoFacts:
 ToFreshChat = PostTo | PostPrivateNote | SkipEcho | ClaimEcho | HoldBack
 
 
-def plan_customer_message(current: Conversation | None, previous: str | None) -> PostTo:
+@dataclass(frozen=True)
+class AfterResolve:
+    """What a customer's message after a resolve opens (``sync.after_resolve``, ``sync.reopen_within_hours``):
+    "reopen" the resolved conversation within so many hours of the resolve (0: however long), a new one
+    after; "new" always a new one."""
+
+    mode: str = "reopen"
+    within_hours: float = 24.0
+
+    def opens_new(self, resolved: Conversation, now: float) -> bool:
+        if self.mode == "new":
+            return True
+        if not self.within_hours:
+            return False
+        # A resolve read before schema 9 has no time: its conversation's last activity stands in.
+        resolved_at = resolved.resolved_at or resolved.last_activity_at
+        return now - resolved_at > self.within_hours * 3600
+
+
+def plan_customer_message(
+    current: Conversation | None, previous: str | None, now: float = 0.0, after: AfterResolve | None = None
+) -> PostTo:
     """``current``: the contact's conversation to post to; ``previous``: the FreshChat id of their newest
-    one, current or not."""
+    one, current or not; ``after``: what a message after a resolve opens (reopen, by default)."""
     if current is None:
         # A customer with a conversation before (deleted in FreshChat, or dropped by an operator) gets a
         # new one, and the agent a note saying why.
         return PostTo(None, replaced=previous or "")
+    if current.resolved and after is not None and after.opens_new(current, now):
+        return PostTo(None, follows=current.fc_conversation_id)
     return PostTo(current, reopen=current.resolved)
 
 

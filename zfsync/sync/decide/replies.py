@@ -46,6 +46,7 @@ class PagePlan:
     agent_activity: bool  # an agent (or bot) replied: the conversation stays hot
     waiting: bool  # a reply's attachment is still being scanned: read again soon, from before it
     answered_at: float | None = None  # the last agent reply or resolve read: the customer was answered
+    resolved_at: float | None = None  # when the last resolve read was made
 
 
 def plan_page(new: list[FcMessage], now: float, rules: Rules, known: Known | None = None) -> PagePlan:
@@ -56,11 +57,12 @@ def plan_page(new: list[FcMessage], now: float, rules: Rules, known: Known | Non
     resolved: bool | None = None
     agent_activity = False
     answered: float | None = None
+    resolved_at: float | None = None
     for message in new:
         if message.event:  # a marker FreshChat wrote, whoever it names as its actor: never sent on
             if message.event == RESOLVED:
                 resolved = True
-                answered = message.created_time.timestamp()
+                answered = resolved_at = message.created_time.timestamp()
                 if rules.resolve_notice.strip():
                     rows.append(_resolve_notice_row(message, rules.resolve_notice))
             elif message.event == REOPENED:
@@ -70,7 +72,7 @@ def plan_page(new: list[FcMessage], now: float, rules: Rules, known: Known | Non
             if waiting and now - message.created_time.timestamp() < ATTACHMENT_WAIT:
                 # FreshChat attaches the file after scanning it: read this message again later, and keep
                 # the position before it so nothing after it overtakes it either.
-                return PagePlan(rows, read, resolved, agent_activity, waiting=True, answered_at=answered)
+                return PagePlan(rows, read, resolved, agent_activity, True, answered, resolved_at)
             signature = known.signatures.get(message.actor_id, "") if message.actor_type == "agent" else ""
             quote = known.quotes.get(message.in_reply_to, ()) if message.in_reply_to else ()
             rows.extend(rows_for_reply(message, rules.long_text, Signed(signature, rules.signature_position), quote))
@@ -90,7 +92,7 @@ def plan_page(new: list[FcMessage], now: float, rules: Rules, known: Known | Non
         elif command := _command(message, rules.command_prefix):
             rows.append(command)
         read.append(message)
-    return PagePlan(rows, read, resolved, agent_activity, waiting=False, answered_at=answered)
+    return PagePlan(rows, read, resolved, agent_activity, False, answered, resolved_at)
 
 
 def _is_reply(message: FcMessage, forward_bots: bool) -> bool:

@@ -136,7 +136,16 @@ class FreshChatReader:
         if len(read) < len(new):
             next_poll = min(next_poll, now + self.intervals.hot)
         inserted = self.store.record_conversation_read(
-            conversation.id, contact.id, plan.rows, cursor, next_poll, activity_at, plan.resolved, now, plan.answered_at
+            conversation.id,
+            contact.id,
+            plan.rows,
+            cursor,
+            next_poll,
+            activity_at,
+            plan.resolved,
+            now,
+            plan.answered_at,
+            plan.resolved_at,
         )
         if inserted:
             log.info("freshchat_replies_queued", conversation=conversation.fc_conversation_id, count=inserted)

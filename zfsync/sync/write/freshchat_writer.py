@@ -62,6 +62,7 @@ class FreshChatWriter:
         display_name: str,
         routes: tuple[Route, ...] = (),
         agent_notes: str = "all",
+        after_resolve: plan.AfterResolve | None = None,
     ):
         self.fc = freshchat
         self.zalo = zalo
@@ -71,6 +72,7 @@ class FreshChatWriter:
         self.display_name = display_name
         self.routes = routes  # [[route]]: where a new conversation opens
         self.agent_notes = agent_notes  # sync.agent_notes: which of zfsync's private notes are posted
+        self.after_resolve = after_resolve or plan.AfterResolve()  # what a message after a resolve opens
         self.wrong_routes: dict[int, str] = {}  # routes whose channel or group the account lacks: skipped
         self.routes_checked_at: float | None = None
 
@@ -137,7 +139,7 @@ class FreshChatWriter:
         # A conversation opened by imported history is as old as it: it is not polled as an active one.
         active_at = row.source_time if row.history else None
         if to.conversation is None:
-            return self._open(contact, fc_user, message, replaced=to.replaced, active_at=active_at)
+            return self._open(contact, fc_user, message, replaced=to.replaced, active_at=active_at, follows=to.follows)
         conversation = to.conversation
         try:
             posted = self.fc.post_message(conversation.fc_conversation_id, fc_user, message)
@@ -205,7 +207,13 @@ class FreshChatWriter:
         return found
 
     def _open(
-        self, contact: Contact, fc_user: str, message: FcOutgoing, replaced: str = "", active_at: float | None = None
+        self,
+        contact: Contact,
+        fc_user: str,
+        message: FcOutgoing,
+        replaced: str = "",
+        active_at: float | None = None,
+        follows: str = "",
     ) -> Sent:
         to = self.destination(contact, message)
         refused_route = ""
@@ -228,6 +236,14 @@ class FreshChatWriter:
                 replaced = replaced or "the customer's previous one"
         self.store.add_conversation(contact.id, conversation_id, self.clock(), active_at)
         log.info("freshchat_conversation_opened", contact=contact.zalo_user_id, conversation=conversation_id)
+        if follows:
+            text = notes.follows_note(follows)
+            self.store.insert_rows(
+                contact.id,
+                [notes.note_row(f"follows:{conversation_id}", text, conversation_id, "", self.clock())],
+                self.clock(),
+            )
+            log.info("freshchat_conversation_after_resolve", contact=contact.zalo_user_id, previous=follows)
         if refused_route:
             note = notes.note_row(f"route:{conversation_id}", refused_route, conversation_id, "", self.clock())
             self.store.insert_rows(contact.id, [note], self.clock())
@@ -376,7 +392,7 @@ class CustomerMessagePost(_ContactPost):
         return FcOutgoing(tuple(parts), actor_type="user", actor_id=self.contact.fc_user_id or "")
 
     def send(self) -> Outcome:
-        to = plan.plan_customer_message(*self._conversations())
+        to = plan.plan_customer_message(*self._conversations(), self.writer.clock(), self.writer.after_resolve)
         if self.row.history:
             to = dataclasses.replace(to, reopen=False)  # an old message does not reopen a resolved conversation
         fc_user = self.writer.ensure_user(self.contact)
