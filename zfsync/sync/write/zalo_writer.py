@@ -232,7 +232,8 @@ class AttachmentReply(Reply):
         def tell_agent(problem: str) -> None:
             # Queued before the link goes out, so a crash right after the send cannot lose the note.
             label = row.payload.get("name") or row.kind
-            self._note(f"fallback:{row.source_id}", notes.fallback_note(label, problem), writer.clock())
+            # The attachment itself did not reach the customer (a link did): told as a failure is.
+            self._note(f"fallback:{row.source_id}", notes.fallback_note(label, problem), writer.clock(), notes.FAILURE)
 
         return media.send_to_zalo(
             row.kind,
