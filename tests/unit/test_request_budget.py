@@ -274,3 +274,16 @@ def test_the_polls_leave_the_imports_share_only_while_it_asks_for_room():
     alone = polled(import_asks_until=0)
     assert polled(import_asks_until=40) == alone  # its last ask long past: it has no work, nothing is kept
     assert polled(import_asks_until=120) <= alone - 40  # asking all along: its 10 % is left to it
+
+
+def test_sends_and_an_import_together_still_leave_the_feed_its_floor():
+    t = Time()
+    q = quota(200, t)
+    feed_per_minute, imported_per_minute = [0, 0, 0], [0, 0, 0]
+    for second in range(180):
+        t.now = float(second)
+        spend_until_refused(q, Priority.SEND)
+        imported_per_minute[second // 60] += spend_until_refused(q, Priority.HISTORY)
+        feed_per_minute[second // 60] += spend_until_refused(q, Priority.FEED)
+    # 10 % of 200 each, whatever the sends took: the feed's floor, and the import's share while it has work.
+    assert all(spent >= 20 for spent in feed_per_minute) and all(n >= 20 for n in imported_per_minute[1:])

@@ -20,9 +20,9 @@ lower priorities yield to them. One exception keeps a backlog from blinding the 
 change feed a floor of the window (`FEED_FLOOR`), which the feed may spend, spread over the minute,
 however slow the refill. Without it, a catch-up of thousands of customer messages filled FreshChat's window
 minute after minute, and no agent reply was found until the last of them was posted. Likewise an imported
-history, last of all, is guaranteed `HISTORY_SHARE` of the window while it has work (the polls, the
-catch-up and the profiles leave it that, spread over the minute): under a busy desk whose polls would take
-every request, an import of 200 messages still ends, where it once waited hours for a bucket half full.
+history, last of all, is guaranteed `HISTORY_SHARE` of the window while it has work (the sends, the polls,
+the catch-up and the profiles leave it that, spread over the minute): under a busy desk whose traffic would
+take every request, an import of 200 messages still ends, where it once waited hours for a bucket half full.
 
 The sync core names the purpose of its work with `purpose(...)`, and how long a call may wait for room
 with `patience(...)` (a poll would rather stop and come back than hold its job); the clients ask the
@@ -276,11 +276,14 @@ class Quota:
         """How many requests of ``priority`` the window has room for, and how many the bucket allows."""
         room, paced = self._room(now), self._paced(priority, now)
         if priority == Priority.SEND:
-            return min(room, self.limit - self._floor - len(self._sends)), paced
+            # Sends leave the feed its floor, and the import its share while it has work.
+            kept = self._floor + (self._history_share if now < self._history_wants_until else 0)
+            return min(room, self.limit - kept - len(self._sends)), paced
         allowed, floor_left = room - self.reserve(priority), self._floor_left
         if priority == Priority.HISTORY and self._history_left > 0:
-            # The import's share: its own, reserve or not, spread over the window like the feed's floor.
-            allowed = max(allowed, min(room, self._history_left))
+            # The import's share: its own, reserve or not (but not the feed's unspent floor), spread over the
+            # window like the feed's floor.
+            allowed = max(allowed, min(room - max(0, floor_left), self._history_left))
             if now >= self._history_next:
                 paced = max(paced, 1.0)
         elif priority != Priority.HISTORY and now < self._history_wants_until:
@@ -312,8 +315,9 @@ class Quota:
 
     @property
     def _floor_left(self) -> int:
-        """What the feed has not spent of its floor in the window (all that is not a send counts)."""
-        return self._floor - (len(self._recent) - len(self._sends))
+        """What the feed has not spent of its floor in the window (all but the sends and the import's share
+        count: the import's share is its own, not taken from the feed's floor)."""
+        return self._floor - (len(self._recent) - len(self._sends) - len(self._history))
 
     @property
     def _history_share(self) -> int:
