@@ -59,7 +59,11 @@ def test_a_route_found_wrong_is_passed_over_and_named():
 def test_the_routes_the_account_lacks():
     found = problems(ROUTES, {"chan-vip", "chan-warranty", "chan-late"}, {"grp-other"})
     assert found == {
-        1: "group_id grp-vip is not among the account's groups",
-        3: "channel_id chan-oa2 is not among the account's channels",
+        1: ["group_id grp-vip is not among the account's groups"],
+        3: ["channel_id chan-oa2 is not among the channels"],
+    }
+    both = problems((Route("chan-x", group_id="grp-x", tag="VIP"),), {"chan-vip"}, {"grp-vip"})
+    assert both == {
+        1: ["channel_id chan-x is not among the channels", "group_id grp-x is not among the account's groups"]
     }
     assert problems(ROUTES[:1], {"chan-vip"}, None) == {}  # groups not listed: not judged

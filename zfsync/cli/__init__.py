@@ -34,6 +34,7 @@ from zfsync.sides.freshchat.client import FreshChatClient
 from zfsync.sides.zalo import permissions
 from zfsync.sides.zalo.client import ZaloClient
 from zfsync.store import Store
+from zfsync.sync.decide import routing
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -191,28 +192,24 @@ def _check_permissions(settings: Settings, store: Store, zalo: ZaloClient) -> in
             continue
         granted.add(key)
         print(f"  granted      {group.name}")
-    store.set_state(permissions.STATE_KEY, permissions.without(store.get_state(permissions.STATE_KEY), granted))
+    forget_permission_refusals(store, granted)
     return refused
 
 
 def _check_routes(settings: Settings, channels: list[dict], groups: Callable[[], list[dict]]) -> int:
     """Each [[route]]'s channel and group exist in the account; returns how many do not."""
-    problems = 0
-    channel_ids = {c.get("id") for c in channels}
-    group_ids = {g.get("id") for g in groups()} if any(r.group_id for r in settings.routes) else set()
+    channel_ids = {str(c.get("id")) for c in channels}
+    group_ids = {str(g.get("id")) for g in groups()} if any(r.group_id for r in settings.routes) else set()
+    wrong = routing.problems(settings.routes, channel_ids, group_ids)  # what the daemon skips, named here
     for number, route in enumerate(settings.routes, start=1):
         match = (
             f"tag {route.tag!r}" if route.tag else f"keyword {route.keyword!r}" if route.keyword else f"oa {route.oa}"
         )
         group = f", group {route.group_id}" if route.group_id else ""
         print(f"  route {number}: {match} -> channel {route.channel_id}{group}")
-        if route.channel_id not in channel_ids:
-            problems += 1
-            print(f"freshchat: PROBLEM: [[route]] {number} channel_id {route.channel_id} is not among the channels")
-        if route.group_id and route.group_id not in group_ids:
-            problems += 1
-            print(f"freshchat: PROBLEM: [[route]] {number} group_id {route.group_id} is not among the account's groups")
-    return problems
+        for problem in wrong.get(number, []):
+            print(f"freshchat: PROBLEM: [[route]] {number} {problem}")
+    return sum(len(found) for found in wrong.values())
 
 
 def cmd_auth(args: argparse.Namespace) -> int:

@@ -203,8 +203,11 @@ def cmd_copy_store(args: argparse.Namespace) -> int:
     return 0
 
 
-def forget_permission_refusals(store: Store) -> None:
-    """A new authorisation may grant what was refused: the daemon asks Zalo again at its next call."""
+def forget_permission_refusals(store: Store, groups: set[str] | None = None) -> None:
+    """Forget the refusals of ``groups`` (all: a new authorisation may grant what was refused; those
+    `zfsync check` found granted): the daemon asks Zalo again at its next call."""
     state = store.get_state(permissions.STATE_KEY)
     if state:
-        store.set_state(permissions.STATE_KEY, permissions.without(state, set(permissions.GROUPS)))
+        store.set_state(
+            permissions.STATE_KEY, permissions.without(state, set(permissions.GROUPS) if groups is None else groups)
+        )

@@ -103,24 +103,25 @@ def refusal(code: int, message: str, *, endpoint: str, status: int | None) -> Re
     return error
 
 
-def missing(state: str | None) -> dict[str, dict[str, Any]]:
-    """The refused groups a stored `STATE_KEY` value names (nothing for a value that is not ours)."""
+def _parsed(state: str | None) -> dict[str, Any]:
+    """A stored `STATE_KEY` value as an object (empty for a value that is not ours)."""
     try:
         found = json.loads(state) if state else {}
     except ValueError:
         return {}
-    groups = found.get("missing") if isinstance(found, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def missing(state: str | None) -> dict[str, dict[str, Any]]:
+    """The refused groups a stored `STATE_KEY` value names."""
+    groups = _parsed(state).get("missing")
     if not isinstance(groups, dict):
         return {}
     return {k: v for k, v in groups.items() if k in GROUPS and isinstance(v, dict)}
 
 
 def app_of(state: str | None) -> str:
-    try:
-        found = json.loads(state) if state else {}
-    except ValueError:
-        return ""
-    app = found.get("app_id") if isinstance(found, dict) else None
+    app = _parsed(state).get("app_id")
     return app if isinstance(app, str) else ""
 
 

@@ -68,13 +68,17 @@ def has_words(words: str, keyword: str) -> bool:
     return bool(wanted) and f" {wanted} " in words
 
 
-def problems(routes: tuple[Route, ...], channel_ids: set[str], group_ids: set[str] | None) -> dict[int, str]:
-    """The routes whose channel (or group) the FreshChat account does not have: route number -> why.
-    ``group_ids`` None: the groups could not be listed, so they are not judged."""
-    found: dict[int, str] = {}
+def problems(routes: tuple[Route, ...], channel_ids: set[str], group_ids: set[str] | None) -> dict[int, list[str]]:
+    """The routes whose channel or group the FreshChat account does not have: route number -> what is wrong
+    (the daemon skips them, `zfsync check` names them). ``group_ids`` None: the groups could not be listed, so
+    they are not judged."""
+    found: dict[int, list[str]] = {}
     for number, route in enumerate(routes, start=1):
+        wrong = []
         if route.channel_id not in channel_ids:
-            found[number] = f"channel_id {route.channel_id} is not among the account's channels"
-        elif route.group_id and group_ids is not None and route.group_id not in group_ids:
-            found[number] = f"group_id {route.group_id} is not among the account's groups"
+            wrong.append(f"channel_id {route.channel_id} is not among the channels")
+        if route.group_id and group_ids is not None and route.group_id not in group_ids:
+            wrong.append(f"group_id {route.group_id} is not among the account's groups")
+        if wrong:
+            found[number] = wrong
     return found

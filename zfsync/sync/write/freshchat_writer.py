@@ -83,7 +83,7 @@ class FreshChatWriter:
             return
         channels = {str(c.get("id")) for c in self.fc.channels()}
         groups = {str(g.get("id")) for g in self.fc.groups()} if any(r.group_id for r in self.routes) else None
-        found = routing.problems(self.routes, channels, groups)
+        found = {number: "; ".join(wrong) for number, wrong in routing.problems(self.routes, channels, groups).items()}
         for number in sorted(set(found) - set(self.wrong_routes)):
             log.warning("route_invalid", route=number, problem=found[number])
         self.wrong_routes = found
