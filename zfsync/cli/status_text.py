@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 from zfsync.domain import SideHealth
 from zfsync.runtime.status import DEGRADED, DOWN, HEALTHY, ago
+from zfsync.sides.zalo import wire
 
 
 def render(report: dict[str, Any], now: float | None = None) -> str:
@@ -100,14 +100,6 @@ def _history_line(history: dict[str, Any]) -> list[str]:
 PACKAGE_KINDS = {"sub_quota": "the package's", "purchase_quota": "bought", "reward_quota": "rewarded"}
 
 
-def _calendar_day(day: str) -> bool:
-    try:
-        datetime.strptime(day, "%d/%m/%Y")
-    except ValueError:
-        return False
-    return True
-
-
 def _package_lines(kinds: dict[str, Any]) -> list[str]:
     """The OA's consultation messages past the free replies, as Zalo last reported them."""
     shown = []
@@ -116,11 +108,12 @@ def _package_lines(kinds: dict[str, Any]) -> list[str]:
         if not isinstance(found, dict):
             continue
         remain, total = found.get("remain", 0), found.get("total")
-        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 10**8 for n in (remain, total)):
-            continue  # not a count Zalo could mean (an older zfsync kept what it was sent)
+        # Only what Zalo could mean (an older zfsync kept whatever it was sent): as wire reads its answers.
+        if not all(isinstance(n, int) and wire.count(n) == n for n in (remain, total)):
+            continue
         if total:
-            day = str(found.get("valid_through") or "")
-            until = f" until {day}" if _calendar_day(day) else ""
+            day = wire.day(found.get("valid_through"))
+            until = f" until {day}" if day else ""
             shown.append(f"{remain:,} of {total:,} {label}{until}")
     if not shown:
         return []

@@ -271,18 +271,19 @@ class FreshChatWriter:
     def _route_refused(self, to: routing.Destination, exc: PermanentError) -> str:
         """Record a route FreshChat refused; returns the note for the conversation opened instead."""
         route = self.routes[to.route - 1]
-        where = f"channel {route.channel_id}" + (f", group {route.group_id}" if route.group_id else "")
         if to.route not in self.store.route_problems():
             log.warning("route_refused", route=to.route, channel=route.channel_id, group=route.group_id, error=str(exc))
-        why = f"FreshChat refused a conversation in {where}: {exc}"
+        why = f"FreshChat refused a conversation in {self._route_where(to.route)}: {exc}"
         self.wrong_routes[to.route] = why  # skipped until the next check of the routes
         self.store.set_route_problems({to.route: why}, self.clock(), add=True)
         return self._route_note(to.route, str(exc))
 
     def _route_note(self, number: int, why: str) -> str:
+        return notes.route_refused_note(number, self._route_where(number), render.cut_on_word(why, 300))
+
+    def _route_where(self, number: int) -> str:
         route = self.routes[number - 1]
-        where = f"channel {route.channel_id}" + (f", group {route.group_id}" if route.group_id else "")
-        return notes.route_refused_note(number, where, render.cut_on_word(why, 300))
+        return f"channel {route.channel_id}" + (f", group {route.group_id}" if route.group_id else "")
 
     def _latest_conversation(self, fc_user: str, exclude: str) -> str | None:
         started = {c: self.fc.conversation_started(c) for c in self.fc.user_conversations(fc_user) if c != exclude}
