@@ -216,20 +216,27 @@ def test_a_route_whose_channel_is_deleted_later_falls_back_to_the_default_channe
     assert b.fc.requests.get("/v2/conversations", 0) == before + 1
 
 
-def test_check_lists_the_routes_and_names_a_channel_or_group_the_account_lacks(bridge, tmp_path, monkeypatch, capsys):
+def check(bridge, tmp_path, monkeypatch, routes: str) -> int:
+    """`zfsync check` on a config for the bridge's simulators with these [[route]] tables."""
     config = tmp_path / "config.toml"
     config.write_text(
         f'[zalo]\napp_id = "sim-app"\napi_url = "{bridge.zalo_url}"\noauth_url = "{bridge.zalo_url}"\n'
         "allow_insecure_http = true\n"
         f'[freshchat]\napi_url = "{bridge.fc_url}"\nchannel_id = "{CHANNEL_ID}"\nallow_insecure_http = true\n'
-        f'[store]\npath = "{bridge.settings.store_path}"\n'
-        f'[[route]]\ntag = "VIP"\nchannel_id = "{CHANNEL_ID}"\ngroup_id = "{GROUP_ID}"\n'
-        '[[route]]\nkeyword = "bảo hành"\nchannel_id = "no-such-channel"\ngroup_id = "no-such-group"\n',
+        f'[store]\npath = "{bridge.settings.store_path}"\n' + routes,
         encoding="utf-8",
     )
     monkeypatch.setenv("ZFSYNC_ZALO_APP_SECRET", "sim-secret")
     monkeypatch.setenv("ZFSYNC_FRESHCHAT_API_KEY", "sim-key")
-    assert cli.main(["--config", str(config), "check"]) == 1
+    return cli.main(["--config", str(config), "check"])
+
+
+def test_check_lists_the_routes_and_names_a_channel_or_group_the_account_lacks(bridge, tmp_path, monkeypatch, capsys):
+    routes = (
+        f'[[route]]\ntag = "VIP"\nchannel_id = "{CHANNEL_ID}"\ngroup_id = "{GROUP_ID}"\n'
+        '[[route]]\nkeyword = "bảo hành"\nchannel_id = "no-such-channel"\ngroup_id = "no-such-group"\n'
+    )
+    assert check(bridge, tmp_path, monkeypatch, routes) == 1
     out = capsys.readouterr().out
     assert f"route 1: tag 'VIP' -> channel {CHANNEL_ID}, group {GROUP_ID}" in out
     assert "[[route]] 2 channel_id no-such-channel is not among the channels" in out
@@ -240,18 +247,12 @@ def test_check_lists_the_routes_and_names_a_channel_or_group_the_account_lacks(b
 def test_check_finds_a_routes_channel_and_group_past_the_first_page(bridge, tmp_path, monkeypatch, capsys):
     bridge.fc.channels.extend(channel_object(f"chan-{n:03}", f"Kênh {n}") for n in range(70))
     bridge.fc.groups.extend({"id": f"group-{n:03}", "name": f"Nhóm {n}", "description": ""} for n in range(60))
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[zalo]\napp_id = "sim-app"\napi_url = "{bridge.zalo_url}"\noauth_url = "{bridge.zalo_url}"\n'
-        "allow_insecure_http = true\n"
-        f'[freshchat]\napi_url = "{bridge.fc_url}"\nchannel_id = "{CHANNEL_ID}"\nallow_insecure_http = true\n'
-        f'[store]\npath = "{bridge.settings.store_path}"\n'
-        '[[route]]\ntag = "VIP"\nchannel_id = "chan-069"\ngroup_id = "group-059"\n',
-        encoding="utf-8",
+    assert (
+        check(
+            bridge, tmp_path, monkeypatch, '[[route]]\ntag = "VIP"\nchannel_id = "chan-069"\ngroup_id = "group-059"\n'
+        )
+        == 0
     )
-    monkeypatch.setenv("ZFSYNC_ZALO_APP_SECRET", "sim-secret")
-    monkeypatch.setenv("ZFSYNC_FRESHCHAT_API_KEY", "sim-key")
-    assert cli.main(["--config", str(config), "check"]) == 0
     out = capsys.readouterr().out
     assert "route 1: tag 'VIP' -> channel chan-069, group group-059" in out and "[[route]] 1" not in out
     assert bridge.fc.requests["/v2/channels"] == 2 and bridge.fc.requests["/v2/groups"] == 2  # 50 a page

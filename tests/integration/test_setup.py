@@ -160,11 +160,10 @@ def test_setup_on_a_terminal_refuses_bad_answers_then_writes_what_runs(sims, tmp
     assert fc.api_key not in output and zalo.app_secret not in output
 
 
-def test_setup_non_interactive_from_flags_and_environment(sims, tmp_path):
-    zalo_server, fc_server = sims
+def non_interactive(zalo_server, fc_server) -> tuple[dict[str, str], list[str]]:
+    """The environment and the flags of a `zfsync setup --non-interactive` against the simulators."""
     zalo: ZaloSim = zalo_server.app
     fc: FreshChatSim = fc_server.app
-    config = tmp_path / "config.toml"
     env = {
         **clean_env(),
         "ZFSYNC_FRESHCHAT_API_KEY": fc.api_key,
@@ -180,9 +179,17 @@ def test_setup_non_interactive_from_flags_and_environment(sims, tmp_path):
         "--redirect-uri", "https://example.com/zalo-callback",
         "--zalo-api-url", zalo_server.url,
         "--zalo-oauth-url", zalo_server.url,
-        "--language", "en",
-        "--yes",
     ]  # fmt: skip
+    return env, flags
+
+
+def test_setup_non_interactive_from_flags_and_environment(sims, tmp_path):
+    zalo_server, fc_server = sims
+    zalo: ZaloSim = zalo_server.app
+    fc: FreshChatSim = fc_server.app
+    config = tmp_path / "config.toml"
+    env, flags = non_interactive(zalo_server, fc_server)
+    flags += ["--language", "en", "--yes"]
     missing = subprocess.run(
         [sys.executable, "-m", "zfsync", "--config", str(config), "setup", *flags[:-1]],
         env={**env, "ZFSYNC_ZALO_APP_SECRET": ""},
@@ -330,29 +337,11 @@ def test_setup_stopped_at_any_question_leaves_a_live_desk_exactly_as_it_was(sims
 
 def test_setup_into_a_place_it_cannot_write_says_so_in_one_line_and_writes_nothing(sims, tmp_path):
     zalo_server, fc_server = sims
-    zalo: ZaloSim = zalo_server.app
-    fc: FreshChatSim = fc_server.app
     blocker = tmp_path / "etc"
     blocker.write_text("a file where a folder should be\n")
     config = blocker / "zfsync" / "config.toml"
-    env = {
-        **clean_env(),
-        "ZFSYNC_FRESHCHAT_API_KEY": fc.api_key,
-        "ZFSYNC_ZALO_APP_SECRET": zalo.app_secret,
-        "ZFSYNC_SETUP_ZALO_REFRESH_TOKEN": zalo.mint_tokens()[1],
-    }
-    flags = [
-        "--non-interactive",
-        "--freshchat-api-url", fc_server.url,
-        "--channel-id", CHANNEL_ID,
-        "--group-id", "-",
-        "--zalo-app-id", zalo.app_id,
-        "--redirect-uri", "https://example.com/zalo-callback",
-        "--zalo-api-url", zalo_server.url,
-        "--zalo-oauth-url", zalo_server.url,
-        "--store-path", str(tmp_path / "zfsync.db"),
-        "--yes",
-    ]  # fmt: skip
+    env, flags = non_interactive(zalo_server, fc_server)
+    flags += ["--store-path", str(tmp_path / "zfsync.db"), "--yes"]
     done = subprocess.run(
         [sys.executable, "-m", "zfsync", "--config", str(config), "setup", *flags],
         env=env,
