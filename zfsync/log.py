@@ -33,11 +33,13 @@ SECRET_MIN_LENGTH = 8  # shorter values would mask ordinary words; no key or tok
 KEEP_SECRETS = 64  # tokens rotate daily: the newest few dozen values are enough
 _known: OrderedDict[str, None] = OrderedDict()
 _known_lock = threading.Lock()
+_longest_first: tuple[str, ...] = ()  # `_known`, longest first: what every line is searched for
 
 
 def remember_secret(*values: str | None) -> None:
     """Values the process holds that must never be written (tokens, keys, the app secret): any line that
     contains one, whoever wrote it (a library's debug record of its SQL, a traceback), has it masked."""
+    global _longest_first
     with _known_lock:
         for value in values:
             if value and len(value) >= SECRET_MIN_LENGTH:
@@ -45,13 +47,12 @@ def remember_secret(*values: str | None) -> None:
                 _known.move_to_end(value)
         while len(_known) > KEEP_SECRETS:
             _known.popitem(last=False)
+        _longest_first = tuple(sorted(_known, key=len, reverse=True))  # sorted here, not at every line
 
 
 def redact(text: str) -> str:
     """``text`` with every secret `remember_secret` was given replaced by ``***``."""
-    with _known_lock:
-        known = sorted(_known, key=len, reverse=True)
-    for value in known:
+    for value in _longest_first:  # a tuple replaced whole: read without the lock
         if value in text:
             text = text.replace(value, "***")
     return text
