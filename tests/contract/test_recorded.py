@@ -28,6 +28,7 @@ from zfsync.domain import (
     ZaloSent,
     ZaloTokens,
 )
+from zfsync.domain.outbound import ReplyAttachment, ReplyText
 from zfsync.errors import AuthError, ConversationNotLatest, PermanentError, PermissionMissing, TransientError
 from zfsync.sides.freshchat.client import FreshChatClient
 from zfsync.sides.zalo import permissions
@@ -330,19 +331,12 @@ def test_freshchat_agent_parts_recorded_become_text_attachments_and_replies(fc, 
     ((file_only, template, reply),) = fc.message_pages("c")
     assert {m.event for m in (file_only, template, reply)} == {""}  # other meta_data makes no marker
     assert render.agent_pieces(file_only) == [
-        (
-            "file",
-            {
-                "url": "https://chat.s3.amazonaws.com/file/bao-gia.pdf",
-                "name": "bao-gia.pdf",
-                "content_type": "application/pdf",
-            },
-        )
+        ReplyAttachment("https://chat.s3.amazonaws.com/file/bao-gia.pdf", "bao-gia.pdf", "application/pdf")
     ]
     assert render.attachments_without_url(file_only) == []
-    assert render.agent_pieces(template) == [("text", {"text": "Anh chọn giờ giao hàng nhé\n• Sáng\n• Chiều"})]
+    assert render.agent_pieces(template) == [ReplyText("Anh chọn giờ giao hàng nhé\n• Sáng\n• Chiều")]
     (piece,) = render.agent_pieces(reply)
-    assert piece[1]["text"].splitlines() == [
+    assert isinstance(piece, ReplyText) and piece.text.splitlines() == [
         "Dạ, đơn hàng của anh đã được giao",
         "Theo dõi đơn: https://shop.example.vn/don/1234",
         "• Cảm ơn",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from zfsync.domain import Kind, OwnSend, Status
+from zfsync.domain import OwnSend, Status
+from zfsync.domain.outbound import ReplyAttachment
 from zfsync.sync.decide import echo
 
-PHOTO = {"url": "https://fc.example/reply.png"}
+PHOTO = ReplyAttachment("https://fc.example/reply.png", is_image=True)
 
 
 def sent(row_id: int, dest_id: str, listed: bool = False, echo_id: str | None = None) -> OwnSend:
-    return OwnSend(row_id, Kind.IMAGE, PHOTO, dest_id, echo_id, Status.SENT, listed)
+    return OwnSend(row_id, PHOTO, dest_id, echo_id, Status.SENT, listed)
 
 
 @pytest.mark.parametrize(
@@ -36,4 +37,4 @@ def sent(row_id: int, dest_id: str, listed: bool = False, echo_id: str | None = 
     ],
 )
 def test_landed(listed, sends, found):
-    assert echo.landed(Kind.IMAGE, PHOTO, 9, listed, sends) == found
+    assert echo.landed(PHOTO, 9, listed, sends) == found

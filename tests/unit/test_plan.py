@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from zfsync.domain import Conversation
+from zfsync.domain.outbound import ReplyAttachment, decode
 from zfsync.sync.decide.plan import (
     OA_NOTE_HOLD,
     AlreadyThere,
@@ -14,7 +15,6 @@ from zfsync.sync.decide.plan import (
     EchoFacts,
     HoldBack,
     PostAgain,
-    PostPrivateNote,
     PostTo,
     RunCommand,
     SendAttachment,
@@ -26,7 +26,6 @@ from zfsync.sync.decide.plan import (
     parse_command,
     plan_customer_message,
     plan_oa_note,
-    plan_private_note,
     plan_to_zalo,
     recreate_user_after_refusal,
     reopen_after_refusal,
@@ -39,7 +38,6 @@ def conversation(resolved: bool = False) -> Conversation:
 
 OPEN, RESOLVED = conversation(), conversation(resolved=True)
 NOT_OURS = EchoFacts(listing_claimed=False, own_send_open=False, match=None)
-NOTE = {"text": "Không gửi được", "conversation_id": "fc-old", "actor_type": "agent", "actor_id": "ag-1"}
 
 
 @pytest.mark.parametrize(
@@ -65,20 +63,12 @@ NOTE = {"text": "Không gửi được", "conversation_id": "fc-old", "actor_typ
             EchoFacts(False, True, None),
             HoldBack("waiting for zfsync's own send to this user to settle", OA_NOTE_HOLD),
         ),
-        # A failure note goes where the failed reply came from, whatever the contact's conversation is now.
-        ("failure_note", NOTE, OPEN, None, None, PostPrivateNote("fc-old", "agent", "ag-1")),
-        ("failure_note", {**NOTE, "actor_id": ""}, None, "x", None, PostPrivateNote("fc-old", "agent", "")),
     ],
 )
 def test_to_freshchat(kind, payload, current, previous, echo, action):
     # The writer asks the planner of the row's post: a note to the agent, OA staff's message, or the
     # customer's.
-    if kind == "failure_note":
-        planned = plan_private_note(payload)
-    elif kind == "oa_note":
-        planned = plan_oa_note(current, previous, echo)
-    else:
-        planned = plan_customer_message(current, previous)
+    planned = plan_oa_note(current, previous, echo) if kind == "oa_note" else plan_customer_message(current, previous)
     assert planned == action
 
 
@@ -91,8 +81,8 @@ SKIP_PAID = SkipNotice("the resolve notice would be a paid message (sync.resolve
         ("text", {"text": "Dạ"}, True, True, SendText("Dạ")),
         ("text", {"text": "Dạ", "quote": "zm-1"}, True, False, SendText("Dạ", quote="zm-1")),
         ("text", {"text": "Dạ", "quote": "zm-1", "quote_alias": "zc-1"}, False, True, SendText("Dạ", "zm-1", "zc-1")),
-        ("image", {"url": "u"}, True, True, SendAttachment("image")),
-        ("file", {"url": "u"}, True, True, SendAttachment("file")),
+        ("image", {"url": "u"}, True, True, SendAttachment(ReplyAttachment("u", is_image=True))),
+        ("file", {"url": "u", "name": "a.pdf"}, True, True, SendAttachment(ReplyAttachment("u", "a.pdf"))),
         ("text_file", {"text": "dài"}, True, True, SendDocument("dài")),
         # The resolve notice goes when it is free, or always if so configured; a paid one is skipped.
         ("resolve_notice", {"text": "Cảm ơn"}, True, True, SendText("Cảm ơn")),
@@ -106,7 +96,7 @@ SKIP_PAID = SkipNotice("the resolve notice would be a paid message (sync.resolve
 )
 def test_to_zalo(kind, payload, only_when_free, free, action):
     # The window is no longer decided here: a reply zfsync thinks is late asks Zalo first (clock, writer).
-    assert plan_to_zalo(kind, payload, only_when_free, free) == action
+    assert plan_to_zalo(decode(kind, payload), only_when_free, free) == action
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from zfsync.domain.common import Json
+
+if TYPE_CHECKING:  # outbound builds on the kinds defined here
+    from zfsync.domain.freshchat import Part
+    from zfsync.domain.outbound import Reply
 
 
 class Direction(StrEnum):
@@ -123,6 +128,8 @@ class OutboxRow:
     attempts: int
     claimed_at: float | None
     history: bool = False  # imported history (`zfsync import-history`): delivered after live messages
+    # a customer's message whose media an earlier attempt copied into FreshChat: the parts it posts
+    copied: tuple[Part, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,8 +166,7 @@ class OwnSend:
     """One of zfsync's sends to a Zalo user, as echo recognition needs it."""
 
     row_id: int
-    kind: str
-    payload: Json
+    reply: Reply
     dest_id: str | None
     echo_id: str | None
     status: str

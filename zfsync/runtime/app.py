@@ -21,6 +21,7 @@ from zfsync.sides.zalo.client import ZaloClient
 from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth
 from zfsync.sides.zalo.wire import content_of
 from zfsync.store import Store
+from zfsync.store.base import COPIED_PARTS
 from zfsync.sync.decide.plan import AfterResolve
 from zfsync.sync.decide.replies import Rules
 from zfsync.sync.decide.schedule import Intervals
@@ -33,7 +34,7 @@ from zfsync.sync.read import history
 from zfsync.sync.read.freshchat_reader import FreshChatReader, Signatures
 from zfsync.sync.read.zalo_reader import ZaloReader
 from zfsync.sync.write.delivery import Deliverer
-from zfsync.sync.write.freshchat_writer import FC_PARTS, FreshChatWriter
+from zfsync.sync.write.freshchat_writer import FreshChatWriter
 from zfsync.sync.write.zalo_writer import ZaloRules, ZaloWriter
 
 
@@ -159,9 +160,9 @@ def upgrade_payloads(store: Store) -> int:
             listed = {k: v for k, v in payload.items() if not k.startswith("_")}
             kept = {k: v for k, v in payload.items() if k.startswith("_")}
             changed = {**content_of(listed).payload(), **kept}
-        copied = changed.get(FC_PARTS)
+        copied = changed.get(COPIED_PARTS)
         if isinstance(copied, list) and any(isinstance(p, dict) and "kind" not in p for p in copied):
-            changed[FC_PARTS] = [part_payload(wire.read_part(p)) for p in copied if isinstance(p, dict)]
+            changed[COPIED_PARTS] = [part_payload(wire.read_part(p)) for p in copied if isinstance(p, dict)]
         if changed != payload:
             store.set_payload(row_id, changed)
             upgraded += 1

@@ -13,12 +13,14 @@ from typing import Any
 
 from peewee import Database, fn
 
-from zfsync.domain import OPEN_STATES, Contact, Conversation, Json, NewRow, OutboxRow, safe_text
+from zfsync.domain import OPEN_STATES, Contact, Conversation, Json, NewRow, OutboxRow, part_of, safe_text
 from zfsync.store.models import Tables
 from zfsync.store.prepared import PreparedQueries, Slot
 
 LEASE_KEY = "daemon.lease"  # the lease token of the active daemon (PostgreSQL)
 REQUEUED_KEY = "outbox.requeued"  # when an operator last put rows back in line (`zfsync retry`, `requeue`)
+# where a customer's row keeps its parts once their media were copied into FreshChat (`OutboxRow.copied`)
+COPIED_PARTS = "_freshchat_parts"
 GONE = 1e18  # the next poll of a conversation FreshChat no longer has: never
 
 
@@ -192,6 +194,8 @@ def conversation_of(row: Any) -> Conversation:
 
 
 def outbox_row_of(row: Any) -> OutboxRow:
+    payload = json.loads(row.payload)
+    copied = payload.get(COPIED_PARTS)
     return OutboxRow(
         id=row.id,
         direction=row.direction,
@@ -199,7 +203,7 @@ def outbox_row_of(row: Any) -> OutboxRow:
         part=row.part,
         contact_id=row.contact_id,
         kind=row.kind,
-        payload=json.loads(row.payload),
+        payload=payload,
         source_time=row.source_time,
         status=row.status,
         dest_id=row.dest_id,
@@ -207,6 +211,7 @@ def outbox_row_of(row: Any) -> OutboxRow:
         attempts=row.attempts,
         claimed_at=row.claimed_at,
         history=bool(row.history),
+        copied=tuple(part_of(p) for p in copied if isinstance(p, dict)) if isinstance(copied, list) else None,
     )
 
 

@@ -6,13 +6,13 @@ Only the head of each contact's queue is offered for delivery, so messages leave
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from peewee import fn
 
-from zfsync.domain import OPEN_STATES, NewRow, OutboxRow, OwnSend, Status, safe_text
-from zfsync.store.base import LEASE_KEY, REQUEUED_KEY, StoreBase, dumps, outbox_row_of
+from zfsync.domain import OPEN_STATES, NewRow, OutboxRow, OwnSend, Part, Status, outbound, part_payload, safe_text
+from zfsync.store.base import COPIED_PARTS, LEASE_KEY, REQUEUED_KEY, StoreBase, dumps, outbox_row_of
 
 
 class OutboxStore(StoreBase):
@@ -156,9 +156,19 @@ class OutboxStore(StoreBase):
         return [(row.id, json.loads(row.payload)) for row in query.order_by(Message.id)]
 
     def set_payload(self, row_id: int, payload: dict[str, Any]) -> None:
-        """Record work done for a row before its send (an upload), so a retry or reconcile reuses it."""
+        """Replace a row's payload: for `zfsync.runtime.app.upgrade_payloads` only."""
         Message = self.tables.Message
         Message.update(payload=dumps(payload)).where(Message.id == row_id).execute()
+
+    def keep_copied_parts(self, row_id: int, parts: Sequence[Part]) -> None:
+        """Record the parts of a customer's message once its media are copied into FreshChat, before the
+        post: a retry or a reconcile after a crash posts (and looks for) the same parts."""
+        Message = self.tables.Message
+        with self.db.atomic():
+            found = Message.get_or_none(Message.id == row_id)
+            if found is not None:
+                payload = {**json.loads(found.payload), COPIED_PARTS: [part_payload(p) for p in parts]}
+                Message.update(payload=dumps(payload)).where(Message.id == row_id).execute()
 
     def dest_taken(self, direction: str, dest_id: str) -> bool:
         Message = self.tables.Message
@@ -196,8 +206,7 @@ class OutboxStore(StoreBase):
         return [
             OwnSend(
                 m.id,
-                m.kind,
-                json.loads(m.payload),
+                outbound.decode(m.kind, json.loads(m.payload)),
                 m.dest_id,
                 m.echo_id,
                 m.status,

@@ -23,6 +23,7 @@ from zfsync.domain import (
     NewRow,
     OutboxRow,
     OwnSend,
+    Part,
     RecordedRow,
     Resume,
 )
@@ -65,8 +66,8 @@ class Outbox(Protocol):
 
     def skip(self, row_id: int, reason: str, now: float) -> None: ...
 
-    def set_payload(self, row_id: int, payload: dict) -> None:
-        """Keep work done for a row before its send (copied attachments), so a retry reuses it."""
+    def keep_copied_parts(self, row_id: int, parts: Sequence[Part]) -> None:
+        """Keep a customer's message's parts once its media are copied, so a retry posts the same ones."""
         ...
 
     def insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int: ...

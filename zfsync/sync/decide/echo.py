@@ -12,9 +12,9 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-from zfsync.domain import Json, Kind, OwnSend, Status
+from zfsync.domain import OwnSend, Status
+from zfsync.domain.outbound import Command, Reply, ReplyAttachment, ReplyDocument
 
-ATTACHMENT_KINDS = (Kind.IMAGE, Kind.FILE, Kind.TEXT_FILE, Kind.COMMAND)  # what lists as a row that is not a text
 WINDOW = 600.0  # seconds between our send and its listing row, clocks differing included
 
 
@@ -22,34 +22,29 @@ def _norm(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
 
 
-def same_content(kind: str, payload: Json, listing_type: str, listing_text: str) -> bool:
-    """Whether a listing row of type ``listing_type`` showing ``listing_text`` can be what a row of ours
-    (``kind``, ``payload``) sent."""
-    if kind == Kind.COMMAND and payload.get("command") != "info":
-        return False  # a tag set on Zalo is no message: nothing lists for it
-    if kind in ATTACHMENT_KINDS:
+def same_content(sent: Reply, listing_type: str, listing_text: str) -> bool:
+    """Whether a listing row of type ``listing_type`` showing ``listing_text`` can be what ``sent`` was."""
+    if isinstance(sent, Command):
+        # A card lists as a non-text row; a tag set on Zalo is no message: nothing lists for it.
+        return sent.name == "info" and listing_type != "text"
+    if isinstance(sent, ReplyAttachment):
         # An attachment lists as a non-text row; one that fell back to a link lists as a text with the URL.
-        url = str(payload.get("url") or "")
-        return listing_type != "text" or (bool(url) and url in listing_text)
-    return listing_type == "text" and _norm(listing_text) == _norm(str(payload.get("text") or ""))
+        return listing_type != "text" or (bool(sent.url) and sent.url in listing_text)
+    if isinstance(sent, ReplyDocument):
+        return listing_type != "text"
+    return listing_type == "text" and _norm(listing_text) == _norm(sent.text)
 
 
 def echo_of(listing_type: str, listing_text: str, sends: Sequence[OwnSend]) -> OwnSend | None:
     """The send a listing row (whose id is no send's id) is the echo of: the oldest settled send with the
     same content whose own listing row is not known yet."""
     for send in sends:
-        if (
-            send.status == Status.SENT
-            and not send.listed
-            and same_content(send.kind, send.payload, listing_type, listing_text)
-        ):
+        if send.status == Status.SENT and not send.listed and same_content(send.reply, listing_type, listing_text):
             return send
     return None
 
 
-def landed(
-    kind: str, payload: Json, row_id: int, listed: Sequence[tuple[str, str, str]], sends: Sequence[OwnSend]
-) -> str | None:
+def landed(sent: Reply, row_id: int, listed: Sequence[tuple[str, str, str]], sends: Sequence[OwnSend]) -> str | None:
     """Whether a send whose outcome is unknown reached Zalo; returns the id of its listing row if so.
 
     ``listed`` holds the OA rows (id, type, text) listed since shortly before the attempt, newest first;
@@ -59,7 +54,7 @@ def landed(
     """
     claimed = {s.dest_id for s in sends if s.dest_id} | {s.echo_id for s in sends if s.echo_id}
     once = {i: (i, t, x) for i, t, x in listed}  # each id where first read: still newest first
-    matching = [(i, t, x) for i, t, x in once.values() if same_content(kind, payload, t, x)]
+    matching = [(i, t, x) for i, t, x in once.values() if same_content(sent, t, x)]
     free = [i for i, _, _ in matching if i not in claimed]
     others = [
         s
@@ -67,7 +62,7 @@ def landed(
         if s.row_id != row_id
         and not s.listed
         and s.dest_id not in {i for i, _, _ in matching}
-        and any(same_content(s.kind, s.payload, t, x) for _, t, x in matching)
+        and any(same_content(s.reply, t, x) for _, t, x in matching)
     ]
     if len(free) > len(others):
         return free[0]  # the newest: rows of one user are sent in order, so ours came after theirs

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zfsync.domain import Z2F, Kind, NewRow
+from zfsync.domain import Z2F, NewRow
+from zfsync.domain.outbound import AgentNote, encode
 from zfsync.i18n import N_, _
 from zfsync.sync.decide import zalo_clocks
 
@@ -231,11 +232,5 @@ def note_row(
 ) -> NewRow:
     """The outbox row of a private note in ``conversation_id``, posted as the agent who wrote the reply
     (as a bot when the reply came from one); ``level``: `FAILURE`, `ANSWER` or `INFO`."""
-    payload = {
-        "text": text,
-        "conversation_id": conversation_id,
-        "actor_id": agent_id,
-        "actor_type": "agent" if agent_id else "bot",
-        "level": level,
-    }
-    return NewRow(Z2F, source_id, Kind.FAILURE_NOTE, payload, at, part=part)
+    note = AgentNote(text, conversation_id, agent_id, "agent" if agent_id else "bot", level)
+    return NewRow(Z2F, source_id, note.kind, encode(note), at, part=part)

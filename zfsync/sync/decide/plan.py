@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zfsync.domain import Conversation, Json, Kind
+from zfsync.domain import Conversation
+from zfsync.domain.outbound import Command, Reply, ReplyAttachment, ReplyDocument, ReplyText, ResolveNotice
 from zfsync.sync.decide import render
 
 OA_NOTE_HOLD = 1.0  # seconds: our own send usually settles within a round trip; an OA row waits behind it
@@ -31,15 +32,6 @@ class PostTo:
     replaced: str = ""
     reopen: bool = False  # the conversation was resolved: open it again for the agents
     follows: str = ""  # a new conversation after this resolved one (`sync.after_resolve`): the note links it
-
-
-@dataclass(frozen=True)
-class PostPrivateNote:
-    """Tell the agent something (a reply that failed) in the conversation the reply came from."""
-
-    conversation_id: str
-    actor_type: str
-    actor_id: str
 
 
 @dataclass(frozen=True)
@@ -74,7 +66,7 @@ class EchoFacts:
     match: int | None  # a send of ours with this content and no listing row yet
 
 
-ToFreshChat = PostTo | PostPrivateNote | SkipEcho | ClaimEcho | HoldBack
+ToFreshChat = PostTo | SkipEcho | ClaimEcho | HoldBack
 
 
 @dataclass(frozen=True)
@@ -121,11 +113,6 @@ def plan_oa_note(
     if echo.match is not None:
         return ClaimEcho(echo.match)
     return oa_note(current, previous)
-
-
-def plan_private_note(payload: Json) -> PostPrivateNote:
-    """A failure note goes where the failed reply came from, whatever the contact's conversation is now."""
-    return PostPrivateNote(payload["conversation_id"], payload.get("actor_type", "agent"), payload.get("actor_id", ""))
 
 
 def oa_note(current: Conversation | None, previous: str | None) -> PostTo:
@@ -180,7 +167,7 @@ class SendText:
 class SendAttachment:
     """An agent's image or file: uploaded to Zalo, or sent as a link when Zalo will not take it."""
 
-    kind: str
+    attachment: ReplyAttachment
 
 
 @dataclass(frozen=True)
@@ -192,7 +179,7 @@ class SendDocument:
 
 @dataclass(frozen=True)
 class RunCommand:
-    """An agent's "/zalo ..." note: ``name`` is info, tag, untag or help (anything else: help)."""
+    """An agent's "/zalo ..." note: ``name`` is one of `COMMANDS` (anything else: help)."""
 
     name: str
     arg: str
@@ -210,19 +197,20 @@ ToZalo = SendText | SendAttachment | SendDocument | RunCommand | SkipNotice
 COMMANDS = ("info", "tag", "untag", "status", "retry", "help")
 
 
-def plan_to_zalo(kind: str, payload: Json, notice_only_when_free: bool = False, reply_free: bool = True) -> ToZalo:
-    """What a row to Zalo becomes. The window is not decided here: a reply outside it is held back only
-    once Zalo's own view agrees (`zfsync.sync.decide.zalo_clocks`)."""
-    if kind == Kind.COMMAND:
-        name = str(payload.get("command") or "")
-        return RunCommand(name if name in COMMANDS else "help", str(payload.get("arg") or ""))
-    if kind == Kind.RESOLVE_NOTICE and notice_only_when_free and not reply_free:
+def plan_to_zalo(reply: Reply, notice_only_when_free: bool = False, reply_free: bool = True) -> ToZalo:
+    """What a reply on its way to Zalo becomes. The window is not decided here: a reply outside it is held
+    back only once Zalo's own view agrees (`zfsync.sync.decide.zalo_clocks`)."""
+    if isinstance(reply, Command):
+        return RunCommand(reply.name if reply.name in COMMANDS else "help", reply.arg)
+    if isinstance(reply, ResolveNotice) and notice_only_when_free and not reply_free:
         return SkipNotice("the resolve notice would be a paid message (sync.resolve_notice_when = free_reply)")
-    if kind in (Kind.IMAGE, Kind.FILE):
-        return SendAttachment(kind)
-    if kind == Kind.TEXT_FILE:
-        return SendDocument(payload["text"])
-    return SendText(payload["text"], str(payload.get("quote") or ""), str(payload.get("quote_alias") or ""))
+    if isinstance(reply, ReplyAttachment):
+        return SendAttachment(reply)
+    if isinstance(reply, ReplyDocument):
+        return SendDocument(reply.text)
+    if isinstance(reply, ReplyText):
+        return SendText(reply.text, reply.quote, reply.quote_alias)
+    return SendText(reply.text)
 
 
 def parse_command(text: str, prefix: str) -> tuple[str, str] | None:

@@ -18,13 +18,13 @@ from zfsync.domain import (
     FcMessage,
     FilePart,
     ImagePart,
-    Json,
     OtherPart,
     Part,
     TextPart,
     VideoPart,
     ZaloContent,
 )
+from zfsync.domain.outbound import ReplyAttachment, ReplyText
 from zfsync.i18n import N_, _
 
 ZALO_TEXT_LIMIT = 2000
@@ -130,27 +130,27 @@ def _waiting(part: Part) -> bool:
     return isinstance(part, ImagePart | FilePart) and not part.url
 
 
-def agent_pieces(message: FcMessage) -> list[tuple[str, Json]]:
-    """An agent's message as what Zalo can carry, in order: ``("text", {"text"})`` for runs of text and
-    buttons, ``("image", {...})`` and ``("file", {...})`` for attachments to copy across. The buttons and
-    quick replies it offered (``reply_parts``) follow as text: Zalo's customer-service texts have no
-    buttons, so the customer reads the choices."""
-    pieces: list[tuple[str, Json]] = []
+def agent_pieces(message: FcMessage) -> list[ReplyText | ReplyAttachment]:
+    """An agent's message as what Zalo can carry, in order: a `ReplyText` for each run of text and buttons,
+    a `ReplyAttachment` for each image and file to copy across. The buttons and quick replies it offered
+    (``reply_parts``) follow as text: Zalo's customer-service texts have no buttons, so the customer reads
+    the choices. The pieces carry no agent yet: the reply's rows are signed with it (`replies`)."""
+    pieces: list[ReplyText | ReplyAttachment] = []
     lines: list[str] = []
 
     def flush() -> None:
         text = "\n".join(line for line in lines if line.strip())
         if text.strip():
-            pieces.append(("text", {"text": text}))
+            pieces.append(ReplyText(text))
         lines.clear()
 
     for part in (*message.parts, *message.reply_parts):
         if isinstance(part, ImagePart) and part.url:
             flush()
-            pieces.append(("image", {"url": part.url, "name": part.name}))
+            pieces.append(ReplyAttachment(part.url, part.name, is_image=True))
         elif isinstance(part, FilePart) and part.url:
             flush()
-            pieces.append(("file", {"url": part.url, "name": part.name, "content_type": part.content_type}))
+            pieces.append(ReplyAttachment(part.url, part.name, part.content_type))
         elif not _waiting(part):
             lines.append(part_text(part))
         # An attachment without a url has nothing to send; the reader tells the agent (missing_attachment_note).

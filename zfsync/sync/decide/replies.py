@@ -7,12 +7,22 @@ tests/unit/test_replies.py; `zfsync.sync.read.freshchat_reader` reads the page a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, FcMessage, Json, Kind, NewRow
+from zfsync.domain import F2Z, REOPENED, REPLACEMENT, RESOLVED, FcMessage, NewRow
+from zfsync.domain.outbound import (
+    Command,
+    Reply,
+    ReplyAttachment,
+    ReplyDocument,
+    ReplyText,
+    ResolveNotice,
+    encode,
+)
 from zfsync.sync.decide import notes, plan, render
 
 ATTACHMENT_WAIT = 300.0  # seconds an agent's attachment may stay without a url before it goes without it
@@ -109,25 +119,17 @@ def _command(message: FcMessage, prefix: str) -> NewRow | None:
     if parsed is None:
         return None
     name, arg = parsed
-    return NewRow(
-        F2Z,
-        f"command:{message.id}",
-        Kind.COMMAND,
-        {"command": name, "arg": arg, "agent_id": message.actor_id},
-        message.created_time.timestamp(),
-        conversation_id=message.conversation_id,
-    )
+    return reply_row(Command(name, arg, message.actor_id), f"command:{message.id}", message)
 
 
 def _resolve_notice_row(message: FcMessage, notice: str) -> NewRow:
-    return NewRow(
-        F2Z,
-        f"resolve:{message.id}",
-        Kind.RESOLVE_NOTICE,
-        {"text": notice, "agent_id": message.actor_id},
-        message.created_time.timestamp(),
-        conversation_id=message.conversation_id,
-    )
+    return reply_row(ResolveNotice(notice, message.actor_id), f"resolve:{message.id}", message)
+
+
+def reply_row(reply: Reply, source_id: str, message: FcMessage, part: int = 0) -> NewRow:
+    """The outbox row that carries ``reply``, made from the FreshChat ``message``, to the customer."""
+    at = message.created_time.timestamp()
+    return NewRow(F2Z, source_id, reply.kind, encode(reply), at, part=part, conversation_id=message.conversation_id)
 
 
 NAME_LIMIT = 64  # an agent's name in a signature
@@ -176,33 +178,27 @@ def rows_for_reply(
     counted in Zalo's 2,000 characters; the first text quotes ``quote`` (a Zalo message's ids: the feed's,
     and the conversation listing's where it differs) if given."""
     signed = signed or Signed()
-    at = message.created_time.timestamp()
-    payloads: list[tuple[str, Json]] = []
+    agent = message.actor_id
+    replies: list[Reply] = []
     limit = render.ZALO_TEXT_LIMIT - signed.room()
-    for kind, content in render.agent_pieces(message):
-        if kind != "text":
-            payloads.append((kind, {**content, "agent_id": message.actor_id}))
+    for piece in render.agent_pieces(message):
+        if isinstance(piece, ReplyAttachment):
+            replies.append(dataclasses.replace(piece, agent_id=agent))
             continue
-        text = unicodedata.normalize("NFC", content["text"])
+        text = unicodedata.normalize("NFC", piece.text)
         if long_text == "file" and len(text) > limit:
-            preview = signed.apply([render.long_text_preview(text)])[0]
-            payloads.append((Kind.TEXT, {"text": preview, "agent_id": message.actor_id}))
-            payloads.append((Kind.TEXT_FILE, {"text": text, "agent_id": message.actor_id}))
+            replies.append(ReplyText(signed.apply([render.long_text_preview(text)])[0], agent))
+            replies.append(ReplyDocument(text, agent))
             continue
-        chunks = signed.apply(render.split_text(text, limit))
-        payloads.extend((Kind.TEXT, {"text": chunk, "agent_id": message.actor_id}) for chunk in chunks)
-    if quote:
-        first_text = next((i for i, (kind, _) in enumerate(payloads) if kind == Kind.TEXT), None)
-        if first_text is not None:
-            kind, payload = payloads[first_text]
-            alias = {"quote_alias": quote[1]} if quote[1:] else {}
-            payloads[first_text] = (kind, {**payload, "quote": quote[0], **alias})
-    if not payloads and (message.parts or message.reply_parts):
+        replies.extend(ReplyText(chunk, agent) for chunk in signed.apply(render.split_text(text, limit)))
+    first_text = next((reply for reply in replies if isinstance(reply, ReplyText)), None)
+    if quote and first_text is not None:
+        quoted = dataclasses.replace(first_text, quote=quote[0], quote_alias=quote[1] if quote[1:] else "")
+        replies[replies.index(first_text)] = quoted
+    if not replies and (message.parts or message.reply_parts):
         # Content with nothing Zalo can carry (an unknown part type): tell the agent, never drop it silently.
         agent_id = message.actor_id if message.actor_type == "agent" else ""
         text = notes.unsendable_note(render.part_kinds((*message.parts, *message.reply_parts)))
+        at = message.created_time.timestamp()
         return [notes.note_row(f"note:{message.id}", text, message.conversation_id, agent_id, at, level=notes.FAILURE)]
-    return [
-        NewRow(F2Z, message.id, kind, payload, at, part=index, conversation_id=message.conversation_id)
-        for index, (kind, payload) in enumerate(payloads)
-    ]
+    return [reply_row(reply, message.id, message, part=index) for index, reply in enumerate(replies)]

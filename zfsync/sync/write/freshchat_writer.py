@@ -30,8 +30,7 @@ from zfsync.domain import (
     Route,
     TextPart,
     ZaloContent,
-    part_of,
-    part_payload,
+    outbound,
     reference_id,
 )
 from zfsync.errors import ConversationNotLatest, PermanentError, TransientError
@@ -48,7 +47,6 @@ RECONCILE_PAGES = 10
 ROUTE_CHECK = 3600.0  # seconds between checks of the routes against the account's channels and groups
 ROUTE_CHECK_RETRY = 300.0  # seconds before a check FreshChat did not answer is tried again
 RECONCILE_SLACK = 600.0  # seconds before the claim in which an earlier attempt's message may stand
-FC_PARTS = "_freshchat_parts"  # key in a row's payload under which the parts, media copied, are kept
 
 
 class FreshChatWriter:
@@ -112,12 +110,11 @@ class FreshChatWriter:
             return OaNotePost(self, row, contact, content)
         if row.kind == Kind.HISTORY_MARKER:
             return HistoryMarkerPost(self, row, contact, content)
-        copied = [part_of(p) for p in row.payload.get(FC_PARTS) or ()]
-        return CustomerMessagePost(self, row, contact, content, copied or None)
+        return CustomerMessagePost(self, row, contact, content, list(row.copied) if row.copied else None)
 
     def heavy(self, row: OutboxRow) -> bool:
         """A customer's photo, voice or file not yet copied into FreshChat: a download and an upload."""
-        if row.kind in (Kind.FAILURE_NOTE, Kind.OA_NOTE, Kind.HISTORY_MARKER) or FC_PARTS in row.payload:
+        if row.kind in (Kind.FAILURE_NOTE, Kind.OA_NOTE, Kind.HISTORY_MARKER) or row.copied is not None:
             return False
         return media.has_media(ZaloContent.of(row.payload))
 
@@ -403,8 +400,7 @@ class CustomerMessagePost(_ContactPost):
                 log.warning("media_not_copied", row=self.row.id, contact=self.contact.zalo_user_id, reason=problem)
             # Saved before posting: a retry after a crash posts the same parts, so reconcile can find them.
             self.copied = copied.parts
-            payload = {**self.row.payload, FC_PARTS: [part_payload(p) for p in copied.parts]}
-            self.writer.store.set_payload(self.row.id, payload)
+            self.writer.store.keep_copied_parts(self.row.id, copied.parts)
         message = FcOutgoing(self.message().parts, actor_type="user", actor_id=fc_user)
         return self.writer.post(self.row, self.contact, fc_user, message, to)
 
@@ -459,22 +455,27 @@ class HistoryMarkerPost(_ContactPost):
 class AgentNotePost(Post):
     """A note to the agent (a reply that failed), in the conversation the reply came from."""
 
+    def __init__(self, writer: FreshChatWriter, row: OutboxRow, contact: Contact):
+        super().__init__(writer, row, contact)
+        # It goes where the failed reply came from, whatever the contact's conversation is now.
+        self.note = outbound.note_of(row.payload)
+
     def message(self) -> FcOutgoing:
-        to = plan.plan_private_note(self.row.payload)
-        return FcOutgoing((TextPart(self.row.payload["text"]),), to.actor_type, to.actor_id, "private")
+        note = self.note
+        return FcOutgoing((TextPart(note.text),), note.actor_type, note.actor_id, "private")
 
     def send(self) -> Outcome:
-        level = str(self.row.payload.get("level") or "")
+        level = self.note.level
         if not notes.shown(level, self.writer.agent_notes):
             # The failure itself stays where it is (zfsync failed, the metrics, status): only the note is not posted.
             log.info("agent_note_withheld", row=self.row.id, level=level, setting=self.writer.agent_notes)
             return Skipped(f"sync.agent_notes = {self.writer.agent_notes}")
-        to = plan.plan_private_note(self.row.payload)
-        posted = self.writer.fc.post_message(to.conversation_id, self.contact.fc_user_id or "", self.message())
-        return Sent(posted, to.conversation_id)
+        to = self.note.conversation_id
+        posted = self.writer.fc.post_message(to, self.contact.fc_user_id or "", self.message())
+        return Sent(posted, to)
 
     def candidates(self) -> list[str]:
-        return [plan.plan_private_note(self.row.payload).conversation_id]
+        return [self.note.conversation_id]
 
     def gave_up(self, failure: Failure, now: float) -> None:
         log.error(

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from zfsync.domain import ImagePart, Json, Media, Part, TextPart, ZaloContent, ZaloSent
+from zfsync.domain import ImagePart, Media, Part, TextPart, ZaloContent, ZaloSent
+from zfsync.domain.outbound import ReplyAttachment
 from zfsync.errors import AuthError, RateLimited, RemoteError, TransientError
 from zfsync.sync.decide import render
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -91,8 +92,7 @@ def _fallback_reason(exc: RemoteError, attempt: int) -> str:
 
 
 def send_to_zalo(
-    kind: str,
-    payload: Json,
+    attachment: ReplyAttachment,
     user_id: str,
     zalo: ZaloSide,
     download: Callable[[str, int], Media],
@@ -101,19 +101,18 @@ def send_to_zalo(
 ) -> ZaloSent:
     """Send an agent's image, GIF or file; if Zalo cannot take it, send its link and tell the agent why
     (``tell_agent`` runs before the link is sent)."""
-    url = str(payload.get("url") or "")
-    name = str(payload.get("name") or "")
+    url, name = attachment.url, attachment.name
     try:
         media = download(url, AGENT_DOWNLOAD_MAX_BYTES)
-        media = Media(media.data, payload.get("content_type") or media.content_type, name or media.name)
-        if kind == "image":
-            return _send_image(media, user_id, zalo, str(payload.get("caption") or ""))
+        media = Media(media.data, attachment.content_type or media.content_type, name or media.name)
+        if attachment.is_image:
+            return _send_image(media, user_id, zalo)
         return _send_file(media, user_id, zalo)
     except Unsendable as exc:
         problem = str(exc)
     except RemoteError as exc:
         problem = _fallback_reason(exc, attempt)
-    label = name or kind
+    label = name or attachment.kind
     tell_agent(problem)
     link_text = f"{label}: {url}" if url else label
     return zalo.send_text(user_id, link_text[: render.ZALO_TEXT_LIMIT])
@@ -123,7 +122,7 @@ class Unsendable(Exception):
     """Zalo cannot take this attachment as it is; the message says why, in words for the agent."""
 
 
-def _send_image(media: Media, user_id: str, zalo: ZaloSide, caption: str) -> ZaloSent:
+def _send_image(media: Media, user_id: str, zalo: ZaloSide) -> ZaloSent:
     if media.content_type == "image/gif" or media.name.lower().endswith(".gif"):
         if media.size > ZALO_GIF_MAX_BYTES:
             raise Unsendable(f"the GIF is {media.size / 1e6:.1f} MB; Zalo takes GIFs up to 5 MB")
@@ -132,7 +131,7 @@ def _send_image(media: Media, user_id: str, zalo: ZaloSide, caption: str) -> Zal
     if media.content_type not in ("image/jpeg", "image/png") or media.size > ZALO_IMAGE_MAX_BYTES:
         media = shrink_to_jpeg(media, ZALO_IMAGE_MAX_BYTES)
     extension = "png" if media.content_type == "image/png" else "jpg"
-    return zalo.send_image(user_id, zalo.upload_image(_named(media, extension)), caption[: render.ZALO_TEXT_LIMIT])
+    return zalo.send_image(user_id, zalo.upload_image(_named(media, extension)))
 
 
 def _send_file(media: Media, user_id: str, zalo: ZaloSide) -> ZaloSent:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from zfsync.domain import F2Z, Contact, Kind, Media, OutboxRow, ZaloMessage, ZaloSent
+from zfsync.domain import F2Z, Contact, Kind, Media, OutboxRow, ZaloMessage, ZaloSent, outbound
+from zfsync.domain.outbound import ReplyAttachment
 from zfsync.errors import ParameterRefused, PermanentError, RemoteError, TransientError
 from zfsync.i18n import N_, _
 from zfsync.sync.decide import echo, notes, pages, plan, retries, zalo_clocks
@@ -67,7 +68,9 @@ class ZaloWriter:
         contact = self.store.contact_by_id(row.contact_id)
         now = self.clock()
         planned = plan.plan_to_zalo(
-            row.kind, row.payload, self.rules.notice_only_when_free, zalo_clocks.reply_is_free(contact, now)
+            outbound.decode(row.kind, row.payload),
+            self.rules.notice_only_when_free,
+            zalo_clocks.reply_is_free(contact, now),
         )
         reply: Reply
         if isinstance(planned, plan.SkipNotice):
@@ -79,7 +82,7 @@ class ZaloWriter:
         elif isinstance(planned, plan.SendDocument):
             reply = DocumentReply(self, row, contact, planned.text)
         else:
-            reply = AttachmentReply(self, row, contact)
+            reply = AttachmentReply(self, row, contact, planned.attachment)
         return reply if zalo_clocks.window_open(contact, now) else OutsideWindowReply(reply)
 
     def heavy(self, row: OutboxRow) -> bool:
@@ -127,7 +130,7 @@ class ZaloWriter:
                 f"free-spent:{contact.id}:{contact.interacted_ms}",
                 notes.free_replies_spent_note(),
                 row.conversation_id,
-                str(row.payload.get("agent_id") or ""),
+                outbound.decode(row.kind, row.payload).agent_id,
                 self.clock(),
             )
             self.store.insert_rows(contact.id, [note], self.clock())
@@ -142,6 +145,7 @@ class Reply(ABC):
         self.writer = writer
         self.row = row
         self.contact = contact
+        self.content = outbound.decode(row.kind, row.payload)  # what the agent's reply carries
 
     @abstractmethod
     def _send(self) -> ZaloSent:
@@ -168,13 +172,12 @@ class Reply(ABC):
         read = pages.walk(listing, pages.from_first(older), RECONCILE_PAGES, full_page=10)
         listed = [(m.message_id, m.type, m.text) for m in read.items if m.from_oa]
         sends = self.writer.store.own_sends(self.contact.id, since - echo.WINDOW)
-        found = echo.landed(row.kind, row.payload, row.id, listed, sends)
+        found = echo.landed(self.content, row.id, listed, sends)
         return Sent(found) if found else None
 
     def gave_up(self, failure: Failure, now: float) -> None:
         """Tell the agent, once per failed message, in the conversation the reply came from."""
-        row, payload = self.row, self.row.payload
-        preview = str(payload.get("text") or payload.get("name") or payload.get("url") or "")
+        row, preview = self.row, outbound.preview(self.content)
         if failure.final:
             text = notes.failure_note(failure.code, failure.reason, preview, failure.advice)
         else:
@@ -188,8 +191,9 @@ class Reply(ABC):
         if not row.conversation_id:
             log.error("failure_note_without_conversation", row=row.id)
             return
-        agent_id = row.payload.get("agent_id", "")
-        note = notes.note_row(source_id, text, row.conversation_id, agent_id, now, part=row.part, level=level)
+        note = notes.note_row(
+            source_id, text, row.conversation_id, self.content.agent_id, now, part=row.part, level=level
+        )
         self.writer.store.insert_rows(row.contact_id, [note], now)
 
 
@@ -226,18 +230,21 @@ class DocumentReply(Reply):
 class AttachmentReply(Reply):
     """An agent's image or file: uploaded to Zalo, or sent as a link when Zalo will not take it."""
 
+    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, attachment: ReplyAttachment):
+        super().__init__(writer, row, contact)
+        self.attachment = attachment
+
     def _send(self) -> ZaloSent:
-        row, writer = self.row, self.writer
+        row, writer, attachment = self.row, self.writer, self.attachment
 
         def tell_agent(problem: str) -> None:
             # Queued before the link goes out, so a crash right after the send cannot lose the note.
-            label = row.payload.get("name") or row.kind
+            label = attachment.name or attachment.kind
             # The attachment itself did not reach the customer (a link did): told as a failure is.
             self._note(f"fallback:{row.source_id}", notes.fallback_note(label, problem), writer.clock(), notes.FAILURE)
 
         return media.send_to_zalo(
-            row.kind,
-            dict(row.payload),
+            attachment,
             self.contact.zalo_user_id,
             writer.zalo,
             writer.download,

@@ -1,0 +1,160 @@
+"""What zfsync writes itself, typed from the moment it is decided to the moment it is sent: an agent's reply
+on its way to the customer (`ReplyText`, `ReplyAttachment`, `ReplyDocument`, `ResolveNotice`, `Command`)
+and zfsync's private notes to the agent (`AgentNote`).
+
+An outbox row keeps one of them as a small JSON object (`encode`), read back by `decode` / `note_of`. The
+stored shape is the one rows had before these types existed, so queued rows need no upgrade; a key an
+older row lacks reads as its default, never as an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zfsync.domain.common import Json
+from zfsync.domain.rows import Kind
+
+
+@dataclass(frozen=True)
+class ReplyText:
+    """An agent's text, or one part of a long one; ``quote``: the Zalo message it answers (an agent quoted
+    it in FreshChat), and ``quote_alias`` the same message's id in the conversation listing, where another."""
+
+    text: str
+    agent_id: str = ""
+    quote: str = ""
+    quote_alias: str = ""
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.TEXT
+
+
+@dataclass(frozen=True)
+class ReplyAttachment:
+    """An agent's image or file (``is_image``), fetched from ``url`` when it is sent."""
+
+    url: str
+    name: str = ""
+    content_type: str = ""
+    is_image: bool = False
+    agent_id: str = ""
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.IMAGE if self.is_image else Kind.FILE
+
+
+@dataclass(frozen=True)
+class ReplyDocument:
+    """A reply too long for Zalo's texts, sent as a document (``sync.long_text = "file"``)."""
+
+    text: str
+    agent_id: str = ""
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.TEXT_FILE
+
+
+@dataclass(frozen=True)
+class ResolveNotice:
+    """The text sent to the customer when an agent resolves (``sync.resolve_notice``)."""
+
+    text: str
+    agent_id: str = ""
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.RESOLVE_NOTICE
+
+
+@dataclass(frozen=True)
+class Command:
+    """An agent's "/zalo NAME ARG" private note: done on Zalo (a card, a tag, an answer), never sent as text."""
+
+    name: str
+    arg: str = ""
+    agent_id: str = ""
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.COMMAND
+
+
+Reply = ReplyText | ReplyAttachment | ReplyDocument | ResolveNotice | Command
+
+
+@dataclass(frozen=True)
+class AgentNote:
+    """A private note to the agent in ``conversation_id``, posted as the agent who wrote the reply it is
+    about (``actor_type`` "agent"), or as a bot; ``level`` says which `sync.agent_notes` shows it."""
+
+    text: str
+    conversation_id: str
+    actor_id: str = ""
+    actor_type: str = "bot"
+    level: str = ""
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.FAILURE_NOTE
+
+
+def encode(value: Reply | AgentNote) -> Json:
+    """The JSON an outbox row keeps of ``value`` (its kind is the row's own column)."""
+    if isinstance(value, ReplyAttachment):
+        return {"url": value.url, "name": value.name, "content_type": value.content_type, "agent_id": value.agent_id}
+    if isinstance(value, Command):
+        return {"command": value.name, "arg": value.arg, "agent_id": value.agent_id}
+    if isinstance(value, AgentNote):
+        return {
+            "text": value.text,
+            "conversation_id": value.conversation_id,
+            "actor_id": value.actor_id,
+            "actor_type": value.actor_type,
+            "level": value.level,
+        }
+    if isinstance(value, ReplyText):
+        quotes = {"quote": value.quote, **({"quote_alias": value.quote_alias} if value.quote_alias else {})}
+        return {"text": value.text, "agent_id": value.agent_id, **(quotes if value.quote else {})}
+    return {"text": value.text, "agent_id": value.agent_id}
+
+
+def _text(payload: Json, key: str) -> str:
+    value = payload.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def decode(kind: str, payload: Json) -> Reply:
+    """The reply an outbox row to Zalo holds. A kind zfsync does not know (a row from a newer zfsync) reads
+    as a text, which is what every reply but an attachment and a command is."""
+    agent = _text(payload, "agent_id")
+    if kind in (Kind.IMAGE, Kind.FILE):
+        url, name, content_type = _text(payload, "url"), _text(payload, "name"), _text(payload, "content_type")
+        return ReplyAttachment(url, name, content_type, kind == Kind.IMAGE, agent)
+    if kind == Kind.COMMAND:
+        return Command(_text(payload, "command"), _text(payload, "arg"), agent)
+    if kind == Kind.TEXT_FILE:
+        return ReplyDocument(_text(payload, "text"), agent)
+    if kind == Kind.RESOLVE_NOTICE:
+        return ResolveNotice(_text(payload, "text"), agent)
+    return ReplyText(_text(payload, "text"), agent, _text(payload, "quote"), _text(payload, "quote_alias"))
+
+
+def note_of(payload: Json) -> AgentNote:
+    """The note an outbox row of kind ``failure_note`` holds."""
+    actor_id = _text(payload, "actor_id")
+    actor_type = _text(payload, "actor_type") or ("agent" if actor_id else "bot")
+    return AgentNote(
+        _text(payload, "text"), _text(payload, "conversation_id"), actor_id, actor_type, _text(payload, "level")
+    )
+
+
+def preview(value: Reply) -> str:
+    """What a note quotes of a reply that did not reach the customer."""
+    if isinstance(value, ReplyAttachment):
+        return value.name or value.url
+    if isinstance(value, Command):
+        return f"{value.name} {value.arg}".strip()
+    return value.text
