@@ -9,7 +9,7 @@ import pytest
 
 from zfsync.sim.zalo import ZaloSim
 from zfsync.sync.read import zalo_reader
-from zfsync.sync.write import freshchat_writer
+from zfsync.sync.write import freshchat_posts
 
 KHANH = "2512007384617209999"
 
@@ -59,7 +59,7 @@ def test_a_kill_in_the_middle_of_catch_up_loses_and_doubles_nothing(bridge, monk
         for n in range(10):
             bridge.zalo.add_customer_message(user_id(n), f"Khách {n}", text=f"u{n} m{i}")
     posts = 0
-    original = freshchat_writer.CustomerMessagePost.send
+    original = freshchat_posts.CustomerMessagePost.send
 
     def dying_send(self):
         nonlocal posts
@@ -69,10 +69,10 @@ def test_a_kill_in_the_middle_of_catch_up_loses_and_doubles_nothing(bridge, monk
             raise Killed  # ... and the process dies before the store records it
         return result
 
-    monkeypatch.setattr(freshchat_writer.CustomerMessagePost, "send", dying_send)
+    monkeypatch.setattr(freshchat_posts.CustomerMessagePost, "send", dying_send)
     with pytest.raises(Killed):
         bridge.cycle()
-    monkeypatch.setattr(freshchat_writer.CustomerMessagePost, "send", original)
+    monkeypatch.setattr(freshchat_posts.CustomerMessagePost, "send", original)
     bridge.restart()
     bridge.settle(rounds=3)
     for n in range(10):

@@ -17,7 +17,7 @@ from zfsync.sides.priority import Priority
 from zfsync.sim.freshchat import FreshChatSim
 from zfsync.sim.zalo import ZaloSim
 from zfsync.sync.read import history
-from zfsync.sync.write import freshchat_writer, lanes
+from zfsync.sync.write import freshchat_posts, lanes
 
 DAY = 86_400
 
@@ -91,7 +91,7 @@ def test_twenty_customers_imported_killed_twice_resumed_live_first_nothing_doubl
     b.restart()
     # Killed while posting: FreshChat took the 25th imported message, the store never heard.
     posts = 0
-    original_send = freshchat_writer.CustomerMessagePost.send
+    original_send = freshchat_posts.CustomerMessagePost.send
 
     def dying_send(self):
         nonlocal posts
@@ -101,10 +101,10 @@ def test_twenty_customers_imported_killed_twice_resumed_live_first_nothing_doubl
             raise Killed
         return result
 
-    monkeypatch.setattr(freshchat_writer.CustomerMessagePost, "send", dying_send)
+    monkeypatch.setattr(freshchat_posts.CustomerMessagePost, "send", dying_send)
     with pytest.raises(Killed):
         b.cycle()
-    monkeypatch.setattr(freshchat_writer.CustomerMessagePost, "send", original_send)
+    monkeypatch.setattr(freshchat_posts.CustomerMessagePost, "send", original_send)
     b.restart()
     # Live messages arrive while the import is half done: two customers with history, one new.
     assert b.store.history_import() is not None and b.store.history_waiting() > 0

@@ -10,11 +10,9 @@ from zfsync.domain import Conversation
 from zfsync.domain.outbound import ReplyAttachment, decode
 from zfsync.sync.decide.plan import (
     OA_NOTE_HOLD,
-    AlreadyThere,
     ClaimEcho,
     EchoFacts,
     HoldBack,
-    PostAgain,
     PostTo,
     RunCommand,
     SendAttachment,
@@ -22,13 +20,10 @@ from zfsync.sync.decide.plan import (
     SendText,
     SkipEcho,
     SkipNotice,
-    after_not_latest,
     parse_command,
     plan_customer_message,
     plan_oa_note,
     plan_to_zalo,
-    recreate_user_after_refusal,
-    reopen_after_refusal,
 )
 
 
@@ -113,26 +108,6 @@ def test_to_zalo(kind, payload, only_when_free, free, action):
 )
 def test_a_private_note_is_a_command_only_when_it_starts_with_the_prefix(text, prefix, command):
     assert parse_command(text, prefix) == command
-
-
-@pytest.mark.parametrize(
-    ("decide", "facts", "choice"),
-    [
-        # Not the customer's latest conversation: followed to their newest, which may hold the message
-        # already (FreshChat opened it with the refused message after a resolve) or not.
-        (after_not_latest, "fm-9", AlreadyThere("fm-9")),
-        (after_not_latest, None, PostAgain()),
-        # A refused post means the conversation is gone only on a 404; anything else is the row's failure.
-        (reopen_after_refusal, 404, True),
-        (reopen_after_refusal, 400, False),
-        (reopen_after_refusal, None, False),
-        # A refused new conversation: the user is made again only if FreshChat no longer has them.
-        (recreate_user_after_refusal, False, True),
-        (recreate_user_after_refusal, True, False),
-    ],
-)
-def test_recovering_from_freshchat_refusals(decide, facts, choice):
-    assert decide(facts) == choice
 
 
 def test_what_a_message_after_a_resolve_opens():

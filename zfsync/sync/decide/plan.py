@@ -1,11 +1,10 @@
 """Plan, then act: what one queued row becomes on the other side, decided with no I/O.
 
 A writer gathers the facts (the contact's conversation, what zfsync itself sent, the customer's window),
-asks the planner for one action and carries it out; when FreshChat refuses a post, the planner also says
-how to recover (follow the customer's newest conversation, open a new one, make the user again). Every
-decision lives here, table-tested in tests/unit/test_plan.py; the writers only talk to the APIs and the
-store. A row to FreshChat is one of three posts (a customer's message, OA staff's message, a note to an
-agent), each with its planner.
+asks the planner for one action and carries it out; when FreshChat refuses a post, `recovery` says how to
+recover, step by step. Every decision lives here, table-tested in tests/unit/test_plan.py; the writers
+only talk to the APIs and the store. A row to FreshChat is one of three posts (a customer's message, OA
+staff's message, a note to an agent), each with its planner.
 """
 
 from __future__ import annotations
@@ -118,39 +117,6 @@ def plan_oa_note(
 def oa_note(current: Conversation | None, previous: str | None) -> PostTo:
     """Where an OA staff message goes: also what a `ClaimEcho` becomes when the send was claimed first."""
     return PostTo(current) if current is not None else PostTo(None, replaced=previous or "")
-
-
-# --- recovering from FreshChat's refusals -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AlreadyThere:
-    """The customer's newest conversation holds the refused message already: adopt it."""
-
-    message_id: str
-
-
-@dataclass(frozen=True)
-class PostAgain:
-    """Post the refused message into the customer's newest conversation."""
-
-
-def after_not_latest(found: str | None) -> AlreadyThere | PostAgain:
-    """FreshChat said the conversation is not the customer's latest, and we followed them to their newest:
-    after a resolve FreshChat may have opened it *with* the refused message (``found`` there)."""
-    return AlreadyThere(found) if found is not None else PostAgain()
-
-
-def reopen_after_refusal(status: int | None) -> bool:
-    """Whether a refused post means the conversation is gone (404: deleted in FreshChat), so the message
-    opens a new one; any other refusal is the row's failure."""
-    return status == 404
-
-
-def recreate_user_after_refusal(user_still_there: bool) -> bool:
-    """Whether a refused new conversation means the customer's FreshChat user is gone (it cannot be found
-    again), so it is made again, once; with the user there, the refusal is the row's failure."""
-    return not user_still_there
 
 
 # --- to Zalo ----------------------------------------------------------------------------------------
