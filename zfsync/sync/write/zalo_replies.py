@@ -1,12 +1,13 @@
-"""Write to Zalo: agents' replies, resolve notices and "/zalo ..." commands, through ``message/cs`` and the
-OA's user APIs.
+"""An agent's reply on its way to the customer through ``message/cs``: a text (with its quote), a long text as
+a document, an image or file, a resolve notice. Each finds an earlier attempt the same way and gives up
+with one private note in the conversation it came from.
 
 Zalo accepts customer-service messages only within 7 days of the customer's last interaction (research
 §7). A reply zfsync thinks is outside the window is first checked against Zalo's own view
 (`quota/message`, at most once an hour a customer): another interaction may have opened it. Only when
 Zalo agrees is it held back, and the agent told. Each send answer says what the reply was paid from:
-zfsync keeps the customer's free replies from it, and tells the agent once when they are spent. Every
-failure that ends a row becomes one private note in the FreshChat conversation it came from.
+zfsync keeps the customer's free replies from it, and tells the agent once when they are spent
+(`CustomerClocks`). A reply gets the small context it needs (`ReplyContext`), not the writer.
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ from dataclasses import dataclass
 
 import structlog
 
-from zfsync.domain import F2Z, Contact, Kind, Media, OutboxRow, ZaloMessage, ZaloSent, outbound
+from zfsync.domain import Contact, Media, OutboxRow, ZaloMessage, ZaloSent, outbound
 from zfsync.domain.outbound import ReplyAttachment
 from zfsync.errors import ParameterRefused, PermanentError, RemoteError, TransientError
-from zfsync.i18n import N_, _
-from zfsync.sync.decide import echo, notes, pages, plan, retries, zalo_clocks
-from zfsync.sync.desk.profiles import TAG_LIMIT
+from zfsync.sync.decide import echo, notes, pages, zalo_clocks
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import WriterStore
 from zfsync.sync.write import media
@@ -46,48 +45,22 @@ class ZaloRules:
     command_prefix: str = "/zalo"  # how the agents' commands begin, as the notes show them
 
 
-class ZaloWriter:
+class CustomerClocks:
+    """What zfsync learns of a customer's two clocks around a send: Zalo's own view of the window (asked
+    before a reply zfsync thinks is late is held back), and what each send answer says it was paid from."""
+
     def __init__(
         self,
         zalo: ZaloSide,
         store: WriterStore,
         clock: Callable[[], float],
-        download: Callable[[str, int], Media],
-        rules: ZaloRules | None = None,
         package_seen: Callable[[int, int, str], None] | None = None,
     ):
         self.zalo = zalo
         self.store = store
         self.clock = clock
-        self.download = download  # FreshChat attachments, fetched with the API key where needed
-        self.rules = rules or ZaloRules()
         # told what a send's answer said is left of the OA package's free messages (`Reminders`)
         self.package_seen = package_seen or (lambda remain, total, expires: None)
-
-    def action(self, row: OutboxRow) -> Reply:
-        contact = self.store.contact_by_id(row.contact_id)
-        now = self.clock()
-        planned = plan.plan_to_zalo(
-            outbound.decode(row.kind, row.payload),
-            self.rules.notice_only_when_free,
-            zalo_clocks.reply_is_free(contact, now),
-        )
-        reply: Reply
-        if isinstance(planned, plan.SkipNotice):
-            return SkippedReply(self, row, contact, planned.reason)
-        if isinstance(planned, plan.RunCommand):
-            return CommandReply(self, row, contact, planned.name, planned.arg)  # no message: no window
-        if isinstance(planned, plan.SendText):
-            reply = TextReply(self, row, contact, planned.text, (planned.quote, planned.quote_alias))
-        elif isinstance(planned, plan.SendDocument):
-            reply = DocumentReply(self, row, contact, planned.text)
-        else:
-            reply = AttachmentReply(self, row, contact, planned.attachment)
-        return reply if zalo_clocks.window_open(contact, now) else OutsideWindowReply(reply)
-
-    def heavy(self, row: OutboxRow) -> bool:
-        """An agent's image or file (a download and an upload), or a long text sent as a document."""
-        return row.kind in (Kind.IMAGE, Kind.FILE, Kind.TEXT_FILE)
 
     def window_per_zalo(self, contact: Contact) -> bool | None:
         """For a customer zfsync thinks is past the 7-day window: Zalo's own view (`quota/message`, at most
@@ -137,12 +110,25 @@ class ZaloWriter:
             log.info("free_replies_spent", contact=contact.zalo_user_id)
 
 
+@dataclass(frozen=True)
+class ReplyContext:
+    """What a reply works with: Zalo, the store's seam, the clock, FreshChat's attachments, the settings
+    and the customer's clocks."""
+
+    zalo: ZaloSide
+    store: WriterStore
+    clock: Callable[[], float]
+    download: Callable[[str, int], Media]  # FreshChat attachments, fetched with the API key where needed
+    rules: ZaloRules
+    clocks: CustomerClocks
+
+
 class Reply(ABC):
     """An agent's reply on its way to the customer. However it is sent, an earlier attempt is found the
     same way, and a failure reaches the agent as one private note in the conversation it came from."""
 
-    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact):
-        self.writer = writer
+    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact):
+        self.context = context
         self.row = row
         self.contact = contact
         self.content = outbound.decode(row.kind, row.payload)  # what the agent's reply carries
@@ -153,14 +139,14 @@ class Reply(ABC):
 
     def send(self) -> Outcome:
         sent = self._send()
-        self.writer.learned(self.contact, self.row, sent)
+        self.context.clocks.learned(self.contact, self.row, sent)
         return Sent(sent.message_id)
 
     def reconcile(self) -> Sent | None:
         """Our earlier attempt landed if the user's conversation shows an OA message with this content
         since shortly before the attempt that none of our other sends explains (`echo.landed`)."""
-        row, zalo = self.row, self.writer.zalo
-        since = (row.claimed_at or self.writer.clock()) - RECONCILE_SLACK_MS / 1000
+        row, zalo = self.row, self.context.zalo
+        since = (row.claimed_at or self.context.clock()) - RECONCILE_SLACK_MS / 1000
         listing = (
             zalo.conversation(self.contact.zalo_user_id, offset=number * 10, count=10)
             for number in range(RECONCILE_PAGES)
@@ -171,7 +157,7 @@ class Reply(ABC):
 
         read = pages.walk(listing, pages.from_first(older), RECONCILE_PAGES, full_page=10)
         listed = [(m.message_id, m.type, m.text) for m in read.items if m.from_oa]
-        sends = self.writer.store.own_sends(self.contact.id, since - echo.WINDOW)
+        sends = self.context.store.own_sends(self.contact.id, since - echo.WINDOW)
         found = echo.landed(self.content, row.id, listed, sends)
         return Sent(found) if found else None
 
@@ -194,17 +180,19 @@ class Reply(ABC):
         note = notes.note_row(
             source_id, text, row.conversation_id, self.content.agent_id, now, part=row.part, level=level
         )
-        self.writer.store.insert_rows(row.contact_id, [note], now)
+        self.context.store.insert_rows(row.contact_id, [note], now)
 
 
 class TextReply(Reply):
-    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, text: str, quotes: tuple[str, ...] = ()):
-        super().__init__(writer, row, contact)
+    def __init__(
+        self, context: ReplyContext, row: OutboxRow, contact: Contact, text: str, quotes: tuple[str, ...] = ()
+    ):
+        super().__init__(context, row, contact)
         self.text = text
         self.quotes = tuple(q for q in quotes if q)  # the quoted message's ids, in the order Zalo is offered them
 
     def _send(self) -> ZaloSent:
-        zalo, user = self.writer.zalo, self.contact.zalo_user_id
+        zalo, user = self.context.zalo, self.contact.zalo_user_id
         for quote in self.quotes:
             try:
                 return zalo.send_text(user, self.text, quote=quote)
@@ -217,12 +205,12 @@ class TextReply(Reply):
 class DocumentReply(Reply):
     """A reply too long for Zalo's texts, as a document."""
 
-    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, text: str):
-        super().__init__(writer, row, contact)
+    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, text: str):
+        super().__init__(context, row, contact)
         self.text = text
 
     def _send(self) -> ZaloSent:
-        zalo = self.writer.zalo
+        zalo = self.context.zalo
         document = media.text_document(self.text, DOCUMENT_NAME)
         return zalo.send_file(self.contact.zalo_user_id, zalo.upload_file(document))
 
@@ -230,24 +218,24 @@ class DocumentReply(Reply):
 class AttachmentReply(Reply):
     """An agent's image or file: uploaded to Zalo, or sent as a link when Zalo will not take it."""
 
-    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, attachment: ReplyAttachment):
-        super().__init__(writer, row, contact)
+    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, attachment: ReplyAttachment):
+        super().__init__(context, row, contact)
         self.attachment = attachment
 
     def _send(self) -> ZaloSent:
-        row, writer, attachment = self.row, self.writer, self.attachment
+        row, context, attachment = self.row, self.context, self.attachment
 
         def tell_agent(problem: str) -> None:
             # Queued before the link goes out, so a crash right after the send cannot lose the note.
             label = attachment.name or attachment.kind
             # The attachment itself did not reach the customer (a link did): told as a failure is.
-            self._note(f"fallback:{row.source_id}", notes.fallback_note(label, problem), writer.clock(), notes.FAILURE)
+            self._note(f"fallback:{row.source_id}", notes.fallback_note(label, problem), context.clock(), notes.FAILURE)
 
         return media.send_to_zalo(
             attachment,
             self.contact.zalo_user_id,
-            writer.zalo,
-            writer.download,
+            context.zalo,
+            context.download,
             row.attempts,
             tell_agent,
         )
@@ -258,11 +246,11 @@ class OutsideWindowReply(Reply):
     message may have opened it), and only when it agrees is the reply held back, with no doomed send."""
 
     def __init__(self, reply: Reply):
-        super().__init__(reply.writer, reply.row, reply.contact)
+        super().__init__(reply.context, reply.row, reply.contact)
         self.reply = reply
 
     def send(self) -> Outcome:
-        if self.writer.window_per_zalo(self.contact) is False:
+        if self.context.clocks.window_per_zalo(self.contact) is False:
             return Refused("the customer's last interaction is over 7 days old", notes.WINDOW_CODE)
         return self.reply.send()  # open, or not known: Zalo decides, at worst it refuses and the agent is told
 
@@ -273,8 +261,8 @@ class OutsideWindowReply(Reply):
 class SkippedReply(Reply):
     """Not to be sent: a resolve notice that would be paid."""
 
-    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, reason: str):
-        super().__init__(writer, row, contact)
+    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, reason: str):
+        super().__init__(context, row, contact)
         self.reason = reason
 
     def send(self) -> Outcome:
@@ -283,91 +271,3 @@ class SkippedReply(Reply):
 
     def _send(self) -> ZaloSent:
         raise AssertionError("a skipped reply sends nothing")
-
-
-class CommandReply(Reply):
-    """An agent's "/zalo ..." private note, done on Zalo; the agent gets a note saying it was done."""
-
-    def __init__(self, writer: ZaloWriter, row: OutboxRow, contact: Contact, name: str, arg: str):
-        super().__init__(writer, row, contact)
-        self.name = name
-        self.arg = arg
-
-    def send(self) -> Outcome:
-        writer, user = self.writer, self.contact.zalo_user_id
-        done = f"command:{self.row.source_id}"  # no message on Zalo: an id of its own
-        if self.name == "info":
-            if (
-                not zalo_clocks.window_open(self.contact, writer.clock())
-                and writer.window_per_zalo(self.contact) is False
-            ):
-                return Refused(
-                    "the customer's last interaction is over 7 days old", notes.WINDOW_CODE, notes.WINDOW_ADVICE
-                )
-            rules, image = writer.rules, self._card_image()
-            if not image:
-                advice = N_(
-                    "The card needs an image and the OA has no avatar: the operator must set sync.info_card_image."
-                )
-                return Refused("the OA has no avatar for the card", "config", advice)
-            sent = writer.zalo.send_info_request(user, rules.card_title, rules.card_subtitle, image)
-            writer.learned(self.contact, self.row, sent)
-            done = sent.message_id
-        elif self.name in ("tag", "untag") and self.arg:
-            if len(self.arg) > TAG_LIMIT:
-                advice = N_("A Zalo tag here is one line of at most 64 characters: write a shorter one.")
-                return Refused(f"the tag is {len(self.arg)} characters long", "tag_too_long", advice)
-            (writer.zalo.tag_follower if self.name == "tag" else writer.zalo.untag_follower)(user, self.arg)
-            writer.store.check_profile_soon(self.contact.id)  # zalo_tags on the FreshChat user, within a minute
-        if self.name == "status":
-            text = notes.status_note(self._status())
-        elif self.name == "retry":
-            failed = writer.store.failed_replies(self.contact.id)
-            chosen, left = retries.on_command(failed, self.row.conversation_id or "", self.arg.lower() == "last")
-            writer.store.retry_replies(chosen)
-            log.info("failed_replies_retried", contact=user, count=len(chosen), left=left)
-            text = notes.retry_note(len(chosen), left, writer.rules.command_prefix)
-        else:
-            text = notes.command_note(self.name, self.arg, writer.rules.command_prefix)
-        self._note(f"done:{self.row.source_id}", text, writer.clock(), notes.ANSWER)
-        log.info("zalo_command_done", contact=user, command=self.name)
-        return Sent(done)
-
-    def _status(self) -> notes.CustomerStatus:
-        """What Zalo and the store know of this customer now: the profile asked of Zalo (an answer it cannot
-        give is said in the note, not a failure), the clocks and failed replies from the store."""
-        writer, contact = self.writer, self.writer.store.contact_by_id(self.contact.id)
-        tags: tuple[str, ...] | None = None
-        shared: tuple[tuple[str, str], ...] | None = None
-        unreadable = ""
-        try:
-            profile = writer.zalo.user_profile(contact.zalo_user_id)
-            tags, shared = profile.tags, profile.shared
-        except (PermanentError, TransientError) as exc:
-            unreadable = _(exc.advice) if exc.advice else str(exc)
-        return notes.CustomerStatus(
-            now_ms=int(writer.clock() * 1000),
-            window_closes_ms=zalo_clocks.window_closes_ms(contact),
-            free_until_ms=zalo_clocks.free_until_ms(contact),
-            free_left=contact.free_replies_left,
-            tags=tags,
-            shared=shared,
-            failed_replies=writer.store.failed_count(contact.id, F2Z),
-            unreadable=unreadable,
-        )
-
-    def _card_image(self) -> str:
-        return self.writer.rules.card_image or self.writer.zalo.oa_avatar()
-
-    def _send(self) -> ZaloSent:
-        raise AssertionError("a command is carried out by send")
-
-    def reconcile(self) -> Sent | None:
-        # A card is looked for in the conversation, as any send; a tag set twice is the same tag.
-        return super().reconcile() if self.name == "info" else None
-
-    def gave_up(self, failure: Failure, now: float) -> None:
-        text = notes.command_failed_note(
-            self.name, self.arg, failure.reason, self.writer.rules.command_prefix, failure.advice
-        )
-        self._note(f"note:{self.row.source_id}", text, now, notes.ANSWER)

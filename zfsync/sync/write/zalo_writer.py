@@ -1,3 +1,69 @@
-"""Where the Zalo writer was until it is split by job (the next commit): its names, re-exported."""
+"""Write to Zalo: agents' replies, resolve notices and "/zalo ..." commands, through ``message/cs`` and the
+OA's user APIs. The writer turns a queued row into its reply (`zalo_replies`, `zalo_commands`), with
+no request made yet; a reply zfsync thinks is past the 7-day window asks Zalo before it is held back.
+"""
 
-from zfsync.sync.write.zalo_replies import ZaloRules, ZaloWriter  # noqa: F401
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from zfsync.domain import Kind, Media, OutboxRow, outbound
+from zfsync.sync.decide import plan, zalo_clocks
+from zfsync.sync.ports import ZaloSide
+from zfsync.sync.seams import WriterStore
+from zfsync.sync.write.zalo_commands import CommandReply
+from zfsync.sync.write.zalo_replies import (
+    AttachmentReply,
+    CustomerClocks,
+    DocumentReply,
+    OutsideWindowReply,
+    Reply,
+    ReplyContext,
+    SkippedReply,
+    TextReply,
+    ZaloRules,
+)
+
+__all__ = ["ZaloRules", "ZaloWriter"]
+
+
+class ZaloWriter:
+    def __init__(
+        self,
+        zalo: ZaloSide,
+        store: WriterStore,
+        clock: Callable[[], float],
+        download: Callable[[str, int], Media],
+        rules: ZaloRules | None = None,
+        package_seen: Callable[[int, int, str], None] | None = None,
+    ):
+        self.store = store
+        self.clock = clock
+        self.rules = rules or ZaloRules()
+        clocks = CustomerClocks(zalo, store, clock, package_seen)
+        self.context = ReplyContext(zalo, store, clock, download, self.rules, clocks)
+
+    def action(self, row: OutboxRow) -> Reply:
+        contact = self.store.contact_by_id(row.contact_id)
+        now = self.clock()
+        planned = plan.plan_to_zalo(
+            outbound.decode(row.kind, row.payload),
+            self.rules.notice_only_when_free,
+            zalo_clocks.reply_is_free(contact, now),
+        )
+        reply: Reply
+        if isinstance(planned, plan.SkipNotice):
+            return SkippedReply(self.context, row, contact, planned.reason)
+        if isinstance(planned, plan.RunCommand):
+            return CommandReply(self.context, row, contact, planned.name, planned.arg)  # no message: no window
+        if isinstance(planned, plan.SendText):
+            reply = TextReply(self.context, row, contact, planned.text, (planned.quote, planned.quote_alias))
+        elif isinstance(planned, plan.SendDocument):
+            reply = DocumentReply(self.context, row, contact, planned.text)
+        else:
+            reply = AttachmentReply(self.context, row, contact, planned.attachment)
+        return reply if zalo_clocks.window_open(contact, now) else OutsideWindowReply(reply)
+
+    def heavy(self, row: OutboxRow) -> bool:
+        """An agent's image or file (a download and an upload), or a long text sent as a document."""
+        return row.kind in (Kind.IMAGE, Kind.FILE, Kind.TEXT_FILE)
