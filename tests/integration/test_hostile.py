@@ -246,7 +246,7 @@ def test_the_daemon_runs_every_job_again_when_the_wall_clock_steps(monkeypatch):
     monkeypatch.setattr("zfsync.runtime.daemon.time.monotonic", iter([0.0, 1.0, 2.0, 3.0]).__next__)
     waits = iter([False, True])
     monkeypatch.setattr(daemon.stop_event, "wait", lambda timeout: next(waits))
-    daemon._guard_clock(Scheduler())  # type: ignore[arg-type]
+    daemon.guard_clock(Scheduler())  # type: ignore[arg-type]
     assert (Engine.recovered, Job.modified, Wakeable.woken) == (1, 2, 4)  # both polls and both lanes
 
 

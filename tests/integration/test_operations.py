@@ -129,7 +129,7 @@ def test_freshchat_401_shows_the_fix_and_a_replaced_key_is_picked_up_without_res
     assert "rotated-key" not in status_text.render(report, now=bridge.clock())
 
     (tmp_path / "zfsync.env").write_text("ZFSYNC_FRESHCHAT_API_KEY=rotated-key\n")
-    daemon.heartbeat()
+    daemon.report.heartbeat()
     bridge.clock.advance(31)
     bridge.cycle()
     assert bridge.store.health()["freshchat"]["state"] == OK

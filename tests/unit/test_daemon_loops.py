@@ -9,7 +9,8 @@ from prometheus_client import generate_latest
 
 from zfsync.cli import status_text
 from zfsync.runtime import metrics, status
-from zfsync.runtime.daemon import Daemon, Loop
+from zfsync.runtime.daemon import Daemon
+from zfsync.runtime.steps import Loop
 from zfsync.store import Store
 from zfsync.sync.write.lanes import Flight
 
@@ -80,7 +81,7 @@ def test_a_slow_delivery_shows_in_status_and_metrics_but_the_bridge_stays_health
 
     daemon = Daemon(None, store, Engine())  # type: ignore[arg-type]
     monkeypatch.setattr("zfsync.runtime.daemon.time.monotonic", lambda: 200.0)
-    daemon._note_slow()
+    daemon.report.note_slow()
     store.set_state(status.HEARTBEAT_KEY, "1000.0")
     report = status.collect(store, now=1001.0)
     assert report["slow"] == [{"direction": "z2f", "row": 7, "kind": "photo", "customer": "Minh Khánh", "seconds": 100}]
@@ -95,7 +96,7 @@ def test_a_slow_delivery_shows_in_status_and_metrics_but_the_bridge_stays_health
 
 def test_the_history_loop_reads_on_while_it_gets_somewhere_and_waits_when_it_does_not(tmp_path):
     from zfsync.domain import HistoryImport
-    from zfsync.runtime.daemon import HISTORY_LOOK, HISTORY_RETRY
+    from zfsync.runtime.steps import HISTORY_LOOK, HISTORY_RETRY
     from zfsync.sync.read import history
 
     store = Store.open(tmp_path / "zfsync.db")
@@ -117,9 +118,9 @@ def test_the_history_loop_reads_on_while_it_gets_somewhere_and_waits_when_it_doe
     daemon = Daemon(None, store, engine)  # type: ignore[arg-type]
     store.save_history_import(job)
     engine.steps = [HistoryImport(7, job.since_ms, job.requested_at, ("u",), 2)]
-    assert daemon._history_step() == 0.0  # a customer read: on at once
+    assert daemon.steps.history() == 0.0  # a customer read: on at once
     engine.steps = [store.history_import()]
-    assert daemon._history_step() == HISTORY_RETRY  # Zalo refused, or is left alone: not a spin
+    assert daemon.steps.history() == HISTORY_RETRY  # Zalo refused, or is left alone: not a spin
     engine.steps = [None]
-    assert daemon._history_step() == HISTORY_LOOK  # finished: look now and then for a new one
+    assert daemon.steps.history() == HISTORY_LOOK  # finished: look now and then for a new one
     store.close()

@@ -136,12 +136,12 @@ def test_the_watchdog_counts_finished_cycles_even_failed_ones_but_not_crashed_on
     daemon = Daemon(Settings(), None, FakeEngine())  # type: ignore[arg-type]
     clock = [1000.0]
     monkeypatch.setattr("zfsync.runtime.daemon.time.monotonic", lambda: clock[0])
-    daemon.progress = {"zalo": 1000.0, "freshchat": 1000.0}
+    daemon.steps.progress = {"zalo": 1000.0, "freshchat": 1000.0}
     clock[0] = 1100.0
-    daemon._run_cycle("zalo", daemon.engine.poll_zalo)
-    daemon._run_cycle("freshchat", daemon.engine.poll_freshchat)
-    assert daemon.progress["zalo"] == 1100.0 and daemon.progress["freshchat"] == 1000.0
-    assert not daemon.healthy()  # freshchat made no progress for 100 s: no WATCHDOG=1, systemd restarts
+    daemon.steps.run_cycle("zalo", daemon.engine.poll_zalo)
+    daemon.steps.run_cycle("freshchat", daemon.engine.poll_freshchat)
+    assert daemon.steps.progress["zalo"] == 1100.0 and daemon.steps.progress["freshchat"] == 1000.0
+    assert not daemon.steps.healthy()  # freshchat made no progress for 100 s: no WATCHDOG=1, systemd restarts
 
 
 def test_a_second_daemon_on_the_same_store_is_refused(tmp_path):
