@@ -118,7 +118,7 @@ def test_freshchat_401_shows_the_fix_and_a_replaced_key_is_picked_up_without_res
     bridge.settings = replace(bridge.settings, source=config)
     client = bridge.engine.freshchat_reader.fc
     daemon = Daemon(
-        bridge.settings, bridge.store, bridge.engine, reload_secrets=cli._secret_reloader(bridge.settings, client)
+        bridge.settings, bridge.store, bridge.engine, reload_secrets=cli.secret_reloader(bridge.settings, client)
     )
     bridge.fc.api_key = "rotated-key"  # an admin revoked the key zfsync uses
     bridge.zalo.add_customer_message(KHANH, "Minh Khánh", text="chờ khóa mới")

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from zfsync import cli
+from zfsync.cli import check
 from zfsync.cli import store as cli_store
 from zfsync.domain import Route, SideHealth
 from zfsync.runtime import status
@@ -132,7 +132,7 @@ def test_check_lists_the_groups_the_app_was_granted(quick_bridge, capsys):
     b.zalo.modes.denied = "/v2.0/oa/getoa"
     clients = build_clients(b.settings, b.store, b.clock, session_for(b.zalo, b.zalo_url), None)
     assert isinstance(clients.zalo, ZaloClient)
-    assert cli._check_permissions(b.settings, b.store, clients.zalo) == 1
+    assert check.check_permissions(b.settings, b.store, clients.zalo) == 1
     out = capsys.readouterr().out
     assert "granted      Quyền gửi tin nhắn" in out and "granted      Quyền quản lý tin nhắn người dùng" in out
     assert "NOT GRANTED  Quyền quản lý thông tin OA" in out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -14,6 +13,8 @@ from pathlib import Path
 import structlog
 
 from zfsync import __version__, config, log
+from zfsync.cli.auth import cmd_auth
+from zfsync.cli.check import cmd_check
 from zfsync.cli.store import (
     cmd_backup,
     cmd_conversation,
@@ -24,17 +25,12 @@ from zfsync.cli.store import (
     cmd_requeue,
     cmd_retry,
     cmd_skip,
-    forget_permission_refusals,
     settings_of,
     store_of,
 )
 from zfsync.config import Settings
-from zfsync.errors import ConfigError, PermissionMissing, RemoteError, StoreError, ZfsyncError
+from zfsync.errors import ConfigError, RemoteError, StoreError, ZfsyncError
 from zfsync.sides.freshchat.client import FreshChatClient
-from zfsync.sides.zalo import permissions
-from zfsync.sides.zalo.client import ZaloClient
-from zfsync.store import Store
-from zfsync.sync.decide import routing
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -62,14 +58,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             clients = build_clients(settings, store, time.time, monotonic=time.monotonic)
             engine = build_engine(settings, store, clients.zalo, clients.freshchat, time.time, time.monotonic)
-            reload = _secret_reloader(settings, clients.freshchat)
+            reload = secret_reloader(settings, clients.freshchat)
             Daemon(settings, store, engine, reload_secrets=reload, lease=store.lease(settings.lease_name)).run()
         finally:
             store.close()
     return 0
 
 
-def _secret_reloader(settings: Settings, freshchat: FreshChatClient) -> Callable[[], None]:
+def secret_reloader(settings: Settings, freshchat: FreshChatClient) -> Callable[[], None]:
     """While FreshChat refuses the key, re-read the secret files: a replaced key is used at once."""
     current = settings.freshchat.api_key
 
@@ -118,155 +114,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     return int(report["exit_code"])
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    return 0 if probe(settings_of(args)) == 0 else 1
-
-
-def probe(settings: Settings) -> int:
-    """`zfsync check`'s probes of a valid config (and `zfsync setup`'s last step); returns the problems found."""
-    from zfsync.runtime.app import build_clients
-
-    print(f"config {settings.source}: valid")
-    for file in settings.readable_secrets:
-        print(
-            f"secrets: WARNING: {file} is readable by every user (security.allow_readable_secrets): chmod o-rwx {file}"
-        )
-    store = store_of(settings)
-    problems = 0
-    try:
-        clients = build_clients(settings, store)
-        clients.zalo.permissions = permissions.Ledger(time.time)  # ask Zalo, whatever the daemon remembers
-        try:
-            oa = clients.zalo.oa_profile()
-            oa_id = oa.get("oa_id") or oa.get("oaid") or "?"
-            print(f"zalo: OA {oa.get('name', '?')!r} (id {oa_id}) reachable with the stored token")
-        except PermissionMissing:
-            print("zalo: the OA's own details are not readable (see the permission groups below)")
-        except ZfsyncError as exc:
-            problems += 1
-            print(f"zalo: PROBLEM: {exc}")
-        problems += _check_permissions(settings, store, clients.zalo)
-        try:
-            account = clients.freshchat.account_configuration()
-            channels = clients.freshchat.channels()
-            print(f"freshchat: account {account.get('account_domain') or account.get('account_id') or '?'} reachable")
-            for channel in channels:
-                mark = "*" if channel.get("id") == settings.freshchat.channel_id else " "
-                print(f"  {mark} channel {channel.get('id')}: {channel.get('name', '')}")
-            if not any(c.get("id") == settings.freshchat.channel_id for c in channels):
-                problems += 1
-                print(
-                    f"freshchat: PROBLEM: freshchat.channel_id {settings.freshchat.channel_id} is not among the "
-                    "account's channels (listed above)"
-                )
-            problems += _check_routes(settings, channels, clients.freshchat.groups if settings.routes else list)
-        except ZfsyncError as exc:
-            problems += 1
-            print(f"freshchat: PROBLEM: {exc}")
-    finally:
-        store.close()
-    return problems
-
-
-def _check_permissions(settings: Settings, store: Store, zalo: ZaloClient) -> int:
-    """Which of Zalo's permission groups the app was granted, asked with one harmless call each; a group
-    found granted is forgotten as refused, so the daemon uses it again at once. Returns the groups refused."""
-    probes: dict[str, Callable[[], object]] = {
-        "messages": lambda: zalo.recent_messages(0, 1),
-        "send": zalo.package_quota,
-        "oa_info": zalo.oa_profile,
-    }
-    print("zalo: permission groups the OA granted the app:")
-    granted, refused = set(), 0
-    for key, call in probes.items():
-        group = permissions.GROUPS[key]
-        try:
-            call()
-        except RemoteError as exc:
-            if exc.code in permissions.REFUSAL_CODES:
-                refused += 1
-                url = permissions.SETTINGS_URL.format(app_id=settings.zalo.app_id)
-                print(f"  NOT GRANTED  {group.name}: {group.needed_for} cannot work; grant it at {url}")
-            else:
-                print(f"  unknown      {group.name}: {exc}")
-            continue
-        granted.add(key)
-        print(f"  granted      {group.name}")
-    forget_permission_refusals(store, granted)
-    return refused
-
-
-def _check_routes(settings: Settings, channels: list[dict], groups: Callable[[], list[dict]]) -> int:
-    """Each [[route]]'s channel and group exist in the account; returns how many do not."""
-    channel_ids = {str(c.get("id")) for c in channels}
-    group_ids = {str(g.get("id")) for g in groups()} if any(r.group_id for r in settings.routes) else set()
-    wrong = routing.problems(settings.routes, channel_ids, group_ids)  # what the daemon skips, named here
-    for number, route in enumerate(settings.routes, start=1):
-        match = (
-            f"tag {route.tag!r}" if route.tag else f"keyword {route.keyword!r}" if route.keyword else f"oa {route.oa}"
-        )
-        group = f", group {route.group_id}" if route.group_id else ""
-        print(f"  route {number}: {match} -> channel {route.channel_id}{group}")
-        for problem in wrong.get(number, []):
-            print(f"freshchat: PROBLEM: [[route]] {number} {problem}")
-    return sum(len(found) for found in wrong.values())
-
-
-def cmd_auth(args: argparse.Namespace) -> int:
-    from zfsync.sides.zalo import oauth
-
-    settings = settings_of(args)
-    store = store_of(settings)
-    try:
-        client = oauth.ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret)
-        if args.refresh_token is not None:
-            if not args.refresh_token.strip():
-                raise ConfigError("zfsync auth zalo: --refresh-token is empty: paste the token from the API Explorer")
-            log.remember_secret(args.refresh_token.strip())
-            tokens = client.redeem_refresh_token(args.refresh_token.strip())
-            store.save_tokens(tokens, time.time())
-            forget_permission_refusals(store)
-            print(
-                f"zalo: refresh token redeemed; access token valid for {tokens.expires_in / 3600:.0f} h, "
-                "stored. A running daemon picks it up by itself."
-            )
-            return 0
-        if args.code is not None:
-            if not args.code.strip():
-                raise ConfigError("zfsync auth zalo: --code is empty: pass the code= value of the callback URL")
-            verifier = store.get_state("zalo.pkce_verifier") or ""
-            tokens = client.exchange_code(args.code.strip(), verifier)
-            store.save_tokens(tokens, time.time())
-            forget_permission_refusals(store)
-            store.delete_state("zalo.pkce_verifier")
-            print("zalo: authorization code exchanged; tokens stored. A running daemon picks them up by itself.")
-            return 0
-        if not settings.zalo.redirect_uri:
-            raise ConfigError(
-                "config key zalo.redirect_uri is missing: set it to the app's registered "
-                "Official Account callback URL to build the permission link"
-            )
-        verifier, challenge = oauth.new_pkce_pair()
-        store.set_state("zalo.pkce_verifier", verifier)
-        url = oauth.permission_url(
-            settings.zalo.oauth_url,
-            settings.zalo.app_id,
-            settings.zalo.redirect_uri,
-            challenge,
-            secrets.token_urlsafe(8),
-        )
-        print("Open this link as an admin of the OA, choose the OA and accept:")
-        print(f"  {url}")
-        print("You land on the callback URL with ?code=...; then run:\n  zfsync auth zalo --code CODE")
-        return 0
-    finally:
-        store.close()
-
-
 def cmd_setup(args: argparse.Namespace) -> int:
     import os
 
     from zfsync.cli import setup
+    from zfsync.cli.check import probe
 
     if args.config:
         path = Path(args.config)
