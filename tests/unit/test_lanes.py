@@ -111,7 +111,7 @@ def lane_of(store: Store, writer: Writer, clock: Clock, **kwargs) -> tuple[Lane,
         troubles.append(exc)
         paused[0] = 30.0
 
-    lane = Lane(Z2F, Deliverer(store, clock, 5), writer, clock, trouble, lambda: paused[0], **kwargs)
+    lane = Lane(Z2F, store, Deliverer(store, clock, 5), writer, clock, trouble, lambda: paused[0], **kwargs)
     return lane, troubles
 
 

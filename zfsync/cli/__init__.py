@@ -40,7 +40,7 @@ Command = Callable[[argparse.Namespace], int]
 
 def cmd_run(args: argparse.Namespace) -> int:
     from zfsync.runtime.app import build_clients, build_engine
-    from zfsync.runtime.daemon import Daemon
+    from zfsync.runtime.daemon import Daemon, lane_crash_handler, watch_of
     from zfsync.store.lock import only_instance
 
     settings = settings_of(args)
@@ -57,9 +57,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         store = store_of(settings)
         try:
             clients = build_clients(settings, store, time.time, monotonic=time.monotonic)
-            engine = build_engine(settings, store, clients.zalo, clients.freshchat, time.time, time.monotonic)
+            watch = watch_of(settings)
+            engine = build_engine(
+                settings,
+                store,
+                clients.zalo,
+                clients.freshchat,
+                time.time,
+                time.monotonic,
+                on_lane_crash=lane_crash_handler(watch),
+            )
             reload = secret_reloader(settings, clients.freshchat)
-            Daemon(settings, store, engine, reload_secrets=reload, lease=store.lease(settings.lease_name)).run()
+            lease = store.lease(settings.lease_name)
+            Daemon(settings, store, engine, reload_secrets=reload, lease=lease, store_watch=watch).run()
         finally:
             store.close()
     return 0

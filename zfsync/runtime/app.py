@@ -84,6 +84,7 @@ def build_engine(
     freshchat: FreshChatSide,
     clock: Callable[[], float],
     monotonic: Callable[[], float] | None = None,
+    on_lane_crash: Callable[[str, Exception], float] | None = None,
 ) -> Engine:
     """The engine over ``store`` and the two sides; tests pass one fake clock for both clocks, the daemon
     passes time.time and time.monotonic."""
@@ -146,7 +147,7 @@ def build_engine(
         unanswered=Unanswered(freshchat, store, clock, sync.unanswered_minutes, monotonic or clock),
         history=history.HistoryImporter(zalo, store, clock),
     )
-    return Engine(store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic)
+    return Engine(store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic, on_lane_crash)
 
 
 def upgrade_payloads(store: Store) -> int:

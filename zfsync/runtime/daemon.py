@@ -19,7 +19,6 @@ and runs every job again at once, and persisted polls and retries are brought ba
 
 from __future__ import annotations
 
-import functools
 import gc
 import signal
 import threading
@@ -50,6 +49,26 @@ STOP_GRACE = 20.0  # seconds a stopping daemon waits for sends in flight (a send
 CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one between two looks
 
 
+def watch_of(settings: Settings | None) -> StoreWatch:
+    """The store's watch: a SQLite store has a beacon file beside it for `zfsync status`."""
+    sqlite_file = settings.store_path if settings is not None and not settings.store_url else None
+    return StoreWatch(Beacon(sqlite_file) if sqlite_file else None)
+
+
+def lane_crash_handler(watch: StoreWatch) -> Callable[[str, Exception], float]:
+    """What a lane does with a send that died of an error nobody classified: the store's (said once a
+    minute, and the lane rests until it may take writes again), or a bug (logged, a short rest)."""
+
+    def crashed(direction: str, exc: Exception) -> float:
+        if is_failure(exc):
+            watch.failed(exc, f"deliver-{direction}")
+            return STORE_RETRY
+        log.error("delivery_crashed", direction=direction, exc_info=exc)
+        return CRASH_PAUSE
+
+    return crashed
+
+
 class Daemon:
     def __init__(
         self,
@@ -59,7 +78,10 @@ class Daemon:
         notifier: Notifier | None = None,
         reload_secrets: Callable[[], None] | None = None,
         lease: Lease | None = None,
+        store_watch: StoreWatch | None = None,
     ):
+        """``store_watch``: the watch the engine's lanes report a failing store to (`lane_crash_handler`);
+        one of its own, by default."""
         self.settings = settings
         self.reload_secrets = reload_secrets or (lambda: None)
         self.store = store
@@ -67,20 +89,11 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.stop_event = threading.Event()
         self.lead = Lead(lease, store, self.notifier, self.stop_event) if lease is not None else None
-        sqlite_file = settings.store_path if settings is not None and not settings.store_url else None
-        self.store_watch = StoreWatch(Beacon(sqlite_file) if sqlite_file else None)
+        self.store_watch = store_watch or watch_of(settings)
         self.steps = Steps(settings, store, engine, self.store_watch)
         self.report = Reporter(store, engine, self.steps, self.store_watch, self.notifier, self.reload_secrets)
         self.loops: dict[str, Loop] = {}
         self.lane_threads: list[threading.Thread] = []
-
-    def _lane_crashed(self, direction: str, exc: Exception) -> float:
-        """A send that died of an error nobody classified: the store's (said once a minute), or a bug."""
-        if is_failure(exc):
-            self.store_watch.failed(exc, f"deliver-{direction}")
-            return STORE_RETRY
-        log.error("delivery_crashed", direction=direction, exc_info=exc)
-        return CRASH_PAUSE
 
     def guard_clock(self, scheduler: BackgroundScheduler) -> None:
         """Watch the wall clock against the monotonic one; after a step, run every job now (APScheduler
@@ -140,17 +153,15 @@ class Daemon:
         scheduler.add_job(self.report.heartbeat, "interval", seconds=beat, id="heartbeat")
         start_metrics(self.settings, self.store, scheduler)
         self.loops = {
-            name: Loop(name, step, self.stop_event, first_in)
-            for name, step, first_in in (
-                ("zalo", steps.zalo, steps.zalo_interval),
-                ("freshchat", steps.freshchat, self.engine.freshchat_wait()),
-                ("profiles", steps.profiles, 0.0),
-                ("history", steps.history, 0.0),
+            name: Loop(name, step, self.stop_event, first_in, woken)
+            for name, step, first_in, woken in (
+                ("zalo", steps.zalo, steps.zalo_interval, None),
+                # a customer who wrote is polled for an answer at once: the engine's activity wakes it
+                ("freshchat", steps.freshchat, self.engine.freshchat_wait(), self.engine.activity),
+                ("profiles", steps.profiles, 0.0, None),
+                ("history", steps.history, 0.0, None),
             )
         }
-        self.engine.on_activity = self.loops["freshchat"].wake  # a customer who wrote is polled for an answer now
-        for direction, lane in self.engine.lanes.items():
-            lane.on_crash = functools.partial(self._lane_crashed, direction)
         self.lane_threads = [
             threading.Thread(target=lane.serve, args=(self.stop_event,), name=f"lane-{direction}", daemon=True)
             for direction, lane in self.engine.lanes.items()

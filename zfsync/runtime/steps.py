@@ -38,12 +38,20 @@ class Loop:
     """One piece of recurring work in a thread of its own: ``step`` runs, returns how many seconds to sleep,
     and the loop sleeps that long or until `wake` is called."""
 
-    def __init__(self, name: str, step: Callable[[], float], stop: threading.Event, first_in: float = 0.0):
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], float],
+        stop: threading.Event,
+        first_in: float = 0.0,
+        woken: threading.Event | None = None,
+    ):
+        """``woken``: an event others set to wake the loop (its own, by default)."""
         self.name = name
         self.step = step
         self.stop = stop
         self.first_in = first_in
-        self._woken = threading.Event()
+        self._woken = woken or threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def wake(self) -> None:

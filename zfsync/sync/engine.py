@@ -16,6 +16,8 @@ neither stop nor flood anything; times kept in the store are wall times, clamped
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -100,7 +102,10 @@ class Engine:
         zalo_poll_interval: float,
         clock: Callable[[], float],
         monotonic: Callable[[], float] | None = None,
+        on_lane_crash: Callable[[str, Exception], float] | None = None,
     ):
+        """``on_lane_crash(direction, error)``: a send died of an error nobody classified (a bug, a failing
+        store); returns the seconds its lane rests (default: log it, rest `CRASH_PAUSE`)."""
         self.store = store
         self.clock = clock
         # Tests pass one fake clock for both; the daemon passes time.time and time.monotonic.
@@ -121,31 +126,35 @@ class Engine:
         self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
         self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
-        self.on_activity: Callable[[], None] = lambda: None  # told when rows were queued or sent (the daemon
-        # wakes its FreshChat poll: a customer's message makes their conversation due)
+        # Set when rows were queued or sent: the daemon's FreshChat poll waits on it (a customer's message
+        # makes their conversation due, so it is polled for an answer at once).
+        self.activity = threading.Event()
+        self.on_lane_crash = on_lane_crash
         self.lanes: dict[str, Lane] = {
             Z2F: self._lane(Z2F, self.freshchat_writer, "freshchat"),
             F2Z: self._lane(F2Z, self.zalo_writer, "zalo"),
         }
 
     def _lane(self, direction: str, writer: FreshChatWriter | ZaloWriter, side: str) -> Lane:
-        lane = Lane(
+        crashed = self.on_lane_crash
+        return Lane(
             direction,
+            self.store,
             self.deliverer,
             writer,
             self.clock,
             on_trouble=self._trouble,
             paused_for=lambda: self._paused_until.get(side, 0.0) - self.monotonic(),
             monotonic=self.monotonic,
+            on_done=self._sent_one,
+            on_crash=functools.partial(crashed, direction) if crashed is not None else None,
         )
-        lane.on_done = self._sent_one
-        return lane
 
     def _sent_one(self) -> None:
         # A send may queue a note for the other direction (a failed reply) or open a conversation to poll.
         self.lanes[Z2F].wake()
         self.lanes[F2Z].wake()
-        self.on_activity()
+        self.activity.set()
 
     def zalo_cycle(self) -> CycleResult:
         """Read Zalo, read a few customers' history when an import was asked for, deliver customer messages
@@ -206,7 +215,7 @@ class Engine:
         """Rows were queued: both lanes look at what is due now (a reply may queue a note either way)."""
         for lane in self.lanes.values():
             lane.wake()
-        self.on_activity()
+        self.activity.set()
 
     def _read_freshchat(self) -> int:
         if not self._contacted_freshchat:

@@ -25,6 +25,7 @@ import structlog
 from zfsync.domain import OutboxRow
 from zfsync.errors import AuthError, RateLimited, RemoteError, Stopping
 from zfsync.sides.priority import Priority, patience, purpose
+from zfsync.sync.seams import Outbox
 from zfsync.sync.write.delivery import Deliverer, Writer
 
 log = structlog.get_logger("zfsync.sync")
@@ -55,6 +56,7 @@ class Lane:
     def __init__(
         self,
         direction: str,
+        queue: Outbox,
         deliverer: Deliverer,
         writer: Writer,
         clock: Callable[[], float],
@@ -63,11 +65,16 @@ class Lane:
         workers: int = WORKERS,
         heavy_workers: int = HEAVY_WORKERS,
         monotonic: Callable[[], float] = time.monotonic,
+        on_done: Callable[[], None] | None = None,
+        on_crash: Callable[[Exception], float] | None = None,
     ):
         """``paused_for()``: seconds the lane's side is still left alone (after a refusal); ``on_trouble``
-        is told of a refusal that concerns the whole side."""
+        is told of a refusal that concerns the whole side; ``on_done`` after each send ends (the engine
+        wakes the others); ``on_crash`` of an error nobody classified (a bug, a failing store), and returns
+        the seconds to rest."""
         self.direction = direction
         self.deliverer = deliverer
+        self.queue = queue  # the rows to send, and the mark that says the outbox moved
         self.writer = writer
         self.clock = clock
         self.on_trouble = on_trouble
@@ -75,9 +82,8 @@ class Lane:
         self.workers = workers
         self.heavy_workers = min(heavy_workers, workers)
         self.monotonic = monotonic
-        self.on_done: Callable[[], None] = lambda: None  # told after each send ends (the engine wakes others)
-        # told of an error nobody classified (a bug, a failing store); returns the seconds to rest
-        self.on_crash: Callable[[Exception], float] = self._crashed
+        self.on_done = on_done or (lambda: None)
+        self.on_crash = on_crash or self._crashed
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{direction}")
         self._flights: dict[int, Flight] = {}  # contact id -> its send in flight
         self._lock = threading.Lock()
@@ -124,7 +130,7 @@ class Lane:
         while not stop.is_set():
             self._changed.clear()
             try:
-                if quiet is not None and quiet.holds(self.deliverer.store.outbox_mark(), self.clock()):
+                if quiet is not None and quiet.holds(self.queue.outbox_mark(), self.clock()):
                     wait = quiet.wait(self.clock())
                 else:
                     quiet = None
@@ -163,7 +169,7 @@ class Lane:
         heavy_free = self.heavy_workers - sum(f.heavy for f in busy.values())
         history_free = HISTORY_WORKERS - sum(f.history for f in busy.values())
         # More heads than free workers: some may be attachments while the attachment workers are all taken.
-        heads = self.deliverer.store.due_heads(self.direction, self.clock(), limit=free + WORKERS, exclude=busy)
+        heads = self.queue.due_heads(self.direction, self.clock(), limit=free + WORKERS, exclude=busy)
         if inline and len(heads) == 1 and not busy:
             (row,) = heads
             self._flights[row.contact_id] = Flight(
@@ -235,8 +241,8 @@ class Lane:
             return min(resting, RECHECK), None
         with self._lock:
             busy: Collection[int] = list(self._flights)
-        mark = self.deliverer.store.outbox_mark()  # read first: a row queued after it moves it
-        quiet = Quiet(mark, self.deliverer.store.next_due_head(self.direction, exclude=busy))
+        mark = self.queue.outbox_mark()  # read first: a row queued after it moves it
+        quiet = Quiet(mark, self.queue.next_due_head(self.direction, exclude=busy))
         return quiet.wait(self.clock()), quiet
 
 
