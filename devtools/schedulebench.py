@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.daemonbench import percentile
+from devtools.drive import Drive
 from devtools.scenario import seed_mapped
 from zfsync.config import Settings, from_mapping
 from zfsync.domain import ZaloTokens
@@ -49,16 +50,17 @@ def schedule_run(mapped: int, active: int, minutes: int, naive: bool, workdir: P
         session_for(fc, "http://freshchat.sim"),
         sleep=clock.advance,
     )
-    engine = build_engine(settings, store, clients.zalo, clients.freshchat, clock)
+    engine = build_engine(settings, store, clients.zalo, clients.freshchat, clock, lane_threads=False)
     if naive:
         r = engine.freshchat_reader
         engine.freshchat_reader = NaiveReader(r.fc, store, clock, r.intervals, r.rules)
-    engine.zalo_cycle()
+    drive = Drive(settings, store, engine)
+    drive.zalo()
     seed_mapped(store, zalo, fc, mapped - active, last_activity_at=clock() - 2 * 86_400)
     hot = seed_mapped(store, zalo, fc, active, last_activity_at=clock() - 2 * 86_400, start=mapped)
     for user_id in hot:
         zalo.add_customer_message(user_id, text="cần hỗ trợ")
-    engine.zalo_cycle()
+    drive.zalo()
     fc.requests.clear()
     first_minute = 0
     written: dict[str, float] = {}
@@ -69,7 +71,7 @@ def schedule_run(mapped: int, active: int, minutes: int, naive: bool, workdir: P
                 text = f"reply {second} {user_id}"
                 fc.add_agent_message(conversations[user_id], text, actor_id=AGENT_ID)
                 written[text] = clock()
-        engine.freshchat_cycle()
+        drive.freshchat()
         clock.now += 1.0
         if second == 59:
             first_minute = sum(fc.requests.values())  # spent partly from the bucket saved up at start

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from devtools import pgcluster
+from devtools.drive import Drive
 from zfsync import i18n
 from zfsync.config import Settings, from_mapping
 from zfsync.domain import ZaloTokens
@@ -47,7 +48,7 @@ def make_settings(zalo_url: str, freshchat_url: str, store_path: Path, store_url
 
 @dataclass
 class Bridge:
-    """Both simulators, a store and an engine whose cycles the test runs by hand."""
+    """Both simulators, a store and an engine, driven by hand through the daemon's own steps (`drive`)."""
 
     zalo: ZaloSim
     fc: FreshChatSim
@@ -58,6 +59,14 @@ class Bridge:
     store: Store
     engine: Engine
     in_process: bool = False  # the simulators are reached without sockets
+    driven: Drive | None = None
+
+    @property
+    def drive(self) -> Drive:
+        """The daemon's steps over this engine, run in the test's thread."""
+        if self.driven is None or self.driven.engine is not self.engine or self.driven.steps.store is not self.store:
+            self.driven = Drive(self.settings, self.store, self.engine)
+        return self.driven
 
     def restart(self) -> None:
         """What a daemon restart keeps: the database file, nothing in memory."""
@@ -74,9 +83,9 @@ class Bridge:
 
     def cycle(self, times: int = 1) -> None:
         for _ in range(times):
-            self.engine.zalo_cycle()
+            self.drive.zalo()
             self.clock.advance(self.settings.freshchat.hot_interval)
-            self.engine.freshchat_cycle()
+            self.drive.freshchat()
 
     def settle(self, rounds: int = 8, step: float = 5.0) -> None:
         """Run cycles, moving the clock past any backoff, until nothing is left to do."""
@@ -128,7 +137,7 @@ def make_engine(b: Bridge, sleep: Callable[[float], None] | None = None) -> Engi
     """The engine over the bridge's store; a quota that must wait moves the fake clock (or calls ``sleep``)."""
     sessions = (session_for(b.zalo, b.zalo_url), session_for(b.fc, b.fc_url)) if b.in_process else (None, None)
     clients = build_clients(b.settings, b.store, b.clock, *sessions, sleep=sleep or b.clock.advance)
-    return build_engine(b.settings, b.store, clients.zalo, clients.freshchat, b.clock)
+    return build_engine(b.settings, b.store, clients.zalo, clients.freshchat, b.clock, lane_threads=False)
 
 
 def open_store(settings: Settings) -> Store:

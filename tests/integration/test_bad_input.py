@@ -102,7 +102,7 @@ def test_a_row_that_cannot_be_identified_is_warned_about_once_in_a_minute_of_pol
     for n in range(30):  # a minute of polls, two seconds apart
         if n % 10 == 0:
             b.zalo.add_customer_message(user, "Khách", text=f"tin {n}")
-        b.engine.zalo_cycle()
+        b.drive.zalo()
         b.clock.advance(2)
     events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
     assert events.count("zalo_row_malformed") == 1

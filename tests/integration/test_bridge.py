@@ -124,7 +124,7 @@ def test_crash_after_freshchat_accepted_a_post_is_reconciled_not_reposted(bridge
     bridge.zalo.add_customer_message(KHANH, "Minh Khánh", text="second")
     monkeypatch.setattr(bridge.store, "finish_sent", lambda *a, **k: (_ for _ in ()).throw(SystemExit()))
     with contextlib.suppress(SystemExit):
-        bridge.engine.zalo_cycle()
+        bridge.drive.zalo()
     monkeypatch.undo()
     bridge.restart()
     bridge.settle()

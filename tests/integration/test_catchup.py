@@ -127,7 +127,7 @@ def test_a_kill_between_capped_scans_resumes_where_it_stopped(bridge, two_ids):
     for i in range(30):
         for n in range(3):
             bridge.zalo.add_customer_message(user_id(n), f"Khách {n}", text=f"u{n} m{i}")
-    bridge.engine.zalo_cycle()  # reads two pages of the backlog, then "dies"
+    bridge.drive.zalo()  # reads two pages of the backlog, then "dies"
     bridge.restart()
     bridge.settle(rounds=4)
     for n in range(3):

@@ -81,7 +81,7 @@ def test_same_millisecond_messages_arrive_in_feed_order_across_restarts(quick_br
     # The third post fails; the daemon restarts between every cycle, as after a kill.
     b.fc.faults.append(Fault("/v2/conversations/", "status", code=503, count=1))
     for _ in range(6):
-        b.engine.zalo_cycle()
+        b.drive.zalo()
         b.restart()
         b.clock.advance(5)
     assert texts(b.customer_messages(KHANH)) == written

@@ -119,7 +119,7 @@ def test_a_dripping_download_ends_at_its_deadline_and_holds_back_no_one(bridge, 
     b.zalo.add_customer_message(LAN, "Lan", text="tôi không phải chờ")
     polled = b.engine.poll_zalo()
     assert polled.queued == 2 and b.zalo.requests.get(url.split(b.zalo_url)[1], 0) == 0  # polls never download
-    b.engine.deliver("z2f")
+    b.drive.deliver("z2f")
     assert texts(b.customer_messages(LAN))[-1] == "tôi không phải chờ"
     b.zalo.faults.clear()
     b.settle(rounds=4)

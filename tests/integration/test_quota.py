@@ -50,7 +50,7 @@ def test_an_agent_reply_is_sent_while_a_catch_up_is_using_the_zalo_budget(quick_
     catch_up.start()
     assert catching_up.wait(10), "the catch-up never had to wait for the budget"
     b.fc.add_agent_message(conversation, "Dạ, shop trả lời ngay ạ", actor_id=AGENT_ID)
-    b.engine.freshchat_cycle()  # reads FreshChat, then sends on Zalo at send priority
+    b.drive.freshchat()  # reads FreshChat, then sends on Zalo at send priority
     assert b.sent_to(CUSTOMER) == ["Dạ, shop trả lời ngay ạ"]
     assert catch_up.is_alive()  # the catch-up is still waiting for the budget: the reply went first
     go_on.set()
@@ -87,7 +87,7 @@ def test_a_refusal_waits_for_the_minute_to_end_then_everything_goes_through(quic
     for n in range(20):  # about 25 reads to catch up: more than a minute allows
         b.zalo.add_customer_message(f"84{9_200_000_000_000_000 + n:017d}", "K", text=f"tin {n}")
     quota = b.engine.zalo.quota
-    b.engine.zalo_cycle()
+    b.drive.zalo()
     assert b.zalo.quota.refused == 1
     assert b.store.health()["zalo"]["state"] == "RATE_LIMITED"
     # What the refusal taught: fewer than were made in that minute. Calls then wait for the minute's end,

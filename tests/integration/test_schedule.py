@@ -24,7 +24,7 @@ def test_ten_thousand_mapped_twenty_active_stays_under_budget_and_active_stay_fa
     active = seed_mapped(b.store, b.zalo, b.fc, 20, last_activity_at=b.clock() - 3 * 86_400, start=10_000)
     for user_id in active:  # twenty customers write now: their conversations turn hot
         b.zalo.add_customer_message(user_id, text="cần hỗ trợ")
-    b.engine.zalo_cycle()
+    b.drive.zalo()
 
     per_minute: list[int] = []
     replies: dict[str, float] = {}  # reply text -> when the agent wrote it
@@ -36,7 +36,7 @@ def test_ten_thousand_mapped_twenty_active_stays_under_budget_and_active_stay_fa
                     text = f"reply {minute}:{second} to {user_id}"
                     b.fc.add_agent_message(b.conversation_of(user_id), text, actor_id=AGENT_ID)
                     replies[text] = b.clock()
-            b.engine.freshchat_cycle()
+            b.drive.freshchat()
             b.clock.advance(1.0)
         per_minute.append(fc_requests(b) - before)
 
@@ -55,7 +55,7 @@ def test_a_new_zalo_message_makes_a_cold_conversation_hot_at_once(quick_bridge):
     b = quick_bridge
     (user_id,) = seed_mapped(b.store, b.zalo, b.fc, 1, last_activity_at=b.clock() - 86_400)
     b.zalo.add_customer_message(user_id, text="alo")
-    b.engine.zalo_cycle()
+    b.drive.zalo()
     conversation = b.store.current_conversation(b.store.contact(user_id).id)
     assert conversation.next_poll_at <= b.clock()
 
@@ -64,7 +64,7 @@ def test_customers_outside_the_window_only_get_the_slow_sweep(quick_bridge):
     b = quick_bridge
     seed_mapped(b.store, b.zalo, b.fc, 50, last_activity_at=b.clock() - 30 * 86_400)
     for _ in range(3600):
-        b.engine.freshchat_cycle()
+        b.drive.freshchat()
         b.clock.advance(1.0)
     # 50 conversations, swept every 6 hours: one poll each in the hour, not 50 x 360.
     assert fc_requests(b) <= 60

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.drive import Drive
 from tests.conftest import make_settings
 from zfsync.domain import Kind, TextPart, ZaloTokens
 from zfsync.errors import PermanentError
@@ -29,17 +30,21 @@ class World:
     engine: Engine
     settings: object
 
+    @property
+    def drive(self) -> Drive:
+        return Drive(self.settings, self.store, self.engine)  # type: ignore[arg-type]
+
     def cycle(self, times: int = 1) -> None:
         for _ in range(times):
-            self.engine.zalo_cycle()
+            self.drive.zalo()
             self.clock.advance(2)
-            self.engine.freshchat_cycle()
+            self.drive.freshchat()
             self.clock.advance(3)
 
     def restart(self) -> None:
         self.store.close()
         self.store = Store.open(self.settings.store_path)  # type: ignore[attr-defined]
-        self.engine = build_engine(self.settings, self.store, self.zalo, self.fc, self.clock)  # type: ignore[arg-type]
+        self.engine = build_engine(self.settings, self.store, self.zalo, self.fc, self.clock, lane_threads=False)  # type: ignore[arg-type]
 
     def customer_texts(self, user_id: str) -> list[str]:
         user = next((u for u in self.fc.users.values() if u.reference_id == f"zalo-{user_id}"), None)
@@ -81,7 +86,7 @@ def world(tmp_path: Path) -> World:
     settings = make_settings("http://zalo.fake", "http://freshchat.fake", tmp_path / "zfsync.db")
     store = Store.open(settings.store_path)
     store.save_tokens(ZaloTokens("a", "r", 90_000), clock())
-    world = World(zalo, fc, store, clock, build_engine(settings, store, zalo, fc, clock), settings)  # type: ignore[arg-type]
+    world = World(zalo, fc, store, clock, build_engine(settings, store, zalo, fc, clock, lane_threads=False), settings)  # type: ignore[arg-type]
     world.cycle()  # the first cycle takes what the feed holds as history
     return world
 
@@ -160,7 +165,7 @@ def test_a_crash_after_zalo_accepted_a_send_is_reconciled_not_resent(world, monk
     world.fc.agent_writes(world.conversation_of(KHANH), "chỉ một lần")
     world.engine.poll_freshchat()
     with pytest.raises(Killed):
-        world.engine.deliver("f2z")
+        world.drive.deliver("f2z")
     monkeypatch.setattr(world.zalo, "send_text", real_send)
     world.restart()
     world.cycle(3)

@@ -115,6 +115,15 @@ def lane_of(store: Store, writer: Writer, clock: Clock, **kwargs) -> tuple[Lane,
     return lane, troubles
 
 
+def delivered(lane: Lane) -> int:
+    """The lane's turns until one starts nothing (the daemon's `serve` takes the same, with threads);
+    returns the sends made."""
+    before = lane.sent
+    while lane.turn().begun:
+        pass
+    return lane.sent - before
+
+
 def serving(lane: Lane) -> threading.Event:
     stop = threading.Event()
     threading.Thread(target=lane.serve, args=(stop,), daemon=True).start()
@@ -160,14 +169,14 @@ def test_attachments_hold_at_most_their_share_of_the_workers_and_texts_still_go(
     lane.close()
 
 
-def test_drain_returns_once_nothing_is_due_and_nothing_in_flight(store):
+def test_turns_deliver_what_is_due_and_stop_at_what_is_not(store):
     writer, clock = Writer(), Clock()
     for n in range(20):
         queue(store, f"u{n}", (f"m{n}a", "text"), (f"m{n}b", "text"))
     queue(store, "later", ("l1", "text"), at=clock.now + 60)
     store.postpone(store.due_heads(Z2F, 2000.0, 100)[-1].id, clock.now + 60, "", "", outcome_unknown=False)
-    lane, _ = lane_of(store, writer, clock)
-    assert lane.drain() == 40
+    lane, _ = lane_of(store, writer, clock, threads=False)
+    assert delivered(lane) == 40
     assert len(writer.done) == 40 and lane.flights() == []
 
 
@@ -175,8 +184,8 @@ def test_a_side_refusing_pauses_the_lane_and_the_rows_wait(store):
     writer, clock = Writer(refuse={"a1"}), Clock()
     queue(store, "a", ("a1", "text"))
     queue(store, "b", ("b1", "text"), at=100.0)
-    lane, troubles = lane_of(store, writer, clock, workers=1)
-    lane.drain()
+    lane, troubles = lane_of(store, writer, clock, workers=1, threads=False)
+    delivered(lane)
     assert [type(t) for t in troubles] == [RateLimited]
     assert writer.started == ["a1"]  # paused: b1 waits with the rest until the side takes requests again
     # a1 is put back, to be tried again once the side's wait is over
@@ -186,21 +195,23 @@ def test_a_side_refusing_pauses_the_lane_and_the_rows_wait(store):
 
 def test_an_idle_lane_sleeps_until_the_next_row_falls_due(store):
     writer, clock = Writer(), Clock()
-    lane, _ = lane_of(store, writer, clock)
-    wait, quiet = lane._idle_look()
+    lane, _ = lane_of(store, writer, clock, threads=False)
+    turn = lane.turn()
+    wait, quiet = turn.wait, turn.quiet
     assert wait == 5.0  # nothing waits: look again now and then (rows another process queued)
     assert quiet is not None and quiet.holds(store.outbox_mark(), clock.now)
     queue(store, "a", ("a1", "text"))
     assert not quiet.holds(store.outbox_mark(), clock.now)  # a row queued, by whoever: look at the queue
     (head,) = store.due_heads(Z2F, clock.now, 10)
     store.postpone(head.id, clock.now + 3.0, "busy", "", outcome_unknown=False)
-    wait, quiet = lane._idle_look()
+    turn = lane.turn()
+    wait, quiet = turn.wait, turn.quiet
     assert wait == pytest.approx(3.0) and quiet is not None
     assert quiet.holds(store.outbox_mark(), clock.now + 2.9)
     assert not quiet.holds(store.outbox_mark(), clock.now + 3.0)  # the row falls due
     store.requeue_open([head.id])  # an operator's `zfsync requeue`, from another process
     assert not quiet.holds(store.outbox_mark(), clock.now)
-    assert lane.drain() == 1
+    assert delivered(lane) == 1
 
 
 @pytest.mark.parametrize(
@@ -227,9 +238,10 @@ def test_a_crash_of_the_writer_rests_the_lane_instead_of_spinning(store):
 
     clock = Clock()
     queue(store, "a", ("a1", "text"))
-    lane, _ = lane_of(store, Broken(), clock)
-    lane.drain()
-    assert lane._resting() > 0  # the row stays claimed, to be reconciled, and the lane waits a while
+    lane, _ = lane_of(store, Broken(), clock, threads=False)
+    assert lane.turn().begun == 1
+    rest = lane.turn()
+    assert rest.begun == 0 and rest.wait > 0  # the lane waits a while, and the row stays claimed, to be reconciled
     assert store.due_heads(Z2F, clock.now, 10)[0].status == "sending"
 
 
@@ -263,15 +275,15 @@ def test_imported_history_holds_at_most_its_workers_and_live_messages_pass_it(st
 def test_a_history_send_without_room_goes_back_in_line_uncounted(store):
     writer, clock = Writer(no_room={"k0"}), Clock()
     imported(store, "u", "k0", "k1")
-    lane, troubles = lane_of(store, writer, clock)
-    assert lane.drain() == 0
+    lane, troubles = lane_of(store, writer, clock, threads=False)
+    assert delivered(lane) == 0
     row = next(r for r in store.open_rows() if r.last_error)  # k0; k1 waits behind it
     assert (row.status, row.attempts, troubles) == ("pending", 0, [])
     assert "waiting for room" in row.last_error
     assert store.due_heads(Z2F, clock(), 10) == []  # it comes back in two seconds, not at once
     writer.no_room.clear()
     clock.now += 2.0
-    assert lane.drain() == 2 and writer.done == ["k0", "k1"]
+    assert delivered(lane) == 2 and writer.done == ["k0", "k1"]
 
 
 def test_a_serving_lane_with_nothing_due_reads_the_mark_not_the_queue(store, monkeypatch):

@@ -85,6 +85,7 @@ def build_engine(
     clock: Callable[[], float],
     monotonic: Callable[[], float] | None = None,
     on_lane_crash: Callable[[str, Exception], float] | None = None,
+    lane_threads: bool = True,
 ) -> Engine:
     """The engine over ``store`` and the two sides; tests pass one fake clock for both clocks, the daemon
     passes time.time and time.monotonic."""
@@ -147,7 +148,9 @@ def build_engine(
         unanswered=Unanswered(freshchat, store, clock, sync.unanswered_minutes, monotonic or clock),
         history=history.HistoryImporter(zalo, store, clock),
     )
-    return Engine(store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic, on_lane_crash)
+    return Engine(
+        store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic, on_lane_crash, lane_threads
+    )
 
 
 def upgrade_payloads(store: Store) -> int:

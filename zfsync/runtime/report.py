@@ -49,7 +49,8 @@ class Reporter:
         health: dict = {}
         try:
             self.store.set_state(HEARTBEAT_KEY, f"{time.time():.3f}")
-            self.store_watch.worked()
+            if not self.store_watch.down:  # back only once a loop's whole cycle went through (`Steps`)
+                self.store_watch.worked()
             if self.running:
                 self.note(QUOTA_KEY, json.dumps(self.engine.quotas()))
                 self.note_slow()

@@ -135,11 +135,17 @@ class Steps:
                 log.exception("cycle_crashed", loop=loop)
                 return
             self.store_watch.failed(exc, loop)
+        else:
+            if self.store_watch.down:
+                self.store_watch.worked()  # a whole cycle's writes went through: the store is back
         self.progress[loop] = time.monotonic()
 
     def store_takes_writes(self, loop: str) -> bool:
         """While the store refuses writes, a poll would read what it cannot record: try one small write
-        first, and poll only once it goes through. The loop is alive either way."""
+        first, and poll only once it goes through. The loop is alive either way. The store counts as back
+        only once a whole cycle's writes went through (`run_cycle`): a full disk takes a small write and
+        refuses the next message, and a watch that believed the small one would say "failing" and
+        "recovered" at every poll."""
         if not self.store_watch.down:
             return True
         try:
@@ -150,7 +156,6 @@ class Steps:
             self.store_watch.failed(exc, loop)
             self.progress[loop] = time.monotonic()
             return False
-        self.store_watch.worked()
         return True
 
     def healthy(self) -> bool:

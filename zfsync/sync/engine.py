@@ -1,12 +1,12 @@
 """The steps the daemon runs, and the side health they record.
 
 `poll_zalo` reads Zalo and queues customer messages; `poll_freshchat` reads the due FreshChat
-conversations and queues agent replies; `deliver(direction)` sends what is queued. Polls and deliveries
-run as separate jobs, so a slow download or upload never holds back reading either side (and the
+conversations and queues agent replies; each direction's `Lane` sends what is queued. Polls and
+deliveries run as separate jobs, so a slow download or upload never holds back reading either side (and the
 watchdog, which watches the polls, never restarts the service for a delivery in progress).
 Each direction's deliveries run in a `Lane`: the daemon serves both lanes continuously, and a poll that
-queued rows wakes them at once. `zalo_cycle` and `freshchat_cycle` run a poll and drain its deliveries in
-one go, for tests and benchmarks.
+queued rows wakes them at once. Tests and benchmarks run the daemon's own steps
+(`zfsync.runtime.steps`), one after another (devtools/drive.py).
 Each step does a bounded amount of work and never raises for a remote failure: it records the side's
 state for `zfsync status` and returns.
 
@@ -103,9 +103,11 @@ class Engine:
         clock: Callable[[], float],
         monotonic: Callable[[], float] | None = None,
         on_lane_crash: Callable[[str, Exception], float] | None = None,
+        lane_threads: bool = True,
     ):
         """``on_lane_crash(direction, error)``: a send died of an error nobody classified (a bug, a failing
-        store); returns the seconds its lane rests (default: log it, rest `CRASH_PAUSE`)."""
+        store); returns the seconds its lane rests (default: log it, rest `CRASH_PAUSE`). ``lane_threads``:
+        the lanes send on worker threads (the daemon), or in the thread that takes their turn (tests)."""
         self.store = store
         self.clock = clock
         # Tests pass one fake clock for both; the daemon passes time.time and time.monotonic.
@@ -130,6 +132,7 @@ class Engine:
         # makes their conversation due, so it is polled for an answer at once).
         self.activity = threading.Event()
         self.on_lane_crash = on_lane_crash
+        self.lane_threads = lane_threads
         self.lanes: dict[str, Lane] = {
             Z2F: self._lane(Z2F, self.freshchat_writer, "freshchat"),
             F2Z: self._lane(F2Z, self.zalo_writer, "zalo"),
@@ -148,6 +151,7 @@ class Engine:
             monotonic=self.monotonic,
             on_done=self._sent_one,
             on_crash=functools.partial(crashed, direction) if crashed is not None else None,
+            threads=self.lane_threads,
         )
 
     def _sent_one(self) -> None:
@@ -155,22 +159,6 @@ class Engine:
         self.lanes[Z2F].wake()
         self.lanes[F2Z].wake()
         self.activity.set()
-
-    def zalo_cycle(self) -> CycleResult:
-        """Read Zalo, read a few customers' history when an import was asked for, deliver customer messages
-        to FreshChat, then refresh a few day-old profiles."""
-        result = self.poll_zalo()
-        result.queued += self.import_history()
-        result.delivered = self.deliver(Z2F).delivered
-        self.refresh_profiles()
-        return result
-
-    def freshchat_cycle(self) -> CycleResult:
-        """Read the due FreshChat conversations, then deliver agent replies to Zalo."""
-        result = self.poll_freshchat()
-        result.delivered = self.deliver(F2Z).delivered
-        self.ask_assignees()
-        return result
 
     def ask_assignees(self) -> None:
         """Whether the customers left waiting were assigned meanwhile (`Unanswered` paces itself)."""
@@ -225,11 +213,6 @@ class Engine:
             self._contacted_freshchat = True
         self.freshchat_writer.check_routes_due()  # a wrong route is skipped and shown, never followed
         return self.freshchat_reader.poll_due()
-
-    def deliver(self, direction: str) -> CycleResult:
-        """Send the rows of ``direction`` due now, and return once none is in flight (tests, benchmarks;
-        the daemon serves the lanes instead)."""
-        return CycleResult(ok=True, delivered=self.lanes[direction].drain())
 
     def refresh_profiles(self) -> None:
         """Refresh a few day-old profiles, when Zalo is not left alone (`ProfileRefresher` paces itself)."""

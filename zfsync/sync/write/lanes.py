@@ -7,8 +7,10 @@ worker, never the others. Attachment work (a download, then an upload) may hold 
 of them: texts never queue behind media. Imported history (`zfsync.sync.read.history`) holds at most
 `HISTORY_WORKERS`, spent at the budget's lowest priority: live messages never queue behind it.
 
-The daemon runs a lane with `serve`, which sleeps until a row falls due, a poll queues rows (`wake`) or a
-send ends. Tests and benchmarks run `drain`: deliver what is due now and return once nothing is in flight.
+The daemon runs a lane with `serve`: one `turn` after another (a look at the queue that starts what is
+due), sleeping in between until a row falls due, a poll queues rows (`wake`) or a send ends. Tests and
+benchmarks call the same `turn` on a lane without threads (``threads=False``), whose sends run in the
+caller's thread: what is due is delivered when the turn returns.
 """
 
 from __future__ import annotations
@@ -34,10 +36,19 @@ WORKERS = 8  # sends in flight at once per direction, each to a different contac
 HEAVY_WORKERS = 4  # of them, at most this many copying attachments
 HISTORY_WORKERS = 2  # and at most this many posting imported history ...
 HISTORY_PATIENCE = 6.0  # ... each waiting at most this long for room (its share comes every 60 / (10 % of the limit) s)
-MAX_ROWS_PER_DRAIN = 500  # a drain is bounded; the next one carries on
 RECHECK = 5.0  # seconds at most between two looks at what is due (rows another process may have queued)
 CRASH_PAUSE = 5.0  # seconds a lane rests after an error nobody classified (a bug, a failing store)
 SLOW = 60.0  # seconds in flight after which a delivery is shown in `zfsync status`
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one look at the queue did: ``begun`` sends started (done, on a lane without threads); with
+    none, ``wait`` seconds until another look is worth it, and what this one found (``quiet``)."""
+
+    begun: int
+    wait: float = 0.0
+    quiet: Quiet | None = None
 
 
 @dataclass(frozen=True)
@@ -67,11 +78,13 @@ class Lane:
         monotonic: Callable[[], float] = time.monotonic,
         on_done: Callable[[], None] | None = None,
         on_crash: Callable[[Exception], float] | None = None,
+        threads: bool = True,
     ):
         """``paused_for()``: seconds the lane's side is still left alone (after a refusal); ``on_trouble``
         is told of a refusal that concerns the whole side; ``on_done`` after each send ends (the engine
         wakes the others); ``on_crash`` of an error nobody classified (a bug, a failing store), and returns
-        the seconds to rest."""
+        the seconds to rest; ``threads``: sends run on the lane's workers (the daemon), or in the thread
+        that takes the turn (tests, benchmarks)."""
         self.direction = direction
         self.deliverer = deliverer
         self.queue = queue  # the rows to send, and the mark that says the outbox moved
@@ -82,6 +95,7 @@ class Lane:
         self.workers = workers
         self.heavy_workers = min(heavy_workers, workers)
         self.monotonic = monotonic
+        self.threads = threads
         self.on_done = on_done or (lambda: None)
         self.on_crash = on_crash or self._crashed
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{direction}")
@@ -89,8 +103,8 @@ class Lane:
         self._lock = threading.Lock()
         self._changed = threading.Event()
         self._rest_until = 0.0  # monotonic: after a crash, the lane rests until then
-        self._sent = 0
-        self._fatal: BaseException | None = None  # not an Exception (a test's simulated kill): ends a drain
+        self.sent = 0  # sends made: what a benchmark counts
+        self._fatal: BaseException | None = None  # not an Exception (a test's simulated kill): ends the turn
 
     def wake(self) -> None:
         """Rows may have been queued: look at what is due now."""
@@ -102,42 +116,35 @@ class Lane:
 
     # --- running -----------------------------------------------------------------------------------
 
-    def drain(self, max_rows: int = MAX_ROWS_PER_DRAIN) -> int:
-        """Deliver the rows due now, each worker taking the next as soon as it is free; returns how many
-        were sent once nothing is in flight."""
-        sent_before, started = self._sent, 0
-        while True:
-            self._changed.clear()
-            with self._lock:
-                busy = bool(self._flights)  # looked at first: a send ending after this look wakes us
-            fatal = self._fatal
-            begun, _ = self._dispatch(inline=not busy) if started < max_rows and fatal is None else (0, False)
-            started += begun
-            if not begun and not busy:
-                if fatal is not None:
-                    self._fatal = None
-                    raise fatal  # what stands for the process dying (a test's kill) dies the drain too
-                return self._sent - sent_before
-            if not begun:
-                self._changed.wait()  # a send ends
+    def turn(self, quiet: Quiet | None = None) -> Turn:
+        """One look at the queue: start the due heads that free workers may take. After a look that found
+        nothing due (``quiet``), the queue is read again only once the outbox's mark moved (rows queued by
+        a part of the daemon that does not wake the lane, or by another process) or its next row fell due;
+        the mark costs two index lookups, the queue a grouped pass over the open rows."""
+        if quiet is not None and quiet.holds(self.queue.outbox_mark(), self.clock()):
+            return Turn(0, quiet.wait(self.clock()), quiet)
+        begun, blocked = self._dispatch()
+        fatal, self._fatal = self._fatal, None
+        if fatal is not None and not self.threads:
+            raise fatal  # what stands for the process dying (a test's kill) ends the turn too
+        if begun:
+            return Turn(begun)
+        if blocked:
+            return Turn(0, RECHECK)
+        wait, found = self._idle_look()
+        return Turn(0, wait, found)
 
     def serve(self, stop: threading.Event) -> None:
-        """Deliver until ``stop`` is set, sleeping while nothing is due. After a look that found nothing
-        due, the lane reads the queue again only when it is woken, when the next row falls due, or when
-        the outbox's mark moved (rows queued by a part of the daemon that does not wake it, or by another
-        process); the mark costs two index lookups, the queue a grouped pass over the open rows."""
+        """Deliver until ``stop`` is set: one `turn` after another, sleeping while nothing is due."""
         quiet: Quiet | None = None
         while not stop.is_set():
             self._changed.clear()
             try:
-                if quiet is not None and quiet.holds(self.queue.outbox_mark(), self.clock()):
-                    wait = quiet.wait(self.clock())
-                else:
+                turn = self.turn(quiet)
+                if turn.begun:
                     quiet = None
-                    begun, blocked = self._dispatch()
-                    if begun:
-                        continue
-                    wait, quiet = (RECHECK, None) if blocked else self._idle_look()
+                    continue
+                wait, quiet = turn.wait, turn.quiet
             except Exception as exc:
                 quiet = None
                 wait = self.on_crash(exc)
@@ -154,11 +161,9 @@ class Lane:
     def _resting(self) -> float:
         return max(self.paused_for(), self._rest_until - self.monotonic(), 0.0)
 
-    def _dispatch(self, inline: bool = False) -> tuple[int, bool]:
+    def _dispatch(self) -> tuple[int, bool]:
         """Start the due heads that free workers may take; returns how many began, and whether a due head
-        had to wait for a worker (it starts when a send ends, which wakes the lane). ``inline``: a lone
-        head with nothing else in flight is delivered in this thread (a drain of one customer's backlog
-        then pays no hand-over between threads per message)."""
+        had to wait for a worker (it starts when a send ends, which wakes the lane)."""
         if self._resting() > 0:
             return 0, False
         with self._lock:
@@ -170,13 +175,6 @@ class Lane:
         history_free = HISTORY_WORKERS - sum(f.history for f in busy.values())
         # More heads than free workers: some may be attachments while the attachment workers are all taken.
         heads = self.queue.due_heads(self.direction, self.clock(), limit=free + WORKERS, exclude=busy)
-        if inline and len(heads) == 1 and not busy:
-            (row,) = heads
-            self._flights[row.contact_id] = Flight(
-                row.id, row.contact_id, row.kind, False, self.monotonic(), row.history
-            )
-            self._fly(row)
-            return 1, False
         begun, blocked = 0, False
         for row in heads:
             if begun >= free:
@@ -198,6 +196,9 @@ class Lane:
         flight = Flight(row.id, row.contact_id, row.kind, heavy, self.monotonic(), row.history)
         with self._lock:
             self._flights[row.contact_id] = flight
+        if not self.threads:
+            self._fly(row)
+            return
         try:
             self._pool.submit(self._fly, row)
         except RuntimeError:  # the pool is shut down: the daemon is stopping
@@ -214,7 +215,7 @@ class Lane:
             ):
                 sent = self.deliverer.deliver(self.direction, row, self.writer)
             with self._lock:
-                self._sent += sent
+                self.sent += sent
         except (RateLimited, AuthError) as exc:
             self.on_trouble(exc)  # the whole side's trouble: it is paused, and this row waits with the rest
         except Stopping:
