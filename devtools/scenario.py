@@ -46,7 +46,7 @@ def seed_mapped(
             zalo.users[user_id] = {"display_name": f"Khách {user_id[-5:]}", "avatar": "", "last_interaction": time_ms}
             fc_user = f"fcu-{user_id}"
             fc.users[fc_user] = {"id": fc_user, "reference_id": reference_id(user_id), "first_name": user_id}
-            conversation_of[user_id] = fc._create_conversation(fc_user, CHANNEL_ID, [])["conversation_id"]
+            conversation_of[user_id] = fc.open_conversation(fc_user, CHANNEL_ID, [])["conversation_id"]
     for user_id in ids[-in_feed:] if in_feed else []:
         zalo.add_customer_message(user_id, text="Cảm ơn shop", time=time_ms)
     now = time.time()

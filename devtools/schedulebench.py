@@ -64,7 +64,7 @@ def schedule_run(mapped: int, active: int, minutes: int, naive: bool, workdir: P
     fc.requests.clear()
     first_minute = 0
     written: dict[str, float] = {}
-    conversations = {u: fc._latest_of(f"fcu-{u}") or "" for u in hot}  # seeded: each has one
+    conversations = {u: fc.latest_of(f"fcu-{u}") or "" for u in hot}  # seeded: each has one
     for second in range(minutes * 60):
         if second % 30 == 0:
             for user_id in hot:

@@ -55,7 +55,7 @@ class Traffic:
         fc = self.demo.fc
         with fc.lock:
             # A user whose conversation is not open yet (the daemon died in between) cannot get a reply.
-            conversations = {u["reference_id"][len("zalo-") :]: fc._latest_of(u["id"]) for u in fc.users.values()}
+            conversations = {u["reference_id"][len("zalo-") :]: fc.latest_of(u["id"]) for u in fc.users.values()}
         candidates = [u for u in self.users if conversations.get(u) and self.written[u]]
         if not candidates:
             return False

@@ -203,7 +203,7 @@ def test_new_conversation_in_freshchat_is_adopted_after_not_the_latest(bridge):
     old = bridge.conversation_of(KHANH)
     with bridge.fc.lock:
         user = next(u for u in bridge.fc.users.values() if u["reference_id"] == f"zalo-{KHANH}")
-        newer = bridge.fc._create_conversation(user["id"], bridge.settings.freshchat.channel_id, [])
+        newer = bridge.fc.open_conversation(user["id"], bridge.settings.freshchat.channel_id, [])
     bridge.zalo.add_customer_message(KHANH, "Minh Khánh", text="second")
     bridge.settle()
     with bridge.fc.lock:

@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 
 from zfsync.sim.zalo import ZaloSim
-from zfsync.sync.read import zalo_reader
 from zfsync.sync.write import freshchat_posts
 
 KHANH = "2512007384617209999"
@@ -89,32 +88,32 @@ def test_a_catch_up_cut_short_is_finished_next_cycle_without_reading_the_whole_f
         for n in range(30):
             bridge.zalo.add_customer_message(user_id(n), f"Khách {n}", text=f"u{n} m{i}")
     recorded = 0
-    original = zalo_reader.ZaloReader._record
+    original = bridge.store.record_zalo_messages
 
-    def dying_record(self, user, ordered, baseline, *twins):
+    def dying_record(*args, **kwargs):
         nonlocal recorded
         if recorded == 10:
-            raise Killed
+            raise Killed  # the eleventh customer's messages are never written
         recorded += 1
-        return original(self, user, ordered, baseline, *twins)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(zalo_reader.ZaloReader, "_record", dying_record)
+    monkeypatch.setattr(bridge.store, "record_zalo_messages", dying_record)
     with pytest.raises(Killed):
         bridge.engine.poll_zalo()
-    monkeypatch.setattr(zalo_reader.ZaloReader, "_record", original)
+    monkeypatch.setattr(bridge.store, "record_zalo_messages", original)
     bridge.restart()
     feed_reads = 0
-    real_page = ZaloSim._listrecentchat
+    real_page = ZaloSim.listrecentchat
 
     def counted(self, request):
         nonlocal feed_reads
         feed_reads += 1
         return real_page(self, request)
 
-    monkeypatch.setattr(ZaloSim, "_listrecentchat", counted)
+    monkeypatch.setattr(ZaloSim, "listrecentchat", counted)
     bridge.engine.poll_zalo()
     assert feed_reads == 1  # down to the mark the cut-short cycle left, not the 300 rows again
-    monkeypatch.setattr(ZaloSim, "_listrecentchat", real_page)
+    monkeypatch.setattr(ZaloSim, "listrecentchat", real_page)
     bridge.settle(rounds=3)
     for n in range(30):
         assert texts(bridge.customer_messages(user_id(n))) == [f"u{n} m{i}" for i in range(10)]
@@ -137,7 +136,7 @@ def test_a_kill_between_capped_scans_resumes_where_it_stopped(bridge, two_ids):
 def test_rows_repeated_across_pages_under_live_traffic_are_taken_once(bridge, monkeypatch):
     for i in range(40):
         bridge.zalo.add_customer_message(KHANH, "Minh Khánh", text=f"old{i}")
-    real_page = ZaloSim._listrecentchat
+    real_page = ZaloSim.listrecentchat
     arrivals = iter(range(100))
 
     def page_with_traffic(self, request):
@@ -145,9 +144,9 @@ def test_rows_repeated_across_pages_under_live_traffic_are_taken_once(bridge, mo
         self.add_customer_message(user_id(1), "Live", text=f"live{next(arrivals)}")
         return real_page(self, request)
 
-    monkeypatch.setattr(ZaloSim, "_listrecentchat", page_with_traffic)
+    monkeypatch.setattr(ZaloSim, "listrecentchat", page_with_traffic)
     bridge.cycle()
-    monkeypatch.setattr(ZaloSim, "_listrecentchat", real_page)
+    monkeypatch.setattr(ZaloSim, "listrecentchat", real_page)
     bridge.settle(rounds=2)
     assert texts(bridge.customer_messages(KHANH)) == [f"old{i}" for i in range(40)]
     live = texts(bridge.customer_messages(user_id(1)))
@@ -215,7 +214,7 @@ def test_more_than_a_page_written_while_we_page_keeps_each_customers_order(bridg
     for i in range(15):
         for n in range(2):
             bridge.zalo.add_customer_message(user_id(n), f"Khách {n}", text=f"u{n} m{i}")
-    real_page = ZaloSim._listrecentchat
+    real_page = ZaloSim.listrecentchat
     calls = 0
 
     def page_with_burst(self, request):
@@ -226,7 +225,7 @@ def test_more_than_a_page_written_while_we_page_keeps_each_customers_order(bridg
                 self.add_customer_message(user_id(0), "Khách 0", text=f"u0 m{i}")
         return real_page(self, request)
 
-    monkeypatch.setattr(ZaloSim, "_listrecentchat", page_with_burst)
+    monkeypatch.setattr(ZaloSim, "listrecentchat", page_with_burst)
     bridge.settle(rounds=3)
     assert texts(bridge.customer_messages(user_id(0))) == [f"u0 m{i}" for i in range(15 + burst)]
     assert texts(bridge.customer_messages(user_id(1))) == [f"u1 m{i}" for i in range(15)]

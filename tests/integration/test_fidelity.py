@@ -449,7 +449,7 @@ def test_a_conversation_shifting_while_read_does_not_count_a_photo_twice(quick_b
     for i in range(9):  # the photo is the tenth row, the last of the first page
         b.zalo.add_customer_message(KHANH, "Minh Khánh", text=f"tin {i}")
     b.settle(rounds=2)
-    read = b.zalo._conversation
+    read = b.zalo.conversation_listing
     pages: list[int] = []
 
     def customer_writes_meanwhile(request):
@@ -460,7 +460,7 @@ def test_a_conversation_shifting_while_read_does_not_count_a_photo_twice(quick_b
                 b.zalo.add_customer_message(KHANH, "Minh Khánh", text="tin giữa chừng")
         return answer
 
-    b.zalo._conversation = customer_writes_meanwhile
+    b.zalo.conversation_listing = customer_writes_meanwhile
     second = b.fc.add_media(PNG, "image/png", "hai.png")
     b.fc.faults.append(Fault("/media/", "timeout", count=1))  # the download fails: the row is reconciled
     b.fc.add_agent_message(conversation, parts=[{"image": {"url": second}}])

@@ -17,7 +17,7 @@ from zfsync.sides.priority import Priority
 from zfsync.sim.freshchat import FreshChatSim
 from zfsync.sim.zalo import ZaloSim
 from zfsync.sync.read import history
-from zfsync.sync.write import freshchat_posts, lanes
+from zfsync.sync.write import freshchat_posts
 
 DAY = 86_400
 
@@ -75,19 +75,19 @@ def test_twenty_customers_imported_killed_twice_resumed_live_first_nothing_doubl
     assert b.store.history_import() is not None
     # Killed while reading: the third customer of a step is never recorded.
     calls = 0
-    original_import = history.HistoryImporter._import
+    original_record = b.store.record_history
 
-    def dying_import(self, user, job, baseline):
+    def dying_record(*args, **kwargs):
         nonlocal calls
         calls += 1
         if calls == 2:
-            raise Killed
-        return original_import(self, user, job, baseline)
+            raise Killed  # the customer's history was read, and is never written
+        return original_record(*args, **kwargs)
 
-    monkeypatch.setattr(history.HistoryImporter, "_import", dying_import)
+    monkeypatch.setattr(b.store, "record_history", dying_record)
     with pytest.raises(Killed):
         b.cycle()
-    monkeypatch.setattr(history.HistoryImporter, "_import", original_import)
+    monkeypatch.setattr(b.store, "record_history", original_record)
     b.restart()
     # Killed while posting: FreshChat took the 25th imported message, the store never heard.
     posts = 0
@@ -112,13 +112,13 @@ def test_twenty_customers_imported_killed_twice_resumed_live_first_nothing_doubl
     for user, text in live.items():
         b.zalo.add_customer_message(user, "Khách", text=text)
     started: list[tuple[bool, str]] = []
-    original_start = lanes.Lane._start
+    original_deliver = b.engine.deliverer.deliver
 
-    def recorded_start(self, row, heavy):
+    def recorded_deliver(direction, row, writer):
         started.append((row.history, row.source_id))
-        return original_start(self, row, heavy)
+        return original_deliver(direction, row, writer)
 
-    monkeypatch.setattr(lanes.Lane, "_start", recorded_start)
+    monkeypatch.setattr(b.engine.deliverer, "deliver", recorded_deliver)
     b.cycle()
     # Every live message started before any imported one, and crossed in that one cycle.
     first = [is_history for is_history, _ in started[: len(live)]]

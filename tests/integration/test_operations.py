@@ -58,7 +58,7 @@ def test_a_token_that_expires_in_the_middle_of_a_batch_is_refreshed_once_and_the
     for i in range(25):
         bridge.zalo.add_customer_message(KHANH, "Minh Khánh", text=f"m{i}")
     # Zalo's clock runs ahead of ours: our token looks valid to us, Zalo answers -220 part-way through.
-    real = bridge.zalo._listrecentchat
+    real = bridge.zalo.listrecentchat
     calls = []
 
     def expire_after_first_page(request):
@@ -67,7 +67,7 @@ def test_a_token_that_expires_in_the_middle_of_a_batch_is_refreshed_once_and_the
             bridge.zalo.clock_offset += 26 * 3600
         return real(request)
 
-    bridge.zalo._listrecentchat = expire_after_first_page
+    bridge.zalo.listrecentchat = expire_after_first_page
     bridge.cycle()
     assert texts(bridge.customer_messages(KHANH)) == [f"m{i}" for i in range(25)]
     assert zalo_health(bridge) == OK

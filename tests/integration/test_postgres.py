@@ -84,7 +84,7 @@ def test_migrations_of_daemons_starting_at_once_do_not_collide(pg_url):
 
     def open_one() -> None:
         try:
-            Store(pg_url, pgcluster.PASSWORD)._connect()
+            Store.open(pg_url, pgcluster.PASSWORD).close()
         except Exception as exc:  # pragma: no cover - the failure is what the test reports
             errors.append(exc)
 

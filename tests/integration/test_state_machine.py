@@ -61,7 +61,7 @@ class Bridging(RuleBasedStateMachine):
     def conversation(self, user: str) -> str | None:
         with self.b.fc.lock:
             fc_user = next((u["id"] for u in self.b.fc.users.values() if u["reference_id"] == f"zalo-{user}"), None)
-            return self.b.fc._latest_of(fc_user) if fc_user else None
+            return self.b.fc.latest_of(fc_user) if fc_user else None
 
     # --- rules ---------------------------------------------------------------------------------------
 

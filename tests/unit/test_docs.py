@@ -19,9 +19,7 @@ TEXTS = {path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8") for
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = cli.build_parser()
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(action.choices)
+    return cli.subcommands()
 
 
 def test_the_readme_is_a_front_door():
@@ -49,7 +47,7 @@ def test_every_command_and_flag_named_exists(name):
     for command in re.findall(r"`(?:[^`]*/)?zfsync ([a-z][a-z-]+)", text):
         assert command in commands, f"{name} names `zfsync {command}`, which is no command"
     for command, flags in re.findall(r"`(?:[^`]*/)?zfsync ([a-z][a-z-]+)((?: [^`]*)?)`", text):
-        known = {o for a in commands[command]._actions for o in a.option_strings}
+        known = cli.flags(commands[command])
         for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", flags):
             assert flag in known | {"--config"}, f"{name}: `zfsync {command}` has no {flag}"
 
@@ -69,7 +67,7 @@ def test_every_command_of_the_help_is_in_the_operators_guide():
 
 def test_the_setup_flags_the_guide_lists_are_the_real_ones():
     guide = TEXTS["docs/operating.md"]
-    known = {o for a in subcommands()["setup"]._actions for o in a.option_strings}
+    known = cli.flags(subcommands()["setup"])
     paragraph = guide[guide.index("zfsync setup --non-interactive") :]
     paragraph = paragraph[: paragraph.index("\n\n")]
     named = set(re.findall(r"`(--[a-z-]+)`", paragraph))

@@ -69,7 +69,7 @@ def test_recorded_ids_are_found_by_either_id_whatever_their_count(store: Store, 
     expected = {f"m{i}" if i % 4 else f"a{i}" for i in range(0, count, 2)}
     assert store.recorded_zalo_ids(asked) == expected
     assert store.recorded_zalo_ids(asked[:1]) == expected & set(asked[:1])
-    assert store._ids_among("source_id", []) == set()
+    assert store.recorded_zalo_ids([]) == set()
 
 
 def test_a_contact_that_does_not_exist_is_an_error(store: Store) -> None:

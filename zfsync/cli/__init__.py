@@ -175,6 +175,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    return _parser_and_commands()[0]
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Each command `zfsync --help` lists, with its parser (tests/unit/test_docs.py checks each is documented)."""
+    return dict(_parser_and_commands()[1])
+
+
+def flags(parser: argparse.ArgumentParser) -> set[str]:
+    """The options a command takes, as its help lists them."""
+    return {option for action in parser._actions for option in action.option_strings}
+
+
+def _parser_and_commands() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(
         prog="zfsync",
         description="Bridge a Zalo Official Account and FreshChat by polling both APIs.",
@@ -267,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtt", type=float, default=0.0, help="seconds added to every API request")
     p = add("demo", cmd_demo, "simulators + the real daemon + a scripted conversation, printed as it crosses")
     p.add_argument("--keep", action="store_true", help="keep the demo's temporary folder (config, store, logs)")
-    return parser
+    return parser, dict(sub.choices)
 
 
 # Flags whose value is a token: Zalo's tokens may start with "-", which argparse would read as a flag.

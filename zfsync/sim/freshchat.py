@@ -174,7 +174,7 @@ class FreshChatSim(SimApp):
         conversation["updated_time"] = message["created_time"]
         return message
 
-    def _latest_of(self, user_id: str) -> str | None:
+    def latest_of(self, user_id: str) -> str | None:
         return self._latest.get(user_id)  # conversations are created in time order: the last one is the latest
 
     def conversation_of(self, zalo_user_id: str) -> str | None:
@@ -182,7 +182,7 @@ class FreshChatSim(SimApp):
         with self.lock:
             reference = reference_id(zalo_user_id)
             user = next((u for u in self.users.values() if u.get("reference_id") == reference), None)
-            return self._latest_of(user["id"]) if user else None
+            return self.latest_of(user["id"]) if user else None
 
     def add_agent_message(
         self,
@@ -309,7 +309,7 @@ class FreshChatSim(SimApp):
                 user = self._user_of_ref(body.get("reference_id"))
                 if user is None:
                     return Response(404, {"error": "no such user"})
-                return Response(200, self._create_conversation(user["id"], CHANNEL_ID, []))
+                return Response(200, self.open_conversation(user["id"], CHANNEL_ID, []))
             if action == "state":
                 return Response(
                     200,
@@ -347,7 +347,7 @@ class FreshChatSim(SimApp):
 
     def _conversation_of_ref(self, reference_id: Any) -> str | None:
         user = self._user_of_ref(reference_id)
-        return self._latest_of(user["id"]) if user else None
+        return self.latest_of(user["id"]) if user else None
 
     # --- the API -------------------------------------------------------------------------------------
 
@@ -499,7 +499,7 @@ class FreshChatSim(SimApp):
         mine = [c for c in self.conversations.values() if c["user_id"] == user_id]
         return Response(200, {"conversations": [{"id": c["conversation_id"]} for c in mine]})
 
-    def _create_conversation(self, user_id: str, channel_id: str, messages: list[Json]) -> Json:
+    def open_conversation(self, user_id: str, channel_id: str, messages: list[Json]) -> Json:
         conversation_id = str(uuid.uuid4())
         internal_id = 1019183591791880 + len(self.conversations)
         created_time = self._stamp()
@@ -534,7 +534,7 @@ class FreshChatSim(SimApp):
         group = body.get("assigned_group_id")
         if group is not None and group not in {g["id"] for g in self.groups}:
             return error(400, "INVALID_VALUE", "assigned_group_id is not valid")
-        created = self._create_conversation(users[0]["id"], body["channel_id"], body.get("messages") or [])
+        created = self.open_conversation(users[0]["id"], body["channel_id"], body.get("messages") or [])
         if group is not None:
             self.conversations[created["conversation_id"]]["assigned_group_id"] = group
         return Response(200, created)
@@ -594,10 +594,10 @@ class FreshChatSim(SimApp):
             mode = self.modes.not_latest_after_resolve
             if conversation["status"] == "resolved" and mode in ("carry", "empty"):
                 # FreshChat opens a new conversation for the user (wedosoft's bridge saw this after a resolve).
-                latest = self._create_conversation(conversation["user_id"], conversation["channel_id"], [])
+                latest = self.open_conversation(conversation["user_id"], conversation["channel_id"], [])
                 if mode == "carry":
                     self._add_message(latest["conversation_id"], self._message_fields(body))
-            if self._latest_of(conversation["user_id"]) != conversation_id:
+            if self.latest_of(conversation["user_id"]) != conversation_id:
                 return error(
                     400,
                     "INVALID_VALUE",

@@ -321,8 +321,8 @@ class ZaloSim(SimApp):
 
     def _route(self, request: Request) -> Response:
         routes = {
-            ("GET", "/v2.0/oa/listrecentchat"): self._listrecentchat,
-            ("GET", "/v2.0/oa/conversation"): self._conversation,
+            ("GET", "/v2.0/oa/listrecentchat"): self.listrecentchat,
+            ("GET", "/v2.0/oa/conversation"): self.conversation_listing,
             ("POST", "/v3.0/oa/message/cs"): self._send,
             ("GET", "/v3.0/oa/user/detail"): self._user_detail,
             ("GET", "/v3.0/oa/user/getlist"): self._user_getlist,
@@ -365,7 +365,7 @@ class ZaloSim(SimApp):
         newest_first = rows[::-1]
         return ok(newest_first[offset : offset + count])
 
-    def _listrecentchat(self, request: Request) -> Response:
+    def listrecentchat(self, request: Request) -> Response:
         with self.lock:
             if self.arrivals_during_listing:
                 # A customer writes while zfsync pages: offsets shift and the next page repeats a row.
@@ -381,7 +381,7 @@ class ZaloSim(SimApp):
                     return zalo_error(-201, "offset is invalid!")
             return self._page(rows, data)
 
-    def _conversation(self, request: Request) -> Response:
+    def conversation_listing(self, request: Request) -> Response:
         data = self._data(request)
         user_id = str(data.get("user_id", ""))
         with self.lock:
