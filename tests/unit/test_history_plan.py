@@ -9,7 +9,7 @@ import pytest
 from zfsync.domain import CONVERSATION, FEED, Baseline, NewRow, RecordedRow, ZaloContent, ZaloMessage
 from zfsync.store import Store
 from zfsync.sync.read import history
-from zfsync.sync.read.zalo_reader import VIETNAM
+from zfsync.sync.read.interacted import VIETNAM
 
 
 def row(message_id: str, time_ms: int, from_oa: bool = False, text: str = "", listing: str = CONVERSATION):

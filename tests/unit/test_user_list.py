@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from zfsync.store import Store
-from zfsync.sync.read.zalo_reader import interacted_since
+from zfsync.sync.read.interacted import interacted_since
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC).timestamp()
 THREE_DAYS_AGO_MS = int((NOW - 2 * 86_400) * 1000)

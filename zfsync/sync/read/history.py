@@ -28,15 +28,8 @@ from zfsync.i18n import _
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import aliases, pages
 from zfsync.sync.ports import ZaloSide
-from zfsync.sync.read.zalo_reader import (
-    GAP_FILL_PAGE_CAP,
-    PAGE,
-    VIETNAM,
-    interacted_since,
-    message_id,
-    recorded_near,
-    unique,
-)
+from zfsync.sync.read.interacted import VIETNAM, interacted_since
+from zfsync.sync.read.zalo_reader import GAP_FILL_PAGE_CAP, PAGE, message_id, recorded_near, unique
 from zfsync.sync.seams import HistoryRecord
 
 log = structlog.get_logger("zfsync.sync")

@@ -23,18 +23,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
 
 import structlog
 
-from zfsync.domain import Z2F, Baseline, Contact, HistoryImport, Kind, Mark, NewRow, RecordedRow, ZaloMessage
+from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, Mark, NewRow, RecordedRow, ZaloMessage
 from zfsync.errors import PermanentError
 from zfsync.log import Throttle
 from zfsync.sides.priority import Priority, purpose
-from zfsync.sync.decide import aliases, notes, pages, retries
+from zfsync.sync.decide import aliases, pages
 from zfsync.sync.decide.feed import TIME_SLACK_MS, Scan, below_mark, plan_feed
+from zfsync.sync.desk.returns import retry_on_return
 from zfsync.sync.ports import ZaloSide
+from zfsync.sync.read.interacted import users_since
 from zfsync.sync.seams import NearRecords, ZaloRecord
 
 log = structlog.get_logger("zfsync.sync")
@@ -42,10 +42,6 @@ log = structlog.get_logger("zfsync.sync")
 PAGE = 10
 GAP_FILL_PAGE_CAP = 2000  # one user's backlog; far beyond any realistic downtime
 GAP_FILL_WORKERS = 8
-GETLIST_PAGE = 50  # user/getlist's documented maximum count
-GETLIST_MAX_OFFSET = 9951  # and maximum offset
-GETLIST_READABLE = 10_000  # so the most of one period's users it lets be read
-VIETNAM = timezone(timedelta(hours=7))  # Zalo's days (last_interaction_period) are Vietnamese days
 _said = Throttle()  # warnings that would come with every scan that meets the same condition: once an hour
 
 
@@ -116,7 +112,7 @@ class ZaloReader:
         plan = plan_feed(cursor, mark, top, deep)
         catch_up = set(plan.catch_up)
         if plan.ask_interacted:
-            catch_up |= set(self._interacted_since(mark.time_ms))
+            catch_up |= set(users_since(self.zalo, self.store, mark.time_ms - TIME_SLACK_MS, self.clock()))
         own: dict[str, list[ZaloMessage]] = {}
         seen_twins: dict[str, dict[str, str]] = {}  # user -> recorded id -> the other listing's id for it
         if catch_up:
@@ -227,16 +223,6 @@ class ZaloReader:
         near = recorded_near(self.store, user_id, rows)
         return aliases.pair([aliases.as_recorded(r) for r in rows], near) if near else {}
 
-    def _interacted_since(self, mark_ms: int) -> list[str]:
-        """Every user who interacted since ``mark_ms`` (Zalo counts in whole Vietnamese days)."""
-        with purpose(Priority.CATCHUP):
-            found = interacted_since(self.zalo, mark_ms - TIME_SLACK_MS, self.clock())
-        if found is None:
-            return []
-        if found.cut:
-            self.store.note_user_list_cut(self.clock(), found.cut)
-        return found.users
-
     def _record(
         self,
         user_id: str,
@@ -287,31 +273,8 @@ class ZaloReader:
         )
         log.info("zalo_messages_queued", user=user_id, count=len(new_rows))
         if customer and self.retry_on_return:
-            self._retry_on_return(contact)
+            retry_on_return(self.store, contact, self.clock())
         return len(new_rows)
-
-    def _retry_on_return(self, contact: Contact) -> None:
-        """The customer wrote again: the replies that failed for what that mends (the window, the follow,
-        the quota) go once more, before the agents' new ones (they are older), with a note saying so."""
-        failed = self.store.failed_replies(contact.id)
-        chosen = retries.on_return(failed)
-        if not chosen:
-            return
-        self.store.retry_replies(chosen, on_return=True)
-        now = self.clock()
-        by_id = {f.row_id: f for f in failed}
-        for conversation_id in sorted({by_id[i].conversation_id for i in chosen if by_id[i].conversation_id}):
-            count = sum(1 for i in chosen if by_id[i].conversation_id == conversation_id)
-            note = notes.note_row(
-                f"retried:{conversation_id}:{min(chosen)}:{int(now)}",
-                notes.retried_on_return_note(count),
-                conversation_id,
-                "",
-                now,
-                level=notes.FAILURE,
-            )
-            self.store.insert_rows(contact.id, [note], now)
-        log.info("failed_replies_retried_on_return", contact=contact.zalo_user_id, count=len(chosen))
 
 
 def recorded_near(store: NearRecords, user_id: str, rows: list[ZaloMessage]) -> list[RecordedRow]:
@@ -321,53 +284,3 @@ def recorded_near(store: NearRecords, user_id: str, rows: list[ZaloMessage]) -> 
     if not times:
         return []
     return store.recorded_near(user_id, min(times) - aliases.WINDOW_MS, max(times) + aliases.WINDOW_MS)
-
-
-@dataclass(frozen=True)
-class Interacted:
-    """The users ``user/getlist`` names, and the days it named more of than it lets be read."""
-
-    users: list[str]
-    cut: tuple[tuple[str, int], ...] = ()  # (period, how many Zalo counted) for each day read only in part
-
-
-def interacted_since(zalo: ZaloSide, since_ms: int, now: float) -> Interacted | None:
-    """Every user who interacted since ``since_ms`` (Zalo counts in whole Vietnamese days), through
-    ``user/getlist``; None if the app may not list users (it lacks the user-management permission).
-    Zalo lets 10,000 of a period's users be read (offset ≤ 9951): a longer period is read day by day, and
-    a day past that is read in part, said once in the log (``zalo_user_list_cut``)."""
-    first = datetime.fromtimestamp(since_ms / 1000, UTC).astimezone(VIETNAM).date()
-    today = datetime.fromtimestamp(now, VIETNAM).date()
-    try:
-        users, cut = _users_of(zalo, first, max(first, today))
-    except PermanentError as exc:
-        # Without the permission, catch-up rests on the feed alone.
-        if _said.first(("user_list", exc.code)):
-            log.warning("zalo_user_list_unavailable", error=str(exc))
-        return None
-    log.info("zalo_users_interacted", period=f"{first:%Y_%m_%d}:{max(first, today):%Y_%m_%d}", users=len(users))
-    for period, total in cut:
-        if _said.first(("user_list_cut", period)):
-            log.warning("zalo_user_list_cut", period=period, total=total, read=GETLIST_READABLE)
-    return Interacted(list(dict.fromkeys(users)), tuple(cut))
-
-
-def _users_of(zalo: ZaloSide, first: date, last: date) -> tuple[list[str], list[tuple[str, int]]]:
-    period = f"{first:%Y_%m_%d}:{last:%Y_%m_%d}"
-    users, total = zalo.interacted_users(period, 0, GETLIST_PAGE)
-    if total > GETLIST_READABLE and first < last:  # more than Zalo lets be read: each day on its own
-        found: list[str] = []
-        cut: list[tuple[str, int]] = []
-        for day in range((last - first).days + 1):
-            more, short = _users_of(zalo, first + timedelta(days=day), first + timedelta(days=day))
-            found += more
-            cut += short
-        return found, cut
-    offset = GETLIST_PAGE
-    while users and offset < min(total, GETLIST_READABLE) and offset <= GETLIST_MAX_OFFSET:
-        found_page, _ = zalo.interacted_users(period, offset, GETLIST_PAGE)
-        if not found_page:
-            break
-        users += found_page
-        offset += GETLIST_PAGE
-    return users, [(period, total)] if total > GETLIST_READABLE else []
