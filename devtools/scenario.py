@@ -1,7 +1,7 @@
 """Months of history in seconds: contacts already mapped to FreshChat conversations, in both simulators
 and the store, as a long-running installation would have them. Used by the schedule tests and benchmarks.
 
-The rows are written in bulk (`Store.import_mapped`): tens of thousands of contacts must take seconds.
+The rows are written in bulk (`devtools.bulk.import_mapped`): tens of thousands of contacts must take seconds.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 import random
 import time
 
+from devtools.bulk import MappedContact, import_mapped
 from zfsync.domain import reference_id
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.zalo import ZaloSim
-from zfsync.store import MappedContact, Store
+from zfsync.store import Store
 
 
 def zalo_user_id(n: int) -> str:
@@ -50,7 +51,8 @@ def seed_mapped(
     for user_id in ids[-in_feed:] if in_feed else []:
         zalo.add_customer_message(user_id, text="Cảm ơn shop", time=time_ms)
     now = time.time()
-    store.import_mapped(
+    import_mapped(
+        store,
         [
             MappedContact(
                 zalo_user_id=u,

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from devtools import pgcluster
+from devtools.bulk import MappedContact, import_mapped
 from zfsync.domain import SideHealth
-from zfsync.store import MappedContact, NewRow, Store
+from zfsync.store import NewRow, Store
 from zfsync.store.prepared import Slot
 
 
@@ -24,7 +25,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 def mapped(store: Store, count: int, next_poll_at: float = 100.0) -> None:
-    store.import_mapped([MappedContact(f"u{n}", f"fcu{n}", f"c{n}", 50.0 + n, next_poll_at + n) for n in range(count)])
+    import_mapped(store, [MappedContact(f"u{n}", f"fcu{n}", f"c{n}", 50.0 + n, next_poll_at + n) for n in range(count)])
 
 
 def test_a_slot_takes_the_value_of_each_run_and_the_sql_is_built_once(store: Store) -> None:

@@ -2,7 +2,7 @@
 speaks domain values; none of them imports peewee or the models."""
 
 from zfsync.domain import NewRow, OwnSend, Status
-from zfsync.store.base import LEASE_KEY, Figures, MappedContact, Waiting
+from zfsync.store.base import LEASE_KEY, Figures, Waiting
 from zfsync.store.store import Store
 
 PENDING, SENDING, SENT, FAILED, SKIPPED = (
@@ -21,7 +21,6 @@ __all__ = [
     "SENT",
     "SKIPPED",
     "Figures",
-    "MappedContact",
     "NewRow",
     "OwnSend",
     "Store",

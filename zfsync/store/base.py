@@ -71,17 +71,6 @@ def waiting_of(row: dict[str, Any]) -> Waiting:
     )
 
 
-@dataclass(frozen=True)
-class MappedContact:
-    """A contact already mapped to a FreshChat user and conversation: what a bulk import brings in."""
-
-    zalo_user_id: str
-    fc_user_id: str
-    fc_conversation_id: str
-    last_activity_at: float  # of the conversation, and the contact's last message
-    next_poll_at: float
-
-
 @dataclass
 class Figures:
     """What `zfsync status` shows about the message flow."""

@@ -7,8 +7,7 @@ from typing import Any
 from peewee import Case, fn
 
 from zfsync import domain
-from zfsync.domain import Direction, Status
-from zfsync.store.base import MappedContact, StoreBase, contact_of, dumps
+from zfsync.store.base import StoreBase, contact_of
 from zfsync.store.prepared import Slot
 
 
@@ -165,67 +164,3 @@ class ContactStore(StoreBase):
             .limit(limit)
         )
         return [contact_of(row) for row in query]
-
-    # --- bulk import ---------------------------------------------------------------------------------
-
-    def import_mapped(self, mapped: list[MappedContact], delivered_each: int = 0, chunk: int = 500) -> None:
-        """Bring in contacts already mapped to FreshChat, with ``delivered_each`` delivered messages apiece,
-        in bulk (tens of thousands take seconds): months of history for the benchmarks and schedule tests."""
-        Contact, Conversation, Message = self.tables.Contact, self.tables.Conversation, self.tables.Message
-        with self.db.atomic():
-            for part in _parts(mapped, chunk):
-                Contact.insert_many(
-                    [
-                        {
-                            "zalo_user_id": m.zalo_user_id,
-                            "display_name": m.zalo_user_id,
-                            "fc_user_id": m.fc_user_id,
-                            "first_seen_ms": int(m.last_activity_at * 1000),
-                            "last_inbound_ms": int(m.last_activity_at * 1000),
-                            "cursor_time_ms": int(m.last_activity_at * 1000),
-                            "cursor_id": f"seed-{m.zalo_user_id}",
-                            "profile_checked_at": m.last_activity_at,
-                        }
-                        for m in part
-                    ]
-                ).execute()
-            ids = dict(
-                Contact.select(Contact.zalo_user_id, Contact.id)
-                .where(Contact.zalo_user_id.in_([m.zalo_user_id for m in mapped]))
-                .tuples()
-            )
-            for part in _parts(mapped, chunk):
-                Conversation.insert_many(
-                    [
-                        {
-                            "contact": ids[m.zalo_user_id],
-                            "fc_conversation_id": m.fc_conversation_id,
-                            "created_at": m.last_activity_at,
-                            "last_activity_at": m.last_activity_at,
-                            "next_poll_at": m.next_poll_at,
-                        }
-                        for m in part
-                    ]
-                ).execute()
-                rows = [
-                    {
-                        "direction": Direction.Z2F,
-                        "source_id": f"hist-{m.zalo_user_id}-{i}",
-                        "contact": ids[m.zalo_user_id],
-                        "kind": "text",
-                        "payload": dumps({"type": "text", "message": f"old {i}"}),
-                        "source_time": m.last_activity_at,
-                        "status": Status.SENT,
-                        "dest_id": f"fcm-{m.zalo_user_id}-{i}",
-                        "created_at": m.last_activity_at,
-                        "done_at": m.last_activity_at,
-                    }
-                    for m in part
-                    for i in range(delivered_each)
-                ]
-                for rows_part in _parts(rows, chunk):
-                    Message.insert_many(rows_part).execute()
-
-
-def _parts(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -11,11 +11,12 @@ from typing import Any
 
 from peewee import fn
 
-from zfsync.domain import OPEN_STATES, NewRow, OutboxRow, OwnSend, Part, Status, outbound, part_payload, safe_text
-from zfsync.store.base import COPIED_PARTS, LEASE_KEY, REQUEUED_KEY, StoreBase, dumps, outbox_row_of
+from zfsync.domain import OPEN_STATES, NewRow, OutboxRow, Part, Status, part_payload, safe_text
+from zfsync.store.base import COPIED_PARTS, LEASE_KEY, REQUEUED_KEY, dumps, outbox_row_of
+from zfsync.store.sends import SendsStore
 
 
-class OutboxStore(StoreBase):
+class OutboxStore(SendsStore):
     def insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int:
         with self.db.atomic():
             return self._insert_rows(contact_id, rows, now)
@@ -169,56 +170,6 @@ class OutboxStore(StoreBase):
             if found is not None:
                 payload = {**json.loads(found.payload), COPIED_PARTS: [part_payload(p) for p in parts]}
                 Message.update(payload=dumps(payload)).where(Message.id == row_id).execute()
-
-    def dest_taken(self, direction: str, dest_id: str) -> bool:
-        Message = self.tables.Message
-        return any(
-            r.direction == direction for r in Message.select(Message.direction).where(Message.dest_id == dest_id)
-        )
-
-    def listing_claimed(self, zalo_id: str) -> bool:
-        """Whether a Zalo listing row is known as the echo of one of our sends (by send id or by match)."""
-        Message = self.tables.Message
-        query = Message.select(Message.direction).where((Message.dest_id == zalo_id) | (Message.echo_id == zalo_id))
-        return any(r.direction == "f2z" for r in query)
-
-    def own_sends(self, contact_id: int, since: float) -> list[OwnSend]:
-        """Our sends to a contact claimed since ``since`` that reached Zalo or may have, oldest first."""
-        Message = self.tables.Message
-        query = (
-            Message.select()
-            .where(
-                Message.contact == contact_id,
-                Message.direction == "f2z",
-                Message.status.in_((Status.SENT, Status.SENDING)),
-                Message.claimed_at >= since,
-            )
-            .order_by(Message.id)
-        )
-        sends = list(query)
-        recorded = {
-            r.source_id
-            for r in Message.select(Message.source_id).where(
-                Message.direction == "z2f",
-                Message.source_id.in_([m.dest_id for m in sends if m.dest_id]),
-            )
-        }
-        return [
-            OwnSend(
-                m.id,
-                outbound.decode(m.kind, json.loads(m.payload)),
-                m.dest_id,
-                m.echo_id,
-                m.status,
-                bool(m.echo_id) or m.dest_id in recorded,
-            )
-            for m in sends
-        ]
-
-    def set_echo(self, row_id: int, zalo_id: str) -> bool:
-        """Record that ``zalo_id`` is how the listings show our send ``row_id``; False if already known."""
-        Message = self.tables.Message
-        return Message.update(echo_id=zalo_id).where(Message.id == row_id, Message.echo_id.is_null()).execute() == 1
 
     def row(self, row_id: int) -> OutboxRow | None:
         Message = self.tables.Message

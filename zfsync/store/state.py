@@ -1,41 +1,36 @@
-"""Small named values, Zalo's tokens, each side's health and the figures `zfsync status` shows."""
+"""Small named values: Zalo's feed cursor, the routes found wrong, Zalo's tokens, each side's health."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from typing import Any
 
-from peewee import Case, fn
-
 from zfsync.domain import (
-    OPEN_STATES,
     Baseline,
     FeedCursor,
     HistoryImport,
     Mark,
     Resume,
     SideHealth,
-    Status,
     StoredTokens,
     ZaloTokens,
     safe_text,
 )
 from zfsync.log import remember_secret
-from zfsync.store.base import Figures, StoreBase, columns
+from zfsync.store.base import columns
+from zfsync.store.history import HistoryStore
 from zfsync.store.prepared import Slot
 
 MARK_KEY = "zalo.feed_hwm"  # "time|id,id,...": the top page's ids at the end of the last complete cycle
 RESUME_KEY = "zalo.feed_resume"  # "offset|mark": where a capped scan reads on
 BASELINE_KEY = "zalo.baseline"  # "time:id,id,...": what the feed held at the first start
 OWED_KEY = "zalo.feed_owed"  # "user,user,...": the catch-up a cycle cut short still owes
-HISTORY_KEY = "zalo.history_import"  # JSON: the history import asked for, and how far it got
 ROUTE_PROBLEMS_KEY = "freshchat.route_problems"  # JSON: {route number: {"why", "at"}}, the routes found wrong
 USER_LIST_CUT_KEY = "zalo.user_list_cut"  # JSON: when user/getlist last named more users than it lets be read
 
 
-class StateStore(StoreBase):
+class StateStore(HistoryStore):
     # --- Zalo's feed cursor (three state rows, in the text forms every version has written) -------------
 
     def feed_cursor(self) -> FeedCursor:
@@ -59,65 +54,6 @@ class StateStore(StoreBase):
             self.set_state(MARK_KEY, _mark_text(mark))
             if history is not None:
                 self.save_history_import(history)
-
-    # --- the history import -------------------------------------------------------------------------
-
-    def history_import(self) -> HistoryImport | None:
-        """The history import asked for and not finished, if any."""
-        text = self.get_state(HISTORY_KEY)
-        if not text:
-            return None
-        found = json.loads(text)
-        users = found.get("users")
-        return HistoryImport(
-            int(found["days"]),
-            int(found["since_ms"]),
-            float(found["requested_at"]),
-            tuple(users) if users is not None else None,
-            int(found.get("listed", 0)),
-            int(found.get("queued", 0)),
-        )
-
-    def save_history_import(self, history: HistoryImport | None) -> None:
-        """Record an import asked for, or how far it got (None: it is finished)."""
-        if history is None:
-            self.delete_state(HISTORY_KEY)
-            return
-        fields = asdict(history)
-        fields["users"] = list(history.users) if history.users is not None else None
-        self.set_state(HISTORY_KEY, json.dumps(fields))
-
-    def advance_history_import(self, asked_at: float, history: HistoryImport | None) -> bool:
-        """Record how far the import asked for at ``asked_at`` got (None: finished), unless another import
-        was asked for meanwhile (`zfsync import-history` while one runs): then False, and nothing changes."""
-        with self.db.atomic():
-            current = self.history_import()
-            if current is None or current.requested_at != asked_at:
-                return False
-            self.save_history_import(history)
-            return True
-
-    def history_waiting(self) -> int:
-        """Imported messages not delivered yet."""
-        Message = self.tables.Message
-        return (
-            Message.select()
-            .where(Message.history == True, Message.status.in_(OPEN_STATES))  # noqa: E712
-            .count()
-        )
-
-    def history_delivered_since(self, since: float) -> int:
-        """Imported messages delivered since ``since``: the pace `zfsync status` estimates the rest from."""
-        Message = self.tables.Message
-        return (
-            Message.select()
-            .where(
-                Message.history == True,  # noqa: E712
-                Message.status == Status.SENT.value,
-                Message.done_at >= since,
-            )
-            .count()
-        )
 
     def move_feed(self, mark: Mark, resume: Resume | None, owed: frozenset[str] = frozenset()) -> None:
         """Move the mark (every row above it is recorded, or belongs to a user in ``owed``), the resume
@@ -222,86 +158,6 @@ class StateStore(StoreBase):
     def health(self) -> dict[str, dict[str, Any]]:
         Health = self.tables.Health
         return {row["side"]: row for row in Health.select().dicts()}
-
-    # --- figures -------------------------------------------------------------------------------------
-
-    def delivered_counts(self) -> list[tuple[str, str, int]]:
-        """(direction, kind, count) of every message delivered since the store was made."""
-        Message = self.tables.Message
-        query = (
-            Message.select(Message.direction, Message.kind, fn.COUNT(Message.id))
-            .where(Message.status == Status.SENT)
-            .group_by(Message.direction, Message.kind)
-        )
-        return [(d, k, int(n)) for d, k, n in query.tuples()]
-
-    def failure_counts(self) -> list[tuple[str, str, int]]:
-        """(direction, reason, count) of every delivery that ended failed; the reason is the error code."""
-        Message = self.tables.Message
-        query = (
-            Message.select(Message.direction, Message.error_code, fn.COUNT(Message.id))
-            .where(Message.status == Status.FAILED)
-            .group_by(Message.direction, Message.error_code)
-        )
-        return [(d, code or "unknown", int(n)) for d, code, n in query.tuples()]
-
-    def latency_histogram(self, buckets: tuple[float, ...]) -> dict[str, tuple[list[int], float, int]]:
-        """Per direction: how many deliveries took at most each bucket's seconds (cumulative), their sum
-        and count, over every message ever delivered (so it never goes back, across restarts too)."""
-        Message = self.tables.Message
-        delay = Message.done_at - Message.source_time
-        columns = [fn.SUM(Case(None, [(delay <= bound, 1)], 0)) for bound in buckets]
-        query = (
-            Message.select(
-                Message.direction,
-                fn.COUNT(Message.id),
-                fn.SUM(self._greatest(delay, 0)),
-                *columns,
-            )
-            .where(Message.status == Status.SENT, Message.done_at.is_null(False), Message.history == False)  # noqa: E712
-            .group_by(Message.direction)
-        )
-        found: dict[str, tuple[list[int], float, int]] = {}
-        for direction, count, total, *cumulative in query.tuples():
-            found[direction] = ([int(c or 0) for c in cumulative], float(total or 0.0), int(count))
-        return found
-
-    def figures(self, now: float) -> Figures:
-        Message = self.tables.Message
-        figures = Figures()
-        for direction, status, count in (
-            Message.select(Message.direction, Message.status, fn.COUNT(Message.id))
-            .group_by(Message.direction, Message.status)
-            .tuples()
-        ):
-            figures.by_status.setdefault(direction, {})[status] = count
-        for direction in ("z2f", "f2z"):
-            figures.carried[direction] = {}
-            figures.latency[direction] = {}
-            for label, span in (("hour", 3600.0), ("day", 86_400.0)):
-                latencies = sorted(
-                    done - source
-                    for done, source in Message.select(Message.done_at, Message.source_time)
-                    .where(
-                        Message.direction == direction,
-                        Message.status == Status.SENT,
-                        Message.done_at >= now - span,
-                        Message.history == False,  # noqa: E712  (its delay is its age, not ours)
-                    )
-                    .tuples()
-                )
-                figures.carried[direction][label] = len(latencies)
-                if label == "hour":
-                    figures.latency[direction]["p50"] = _percentile(latencies, 0.50)
-                    figures.latency[direction]["p95"] = _percentile(latencies, 0.95)
-        return figures
-
-
-def _percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return max(0.0, sorted_values[index])
 
 
 def _mark_text(mark: Mark) -> str:

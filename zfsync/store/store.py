@@ -21,6 +21,7 @@ from zfsync.store import migrations
 from zfsync.store.base import LEASE_KEY
 from zfsync.store.conversations import ConversationStore
 from zfsync.store.feed import FeedStore
+from zfsync.store.figures import FiguresStore
 from zfsync.store.lease import Lease, conninfo, is_postgres_url
 from zfsync.store.models import Tables
 from zfsync.store.outbox import OutboxStore
@@ -56,9 +57,9 @@ class _Database(SqliteDatabase):
                 raise
 
 
-class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore):
-    """The one door to the store: its parts (`StateStore`, `ContactStore`, `ConversationStore`, `FeedStore`,
-    `OutboxStore`, `WaitingStore`) each own a seam."""
+class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore, FiguresStore):
+    """The one door to the store: its parts (`StateStore` with `HistoryStore`, `ContactStore`,
+    `ConversationStore`, `FeedStore`, `OutboxStore`, `WaitingStore`, `FiguresStore`) each own a seam."""
 
     def __init__(self, location: Path | str, password: str = ""):
         """``location``: a SQLite file, or a ``postgresql://user@host[:port]/db`` URL (the password comes
