@@ -30,7 +30,6 @@ from zfsync.errors import (
     ConversationNotLatest,
     InvalidResponse,
     PermanentError,
-    TransientError,
 )
 from zfsync.sides import http
 from zfsync.sides.freshchat import wire
@@ -165,29 +164,10 @@ class FreshChatClient:
         return url
 
     def upload_file(self, media: Media) -> FilePart:
-        """Upload a file; returns the part that carries it.
-
-        The answer's field names are uncertain (research §5), so several spellings are accepted. A file the
-        antivirus scan has not cleared yet cannot be sent: that is reported as transient, to try again later.
-        """
+        """Upload a file; returns the part that carries it (`wire.uploaded_file`)."""
         ep = "/v2/files/upload"
         body = self._call("POST", ep, ep, files={"file": (media.name, media.data, media.content_type)})
-        wrappers = ("file", "data")
-        file_hash = wire.first_of(body, ("file_hash", "fileHash", "hash"), wrappers)
-        url = wire.first_of(body, ("url", "file_url", "download_url"), wrappers)
-        if not file_hash and not url:
-            raise InvalidResponse("file upload answered without a hash or url", side="freshchat", endpoint=ep)
-        security = wire.first_of(body, ("file_security_status", "security_status"), wrappers)
-        if security and "PENDING" in security.upper():
-            raise TransientError("uploaded file is still being scanned", side="freshchat", endpoint=ep)
-        return FilePart(
-            name=wire.first_of(body, ("file_name", "fileName", "name"), wrappers) or media.name,
-            url=url,
-            content_type=wire.first_of(body, ("file_content_type", "content_type", "contentType"), wrappers)
-            or media.content_type,
-            size=media.size,
-            file_hash=file_hash,
-        )
+        return wire.uploaded_file(body, media, ep)
 
     def download(self, url: str, max_bytes: int) -> Media:
         """An agent's attachment; the API key goes along only to FreshChat's own API host."""
@@ -199,10 +179,7 @@ class FreshChatClient:
     # --- account -------------------------------------------------------------------------------------
 
     def account_configuration(self) -> Json:
-        body = self._call("GET", "/v2/accounts/configuration", "/v2/accounts/configuration")
-        if isinstance(body, dict) and isinstance(body.get("configuration"), dict):
-            return body["configuration"]  # one source sees it wrapped, another at the root
-        return body if isinstance(body, dict) else {}
+        return wire.configuration_of(self._call("GET", "/v2/accounts/configuration", "/v2/accounts/configuration"))
 
     def agent(self, agent_id: str) -> FcAgent:
         ep = "/v2/agents/{id}"

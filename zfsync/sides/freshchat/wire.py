@@ -19,12 +19,13 @@ from zfsync.domain import (
     GroupPart,
     ImagePart,
     Json,
+    Media,
     OtherPart,
     Part,
     TextPart,
     VideoPart,
 )
-from zfsync.errors import InvalidResponse
+from zfsync.errors import InvalidResponse, TransientError
 
 
 def first_of(body: Any, keys: tuple[str, ...], wrappers: tuple[str, ...]) -> str:
@@ -241,3 +242,32 @@ def list_of(value: Any) -> list[Any]:
 
 def dict_of(value: Any) -> Json:
     return value if isinstance(value, dict) else {}
+
+
+def uploaded_file(body: Any, media: Media, endpoint: str) -> FilePart:
+    """A file upload's answer: the part that carries the file. Its field names are uncertain (research §5),
+    so several spellings are accepted. A file the antivirus scan has not cleared yet cannot be sent: that
+    is reported as transient, to try again later."""
+    wrappers = ("file", "data")
+    file_hash = first_of(body, ("file_hash", "fileHash", "hash"), wrappers)
+    url = first_of(body, ("url", "file_url", "download_url"), wrappers)
+    if not file_hash and not url:
+        raise InvalidResponse("file upload answered without a hash or url", side="freshchat", endpoint=endpoint)
+    security = first_of(body, ("file_security_status", "security_status"), wrappers)
+    if security and "PENDING" in security.upper():
+        raise TransientError("uploaded file is still being scanned", side="freshchat", endpoint=endpoint)
+    return FilePart(
+        name=first_of(body, ("file_name", "fileName", "name"), wrappers) or media.name,
+        url=url,
+        content_type=first_of(body, ("file_content_type", "content_type", "contentType"), wrappers)
+        or media.content_type,
+        size=media.size,
+        file_hash=file_hash,
+    )
+
+
+def configuration_of(body: Any) -> Json:
+    """The account's configuration: one source sees it wrapped in ``configuration``, another at the root."""
+    if isinstance(body, dict) and isinstance(body.get("configuration"), dict):
+        return body["configuration"]
+    return body if isinstance(body, dict) else {}

@@ -25,19 +25,17 @@ from zfsync.domain import (
     ZaloQuota,
     ZaloSent,
 )
-from zfsync.errors import InvalidResponse, PermanentError, PermissionMissing
-from zfsync.log import Throttle
+from zfsync.errors import InvalidResponse, PermissionMissing
 from zfsync.sides import http
 from zfsync.sides.quota import Quota
 from zfsync.sides.zalo import wire
-from zfsync.sides.zalo.codes import DOCUMENTED_LIMIT, RATE_LIMIT_WAIT, TokenRejected, error_for
+from zfsync.sides.zalo.codes import DOCUMENTED_LIMIT, RATE_LIMIT_WAIT, TokenRejected
 from zfsync.sides.zalo.oauth import TokenKeeper
 from zfsync.sides.zalo.permissions import Ledger
 
 log = structlog.get_logger("zfsync.zalo")
 
 PAGE_SIZE = 10  # Zalo's documented maximum for listrecentchat and conversation
-_malformed = Throttle()  # rows that cannot be identified, each said once an hour
 TEXT_LIMIT = 2000
 
 
@@ -67,12 +65,13 @@ class ZaloClient:
     def recent_messages(self, offset: int, count: int = PAGE_SIZE) -> list[ZaloMessage]:
         """One page of the OA-wide feed, newest first (offset 0 = newest)."""
         data = self._get("/v2.0/oa/listrecentchat", {"offset": offset, "count": min(count, PAGE_SIZE)})
-        return self._rows(data, "/v2.0/oa/listrecentchat", FEED)
+        return wire.rows_of(data, "/v2.0/oa/listrecentchat", FEED, self._is_from_oa)
 
     def conversation(self, user_id: str, offset: int, count: int = PAGE_SIZE) -> list[ZaloMessage]:
         """One page of one user's conversation with the OA, newest first."""
         query = {"user_id": wire.user_id_param(user_id), "offset": offset, "count": min(count, PAGE_SIZE)}
-        return self._rows(self._get("/v2.0/oa/conversation", query), "/v2.0/oa/conversation", CONVERSATION)
+        data = self._get("/v2.0/oa/conversation", query)
+        return wire.rows_of(data, "/v2.0/oa/conversation", CONVERSATION, self._is_from_oa)
 
     def user_profile(self, user_id: str) -> ZaloProfile:
         data = self._get("/v3.0/oa/user/detail", {"user_id": user_id})
@@ -94,6 +93,7 @@ class ZaloClient:
         return wire.packages_of(self._request("POST", ep, json_body={"quota_owner": "OA"}))
 
     def oa_id(self) -> str:
+        """The OA's own id (asked of Zalo once)."""
         if self._oa_id is None:
             self.oa_profile()
         return self._oa_id or ""
@@ -105,33 +105,24 @@ class ZaloClient:
 
     def tag_follower(self, user_id: str, tag: str) -> None:
         """Tag the user on Zalo (a tag that does not exist yet is created)."""
-        body = {"user_id": wire.user_id_param(user_id), "tag_name": tag}
-        self._request("POST", "/v2.0/oa/tag/tagfollower", json_body=body)
+        self._request("POST", "/v2.0/oa/tag/tagfollower", json_body=wire.tag_body(user_id, tag))
 
     def untag_follower(self, user_id: str, tag: str) -> None:
-        body = {"user_id": wire.user_id_param(user_id), "tag_name": tag}
-        self._request("POST", "/v2.0/oa/tag/rmfollowerfromtag", json_body=body)
+        self._request("POST", "/v2.0/oa/tag/rmfollowerfromtag", json_body=wire.tag_body(user_id, tag))
 
     def send_info_request(self, user_id: str, title: str, subtitle: str, image_url: str) -> ZaloSent:
         """The card that asks the customer to share their details with the OA (``request_user_info``)."""
-        element = {"title": title[:100], "subtitle": subtitle[:500], "image_url": image_url}
-        payload = {"template_type": "request_user_info", "elements": [element]}
-        return self._send(user_id, {"attachment": {"type": "template", "payload": payload}})
+        return self._send(user_id, wire.info_request(title, subtitle, image_url))
 
     def interacted_users(self, period: str, offset: int, count: int = 50) -> tuple[list[str], int]:
         """One page of the users who interacted with the OA in ``period`` (``TODAY``, ``L7D``,
         ``YYYY_MM_DD:YYYY_MM_DD`` ...); returns their ids and the total."""
         ep = "/v3.0/oa/user/getlist"
         query = {"offset": offset, "count": min(count, 50), "last_interaction_period": period}
-        data = self._get(ep, query)
-        if not isinstance(data, dict):
-            raise InvalidResponse("user/getlist has no data object", side="zalo", endpoint=ep)
-        return wire.interacted_of(data)
+        return wire.interacted_of(self._get(ep, query), ep)
 
     def oa_profile(self) -> Json:
-        data = self._get("/v2.0/oa/getoa", None)
-        if not isinstance(data, dict):
-            raise InvalidResponse("getoa has no data object", side="zalo", endpoint="/v2.0/oa/getoa")
+        data = wire.oa_of(self._get("/v2.0/oa/getoa", None))
         self._oa_id = wire.oa_id_of(data) or self._oa_id
         return data
 
@@ -177,21 +168,12 @@ class ZaloClient:
 
     def _upload(self, endpoint: str, media: Media, keys: tuple[str, ...]) -> str:
         files = {"file": (media.name, media.data, media.content_type)}
-        data = self._request("POST", endpoint, files=files)
-        for key in keys:
-            if isinstance(data, dict) and data.get(key):
-                return str(data[key])
-        # GOCLAW saw Zalo answer success with empty data when the file name's extension was not accepted.
-        raise PermanentError(
-            f"upload answered without {keys[0]}: Zalo did not accept {media.name!r}", side="zalo", endpoint=endpoint
-        )
+        return wire.uploaded(self._request("POST", endpoint, files=files), keys, media.name, endpoint)
 
     def _send(self, user_id: str, message: Json) -> ZaloSent:
         ep = "/v3.0/oa/message/cs"
         data = self._request("POST", ep, json_body={"recipient": {"user_id": user_id}, "message": message})
-        if not isinstance(data, dict) or not data.get("message_id"):
-            raise InvalidResponse("send answer has no message_id", side="zalo", endpoint=ep)
-        return wire.sent_of(data)
+        return wire.sent_of(data, ep)
 
     # --- plumbing ------------------------------------------------------------------------------------
 
@@ -240,47 +222,10 @@ class ZaloClient:
         rate = http.rate_headers(response)
         self.quota.observe(rate.limit, rate.remaining, rate.reset_in)
         http.raise_for_server_trouble(response, side="zalo", endpoint=endpoint, wait=RATE_LIMIT_WAIT)
-        envelope = http.json_body(response, side="zalo", endpoint=endpoint)
-        if not isinstance(envelope, dict):
-            raise InvalidResponse("answer is not a JSON object", side="zalo", endpoint=endpoint)
-        code = envelope.get("error", 0)
-        try:
-            code = int(code)
-        except (TypeError, ValueError):
-            raise InvalidResponse(f"error field is not a number: {code!r}", side="zalo", endpoint=endpoint) from None
-        if code != 0:
-            raise error_for(code, str(envelope.get("message") or ""), endpoint=endpoint, status=response.status_code)
-        if response.status_code >= 400:
-            raise error_for(-1, f"HTTP {response.status_code}", endpoint=endpoint, status=response.status_code)
-        return envelope.get("data")
-
-    def _rows(self, data: Any, endpoint: str, listing: str) -> list[ZaloMessage]:
-        if data is None:
-            return []
-        if not isinstance(data, list):
-            raise InvalidResponse("expected a list of messages in data", side="zalo", endpoint=endpoint)
-        rows: list[ZaloMessage] = []
-        for raw in data:
-            message = self._parse_row(raw, listing)
-            if message is None:
-                # The row stays in the feed, read at every poll: said once an hour, with how often it came.
-                key = json.dumps(raw, sort_keys=True, default=str)[:2000]
-                repeats = _malformed.repeats(key)
-                if _malformed.first(key):
-                    keys = sorted(raw) if isinstance(raw, dict) else None
-                    log.warning("zalo_row_malformed", endpoint=endpoint, keys=keys, seen_since=repeats)
-            else:
-                rows.append(message)
-        wire.fill_missing_times(rows)
-        return rows
-
-    def _parse_row(self, raw: Any, listing: str) -> ZaloMessage | None:
-        if not isinstance(raw, dict) or not raw.get("message_id"):
-            return None
-        from_oa = self._is_from_oa(raw)
-        return None if from_oa is None else wire.row_of(raw, from_oa, listing)
+        return wire.data_of(http.json_body(response, side="zalo", endpoint=endpoint), endpoint, response.status_code)
 
     def _is_from_oa(self, raw: Json) -> bool | None:
+        """Whether a listing row is the OA's: its ``src``, or (one live report lists none) its sender."""
         side = wire.side_of(raw)
         if side is not None:
             return side

@@ -1,11 +1,13 @@
 """Every JSON shape of Zalo's OA API, both ways: the request bodies zfsync writes and the answers it reads,
 as domain values (research/zalo_api.md; each shape traces to tests/contract/recorded/zalo/). No HTTP here:
-the client (`client.py`) makes the requests, classifies the errors and hands the answers' ``data`` over."""
+the client (`client.py`) makes the requests and hands the answers over; `data_of` reads the envelope and
+classifies its error code (`codes.error_for`)."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -13,8 +15,12 @@ from typing import Any
 import structlog
 
 from zfsync.domain import Json, ZaloContent, ZaloMessage, ZaloPackage, ZaloProfile, ZaloQuota, ZaloSent
+from zfsync.errors import InvalidResponse, PermanentError
+from zfsync.log import Throttle
+from zfsync.sides.zalo.codes import error_for
 
 log = structlog.get_logger("zfsync.zalo")
+_malformed = Throttle()  # rows that cannot be identified, each said once an hour
 
 VIETNAM = timezone(timedelta(hours=7))
 
@@ -27,6 +33,18 @@ def media_template(element: Json, caption: str) -> Json:
     if caption:
         message["text"] = caption
     return message
+
+
+def tag_body(user_id: str, tag: str) -> Json:  # tag/tagfollower and tag/rmfollowerfromtag
+    return {"user_id": user_id_param(user_id), "tag_name": tag}
+
+
+def info_request(title: str, subtitle: str, image_url: str) -> Json:
+    """The card that asks the customer to share their details with the OA (``request_user_info``)."""
+    element = {"title": title[:100], "subtitle": subtitle[:500], "image_url": image_url}
+    return {
+        "attachment": {"type": "template", "payload": {"template_type": "request_user_info", "elements": [element]}}
+    }
 
 
 def user_id_param(user_id: str) -> int | str:
@@ -77,12 +95,20 @@ def packages_of(data: Any) -> list[ZaloPackage]:
     ]
 
 
-def interacted_of(data: Json) -> tuple[list[str], int]:
+def interacted_of(data: Any, endpoint: str = "/v3.0/oa/user/getlist") -> tuple[list[str], int]:
     """``user/getlist``: one page of user ids, and the total."""
+    if not isinstance(data, dict):
+        raise InvalidResponse("user/getlist has no data object", side="zalo", endpoint=endpoint)
     users = data.get("users")
     users = users if isinstance(users, list) else []
     ids = [str(u["user_id"]) for u in users if isinstance(u, dict) and u.get("user_id") not in (None, "")]
     return ids, int_or(data.get("total"), len(ids))
+
+
+def oa_of(data: Any) -> Json:
+    if not isinstance(data, dict):  # getoa: the OA's own details
+        raise InvalidResponse("getoa has no data object", side="zalo", endpoint="/v2.0/oa/getoa")
+    return data
 
 
 def oa_id_of(data: Json) -> str:
@@ -91,8 +117,10 @@ def oa_id_of(data: Json) -> str:
     return str(oa_id) if oa_id is not None else ""
 
 
-def sent_of(data: Json) -> ZaloSent:
-    """A send's answer (it has a ``message_id``): the id, and what the send was paid from."""
+def sent_of(data: Any, endpoint: str = "/v3.0/oa/message/cs") -> ZaloSent:
+    """A send's answer: the message's id (an answer without one is no answer), and what it was paid from."""
+    if not isinstance(data, dict) or not data.get("message_id"):
+        raise InvalidResponse("send answer has no message_id", side="zalo", endpoint=endpoint)
     quota = object_of(data.get("quota"))
     paid_from = (
         ZaloQuota(
@@ -105,6 +133,58 @@ def sent_of(data: Json) -> ZaloSent:
         else ZaloQuota("")  # no quota object: a paid message (or, from 2026, maybe a free one: the writer asks)
     )
     return ZaloSent(str(data["message_id"]), paid_from)
+
+
+def uploaded(data: Any, keys: tuple[str, ...], name: str, endpoint: str) -> str:
+    """An upload's answer: the attachment id or file token under the first of ``keys`` it has."""
+    for key in keys:
+        if isinstance(data, dict) and data.get(key):
+            return str(data[key])
+    # GOCLAW saw Zalo answer success with empty data when the file name's extension was not accepted.
+    raise PermanentError(
+        f"upload answered without {keys[0]}: Zalo did not accept {name!r}", side="zalo", endpoint=endpoint
+    )
+
+
+def data_of(envelope: Any, endpoint: str, status: int) -> Any:
+    """The ``data`` of an answer's envelope, ``{"error": 0, "message": ..., "data": ...}``; Zalo's error
+    code as the error `codes.error_for` classifies (usually with HTTP 200)."""
+    if not isinstance(envelope, dict):
+        raise InvalidResponse("answer is not a JSON object", side="zalo", endpoint=endpoint)
+    code = envelope.get("error", 0)
+    try:
+        code = int(code)
+    except (TypeError, ValueError):
+        raise InvalidResponse(f"error field is not a number: {code!r}", side="zalo", endpoint=endpoint) from None
+    if code != 0:
+        raise error_for(code, str(envelope.get("message") or ""), endpoint=endpoint, status=status)
+    if status >= 400:
+        raise error_for(-1, f"HTTP {status}", endpoint=endpoint, status=status)
+    return envelope.get("data")
+
+
+def rows_of(data: Any, endpoint: str, listing: str, from_oa: Callable[[Json], bool | None]) -> list[ZaloMessage]:
+    """A listing's rows (``listrecentchat`` or ``conversation``); ``from_oa(raw)`` says whether a row is
+    the OA's (None: it cannot be placed). A row that cannot be identified is left out, and said once an
+    hour with how often it came (it stays in the feed, read at every poll)."""
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise InvalidResponse("expected a list of messages in data", side="zalo", endpoint=endpoint)
+    rows: list[ZaloMessage] = []
+    for raw in data:
+        side = from_oa(raw) if isinstance(raw, dict) and raw.get("message_id") else None
+        message = row_of(raw, side, listing) if side is not None else None
+        if message is None:
+            key = json.dumps(raw, sort_keys=True, default=str)[:2000]
+            repeats = _malformed.repeats(key)
+            if _malformed.first(key):
+                keys = sorted(raw) if isinstance(raw, dict) else None
+                log.warning("zalo_row_malformed", endpoint=endpoint, keys=keys, seen_since=repeats)
+        else:
+            rows.append(message)
+    fill_missing_times(rows)
+    return rows
 
 
 def row_of(raw: Json, from_oa: bool, listing: str) -> ZaloMessage | None:
@@ -175,11 +255,8 @@ def day(value: Any) -> str:
 
 
 def texts(value: Any) -> tuple[str, ...]:
-    return (
-        tuple(str(v).strip() for v in value if isinstance(v, str | int) and str(v).strip())
-        if isinstance(value, list)
-        else ()
-    )
+    items = value if isinstance(value, list) else []
+    return tuple(str(v).strip() for v in items if isinstance(v, str | int) and str(v).strip())
 
 
 SHARED_KEYS = ("name", "phone", "address", "city", "district", "user_dob")
@@ -220,18 +297,8 @@ def day_start_ms(value: Any) -> int:
 
 
 # A row's fields that say who and when, not what (they never reach the content), and those it has names for.
-_ENVELOPE = {
-    "message_id",
-    "src",
-    "time",
-    "sent_time",
-    "from_id",
-    "to_id",
-    "from_display_name",
-    "to_display_name",
-    "from_avatar",
-    "to_avatar",
-}
+_ENVELOPE = {"message_id", "src", "time", "sent_time", "from_id", "to_id"}
+_ENVELOPE |= {"from_display_name", "to_display_name", "from_avatar", "to_avatar"}
 _CONTENT = {"type", "message", "url", "thumb", "description", "links", "location", "name", "file_name", "title"}
 _NAMED = frozenset(_ENVELOPE | _CONTENT)
 
