@@ -176,3 +176,19 @@ def https_address(answer: str) -> str:
     if parsed.scheme != "https" or not parsed.netloc:
         raise Refused("Zalo takes an https:// address here, such as https://example.com/zalo-callback")
     return answer
+
+
+def after_resolve_choice(answer: str) -> str:
+    """``sync.after_resolve``: reopen or new."""
+    if answer not in ("reopen", "new"):
+        raise Refused("answer reopen or new")
+    return answer
+
+
+def language_choice(answer: str) -> str:
+    """``sync.language``: one the notes are written in."""
+    from zfsync.i18n import LANGUAGES
+
+    if answer not in LANGUAGES:
+        raise Refused(f"choose one of {', '.join(LANGUAGES)}")
+    return answer

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zfsync import config
-from zfsync.cli.setup.answers import Asker, Refused, choose, freshchat_url, https_address, required, until, zalo_grant
+from zfsync.cli.setup.answers import Asker, Refused, after_resolve_choice, choose, freshchat_url, language_choice, until
 from zfsync.cli.setup.files import (
     config_text,
     env_text,
@@ -24,12 +21,12 @@ from zfsync.cli.setup.files import (
     store_writable,
     write_file,
 )
+from zfsync.cli.setup.zalo_grant import ZaloGrant
 from zfsync.cli.store import forget_permission_refusals
 from zfsync.config import keys as config_keys
 from zfsync.domain import ZaloTokens
 from zfsync.errors import AuthError, ConfigError, ZfsyncError
 from zfsync.sides.freshchat.client import FreshChatClient
-from zfsync.sides.zalo import oauth
 from zfsync.store import Store
 
 FRESHCHAT_HOSTS = (
@@ -39,7 +36,6 @@ FRESHCHAT_HOSTS = (
     "https://api.au.freshchat.com (Australia)",
     "or your account's own https://<account>.freshchat.com",
 )
-ZALO_APPS = "https://developers.zalo.me/apps"
 ETC = Path("/etc/zfsync")
 
 
@@ -71,10 +67,10 @@ class Setup:
         say()
         store_path = self.store_path()
         app_id, app_secret, redirect_uri, oa, tokens = self.zalo()
-        language = until(self.asker, lambda: self._language(self.asker.ask("language", "Agent notes' language", "vi")))
+        language = until(self.asker, lambda: language_choice(self.asker.ask("language", "Agent notes' language", "vi")))
         after_resolve = until(
             self.asker,
-            lambda: self._after_resolve(
+            lambda: after_resolve_choice(
                 self.asker.ask(
                     "after_resolve",
                     "A customer writes after their conversation was resolved: reopen it (within 24 h; a new one "
@@ -209,32 +205,8 @@ class Setup:
         return until(self.asker, usable)
 
     def zalo(self) -> tuple[str, str, str, str, ZaloTokens]:
-        asker = self.asker
-        asker.say(f"Zalo: the app's id and secret are on {ZALO_APPS} (your app > Settings).")
-        app_id = until(asker, lambda: required(asker.ask("zalo_app_id", "Zalo app id"), "the app id"))
-        app_secret = until(
-            asker,
-            lambda: required(asker.ask("zalo_app_secret", "Zalo app secret (hidden)", secret=True), "the secret"),
-        )
-        asker.say(
-            '\nThe app needs an "Official Account Callback Url" (app > Official Account > Settings). zfsync has\n'
-            "no public endpoint: any HTTPS address you own will do, even one that shows nothing, since you copy the\n"
-            "code from your browser's address bar after accepting."
-        )
-        redirect_uri = until(
-            asker, lambda: https_address(asker.ask("redirect_uri", "Callback URL registered for the app"))
-        )
-        oauth_url = self.zalo_oauth_url or str(config_keys.SCHEMA["zalo"]["oauth_url"][0])
-        client = oauth.ZaloOAuth(oauth_url, app_id, app_secret)
-        while True:
-            granted = until(asker, lambda: self._grant(client, oauth_url, app_id, redirect_uri))
-            oa, tokens = self._oa(granted, app_id, app_secret)
-            name, oa_id = str(oa.get("name", "?")), str(oa.get("oa_id") or oa.get("oaid") or "")
-            if asker.confirm("yes", f"Zalo authorised the OA {name!r} (id {oa_id}). Is this the right OA?", True):
-                return app_id, app_secret, redirect_uri, oa_id, tokens
-            if not asker.interactive:
-                raise ConfigError("zfsync setup: the OA was not confirmed")
-            asker.say("Then open the link again, choose the right OA and accept.")
+        """The app, its callback, the OA the person grants and confirms, and its tokens (`ZaloGrant`)."""
+        return ZaloGrant(self.asker, self.insecure, self.zalo_api_url, self.zalo_oauth_url).run()
 
     def save_tokens(self, store_path: Path, tokens: ZaloTokens) -> None:
         """The Zalo tokens into the store, once everything else is written: a running daemon takes them up."""
@@ -248,81 +220,6 @@ class Setup:
         finally:
             store.close()
         self.asker.say(f"stored the Zalo tokens in {store_path}")
-
-    def _grant(self, client: oauth.ZaloOAuth, oauth_url: str, app_id: str, redirect_uri: str) -> ZaloTokens:
-        asker = self.asker
-        verifier = ""
-        if not asker.interactive:
-            # No browser to come back from: a refresh token from Zalo's API Explorer.
-            kind, value = "refresh_token", asker.ask("zalo_refresh_token", "A refresh token from Zalo's API Explorer")
-        else:
-            verifier, challenge = oauth.new_pkce_pair()
-            link = oauth.permission_url(oauth_url, app_id, redirect_uri, challenge, secrets.token_urlsafe(8))
-            asker.say("\nOpen this link as an admin of the OA, choose the OA and accept:")
-            asker.say(f"  {link}")
-            pasted = asker.ask(
-                "zalo_grant", "Paste the address you landed on (or the code; or refresh:TOKEN from the API Explorer)"
-            )
-            kind, value = zalo_grant(pasted)
-        try:
-            if kind == "refresh_token":
-                return client.redeem_refresh_token(value)
-            return client.exchange_code(value, verifier)
-        except AuthError as exc:
-            what = "refresh token" if kind == "refresh_token" else "code (each works once, for a few minutes)"
-            raise Refused(f"Zalo refused the {what}: {exc}") from None
-        except ZfsyncError as exc:
-            raise Refused(f"Zalo's token endpoint did not answer as expected: {exc}") from None
-
-    def _oa(self, granted: ZaloTokens, app_id: str, app_secret: str) -> tuple[dict[str, Any], ZaloTokens]:
-        """The OA the tokens were granted for, asked with them from a scratch store (the real one is not
-        touched before the person has said yes), and the tokens as they stand after (a refresh spends the
-        refresh token)."""
-        with tempfile.TemporaryDirectory(prefix="zfsync-setup-") as scratch:
-            store = Store.open(Path(scratch) / "setup.db")
-            try:
-                now = time.time()
-                store.save_tokens(granted, now)
-                oa = self._getoa(store, app_id, app_secret)
-                held = store.load_tokens()
-            finally:
-                store.close()
-        if held is None:
-            return oa, granted
-        return oa, ZaloTokens(held.access_token, held.refresh_token, max(0.0, held.expires_at - time.time()))
-
-    def _getoa(self, store: Store, app_id: str, app_secret: str) -> dict[str, Any]:
-        from zfsync.runtime.app import build_clients
-
-        raw = {
-            "zalo": {
-                "app_id": app_id,
-                "api_url": self.zalo_api_url or config_keys.SCHEMA["zalo"]["api_url"][0],
-                "oauth_url": self.zalo_oauth_url or config_keys.SCHEMA["zalo"]["oauth_url"][0],
-                "allow_insecure_http": self.insecure,
-            },
-            "freshchat": {"api_url": "https://api.freshchat.com", "channel_id": "-"},
-            "store": {"path": store.where},
-        }
-        settings = config.from_mapping(raw, {"ZFSYNC_ZALO_APP_SECRET": app_secret, "ZFSYNC_FRESHCHAT_API_KEY": "-"})
-        try:
-            return build_clients(settings, store).zalo.oa_profile()
-        except ZfsyncError as exc:
-            raise ConfigError(
-                f"zfsync setup: Zalo's getoa failed with the new tokens (nothing was written): {exc}"
-            ) from None
-
-    def _after_resolve(self, answer: str) -> str:
-        if answer not in ("reopen", "new"):
-            raise Refused("answer reopen or new")
-        return answer
-
-    def _language(self, answer: str) -> str:
-        from zfsync.i18n import LANGUAGES
-
-        if answer not in LANGUAGES:
-            raise Refused(f"choose one of {', '.join(LANGUAGES)}")
-        return answer
 
     # --- systemd -------------------------------------------------------------------------------------
 
