@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zfsync.domain import FcNewUser, FcOutgoing, TextPart
-from zfsync.errors import AuthError, ConversationNotLatest, InvalidResponse, PermanentError, RateLimited
+from zfsync.domain.errors import AuthError, ConversationNotLatest, InvalidResponse, PermanentError, RateLimited
 from zfsync.sides.freshchat.client import FreshChatClient
 
 API = "https://acme.freshchat.com"
@@ -154,7 +154,7 @@ def test_file_upload_accepts_the_spellings_seen_in_the_wild(client, requests_moc
 
 def test_a_file_still_being_scanned_is_transient_and_no_answer_is_invalid(client, requests_mock):
     from zfsync.domain import Media
-    from zfsync.errors import TransientError
+    from zfsync.domain.errors import TransientError
 
     media = Media(b"%PDF", "application/pdf", "q.pdf")
     requests_mock.post(f"{API}/v2/files/upload", json={"file_hash": "h", "file_security_status": "AV_PENDING"})

@@ -21,7 +21,7 @@ import pytest
 import requests_mock as requests_mock_module
 
 from zfsync.domain import FcNewUser, FcOutgoing, Media, TextPart, ZaloTokens
-from zfsync.errors import ConversationNotLatest
+from zfsync.domain.errors import ConversationNotLatest
 from zfsync.sides.freshchat.client import FreshChatClient
 from zfsync.sides.quota import Quota
 from zfsync.sides.zalo.client import ZaloClient

@@ -28,8 +28,8 @@ from zfsync.domain import (
     ZaloSent,
     ZaloTokens,
 )
+from zfsync.domain.errors import AuthError, ConversationNotLatest, PermanentError, PermissionMissing, TransientError
 from zfsync.domain.outbound import ReplyAttachment, ReplyText
-from zfsync.errors import AuthError, ConversationNotLatest, PermanentError, PermissionMissing, TransientError
 from zfsync.sides.freshchat.client import FreshChatClient
 from zfsync.sides.zalo import permissions
 from zfsync.sides.zalo.client import ZaloClient
@@ -348,7 +348,7 @@ def test_freshchat_agent_parts_recorded_become_text_attachments_and_replies(fc, 
 def test_freshchat_rate_limit_headers_recorded_in_every_form(fc, requests_mock, case):
     import time
 
-    from zfsync.errors import RateLimited
+    from zfsync.domain.errors import RateLimited
 
     answer = recorded("freshchat/rate_limit_headers_composed.json")[case]
     headers = dict(answer["headers"])
@@ -371,7 +371,7 @@ def test_a_server_naming_a_wait_of_days_is_capped_and_logged_once(requests_mock)
     import io
 
     from zfsync import log
-    from zfsync.errors import RateLimited
+    from zfsync.domain.errors import RateLimited
     from zfsync.sides.http import MAX_SERVER_WAIT
 
     out = io.StringIO()
@@ -480,7 +480,7 @@ def test_freshchat_uploads_and_errors_recorded(fc, requests_mock):
 
 @pytest.mark.parametrize(("reset", "low", "high"), [("12", 12, 12), ("0", 1, 1), (None, 30, 30)])
 def test_ratelimit_reset_in_seconds_or_as_a_unix_time(fc, requests_mock, reset, low, high):
-    from zfsync.errors import RateLimited
+    from zfsync.domain.errors import RateLimited
 
     headers = {"X-RateLimit-Reset": reset} if reset is not None else {}
     requests_mock.get(f"{FC}/v2/channels", status_code=429, headers=headers, json={})
@@ -492,7 +492,7 @@ def test_ratelimit_reset_in_seconds_or_as_a_unix_time(fc, requests_mock, reset, 
 def test_ratelimit_reset_as_a_unix_time(fc, requests_mock):
     import time
 
-    from zfsync.errors import RateLimited
+    from zfsync.domain.errors import RateLimited
 
     requests_mock.get(f"{FC}/v2/channels", status_code=429, headers={"X-RateLimit-Reset": str(int(time.time()) + 20)})
     with pytest.raises(RateLimited) as caught:

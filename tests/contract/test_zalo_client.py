@@ -7,7 +7,7 @@ import json
 import pytest
 
 from zfsync.domain import ZaloTokens
-from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, TransientError
+from zfsync.domain.errors import AuthError, InvalidResponse, PermanentError, RateLimited, TransientError
 from zfsync.sides.zalo.client import ZaloClient
 from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth, new_pkce_pair
 from zfsync.store import Store

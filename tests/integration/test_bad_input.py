@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zfsync import config
-from zfsync.errors import ConfigError
+from zfsync.domain.errors import ConfigError
 from zfsync.sim.zalo import OA_ID
 
 EDGE_TEXTS = [

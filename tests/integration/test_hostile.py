@@ -267,7 +267,7 @@ def test_hostile_images_and_endless_answers_keep_memory_bounded(tmp_path):
         from zfsync.sim.base import Fault, SimServer
         from zfsync.sim.zalo import ZaloSim
         from zfsync.sides import http
-        from zfsync.errors import RemoteError
+        from zfsync.domain.errors import RemoteError
         server = SimServer(ZaloSim()).start()
         server.app.faults.append(Fault("/endless", "endless", count=8))
         data = open({str(bomb)!r}, "rb").read()

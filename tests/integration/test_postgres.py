@@ -45,7 +45,7 @@ from tests.unit.test_cli import (  # noqa: F401
 from zfsync import cli
 from zfsync.cli.demo import Demo, wait_until
 from zfsync.config import from_mapping
-from zfsync.errors import ConfigError
+from zfsync.domain.errors import ConfigError
 from zfsync.runtime.leader import LOST_LEAD
 from zfsync.runtime.status import ACTIVE_KEY
 from zfsync.store import Store

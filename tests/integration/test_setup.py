@@ -265,7 +265,7 @@ def desk_files(folder: Path) -> dict[str, bytes]:
 
 def test_setup_stopped_at_any_question_leaves_a_live_desk_exactly_as_it_was(sims, tmp_path):
     from zfsync.cli.setup import Setup
-    from zfsync.errors import ConfigError
+    from zfsync.domain.errors import ConfigError
 
     zalo_server, fc_server = sims
     zalo: ZaloSim = zalo_server.app
@@ -357,7 +357,7 @@ def test_setup_into_a_place_it_cannot_write_says_so_in_one_line_and_writes_nothi
 
 def test_a_store_setup_could_not_write_is_refused_before_any_file_is(tmp_path):
     from zfsync.cli.setup.files import store_writable
-    from zfsync.errors import ConfigError
+    from zfsync.domain.errors import ConfigError
 
     store_writable(tmp_path / "zfsync.db")  # a new store in a writable folder
     (tmp_path / "a-folder.db").mkdir()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from zfsync import config
-from zfsync.errors import ConfigError
+from zfsync.domain.errors import ConfigError
 
 SECRETS = {"ZFSYNC_ZALO_APP_SECRET": "zalo-secret-42", "ZFSYNC_FRESHCHAT_API_KEY": "fc-key-42"}
 MINIMAL = {"zalo": {"app_id": "1"}, "freshchat": {"api_url": "https://api.freshchat.com/v2", "channel_id": "c"}}

@@ -11,7 +11,7 @@ import pytest
 from devtools.drive import Drive
 from tests.conftest import make_settings
 from zfsync.domain import Kind, TextPart, ZaloTokens
-from zfsync.errors import PermanentError
+from zfsync.domain.errors import PermanentError
 from zfsync.runtime.app import build_engine
 from zfsync.sides.quota import Quota
 from zfsync.sim.fakes import FakeClock, FakeFreshChat, FakeZalo

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from zfsync.domain import Z2F, OutboxRow
-from zfsync.errors import NoRoom, RateLimited
+from zfsync.domain.errors import NoRoom, RateLimited
 from zfsync.store import NewRow, Store
 from zfsync.sync.write import lanes
 from zfsync.sync.write.delivery import Deliverer, Sent

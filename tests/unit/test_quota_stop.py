@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from zfsync.errors import Stopping
+from zfsync.domain.errors import Stopping
 from zfsync.sides.priority import Priority
 from zfsync.sides.quota import Quota
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from zfsync.errors import NoRoom
+from zfsync.domain.errors import NoRoom
 from zfsync.sides.priority import Priority, patience, purpose
 from zfsync.sides.quota import Quota
 from zfsync.sync.engine import zalo_interval

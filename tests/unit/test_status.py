@@ -145,7 +145,7 @@ def test_the_watchdog_counts_finished_cycles_even_failed_ones_but_not_crashed_on
 
 
 def test_a_second_daemon_on_the_same_store_is_refused(tmp_path):
-    from zfsync.errors import ZfsyncError
+    from zfsync.domain.errors import ZfsyncError
     from zfsync.store.lock import only_instance
 
     store_path = tmp_path / "state" / "zfsync.db"
@@ -157,7 +157,7 @@ def test_a_second_daemon_on_the_same_store_is_refused(tmp_path):
 
 
 def test_a_second_daemon_reaching_the_store_by_another_path_is_refused_too(tmp_path):
-    from zfsync.errors import ZfsyncError
+    from zfsync.domain.errors import ZfsyncError
     from zfsync.store.lock import only_instance
 
     store_path = tmp_path / "state" / "zfsync.db"

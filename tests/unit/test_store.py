@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from zfsync.errors import StoreError
+from zfsync.domain.errors import StoreError
 from zfsync.store import NewRow, Store
 from zfsync.store.migrations import LATEST
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zfsync.errors import AuthError, PermanentError, RateLimited, TransientError
+from zfsync.domain.errors import AuthError, PermanentError, RateLimited, TransientError
 from zfsync.sides.zalo.codes import CODES, TokenRejected, error_for
 from zfsync.sync.decide import notes
 

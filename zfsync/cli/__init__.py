@@ -1,4 +1,7 @@
-"""The `zfsync` command: parse arguments, load config, call the library. One error handler for all."""
+"""The `zfsync` command: parse arguments, load config, call the library. One error handler for all.
+
+The top layer: it may import every other (the runtime, the sides, the store, the simulators for
+`zfsync sim` and `zfsync demo`); nothing imports it."""
 
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from zfsync.cli.store import (
     store_of,
 )
 from zfsync.config import Settings
-from zfsync.errors import ConfigError, RemoteError, StoreError, ZfsyncError
+from zfsync.domain.errors import ConfigError, RemoteError, StoreError, ZfsyncError
 from zfsync.sides.freshchat.client import FreshChatClient
 
 Command = Callable[[argparse.Namespace], int]

@@ -9,7 +9,7 @@ import time
 
 from zfsync import log
 from zfsync.cli.store import forget_permission_refusals, settings_of, store_of
-from zfsync.errors import ConfigError
+from zfsync.domain.errors import ConfigError
 
 
 def cmd_auth(args: argparse.Namespace) -> int:

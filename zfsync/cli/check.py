@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from zfsync.cli.store import forget_permission_refusals, settings_of, store_of
 from zfsync.config import Settings
-from zfsync.errors import PermissionMissing, RemoteError, ZfsyncError
+from zfsync.domain.errors import PermissionMissing, RemoteError, ZfsyncError
 from zfsync.sides.zalo import permissions
 from zfsync.sides.zalo.client import ZaloClient
 from zfsync.store import Store

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from zfsync import config, i18n
 from zfsync.config.settings import Settings
-from zfsync.errors import ConfigError, ZfsyncError
+from zfsync.domain.errors import ConfigError, ZfsyncError
 from zfsync.sides.zalo import permissions
 from zfsync.store import Store, Waiting
 from zfsync.store.lease import Lease, is_postgres_url

@@ -1,7 +1,7 @@
 """Configuration: a TOML file for settings, the environment (or a `.env` beside the file) for secrets.
 
 Every problem is reported as one `ConfigError` line that names the key and says what it expects, so an
-operator can fix it without reading code.
+operator can fix it without reading code. It may import only the domain, errors, log and i18n.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from zfsync.config.keys import (
 )
 from zfsync.config.settings import FreshChatSettings, MetricsSettings, Settings, SyncSettings, ZaloSettings
 from zfsync.domain import Route
-from zfsync.errors import ConfigError
+from zfsync.domain.errors import ConfigError
 from zfsync.log import remember_secret
 
 DEFAULT_PATHS = (Path("config.toml"), Path("/etc/zfsync/config.toml"))

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from zfsync.config.settings import SyncSettings
-from zfsync.errors import ConfigError
+from zfsync.domain.errors import ConfigError
 from zfsync.i18n import LANGUAGES
 
 FRESHCHAT_KEY_ENV = "ZFSYNC_FRESHCHAT_API_KEY"

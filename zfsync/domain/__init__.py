@@ -8,7 +8,9 @@ Terminology, used the same way everywhere:
 - *cursor*: how far a side has been read, stored next to the rows it covers.
 
 `common` holds what all share, `zalo` and `freshchat` each side's values, `rows` the outbox's kinds and
-states and what the store hands out.
+states and what the store hands out, `outbound` what zfsync writes itself, `errors` the one error
+hierarchy every layer raises and classifies by. It imports nothing of zfsync
+but itself: every other layer builds on it.
 """
 
 from zfsync.domain.common import REPLACEMENT, Json, Media, json_may_hold_invalid, safe_text

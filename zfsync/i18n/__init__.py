@@ -4,7 +4,8 @@ receive, and `zfsync status`'s problems come from one gettext catalogue per lang
 checks that both catalogues hold every message and that the ``.mo`` files are current).
 
 Message ids are the English texts, with ``{named}`` placeholders filled after translation. One daemon
-serves one desk, so the language is chosen once, at start (`use`).
+serves one desk, so the language is chosen once, at start (`use`). It imports nothing of zfsync: every
+layer may use it.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import uuid
 
 import structlog
 
-from zfsync.errors import first_line
+from zfsync.domain.errors import first_line
 from zfsync.runtime.status import ACTIVE_KEY, STANDBY_PREFIX
 from zfsync.runtime.systemd import Notifier
 from zfsync.store import Store

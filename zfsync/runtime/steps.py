@@ -16,7 +16,7 @@ from collections.abc import Callable
 import structlog
 
 from zfsync.config import Settings
-from zfsync.errors import Stopping
+from zfsync.domain.errors import Stopping
 from zfsync.runtime.status import PROBE_KEY
 from zfsync.store import Store
 from zfsync.store.health import StoreWatch, is_failure

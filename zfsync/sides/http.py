@@ -28,7 +28,7 @@ import structlog
 from requests.adapters import HTTPAdapter
 
 from zfsync.domain import Media, json_may_hold_invalid, safe_text
-from zfsync.errors import InvalidResponse, PermanentError, RateLimited, Stopping, TransientError
+from zfsync.domain.errors import InvalidResponse, PermanentError, RateLimited, Stopping, TransientError
 from zfsync.log import Throttle
 from zfsync.sides import telemetry
 

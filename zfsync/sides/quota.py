@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from zfsync.errors import NoRoom, RateLimited, Stopping
+from zfsync.domain.errors import NoRoom, RateLimited, Stopping
 from zfsync.sides.priority import Priority, current_patience, current_purpose, holding
 
 WINDOW = 60.0  # seconds: both sides count requests per minute

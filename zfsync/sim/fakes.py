@@ -31,7 +31,7 @@ from zfsync.domain import (
     ZaloQuota,
     ZaloSent,
 )
-from zfsync.errors import ConversationNotLatest, PermanentError
+from zfsync.domain.errors import ConversationNotLatest, PermanentError
 from zfsync.sides.quota import Quota
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 

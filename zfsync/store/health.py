@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from zfsync.errors import StoreError, first_line
+from zfsync.domain.errors import StoreError, first_line
 
 log = structlog.get_logger("zfsync.store")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from zfsync.errors import first_line
+from zfsync.domain.errors import first_line
 
 log = structlog.get_logger("zfsync.store")
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from zfsync.errors import ZfsyncError
+from zfsync.domain.errors import ZfsyncError
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from peewee import Database, PostgresqlDatabase
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as apply_operations
 
-from zfsync.errors import StoreError
+from zfsync.domain.errors import StoreError
 from zfsync.store.lease import LOCK_CLASS, MIGRATION_LOCK
 from zfsync.store.models import Tables
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from peewee import Database, InterfaceError, OperationalError, PostgresqlDatabase, SqliteDatabase, chunked
 from playhouse.shortcuts import ReconnectMixin
 
-from zfsync.errors import StoreError, first_line
+from zfsync.domain.errors import StoreError, first_line
 from zfsync.store import migrations
 from zfsync.store.base import LEASE_KEY
 from zfsync.store.conversations import ConversationStore

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import structlog
 
 from zfsync.domain import F2Z, Z2F, HistoryImport, SideHealth
-from zfsync.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
+from zfsync.domain.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
 from zfsync.sync.decide.schedule import SWEEP_INTERVAL
 from zfsync.sync.desk.profiles import ProfileRefresher
 from zfsync.sync.desk.reminders import Reminders

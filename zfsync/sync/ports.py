@@ -1,6 +1,6 @@
 """What the sync core needs from each side. The real clients and the test fakes both fit these.
 
-Every method may raise the `zfsync.errors.RemoteError` family: `TransientError` (including
+Every method may raise the `zfsync.domain.errors.RemoteError` family: `TransientError` (including
 `InvalidResponse` and `RateLimited`), `AuthError`, `PermanentError` (including `ConversationNotLatest`).
 """
 

@@ -14,6 +14,8 @@ secrets are read without echo and never printed.
 
 ``--non-interactive`` takes every answer from flags or environment variables instead (for Ansible): the
 secrets only from the environment (a flag would show in ``ps``), the Zalo grant as a refresh token.
+
+Part of the `cli` layer: it may import every layer below it.
 """
 
 from zfsync.cli.setup.answers import Asker, Given, Prompter, Refused, given_answers

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 from zfsync.config import keys as config_keys
-from zfsync.errors import ConfigError
+from zfsync.domain.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from zfsync.cli.setup.answers import Asker
 from zfsync.config import keys as config_keys
-from zfsync.errors import ConfigError
+from zfsync.domain.errors import ConfigError
 
 SERVICE_USER = "zfsync"  # the unit's User= and Group= (deploy/systemd/zfsync.service)
 

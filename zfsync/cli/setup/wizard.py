@@ -25,7 +25,7 @@ from zfsync.cli.setup.zalo_grant import ZaloGrant
 from zfsync.cli.store import forget_permission_refusals
 from zfsync.config import keys as config_keys
 from zfsync.domain import ZaloTokens
-from zfsync.errors import AuthError, ConfigError, ZfsyncError
+from zfsync.domain.errors import AuthError, ConfigError, ZfsyncError
 from zfsync.sides.freshchat.client import FreshChatClient
 from zfsync.store import Store
 

@@ -15,7 +15,7 @@ from zfsync import config
 from zfsync.cli.setup.answers import Asker, Refused, https_address, required, until, zalo_grant
 from zfsync.config import keys as config_keys
 from zfsync.domain import ZaloTokens
-from zfsync.errors import AuthError, ConfigError, ZfsyncError
+from zfsync.domain.errors import AuthError, ConfigError, ZfsyncError
 from zfsync.sides.zalo import oauth
 from zfsync.store import Store
 

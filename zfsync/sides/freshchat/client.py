@@ -25,7 +25,7 @@ from zfsync.domain import (
     Media,
     safe_text,
 )
-from zfsync.errors import (
+from zfsync.domain.errors import (
     AuthError,
     ConversationNotLatest,
     InvalidResponse,

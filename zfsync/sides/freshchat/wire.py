@@ -25,7 +25,7 @@ from zfsync.domain import (
     TextPart,
     VideoPart,
 )
-from zfsync.errors import InvalidResponse, TransientError
+from zfsync.domain.errors import InvalidResponse, TransientError
 
 
 def first_of(body: Any, keys: tuple[str, ...], wrappers: tuple[str, ...]) -> str:

@@ -25,7 +25,7 @@ from zfsync.domain import (
     ZaloQuota,
     ZaloSent,
 )
-from zfsync.errors import InvalidResponse, PermissionMissing
+from zfsync.domain.errors import InvalidResponse, PermissionMissing
 from zfsync.sides import http
 from zfsync.sides.quota import Quota
 from zfsync.sides.zalo import wire

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zfsync.errors import AuthError, ParameterRefused, PermanentError, RateLimited, RemoteError, TransientError
+from zfsync.domain.errors import AuthError, ParameterRefused, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.i18n import N_
 from zfsync.sides import telemetry
 from zfsync.sides.zalo import permissions

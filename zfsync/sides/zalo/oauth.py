@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import requests
 
 from zfsync.domain import StoredTokens, ZaloTokens
-from zfsync.errors import AuthError, InvalidResponse, TransientError
+from zfsync.domain.errors import AuthError, InvalidResponse, TransientError
 from zfsync.sides import http
 from zfsync.sides.priority import Priority
 from zfsync.sides.quota import Quota

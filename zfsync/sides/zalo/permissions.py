@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from zfsync.errors import AuthError, PermissionMissing, RemoteError
+from zfsync.domain.errors import AuthError, PermissionMissing, RemoteError
 from zfsync.i18n import N_
 
 log = structlog.get_logger("zfsync.zalo")

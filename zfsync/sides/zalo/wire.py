@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from zfsync.domain import Json, ZaloContent, ZaloMessage, ZaloPackage, ZaloProfile, ZaloQuota, ZaloSent
-from zfsync.errors import InvalidResponse, PermanentError
+from zfsync.domain.errors import InvalidResponse, PermanentError
 from zfsync.log import Throttle
 from zfsync.sides.zalo.codes import error_for
 

@@ -19,7 +19,7 @@ from dataclasses import replace
 import structlog
 
 from zfsync.domain import Contact, FcNewUser, ZaloProfile, reference_id
-from zfsync.errors import PermanentError, RemoteError, TransientError
+from zfsync.domain.errors import PermanentError, RemoteError, TransientError
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import render, zalo_clocks
 from zfsync.sync.ports import FreshChatSide, ZaloSide

@@ -16,7 +16,7 @@ from typing import Protocol
 import structlog
 
 from zfsync.domain import ZaloPackage
-from zfsync.errors import PermanentError, RemoteError, TransientError
+from zfsync.domain.errors import PermanentError, RemoteError, TransientError
 from zfsync.log import Throttle
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import notes, zalo_clocks

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.errors import PermanentError, RemoteError, TransientError
+from zfsync.domain.errors import PermanentError, RemoteError, TransientError
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.ports import FreshChatSide
 from zfsync.sync.seams import Contacts

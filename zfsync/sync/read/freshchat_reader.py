@@ -14,7 +14,7 @@ from collections.abc import Callable
 import structlog
 
 from zfsync.domain import Conversation, FcMessage
-from zfsync.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
+from zfsync.domain.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.sides.priority import Priority, patience
 from zfsync.sync.decide import pages
 from zfsync.sync.decide.replies import Known, Rules, plan_page, signature_line

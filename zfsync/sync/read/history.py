@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import structlog
 
 from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, NewRow, RecordedRow, ZaloMessage
-from zfsync.errors import PermanentError
+from zfsync.domain.errors import PermanentError
 from zfsync.i18n import _
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import aliases, pages

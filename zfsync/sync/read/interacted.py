@@ -11,7 +11,7 @@ from typing import Protocol
 
 import structlog
 
-from zfsync.errors import PermanentError
+from zfsync.domain.errors import PermanentError
 from zfsync.log import Throttle
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.ports import ZaloSide

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import structlog
 
 from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, Mark, NewRow, RecordedRow, ZaloMessage
-from zfsync.errors import PermanentError
+from zfsync.domain.errors import PermanentError
 from zfsync.log import Throttle
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import aliases, pages

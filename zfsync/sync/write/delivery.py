@@ -5,7 +5,7 @@ ended without a recorded outcome (a crash, or a timeout after the request left),
 for the message on the destination and adopts it instead of sending twice.
 
 An action says what became of its row as a value (`Sent`, `Skipped`, `Held`, `Refused`); only the sides'
-failures arrive as exceptions (`zfsync.errors.RemoteError`), classified by the clients.
+failures arrive as exceptions (`zfsync.domain.errors.RemoteError`), classified by the clients.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Protocol
 import structlog
 
 from zfsync.domain import OutboxRow, Status
-from zfsync.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
+from zfsync.domain.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.sync.seams import Outbox
 
 log = structlog.get_logger("zfsync.sync")

@@ -12,7 +12,7 @@ from dataclasses import replace
 import structlog
 
 from zfsync.domain import Contact, Conversation, FcMessage, FcOutgoing, OutboxRow, reference_id
-from zfsync.errors import ConversationNotLatest, PermanentError, TransientError
+from zfsync.domain.errors import ConversationNotLatest, PermanentError, TransientError
 from zfsync.sync.decide import notes, pages, plan, recovery, render, routing
 from zfsync.sync.desk.profiles import freshchat_user
 from zfsync.sync.ports import FreshChatSide

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import structlog
 
 from zfsync.domain import Contact, Conversation, FcOutgoing, OutboxRow, Part, TextPart, ZaloContent, outbound
-from zfsync.errors import PermanentError
+from zfsync.domain.errors import PermanentError
 from zfsync.sync.decide import echo, notes, plan, render
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.seams import WriterStore

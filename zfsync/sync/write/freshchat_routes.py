@@ -10,7 +10,7 @@ from collections.abc import Callable
 import structlog
 
 from zfsync.domain import Contact, FcOutgoing, Route, TextPart
-from zfsync.errors import PermanentError, TransientError
+from zfsync.domain.errors import PermanentError, TransientError
 from zfsync.sync.decide import notes, render, routing
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.seams import WriterStore

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import structlog
 
 from zfsync.domain import OutboxRow
-from zfsync.errors import AuthError, RateLimited, RemoteError, Stopping
+from zfsync.domain.errors import AuthError, RateLimited, RemoteError, Stopping
 from zfsync.sides.priority import Priority, patience, purpose
 from zfsync.sync.seams import Outbox
 from zfsync.sync.write.delivery import Deliverer, Writer

@@ -19,8 +19,8 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from zfsync.domain import ImagePart, Media, Part, TextPart, ZaloContent, ZaloSent
+from zfsync.domain.errors import AuthError, RateLimited, RemoteError, TransientError
 from zfsync.domain.outbound import ReplyAttachment
-from zfsync.errors import AuthError, RateLimited, RemoteError, TransientError
 from zfsync.sync.decide import render
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import structlog
 
 from zfsync.domain import F2Z, Contact, OutboxRow, ZaloSent
-from zfsync.errors import PermanentError, TransientError
+from zfsync.domain.errors import PermanentError, TransientError
 from zfsync.i18n import N_, _
 from zfsync.sync.decide import notes, retries, zalo_clocks
 from zfsync.sync.desk.profiles import TAG_LIMIT

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import structlog
 
 from zfsync.domain import Contact, Media, OutboxRow, ZaloMessage, ZaloSent, outbound
+from zfsync.domain.errors import ParameterRefused, PermanentError, RemoteError, TransientError
 from zfsync.domain.outbound import ReplyAttachment
-from zfsync.errors import ParameterRefused, PermanentError, RemoteError, TransientError
 from zfsync.sync.decide import echo, notes, pages, zalo_clocks
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import WriterStore
