@@ -121,9 +121,4 @@ def test_no_module_is_a_long_room():
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.ClassDef) and node.end_lineno and node.end_lineno - node.lineno + 1 > 200:
                 long.append(f"{name}: class {node.name}, {node.end_lineno - node.lineno + 1} lines")
-    assert long == [] or long == KNOWN_LONG, long
-
-
-# Known and left: the budget's one class, whose admission policy and what the side taught share one lock
-# and a dozen counters (splitting it is its own change, measured by scripts/bench).
-KNOWN_LONG = ["zfsync/sides/quota.py: 375 lines", "zfsync/sides/quota.py: class Quota, 297 lines"]
+    assert long == [], long

@@ -36,23 +36,15 @@ import bisect
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from zfsync.domain.errors import NoRoom, RateLimited, Stopping
+from zfsync.sides.admission import WINDOW, Admission, reserve_of
 from zfsync.sides.priority import Priority, current_patience, current_purpose, holding
 
-WINDOW = 60.0  # seconds: both sides count requests per minute
-PACE = 2.0  # seconds of the limit's rate the bucket may save up for the priorities below SEND ...
-MIN_SAVED = 2.0  # ... but at least this many requests, so that a small limit still lets one through
-RESERVE_SHARE = 0.05  # of the limit, kept by each priority for those above it
-FEED_FLOOR = 0.1  # of the window, never taken by sends: the change feed's, spread over the minute
-HISTORY_SHARE = 0.1  # of the window, the import's while it has work, whatever the polls want: spread too
-HISTORY_WANTS = 10.0  # seconds an import's last ask for room counts as "it has work"
-MIN_WAIT = 0.05  # seconds: the shortest nap of a call that must wait
 MIN_LEARNED = 10  # a refusal after fewer requests than this in the minute teaches no limit (a server hiccup)
 REFUSAL_MEMORY = 900.0  # seconds a limit taught by a refusal (not by headers) is kept
 
@@ -96,12 +88,7 @@ class Quota:
         self._learned: int | None = None  # from the headers
         self._refusal_limit: int | None = None  # from a refusal without headers ...
         self._refusal_limit_until = 0.0  # ... kept until then (clock)
-        self._recent: deque[float] = deque()  # when (clock) each request of the last minute was made
-        self._sends: deque[float] = deque()  # ... and each one of them made at `Priority.SEND`
-        self._floor_next = 0.0  # the feed's next request from its floor may go then (clock)
-        self._history: deque[float] = deque()  # when each request of the import in the last minute was made
-        self._history_next = 0.0  # the import's next request from its share may go then (clock)
-        self._history_wants_until = -math.inf  # the import asked for room lately: it has work (clock)
+        self._admission = Admission(ceiling, clock())  # who may go now: the window's counts, shares, pacing
         self._remaining: int | None = None  # the side's last word on what remains ...
         self._remaining_until = 0.0  # ... valid until then (clock)
         self._blocked_until = 0.0  # after a refusal, nobody calls before then (clock)
@@ -110,8 +97,6 @@ class Quota:
         self._burst_since = -math.inf  # ... which it did then (clock) ...
         self._burst_made = 0  # ... after so many requests in the minute before (the refused ones included)
         self._waits = 0
-        self._tokens = self._capacity
-        self._stamp = clock()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._sleep = sleep or self._nap
@@ -128,27 +113,25 @@ class Quota:
 
     def reserve(self, priority: Priority) -> int:
         """Requests of the window a call of ``priority`` leaves to the priorities above it."""
-        return int(priority) * max(1, round(self.limit * RESERVE_SHARE))
+        return reserve_of(self.limit, priority)
 
     def available(self, priority: Priority | None = None) -> int:
         """How many requests of ``priority`` may be made now without waiting."""
         priority = current_purpose() if priority is None else priority
         with self._lock:
             now = self.clock()
-            if priority == Priority.HISTORY:
-                self._history_wants_until = now + HISTORY_WANTS
+            self._admission.wants(priority, now)
             if now < self._blocked_until:
                 return 0
-            return max(0, math.floor(min(self._allowance(priority, now))))
+            return max(0, math.floor(min(self._admit(now).allowance(priority, now))))
 
     def snapshot(self) -> Snapshot:
         with self._lock:
             now = self.clock()
-            self._forget(now)
+            self._admission.forget(now)
             remaining = self._remaining if now < self._remaining_until else None
-            return Snapshot(
-                self.limit, self._learned is not None, len(self._recent), remaining, self._refusals, self._waits
-            )
+            used = len(self._admission.recent)
+            return Snapshot(self.limit, self._learned is not None, used, remaining, self._refusals, self._waits)
 
     # --- spending ------------------------------------------------------------------------------------
 
@@ -204,7 +187,8 @@ class Quota:
                 self._learned = limit
             if remaining is not None:
                 sent_at = _sent_at.get()
-                later = len(self._recent) - bisect.bisect_right(self._recent, sent_at) if sent_at is not None else 0
+                recent = self._admission.recent
+                later = len(recent) - bisect.bisect_right(recent, sent_at) if sent_at is not None else 0
                 self._remaining = max(0, remaining - later)
                 self._remaining_until = now + self._window_left(reset_in)
         self._wake.set()
@@ -221,12 +205,12 @@ class Quota:
         refuses them together, and none of them counted for it."""
         with self._lock:
             now = self.clock()
-            self._forget(now)
+            self._admission.forget(now)
             in_flight = sent_at <= self._burst_since if sent_at is not None else now < self._blocked_until
             if self._burst and in_flight:
                 self._burst += 1
             else:
-                self._burst, self._burst_since, self._burst_made = 1, now, len(self._recent)
+                self._burst, self._burst_since, self._burst_made = 1, now, len(self._admission.recent)
             made = self._burst_made - self._burst
             if self._learned is None and MIN_LEARNED <= made < self.limit:
                 self._refusal_limit, self._refusal_limit_until = made, now + REFUSAL_MEMORY
@@ -241,128 +225,19 @@ class Quota:
 
     def _take(self, priority: Priority, now: float) -> float:
         """0 if a request is counted now, else the seconds to wait before asking again."""
-        if priority == Priority.HISTORY:
-            self._history_wants_until = now + HISTORY_WANTS
+        self._admission.wants(priority, now)
         if now < self._blocked_until:
             return self._blocked_until - now
-        room, paced = self._allowance(priority, now)
-        if room >= 1 and paced >= 1:
-            self._recent.append(now)
-            if priority == Priority.SEND:
-                self._sends.append(now)
-            elif priority == Priority.FEED:
-                self._floor_next = now + WINDOW / self._floor
-            elif priority == Priority.HISTORY:
-                self._history.append(now)
-                self._history_next = now + WINDOW / self._history_share
-            if priority != Priority.SEND:  # sends slow the refill down instead (`_rate`)
-                self._tokens = max(-self._capacity, self._tokens - 1)
-            if self._remaining is not None and now < self._remaining_until:
-                self._remaining -= 1
-            return 0.0
-        if room >= 1:
-            wait = (1 - paced) / self._rate
-            if priority == Priority.FEED and self._floor_left > 0:
-                wait = min(wait, self._floor_next - now)
-            if priority == Priority.HISTORY and self._history_left > 0:
-                wait = min(wait, self._history_next - now)
-            return max(MIN_WAIT, wait)
-        waits = [self._recent[0] + WINDOW - now] if self._recent else []
-        if self._remaining is not None and now < self._remaining_until:
-            waits.append(self._remaining_until - now)
-        return max(MIN_WAIT, min(waits) if waits else MIN_WAIT)
+        wait = self._admit(now).take(priority, now)
+        if wait <= 0 and self._remaining is not None and now < self._remaining_until:
+            self._remaining -= 1
+        return wait
 
-    def _allowance(self, priority: Priority, now: float) -> tuple[float, float]:
-        """How many requests of ``priority`` the window has room for, and how many the bucket allows."""
-        room, paced = self._room(now), self._paced(priority, now)
-        if priority == Priority.SEND:
-            # Sends leave the feed its floor, and the import its share while it has work.
-            kept = self._floor + (self._history_share if now < self._history_wants_until else 0)
-            return min(room, self.limit - kept - len(self._sends)), paced
-        allowed, floor_left = room - self.reserve(priority), self._floor_left
-        if priority == Priority.HISTORY and self._history_left > 0:
-            # The import's share: its own, reserve or not (but not the feed's unspent floor), spread over the
-            # window like the feed's floor.
-            allowed = max(allowed, min(room - max(0, floor_left), self._history_left))
-            if now >= self._history_next:
-                paced = max(paced, 1.0)
-        elif priority != Priority.HISTORY and now < self._history_wants_until:
-            allowed -= max(0, self._history_left)  # left to the import while it has work
-        if priority == Priority.FEED and floor_left > 0:
-            # The floor is the feed's whatever the sends took of the bucket, spread over the window, and it
-            # keeps no reserve there (sends cannot have it); the last few the side says remain stay the sends'.
-            in_window = min(self.limit - len(self._recent), floor_left)
-            if self._remaining is not None and now < self._remaining_until:
-                in_window = min(in_window, self._remaining - self.reserve(priority))
-            allowed = max(allowed, in_window)
-            if now >= self._floor_next:
-                paced = max(paced, 1.0)
-        return allowed, paced
-
-    @property
-    def _rate(self) -> float:
-        # What is saved up plus a minute of refill is what the feed may spend in a minute, less what the
-        # sends of the last minute took: paced polling never fills the window, so it never stalls until the
-        # window's end (where a side that counts fixed minutes would hold every call: the seconds-long gaps
-        # of a tight quota), and a burst of sends (the first posts after a start, a catch-up) slows the
-        # polls down evenly over the minute that follows instead.
-        spare = self.limit - self.reserve(Priority.FEED) - self._capacity - len(self._sends)
-        return max(1.0, spare) / WINDOW
-
-    @property
-    def _floor(self) -> int:
-        return max(1, round(self.limit * FEED_FLOOR))
-
-    @property
-    def _floor_left(self) -> int:
-        """What the feed has not spent of its floor in the window (all but the sends and the import's share
-        count: the import's share is its own, not taken from the feed's floor)."""
-        return self._floor - (len(self._recent) - len(self._sends) - len(self._history))
-
-    @property
-    def _history_share(self) -> int:
-        return max(1, round(self.limit * HISTORY_SHARE))
-
-    @property
-    def _history_left(self) -> int:
-        """What the import has not spent of its share in the window."""
-        return self._history_share - len(self._history)
-
-    @property
-    def _capacity(self) -> float:
-        return max(MIN_SAVED, (self.limit - self.reserve(Priority.FEED)) * PACE / (WINDOW + PACE))
-
-    def _paced(self, priority: Priority, now: float) -> float:
-        """Requests the bucket lets ``priority`` make now, after its share kept for those above it; sends
-        are not paced (they slow the refill down instead, `_rate`), but refill first, at the rate before them."""
-        self._refill(now)
-        if priority == Priority.SEND:
-            return math.inf
-        kept = self.reserve(priority) * self._rate * PACE / self.limit
-        if priority == Priority.HISTORY:
-            # An import would otherwise keep the bucket near empty, and the polls' bursts (several
-            # conversations due at once) would wait for it: it spends only from a bucket at least half full.
-            kept = max(kept, self._capacity / 2)
-        return self._tokens - kept
-
-    def _refill(self, now: float) -> None:
-        elapsed = max(0.0, now - self._stamp)  # a clock that went back refills nothing
-        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
-        self._stamp = now
-
-    def _room(self, now: float) -> int:
-        self._forget(now)
-        room = self.limit - len(self._recent)
-        if self._remaining is not None and now < self._remaining_until:
-            room = min(room, self._remaining)
-        return room
-
-    def _forget(self, now: float) -> None:
-        for recent in (self._recent, self._sends, self._history):
-            while recent and recent[0] <= now - WINDOW:
-                recent.popleft()
-            if recent and recent[-1] > now:
-                recent.clear()  # a clock that went back (a fake one in tests can) must not block forever
+    def _admit(self, now: float) -> Admission:
+        """The admission, told the limit and what the side said remains, as they stand ``now``."""
+        remaining = self._remaining if now < self._remaining_until else None
+        self._admission.sees(self.limit, remaining, self._remaining_until)
+        return self._admission
 
     def _window_left(self, reset_in: float | None) -> float:
         if reset_in is not None:
