@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from zfsync.domain import Conversation
-from zfsync.domain.outbound import ReplyAttachment, decode
+from zfsync.domain.outbound import ReplyAttachment, ReplyDocument, ReplyText, decode
 from zfsync.sync.decide.plan import (
     OA_NOTE_HOLD,
     ClaimEcho,
@@ -15,9 +15,6 @@ from zfsync.sync.decide.plan import (
     HoldBack,
     PostTo,
     RunCommand,
-    SendAttachment,
-    SendDocument,
-    SendText,
     SkipEcho,
     SkipNotice,
     parse_command,
@@ -67,21 +64,28 @@ def test_to_freshchat(kind, payload, current, previous, echo, action):
     assert planned == action
 
 
+QUOTED = ("zm-1", "zc-1")  # the feed's id of the quoted message, and the conversation listing's
 SKIP_PAID = SkipNotice("the resolve notice would be a paid message (sync.resolve_notice_when = free_reply)")
 
 
 @pytest.mark.parametrize(
     ("kind", "payload", "only_when_free", "free", "action"),
     [
-        ("text", {"text": "Dạ"}, True, True, SendText("Dạ")),
-        ("text", {"text": "Dạ", "quote": "zm-1"}, True, False, SendText("Dạ", quote="zm-1")),
-        ("text", {"text": "Dạ", "quote": "zm-1", "quote_alias": "zc-1"}, False, True, SendText("Dạ", "zm-1", "zc-1")),
-        ("image", {"url": "u"}, True, True, SendAttachment(ReplyAttachment("u", is_image=True))),
-        ("file", {"url": "u", "name": "a.pdf"}, True, True, SendAttachment(ReplyAttachment("u", "a.pdf"))),
-        ("text_file", {"text": "dài"}, True, True, SendDocument("dài")),
+        ("text", {"text": "Dạ"}, True, True, ReplyText("Dạ")),
+        ("text", {"text": "Dạ", "quote": "zm-1"}, True, False, ReplyText("Dạ", quote="zm-1")),
+        (
+            "text",
+            {"text": "Dạ", "quote": "zm-1", "quote_alias": "zc-1"},
+            False,
+            True,
+            ReplyText("Dạ", "", "zm-1", "zc-1"),
+        ),
+        ("image", {"url": "u"}, True, True, ReplyAttachment("u", is_image=True)),
+        ("file", {"url": "u", "name": "a.pdf"}, True, True, ReplyAttachment("u", "a.pdf")),
+        ("text_file", {"text": "dài"}, True, True, ReplyDocument("dài")),
         # The resolve notice goes when it is free, or always if so configured; a paid one is skipped.
-        ("resolve_notice", {"text": "Cảm ơn"}, True, True, SendText("Cảm ơn")),
-        ("resolve_notice", {"text": "Cảm ơn"}, False, False, SendText("Cảm ơn")),
+        ("resolve_notice", {"text": "Cảm ơn"}, True, True, ReplyText("Cảm ơn")),
+        ("resolve_notice", {"text": "Cảm ơn"}, False, False, ReplyText("Cảm ơn")),
         ("resolve_notice", {"text": "Cảm ơn"}, True, False, SKIP_PAID),
         # An agent's command is done on Zalo; an unknown one answers with the help.
         ("command", {"command": "tag", "arg": "VIP"}, True, True, RunCommand("tag", "VIP")),

@@ -123,27 +123,6 @@ def oa_note(current: Conversation | None, previous: str | None) -> PostTo:
 
 
 @dataclass(frozen=True)
-class SendText:
-    text: str
-    quote: str = ""  # the Zalo message it answers (an agent quoted it in FreshChat), if any
-    quote_alias: str = ""  # the same message's id in the conversation listing, where it is another
-
-
-@dataclass(frozen=True)
-class SendAttachment:
-    """An agent's image or file: uploaded to Zalo, or sent as a link when Zalo will not take it."""
-
-    attachment: ReplyAttachment
-
-
-@dataclass(frozen=True)
-class SendDocument:
-    """A reply too long for Zalo's texts, sent as a document (sync.long_text = "file")."""
-
-    text: str
-
-
-@dataclass(frozen=True)
 class RunCommand:
     """An agent's "/zalo ..." note: ``name`` is one of `COMMANDS` (anything else: help)."""
 
@@ -158,7 +137,7 @@ class SkipNotice:
     reason: str
 
 
-ToZalo = SendText | SendAttachment | SendDocument | RunCommand | SkipNotice
+ToZalo = ReplyText | ReplyAttachment | ReplyDocument | RunCommand | SkipNotice  # a reply is sent as it is
 
 COMMANDS = ("info", "tag", "untag", "status", "retry", "help")
 
@@ -170,13 +149,9 @@ def plan_to_zalo(reply: Reply, notice_only_when_free: bool = False, reply_free: 
         return RunCommand(reply.name if reply.name in COMMANDS else "help", reply.arg)
     if isinstance(reply, ResolveNotice) and notice_only_when_free and not reply_free:
         return SkipNotice("the resolve notice would be a paid message (sync.resolve_notice_when = free_reply)")
-    if isinstance(reply, ReplyAttachment):
-        return SendAttachment(reply)
-    if isinstance(reply, ReplyDocument):
-        return SendDocument(reply.text)
-    if isinstance(reply, ReplyText):
-        return SendText(reply.text, reply.quote, reply.quote_alias)
-    return SendText(reply.text)
+    if isinstance(reply, ResolveNotice):
+        return ReplyText(reply.text, reply.agent_id)  # the notice is a text like any other
+    return reply
 
 
 def parse_command(text: str, prefix: str) -> tuple[str, str] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from zfsync.domain import Kind, Media, OutboxRow, outbound
+from zfsync.domain.outbound import ReplyDocument, ReplyText
 from zfsync.sync.decide import plan, zalo_clocks
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import WriterStore
@@ -56,12 +57,12 @@ class ZaloWriter:
             return SkippedReply(self.context, row, contact, planned.reason)
         if isinstance(planned, plan.RunCommand):
             return CommandReply(self.context, row, contact, planned.name, planned.arg)  # no message: no window
-        if isinstance(planned, plan.SendText):
+        if isinstance(planned, ReplyText):
             reply = TextReply(self.context, row, contact, planned.text, (planned.quote, planned.quote_alias))
-        elif isinstance(planned, plan.SendDocument):
+        elif isinstance(planned, ReplyDocument):
             reply = DocumentReply(self.context, row, contact, planned.text)
         else:
-            reply = AttachmentReply(self.context, row, contact, planned.attachment)
+            reply = AttachmentReply(self.context, row, contact, planned)
         return reply if zalo_clocks.window_open(contact, now) else OutsideWindowReply(reply)
 
     def heavy(self, row: OutboxRow) -> bool:
