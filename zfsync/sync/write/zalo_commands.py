@@ -8,6 +8,7 @@ import structlog
 
 from zfsync.domain import F2Z, Contact, OutboxRow, ZaloSent
 from zfsync.domain.errors import PermanentError, TransientError
+from zfsync.domain.outbound import Command
 from zfsync.i18n import N_, _
 from zfsync.sync.decide import notes, retries, zalo_clocks
 from zfsync.sync.desk.profiles import TAG_LIMIT
@@ -20,10 +21,11 @@ log = structlog.get_logger("zfsync.sync")
 class CommandReply(Reply):
     """An agent's "/zalo ..." private note, done on Zalo; the agent gets a note saying it was done."""
 
-    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, name: str, arg: str):
-        super().__init__(context, row, contact)
+    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, command: Command, name: str):
+        """``name``: the command as planned (one zfsync knows, else help)."""
+        super().__init__(context, row, contact, command)
         self.name = name
-        self.arg = arg
+        self.arg = command.arg
 
     def send(self) -> Outcome:
         context, user = self.context, self.contact.zalo_user_id
@@ -43,7 +45,7 @@ class CommandReply(Reply):
                 )
                 return Refused("the OA has no avatar for the card", "config", advice)
             sent = context.zalo.send_info_request(user, rules.card_title, rules.card_subtitle, image)
-            context.clocks.learned(self.contact, self.row, sent)
+            context.clocks.learned(self.contact, self.row, sent, self.content.agent_id)
             done = sent.message_id
         elif self.name in ("tag", "untag") and self.arg:
             if len(self.arg) > TAG_LIMIT:

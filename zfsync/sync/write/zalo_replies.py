@@ -20,7 +20,7 @@ import structlog
 
 from zfsync.domain import Contact, Media, OutboxRow, ZaloMessage, ZaloSent, outbound
 from zfsync.domain.errors import ParameterRefused, PermanentError, RemoteError, TransientError
-from zfsync.domain.outbound import ReplyAttachment
+from zfsync.domain.outbound import ReplyAttachment, ReplyDocument, ReplyText
 from zfsync.sync.decide import echo, notes, pages, zalo_clocks
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import WriterStore
@@ -77,8 +77,9 @@ class CustomerClocks:
         self.store.learn_clock(contact.id, interacted, free, quota is not None, quota_checked_at=now)
         return zalo_clocks.window_open(self.store.contact_by_id(contact.id), now)
 
-    def learned(self, contact: Contact, row: OutboxRow, sent: ZaloSent) -> None:
-        """What the answer said the send was paid from: the customer's free replies, the OA's package."""
+    def learned(self, contact: Contact, row: OutboxRow, sent: ZaloSent, agent_id: str) -> None:
+        """What the answer said the send was paid from: the customer's free replies, the OA's package; a
+        note that they are spent goes to ``agent_id``, who wrote the reply."""
         quota = sent.quota
         if quota is None:
             return
@@ -103,7 +104,7 @@ class CustomerClocks:
                 f"free-spent:{contact.id}:{contact.interacted_ms}",
                 notes.free_replies_spent_note(),
                 row.conversation_id,
-                outbound.decode(row.kind, row.payload).agent_id,
+                agent_id,
                 self.clock(),
             )
             self.store.insert_rows(contact.id, [note], self.clock())
@@ -127,11 +128,11 @@ class Reply(ABC):
     """An agent's reply on its way to the customer. However it is sent, an earlier attempt is found the
     same way, and a failure reaches the agent as one private note in the conversation it came from."""
 
-    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact):
+    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, content: outbound.Reply):
         self.context = context
         self.row = row
         self.contact = contact
-        self.content = outbound.decode(row.kind, row.payload)  # what the agent's reply carries
+        self.content = content  # what the agent's reply carries, read from the row once by the writer
 
     @abstractmethod
     def _send(self) -> ZaloSent:
@@ -139,7 +140,7 @@ class Reply(ABC):
 
     def send(self) -> Outcome:
         sent = self._send()
-        self.context.clocks.learned(self.contact, self.row, sent)
+        self.context.clocks.learned(self.contact, self.row, sent, self.content.agent_id)
         return Sent(sent.message_id)
 
     def reconcile(self) -> Sent | None:
@@ -184,12 +185,11 @@ class Reply(ABC):
 
 
 class TextReply(Reply):
-    def __init__(
-        self, context: ReplyContext, row: OutboxRow, contact: Contact, text: str, quotes: tuple[str, ...] = ()
-    ):
-        super().__init__(context, row, contact)
-        self.text = text
-        self.quotes = tuple(q for q in quotes if q)  # the quoted message's ids, in the order Zalo is offered them
+    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, reply: ReplyText):
+        super().__init__(context, row, contact, reply)
+        self.text = reply.text
+        # the quoted message's ids, in the order Zalo is offered them
+        self.quotes = tuple(q for q in (reply.quote, reply.quote_alias) if q)
 
     def _send(self) -> ZaloSent:
         zalo, user = self.context.zalo, self.contact.zalo_user_id
@@ -205,9 +205,9 @@ class TextReply(Reply):
 class DocumentReply(Reply):
     """A reply too long for Zalo's texts, as a document."""
 
-    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, text: str):
-        super().__init__(context, row, contact)
-        self.text = text
+    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, reply: ReplyDocument):
+        super().__init__(context, row, contact, reply)
+        self.text = reply.text
 
     def _send(self) -> ZaloSent:
         zalo = self.context.zalo
@@ -219,7 +219,7 @@ class AttachmentReply(Reply):
     """An agent's image or file: uploaded to Zalo, or sent as a link when Zalo will not take it."""
 
     def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, attachment: ReplyAttachment):
-        super().__init__(context, row, contact)
+        super().__init__(context, row, contact, attachment)
         self.attachment = attachment
 
     def _send(self) -> ZaloSent:
@@ -246,7 +246,7 @@ class OutsideWindowReply(Reply):
     message may have opened it), and only when it agrees is the reply held back, with no doomed send."""
 
     def __init__(self, reply: Reply):
-        super().__init__(reply.context, reply.row, reply.contact)
+        super().__init__(reply.context, reply.row, reply.contact, reply.content)
         self.reply = reply
 
     def send(self) -> Outcome:
@@ -261,8 +261,8 @@ class OutsideWindowReply(Reply):
 class SkippedReply(Reply):
     """Not to be sent: a resolve notice that would be paid."""
 
-    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, reason: str):
-        super().__init__(context, row, contact)
+    def __init__(self, context: ReplyContext, row: OutboxRow, contact: Contact, content: outbound.Reply, reason: str):
+        super().__init__(context, row, contact, content)
         self.reason = reason
 
     def send(self) -> Outcome:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from zfsync.domain import Kind, Media, OutboxRow, outbound
-from zfsync.domain.outbound import ReplyDocument, ReplyText
+from zfsync.domain.outbound import Command, ReplyDocument, ReplyText
 from zfsync.sync.decide import plan, zalo_clocks
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import WriterStore
@@ -47,20 +47,18 @@ class ZaloWriter:
     def action(self, row: OutboxRow) -> Reply:
         contact = self.store.contact_by_id(row.contact_id)
         now = self.clock()
-        planned = plan.plan_to_zalo(
-            outbound.decode(row.kind, row.payload),
-            self.rules.notice_only_when_free,
-            zalo_clocks.reply_is_free(contact, now),
-        )
+        content = outbound.decode(row.kind, row.payload)
+        planned = plan.plan_to_zalo(content, self.rules.notice_only_when_free, zalo_clocks.reply_is_free(contact, now))
         reply: Reply
         if isinstance(planned, plan.SkipNotice):
-            return SkippedReply(self.context, row, contact, planned.reason)
+            return SkippedReply(self.context, row, contact, content, planned.reason)
         if isinstance(planned, plan.RunCommand):
-            return CommandReply(self.context, row, contact, planned.name, planned.arg)  # no message: no window
+            assert isinstance(content, Command)  # only a command row plans as one
+            return CommandReply(self.context, row, contact, content, planned.name)  # no message: no window
         if isinstance(planned, ReplyText):
-            reply = TextReply(self.context, row, contact, planned.text, (planned.quote, planned.quote_alias))
+            reply = TextReply(self.context, row, contact, planned)
         elif isinstance(planned, ReplyDocument):
-            reply = DocumentReply(self.context, row, contact, planned.text)
+            reply = DocumentReply(self.context, row, contact, planned)
         else:
             reply = AttachmentReply(self.context, row, contact, planned)
         return reply if zalo_clocks.window_open(contact, now) else OutsideWindowReply(reply)
