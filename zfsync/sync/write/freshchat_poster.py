@@ -69,9 +69,7 @@ class Poster:
             return self._recover(refused, row, contact, fc_user, message, conversation, active_at)
         except PermanentError as exc:
             refused = recovery.PostRefused(conversation.fc_conversation_id, status=exc.status, reason=str(exc))
-            if isinstance(recovery.after_post_refused(refused), recovery.GiveUp):
-                raise
-            return self._recover(refused, row, contact, fc_user, message, conversation, active_at)
+            return self._recover(refused, row, contact, fc_user, message, conversation, active_at, exc)
         if to.reopen:
             self._reopen(conversation)
         return Sent(posted, conversation.fc_conversation_id)
@@ -85,7 +83,10 @@ class Poster:
         message: FcOutgoing,
         conversation: Conversation,
         active_at: float | None,
+        error: PermanentError | None = None,
     ) -> Sent:
+        """Carry out the steps `recovery` plans; ``error``: the refusal, raised again when the planner
+        gives up (the row's failure)."""
         while True:
             step = recovery.after_post_refused(refused)
             if isinstance(step, recovery.FindNewest):
@@ -109,7 +110,8 @@ class Poster:
                     self.store.forget_conversation(conversation.id)
                 return self._open(contact, fc_user, message, replaced=step.replaced, active_at=active_at)
             else:
-                raise AssertionError(f"a refused post is given up before its recovery starts: {refused}")
+                assert error is not None, "a post refused as not the latest is always recovered"
+                raise error
 
     def _reopen(self, conversation: Conversation) -> None:
         """A customer writing after a resolve reopens their conversation, so agents see it as open again.
