@@ -28,7 +28,7 @@ from zfsync.i18n import _
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import aliases, pages
 from zfsync.sync.ports import ZaloSide
-from zfsync.sync.read.interacted import VIETNAM, interacted_since
+from zfsync.sync.read.interacted import VIETNAM, users_since
 from zfsync.sync.read.zalo_reader import GAP_FILL_PAGE_CAP, PAGE, message_id, recorded_near, unique
 from zfsync.sync.seams import HistoryRecord
 
@@ -144,11 +144,9 @@ class HistoryImporter:
         return queued
 
     def _customers(self, since_ms: int) -> list[str]:
-        found = interacted_since(self.zalo, since_ms, self.clock())
+        found = users_since(self.zalo, self.store, since_ms, self.clock())
         if found is not None:
-            if found.cut:
-                self.store.note_user_list_cut(self.clock(), found.cut)
-            return found.users
+            return found
 
         # No permission to list users: whoever stands on the feed back to the first day.
         def older(row: ZaloMessage) -> bool:

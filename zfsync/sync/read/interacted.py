@@ -13,7 +13,6 @@ import structlog
 
 from zfsync.domain.errors import PermanentError
 from zfsync.log import Throttle
-from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.ports import ZaloSide
 
 log = structlog.get_logger("zfsync.sync")
@@ -37,13 +36,12 @@ class CutRecord(Protocol):
     def note_user_list_cut(self, at: float, cut: Sequence[tuple[str, int]]) -> None: ...
 
 
-def users_since(zalo: ZaloSide, store: CutRecord, since_ms: int, now: float) -> list[str]:
-    """Every user who interacted since ``since_ms``, read at the catch-up's priority; a day Zalo named
-    more users of than it lets be read is noted for `zfsync status`. [] when the app may not list users."""
-    with purpose(Priority.CATCHUP):
-        found = interacted_since(zalo, since_ms, now)
+def users_since(zalo: ZaloSide, store: CutRecord, since_ms: int, now: float) -> list[str] | None:
+    """Every user who interacted since ``since_ms``; a day Zalo named more users of than it lets be read is
+    noted for `zfsync status`. None when the app may not list users."""
+    found = interacted_since(zalo, since_ms, now)
     if found is None:
-        return []
+        return None
     if found.cut:
         store.note_user_list_cut(now, found.cut)
     return found.users

@@ -112,7 +112,8 @@ class ZaloReader:
         plan = plan_feed(cursor, mark, top, deep)
         catch_up = set(plan.catch_up)
         if plan.ask_interacted:
-            catch_up |= set(users_since(self.zalo, self.store, mark.time_ms - TIME_SLACK_MS, self.clock()))
+            with purpose(Priority.CATCHUP):
+                catch_up |= set(users_since(self.zalo, self.store, mark.time_ms - TIME_SLACK_MS, self.clock()) or ())
         own: dict[str, list[ZaloMessage]] = {}
         seen_twins: dict[str, dict[str, str]] = {}  # user -> recorded id -> the other listing's id for it
         if catch_up:
