@@ -10,6 +10,7 @@ older row lacks reads as its default, never as an error.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from zfsync.domain.common import Json
 from zfsync.domain.rows import Kind
@@ -20,14 +21,12 @@ class ReplyText:
     """An agent's text, or one part of a long one; ``quote``: the Zalo message it answers (an agent quoted
     it in FreshChat), and ``quote_alias`` the same message's id in the conversation listing, where another."""
 
+    kind: ClassVar[Kind] = Kind.TEXT
+
     text: str
     agent_id: str = ""
     quote: str = ""
     quote_alias: str = ""
-
-    @property
-    def kind(self) -> Kind:
-        return Kind.TEXT
 
 
 @dataclass(frozen=True)
@@ -49,37 +48,31 @@ class ReplyAttachment:
 class ReplyDocument:
     """A reply too long for Zalo's texts, sent as a document (``sync.long_text = "file"``)."""
 
+    kind: ClassVar[Kind] = Kind.TEXT_FILE
+
     text: str
     agent_id: str = ""
-
-    @property
-    def kind(self) -> Kind:
-        return Kind.TEXT_FILE
 
 
 @dataclass(frozen=True)
 class ResolveNotice:
     """The text sent to the customer when an agent resolves (``sync.resolve_notice``)."""
 
+    kind: ClassVar[Kind] = Kind.RESOLVE_NOTICE
+
     text: str
     agent_id: str = ""
-
-    @property
-    def kind(self) -> Kind:
-        return Kind.RESOLVE_NOTICE
 
 
 @dataclass(frozen=True)
 class Command:
     """An agent's "/zalo NAME ARG" private note: done on Zalo (a card, a tag, an answer), never sent as text."""
 
+    kind: ClassVar[Kind] = Kind.COMMAND
+
     name: str
     arg: str = ""
     agent_id: str = ""
-
-    @property
-    def kind(self) -> Kind:
-        return Kind.COMMAND
 
 
 Reply = ReplyText | ReplyAttachment | ReplyDocument | ResolveNotice | Command
@@ -90,15 +83,13 @@ class AgentNote:
     """A private note to the agent in ``conversation_id``, posted as the agent who wrote the reply it is
     about (``actor_type`` "agent"), or as a bot; ``level`` says which `sync.agent_notes` shows it."""
 
+    kind: ClassVar[Kind] = Kind.FAILURE_NOTE
+
     text: str
     conversation_id: str
     actor_id: str = ""
     actor_type: str = "bot"
     level: str = ""
-
-    @property
-    def kind(self) -> Kind:
-        return Kind.FAILURE_NOTE
 
 
 def encode(value: Reply | AgentNote) -> Json:
