@@ -192,11 +192,16 @@ def test_a_route_to_a_channel_or_group_the_account_lacks_is_skipped_and_its_cust
     assert b.fc.requests.get("/v2/conversations", 0) == 2  # no doomed request into the wrong channel
 
 
-def test_a_route_whose_channel_is_deleted_later_falls_back_to_the_default_channel(quick_bridge):
-    b = quick_bridge
+def routed_to_warranty(b) -> None:
+    """The account has a warranty channel, and a customer writing "bảo hành" is routed there."""
     b.fc.channels.append(channel_object(WARRANTY_CHANNEL, "Bảo hành"))
     b.settings = replace(b.settings, routes=(Route(WARRANTY_CHANNEL, keyword="bảo hành"),))
     b.restart()
+
+
+def test_a_route_whose_channel_is_deleted_later_falls_back_to_the_default_channel(quick_bridge):
+    b = quick_bridge
+    routed_to_warranty(b)
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
     assert route_problems(b) == []
@@ -274,9 +279,7 @@ def test_a_1990_character_agent_name_gives_at_most_two_sends_for_a_2000_characte
 
 def test_a_message_after_a_resolve_reopens_within_the_hours_and_opens_a_new_routed_conversation_after(quick_bridge):
     b = quick_bridge
-    b.fc.channels.append(channel_object(WARRANTY_CHANNEL, "Bảo hành"))
-    b.settings = replace(b.settings, routes=(Route(WARRANTY_CHANNEL, keyword="bảo hành"),))
-    b.restart()
+    routed_to_warranty(b)
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
     first = b.conversation_of(LAN)

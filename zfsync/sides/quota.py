@@ -17,10 +17,10 @@ by a token bucket (about two seconds' worth saved up, refilled so that the saved
 minute's refill never fill the window), so polls are spread evenly and never burn a minute's budget in
 one burst and then starve for the rest of it; the sends of the last minute slow the refill down, so the
 lower priorities yield to them. One exception keeps a backlog from blinding the bridge: sends leave the
-change feed a floor of the window (`FEED_FLOOR`), which the feed may spend, spread over the minute,
+change feed a floor of the window (`admission.FEED_FLOOR`), which the feed may spend, spread over the minute,
 however slow the refill. Without it, a catch-up of thousands of customer messages filled FreshChat's window
 minute after minute, and no agent reply was found until the last of them was posted. Likewise an imported
-history, last of all, is guaranteed `HISTORY_SHARE` of the window while it has work (the sends, the polls,
+history, last of all, is guaranteed `admission.HISTORY_SHARE` of the window while it has work (the sends, the polls,
 the catch-up and the profiles leave it that, spread over the minute): under a busy desk whose traffic would
 take every request, an import of 200 messages still ends, where it once waited hours for a bucket half full.
 

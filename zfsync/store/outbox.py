@@ -157,7 +157,7 @@ class OutboxStore(SendsStore):
         return [(row.id, json.loads(row.payload)) for row in query.order_by(Message.id)]
 
     def set_payload(self, row_id: int, payload: dict[str, Any]) -> None:
-        """Replace a row's payload: for `zfsync.runtime.app.upgrade_payloads` only."""
+        """Replace a row's payload (`keep_copied_parts`, and `zfsync.runtime.app.upgrade_payloads`)."""
         Message = self.tables.Message
         Message.update(payload=dumps(payload)).where(Message.id == row_id).execute()
 
@@ -168,8 +168,7 @@ class OutboxStore(SendsStore):
         with self.db.atomic():
             found = Message.get_or_none(Message.id == row_id)
             if found is not None:
-                payload = {**json.loads(found.payload), COPIED_PARTS: [part_payload(p) for p in parts]}
-                Message.update(payload=dumps(payload)).where(Message.id == row_id).execute()
+                self.set_payload(row_id, {**json.loads(found.payload), COPIED_PARTS: [part_payload(p) for p in parts]})
 
     def row(self, row_id: int) -> OutboxRow | None:
         Message = self.tables.Message
