@@ -39,17 +39,25 @@ class ContactStore(StoreBase):
         """Contacts with a FreshChat user who wrote since ``wrote_since_ms`` and whose profile was last
         checked before ``checked_before`` (or before ``active_checked_before`` when they wrote since)."""
         Contact = self.tables.Contact
-        due = Contact.profile_checked_at < checked_before
-        if active_checked_before is not None:
-            wrote_since_check = Contact.last_inbound_ms > Contact.profile_checked_at * 1000
-            due = due | ((Contact.profile_checked_at < active_checked_before) & wrote_since_check)
-        query = (
-            Contact.select()
-            .where(Contact.fc_user_id.is_null(False), due, Contact.last_inbound_ms >= wrote_since_ms)
-            .order_by(Contact.profile_checked_at)
-            .limit(limit)
-        )
-        return [contact_of(row) for row in query]
+        active = active_checked_before is not None
+
+        def build() -> Any:
+            due = Contact.profile_checked_at < Slot("checked_before")
+            if active:
+                wrote_since_check = Contact.last_inbound_ms > Contact.profile_checked_at * 1000
+                due = due | ((Contact.profile_checked_at < Slot("active_checked_before")) & wrote_since_check)
+            return (
+                Contact.select()
+                .where(Contact.fc_user_id.is_null(False), due, Contact.last_inbound_ms >= Slot("wrote_since_ms"))
+                .order_by(Contact.profile_checked_at)
+                .limit(Slot("limit"))
+            )
+
+        values: dict[str, Any] = {"checked_before": checked_before, "wrote_since_ms": wrote_since_ms, "limit": limit}
+        if active:
+            values["active_checked_before"] = active_checked_before
+        query = self.prepared(f"contacts_for_profile_check:{active}", build)
+        return [contact_of(row) for row in query.rows(**values)]
 
     def set_profile(self, contact_id: int, name: str, avatar: str, checked_at: float, shown: str | None = None) -> None:
         """The name and avatar read, when; ``shown``: the fingerprint of the details now on the FreshChat user."""
@@ -88,16 +96,22 @@ class ContactStore(StoreBase):
     ) -> list[domain.Contact]:
         """The waiting customers whose assignment was not asked of FreshChat since ``checked_before``."""
         Contact = self.tables.Contact
-        waiting = self._waiting_for_agent(wrote_before_ms, wrote_after_ms)
-        query = (
-            Contact.select()
-            .where(*waiting, Contact.assign_checked_at < checked_before)
-            .order_by(Contact.last_inbound_ms)
-            .limit(limit)
+
+        def build() -> Any:
+            waiting = self._waiting_for_agent(Slot("wrote_before_ms"), Slot("wrote_after_ms"))
+            return (
+                Contact.select()
+                .where(*waiting, Contact.assign_checked_at < Slot("checked_before"))
+                .order_by(Contact.last_inbound_ms)
+                .limit(Slot("limit"))
+            )
+
+        query = self.prepared("contacts_unanswered", build).rows(
+            wrote_before_ms=wrote_before_ms, wrote_after_ms=wrote_after_ms, checked_before=checked_before, limit=limit
         )
         return [contact_of(row) for row in query]
 
-    def _waiting_for_agent(self, wrote_before_ms: int, wrote_after_ms: int) -> tuple[Any, ...]:
+    def _waiting_for_agent(self, wrote_before_ms: Any, wrote_after_ms: Any) -> tuple[Any, ...]:
         Contact = self.tables.Contact
         return (
             Contact.fc_user_id.is_null(False),
@@ -152,15 +166,19 @@ class ContactStore(StoreBase):
         """Contacts with a FreshChat user whose last interaction lies in ``(opened_after_ms,
         opened_before_ms]`` (so their window closes within the warning's hours) and who were not warned of it."""
         Contact = self.tables.Contact
-        interacted = self._greatest(Contact.last_inbound_ms, Contact.last_interaction_ms)
-        query = (
-            Contact.select()
-            .where(
-                Contact.fc_user_id.is_null(False),
-                interacted > opened_after_ms,
-                interacted <= opened_before_ms,
-                Contact.warned_window_ms < interacted,
+
+        def build() -> Any:
+            interacted = self._greatest(Contact.last_inbound_ms, Contact.last_interaction_ms)
+            return (
+                Contact.select()
+                .where(
+                    Contact.fc_user_id.is_null(False),
+                    interacted > Slot("after"),
+                    interacted <= Slot("before"),
+                    Contact.warned_window_ms < interacted,
+                )
+                .limit(Slot("limit"))
             )
-            .limit(limit)
-        )
-        return [contact_of(row) for row in query]
+
+        query = self.prepared("contacts_window_closing", build)
+        return [contact_of(row) for row in query.rows(after=opened_after_ms, before=opened_before_ms, limit=limit)]

@@ -18,12 +18,12 @@ class ConversationStore(ContactStore):
 
     def current_conversation(self, contact_id: int) -> domain.Conversation | None:
         Conversation = self.tables.Conversation
-        row = (
-            Conversation.select()
-            .where(Conversation.contact == contact_id, Conversation.is_current == True)  # noqa: E712
-            .order_by(Conversation.id.desc())
-            .first()
-        )
+
+        def build() -> Any:
+            current = (Conversation.contact == Slot("contact"), Conversation.is_current == True)  # noqa: E712
+            return Conversation.select().where(*current).order_by(Conversation.id.desc()).limit(1)
+
+        row = self.prepared("current_conversation", build).first(contact=contact_id)
         return conversation_of(row) if row else None
 
     def previous_conversation(self, contact_id: int) -> str | None:

@@ -13,6 +13,7 @@ from peewee import fn
 
 from zfsync.domain import OPEN_STATES, NewRow, OutboxRow, Part, Status, part_payload, safe_text
 from zfsync.store.base import COPIED_PARTS, LEASE_KEY, REQUEUED_KEY, dumps, outbox_row_of
+from zfsync.store.prepared import Slot
 from zfsync.store.sends import SendsStore
 
 
@@ -23,7 +24,7 @@ class OutboxStore(SendsStore):
 
     # --- delivery ------------------------------------------------------------------------------------
 
-    def _heads(self, direction: str, exclude: Collection[int]) -> Any:
+    def _heads(self, direction: str, exclude: Sequence[Any]) -> Any:
         """The head of each contact's queue in ``direction`` (its oldest undelivered live row, or with none
         its oldest undelivered imported one), leaving out the contacts in ``exclude`` (those with a send in
         flight): grouped passes over the open rows, not a subquery per row (a backlog of a thousand rows for
@@ -67,18 +68,29 @@ class OutboxStore(SendsStore):
         every live message, of the contact's own and of everyone else's.
         """
         Message = self.tables.Message
-        query = (
-            self._heads(direction, exclude)
-            .where(Message.next_attempt_at <= now)
-            .order_by(Message.history, Message.next_attempt_at, Message.source_time)
-            .limit(limit)
-        )
-        return [outbox_row_of(row) for row in query]
+        excluded = sorted(exclude)
+
+        def build() -> Any:
+            return (
+                self._heads(direction, _slots(len(excluded)))
+                .where(Message.next_attempt_at <= Slot("now"))
+                .order_by(Message.history, Message.next_attempt_at, Message.source_time)
+                .limit(Slot("limit"))
+            )
+
+        # Every lane turn asks this: built once per direction and number of contacts left out.
+        query = self.prepared(f"due_heads:{direction}:{len(excluded)}", build)
+        return [outbox_row_of(row) for row in query.rows(now=now, limit=limit, **_filled(excluded))]
 
     def next_due_head(self, direction: str, exclude: Collection[int] = ()) -> float | None:
         """When the next head in ``direction`` falls due (contacts in ``exclude`` left out); None if none waits."""
         Message = self.tables.Message
-        value = self._heads(direction, exclude).select(fn.MIN(Message.next_attempt_at)).scalar()
+        excluded = sorted(exclude)
+
+        def build() -> Any:
+            return self._heads(direction, _slots(len(excluded))).select(fn.MIN(Message.next_attempt_at))
+
+        [(value,)] = self.prepared(f"next_due_head:{direction}:{len(excluded)}", build).tuples(**_filled(excluded))
         return float(value) if value is not None else None
 
     def outbox_mark(self) -> tuple[int, str]:
@@ -195,3 +207,11 @@ class OutboxStore(SendsStore):
             )
             .count()
         )
+
+
+def _slots(count: int) -> list[Slot]:
+    return [Slot(f"x{n}") for n in range(count)]
+
+
+def _filled(ids: list[int]) -> dict[str, int]:
+    return {f"x{n}": contact for n, contact in enumerate(ids)}
