@@ -131,12 +131,12 @@ def _chunks(response: requests.Response, give_up_at: float, max_bytes: int, side
     if response.raw is None:  # served in-process: the body is already here
         content = response._content or b""
         if len(content) > max_bytes:
-            raise PermanentError(_too_large(len(content), max_bytes), side=side, endpoint=endpoint, code="too_large")
+            raise PermanentError(too_large(len(content), max_bytes), side=side, endpoint=endpoint, code="too_large")
         yield content
         return
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise PermanentError(_too_large(int(declared), max_bytes), side=side, endpoint=endpoint, code="too_large")
+        raise PermanentError(too_large(int(declared), max_bytes), side=side, endpoint=endpoint, code="too_large")
     size = 0
     try:
         while True:
@@ -145,7 +145,7 @@ def _chunks(response: requests.Response, give_up_at: float, max_bytes: int, side
                 return
             size += len(chunk)
             if size > max_bytes:
-                raise PermanentError(_too_large(size, max_bytes), side=side, endpoint=endpoint, code="too_large")
+                raise PermanentError(too_large(size, max_bytes), side=side, endpoint=endpoint, code="too_large")
             if _stopping.is_set():
                 raise Stopping("the daemon is stopping")
             if time.monotonic() > give_up_at:
@@ -311,7 +311,7 @@ def download(
     return Media(response.content, content_type or mimetypes.guess_type(name)[0] or "application/octet-stream", name)
 
 
-def _too_large(size: int, cap: int) -> str:
+def too_large(size: int, cap: int) -> str:
     return f"file is {size / 1e6:.1f} MB, over the {cap / 1e6:g} MB limit"
 
 

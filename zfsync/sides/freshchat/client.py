@@ -26,8 +26,6 @@ from zfsync.domain import (
     safe_text,
 )
 from zfsync.domain.errors import (
-    AuthError,
-    ConversationNotLatest,
     InvalidResponse,
     PermanentError,
 )
@@ -231,22 +229,8 @@ class FreshChatClient:
 
 
 def _client_error(response: requests.Response, endpoint: str) -> Exception:
-    status = response.status_code
     try:
         body = safe_text(response.json())
     except ValueError:
         body = {}
-    body = body if isinstance(body, dict) else {}
-    reason = str(body.get("message") or body.get("status") or f"HTTP {status}")
-    code = body.get("status")
-    if status in (401, 403):
-        return AuthError(
-            f"{reason}: check ZFSYNC_FRESHCHAT_API_KEY and freshchat.api_url",
-            side="freshchat",
-            endpoint=endpoint,
-            status=status,
-            code=code,
-        )
-    if status == 400 and "not the latest conversation" in reason.lower():
-        return ConversationNotLatest(reason, side="freshchat", endpoint=endpoint, status=status, code=code)
-    return PermanentError(reason, side="freshchat", endpoint=endpoint, status=status, code=code)
+    return wire.error_of(response.status_code, body, endpoint)

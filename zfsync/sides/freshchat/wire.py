@@ -25,7 +25,7 @@ from zfsync.domain import (
     TextPart,
     VideoPart,
 )
-from zfsync.domain.errors import InvalidResponse, TransientError
+from zfsync.domain.errors import AuthError, ConversationNotLatest, InvalidResponse, PermanentError, TransientError
 
 
 def first_of(body: Any, keys: tuple[str, ...], wrappers: tuple[str, ...]) -> str:
@@ -271,3 +271,22 @@ def configuration_of(body: Any) -> Json:
     if isinstance(body, dict) and isinstance(body.get("configuration"), dict):
         return body["configuration"]
     return body if isinstance(body, dict) else {}
+
+
+def error_of(status: int, body: Any, endpoint: str) -> Exception:
+    """A refusal (HTTP 4xx) as zfsync's errors: the key named wrong, a post into an older conversation,
+    or a request that fails for good."""
+    body = body if isinstance(body, dict) else {}
+    reason = str(body.get("message") or body.get("status") or f"HTTP {status}")
+    code = body.get("status")
+    if status in (401, 403):
+        return AuthError(
+            f"{reason}: check ZFSYNC_FRESHCHAT_API_KEY and freshchat.api_url",
+            side="freshchat",
+            endpoint=endpoint,
+            status=status,
+            code=code,
+        )
+    if status == 400 and "not the latest conversation" in reason.lower():
+        return ConversationNotLatest(reason, side="freshchat", endpoint=endpoint, status=status, code=code)
+    return PermanentError(reason, side="freshchat", endpoint=endpoint, status=status, code=code)
