@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,12 +16,13 @@ from zfsync import i18n
 from zfsync.config import Settings, from_mapping
 from zfsync.domain import ZaloTokens
 from zfsync.runtime.app import build_clients, build_engine
+from zfsync.sides.quota import Quota
 from zfsync.sim.base import SimServer
-from zfsync.sim.fakes import FakeClock
+from zfsync.sim.fakes import FakeClock, FakeFreshChat, FakeZalo
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.inprocess import session_for
 from zfsync.sim.zalo import ZaloSim
-from zfsync.store import Store
+from zfsync.store import Store, in_memory
 from zfsync.sync.engine import Engine
 
 
@@ -46,20 +48,32 @@ def make_settings(zalo_url: str, freshchat_url: str, store_path: Path, store_url
     return from_mapping(raw, {**secrets, "ZFSYNC_STORE_PASSWORD": pgcluster.PASSWORD})
 
 
+FAKES, SIMS, SIMS_IN_PROCESS = "fakes", "sims", "sims-in-process"
+_memory_stores = itertools.count()
+
+
 @dataclass
 class Bridge:
-    """Both simulators, a store and an engine, driven by hand through the daemon's own steps (`drive`)."""
+    """The engine between the two sides, a store and a fake clock, driven by hand through the daemon's own
+    steps (`drive`). The sides are the in-memory fakes (``backend`` "fakes": the core's behaviour, in
+    milliseconds) or both simulators, over loopback HTTP ("sims") or without sockets ("sims-in-process");
+    tests steer either in the simulators' words and read what each side received through the views below."""
 
-    zalo: ZaloSim
-    fc: FreshChatSim
+    zalo: Any  # ZaloSim | FakeZalo: both take the same control calls
+    fc: Any  # FreshChatSim | FakeFreshChat
     zalo_url: str
     fc_url: str
     settings: Settings
     clock: FakeClock
     store: Store
     engine: Engine
-    in_process: bool = False  # the simulators are reached without sockets
+    backend: str = SIMS
     driven: Drive | None = None
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the simulators are reached without sockets."""
+        return self.backend == SIMS_IN_PROCESS
 
     @property
     def drive(self) -> Drive:
@@ -69,9 +83,11 @@ class Bridge:
         return self.driven
 
     def restart(self) -> None:
-        """What a daemon restart keeps: the database file, nothing in memory."""
-        self.store.close()
+        """What a daemon restart keeps: the database, nothing in memory (an in-memory store lives on
+        while the new daemon's connection holds it)."""
+        old = self.store
         self.store = open_store(self.settings)
+        old.close()
         self.engine = make_engine(self)
 
     def reconfigure(self, **sync: object) -> None:
@@ -112,19 +128,24 @@ class Bridge:
         ]
 
     def fc_state(self) -> dict:
-        with self.fc.lock:
-            return {
-                "users": list(self.fc.users.values()),
-                "conversations": [
-                    {**c, "messages": list(self.fc.messages[c["conversation_id"]])}
-                    for c in self.fc.conversations.values()
-                ],
-            }
+        """FreshChat's users and conversations with their messages, in its JSON."""
+        return self.fc.state()
+
+    def conversation(self, conversation_id: str) -> dict:
+        """One FreshChat conversation with its messages, in FreshChat's JSON."""
+        (found,) = [c for c in self.fc_state()["conversations"] if c["conversation_id"] == conversation_id]
+        return found
 
     def conversation_of(self, user_id: str) -> str:
         conversation = self.fc.conversation_of(user_id)
         assert conversation is not None, f"no FreshChat conversation for Zalo user {user_id}"
         return conversation
+
+    def written_by(self, user_id: str) -> list[str]:
+        """What a customer wrote on Zalo, in Zalo's order."""
+        if self.backend == FAKES:
+            return [m.content.text for m in self.zalo.messages if m.user_id == user_id and not m.from_oa]
+        return [row["message"] for row in self.zalo.messages if row["from_id"] == user_id]
 
     def sent_to(self, user_id: str) -> list[str]:
         return [s["text"] for s in self.zalo.sent if s["user_id"] == user_id]
@@ -135,6 +156,8 @@ class Bridge:
 
 def make_engine(b: Bridge, sleep: Callable[[float], None] | None = None) -> Engine:
     """The engine over the bridge's store; a quota that must wait moves the fake clock (or calls ``sleep``)."""
+    if b.backend == FAKES:
+        return build_engine(b.settings, b.store, b.zalo, b.fc, b.clock, lane_threads=False)
     sessions = (session_for(b.zalo, b.zalo_url), session_for(b.fc, b.fc_url)) if b.in_process else (None, None)
     clients = build_clients(b.settings, b.store, b.clock, *sessions, sleep=sleep or b.clock.advance)
     return build_engine(b.settings, b.store, clients.zalo, clients.freshchat, b.clock, lane_threads=False)
@@ -159,7 +182,31 @@ def start_bridge(
     store = open_store(settings)
     access, refresh = zalo.mint_tokens()
     store.save_tokens(ZaloTokens(access, refresh, 90_000), clock())
-    b = Bridge(zalo, fc, zalo_url, fc_url, settings, clock, store, None, in_process)  # type: ignore[arg-type]
+    backend = SIMS_IN_PROCESS if in_process else SIMS
+    b = Bridge(zalo, fc, zalo_url, fc_url, settings, clock, store, None, backend)  # type: ignore[arg-type]
+    b.engine = make_engine(b)
+    b.cycle()  # the first cycle sets the baseline, as on a real first start
+    return b
+
+
+def fake_sides(clock: FakeClock) -> tuple[FakeZalo, FakeFreshChat]:
+    """Both fakes on ``clock``, with budgets no test runs out of (a wait moves the clock)."""
+    zalo = FakeZalo(clock=clock, quota=Quota("zalo", 100_000, clock, clock, clock.advance, minute_windows=True))
+    fc = FakeFreshChat(clock=clock, quota=Quota("freshchat", 100_000, clock, clock, clock.advance))
+    return zalo, fc
+
+
+def start_fakes_bridge(
+    store_url: str = "", sides: tuple[FakeZalo, FakeFreshChat] | None = None, **sync: object
+) -> Bridge:
+    """The engine on the in-memory fakes (``sides``, with what they hold already, or new ones) and, unless
+    ``store_url`` names PostgreSQL, an in-memory store."""
+    clock = sides[0].clock if sides else FakeClock()
+    zalo, fc = sides or fake_sides(clock)  # type: ignore[arg-type]
+    memory = Path(in_memory(f"zfsync-test-{os.getpid()}-{next(_memory_stores)}"))
+    settings = make_settings("http://zalo.fake", "http://freshchat.fake", memory, store_url, **sync)
+    urls = ("http://zalo.fake", "http://freshchat.fake")
+    b = Bridge(zalo, fc, *urls, settings, clock, open_store(settings), None, FAKES)  # type: ignore[arg-type]
     b.engine = make_engine(b)
     b.cycle()  # the first cycle sets the baseline, as on a real first start
     return b
@@ -195,22 +242,39 @@ def store_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def bridge(tmp_path: Path, store_url: str) -> Iterator[Bridge]:
-    """Both simulators on loopback HTTP: the whole stack, sockets included."""
-    zalo_server = SimServer(ZaloSim()).start()
-    fc_server = SimServer(FreshChatSim()).start()
-    b = start_bridge(
-        tmp_path,
-        zalo_server.app,
-        fc_server.app,
-        zalo_server.url,
-        fc_server.url,
-        store_url=store_url,  # type: ignore[arg-type]
-    )
-    yield b
-    b.store.close()
-    zalo_server.stop()
-    fc_server.stop()
+def bridge(request: pytest.FixtureRequest, tmp_path: Path, store_url: str) -> Iterator[Bridge]:
+    """The one scenario fixture. A test (or its module's ``pytestmark``) chooses the sides with
+    ``@pytest.mark.parametrize("bridge", [...], indirect=True)``: "fakes" (the default: the engine's
+    behaviour on in-memory fakes and an in-memory store), "sims" (both simulators on loopback HTTP: the
+    whole stack, sockets included) or "sims-in-process" (the simulators without sockets, sharing the fake
+    clock: many cycles or hours of time through the real clients)."""
+    backend = getattr(request, "param", FAKES)
+    if backend == FAKES:
+        b = start_fakes_bridge(store_url)
+        yield b
+        b.store.close()
+    elif backend == SIMS:
+        zalo_server, fc_server = SimServer(ZaloSim()).start(), SimServer(FreshChatSim()).start()
+        b = start_bridge(tmp_path, zalo_server.app, fc_server.app, zalo_server.url, fc_server.url, store_url=store_url)  # type: ignore[arg-type]
+        yield b
+        b.store.close()
+        zalo_server.stop()
+        fc_server.stop()
+    else:
+        zalo, fc = ZaloSim(), FreshChatSim()
+        clock_holder: list[FakeClock] = []
+        zalo.clock = fc.clock = lambda: clock_holder[0]() if clock_holder else time.time()
+        b = start_bridge(
+            tmp_path, zalo, fc, "http://zalo.sim", "http://freshchat.sim", in_process=True, store_url=store_url
+        )
+        clock_holder.append(b.clock)
+        yield b
+        b.store.close()
+
+
+def on(*backends: str) -> pytest.MarkDecorator:
+    """Run a test's ``bridge`` on these sides (the default is the fakes)."""
+    return pytest.mark.parametrize("bridge", backends, indirect=True)
 
 
 @pytest.fixture
@@ -220,20 +284,6 @@ def sims() -> Iterator[tuple[SimServer, SimServer]]:
     yield zalo, fc
     zalo.stop()
     fc.stop()
-
-
-@pytest.fixture
-def quick_bridge(tmp_path: Path, store_url: str) -> Iterator[Bridge]:
-    """Both simulators in-process, sharing the fake clock: for tests of many cycles or hours of time."""
-    zalo, fc = ZaloSim(), FreshChatSim()
-    clock_holder: list[FakeClock] = []
-    zalo.clock = fc.clock = lambda: clock_holder[0]() if clock_holder else time.time()
-    b = start_bridge(
-        tmp_path, zalo, fc, "http://zalo.sim", "http://freshchat.sim", in_process=True, store_url=store_url
-    )
-    clock_holder.append(b.clock)
-    yield b
-    b.store.close()
 
 
 def store_section(store_path: Path, store_url: str = "") -> str:

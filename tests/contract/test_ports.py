@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +70,9 @@ def zalo_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ZaloW
         fake = FakeZalo()
 
         def share_with_fake(u: str, shared: dict[str, Any]) -> None:
-            details = tuple((k, str(v)) for k, v in shared.items())
-            fake.profiles[u] = replace(fake.profiles[u], shared=details)
+            fake.users[u]["shared_info"] = shared
 
-        write = lambda u, text: (fake.customer_writes(u, text, "Anh"), None)[1]  # noqa: E731
+        write = lambda u, text: (fake.add_customer_message(u, "Anh", text=text), None)[1]  # noqa: E731
         yield ZaloWorld(fake, user, write, share_with_fake)
         return
     store = Store.open(tmp_path / "z.db")

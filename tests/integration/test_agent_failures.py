@@ -37,8 +37,8 @@ def note_texts(b) -> list[str]:
         (-9999, "Zalo refused the message: Something new (code -9999)"),
     ],
 )
-def test_each_zalo_refusal_becomes_exactly_one_note_and_a_failed_row(quick_bridge, code, words):
-    b = quick_bridge
+def test_each_zalo_refusal_becomes_exactly_one_note_and_a_failed_row(bridge, code, words):
+    b = bridge
     conversation = started(b)
     message = "Something new" if code == -9999 else ""
     b.zalo.faults.append(Fault("/v3.0/oa/message/cs", "zalo_error", code=code, message=message, count=1))
@@ -52,8 +52,8 @@ def test_each_zalo_refusal_becomes_exactly_one_note_and_a_failed_row(quick_bridg
     assert [(r.kind, r.error_code) for r in failed] == [("text", str(code))]
 
 
-def test_transient_failures_retry_then_one_give_up_note(quick_bridge):
-    b = quick_bridge
+def test_transient_failures_retry_then_one_give_up_note(bridge):
+    b = bridge
     conversation = started(b)
     b.zalo.faults.append(Fault("/v3.0/oa/message/cs", "status", code=503, count=100))
     b.fc.add_agent_message(conversation, "sẽ không tới")
@@ -69,8 +69,8 @@ def test_transient_failures_retry_then_one_give_up_note(quick_bridge):
     assert len(note_texts(b)) == 1
 
 
-def test_resolve_reopen_resolve_sends_one_notice_per_resolution(quick_bridge):
-    b = quick_bridge
+def test_resolve_reopen_resolve_sends_one_notice_per_resolution(bridge):
+    b = bridge
     conversation = started(b)
     b.fc.set_resolved(conversation, True)
     b.settle()
@@ -84,8 +84,8 @@ def test_resolve_reopen_resolve_sends_one_notice_per_resolution(quick_bridge):
     assert b.sent_to(KHANH) == [b.settings.sync.resolve_notice] * 2
 
 
-def test_an_empty_resolve_notice_sends_nothing(quick_bridge):
-    b = quick_bridge
+def test_an_empty_resolve_notice_sends_nothing(bridge):
+    b = bridge
     b.reconfigure(resolve_notice="")
     conversation = started(b)
     b.fc.set_resolved(conversation, True)
@@ -93,8 +93,8 @@ def test_an_empty_resolve_notice_sends_nothing(quick_bridge):
     assert b.sent_to(KHANH) == []
 
 
-def test_bot_messages_are_forwarded_only_when_configured(quick_bridge):
-    b = quick_bridge
+def test_bot_messages_are_forwarded_only_when_configured(bridge):
+    b = bridge
     conversation = started(b)
     b.fc.add_agent_message(conversation, "bot one", actor_type="bot")
     b.settle()
@@ -114,8 +114,8 @@ def test_bot_messages_are_forwarded_only_when_configured(quick_bridge):
         ("off", {"answer"}),
     ],
 )
-def test_every_note_level_keeps_the_failure_itself(quick_bridge, setting, shown):
-    b = quick_bridge
+def test_every_note_level_keeps_the_failure_itself(bridge, setting, shown):
+    b = bridge
     b.reconfigure(agent_notes=setting)
     conversation = started(b)
     # A failure (the customer does not follow the OA), a command's answer, and the bridge's information (as
@@ -148,8 +148,8 @@ def late_reply_fails(b, conversation: str, text: str) -> None:
     assert [r.error_code for r in b.store.failed_rows()] == ["window"]
 
 
-def test_a_reply_failed_for_the_window_goes_once_when_the_customer_writes_again(quick_bridge):
-    b = quick_bridge
+def test_a_reply_failed_for_the_window_goes_once_when_the_customer_writes_again(bridge):
+    b = bridge
     conversation = started(b)
     late_reply_fails(b, conversation, "Dạ đơn của anh đã giao")
     b.zalo.add_customer_message(KHANH, "Minh Khánh", text="shop ơi?")
@@ -167,8 +167,8 @@ def test_a_reply_failed_for_the_window_goes_once_when_the_customer_writes_again(
     assert b.sent_to(KHANH)[-1] == "Dạ còn hàng ạ"  # the newer failure goes once on this return
 
 
-def test_zalo_retry_sends_this_conversations_failed_replies_again_once(quick_bridge):
-    b = quick_bridge
+def test_zalo_retry_sends_this_conversations_failed_replies_again_once(bridge):
+    b = bridge
     b.reconfigure(retry_when_customer_returns=False)
     conversation = started(b)
     b.zalo.faults.append(Fault("/v3.0/oa/message/cs", "zalo_error", code=-230, count=2))

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import SIMS_IN_PROCESS, on
 from zfsync import config
 from zfsync.domain.errors import ConfigError
 from zfsync.sim.zalo import OA_ID
@@ -35,8 +36,8 @@ def customer_texts(b, user: str) -> list[str]:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=contents)
-def test_any_customer_text_arrives_once_and_any_agent_text_goes_out_whole(quick_bridge, text):
-    b = quick_bridge
+def test_any_customer_text_arrives_once_and_any_agent_text_goes_out_whole(bridge, text):
+    b = bridge
     user = f"77{next(ids):017d}"
     b.zalo.add_customer_message(user, "Khách", text=text)
     b.cycle()
@@ -49,8 +50,9 @@ def test_any_customer_text_arrives_once_and_any_agent_text_goes_out_whole(quick_
     assert "".join("".join(sent).split()) == "".join(unicodedata.normalize("NFC", text).split())
 
 
-def test_odd_zalo_rows_never_stop_the_good_ones(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_odd_zalo_rows_never_stop_the_good_ones(bridge):
+    b = bridge
     user = "2512007384617209999"
     odd_rows = [
         {"message_id": "", "src": 1, "time": 1, "type": "text", "message": "no id", "from_id": user, "to_id": OA_ID},
@@ -87,13 +89,14 @@ def test_odd_zalo_rows_never_stop_the_good_ones(quick_bridge):
     assert b.store.health()["zalo"]["state"] == "OK"
 
 
-def test_a_row_that_cannot_be_identified_is_warned_about_once_in_a_minute_of_polls(quick_bridge):
+@on(SIMS_IN_PROCESS)
+def test_a_row_that_cannot_be_identified_is_warned_about_once_in_a_minute_of_polls(bridge):
     import io
     import json
 
     from zfsync import log
 
-    b = quick_bridge
+    b = bridge
     out = io.StringIO()
     log.setup("info", "json", out)
     user = "2512007384617209999"
@@ -109,8 +112,8 @@ def test_a_row_that_cannot_be_identified_is_warned_about_once_in_a_minute_of_pol
     assert customer_texts(b, user) == ["tin 0", "tin 10", "tin 20"]
 
 
-def test_agent_content_zalo_cannot_carry_becomes_a_note_not_silence(quick_bridge):
-    b = quick_bridge
+def test_agent_content_zalo_cannot_carry_becomes_a_note_not_silence(bridge):
+    b = bridge
     user = "2512007384617208888"
     b.zalo.add_customer_message(user, "Khách", text="hi")
     b.cycle()
@@ -121,8 +124,9 @@ def test_agent_content_zalo_cannot_carry_becomes_a_note_not_silence(quick_bridge
     assert "could not send this message to Zalo" in note["message_parts"][0]["text"]["content"]
 
 
-def test_odd_freshchat_messages_are_read_without_crashing(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_odd_freshchat_messages_are_read_without_crashing(bridge):
+    b = bridge
     user = "2512007384617207777"
     b.zalo.add_customer_message(user, "Khách", text="hi")
     b.cycle()

@@ -1,10 +1,12 @@
-"""The sync engine against both simulators over loopback HTTP, cycle by cycle under a fake clock."""
+"""The sync engine both ways, cycle by cycle under a fake clock: on the in-memory fakes (the ``bridge``
+fixture's default), and on both simulators over loopback HTTP where a test needs the wire."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 
+from tests.conftest import FAKES, SIMS, on
 from zfsync.domain import reference_id
 
 KHANH = "2512007384617209999"
@@ -197,18 +199,16 @@ def test_oa_staff_messages_become_private_notes(bridge):
     assert len(notes) == 1 and "OA Manager" in notes[0] and "Staff here" in notes[0]
 
 
+@on(FAKES, SIMS)
 def test_new_conversation_in_freshchat_is_adopted_after_not_the_latest(bridge):
     bridge.zalo.add_customer_message(KHANH, "Minh Khánh", text="first")
     bridge.cycle()
     old = bridge.conversation_of(KHANH)
-    with bridge.fc.lock:
-        user = next(u for u in bridge.fc.users.values() if u["reference_id"] == f"zalo-{KHANH}")
-        newer = bridge.fc.open_conversation(user["id"], bridge.settings.freshchat.channel_id, [])
+    newer = bridge.fc.start_conversation(KHANH)
     bridge.zalo.add_customer_message(KHANH, "Minh Khánh", text="second")
     bridge.settle()
-    with bridge.fc.lock:
-        assert texts(bridge.fc.messages[old]) == ["first"]
-        assert texts(bridge.fc.messages[newer["conversation_id"]]) == ["second"]
+    assert texts(bridge.conversation(old)["messages"]) == ["first"]
+    assert texts(bridge.conversation(newer)["messages"]) == ["second"]
 
 
 def test_unknown_zalo_types_arrive_as_readable_placeholders(bridge):

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.conftest import FAKES, SIMS, on
 from zfsync.sim.zalo import ZaloSim
 from zfsync.sync.write import freshchat_posts
 
@@ -31,6 +32,7 @@ def two_ids(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
 
 
+@on(SIMS)
 def test_fifty_users_times_ten_messages_while_the_daemon_is_down(bridge, two_ids):
     bridge.zalo.modes.two_ids = two_ids
     # The daemon is down: nothing polls while 500 messages arrive, interleaved across 50 users.
@@ -51,6 +53,7 @@ def test_a_burst_of_two_hundred_from_one_user_between_two_polls(bridge):
     assert texts(bridge.customer_messages(KHANH)) == [f"b{i}" for i in range(200)]
 
 
+@on(SIMS)
 @pytest.mark.parametrize("kill_after_posts", [1, 37, 120])
 def test_a_kill_in_the_middle_of_catch_up_loses_and_doubles_nothing(bridge, monkeypatch, kill_after_posts, two_ids):
     bridge.zalo.modes.two_ids = two_ids
@@ -78,6 +81,7 @@ def test_a_kill_in_the_middle_of_catch_up_loses_and_doubles_nothing(bridge, monk
         assert texts(bridge.customer_messages(user_id(n))) == [f"u{n} m{i}" for i in range(15)]
 
 
+@on(FAKES, SIMS)
 def test_a_catch_up_cut_short_is_finished_next_cycle_without_reading_the_whole_feed_again(bridge, monkeypatch):
     # Thirty customers wrote 300 messages: the feed is read to its end (a page cap deeper than it), and each
     # customer is taken from their own conversation. The process dies after recording ten of them. Were the
@@ -102,23 +106,16 @@ def test_a_catch_up_cut_short_is_finished_next_cycle_without_reading_the_whole_f
         bridge.engine.poll_zalo()
     monkeypatch.setattr(bridge.store, "record_zalo_messages", original)
     bridge.restart()
-    feed_reads = 0
-    real_page = ZaloSim.listrecentchat
-
-    def counted(self, request):
-        nonlocal feed_reads
-        feed_reads += 1
-        return real_page(self, request)
-
-    monkeypatch.setattr(ZaloSim, "listrecentchat", counted)
+    feed_reads = bridge.zalo.requests["/v2.0/oa/listrecentchat"]
     bridge.engine.poll_zalo()
-    assert feed_reads == 1  # down to the mark the cut-short cycle left, not the 300 rows again
-    monkeypatch.setattr(ZaloSim, "listrecentchat", real_page)
+    # Down to the mark the cut-short cycle left, not the 300 rows again.
+    assert bridge.zalo.requests["/v2.0/oa/listrecentchat"] - feed_reads == 1
     bridge.settle(rounds=3)
     for n in range(30):
         assert texts(bridge.customer_messages(user_id(n))) == [f"u{n} m{i}" for i in range(10)]
 
 
+@on(SIMS)
 def test_a_kill_between_capped_scans_resumes_where_it_stopped(bridge, two_ids):
     bridge.zalo.modes.two_ids = two_ids
     bridge.settings = replace(bridge.settings, zalo=replace(bridge.settings.zalo, feed_page_cap=2))
@@ -133,20 +130,14 @@ def test_a_kill_between_capped_scans_resumes_where_it_stopped(bridge, two_ids):
         assert texts(bridge.customer_messages(user_id(n))) == [f"u{n} m{i}" for i in range(30)]
 
 
-def test_rows_repeated_across_pages_under_live_traffic_are_taken_once(bridge, monkeypatch):
+@on(FAKES, SIMS)
+def test_rows_repeated_across_pages_under_live_traffic_are_taken_once(bridge):
     for i in range(40):
         bridge.zalo.add_customer_message(KHANH, "Minh Khánh", text=f"old{i}")
-    real_page = ZaloSim.listrecentchat
-    arrivals = iter(range(100))
-
-    def page_with_traffic(self, request):
-        # A new message lands before every page, so offsets shift and the next page repeats a row.
-        self.add_customer_message(user_id(1), "Live", text=f"live{next(arrivals)}")
-        return real_page(self, request)
-
-    monkeypatch.setattr(ZaloSim, "listrecentchat", page_with_traffic)
+    # A new message lands before every page, so offsets shift and the next page repeats a row.
+    bridge.zalo.arrivals_during_listing.extend((user_id(1), {"text": f"live{i}"}) for i in range(100))
     bridge.cycle()
-    monkeypatch.setattr(ZaloSim, "listrecentchat", real_page)
+    bridge.zalo.arrivals_during_listing.clear()
     bridge.settle(rounds=2)
     assert texts(bridge.customer_messages(KHANH)) == [f"old{i}" for i in range(40)]
     live = texts(bridge.customer_messages(user_id(1)))
@@ -195,13 +186,15 @@ def test_a_message_after_a_resolve_reopens_the_same_conversation(bridge):
     bridge.cycle()
     assert bridge.conversation_of(KHANH) == conversation
     assert texts(bridge.customer_messages(KHANH)) == ["hỏi", "hỏi thêm"]
-    assert bridge.fc.conversations[conversation]["status"] in ("new", "reopened")
+    (listed,) = [c for c in bridge.fc_state()["conversations"] if c["conversation_id"] == conversation]
+    assert listed["status"] in ("new", "reopened")
     # A second resolve is a new resolution: one more notice.
     bridge.fc.set_resolved(conversation, True)
     bridge.settle()
     assert bridge.sent_to(KHANH) == [bridge.settings.sync.resolve_notice] * 2
 
 
+@on(SIMS)
 @pytest.mark.parametrize("burst", [9, 10, 11, 25, 60])
 def test_more_than_a_page_written_while_we_page_keeps_each_customers_order(bridge, monkeypatch, burst, two_ids):
     bridge.zalo.modes.two_ids = two_ids

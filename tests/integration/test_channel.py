@@ -1,5 +1,6 @@
-"""What agents expect from a channel, against both simulators under a fake clock: their name on replies,
-quoted replies, routing, and customers left unanswered."""
+"""What agents expect from a channel, under a fake clock: their name on replies, quoted replies, routing,
+and customers left unanswered (on the fakes, and on the simulators where channels, groups and agents are
+set up as FreshChat lists them)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from dataclasses import replace
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from tests.conftest import SIMS, SIMS_IN_PROCESS, on
 from zfsync import cli
 from zfsync.cli import status_text
 from zfsync.domain import Route
 from zfsync.runtime import metrics, status
 from zfsync.sim.base import Fault
-from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID, agent_object, channel_object
+from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID, channel_object
 from zfsync.sim.zalo import conversation_id_of
 
 LAN = "9007199254740993123"
@@ -23,10 +25,10 @@ def texts(messages: list[dict]) -> list[str]:
     return [p["text"]["content"] for m in messages for p in m["message_parts"] if "text" in p]
 
 
-def test_a_signed_reply_carries_the_agents_vietnamese_name_and_fits_zalos_2000_characters(quick_bridge):
-    b = quick_bridge
+def test_a_signed_reply_carries_the_agents_vietnamese_name_and_fits_zalos_2000_characters(bridge):
+    b = bridge
     b.reconfigure(agent_signature="— {agent_first_name} ({agent_name}), CSKH")
-    b.fc.agents[AGENT_ID] = agent_object(AGENT_ID, "Thảo", "Trần Thị")
+    b.fc.set_agent(AGENT_ID, "Thảo", "Trần Thị")
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
     conversation = b.conversation_of(LAN)
@@ -43,21 +45,20 @@ def test_a_signed_reply_carries_the_agents_vietnamese_name_and_fits_zalos_2000_c
     assert b.fc.requests.get(f"/v2/agents/{AGENT_ID}", 0) == 1  # asked once, kept for a day
 
 
-def test_a_reply_quoting_a_customers_message_quotes_it_on_zalo(quick_bridge):
-    b = quick_bridge
-    b.zalo.add_customer_message(LAN, "Lan", text="Áo này còn size M không?")
+def test_a_reply_quoting_a_customers_message_quotes_it_on_zalo(bridge):
+    b = bridge
+    zalo_id = b.zalo.add_customer_message(LAN, "Lan", text="Áo này còn size M không?")["message_id"]
     b.zalo.add_customer_message(LAN, "Lan", text="Giao Hà Nội bao lâu?")
     b.cycle()
     asked = b.customer_messages(LAN)[0]  # the FreshChat copy of the first question
-    zalo_id = b.zalo.messages[0]["message_id"]
     b.fc.add_agent_message(b.conversation_of(LAN), "Dạ còn ạ", in_reply_to={"message_id": asked["id"]})
     b.settle()
     (reply,) = b.sent_records(LAN)
     assert (reply["text"], reply["quote"]) == ("Dạ còn ạ", zalo_id)
 
 
-def test_a_quote_zalo_refuses_falls_back_once_and_the_agent_is_not_bothered(quick_bridge):
-    b = quick_bridge
+def test_a_quote_zalo_refuses_falls_back_once_and_the_agent_is_not_bothered(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="Áo này còn size M không?")
     b.cycle()
     asked = b.customer_messages(LAN)[0]
@@ -72,8 +73,9 @@ def test_a_quote_zalo_refuses_falls_back_once_and_the_agent_is_not_bothered(quic
     assert b.zalo.requests["/v3.0/oa/message/cs"] == 2  # the quoted try, then the reply alone: once
 
 
-def test_a_quote_under_the_feeds_id_refused_is_offered_under_the_conversation_listings(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_quote_under_the_feeds_id_refused_is_offered_under_the_conversation_listings(bridge):
+    b = bridge
     b.zalo.modes.update({"two_ids": True, "quote_ids": "conversation"})
     b.zalo.add_customer_message(LAN, "Lan", text="Áo này còn size M không?")
     b.cycle()  # a new customer: the feed, then their conversation listing, which shows the other id
@@ -85,8 +87,8 @@ def test_a_quote_under_the_feeds_id_refused_is_offered_under_the_conversation_li
     assert b.zalo.requests["/v3.0/oa/message/cs"] == 2  # the feed's id, then the listing's
 
 
-def test_a_refusal_the_quote_does_not_cause_is_not_sent_again_without_it(quick_bridge):
-    b = quick_bridge
+def test_a_refusal_the_quote_does_not_cause_is_not_sent_again_without_it(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="Áo này còn size M không?")
     b.cycle()
     asked = b.customer_messages(LAN)[0]
@@ -112,8 +114,8 @@ def gauge(b) -> float:
     return float(line.split()[1])
 
 
-def test_the_unanswered_count_rises_after_the_threshold_and_a_reply_or_an_assignment_clears_it(quick_bridge):
-    b = quick_bridge
+def test_the_unanswered_count_rises_after_the_threshold_and_a_reply_or_an_assignment_clears_it(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="Có ai không?")
     b.zalo.add_customer_message(KHANH, "Minh Khánh", text="alo")
     b.cycle()
@@ -143,9 +145,10 @@ VIP_CHANNEL = "7d0c1e7a-chan-0000-0000-00000000v1p0"
 WARRANTY_CHANNEL = "7d0c1e7a-chan-0000-0000-0000000bh000"
 
 
-def test_new_conversations_are_routed_by_tag_and_by_keyword_and_the_rest_go_to_the_default(quick_bridge):
-    b = quick_bridge
-    b.fc.channels += [channel_object(VIP_CHANNEL, "Khách VIP"), channel_object(WARRANTY_CHANNEL, "Bảo hành")]
+def test_new_conversations_are_routed_by_tag_and_by_keyword_and_the_rest_go_to_the_default(bridge):
+    b = bridge
+    b.fc.add_channel(VIP_CHANNEL, "Khách VIP")
+    b.fc.add_channel(WARRANTY_CHANNEL, "Bảo hành")
     routes = (Route(VIP_CHANNEL, group_id=GROUP_ID, tag="VIP"), Route(WARRANTY_CHANNEL, keyword="bảo hành"))
     b.settings = replace(b.settings, routes=routes)
     b.restart()
@@ -154,8 +157,7 @@ def test_new_conversations_are_routed_by_tag_and_by_keyword_and_the_rest_go_to_t
     b.zalo.add_customer_message(KHANH, "Minh Khánh", text="Máy em cần BẢO HÀNH")
     b.zalo.add_customer_message("3003", "Hoa", text="hỏi giá")
     b.cycle()
-    channels = {c["user_id"]: (c["channel_id"], c.get("assigned_group_id")) for c in b.fc.conversations.values()}
-    by_customer = {u["reference_id"]: channels[u["id"]] for u in b.fc.users.values()}
+    by_customer = customers_channels(b)
     assert by_customer == {
         f"zalo-{LAN}": (VIP_CHANNEL, GROUP_ID),
         f"zalo-{KHANH}": (WARRANTY_CHANNEL, None),
@@ -164,16 +166,17 @@ def test_new_conversations_are_routed_by_tag_and_by_keyword_and_the_rest_go_to_t
 
 
 def customers_channels(b) -> dict[str, tuple[str, str | None]]:
-    channels = {c["user_id"]: (c["channel_id"], c.get("assigned_group_id")) for c in b.fc.conversations.values()}
-    return {u["reference_id"]: channels[u["id"]] for u in b.fc.users.values() if u["id"] in channels}
+    state = b.fc_state()
+    channels = {c["user_id"]: (c["channel_id"], c.get("assigned_group_id") or None) for c in state["conversations"]}
+    return {u["reference_id"]: channels[u["id"]] for u in state["users"] if u["id"] in channels}
 
 
 def route_problems(b) -> list[dict[str, str]]:
     return [p for p in status.collect(b.store, b.clock())["problems"] if "[[route]]" in p["what"]]
 
 
-def test_a_route_to_a_channel_or_group_the_account_lacks_is_skipped_and_its_customers_reach_the_desk(quick_bridge):
-    b = quick_bridge
+def test_a_route_to_a_channel_or_group_the_account_lacks_is_skipped_and_its_customers_reach_the_desk(bridge):
+    b = bridge
     routes = (Route("does-not-exist", keyword="bảo hành"), Route(CHANNEL_ID, group_id="no-such-group", tag="VIP"))
     b.settings = replace(b.settings, routes=routes)
     b.restart()
@@ -184,7 +187,8 @@ def test_a_route_to_a_channel_or_group_the_account_lacks_is_skipped_and_its_cust
     assert customers_channels(b) == {f"zalo-{KHANH}": (CHANNEL_ID, None), f"zalo-{LAN}": (CHANNEL_ID, None)}
     assert status.collect(b.store, b.clock())["failed"] == 0
     notes_by_conversation = {
-        c: [t for t in texts(m) if "[[route]]" in t] for c, m in ((c, b.fc.messages[c]) for c in b.fc.conversations)
+        c["conversation_id"]: [t for t in texts(c["messages"]) if "[[route]]" in t]
+        for c in b.fc_state()["conversations"]
     }
     assert sorted(len(found) for found in notes_by_conversation.values()) == [1, 1]
     problems = route_problems(b)
@@ -194,18 +198,18 @@ def test_a_route_to_a_channel_or_group_the_account_lacks_is_skipped_and_its_cust
 
 def routed_to_warranty(b) -> None:
     """The account has a warranty channel, and a customer writing "bảo hành" is routed there."""
-    b.fc.channels.append(channel_object(WARRANTY_CHANNEL, "Bảo hành"))
+    b.fc.add_channel(WARRANTY_CHANNEL, "Bảo hành")
     b.settings = replace(b.settings, routes=(Route(WARRANTY_CHANNEL, keyword="bảo hành"),))
     b.restart()
 
 
-def test_a_route_whose_channel_is_deleted_later_falls_back_to_the_default_channel(quick_bridge):
-    b = quick_bridge
+def test_a_route_whose_channel_is_deleted_later_falls_back_to_the_default_channel(bridge):
+    b = bridge
     routed_to_warranty(b)
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
     assert route_problems(b) == []
-    b.fc.channels[:] = [c for c in b.fc.channels if c["id"] != WARRANTY_CHANNEL]  # deleted in FreshChat
+    b.fc.remove_channel(WARRANTY_CHANNEL)  # deleted in FreshChat
     b.zalo.add_customer_message(KHANH, "Minh Khánh", text="Máy em cần BẢO HÀNH")
     b.settle(rounds=3)
     assert customers_channels(b)[f"zalo-{KHANH}"] == (CHANNEL_ID, None)
@@ -236,6 +240,7 @@ def check(bridge, tmp_path, monkeypatch, routes: str) -> int:
     return cli.main(["--config", str(config), "check"])
 
 
+@on(SIMS)
 def test_check_lists_the_routes_and_names_a_channel_or_group_the_account_lacks(bridge, tmp_path, monkeypatch, capsys):
     routes = (
         f'[[route]]\ntag = "VIP"\nchannel_id = "{CHANNEL_ID}"\ngroup_id = "{GROUP_ID}"\n'
@@ -249,6 +254,7 @@ def test_check_lists_the_routes_and_names_a_channel_or_group_the_account_lacks(b
     assert "[[route]] 1" not in out
 
 
+@on(SIMS)
 def test_check_finds_a_routes_channel_and_group_past_the_first_page(bridge, tmp_path, monkeypatch, capsys):
     bridge.fc.channels.extend(channel_object(f"chan-{n:03}", f"Kênh {n}") for n in range(70))
     bridge.fc.groups.extend({"id": f"group-{n:03}", "name": f"Nhóm {n}", "description": ""} for n in range(60))
@@ -263,10 +269,10 @@ def test_check_finds_a_routes_channel_and_group_past_the_first_page(bridge, tmp_
     assert bridge.fc.requests["/v2/channels"] == 2 and bridge.fc.requests["/v2/groups"] == 2  # 50 a page
 
 
-def test_a_1990_character_agent_name_gives_at_most_two_sends_for_a_2000_character_reply(quick_bridge):
-    b = quick_bridge
+def test_a_1990_character_agent_name_gives_at_most_two_sends_for_a_2000_character_reply(bridge):
+    b = bridge
     b.reconfigure(agent_signature="— {agent_first_name} ({agent_name}), CSKH")
-    b.fc.agents[AGENT_ID] = agent_object(AGENT_ID, "T" * 1990, "{agent_name}\nTrần")
+    b.fc.set_agent(AGENT_ID, "T" * 1990, "{agent_name}\nTrần")
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
     b.fc.add_agent_message(b.conversation_of(LAN), "Dạ. " * 500)
@@ -277,8 +283,8 @@ def test_a_1990_character_agent_name_gives_at_most_two_sends_for_a_2000_characte
     assert signature.startswith("— T") and len(signature) <= 200 and "{agent_name}" not in signature
 
 
-def test_a_message_after_a_resolve_reopens_within_the_hours_and_opens_a_new_routed_conversation_after(quick_bridge):
-    b = quick_bridge
+def test_a_message_after_a_resolve_reopens_within_the_hours_and_opens_a_new_routed_conversation_after(bridge):
+    b = bridge
     routed_to_warranty(b)
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
@@ -288,23 +294,23 @@ def test_a_message_after_a_resolve_reopens_within_the_hours_and_opens_a_new_rout
     b.clock.advance(23 * 3600)  # within the 24 hours: the same conversation, open again
     b.zalo.add_customer_message(LAN, "Lan", text="cho em hỏi thêm")
     b.settle(rounds=3)
-    assert b.conversation_of(LAN) == first and len(b.fc.conversations) == 1
-    assert b.fc.conversations[first]["status"] != "resolved"
+    assert b.conversation_of(LAN) == first and len(b.fc_state()["conversations"]) == 1
+    assert b.conversation(first)["status"] != "resolved"
     b.fc.set_resolved(first, True)
     b.settle(rounds=8, step=300)
     b.clock.advance(25 * 3600)  # past them: a new conversation, routed as a first message is
     b.zalo.add_customer_message(LAN, "Lan", text="máy em cần bảo hành")
     b.settle(rounds=3)
     second = b.conversation_of(LAN)
-    assert second != first and b.fc.conversations[second]["channel_id"] == WARRANTY_CHANNEL
-    assert texts(b.fc.messages[second])[0] == "máy em cần bảo hành"
-    (note,) = [t for t in texts(b.fc.messages[second]) if "follows" in t]
+    assert second != first and b.conversation(second)["channel_id"] == WARRANTY_CHANNEL
+    assert texts(b.conversation(second)["messages"])[0] == "máy em cần bảo hành"
+    (note,) = [t for t in texts(b.conversation(second)["messages"]) if "follows" in t]
     assert first in note
     assert texts(b.customer_messages(LAN)).count("máy em cần bảo hành") == 1
 
 
-def test_after_resolve_new_always_opens_a_new_conversation(quick_bridge):
-    b = quick_bridge
+def test_after_resolve_new_always_opens_a_new_conversation(bridge):
+    b = bridge
     b.reconfigure(after_resolve="new")
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
@@ -314,4 +320,4 @@ def test_after_resolve_new_always_opens_a_new_conversation(quick_bridge):
     b.clock.advance(60)
     b.zalo.add_customer_message(LAN, "Lan", text="quên hỏi")
     b.settle(rounds=3)
-    assert b.conversation_of(LAN) != first and len(b.fc.conversations) == 2
+    assert b.conversation_of(LAN) != first and len(b.fc_state()["conversations"]) == 2

@@ -1,5 +1,6 @@
-"""Every content type, both ways, against the simulators: media is copied across, never just linked,
-and anything that cannot be copied still arrives as a link with a note that says why."""
+"""Every content type, both ways: media is copied across, never just linked, and anything that cannot be
+copied still arrives as a link with a note that says why (on the fakes, which read each row with the real
+wire readers, and on the simulators where the bytes on the wire matter)."""
 
 from __future__ import annotations
 

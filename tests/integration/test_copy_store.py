@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import cli_config, make_engine, make_settings, open_store
+from tests.conftest import SIMS, cli_config, make_engine, make_settings, on, open_store
 from zfsync import cli
 from zfsync.sim.freshchat import AGENT_ID
 from zfsync.store.lock import only_instance
@@ -17,6 +17,7 @@ def texts(messages: list[dict]) -> list[str]:
     return [p["text"]["content"] for m in messages for p in m["message_parts"] if "text" in p]
 
 
+@on(SIMS)
 def test_the_bridge_carries_on_from_the_copy_with_nothing_lost_or_sent_twice(
     bridge, pg_cluster, tmp_path, monkeypatch, capsys
 ):
@@ -46,6 +47,7 @@ def test_the_bridge_carries_on_from_the_copy_with_nothing_lost_or_sent_twice(
     assert bridge.sent_to(KHANH) == ["Dạ, em nghe", "Dạ, em gửi ạ"]  # (m3's rows took ids after the copied ones)
 
 
+@on(SIMS)
 def test_a_store_in_use_or_not_empty_is_refused_in_one_line(bridge, pg_cluster, tmp_path, monkeypatch, capsys):
     bridge.store.close()
     config = cli_config(tmp_path, bridge.settings.store_path, monkeypatch, bridge.settings.store_url)
@@ -66,6 +68,7 @@ def test_a_store_in_use_or_not_empty_is_refused_in_one_line(bridge, pg_cluster, 
     assert cli.main(["--config", str(config), "copy-store", str(Path(bridge.settings.store_path))]) == 2
 
 
+@on(SIMS)
 def test_a_postgresql_store_copies_back_into_a_file(bridge, pg_cluster, tmp_path, monkeypatch, capsys):
     bridge.zalo.add_customer_message(KHANH, "Minh Khánh", text="m1")
     bridge.cycle()

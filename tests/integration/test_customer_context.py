@@ -1,11 +1,12 @@
-"""What the agent sees about the customer, and Zalo's clocks, against both simulators under a fake clock:
-shared details on the FreshChat user, the "/zalo" commands, the window warning, the free replies spent,
-and the resolve notice that respects the quota."""
+"""What the agent sees about the customer, and Zalo's clocks, under a fake clock: shared details on the
+FreshChat user, the "/zalo" commands, the window warning, the free replies spent, and the resolve notice
+that respects the quota (the quota answers' forms played by the simulators)."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.conftest import SIMS_IN_PROCESS, on
 from zfsync.domain import reference_id
 from zfsync.sim.base import Fault
 
@@ -27,8 +28,7 @@ def texts(messages: list[dict]) -> list[str]:
 
 
 def fc_user(b, zalo_user: str) -> dict:
-    with b.fc.lock:
-        return next(u for u in b.fc.users.values() if u["reference_id"] == reference_id(zalo_user))
+    return next(u for u in b.fc_state()["users"] if u["reference_id"] == reference_id(zalo_user))
 
 
 def properties(b, zalo_user: str) -> dict[str, str]:
@@ -51,8 +51,8 @@ def agent_note(b, zalo_user: str, text: str) -> None:
     b.settle(rounds=3)
 
 
-def test_what_a_customer_shares_lands_on_their_freshchat_user_and_follows_a_change(quick_bridge):
-    b = quick_bridge
+def test_what_a_customer_shares_lands_on_their_freshchat_user_and_follows_a_change(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
     b.zalo.users[LAN].update(shared_info=dict(SHARED), tags=["VIP", "Quận 1"], notes=["Khách quen, hay mua sỉ"])
@@ -78,12 +78,11 @@ def test_what_a_customer_shares_lands_on_their_freshchat_user_and_follows_a_chan
     assert (shown["zalo_city"], shown["zalo_district"], shown["zalo_tags"]) == ("Hà Nội", "Ba Đình", "")
 
 
-def test_nothing_shared_writes_nothing_and_what_an_agent_typed_stays(quick_bridge):
-    b = quick_bridge
+def test_nothing_shared_writes_nothing_and_what_an_agent_typed_stays(bridge):
+    b = bridge
     b.zalo.add_customer_message(KHANH, "Minh Khánh", text="hi")
     b.cycle()
-    with b.fc.lock:
-        fc_user(b, KHANH)["phone"] = "0909 000 111"  # an agent typed it in FreshChat
+    b.fc.edit_user(KHANH, phone="0909 000 111")  # an agent typed it in FreshChat
     puts = b.fc.requests.get(f"/v2/users/{fc_user(b, KHANH)['id']}", 0)
     refresh(b)
     assert fc_user(b, KHANH)["phone"] == "0909 000 111"
@@ -96,8 +95,8 @@ def test_nothing_shared_writes_nothing_and_what_an_agent_typed_stays(quick_bridg
     assert writes == 2  # the first check (the window), and the new message (a new window); never blank
 
 
-def test_sharing_off_keeps_the_details_on_zalo(quick_bridge):
-    b = quick_bridge
+def test_sharing_off_keeps_the_details_on_zalo(bridge):
+    b = bridge
     b.reconfigure(share_contact_details=False)
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.zalo.users[LAN].update(shared_info=dict(SHARED), tags=["VIP"])
@@ -106,8 +105,8 @@ def test_sharing_off_keeps_the_details_on_zalo(quick_bridge):
     assert "zalo_city" not in properties(b, LAN) and properties(b, LAN)["zalo_tags"] == "VIP"
 
 
-def test_zalo_info_sends_the_card_and_confirms_and_no_command_reaches_the_customer_as_text(quick_bridge):
-    b = quick_bridge
+def test_zalo_info_sends_the_card_and_confirms_and_no_command_reaches_the_customer_as_text(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
     agent_note(b, LAN, "/zalo info")
@@ -125,8 +124,8 @@ def test_zalo_info_sends_the_card_and_confirms_and_no_command_reaches_the_custom
     assert properties(b, LAN).get("zalo_tags", "") == ""
 
 
-def test_zalo_info_past_the_window_asks_zalo_before_it_refuses(quick_bridge):
-    b = quick_bridge
+def test_zalo_info_past_the_window_asks_zalo_before_it_refuses(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
     b.clock.advance(8 * 24 * HOUR)
@@ -142,8 +141,8 @@ def test_zalo_info_past_the_window_asks_zalo_before_it_refuses(quick_bridge):
     assert "sent the card" in our_notes(b)[-1]
 
 
-def test_a_command_zalo_refuses_comes_back_as_a_note_in_words(quick_bridge):
-    b = quick_bridge
+def test_a_command_zalo_refuses_comes_back_as_a_note_in_words(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
     b.zalo.faults.append(
@@ -155,8 +154,8 @@ def test_a_command_zalo_refuses_comes_back_as_a_note_in_words(quick_bridge):
     assert b.zalo.users[LAN].get("tags", []) == []
 
 
-def test_the_window_warning_comes_once_per_window(quick_bridge):
-    b = quick_bridge
+def test_the_window_warning_comes_once_per_window(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
     b.clock.advance(6 * 24 * HOUR + 2 * HOUR)  # 22 hours of the 7 days left
@@ -172,8 +171,9 @@ def test_the_window_warning_comes_once_per_window(quick_bridge):
     assert len([t for t in our_notes(b) if t.startswith("⏳")]) == 2
 
 
-def test_the_free_replies_spent_note_comes_once_and_the_paid_resolve_notice_is_skipped(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_the_free_replies_spent_note_comes_once_and_the_paid_resolve_notice_is_skipped(bridge):
+    b = bridge
     b.zalo.modes.reply_quota = "counted"  # the docs' policy: eight free replies within 48 h
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
@@ -194,8 +194,8 @@ def test_the_free_replies_spent_note_comes_once_and_the_paid_resolve_notice_is_s
     assert b.sent_to(LAN)[-1] == b.settings.sync.resolve_notice
 
 
-def test_the_resolve_notice_goes_while_it_is_free_and_not_past_48_hours(quick_bridge):
-    b = quick_bridge
+def test_the_resolve_notice_goes_while_it_is_free_and_not_past_48_hours(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="cảm ơn shop")
     b.zalo.add_customer_message(KHANH, "Minh Khánh", text="cảm ơn")
     b.cycle()
@@ -208,8 +208,8 @@ def test_the_resolve_notice_goes_while_it_is_free_and_not_past_48_hours(quick_br
     assert b.sent_to(KHANH) == []
 
 
-def test_no_request_per_message_rides_on_any_of_this(quick_bridge):
-    b = quick_bridge
+def test_no_request_per_message_rides_on_any_of_this(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="0")
     b.cycle()
     conversation = b.conversation_of(LAN)
@@ -246,9 +246,10 @@ POLICIES = {
 }
 
 
+@on(SIMS_IN_PROCESS)
 @pytest.mark.parametrize("policy", POLICIES)
-def test_free_replies_under_each_policy_and_answer_form(quick_bridge, policy):
-    b = quick_bridge
+def test_free_replies_under_each_policy_and_answer_form(bridge, policy):
+    b = bridge
     mode, package, spent, left = POLICIES[policy]
     b.zalo.modes.reply_quota, b.zalo.modes.package_messages = mode, package
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
@@ -281,8 +282,8 @@ def test_free_replies_under_each_policy_and_answer_form(quick_bridge, policy):
     assert len(b.sent_to(LAN)) == sent
 
 
-def test_a_tag_is_one_plain_line_of_at_most_64_characters(quick_bridge):
-    b = quick_bridge
+def test_a_tag_is_one_plain_line_of_at_most_64_characters(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
     agent_note(b, LAN, "/zalo tag Khách\x07   quen")
@@ -292,8 +293,9 @@ def test_a_tag_is_one_plain_line_of_at_most_64_characters(quick_bridge):
     assert "at most 64 characters" in [t for t in our_notes(b) if "could not do" in t][-1]
 
 
-def test_zalo_status_tells_the_window_free_replies_tags_details_and_failed_replies(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_zalo_status_tells_the_window_free_replies_tags_details_and_failed_replies(bridge):
+    b = bridge
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.zalo.users[LAN].update(shared_info=dict(SHARED), tags=["VIP"])
     b.cycle()
@@ -315,8 +317,8 @@ def test_zalo_status_tells_the_window_free_replies_tags_details_and_failed_repli
     assert not any("This customer" in text for text in b.sent_to(LAN))  # never reaches the customer
 
 
-def test_zalo_help_lists_every_command_in_the_desks_language(quick_bridge):
-    b = quick_bridge
+def test_zalo_help_lists_every_command_in_the_desks_language(bridge):
+    b = bridge
     b.reconfigure(language="vi")
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()

@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 import structlog
 
+from tests.conftest import SIMS_IN_PROCESS, on
 from zfsync.sim.base import Fault
 from zfsync.store import store as store_module
 from zfsync.sync.engine import OK, RATE_LIMITED, TRANSIENT_ERROR
@@ -63,8 +64,9 @@ FC = "/v2/"
     ],
     ids=lambda v: v if isinstance(v, str) else f"{v.kind}{v.code or ''}",
 )
-def test_each_fault_shows_in_status_then_everything_arrives_once(quick_bridge, where, fault, state):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_each_fault_shows_in_status_then_everything_arrives_once(bridge, where, fault, state):
+    b = bridge
     traffic(b, "before")
     b.cycle()
     conversation = b.conversation_of(KHANH)
@@ -80,8 +82,9 @@ def test_each_fault_shows_in_status_then_everything_arrives_once(quick_bridge, w
     assert b.notes() == []
 
 
-def test_a_storm_of_sends_refused_with_429_backs_off_instead_of_spinning(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_storm_of_sends_refused_with_429_backs_off_instead_of_spinning(bridge):
+    b = bridge
     traffic(b, "a")
     b.cycle()
     conversation = b.conversation_of(KHANH)
@@ -97,8 +100,9 @@ def test_a_storm_of_sends_refused_with_429_backs_off_instead_of_spinning(quick_b
     assert b.sent_to(KHANH) == [f"r{i}" for i in range(5)]
 
 
-def test_sqlite_locked_by_another_process_loses_nothing(quick_bridge, monkeypatch):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_sqlite_locked_by_another_process_loses_nothing(bridge, monkeypatch):
+    b = bridge
     if b.settings.store_url:
         pytest.skip("SQLite's file lock: there is no such lock on PostgreSQL")
     monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 50)
@@ -117,8 +121,9 @@ def test_sqlite_locked_by_another_process_loses_nothing(quick_bridge, monkeypatc
     delivered_exactly_once(b, ["a"])
 
 
-def test_disk_full_loses_nothing(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_disk_full_loses_nothing(bridge):
+    b = bridge
     if b.settings.store_url:
         pytest.skip("SQLite's page limit stands for a full disk; PostgreSQL's disk is the server's")
     traffic(b, "a")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SIMS_IN_PROCESS, on
 from zfsync.domain import Resume, ZaloTokens
 from zfsync.sim.base import Fault
 from zfsync.sync.decide.replies import ATTACHMENT_WAIT
@@ -37,9 +38,10 @@ def start_talking(b, user: str = KHANH) -> str:
 # --- resolve, reopen and assignment markers ---------------------------------------------------------
 
 
+@on(SIMS_IN_PROCESS)
 @pytest.mark.parametrize("markers", ["recorded", "system"])
-def test_resolve_markers_send_the_notice_once_and_no_marker_text(quick_bridge, markers):
-    b = quick_bridge
+def test_resolve_markers_send_the_notice_once_and_no_marker_text(bridge, markers):
+    b = bridge
     b.fc.modes.markers = markers
     conversation = start_talking(b)
     b.fc.add_agent_message(conversation, "Dạ, em kiểm tra ạ")
@@ -65,8 +67,9 @@ def test_resolve_markers_send_the_notice_once_and_no_marker_text(quick_bridge, m
 # --- same-millisecond rows ---------------------------------------------------------------------------
 
 
-def test_same_millisecond_messages_arrive_in_feed_order_across_restarts(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_same_millisecond_messages_arrive_in_feed_order_across_restarts(bridge):
+    b = bridge
     b.zalo.modes.ties = True
     # The fake clock stands still: every row below has the very same millisecond.
     written = [f"cùng một mili giây {i}" for i in range(5)]
@@ -88,8 +91,9 @@ def test_same_millisecond_messages_arrive_in_feed_order_across_restarts(quick_br
     assert texts(b.customer_messages(LAN)) == ["xen giữa"]
 
 
-def test_a_row_tied_with_the_newest_known_one_is_not_hidden(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_row_tied_with_the_newest_known_one_is_not_hidden(bridge):
+    b = bridge
     b.zalo.modes.ties = True
     b.zalo.add_customer_message(KHANH, "Minh Khánh", text="first")
     b.cycle()
@@ -101,8 +105,9 @@ def test_a_row_tied_with_the_newest_known_one_is_not_hidden(quick_bridge):
 # --- send ids that the listings never show ---------------------------------------------------------
 
 
-def test_with_send_ids_unlike_listing_ids_100_replies_make_no_oa_note_and_no_double_send(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_with_send_ids_unlike_listing_ids_100_replies_make_no_oa_note_and_no_double_send(bridge):
+    b = bridge
     b.zalo.modes.id_mismatch = True
     conversation = start_talking(b)
     replies = []
@@ -125,8 +130,9 @@ def test_with_send_ids_unlike_listing_ids_100_replies_make_no_oa_note_and_no_dou
     assert texts(b.customer_messages(KHANH)) == ["xin chào"]
 
 
-def test_with_send_ids_unlike_listing_ids_staff_messages_still_reach_the_agent(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_with_send_ids_unlike_listing_ids_staff_messages_still_reach_the_agent(bridge):
+    b = bridge
     b.zalo.modes.id_mismatch = True
     conversation = start_talking(b)
     b.fc.add_agent_message(conversation, "Dạ vâng ạ")
@@ -139,8 +145,9 @@ def test_with_send_ids_unlike_listing_ids_staff_messages_still_reach_the_agent(q
     assert b.sent_to(KHANH) == ["Dạ vâng ạ"]
 
 
-def test_a_crash_after_a_mismatched_send_is_reconciled_without_a_second_send(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_crash_after_a_mismatched_send_is_reconciled_without_a_second_send(bridge):
+    b = bridge
     b.zalo.modes.id_mismatch = True
     conversation = start_talking(b)
     b.fc.add_agent_message(conversation, "ok")
@@ -157,9 +164,10 @@ def test_a_crash_after_a_mismatched_send_is_reconciled_without_a_second_send(qui
 # --- the token endpoint ----------------------------------------------------------------------------
 
 
+@on(SIMS_IN_PROCESS)
 @pytest.mark.parametrize("kind", ["status", "timeout", "html", "zalo_error"])
-def test_a_token_endpoint_failing_for_a_while_is_transient_and_recovers(quick_bridge, kind):
-    b = quick_bridge
+def test_a_token_endpoint_failing_for_a_while_is_transient_and_recovers(bridge, kind):
+    b = bridge
     access, refresh = b.zalo.mint_tokens()
     b.store.save_tokens(ZaloTokens(access, refresh, 1.0), b.clock())  # due, and expired a second later
     b.clock.advance(2)
@@ -176,8 +184,9 @@ def test_a_token_endpoint_failing_for_a_while_is_transient_and_recovers(quick_br
     assert texts(b.customer_messages(KHANH)) == ["trong lúc lỗi"]
 
 
-def test_a_valid_access_token_keeps_working_while_the_refresh_fails(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_valid_access_token_keeps_working_while_the_refresh_fails(bridge):
+    b = bridge
     access, refresh = b.zalo.mint_tokens()
     b.store.save_tokens(ZaloTokens(access, refresh, 3600.0), b.clock())  # refresh due, token still good
     b.zalo.faults.append(Fault("/v4/oa/access_token", "status", code=502, count=50))
@@ -190,8 +199,9 @@ def test_a_valid_access_token_keeps_working_while_the_refresh_fails(quick_bridge
     assert b.zalo.requests.get("/v4/oa/access_token", 0) <= 2
 
 
-def test_a_refused_refresh_token_still_asks_for_auth(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_refused_refresh_token_still_asks_for_auth(bridge):
+    b = bridge
     b.store.save_tokens(ZaloTokens("unknown-access", "unknown-refresh", 90_000), b.clock())
     b.cycle()
     assert b.store.health()["zalo"]["state"] == BAD_CREDENTIALS
@@ -201,8 +211,9 @@ def test_a_refused_refresh_token_still_asks_for_auth(quick_bridge):
 # --- agent attachments whose url comes late --------------------------------------------------------
 
 
-def test_an_attachment_without_its_url_yet_is_read_again_not_sent_as_its_name(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_an_attachment_without_its_url_yet_is_read_again_not_sent_as_its_name(bridge):
+    b = bridge
     b.fc.modes.late_urls = 2
     conversation = start_talking(b)
     url = b.fc.add_media(PNG, "image/png", "bao-gia.png")
@@ -214,8 +225,9 @@ def test_an_attachment_without_its_url_yet_is_read_again_not_sent_as_its_name(qu
     assert [r["text"] for r in records][1:] == ["báo giá", "tin sau"]
 
 
-def test_an_attachment_that_never_gets_a_url_goes_without_it_and_the_agent_is_told(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_an_attachment_that_never_gets_a_url_goes_without_it_and_the_agent_is_told(bridge):
+    b = bridge
     b.fc.modes.late_urls = 10_000
     conversation = start_talking(b)
     file_part = {"file": {"name": "hop-dong.pdf", "url": "x", "content_type": "application/pdf"}}
@@ -233,9 +245,10 @@ def test_an_attachment_that_never_gets_a_url_goes_without_it_and_the_agent_is_to
 # --- a new conversation after a resolve ------------------------------------------------------------
 
 
+@on(SIMS_IN_PROCESS)
 @pytest.mark.parametrize("mode", ["carry", "empty"])
-def test_not_the_latest_after_a_resolve_never_posts_twice(quick_bridge, mode):
-    b = quick_bridge
+def test_not_the_latest_after_a_resolve_never_posts_twice(bridge, mode):
+    b = bridge
     b.fc.modes.not_latest_after_resolve = mode
     first = start_talking(b)
     b.fc.set_resolved(first, True)
@@ -249,9 +262,10 @@ def test_not_the_latest_after_a_resolve_never_posts_twice(quick_bridge, mode):
 # --- the feed's depth ------------------------------------------------------------------------------
 
 
+@on(SIMS_IN_PROCESS)
 @pytest.mark.parametrize(("mode", "resume_past_depth"), [("refuse", False), ("empty", False), ("refuse", True)])
-def test_a_feed_that_ends_or_refuses_deep_offsets_wedges_nothing(quick_bridge, mode, resume_past_depth):
-    b = quick_bridge
+def test_a_feed_that_ends_or_refuses_deep_offsets_wedges_nothing(bridge, mode, resume_past_depth):
+    b = bridge
     b.zalo.modes.feed_depth = 20
     b.zalo.modes.feed_depth_mode = mode
     if resume_past_depth:
@@ -276,8 +290,9 @@ def test_a_feed_that_ends_or_refuses_deep_offsets_wedges_nothing(quick_bridge, m
 # --- row types the listing docs omit ---------------------------------------------------------------
 
 
-def test_a_row_of_any_type_with_a_url_is_copied_as_a_file_with_its_name(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_row_of_any_type_with_a_url_is_copied_as_a_file_with_its_name(bridge):
+    b = bridge
     pdf = b.zalo.add_media(b"%PDF-1.4 hop dong", "application/pdf", "x")
     video = b.zalo.add_media(b"\x00\x00\x00\x18ftypmp42", "video/mp4", "clip.mp4")
     b.zalo.add_customer_message(KHANH, "Minh Khánh", type="file", url=pdf, name="hop-dong.pdf")
@@ -295,11 +310,12 @@ def test_a_row_of_any_type_with_a_url_is_copied_as_a_file_with_its_name(quick_br
 # --- agent replies the sources show more of than a text (round three) ---------------------------------
 
 
-def test_an_agent_reply_with_other_meta_data_buttons_and_templates_reaches_the_customer(quick_bridge):
+@on(SIMS_IN_PROCESS)
+def test_an_agent_reply_with_other_meta_data_buttons_and_templates_reaches_the_customer(bridge):
     recorded = json.loads((RECORDED / "freshchat/messages_agent_parts_composed.json").read_text(encoding="utf-8"))
     with_reply_parts = next(m for m in recorded["messages"] if "reply_parts" in m)
     template = next(m for m in recorded["messages"] if "template_content" in m["message_parts"][0])
-    b = quick_bridge
+    b = bridge
     conversation = start_talking(b)
     b.fc.add_agent_message(
         conversation,
@@ -321,8 +337,9 @@ def test_an_agent_reply_with_other_meta_data_buttons_and_templates_reaches_the_c
     assert "poll" in note
 
 
-def test_attachments_named_by_download_url_alone_are_sent(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_attachments_named_by_download_url_alone_are_sent(bridge):
+    b = bridge
     b.fc.modes.attachment_link = "download_url"
     conversation = start_talking(b)
     url = b.fc.add_media(PNG, "image/png", "bao-gia.png")
@@ -337,9 +354,10 @@ def test_attachments_named_by_download_url_alone_are_sent(quick_bridge):
 # --- waits the server names ------------------------------------------------------------------------------
 
 
+@on(SIMS_IN_PROCESS)
 @pytest.mark.parametrize("form", ["unix", "unix_ms", "wait"])
-def test_a_reset_time_in_any_form_pauses_freshchat_for_the_window_not_for_ever(quick_bridge, form):
-    b = quick_bridge
+def test_a_reset_time_in_any_form_pauses_freshchat_for_the_window_not_for_ever(bridge, form):
+    b = bridge
     b.fc.modes.reset_form = form
     reset = {"unix": b.clock() + 20, "unix_ms": (b.clock() + 20) * 1000, "wait": 20}[form]
     headers = {"X-RateLimit-Limit": "400", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(reset))}
@@ -361,9 +379,10 @@ def test_a_reset_time_in_any_form_pauses_freshchat_for_the_window_not_for_ever(q
 # --- OAuth refusals without a number -----------------------------------------------------------------------
 
 
+@on(SIMS_IN_PROCESS)
 @pytest.mark.parametrize("form", ["code", "error_name", "error_description", "error_reason"])
-def test_a_dead_refresh_token_in_any_refusal_form_asks_for_auth(quick_bridge, form):
-    b = quick_bridge
+def test_a_dead_refresh_token_in_any_refusal_form_asks_for_auth(bridge, form):
+    b = bridge
     b.zalo.modes.oauth_refusal = form
     b.store.save_tokens(ZaloTokens("unknown-access", "unknown-refresh", 90_000), b.clock())
     b.cycle()
@@ -378,8 +397,9 @@ def customer(n: int) -> str:
     return f"84{n:017d}"
 
 
-def test_with_two_ids_a_downtime_catch_up_takes_each_message_once_in_order(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_with_two_ids_a_downtime_catch_up_takes_each_message_once_in_order(bridge):
+    b = bridge
     b.zalo.modes.two_ids = True
     for n in range(5):  # known customers, recorded from the feed under its ids
         b.zalo.add_customer_message(customer(n), f"Khách {n}", text=f"u{n} before")
@@ -397,8 +417,9 @@ def test_with_two_ids_a_downtime_catch_up_takes_each_message_once_in_order(quick
         assert len(b.customer_messages(customer(n))) == 7
 
 
-def test_with_two_ids_a_catch_up_that_finds_no_recorded_id_stops_at_what_it_matches(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_with_two_ids_a_catch_up_that_finds_no_recorded_id_stops_at_what_it_matches(bridge):
+    b = bridge
     b.zalo.modes.two_ids = True
     for i in range(60):  # a long history, recorded from the feed under its ids
         b.zalo.add_customer_message(KHANH, "Minh Khánh", text=f"old {i}")
@@ -418,8 +439,9 @@ def test_with_two_ids_a_catch_up_that_finds_no_recorded_id_stops_at_what_it_matc
     assert b.zalo.requests.get("/v2.0/oa/conversation", 0) - reads_before <= 4
 
 
-def test_with_two_ids_our_replies_and_staff_messages_are_told_apart(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_with_two_ids_our_replies_and_staff_messages_are_told_apart(bridge):
+    b = bridge
     b.zalo.modes.two_ids = True
     conversation = start_talking(b)
     for i in range(5):
@@ -437,10 +459,11 @@ def test_with_two_ids_our_replies_and_staff_messages_are_told_apart(quick_bridge
     assert texts(b.customer_messages(KHANH)) == ["xin chào", "hỏi 0", "hỏi 1", "hỏi 2"]
 
 
-def test_a_conversation_shifting_while_read_does_not_count_a_photo_twice(quick_bridge):
+@on(SIMS_IN_PROCESS)
+def test_a_conversation_shifting_while_read_does_not_count_a_photo_twice(bridge):
     """A customer writing while zfsync pages through the conversation shifts the offsets, so a row shows on
     two pages: counted twice, an earlier photo would pass for the retried image, which was never sent."""
-    b = quick_bridge
+    b = bridge
     b.zalo.modes.two_ids = True  # no listed photo is known by its id: they are counted
     conversation = start_talking(b)
     first = b.fc.add_media(PNG, "image/png", "mot.png")

@@ -9,11 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from tests.conftest import Bridge, make_engine, start_bridge
+from tests.conftest import FAKES, SIMS_IN_PROCESS, Bridge, fake_sides, make_engine, on, start_bridge, start_fakes_bridge
 from zfsync import cli
 from zfsync.cli import status_text
 from zfsync.runtime import status
 from zfsync.sides.priority import Priority
+from zfsync.sim.fakes import FakeClock
 from zfsync.sim.freshchat import FreshChatSim
 from zfsync.sim.zalo import ZaloSim
 from zfsync.sync.read import history
@@ -34,12 +35,15 @@ def texts(messages: list[dict]) -> list[str]:
     return [p["text"]["content"] for m in messages for p in m["message_parts"] if "text" in p]
 
 
-def desk(tmp_path, store_url: str, customers: int, each: int, **sync: object) -> Iterator[Bridge]:
+def desk(tmp_path, store_url: str, customers: int, each: int, backend: str = FAKES, **sync: object) -> Iterator[Bridge]:
     """A desk whose customers wrote on Zalo before zfsync's first start: ``each`` messages apiece over the
     last three days (every tenth an OA staff answer), and one message 20 days old that is out of reach."""
-    zalo, fc = ZaloSim(), FreshChatSim()
-    holder: list = []
-    zalo.clock = fc.clock = lambda: holder[0]() if holder else time.time()
+    if backend == FAKES:
+        zalo, fc = fake_sides(FakeClock())
+    else:
+        zalo, fc = ZaloSim(), FreshChatSim()
+        holder: list = []
+        zalo.clock = fc.clock = lambda: holder[0]() if holder else time.time()
     start = time.time() - 3 * DAY
     for n in range(customers):
         zalo.add_customer_message(user_id(n), f"Khách {n}", text=f"u{n} too old", time=int((start - 17 * DAY) * 1000))
@@ -47,14 +51,15 @@ def desk(tmp_path, store_url: str, customers: int, each: int, **sync: object) ->
         for n in range(customers):
             at = int((start + (i * customers + n) * 60) * 1000)
             if i % 10 == 9:
-                row = zalo.add_oa_message(user_id(n), f"OA trả lời u{n} h{i}")
-                row["time"] = at
+                zalo.add_oa_message(user_id(n), f"OA trả lời u{n} h{i}", time_ms=at)
             else:
                 zalo.add_customer_message(user_id(n), f"Khách {n}", text=f"u{n} h{i}", time=at)
-    b = start_bridge(
-        tmp_path, zalo, fc, "http://zalo.sim", "http://freshchat.sim", in_process=True, store_url=store_url, **sync
-    )
-    holder.append(b.clock)
+    if backend == FAKES:
+        b = start_fakes_bridge(store_url, (zalo, fc), **sync)
+    else:
+        urls = ("http://zalo.sim", "http://freshchat.sim")
+        b = start_bridge(tmp_path, zalo, fc, *urls, in_process=True, store_url=store_url, **sync)
+        holder.append(b.clock)
     yield b
     b.store.close()
 
@@ -133,7 +138,7 @@ def test_twenty_customers_imported_killed_twice_resumed_live_first_nothing_doubl
         old = [t for t in got if t.startswith(f"u{n} h")]
         assert old == imported(n), f"customer {n}: {got}"
         assert f"u{n} too old" not in got
-        conversation = b.fc.messages[b.conversation_of(user_id(n))]
+        conversation = b.conversation(b.conversation_of(user_id(n)))["messages"]
         notes = [m for m in conversation if m.get("message_type") == "private"]
         markers = [texts([m])[0] for m in notes if texts([m])[0].startswith("🕘")]
         assert len(markers) == 1 and "30 messages" in markers[0], markers
@@ -197,18 +202,19 @@ def test_an_imported_question_left_unanswered_back_then_is_not_a_customer_waitin
         gen.close()
 
 
-def test_the_cli_asks_for_an_import_and_refuses_a_bad_number_of_days(tmp_path, monkeypatch, capsys, quick_bridge):
+@on(SIMS_IN_PROCESS)
+def test_the_cli_asks_for_an_import_and_refuses_a_bad_number_of_days(tmp_path, monkeypatch, capsys, bridge):
     from tests.conftest import cli_config
 
-    config = cli_config(tmp_path, quick_bridge.settings.store_path, monkeypatch, quick_bridge.settings.store_url)
+    config = cli_config(tmp_path, bridge.settings.store_path, monkeypatch, bridge.settings.store_url)
     assert cli.main(["--config", str(config), "import-history", "--days", "0"]) == 2
     assert "1 to 365 days" in capsys.readouterr().err
     assert cli.main(["--config", str(config), "import-history", "--days", "14"]) == 0
     out = capsys.readouterr().out
     assert "last 14 days" in out and "zfsync status" in out
-    job = quick_bridge.store.history_import()
+    job = bridge.store.history_import()
     assert job is not None and job.days == 14 and job.users is None
-    report = status.collect(quick_bridge.store, quick_bridge.clock())
+    report = status.collect(bridge.store, bridge.clock())
     assert report["history"] == {
         "days": 14,
         "customers": 0,
@@ -219,13 +225,14 @@ def test_the_cli_asks_for_an_import_and_refuses_a_bad_number_of_days(tmp_path, m
         "eta_seconds": None,
     }
     assert "history    import of the last 14 days: listing the customers" in status_text.render(report)
-    quick_bridge.cycle()  # nobody wrote in those days: the import ends at once
-    assert quick_bridge.store.history_import() is None
-    assert status.collect(quick_bridge.store, quick_bridge.clock())["history"]["days"] is None
+    bridge.cycle()  # nobody wrote in those days: the import ends at once
+    assert bridge.store.history_import() is None
+    assert status.collect(bridge.store, bridge.clock())["history"]["days"] is None
 
 
 def test_an_import_of_200_messages_ends_while_the_desks_polls_want_more_than_the_whole_budget(tmp_path, store_url):
-    gen = desk(tmp_path, store_url, 20, 10, import_history_days=7)  # 20 customers x 10 old messages
+    # 20 customers x 10 old messages, through the real clients and their budgets
+    gen = desk(tmp_path, store_url, 20, 10, SIMS_IN_PROCESS, import_history_days=7)
     b = next(gen)
     try:
         b.settings = replace(b.settings, freshchat=replace(b.settings.freshchat, requests_per_minute=600))

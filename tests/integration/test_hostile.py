@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import pytest
 
+from tests.conftest import SIMS, SIMS_IN_PROCESS, on
 from zfsync.cli import status_text
 from zfsync.runtime import status
 from zfsync.runtime.status import HEARTBEAT_KEY, STARTS_KEY
@@ -47,9 +48,10 @@ def report(b) -> dict:
 # --- 1. a deleted FreshChat conversation, or user ---------------------------------------------------
 
 
+@on(SIMS_IN_PROCESS)
 @pytest.mark.parametrize("deleted", ["conversation", "user"])
-def test_a_deleted_conversation_stops_nobody_and_is_recreated_on_the_next_message(quick_bridge, deleted):
-    b = quick_bridge
+def test_a_deleted_conversation_stops_nobody_and_is_recreated_on_the_next_message(bridge, deleted):
+    b = bridge
     conversations = talking(b, KHANH, LAN)
     if deleted == "conversation":
         b.fc.delete_conversation(conversations[KHANH])
@@ -75,8 +77,9 @@ def test_a_deleted_conversation_stops_nobody_and_is_recreated_on_the_next_messag
     assert r["sides"]["freshchat"]["state"] == OK and r["failed"] == 0 and r["exit_code"] == status.HEALTHY
 
 
-def test_a_conversation_that_keeps_failing_is_backed_off_alone(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_conversation_that_keeps_failing_is_backed_off_alone(bridge):
+    b = bridge
     conversations = talking(b, KHANH, LAN)
     path = f"/v2/conversations/{conversations[KHANH]}/messages"
     b.fc.faults.append(Fault(path, "status", code=400, message="broken conversation", count=10_000))
@@ -91,8 +94,9 @@ def test_a_conversation_that_keeps_failing_is_backed_off_alone(quick_bridge):
 # --- 2. a lone UTF-16 surrogate ------------------------------------------------------------------------
 
 
-def test_a_lone_surrogate_becomes_a_replacement_character_and_nothing_stops(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_lone_surrogate_becomes_a_replacement_character_and_nothing_stops(bridge):
+    b = bridge
     conversations = talking(b, KHANH, LAN)
     b.zalo.add_customer_message(KHANH, "Khách \ud83d", text="nửa emoji \ud83d ở đây")
     b.zalo.add_customer_message(LAN, "Lan", text="tin bình thường")
@@ -109,6 +113,7 @@ def test_a_lone_surrogate_becomes_a_replacement_character_and_nothing_stops(quic
 # --- 3. a slow download, and an answer that drips ----------------------------------------------------
 
 
+@on(SIMS)
 def test_a_dripping_download_ends_at_its_deadline_and_holds_back_no_one(bridge, monkeypatch):
     b = bridge
     monkeypatch.setattr(http, "DOWNLOAD_DEADLINE", 0.5)
@@ -126,6 +131,7 @@ def test_a_dripping_download_ends_at_its_deadline_and_holds_back_no_one(bridge, 
     assert any(p.get("image") for m in b.customer_messages(KHANH) for p in m["message_parts"])
 
 
+@on(SIMS)
 def test_an_api_answer_that_drips_is_a_transient_error_at_its_deadline(bridge, monkeypatch):
     b = bridge
     monkeypatch.setattr(http, "DEADLINE", 0.5)
@@ -138,6 +144,7 @@ def test_an_api_answer_that_drips_is_a_transient_error_at_its_deadline(bridge, m
     assert texts(b.customer_messages(KHANH)) == ["sau sự cố"]
 
 
+@on(SIMS)
 def test_an_endless_answer_is_cut_at_the_size_cap(bridge, monkeypatch):
     b = bridge
     monkeypatch.setattr(http, "MAX_BODY", 1_000_000)
@@ -149,8 +156,9 @@ def test_an_endless_answer_is_cut_at_the_size_cap(bridge, monkeypatch):
 # --- 4. old timestamps ----------------------------------------------------------------------------------
 
 
-def test_messages_older_than_the_newest_read_are_not_dropped(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_messages_older_than_the_newest_read_are_not_dropped(bridge):
+    b = bridge
     conversations = talking(b, KHANH)
     # Zalo's servers disagree by seconds: a row written later carries an older time.
     b.zalo.add_customer_message(KHANH, "Khách", text="đồng hồ lệch")
@@ -169,8 +177,9 @@ def test_messages_older_than_the_newest_read_are_not_dropped(quick_bridge):
 # --- 5. a large catch-up into one FreshChat conversation -----------------------------------------------
 
 
-def test_a_reply_deeper_than_twenty_pages_is_still_sent(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_reply_deeper_than_twenty_pages_is_still_sent(bridge):
+    b = bridge
     conversations = talking(b, KHANH)
     for i in range(1_060):  # 21 pages of 50 while zfsync was away
         b.fc.add_agent_message(conversations[KHANH], f"r{i}")
@@ -181,9 +190,10 @@ def test_a_reply_deeper_than_twenty_pages_is_still_sent(quick_bridge):
 # --- 6. limited feed depth ------------------------------------------------------------------------------
 
 
+@on(SIMS_IN_PROCESS)
 @pytest.mark.parametrize("fresh_install", [False, True])
-def test_every_customer_is_found_after_an_outage_whatever_the_feed_depth(quick_bridge, fresh_install):
-    b = quick_bridge
+def test_every_customer_is_found_after_an_outage_whatever_the_feed_depth(bridge, fresh_install):
+    b = bridge
     if not fresh_install:
         talking(b, KHANH)
     b.zalo.modes.feed_depth = 50
@@ -200,8 +210,9 @@ def test_every_customer_is_found_after_an_outage_whatever_the_feed_depth(quick_b
 # --- 7. the wall clock stepping back --------------------------------------------------------------------
 
 
-def test_a_clock_stepped_back_three_hours_strands_no_conversation(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_clock_stepped_back_three_hours_strands_no_conversation(bridge):
+    b = bridge
     conversations = talking(b, KHANH)
     b.clock.advance(-3 * 3600)  # what a restart after the step sees: every persisted time is hours ahead
     b.restart()
@@ -312,8 +323,9 @@ def test_an_existing_store_file_is_made_private(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_freshchat_is_not_ok_before_it_was_asked_anything(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_freshchat_is_not_ok_before_it_was_asked_anything(bridge):
+    b = bridge
     b.restart()
     b.fc.faults.append(Fault("/v2/accounts/configuration", "status", code=401, count=1))
     b.engine.poll_freshchat()
@@ -323,8 +335,9 @@ def test_freshchat_is_not_ok_before_it_was_asked_anything(quick_bridge):
 # --- 10. status tells the truth ---------------------------------------------------------------------------
 
 
-def test_status_reports_a_stuck_poll_a_long_wait_and_a_crash_loop_with_their_fixes(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_status_reports_a_stuck_poll_a_long_wait_and_a_crash_loop_with_their_fixes(bridge):
+    b = bridge
     talking(b, KHANH)
     assert report(b)["exit_code"] == status.HEALTHY
     b.zalo.faults.append(Fault("/v3.0/oa/message/cs", "status", code=503, count=10_000))
@@ -341,7 +354,8 @@ def test_status_reports_a_stuck_poll_a_long_wait_and_a_crash_loop_with_their_fix
     assert json.dumps(report(b)["problems"])  # in --json too
 
 
-def test_no_token_or_key_reaches_the_log_at_debug_level_through_a_refresh_and_a_send(quick_bridge):
+@on(SIMS_IN_PROCESS)
+def test_no_token_or_key_reaches_the_log_at_debug_level_through_a_refresh_and_a_send(bridge):
     import io
 
     from zfsync import log
@@ -349,7 +363,7 @@ def test_no_token_or_key_reaches_the_log_at_debug_level_through_a_refresh_and_a_
     out = io.StringIO()
     log.setup("debug", "json", out)
     try:
-        b = quick_bridge
+        b = bridge
         seen = set(b.zalo.access_tokens) | set(b.zalo.refresh_tokens)
         conversation = talking(b, KHANH)[KHANH]
         b.clock.advance(25 * 3600)  # past the access token's life: refreshed, the new pair stored

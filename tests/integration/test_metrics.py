@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import cli_config
+from tests.conftest import SIMS_IN_PROCESS, cli_config, on
 from zfsync.runtime import metrics
 from zfsync.sim.base import Fault
 
@@ -66,9 +66,10 @@ def traffic(b) -> None:
     b.settle(rounds=3, step=61)
 
 
-def test_every_documented_metric_is_written_with_its_type(quick_bridge, tmp_path):
-    traffic(quick_bridge)
-    families = written(quick_bridge, tmp_path)
+@on(SIMS_IN_PROCESS)
+def test_every_documented_metric_is_written_with_its_type(bridge, tmp_path):
+    traffic(bridge)
+    families = written(bridge, tmp_path)
     assert {name: families[name].type for name in DOCUMENTED if name in families} == DOCUMENTED  # type: ignore[attr-defined]
     assert sample(families, "zfsync_messages_total", direction="z2f", kind="text") == 1
     assert sample(families, "zfsync_messages_total", direction="f2z", kind="text") == 1
@@ -85,8 +86,8 @@ def test_every_documented_metric_is_written_with_its_type(quick_bridge, tmp_path
         assert f"`{shown}" in guide, f"{shown} is not documented in docs/operating.md"
 
 
-def test_counters_keep_counting_across_a_restart(quick_bridge, tmp_path):
-    b = quick_bridge
+def test_counters_keep_counting_across_a_restart(bridge, tmp_path):
+    b = bridge
     b.reconfigure(retry_when_customer_returns=False)  # the customer's return would send the failed reply again
     traffic(b)
     before = written(b, tmp_path)
@@ -106,9 +107,10 @@ def _names_used(text: str) -> set[str]:
     return set(re.findall(r"\bzfsync_[a-z_]+\b", text))
 
 
-def test_the_rules_and_the_dashboard_name_only_written_metrics(quick_bridge, tmp_path):
-    traffic(quick_bridge)
-    samples = {s.name for family in written(quick_bridge, tmp_path).values() for s in family.samples}  # type: ignore[attr-defined]
+@on(SIMS_IN_PROCESS)
+def test_the_rules_and_the_dashboard_name_only_written_metrics(bridge, tmp_path):
+    traffic(bridge)
+    samples = {s.name for family in written(bridge, tmp_path).values() for s in family.samples}  # type: ignore[attr-defined]
     rules = (ROOT / "deploy/prometheus/zfsync.rules.yml").read_text(encoding="utf-8")
     expressions = "\n".join(re.findall(r"^\s*expr: (.*)$", rules, flags=re.M))
     dashboard = json.loads((ROOT / "deploy/grafana/zfsync.dashboard.json").read_text(encoding="utf-8"))
@@ -131,10 +133,11 @@ def test_promtool_accepts_the_rules():
     assert f"SUCCESS: {written} rules found" in checked.stdout
 
 
-def test_status_writes_the_store_metrics_too(quick_bridge, tmp_path, monkeypatch):
+@on(SIMS_IN_PROCESS)
+def test_status_writes_the_store_metrics_too(bridge, tmp_path, monkeypatch):
     from zfsync import cli
 
-    b = quick_bridge
+    b = bridge
     traffic(b)
     config = cli_config(tmp_path, b.settings.store_path, monkeypatch, b.settings.store_url)
     out = tmp_path / "status.prom"

@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 
 from devtools import pgcluster
-from tests.conftest import cli_config, store_section
+from tests.conftest import SIMS, SIMS_IN_PROCESS, cli_config, on, store_section
 from zfsync import cli
 from zfsync.cli import status_text
 from zfsync.runtime import status
@@ -41,6 +41,7 @@ def zalo_health(b) -> str:
     return b.store.health()["zalo"]["state"]
 
 
+@on(SIMS)
 def test_tokens_are_refreshed_ahead_of_expiry_and_the_old_refresh_token_is_spent(bridge):
     old = bridge.store.load_tokens()
     bridge.zalo.clock_offset += 21 * 3600  # both clocks move 21 h: the 25 h token has 4 h left
@@ -54,6 +55,7 @@ def test_tokens_are_refreshed_ahead_of_expiry_and_the_old_refresh_token_is_spent
     assert zalo_health(bridge) == OK
 
 
+@on(SIMS)
 def test_a_token_that_expires_in_the_middle_of_a_batch_is_refreshed_once_and_the_call_retried(bridge):
     for i in range(25):
         bridge.zalo.add_customer_message(KHANH, "Minh Khánh", text=f"m{i}")
@@ -73,6 +75,7 @@ def test_a_token_that_expires_in_the_middle_of_a_batch_is_refreshed_once_and_the
     assert zalo_health(bridge) == OK
 
 
+@on(SIMS)
 def test_refresh_token_used_twice_then_auth_recovers_without_restart_or_loss(bridge, tmp_path):
     config = write_config(bridge, tmp_path)
     stored = bridge.store.load_tokens()
@@ -113,6 +116,7 @@ def test_refresh_token_used_twice_then_auth_recovers_without_restart_or_loss(bri
     assert texts(bridge.customer_messages(KHANH)) == ["trong lúc hỏng"]
 
 
+@on(SIMS)
 def test_freshchat_401_shows_the_fix_and_a_replaced_key_is_picked_up_without_restart(bridge, tmp_path):
     config = write_config(bridge, tmp_path)
     bridge.settings = replace(bridge.settings, source=config)
@@ -136,13 +140,14 @@ def test_freshchat_401_shows_the_fix_and_a_replaced_key_is_picked_up_without_res
     assert texts(bridge.customer_messages(KHANH)) == ["chờ khóa mới"]
 
 
-def test_a_backup_made_while_running_restores_without_duplicates(quick_bridge, tmp_path, monkeypatch):
+@on(SIMS_IN_PROCESS)
+def test_a_backup_made_while_running_restores_without_duplicates(bridge, tmp_path, monkeypatch):
     import os
     import stat
 
     from zfsync import cli
 
-    b = quick_bridge
+    b = bridge
     b.zalo.add_customer_message("2512007384617209999", "Khánh", text="trước khi sao lưu")
     b.cycle()
     b.fc.add_agent_message(b.conversation_of("2512007384617209999"), "đã nhận")

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.conftest import SIMS_IN_PROCESS, on
 from zfsync.cli import check
 from zfsync.cli import store as cli_store
 from zfsync.domain import Route, SideHealth
@@ -48,8 +49,9 @@ def crosses_both_ways(b, text: str, reply: str) -> None:
 @pytest.mark.parametrize(
     "denied", ["/v3.0/oa/user/detail", "/v3.0/oa/user/getlist", "/v2.0/oa/tag/tagfollower", "/v2.0/oa/getoa"]
 )
-def test_a_refused_permission_holds_no_message_and_shows_one_problem(quick_bridge, denied):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_refused_permission_holds_no_message_and_shows_one_problem(bridge, denied):
+    b = bridge
     b.zalo.modes.denied = denied
     crosses_both_ways(b, "chào shop", "Dạ shop chào chị")
     # What needs the group is tried: the profile refresh, a command, the feed's catch-up.
@@ -78,8 +80,9 @@ def test_a_refused_permission_holds_no_message_and_shows_one_problem(quick_bridg
     assert permission_problems(b) == []
 
 
-def test_a_command_that_needs_a_refused_permission_gets_one_note_that_says_so(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_command_that_needs_a_refused_permission_gets_one_note_that_says_so(bridge):
+    b = bridge
     b.zalo.modes.denied = "/v2.0/oa/tag/tagfollower,/v2.0/oa/getoa"
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
@@ -93,8 +96,9 @@ def test_a_command_that_needs_a_refused_permission_gets_one_note_that_says_so(qu
     assert b.store.health()["zalo"]["state"] == SideHealth.OK
 
 
-def test_routes_by_tag_and_oa_without_the_permission_still_open_the_conversation(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_routes_by_tag_and_oa_without_the_permission_still_open_the_conversation(bridge):
+    b = bridge
     b.settings = replace(b.settings, routes=(Route(VIP_CHANNEL, tag="VIP"), Route(VIP_CHANNEL, oa="1")))
     b.fc.channels.append({**b.fc.channels[0], "id": VIP_CHANNEL, "name": "VIP"})
     b.restart()
@@ -106,8 +110,9 @@ def test_routes_by_tag_and_oa_without_the_permission_still_open_the_conversation
     assert conversation["channel_id"] == CHANNEL_ID  # no route could be matched: the default channel
 
 
-def test_a_restart_remembers_the_refusal_and_a_reauthorisation_forgets_it(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_restart_remembers_the_refusal_and_a_reauthorisation_forgets_it(bridge):
+    b = bridge
     b.zalo.modes.denied = "/v2.0/oa/getoa"
     b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
     b.cycle()
@@ -127,8 +132,9 @@ def test_a_restart_remembers_the_refusal_and_a_reauthorisation_forgets_it(quick_
     assert [s for s in b.zalo.sent if "card" in s]  # asked again at once, and sent
 
 
-def test_check_lists_the_groups_the_app_was_granted(quick_bridge, capsys):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_check_lists_the_groups_the_app_was_granted(bridge, capsys):
+    b = bridge
     b.zalo.modes.denied = "/v2.0/oa/getoa"
     clients = build_clients(b.settings, b.store, b.clock, session_for(b.zalo, b.zalo_url), None)
     assert isinstance(clients.zalo, ZaloClient)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from tests.conftest import make_engine
+from tests.conftest import SIMS_IN_PROCESS, make_engine, on
 from zfsync.cli import status_text
 from zfsync.runtime import status
 from zfsync.runtime.status import HEARTBEAT_KEY, QUOTA_KEY
@@ -24,8 +24,9 @@ def with_zalo_quota(b, per_minute: int, ceiling: int | None = None) -> None:
     b.restart()
 
 
-def test_an_agent_reply_is_sent_while_a_catch_up_is_using_the_zalo_budget(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_an_agent_reply_is_sent_while_a_catch_up_is_using_the_zalo_budget(bridge):
+    b = bridge
     with_zalo_quota(b, 30)
     b.zalo.add_customer_message(CUSTOMER, "Khánh", text="chào shop")
     b.settle(rounds=2)
@@ -62,8 +63,9 @@ def test_an_agent_reply_is_sent_while_a_catch_up_is_using_the_zalo_budget(quick_
     assert b.zalo.quota.refused == 0
 
 
-def test_the_headers_teach_a_lower_limit_and_status_says_how_often_zalo_is_polled(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_the_headers_teach_a_lower_limit_and_status_says_how_often_zalo_is_polled(bridge):
+    b = bridge
     with_zalo_quota(b, 50, ceiling=4000)  # configured for Zalo's documented 4,000; the package allows 50
     b.zalo.add_customer_message(CUSTOMER, "Khánh", text="alo")
     b.cycle()
@@ -75,8 +77,9 @@ def test_the_headers_teach_a_lower_limit_and_status_says_how_often_zalo_is_polle
     assert "quota      Zalo 50/min" in text and "polling every 4 s (configured 2 s" in text
 
 
-def test_a_refusal_waits_for_the_minute_to_end_then_everything_goes_through(quick_bridge, monkeypatch):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_refusal_waits_for_the_minute_to_end_then_everything_goes_through(bridge, monkeypatch):
+    b = bridge
     # One catch-up reader: with several, a reader that waits moves the shared fake clock while another's
     # request is still on its way, which lands it in the next minute (real clocks do that too, rarely).
     monkeypatch.setattr(zalo_reader, "GAP_FILL_WORKERS", 1)
@@ -100,8 +103,9 @@ def test_a_refusal_waits_for_the_minute_to_end_then_everything_goes_through(quic
     assert b.zalo.quota.refused == 1  # never refused again
 
 
-def test_a_quota_that_carries_the_traffic_is_never_refused(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_quota_that_carries_the_traffic_is_never_refused(bridge):
+    b = bridge
     with_zalo_quota(b, 100)
     b.fc.modes.quota_per_minute = 200
     for minute in range(5):
@@ -116,8 +120,9 @@ def test_a_quota_that_carries_the_traffic_is_never_refused(quick_bridge):
     assert sum(b.zalo.requests.values()) > 150  # the traffic was real: about 30 feed polls a minute
 
 
-def test_a_poll_that_finds_no_room_for_its_next_page_stops_and_reads_it_all_later(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_poll_that_finds_no_room_for_its_next_page_stops_and_reads_it_all_later(bridge):
+    b = bridge
     b.zalo.add_customer_message(CUSTOMER, "Khánh", text="chào shop")
     b.settle(rounds=2)
     conversation = b.conversation_of(CUSTOMER)

@@ -6,6 +6,7 @@ import statistics
 from dataclasses import replace
 
 from devtools.scenario import seed_mapped
+from tests.conftest import SIMS_IN_PROCESS, on
 from zfsync.sim.freshchat import AGENT_ID
 
 BUDGET = 600  # requests a minute
@@ -15,8 +16,9 @@ def fc_requests(bridge) -> int:
     return sum(bridge.fc.requests.values())
 
 
-def test_ten_thousand_mapped_twenty_active_stays_under_budget_and_active_stay_fast(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_ten_thousand_mapped_twenty_active_stays_under_budget_and_active_stay_fast(bridge):
+    b = bridge
     b.settings = replace(b.settings, freshchat=replace(b.settings.freshchat, requests_per_minute=BUDGET))
     b.restart()
     seed_mapped(b.store, b.zalo, b.fc, 10_000, last_activity_at=b.clock() - 2 * 86_400)
@@ -51,8 +53,9 @@ def test_ten_thousand_mapped_twenty_active_stays_under_budget_and_active_stay_fa
     assert len(swept) >= 500, len(swept)
 
 
-def test_a_new_zalo_message_makes_a_cold_conversation_hot_at_once(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_a_new_zalo_message_makes_a_cold_conversation_hot_at_once(bridge):
+    b = bridge
     (user_id,) = seed_mapped(b.store, b.zalo, b.fc, 1, last_activity_at=b.clock() - 86_400)
     b.zalo.add_customer_message(user_id, text="alo")
     b.drive.zalo()
@@ -60,8 +63,9 @@ def test_a_new_zalo_message_makes_a_cold_conversation_hot_at_once(quick_bridge):
     assert conversation.next_poll_at <= b.clock()
 
 
-def test_customers_outside_the_window_only_get_the_slow_sweep(quick_bridge):
-    b = quick_bridge
+@on(SIMS_IN_PROCESS)
+def test_customers_outside_the_window_only_get_the_slow_sweep(bridge):
+    b = bridge
     seed_mapped(b.store, b.zalo, b.fc, 50, last_activity_at=b.clock() - 30 * 86_400)
     for _ in range(3600):
         b.drive.freshchat()

@@ -22,8 +22,8 @@ def listed(message_id: str, **fields: object) -> dict:
     }
 
 
-def test_rows_queued_as_zalo_listed_them_are_upgraded_at_start_and_go_out_unchanged(quick_bridge):
-    b = quick_bridge
+def test_rows_queued_as_zalo_listed_them_are_upgraded_at_start_and_go_out_unchanged(bridge):
+    b = bridge
     b.zalo.add_customer_message(KHANH, "Khánh", text="chào shop")
     b.settle(rounds=2)
     contact = b.store.contact(KHANH)

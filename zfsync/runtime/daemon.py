@@ -37,7 +37,7 @@ from zfsync.runtime.status import HEARTBEAT_KEY, SLOW_KEY, STARTS_KEY
 from zfsync.runtime.steps import STORE_RETRY, Loop, Steps
 from zfsync.runtime.systemd import Notifier, watchdog_interval
 from zfsync.sides import http
-from zfsync.store import Store
+from zfsync.store import Store, is_in_memory
 from zfsync.store.health import Beacon, StoreWatch, is_failure
 from zfsync.store.lease import Lease
 from zfsync.sync.engine import Engine
@@ -52,6 +52,8 @@ CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one betw
 def watch_of(settings: Settings | None) -> StoreWatch:
     """The store's watch: a SQLite store has a beacon file beside it for `zfsync status`."""
     sqlite_file = settings.store_path if settings is not None and not settings.store_url else None
+    if sqlite_file is not None and is_in_memory(sqlite_file):
+        sqlite_file = None
     return StoreWatch(Beacon(sqlite_file) if sqlite_file else None)
 
 

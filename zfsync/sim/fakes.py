@@ -3,18 +3,28 @@ with no HTTP and no simulator, for tests of the core that need neither. `tests/c
 holds them, the simulators and the real clients to one contract.
 
 They keep only what the ports promise: listings newest first, ids that are never reused, a user found by
-its reference id, "not the latest conversation" for a post into an older one.
+its reference id, "not the latest conversation" for a post into an older one. Tests steer them with the
+simulators' own words (`add_customer_message`, `add_agent_message`, `set_resolved`, `add_media`, the
+``sent`` record, ``state()``), so one scenario runs on either; what a test writes in those words is read
+with the real wire readers (`sides.zalo.wire.row_of`, `sides.freshchat.wire.read_message`), so a fake
+holds only what a client could have handed the core.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 from zfsync.domain import (
+    CONVERSATION,
+    FEED,
     FcAgent,
     FcMessage,
     FcNewUser,
@@ -23,7 +33,6 @@ from zfsync.domain import (
     FilePart,
     Json,
     Media,
-    TextPart,
     ZaloContent,
     ZaloMessage,
     ZaloPackage,
@@ -31,11 +40,23 @@ from zfsync.domain import (
     ZaloQuota,
     ZaloSent,
 )
-from zfsync.domain.errors import ConversationNotLatest, PermanentError
+from zfsync.domain import reference_id as reference_of
+from zfsync.domain.errors import ConversationNotLatest, InvalidResponse, PermanentError, RateLimited, TransientError
+from zfsync.sides.freshchat import wire as freshchat_wire
+from zfsync.sides.http import too_large
 from zfsync.sides.quota import Quota
+from zfsync.sides.zalo import wire as zalo_wire
+from zfsync.sides.zalo.codes import error_for
+from zfsync.sim.base import Fault
+from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID
+from zfsync.sim.zalo import PERIODS
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 
 PAGE = 50  # FreshChat messages a page
+SEND = "/v3.0/oa/message/cs"
+WINDOW_MS = 7 * 86_400_000
+VIETNAM = timezone(timedelta(hours=7))
+OA_ID = "oa-fake"
 
 
 @dataclass
@@ -44,109 +65,237 @@ class FakeZalo:
 
     clock: Callable[[], float] = time.time
     quota: Quota = field(default_factory=lambda: Quota("zalo", 4000, minute_windows=True))
+    base_url: str = "http://zalo.fake"  # where its files are
     messages: list[ZaloMessage] = field(default_factory=list)  # oldest first
-    profiles: dict[str, ZaloProfile] = field(default_factory=dict)
+    # Users in the simulator's words: display_name, avatar, shared_info, tags, notes, follower, last_interaction
+    # (ms); read back as `user/detail` answers them.
+    users: dict[str, Json] = field(default_factory=dict)
     uploads: dict[str, Media] = field(default_factory=dict)
-    tags: dict[str, set[str]] = field(default_factory=dict)  # user -> the OA's tags on them
     packages: list[ZaloPackage] = field(  # the OA's quota assets
         default_factory=lambda: [ZaloPackage("cs", "sub_quota", 2000, 2000, "31/12/2099")]
     )
+    sent: list[Json] = field(default_factory=list)  # what the OA sent through the API, as the simulator keeps it
+    arrivals_during_listing: list[tuple[str, Json]] = field(default_factory=list)  # (user, fields): one a listing
+    faults: list[Fault] = field(default_factory=list)  # by endpoint, as the client would have raised them
+    lock: threading.RLock = field(default_factory=threading.RLock)  # held by tests written for the simulator
+    requests: Counter[str] = field(default_factory=Counter)  # calls by endpoint, as the simulator counts them
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
-    def customer_writes(self, user_id: str, text: str, name: str = "Khách") -> ZaloMessage:
-        self.profiles.setdefault(user_id, ZaloProfile(user_id, name))
-        return self._add(user_id, from_oa=False, kind="text", text=text)
+    # --- what a test does, in the simulator's words ---------------------------------------------------
 
-    def _add(self, user_id: str, from_oa: bool, kind: str, text: str = "", url: str = "") -> ZaloMessage:
-        time_ms = max([int(self.clock() * 1000)] + [m.time_ms for m in self.messages[-1:]])
-        name = self.profiles[user_id].display_name if user_id in self.profiles else ""
+    def add_customer_message(self, user_id: str, display_name: str = "", avatar: str = "", **fields: Any) -> Json:
+        """A customer writing to the OA; ``fields``: the listing row's other keys (``text`` is its
+        ``message``), read as a client reads a row."""
+        user = self.users.setdefault(
+            user_id,
+            {"display_name": f"User {user_id[-4:]}", "avatar": f"https://s120.avatar.talk.zdn.vn/{user_id}.jpg"},
+        )
+        user["display_name"] = display_name or user["display_name"]
+        user["avatar"] = avatar or user["avatar"]
+        name, avatar = user["display_name"], user["avatar"]
+        row: Json = {
+            "src": 1,
+            "time": self._stamp(),
+            "from_id": user_id,
+            "from_display_name": name,
+            "from_avatar": avatar,
+            "to_id": OA_ID,
+            "message_id": f"zm{next(self._ids)}",
+            "type": fields.pop("type", "text"),
+            "message": fields.pop("text", ""),
+            **fields,
+        }
+        message = zalo_wire.row_of(row, False, "")  # tagged with its listing when listed
+        assert message is not None
+        self.messages.append(message)
+        user["last_interaction"] = message.time_ms
+        return row
+
+    def add_oa_message(self, user_id: str, text: str, kind: str = "text", time_ms: int | None = None) -> ZaloMessage:
+        """Someone at the OA writing from the Zalo app (not through the API); ``time_ms``: when, if not now."""
+        return self._add(user_id, from_oa=True, kind=kind, text=text, time_ms=time_ms)
+
+    def add_media(self, data: bytes, content_type: str, name: str) -> str:
+        """A file on Zalo's CDN; returns its URL."""
+        return self._uploaded(self._upload(Media(data, content_type, name)))
+
+    def _stamp(self) -> int:
+        return max([int(self.clock() * 1000)] + [m.time_ms + 1 for m in self.messages[-1:]])
+
+    def _add(
+        self, user_id: str, from_oa: bool, kind: str, text: str = "", url: str = "", time_ms: int | None = None
+    ) -> ZaloMessage:
+        name = self.users[user_id]["display_name"] if user_id in self.users else ""
         content = ZaloContent(kind, text, url=url)
-        message = ZaloMessage(f"zm{next(self._ids)}", user_id, from_oa, time_ms, content, user_name=name)
+        at = self._stamp() if time_ms is None else time_ms
+        message = ZaloMessage(f"zm{next(self._ids)}", user_id, from_oa, at, content, user_name=name)
         self.messages.append(message)
         return message
 
     # --- the port ------------------------------------------------------------------------------------
 
     def recent_messages(self, offset: int, count: int = 10) -> list[ZaloMessage]:
-        return self.messages[::-1][offset : offset + count]
+        self._call("/v2.0/oa/listrecentchat")
+        if self.arrivals_during_listing:
+            # A customer writes while zfsync pages: offsets shift and the next page repeats a row.
+            user_id, fields = self.arrivals_during_listing.pop(0)
+            self.add_customer_message(user_id, **fields)
+        return [replace(m, listing=FEED) for m in self.messages[::-1][offset : offset + count]]
 
     def conversation(self, user_id: str, offset: int, count: int = 10) -> list[ZaloMessage]:
-        return [m for m in self.messages[::-1] if m.user_id == user_id][offset : offset + count]
+        self._call("/v2.0/oa/conversation")
+        listed = [m for m in self.messages[::-1] if m.user_id == user_id][offset : offset + count]
+        return [replace(m, listing=CONVERSATION) for m in listed]
 
     def send_text(self, user_id: str, text: str, quote: str = "") -> ZaloSent:
+        self._call(SEND)
+        self._may_reply(user_id)
+        if quote and not any(m.message_id == quote and not m.from_oa for m in self.messages):
+            raise error_for(-201, "quote_message_id is invalid!", endpoint=SEND, status=200)
         if len(text) > 2000:
-            raise PermanentError("text longer than 2,000 characters", side="zalo", endpoint="/v3.0/oa/message/cs")
-        return self._sent(self._add(user_id, from_oa=True, kind="text", text=text))
+            raise error_for(-201, "text is invalid! (over 2000 characters)", endpoint=SEND, status=200)
+        return self._sent(self._add(user_id, from_oa=True, kind="text", text=text), quote=quote)
 
     def send_image(self, user_id: str, attachment_id: str, caption: str = "") -> ZaloSent:
-        return self._sent(
-            self._add(user_id, from_oa=True, kind="photo", text=caption, url=self._uploaded(attachment_id))
-        )
+        self._call(SEND)
+        self._may_reply(user_id)
+        sent = self._add(user_id, from_oa=True, kind="photo", text=caption, url=self._uploaded(attachment_id))
+        return self._sent(sent, self.uploads[attachment_id])
 
     def send_gif(self, user_id: str, attachment_id: str, width: int, height: int) -> ZaloSent:
-        return self._sent(self._add(user_id, from_oa=True, kind="gif", url=self._uploaded(attachment_id)))
+        self._call(SEND)
+        self._may_reply(user_id)
+        return self._sent(
+            self._add(user_id, True, "GIF", url=self._uploaded(attachment_id)), self.uploads[attachment_id]
+        )
 
     def send_file(self, user_id: str, token: str) -> ZaloSent:
-        return self._sent(self._add(user_id, from_oa=True, kind="file", url=self._uploaded(token)))
+        self._call(SEND)
+        self._may_reply(user_id)
+        return self._sent(self._add(user_id, from_oa=True, kind="file", url=self._uploaded(token)), self.uploads[token])
 
     def send_info_request(self, user_id: str, title: str, subtitle: str, image_url: str) -> ZaloSent:
-        return self._sent(self._add(user_id, from_oa=True, kind="request_user_info", text=title))
+        self._call(SEND)
+        self._may_reply(user_id)
+        sent = self._add(user_id, from_oa=True, kind="request_user_info", text=title)
+        return self._sent(sent, card={"title": title, "subtitle": subtitle, "image_url": image_url})
 
     def oa_id(self) -> str:
-        return "oa-fake"
+        self._call("/v2.0/oa/getoa")
+        return OA_ID
 
     def oa_avatar(self) -> str:
+        self._call("/v2.0/oa/getoa")
         return "https://fake.zalo/oa.jpg"
 
     def tag_follower(self, user_id: str, tag: str) -> None:
-        self.tags.setdefault(user_id, set()).add(tag)
+        self._call("/v2.0/oa/tag/tagfollower")
+        tags = self.users.setdefault(user_id, {}).setdefault("tags", [])
+        tags.extend([tag] if tag not in tags else [])
 
     def untag_follower(self, user_id: str, tag: str) -> None:
-        self.tags.setdefault(user_id, set()).discard(tag)
+        self._call("/v2.0/oa/tag/rmfollowerfromtag")
+        tags = self.users.setdefault(user_id, {}).setdefault("tags", [])
+        tags[:] = [t for t in tags if t != tag]
 
     def message_quota(self, user_id: str) -> tuple[int, ZaloQuota | None]:
-        times = [m.time_ms for m in self.messages if m.user_id == user_id and not m.from_oa]
-        profile = self.profiles.get(user_id)
-        last = max([*times, profile.last_interaction_day_ms if profile else 0])
-        return last, ZaloQuota("reply", 8, 8)
+        self._call("/v3.0/oa/quota/message")
+        return int(self.users.get(user_id, {}).get("last_interaction", 0)), ZaloQuota("reply", 8, 8)
 
     def package_quota(self) -> list[ZaloPackage]:
+        self._call("/v3.0/oa/quota/message")
         return list(self.packages)
 
-    def _sent(self, message: ZaloMessage) -> ZaloSent:
+    def _sent(
+        self, message: ZaloMessage, media: Media | None = None, card: Json | None = None, quote: str = ""
+    ) -> ZaloSent:
+        record: Json = {
+            "message_id": message.message_id,
+            "user_id": message.user_id,
+            "text": message.content.text,
+            "time": message.time_ms,
+        }
+        if media is not None:
+            record.update(kind=message.content.type, name=media.name, size=media.size)
+        if card is not None:
+            record["card"] = card
+        if quote:
+            record["quote"] = quote
+        self.sent.append(record)
         return ZaloSent(message.message_id, ZaloQuota("reply"))
 
     def upload_image(self, media: Media) -> str:
+        self._call("/v2.0/oa/upload/image")
         return self._upload(media)
 
     def upload_gif(self, media: Media) -> str:
+        self._call("/v2.0/oa/upload/gif")
         return self._upload(media)
 
     def upload_file(self, media: Media) -> str:
+        self._call("/v2.0/oa/upload/file")
         return self._upload(media)
 
     def download(self, url: str, max_bytes: int) -> Media:
+        self._call("/media/")
         return _stored(self.uploads, url, max_bytes, "zalo")
 
     def user_profile(self, user_id: str) -> ZaloProfile:
-        if user_id not in self.profiles:
-            raise PermanentError("user not found", side="zalo", endpoint="/v3.0/oa/user/detail", code=-213)
-        profile = self.profiles[user_id]
-        return replace(profile, tags=tuple(sorted(self.tags[user_id]))) if user_id in self.tags else profile
+        self._call("/v3.0/oa/user/detail")
+        user = self.users.get(user_id)
+        if user is None:
+            raise error_for(-201, "user_id is invalid!", endpoint="/v3.0/oa/user/detail", status=200)
+        last = user.get("last_interaction")
+        detail = {
+            "user_id": user_id,
+            "display_name": user.get("display_name", ""),
+            "avatar": user.get("avatar", ""),
+            "user_is_follower": bool(user.get("follower", True)),
+            "user_last_interaction_date": _vietnam_day(last) if last else "",
+            "tags_and_notes_info": {"notes": list(user.get("notes", [])), "tag_names": list(user.get("tags", []))},
+            "shared_info": user.get("shared_info", {}),
+        }
+        return zalo_wire.profile_of(detail, user_id)
 
     def interacted_users(self, period: str, offset: int, count: int = 50) -> tuple[list[str], int]:
-        users = list(dict.fromkeys(m.user_id for m in self.messages[::-1] if not m.from_oa))
+        """Users whose last interaction falls in ``period`` (Vietnam days, as `user/getlist` reads it), most
+        recent first."""
+        self._call("/v3.0/oa/user/getlist")
+        today = datetime.fromtimestamp(self.clock(), VIETNAM).date()
+        first, last = date(1970, 1, 1), today
+        if ":" in period:
+            first, last = (datetime.strptime(p, "%Y_%m_%d").date() for p in period.split(":", 1))
+        elif period in PERIODS:
+            first = today - timedelta(days=PERIODS[period])
+            last = today - timedelta(days=1) if period == "YESTERDAY" else today
+        found = sorted(
+            ((user["last_interaction"], user_id) for user_id, user in self.users.items() if "last_interaction" in user),
+            reverse=True,
+        )
+        users = [u for at, u in found if first <= datetime.fromtimestamp(at / 1000, VIETNAM).date() <= last]
         return users[offset : offset + min(count, 50)], len(users)
 
+    def _call(self, endpoint: str) -> None:
+        self.requests[endpoint] += 1
+        _raise_fault(self.faults, "zalo", endpoint)
+
+    def _may_reply(self, user_id: str) -> None:
+        """Zalo's own refusals of a consultation message: a user who never wrote, or wrote over 7 days ago."""
+        last = self.users.get(user_id, {}).get("last_interaction")
+        if last is None:
+            raise error_for(-232, "User has not interacted with the OA", endpoint=SEND, status=200)
+        if self.clock() * 1000 - last > WINDOW_MS:
+            raise error_for(-230, "User has not interacted with the OA in the past 7 days", endpoint=SEND, status=200)
+
     def _upload(self, media: Media) -> str:
-        token = f"att{next(self._ids)}"
+        token = f"m{next(self._ids)}"
         self.uploads[token] = media
         return token
 
     def _uploaded(self, token: str) -> str:
         if token not in self.uploads:
             raise PermanentError("unknown attachment", side="zalo", endpoint="/v3.0/oa/message/cs")
-        return f"https://fake.zalo/{token}"
+        return f"{self.base_url}/media/{token}/{self.uploads[token].name}"
 
 
 @dataclass
@@ -155,18 +304,116 @@ class FakeFreshChat:
 
     clock: Callable[[], float] = time.time
     quota: Quota = field(default_factory=lambda: Quota("freshchat", 400))
+    base_url: str = "http://freshchat.fake"  # where its files are
     users: dict[str, FcUser] = field(default_factory=dict)  # by id
     conversations: dict[str, list[FcMessage]] = field(default_factory=dict)  # id -> messages, oldest first
     owner: dict[str, str] = field(default_factory=dict)  # conversation -> user
-    files: dict[str, Media] = field(default_factory=dict)
-    agents: dict[str, FcAgent] = field(default_factory=lambda: {"agent-1": FcAgent("agent-1", "Lan", "Nguyễn")})
+    media: dict[str, Media] = field(default_factory=dict)  # attachments on its host, by key
+    agents: dict[str, FcAgent] = field(default_factory=lambda: {AGENT_ID: FcAgent(AGENT_ID, "Lan", "Nguyễn")})
     assignees: dict[str, str] = field(default_factory=dict)  # conversation -> agent
-    channel_ids: list[str] = field(default_factory=lambda: ["fake-channel"])
-    group_ids: list[str] = field(default_factory=list)
+    channel_names: dict[str, str] = field(default_factory=lambda: {CHANNEL_ID: "Zalo"})  # id -> name
+    group_names: dict[str, str] = field(default_factory=lambda: {GROUP_ID: "Hỗ trợ"})
+    records: dict[str, Json] = field(default_factory=dict)  # user id -> the user as FreshChat shows it
+    details: dict[str, Json] = field(default_factory=dict)  # conversation -> channel, group, status
+    faults: list[Fault] = field(default_factory=list)  # by endpoint, as the client would have raised them
+    lock: threading.RLock = field(default_factory=threading.RLock)  # held by tests written for the simulator
+    requests: Counter[str] = field(default_factory=Counter)  # calls by endpoint, as the simulator counts them
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
-    def agent_writes(self, conversation_id: str, text: str, agent_id: str = "agent-1") -> FcMessage:
-        return self._add(conversation_id, "agent", agent_id, FcOutgoing((TextPart(text),), "agent"))
+    # --- what a test does, in the simulator's words ---------------------------------------------------
+
+    def add_agent_message(
+        self,
+        conversation_id: str,
+        text: str = "",
+        parts: list[Json] | None = None,
+        actor_type: str = "agent",
+        actor_id: str = AGENT_ID,
+        message_type: str = "normal",
+        **extra: Any,
+    ) -> Json:
+        """What an agent typing in the inbox produces (or a bot, or a private note), as the simulator
+        takes it, read as the client reads a listed message."""
+        raw: Json = {
+            "actor_type": actor_type,
+            "actor_id": actor_id,
+            "message_type": message_type,
+            "message_source": "web",
+            "message_parts": parts or [{"text": {"content": text}}],
+            **{k: v for k, v in extra.items() if k in ("reply_parts", "meta_data", "in_reply_to")},
+        }
+        return self._add_raw(conversation_id, raw)
+
+    def set_resolved(self, conversation_id: str, resolved: bool) -> Json:
+        """An agent resolving (or reopening) a conversation: a status and a marker message."""
+        self._known(conversation_id)
+        self.details[conversation_id]["status"] = "resolved" if resolved else "reopened"
+        flag = "isResolved" if resolved else "isReopen"
+        marker = {"actor_type": "system", "actor_id": AGENT_ID, "message_type": "system", "meta_data": {flag: True}}
+        return self._add_raw(conversation_id, {**marker, "message_source": "system", "message_parts": []})
+
+    def edit_user(self, zalo_user_id: str, **fields: Any) -> None:
+        """An agent typing into the record of the user standing for a Zalo user (a phone, an email)."""
+        reference = reference_of(zalo_user_id)
+        user = next(u for u in self.users.values() if u.reference_id == reference)
+        self.records[user.id].update(fields)
+
+    def set_agent(self, agent_id: str, first_name: str, last_name: str) -> None:
+        """An agent's name as FreshChat's agent record gives it."""
+        self.agents[agent_id] = FcAgent(agent_id, first_name, last_name)
+
+    def add_channel(self, channel_id: str, name: str) -> None:
+        self.channel_names[channel_id] = name
+
+    def remove_channel(self, channel_id: str) -> None:
+        """A channel deleted in FreshChat: conversations can no longer open in it."""
+        self.channel_names.pop(channel_id, None)
+
+    def assign(self, conversation_id: str, agent_id: str = AGENT_ID) -> None:
+        self._known(conversation_id)
+        self.assignees[conversation_id] = agent_id
+        self.details[conversation_id]["status"] = "assigned"
+
+    def start_conversation(self, zalo_user_id: str) -> str:
+        """A newer conversation for the user standing for a Zalo user, opened in FreshChat (by an agent or
+        a bot), in the default channel; returns its id."""
+        reference = reference_of(zalo_user_id)
+        user = next(u for u in self.users.values() if u.reference_id == reference)
+        conversation_id = f"fc{next(self._ids)}"
+        self.conversations[conversation_id], self.owner[conversation_id] = [], user.id
+        self.details[conversation_id] = {"channel_id": CHANNEL_ID, "assigned_group_id": "", "status": "new"}
+        return conversation_id
+
+    def add_media(self, data: bytes, content_type: str, name: str) -> str:
+        """A file an agent attached; returns its URL."""
+        return self._url(Media(data, content_type, name))
+
+    def conversation_of(self, zalo_user_id: str) -> str | None:
+        """The latest conversation of the user standing for a Zalo user, if there is one yet."""
+        reference = reference_of(zalo_user_id)  # looked up here: a test's look is no request to fail or count
+        user = next((u for u in self.users.values() if u.reference_id == reference), None)
+        return self._latest(user.id) if user else None
+
+    def state(self) -> Json:
+        """Users and conversations with their messages, in FreshChat's JSON (the simulator's view)."""
+        users = [{"id": u.id, **self.records[u.id]} for u in self.users.values()]
+        conversations = [
+            {
+                "conversation_id": c,
+                "user_id": self.owner[c],
+                "assigned_agent_id": self.assignees.get(c, ""),
+                **self.details[c],
+                "messages": [_listed(m) for m in messages],
+            }
+            for c, messages in self.conversations.items()
+        ]
+        return {"users": users, "conversations": conversations}
+
+    def _add_raw(self, conversation_id: str, raw: Json) -> Json:
+        self._known(conversation_id)
+        raw = {"id": f"fm{next(self._ids)}", "created_time": _iso(self.clock()), **raw}
+        self.conversations[conversation_id].append(freshchat_wire.read_message(raw, conversation_id))
+        return raw
 
     def _add(self, conversation_id: str, actor_type: str, actor_id: str, message: FcOutgoing) -> FcMessage:
         at = datetime.fromtimestamp(self.clock(), UTC)
@@ -182,44 +429,65 @@ class FakeFreshChat:
     # --- the port ------------------------------------------------------------------------------------
 
     def find_user(self, reference_id: str) -> FcUser | None:
+        self._call("/v2/users")
         return next((u for u in self.users.values() if u.reference_id == reference_id), None)
 
     def create_user(self, user: FcNewUser) -> FcUser:
+        self._call("/v2/users")
         created = FcUser(f"fu{next(self._ids)}", user.reference_id)
-        self.users[created.id] = created
+        self.users[created.id], self.records[created.id] = created, freshchat_wire.user_body(user)
         return created
 
     def update_user(self, user_id: str, user: FcNewUser) -> None:
+        self._call(f"/v2/users/{user_id}")
         if user_id not in self.users:
             raise PermanentError("user not found", side="freshchat", endpoint=f"/v2/users/{user_id}", status=404)
+        # As FreshChat's PUT: the fields sent replace theirs; properties merge by name, so one an agent
+        # set (or a phone an agent typed) stays when zfsync does not send it.
+        record, body = self.records[user_id], freshchat_wire.user_body(user)
+        given = {p["name"]: p for p in body.pop("properties", [])}
+        kept = [p for p in record.get("properties", []) if p["name"] not in given]
+        record.update(body, properties=kept + list(given.values()))
 
     def user_conversations(self, user_id: str) -> list[str]:
+        self._call(f"/v2/users/{user_id}/conversations")
         return [c for c in self.conversations if self.owner[c] == user_id]
 
     def conversation_assignee(self, conversation_id: str) -> str:
+        self._call(f"/v2/conversations/{conversation_id}")
         return self.assignees.get(conversation_id, "")
 
     def agent(self, agent_id: str) -> FcAgent:
+        self._call(f"/v2/agents/{agent_id}")
         if agent_id not in self.agents:
             raise PermanentError("agent not found", side="freshchat", endpoint="/v2/agents/{id}", status=404)
         return self.agents[agent_id]
 
     def conversation_started(self, conversation_id: str) -> str:
+        self._call(f"/v2/conversations/{conversation_id}")
         self._known(conversation_id)
         return f"{list(self.conversations).index(conversation_id):012d}"  # created in this order
 
     def create_conversation(
         self, channel_id: str, user_id: str, first: FcOutgoing, group_id: str = ""
     ) -> tuple[str, str | None]:
+        self._call("/v2/conversations")
+        if channel_id not in self.channel_names or (group_id and group_id not in self.group_names):
+            what = "channel_id" if channel_id not in self.channel_names else "assigned_group_id"
+            raise freshchat_wire.error_of(400, {"message": f"{what} is not valid"}, "/v2/conversations")
         conversation_id = f"fc{next(self._ids)}"
         self.conversations[conversation_id], self.owner[conversation_id] = [], user_id
+        self.details[conversation_id] = {"channel_id": channel_id, "assigned_group_id": group_id, "status": "new"}
         posted = self._add(conversation_id, first.actor_type, user_id, first) if first.parts else None
         return conversation_id, posted.id if posted else None
 
     def reopen(self, conversation_id: str) -> None:
+        self._call(f"/v2/conversations/{conversation_id}")
         self._known(conversation_id)
+        self.details[conversation_id]["status"] = "reopened"
 
     def post_message(self, conversation_id: str, user_id: str, message: FcOutgoing) -> str:
+        self._call(f"/v2/conversations/{conversation_id}/messages")
         self._known(conversation_id)
         if message.actor_type == "user" and self._latest(user_id) != conversation_id:
             raise ConversationNotLatest(
@@ -231,33 +499,44 @@ class FakeFreshChat:
         return self._add(conversation_id, message.actor_type, message.actor_id or user_id, message).id
 
     def message_pages(self, conversation_id: str) -> Iterator[list[FcMessage]]:
+        self._call(f"/v2/conversations/{conversation_id}/messages")
         newest_first = self._known(conversation_id)[::-1]
         for start in range(0, len(newest_first), PAGE):
             yield newest_first[start : start + PAGE]
 
     def upload_image(self, media: Media) -> str:
-        return f"https://fake.freshchat/{self._file(media)}"
+        self._call("/v2/images/upload")
+        return self._url(media)
 
     def upload_file(self, media: Media) -> FilePart:
-        url = f"https://fake.freshchat/{self._file(media)}"
+        self._call("/v2/files/upload")
+        url = self._url(media)
         return FilePart(media.name, url, media.content_type, media.size)
 
     def download(self, url: str, max_bytes: int) -> Media:
-        return _stored(self.files, url, max_bytes, "freshchat")
+        self._call("/media/")
+        return _stored(self.media, url, max_bytes, "freshchat")
 
     def account_configuration(self) -> Json:
+        self._call("/v2/accounts/configuration")
         return {"app_id": "fake", "widget_version": "fake"}
 
     def channels(self) -> list[Json]:
-        return [{"id": channel, "name": channel} for channel in self.channel_ids]
+        self._call("/v2/channels")
+        return [{"id": channel, "name": name} for channel, name in self.channel_names.items()]
 
     def groups(self) -> list[Json]:
-        return [{"id": group, "name": group} for group in self.group_ids]
+        self._call("/v2/groups")
+        return [{"id": group, "name": name} for group, name in self.group_names.items()]
 
-    def _file(self, media: Media) -> str:
-        key = f"f{next(self._ids)}"
-        self.files[key] = media
-        return key
+    def _call(self, endpoint: str) -> None:
+        self.requests[endpoint] += 1
+        _raise_fault(self.faults, "freshchat", endpoint)
+
+    def _url(self, media: Media) -> str:
+        key = f"m{next(self._ids)}"
+        self.media[key] = media
+        return f"{self.base_url}/media/{key}/{media.name}"
 
     def _known(self, conversation_id: str) -> list[FcMessage]:
         if conversation_id not in self.conversations:
@@ -281,13 +560,66 @@ class FakeClock:
         self.now += seconds
 
 
+def _raise_fault(faults: list[Fault], side: str, endpoint: str) -> None:
+    """Raise what the real client raises when the next fault for ``endpoint`` comes as its answer."""
+    fault = next((f for f in faults if endpoint.startswith(f.path) and f.count > 0), None)
+    if fault is None:
+        return
+    fault.count -= 1
+    kind, code = fault.kind, fault.code
+    if kind == "timeout":
+        raise TransientError("timed out", side=side, endpoint=endpoint)
+    if kind == "reset":
+        raise TransientError("connection failed (ConnectionError)", side=side, endpoint=endpoint)
+    if kind in ("html", "malformed"):
+        raise InvalidResponse("answer is not JSON", side=side, endpoint=endpoint)
+    if kind == "zalo_error":
+        raise error_for(code, fault.message or "Simulated error", endpoint=endpoint, status=200)
+    if kind == "status" and code == 429:
+        raise RateLimited("rate limited", retry_after=fault.seconds or 1.0, side=side, endpoint=endpoint, status=code)
+    if kind == "status" and code >= 500:
+        raise TransientError("server error", side=side, endpoint=endpoint, status=code)
+    if kind == "status" and side == "zalo":
+        raise error_for(-1, f"HTTP {code}", endpoint=endpoint, status=code)
+    if kind == "status":
+        raise freshchat_wire.error_of(code, {"message": fault.message} if fault.message else {}, endpoint)
+    raise ValueError(f"a {kind!r} fault is about the wire: run this test on the simulators")
+
+
+def _vietnam_day(time_ms: int) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, VIETNAM).strftime("%d/%m/%Y")
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _listed(message: FcMessage) -> Json:
+    """A held message as FreshChat lists it."""
+    listed: Json = {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "actor_type": message.actor_type,
+        "actor_id": message.actor_id,
+        "message_type": message.message_type,
+        "created_time": _iso(message.created_time.timestamp()),
+        "message_parts": [freshchat_wire.part_body(p) for p in message.parts],
+    }
+    if message.reply_parts:
+        listed["reply_parts"] = [freshchat_wire.part_body(p) for p in message.reply_parts]
+    if message.meta:
+        listed["meta_data"] = dict(message.meta)
+    return listed
+
+
 def _stored(files: dict[str, Media], url: str, max_bytes: int, side: str) -> Media:
-    """An attachment a fake holds, by the last part of its URL, refused past ``max_bytes``."""
-    media = files.get(url.rsplit("/", 1)[-1])
+    """An attachment a fake holds, by its key in the URL, refused as `sides.http.download` refuses it."""
+    key = re.search(r"/media/([^/]+)/", url)
+    media = files.get(key.group(1)) if key else None
     if media is None:
-        raise PermanentError(f"no such attachment {url}", side=side, endpoint=url, status=404)
+        raise PermanentError("download answered HTTP 404", side=side, endpoint=url)
     if media.size > max_bytes:
-        raise PermanentError(f"attachment over {max_bytes} bytes", side=side, endpoint=url)
+        raise PermanentError(too_large(media.size, max_bytes), side=side, endpoint=url, code="too_large")
     return media
 
 

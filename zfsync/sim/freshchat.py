@@ -174,6 +174,45 @@ class FreshChatSim(SimApp):
         conversation["updated_time"] = message["created_time"]
         return message
 
+    def edit_user(self, zalo_user_id: str, **fields: Any) -> None:
+        """An agent typing into the record of the user standing for a Zalo user (a phone, an email)."""
+        with self.lock:
+            user = self._user_of_ref(reference_id(zalo_user_id))
+            assert user is not None, f"no FreshChat user for Zalo user {zalo_user_id}"
+            user.update(fields)
+
+    def set_agent(self, agent_id: str, first_name: str, last_name: str) -> None:
+        """An agent's name as FreshChat's agent record gives it."""
+        with self.lock:
+            self.agents[agent_id] = agent_object(agent_id, first_name, last_name)
+
+    def add_channel(self, channel_id: str, name: str) -> None:
+        with self.lock:
+            self.channels.append(channel_object(channel_id, name))
+
+    def remove_channel(self, channel_id: str) -> None:
+        """A channel deleted in FreshChat: conversations can no longer open in it."""
+        with self.lock:
+            self.channels[:] = [c for c in self.channels if c["id"] != channel_id]
+
+    def start_conversation(self, zalo_user_id: str) -> str:
+        """A newer conversation for the user standing for a Zalo user, opened in FreshChat (by an agent or
+        a bot), in the default channel; returns its id."""
+        with self.lock:
+            user = self._user_of_ref(reference_id(zalo_user_id))
+            assert user is not None, f"no FreshChat user for Zalo user {zalo_user_id}"
+            return str(self.open_conversation(user["id"], CHANNEL_ID, [])["conversation_id"])
+
+    def state(self) -> Json:
+        """Users and conversations with their messages, as they stand (what the tests read)."""
+        with self.lock:
+            return {
+                "users": list(self.users.values()),
+                "conversations": [
+                    {**c, "messages": list(self.messages[c["conversation_id"]])} for c in self.conversations.values()
+                ],
+            }
+
     def latest_of(self, user_id: str) -> str | None:
         return self._latest.get(user_id)  # conversations are created in time order: the last one is the latest
 

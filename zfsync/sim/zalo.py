@@ -235,13 +235,23 @@ class ZaloSim(SimApp):
             return row
 
     def add_oa_message(
-        self, user_id: str, text: str, via_api: bool = False, media: Upload | None = None, kind: str = "text"
+        self,
+        user_id: str,
+        text: str,
+        via_api: bool = False,
+        media: Upload | None = None,
+        kind: str = "text",
+        time_ms: int | None = None,
     ) -> Json:
+        """OA staff writing (from the Zalo app, or through the API: ``via_api``); ``time_ms``: when, if
+        not now."""
         with self.lock:
             user = self.users.setdefault(user_id, {"display_name": f"User {user_id[-4:]}", "avatar": ""})
             row = self._row(0, user_id, True, user)
             row["message"] = text
             row["type"] = kind
+            if time_ms is not None:
+                row["time"] = time_ms
             if media is not None:
                 kind = "GIF" if media.content_type == "image/gif" else "photo"
                 row.update(type=kind if media.content_type.startswith("image/") else "file", message=text)

@@ -3,7 +3,7 @@ speaks domain values; none of them imports peewee or the models."""
 
 from zfsync.domain import NewRow, OwnSend, Status
 from zfsync.store.base import LEASE_KEY, Figures, Waiting
-from zfsync.store.store import Store
+from zfsync.store.store import Store, in_memory, is_in_memory
 
 PENDING, SENDING, SENT, FAILED, SKIPPED = (
     Status.PENDING,
@@ -25,4 +25,6 @@ __all__ = [
     "OwnSend",
     "Store",
     "Waiting",
+    "in_memory",
+    "is_in_memory",
 ]

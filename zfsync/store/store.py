@@ -46,6 +46,19 @@ class _Postgres(ReconnectMixin, PostgresqlDatabase):
     )
 
 
+def in_memory(name: str) -> str:
+    """Where a SQLite store lives in this process's memory only, shared by its connections while one is open:
+    for tests of the core, which need a real store but no file."""
+    return f"{MEMORY_PREFIX}{name}?mode=memory&cache=shared"
+
+
+def is_in_memory(location: Path | str) -> bool:
+    return str(location).startswith(MEMORY_PREFIX) and "mode=memory" in str(location)
+
+
+MEMORY_PREFIX = "file:"
+
+
 class _Database(SqliteDatabase):
     def rollback(self) -> None:
         # SQLite itself rolls back on some errors (disk full, I/O error); peewee's own ROLLBACK then fails
@@ -98,7 +111,8 @@ class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore,
             conninfo = dict(self._conninfo)
             self.db.init(conninfo.pop("dbname", None), **conninfo)
         else:
-            if str(self.path) != ":memory:":
+            memory = is_in_memory(self.path) or str(self.path) == ":memory:"
+            if not memory:
                 _create_private(self.path)
             self.db.init(
                 str(self.path),
@@ -109,6 +123,7 @@ class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore,
                     "synchronous": "normal",  # with WAL: durable at checkpoints, never corrupt
                 },
                 check_same_thread=False,
+                uri=is_in_memory(self.path),
             )
         try:
             self.db.connect(reuse_if_open=True)
