@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from zfsync.domain import Z2F, Kind, ZaloContent
 from zfsync.runtime import app
-from zfsync.store import NewRow
+from zfsync.store import Store
 
 KHANH = "2512007384617209999"
 
@@ -20,6 +22,24 @@ def listed(message_id: str, **fields: object) -> dict:
         "to_id": "oa",
         **fields,
     }
+
+
+def queued_by_an_earlier_release(
+    store: Store, contact_id: int, source_id: str, kind: str, payload: dict, at: float, status: str = "pending"
+) -> None:
+    """A row as an earlier release wrote it: its payload as it stood, which today's typed rows cannot hold."""
+    store.tables.Message.insert(
+        direction=Z2F,
+        source_id=source_id,
+        part=0,
+        contact=contact_id,
+        kind=kind,
+        payload=json.dumps(payload),
+        source_time=at,
+        status=status,
+        created_at=at,
+        done_at=None if status == "pending" else at,
+    ).execute()
 
 
 def test_rows_queued_as_zalo_listed_them_are_upgraded_at_start_and_go_out_unchanged(bridge):
@@ -45,11 +65,11 @@ def test_rows_queued_as_zalo_listed_them_are_upgraded_at_start_and_go_out_unchan
         ("m-photo", "photo", listed("m-photo", type="photo", url="https://z/p.jpg", _freshchat_parts=copied)),
     ]
     now = b.clock()
-    rows = [NewRow(Z2F, source, kind, payload, now + n) for n, (source, kind, payload) in enumerate(legacy)]
-    b.store.insert_rows(contact.id, rows, now)
+    for n, (source, kind, payload) in enumerate(legacy):
+        queued_by_an_earlier_release(b.store, contact.id, source, kind, payload, now + n)
     # An earlier release's failure note is zfsync's own payload: left as it is.
-    note = NewRow(Z2F, "note:x", Kind.FAILURE_NOTE, {"text": "x", "conversation_id": "c"}, now, status="failed")
-    b.store.insert_rows(contact.id, [note], now)
+    note = {"text": "x", "conversation_id": "c"}
+    queued_by_an_earlier_release(b.store, contact.id, "note:x", Kind.FAILURE_NOTE, note, now, status="failed")
 
     assert app.upgrade_payloads(b.store) == 4
     assert app.upgrade_payloads(b.store) == 0  # once is enough

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import cli_config
 from zfsync import cli
+from zfsync.domain.outbound import ReplyText
 from zfsync.store import NewRow, Store
 
 COMMANDS = [
@@ -81,7 +82,7 @@ def test_failed_retry_skip_round_trip(config, capsys):
         "u1",
         "Lan",
         "",
-        [NewRow("f2z", "fc-1", "text", {"text": "hello"}, 1.0), NewRow("f2z", "fc-2", "text", {"text": "bye"}, 2.0)],
+        [NewRow("f2z", "fc-1", "text", ReplyText("hello"), 1.0), NewRow("f2z", "fc-2", "text", ReplyText("bye"), 2.0)],
         (1, "x"),
         1,
         5.0,
@@ -129,7 +130,7 @@ def test_auth_refuses_an_empty_refresh_token_with_one_line(config, capsys):
 def test_pending_requeue_and_conversation_repair(config, capsys):
     store = open_store(config)
     contact = store.record_zalo_messages("u1", "Lan", "", [], cursor=(1, "m"), last_inbound_ms=1, now=1.0)
-    store.insert_rows(contact.id, [NewRow("f2z", "r1", "text", {"text": "hi"}, 1.0)], time.time() - 3600)
+    store.insert_rows(contact.id, [NewRow("f2z", "r1", "text", ReplyText("hi"), 1.0)], time.time() - 3600)
     store.postpone(1, time.time() + 500, "zalo timed out", "", outcome_unknown=True)
     store.add_conversation(contact.id, "conv-1", 1.0)
     store.close()

@@ -69,13 +69,19 @@ def test_days_out_of_range_are_refused(days):
 
 def test_imported_rows_queue_behind_every_live_row_the_customers_own_included(tmp_path):
     store = Store.open(tmp_path / "z.db")
-    imported = [NewRow("z2f", f"h{i}", "text", {}, float(i), history=True) for i in range(3)]
+    imported = [NewRow("z2f", f"h{i}", "text", ZaloContent("text"), float(i), history=True) for i in range(3)]
     store.record_history("u1", "A", "", imported, (2000, 0), 10.0)
-    store.record_history("u2", "B", "", [NewRow("z2f", "k0", "text", {}, 0.5, history=True)], (500, 0), 10.0)
+    store.record_history(
+        "u2", "B", "", [NewRow("z2f", "k0", "text", ZaloContent("text"), 0.5, history=True)], (500, 0), 10.0
+    )
     assert [(r.source_id, r.history) for r in store.due_heads("z2f", 99.0, 10)] == [("h0", True), ("k0", True)]
     # A live message of u1's, and one of a third customer's: both go first; u1's history waits behind it.
-    store.record_zalo_messages("u1", "A", "", [NewRow("z2f", "live1", "text", {}, 50.0)], (50_000, "live1"), 1, 50.0)
-    store.record_zalo_messages("u3", "C", "", [NewRow("z2f", "live3", "text", {}, 60.0)], (60_000, "live3"), 1, 60.0)
+    store.record_zalo_messages(
+        "u1", "A", "", [NewRow("z2f", "live1", "text", ZaloContent("text"), 50.0)], (50_000, "live1"), 1, 50.0
+    )
+    store.record_zalo_messages(
+        "u3", "C", "", [NewRow("z2f", "live3", "text", ZaloContent("text"), 60.0)], (60_000, "live3"), 1, 60.0
+    )
     assert [r.source_id for r in store.due_heads("z2f", 99.0, 10)] == ["live1", "live3", "k0"]
     assert store.history_waiting() == 4
     # Nor does it count as a live message waiting long.

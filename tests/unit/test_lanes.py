@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from zfsync.domain import Z2F, OutboxRow
+from zfsync.domain import Z2F, OutboxRow, ZaloContent
 from zfsync.domain.errors import NoRoom, RateLimited
 from zfsync.store import NewRow, Store
 from zfsync.sync.write import lanes
@@ -99,7 +99,10 @@ def store(tmp_path):
 
 
 def queue(store: Store, user: str, *messages: tuple[str, str], at: float = 0.0) -> None:
-    rows = [NewRow(Z2F, source_id, kind, {"text": source_id}, at + i) for i, (source_id, kind) in enumerate(messages)]
+    rows = [
+        NewRow(Z2F, source_id, kind, ZaloContent("text", source_id), at + i)
+        for i, (source_id, kind) in enumerate(messages)
+    ]
     store.record_zalo_messages(user, user, "", rows, cursor=(1, messages[-1][0]), last_inbound_ms=1, now=at)
 
 
@@ -247,7 +250,7 @@ def test_a_crash_of_the_writer_rests_the_lane_instead_of_spinning(store):
 
 def imported(store: Store, user: str, *source_ids: str) -> None:
     rows = [
-        NewRow(Z2F, source_id, "text", {"text": source_id}, float(i), history=True)
+        NewRow(Z2F, source_id, "text", ZaloContent("text", source_id), float(i), history=True)
         for i, source_id in enumerate(source_ids)
     ]
     store.record_history(user, user, "", rows, (1, 0), 0.0)

@@ -9,7 +9,7 @@ import pytest
 
 from devtools import pgcluster
 from devtools.bulk import MappedContact, import_mapped
-from zfsync.domain import SideHealth
+from zfsync.domain import SideHealth, ZaloContent
 from zfsync.store import NewRow, Store
 from zfsync.store.prepared import Slot
 
@@ -64,7 +64,9 @@ def test_a_run_must_fill_exactly_the_slots(store: Store, given: dict) -> None:
 
 @pytest.mark.parametrize("count", [1, 2, 3, 10, 17, 400])
 def test_recorded_ids_are_found_by_either_id_whatever_their_count(store: Store, count: int) -> None:
-    rows = [NewRow("z2f", f"m{i}", "text", {}, 10.0 + i, alias_id=f"a{i}") for i in range(0, 2 * count, 2)]
+    rows = [
+        NewRow("z2f", f"m{i}", "text", ZaloContent("text"), 10.0 + i, alias_id=f"a{i}") for i in range(0, 2 * count, 2)
+    ]
     store.record_zalo_messages("u", "U", "", rows, (1, "m0"), 1, now=20.0)
     asked = [f"m{i}" if i % 4 else f"a{i}" for i in range(count)] + ["unknown"]
     expected = {f"m{i}" if i % 4 else f"a{i}" for i in range(0, count, 2)}

@@ -6,6 +6,7 @@ import stat
 
 import pytest
 
+from zfsync.domain import ZaloContent
 from zfsync.domain.errors import StoreError
 from zfsync.store import NewRow, Store
 from zfsync.store.migrations import LATEST
@@ -30,14 +31,16 @@ def test_a_newer_schema_is_refused(tmp_path):
 
 def test_rows_are_unique_per_source_and_heads_keep_order(tmp_path):
     store = Store.open(tmp_path / "z.db")
-    rows = [NewRow("z2f", f"m{i}", "text", {}, 10.0 + i) for i in range(3)]
+    rows = [NewRow("z2f", f"m{i}", "text", ZaloContent("text"), 10.0 + i) for i in range(3)]
     contact = store.record_zalo_messages("u", "U", "", rows, (13000, "m2"), 13000, now=20.0)
     assert store.insert_rows(contact.id, rows, 21.0) == 0  # seen again: nothing new
     (head,) = store.due_heads("z2f", 100.0, 10)
     assert head.source_id == "m0"
     store.postpone(head.id, 200.0, "later", "", outcome_unknown=False)
     assert store.due_heads("z2f", 100.0, 10) == []  # the stuck head holds back its own contact only
-    other = store.record_zalo_messages("v", "V", "", [NewRow("z2f", "x", "text", {}, 11.0)], (1, "x"), 1, 20.0)
+    other = store.record_zalo_messages(
+        "v", "V", "", [NewRow("z2f", "x", "text", ZaloContent("text"), 11.0)], (1, "x"), 1, 20.0
+    )
     assert [r.contact_id for r in store.due_heads("z2f", 100.0, 10)] == [other.id]
     store.close()
 
@@ -63,7 +66,7 @@ CLOCK_COLUMNS = (
 
 def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     store = Store.open(tmp_path / "z.db")
-    store.insert_rows(_contact(store), [NewRow("z2f", "m1", "text", {"type": "text"}, 1.0)], 1.0)
+    store.insert_rows(_contact(store), [NewRow("z2f", "m1", "text", ZaloContent("text"), 1.0)], 1.0)
     # Make it what version 1 wrote: no echo_id, listing or alias_id column, version 1 recorded.
     for column in ("echo_id", "alias_id"):
         store.db.execute_sql(f"DROP INDEX IF EXISTS message_{column}")
@@ -98,7 +101,9 @@ def test_two_stores_in_one_process_stay_apart(tmp_path):
     first.set_state("where", "a")  # through the first store, opened before the second
     second.set_state("where", "b")
     assert first.get_state("where") == "a" and second.get_state("where") == "b"
-    contact = first.record_zalo_messages("u", "U", "", [NewRow("z2f", "m", "text", {}, 1.0)], (1, "m"), 1, 2.0)
+    contact = first.record_zalo_messages(
+        "u", "U", "", [NewRow("z2f", "m", "text", ZaloContent("text"), 1.0)], (1, "m"), 1, 2.0
+    )
     assert [r.source_id for r in first.due_heads("z2f", 9.0, 10)] == ["m"]
     assert second.due_heads("z2f", 9.0, 10) == [] and second.contact("u") is None
     second.close()
@@ -106,13 +111,13 @@ def test_two_stores_in_one_process_stay_apart(tmp_path):
     first.close()
 
 
-def test_the_store_hands_out_frozen_values_with_the_payload_parsed(tmp_path):
+def test_the_store_hands_out_frozen_values_with_the_content_typed(tmp_path):
     store = Store.open(tmp_path / "z.db")
     contact = store.record_zalo_messages(
-        "u", "U", "", [NewRow("z2f", "m", "text", {"text": "chào"}, 1.0)], (1, "m"), 1, 2.0
+        "u", "U", "", [NewRow("z2f", "m", "text", ZaloContent("text", "chào"), 1.0)], (1, "m"), 1, 2.0
     )
     (row,) = store.due_heads("z2f", 9.0, 10)
-    assert row.payload == {"text": "chào"}
+    assert row.content == ZaloContent("text", "chào")
     with pytest.raises(dataclasses.FrozenInstanceError):
         contact.display_name = "other"  # type: ignore[misc]
     store.close()

@@ -4,7 +4,9 @@ and zfsync's private notes to the agent (`AgentNote`).
 
 An outbox row keeps one of them as a small JSON object (`encode`), read back by `decode` / `note_of`. The
 stored shape is the one rows had before these types existed, so queued rows need no upgrade; a key an
-older row lacks reads as its default, never as an error.
+older row lacks reads as its default, never as an error. `RowContent` is what any row carries (a customer's
+message or OA staff's as `ZaloContent`, besides these); the store stores and reads it with `row_payload`
+and `row_content`, so the rest of zfsync meets rows typed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from zfsync.domain.common import Json
-from zfsync.domain.rows import Kind
+from zfsync.domain.rows import F2Z, Kind
+from zfsync.domain.zalo import ZaloContent
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,24 @@ def note_of(payload: Json) -> AgentNote:
     return AgentNote(
         _text(payload, "text"), _text(payload, "conversation_id"), actor_id, actor_type, _text(payload, "level")
     )
+
+
+RowContent = ZaloContent | Reply | AgentNote
+
+
+def row_payload(content: RowContent) -> Json:
+    """What a row's payload column keeps of ``content``."""
+    return content.payload() if isinstance(content, ZaloContent) else encode(content)
+
+
+def row_content(direction: str, kind: str, payload: Json) -> RowContent:
+    """A row's content from its payload: an agent's reply (to Zalo), a note to the agent, or what a customer
+    or OA staff wrote (the history marker's text reads as one too)."""
+    if direction == F2Z:
+        return decode(kind, payload)
+    if kind == Kind.FAILURE_NOTE:
+        return note_of(payload)
+    return ZaloContent.of(payload)
 
 
 def preview(value: Reply) -> str:

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from zfsync.domain.common import Json
-
 if TYPE_CHECKING:  # outbound builds on the kinds defined here
     from zfsync.domain.freshchat import Part
-    from zfsync.domain.outbound import Reply
+    from zfsync.domain.outbound import Reply, RowContent
 
 
 class Direction(StrEnum):
@@ -120,7 +118,7 @@ class OutboxRow:
     part: int
     contact_id: int
     kind: str
-    payload: Json  # what to send, already parsed; a writer that changes it saves a copy
+    content: RowContent  # what to send, typed (`outbound.row_content`)
     source_time: float  # epoch seconds at the source: the delivery order per contact
     status: str
     dest_id: str | None
@@ -139,7 +137,7 @@ class NewRow:
     direction: str
     source_id: str
     kind: str
-    payload: Json
+    content: RowContent
     source_time: float
     part: int = 0
     status: str = Status.PENDING

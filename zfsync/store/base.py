@@ -14,6 +14,7 @@ from typing import Any
 from peewee import Database, fn
 
 from zfsync.domain import OPEN_STATES, Contact, Conversation, Json, NewRow, OutboxRow, part_of, safe_text
+from zfsync.domain.outbound import row_content, row_payload
 from zfsync.store.models import Tables
 from zfsync.store.prepared import PreparedQueries, Slot
 
@@ -127,7 +128,7 @@ class StoreBase:
                 part=row.part,
                 contact=contact_id,
                 kind=row.kind,
-                payload=dumps(row.payload),
+                payload=dumps(row_payload(row.content)),
                 source_time=row.source_time,
                 status=row.status,
                 dest_id=row.dest_id,
@@ -192,7 +193,7 @@ def outbox_row_of(row: Any) -> OutboxRow:
         part=row.part,
         contact_id=row.contact_id,
         kind=row.kind,
-        payload=payload,
+        content=row_content(row.direction, row.kind, payload),
         source_time=row.source_time,
         status=row.status,
         dest_id=row.dest_id,

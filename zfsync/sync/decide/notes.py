@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zfsync.domain import Z2F, NewRow
-from zfsync.domain.outbound import AgentNote, encode
+from zfsync.domain.outbound import AgentNote
 from zfsync.i18n import N_, _
 from zfsync.sync.decide import zalo_clocks
 
@@ -233,4 +233,4 @@ def note_row(
     """The outbox row of a private note in ``conversation_id``, posted as the agent who wrote the reply
     (as a bot when the reply came from one); ``level``: `FAILURE`, `ANSWER` or `INFO`."""
     note = AgentNote(text, conversation_id, agent_id, "agent" if agent_id else "bot", level)
-    return NewRow(Z2F, source_id, note.kind, encode(note), at, part=part)
+    return NewRow(Z2F, source_id, note.kind, note, at, part=part)

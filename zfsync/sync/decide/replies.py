@@ -21,7 +21,6 @@ from zfsync.domain.outbound import (
     ReplyDocument,
     ReplyText,
     ResolveNotice,
-    encode,
 )
 from zfsync.sync.decide import notes, plan, render
 
@@ -129,7 +128,7 @@ def _resolve_notice_row(message: FcMessage, notice: str) -> NewRow:
 def reply_row(reply: Reply, source_id: str, message: FcMessage, part: int = 0) -> NewRow:
     """The outbox row that carries ``reply``, made from the FreshChat ``message``, to the customer."""
     at = message.created_time.timestamp()
-    return NewRow(F2Z, source_id, reply.kind, encode(reply), at, part=part, conversation_id=message.conversation_id)
+    return NewRow(F2Z, source_id, reply.kind, reply, at, part=part, conversation_id=message.conversation_id)
 
 
 NAME_LIMIT = 64  # an agent's name in a signature

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, NewRow, RecordedRow, ZaloMessage
+from zfsync.domain import Z2F, Baseline, HistoryImport, Kind, NewRow, RecordedRow, ZaloContent, ZaloMessage
 from zfsync.domain.errors import PermanentError
 from zfsync.i18n import _
 from zfsync.sides.priority import Priority, purpose
@@ -88,7 +88,7 @@ def history_rows(user_id: str, job: HistoryImport, rows: list[ZaloMessage]) -> l
         Z2F,
         f"history:{user_id}:{job.since_ms}:{first}",
         Kind.HISTORY_MARKER,
-        {"text": marker_text(len(rows), first, last)},
+        ZaloContent("text", marker_text(len(rows), first, last)),
         first / 1000,
         history=True,
     )
@@ -99,7 +99,7 @@ def history_rows(user_id: str, job: HistoryImport, rows: list[ZaloMessage]) -> l
                 Z2F,
                 r.message_id,
                 Kind.OA_NOTE if r.from_oa else r.type,
-                r.content.payload(),
+                r.content,
                 r.time_ms / 1000,
                 listing=r.listing,
                 history=True,

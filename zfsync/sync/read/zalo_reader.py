@@ -252,7 +252,7 @@ class ZaloReader:
                 Z2F,
                 r.message_id,
                 Kind.OA_NOTE if r.from_oa else r.type,
-                r.content.payload(),
+                r.content,
                 max(r.time_ms, 0) / 1000 or now_ms / 1000,
                 listing=r.listing,
                 alias_id=within.get(r.message_id),

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from zfsync.domain import Contact, Conversation, FcOutgoing, OutboxRow, Part, TextPart, ZaloContent, outbound
+from zfsync.domain import Contact, Conversation, FcOutgoing, OutboxRow, Part, TextPart, ZaloContent
 from zfsync.domain.errors import PermanentError
+from zfsync.domain.outbound import AgentNote
 from zfsync.sync.decide import echo, notes, plan, render
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.seams import WriterStore
@@ -178,7 +179,7 @@ class HistoryMarkerPost(_ContactPost):
     messages after it are old ones, imported."""
 
     def message(self) -> FcOutgoing:
-        return FcOutgoing((TextPart(self.row.payload["text"]),), actor_type="bot", message_type="private")
+        return FcOutgoing((TextPart(self.content.text),), actor_type="bot", message_type="private")
 
     def send(self) -> Outcome:
         fc_user = self.context.poster.ensure_user(self.contact)
@@ -193,7 +194,8 @@ class AgentNotePost(Post):
     def __init__(self, context: PostContext, row: OutboxRow, contact: Contact):
         super().__init__(context, row, contact)
         # It goes where the failed reply came from, whatever the contact's conversation is now.
-        self.note = outbound.note_of(row.payload)
+        assert isinstance(row.content, AgentNote), row.kind
+        self.note = row.content
 
     def message(self) -> FcOutgoing:
         note = self.note

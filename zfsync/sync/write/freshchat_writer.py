@@ -55,7 +55,8 @@ class FreshChatWriter:
         contact = self.store.contact_by_id(row.contact_id)
         if row.kind == Kind.FAILURE_NOTE:
             return AgentNotePost(self.context, row, contact)
-        content = ZaloContent.of(row.payload)
+        content = row.content
+        assert isinstance(content, ZaloContent), row.kind  # a row to FreshChat: a message or a note
         if row.kind == Kind.OA_NOTE:
             return OaNotePost(self.context, row, contact, content)
         if row.kind == Kind.HISTORY_MARKER:
@@ -66,4 +67,4 @@ class FreshChatWriter:
         """A customer's photo, voice or file not yet copied into FreshChat: a download and an upload."""
         if row.kind in (Kind.FAILURE_NOTE, Kind.OA_NOTE, Kind.HISTORY_MARKER) or row.copied is not None:
             return False
-        return media.has_media(ZaloContent.of(row.payload))
+        return isinstance(row.content, ZaloContent) and media.has_media(row.content)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from zfsync.domain import Kind, Media, OutboxRow, outbound
-from zfsync.domain.outbound import Command, ReplyDocument, ReplyText
+from zfsync.domain import Kind, Media, OutboxRow, ZaloContent
+from zfsync.domain.outbound import AgentNote, Command, ReplyDocument, ReplyText
 from zfsync.sync.decide import plan, zalo_clocks
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import WriterStore
@@ -47,7 +47,8 @@ class ZaloWriter:
     def action(self, row: OutboxRow) -> Reply:
         contact = self.store.contact_by_id(row.contact_id)
         now = self.clock()
-        content = outbound.decode(row.kind, row.payload)
+        content = row.content
+        assert not isinstance(content, ZaloContent | AgentNote), row.kind  # a row to Zalo: an agent's reply
         planned = plan.plan_to_zalo(content, self.rules.notice_only_when_free, zalo_clocks.reply_is_free(contact, now))
         reply: Reply
         if isinstance(planned, plan.SkipNotice):
