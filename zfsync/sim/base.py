@@ -106,11 +106,12 @@ def fault_response(fault: Fault) -> Response:
         return Response(200, {"error": fault.code, "message": fault.message or "Simulated error"})
     headers = {"Retry-After": str(int(fault.seconds))} if fault.code == 429 and fault.seconds else {}
     headers.update(fault.headers)
-    return Response(
-        fault.code or 500,
-        {"code": fault.code, "status": "SIMULATED", "message": fault.message or "simulated failure"},
-        headers,
-    )
+    return Response(fault.code or 500, fault_body(fault), headers)
+
+
+def fault_body(fault: Fault) -> Json:
+    """The body of an injected HTTP error (``status``)."""
+    return {"code": fault.code, "status": "SIMULATED", "message": fault.message or "simulated failure"}
 
 
 class MinuteQuota:

@@ -47,7 +47,7 @@ from zfsync.sides.http import too_large
 from zfsync.sides.quota import Quota
 from zfsync.sides.zalo import wire as zalo_wire
 from zfsync.sides.zalo.codes import error_for
-from zfsync.sim.base import Fault
+from zfsync.sim.base import Fault, fault_body
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID
 from zfsync.sim.zalo import PERIODS
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -572,7 +572,7 @@ def _raise_fault(faults: list[Fault], side: str, endpoint: str) -> None:
     if kind == "reset":
         raise TransientError("connection failed (ConnectionError)", side=side, endpoint=endpoint)
     if kind in ("html", "malformed"):
-        raise InvalidResponse("answer is not JSON", side=side, endpoint=endpoint)
+        raise InvalidResponse("answer is not JSON", side=side, endpoint=endpoint, status=200)
     if kind == "zalo_error":
         raise error_for(code, fault.message or "Simulated error", endpoint=endpoint, status=200)
     if kind == "status" and code == 429:
@@ -582,7 +582,7 @@ def _raise_fault(faults: list[Fault], side: str, endpoint: str) -> None:
     if kind == "status" and side == "zalo":
         raise error_for(-1, f"HTTP {code}", endpoint=endpoint, status=code)
     if kind == "status":
-        raise freshchat_wire.error_of(code, {"message": fault.message} if fault.message else {}, endpoint)
+        raise freshchat_wire.error_of(code, fault_body(fault), endpoint)
     raise ValueError(f"a {kind!r} fault is about the wire: run this test on the simulators")
 
 
