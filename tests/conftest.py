@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,6 @@ def make_settings(zalo_url: str, freshchat_url: str, store_path: Path, store_url
 
 
 FAKES, SIMS, SIMS_IN_PROCESS = "fakes", "sims", "sims-in-process"
-_memory_stores = itertools.count()
 
 
 @dataclass
@@ -155,8 +155,10 @@ class Bridge:
 
 
 def make_engine(b: Bridge, sleep: Callable[[float], None] | None = None) -> Engine:
-    """The engine over the bridge's store; a quota that must wait moves the fake clock (or calls ``sleep``)."""
+    """The engine over the bridge's store; a quota that must wait moves the fake clock (or calls ``sleep``,
+    on the simulators: the fakes' budgets wait on the bridge's clock, set in `fake_sides`)."""
     if b.backend == FAKES:
+        assert sleep is None, "the fakes' budgets wait on the bridge's clock: run this test on the simulators"
         return build_engine(b.settings, b.store, b.zalo, b.fc, b.clock, lane_threads=False)
     sessions = (session_for(b.zalo, b.zalo_url), session_for(b.fc, b.fc_url)) if b.in_process else (None, None)
     clients = build_clients(b.settings, b.store, b.clock, *sessions, sleep=sleep or b.clock.advance)
@@ -203,7 +205,9 @@ def start_fakes_bridge(
     ``store_url`` names PostgreSQL, an in-memory store."""
     clock = sides[0].clock if sides else FakeClock()
     zalo, fc = sides or fake_sides(clock)  # type: ignore[arg-type]
-    memory = Path(in_memory(f"zfsync-test-{os.getpid()}-{next(_memory_stores)}"))
+    # Named afresh each time: this module may be imported twice (as pytest's conftest and as tests.conftest),
+    # and a store left open by a test must never be found by the next one.
+    memory = Path(in_memory(f"zfsync-test-{uuid.uuid4().hex}"))
     settings = make_settings("http://zalo.fake", "http://freshchat.fake", memory, store_url, **sync)
     urls = ("http://zalo.fake", "http://freshchat.fake")
     b = Bridge(zalo, fc, *urls, settings, clock, open_store(settings), None, FAKES)  # type: ignore[arg-type]

@@ -60,8 +60,10 @@ def desk(tmp_path, store_url: str, customers: int, each: int, backend: str = FAK
         urls = ("http://zalo.sim", "http://freshchat.sim")
         b = start_bridge(tmp_path, zalo, fc, *urls, in_process=True, store_url=store_url, **sync)
         holder.append(b.clock)
-    yield b
-    b.store.close()
+    try:
+        yield b
+    finally:  # also when the test closes the generator
+        b.store.close()
 
 
 @pytest.fixture
