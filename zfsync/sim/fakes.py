@@ -48,7 +48,7 @@ from zfsync.sides.quota import Quota
 from zfsync.sides.zalo import wire as zalo_wire
 from zfsync.sides.zalo.codes import error_for
 from zfsync.sim.base import Fault, fault_body
-from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID
+from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID, agent_message_fields, system_marker_fields
 from zfsync.sim.zalo import PERIODS
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 
@@ -334,29 +334,18 @@ class FakeFreshChat:
     ) -> Json:
         """What an agent typing in the inbox produces (or a bot, or a private note), as the simulator
         takes it, read as the client reads a listed message."""
-        raw: Json = {
-            "actor_type": actor_type,
-            "actor_id": actor_id,
-            "message_type": message_type,
-            "message_source": "web",
-            "message_parts": parts or [{"text": {"content": text}}],
-            **{k: v for k, v in extra.items() if k in ("reply_parts", "meta_data", "in_reply_to")},
-        }
-        return self._add_raw(conversation_id, raw)
+        fields = agent_message_fields(text, parts, actor_type, actor_id, message_type, extra)
+        return self._add_raw(conversation_id, fields)
 
     def set_resolved(self, conversation_id: str, resolved: bool) -> Json:
         """An agent resolving (or reopening) a conversation: a status and a marker message."""
         self._known(conversation_id)
         self.details[conversation_id]["status"] = "resolved" if resolved else "reopened"
-        flag = "isResolved" if resolved else "isReopen"
-        marker = {"actor_type": "system", "actor_id": AGENT_ID, "message_type": "system", "meta_data": {flag: True}}
-        return self._add_raw(conversation_id, {**marker, "message_source": "system", "message_parts": []})
+        return self._add_raw(conversation_id, system_marker_fields("isResolved" if resolved else "isReopen"))
 
     def edit_user(self, zalo_user_id: str, **fields: Any) -> None:
         """An agent typing into the record of the user standing for a Zalo user (a phone, an email)."""
-        reference = reference_of(zalo_user_id)
-        user = next(u for u in self.users.values() if u.reference_id == reference)
-        self.records[user.id].update(fields)
+        self.records[self._known_user(zalo_user_id).id].update(fields)
 
     def set_agent(self, agent_id: str, first_name: str, last_name: str) -> None:
         """An agent's name as FreshChat's agent record gives it."""
@@ -377,10 +366,9 @@ class FakeFreshChat:
     def start_conversation(self, zalo_user_id: str) -> str:
         """A newer conversation for the user standing for a Zalo user, opened in FreshChat (by an agent or
         a bot), in the default channel; returns its id."""
-        reference = reference_of(zalo_user_id)
-        user = next(u for u in self.users.values() if u.reference_id == reference)
+        owner = self._known_user(zalo_user_id).id
         conversation_id = f"fc{next(self._ids)}"
-        self.conversations[conversation_id], self.owner[conversation_id] = [], user.id
+        self.conversations[conversation_id], self.owner[conversation_id] = [], owner
         self.details[conversation_id] = {"channel_id": CHANNEL_ID, "assigned_group_id": "", "status": "new"}
         return conversation_id
 
@@ -390,9 +378,17 @@ class FakeFreshChat:
 
     def conversation_of(self, zalo_user_id: str) -> str | None:
         """The latest conversation of the user standing for a Zalo user, if there is one yet."""
-        reference = reference_of(zalo_user_id)  # looked up here: a test's look is no request to fail or count
-        user = next((u for u in self.users.values() if u.reference_id == reference), None)
+        user = self._standing_for(zalo_user_id)
         return self._latest(user.id) if user else None
+
+    def _standing_for(self, zalo_user_id: str) -> FcUser | None:
+        """The user standing for a Zalo user, looked up here: a test's look is no request to fail or count."""
+        return next((u for u in self.users.values() if u.reference_id == reference_of(zalo_user_id)), None)
+
+    def _known_user(self, zalo_user_id: str) -> FcUser:
+        user = self._standing_for(zalo_user_id)
+        assert user is not None, f"no FreshChat user for Zalo user {zalo_user_id}"
+        return user
 
     def state(self) -> Json:
         """Users and conversations with their messages, in FreshChat's JSON (the simulator's view)."""

@@ -92,6 +92,33 @@ def agent_object(agent_id: str, first_name: str, last_name: str) -> Json:
     }
 
 
+def agent_message_fields(
+    text: str, parts: list[Json] | None, actor_type: str, actor_id: str, message_type: str, extra: dict[str, Any]
+) -> Json:
+    """A message an agent (or a bot) writes in the inbox, as FreshChat lists it; ``extra``: its other
+    recorded fields (``reply_parts``, ``meta_data``, ``in_reply_to``)."""
+    return {
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "message_type": message_type,
+        "message_source": "web",
+        "message_parts": parts or [{"text": {"content": text}}],
+        **{k: v for k, v in extra.items() if k in ("reply_parts", "meta_data", "in_reply_to")},
+    }
+
+
+def system_marker_fields(flag: str | None) -> Json:
+    """A resolve or reopen marker as a system message (``flag``: ``isResolved``, ``isReopen``, or none)."""
+    return {
+        "actor_type": "system",
+        "actor_id": AGENT_ID,
+        "message_type": "system",
+        "message_source": "system",
+        "message_parts": [],
+        "meta_data": {flag: True} if flag else {},
+    }
+
+
 def channel_object(channel_id: str, name: str) -> Json:
     return {
         "id": channel_id,
@@ -235,21 +262,11 @@ class FreshChatSim(SimApp):
     ) -> Json:
         """What an agent typing in the FreshChat inbox produces (or a bot, or a private note). ``extra``:
         the message's other recorded fields (``reply_parts``, ``meta_data``, ``in_reply_to``)."""
-        parts = parts or [{"text": {"content": text}}]
+        fields = agent_message_fields(text, parts, actor_type, actor_id, message_type, extra)
         if self.modes.attachment_link == "download_url":
-            parts = [_download_url_only(part) for part in parts]
+            fields["message_parts"] = [_download_url_only(part) for part in fields["message_parts"]]
         with self.lock:
-            message = self._add_message(
-                conversation_id,
-                {
-                    "actor_type": actor_type,
-                    "actor_id": actor_id,
-                    "message_type": message_type,
-                    "message_source": "web",
-                    "message_parts": parts,
-                    **{k: v for k, v in extra.items() if k in ("reply_parts", "meta_data", "in_reply_to")},
-                },
-            )
+            message = self._add_message(conversation_id, fields)
             attached = any("file" in p or "image" in p for p in message["message_parts"])
             if attached and self.modes.late_urls:
                 self._hidden_urls[message["id"]] = self.modes.late_urls
@@ -273,17 +290,7 @@ class FreshChatSim(SimApp):
 
     def _marker(self, conversation_id: str, text: str, flag: str | None) -> Json:
         if self.modes.markers == "system":
-            return self._add_message(
-                conversation_id,
-                {
-                    "actor_type": "system",
-                    "actor_id": AGENT_ID,
-                    "message_type": "system",
-                    "message_source": "system",
-                    "message_parts": [],
-                    "meta_data": {flag: True} if flag else {},
-                },
-            )
+            return self._add_message(conversation_id, system_marker_fields(flag))
         message_type, source, value = MARKER_VARIANTS[self._markers % len(MARKER_VARIANTS)]
         self._markers += 1
         fields_: Json = {
