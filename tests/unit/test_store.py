@@ -67,7 +67,10 @@ CLOCK_COLUMNS = (
 def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     store = Store.open(tmp_path / "z.db")
     store.insert_rows(_contact(store), [NewRow("z2f", "m1", "text", ZaloContent("text"), 1.0)], 1.0)
-    # Make it what version 1 wrote: no echo_id, listing or alias_id column, version 1 recorded.
+    store.set_state("feed.cursor", "kept")
+    store.set_health("zalo", "ok", 1.0)
+    # Make it what version 1 wrote: no tenant, no echo_id, listing or alias_id column, version 1 recorded.
+    _before_tenants(store)
     for column in ("echo_id", "alias_id"):
         store.db.execute_sql(f"DROP INDEX IF EXISTS message_{column}")
         store.db.execute_sql(f"ALTER TABLE message DROP COLUMN {column}")
@@ -79,7 +82,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     store.tables.SchemaVersion.update(version=1).execute()
     store.close()
     store = Store.open(tmp_path / "z.db")
-    assert store.tables.SchemaVersion.get().version == LATEST == 9
+    assert store.tables.SchemaVersion.get().version == LATEST == 10
     columns = [c.name for c in store.db.get_columns("message")]
     assert {"echo_id", "listing", "alias_id", "history"} <= set(columns)
     assert set(CLOCK_COLUMNS) <= {c.name for c in store.db.get_columns("contact")}
@@ -87,7 +90,41 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     assert store.contact("u1").free_replies_left is None
     assert store.known_zalo_ids(["m1"]) == {"m1"}
     assert [r.history for r in store.due_heads("z2f", 9.0, 10)] == [False]
+    assert store.get_state("feed.cursor") == "kept" and store.health()["zalo"]["state"] == "ok"
     store.close()
+
+
+def _before_tenants(store: Store) -> None:
+    """Undo schema step 10 on a SQLite store: keys without a tenant, no fleet tables."""
+    db = store.db
+    for table, unique in (
+        ("contact", "zalo_user_id"),
+        ("conversation", "fc_conversation_id"),
+        ("message", "direction, source_id, part"),
+    ):
+        db.execute_sql(f"DROP INDEX {table}_tenant_{unique.replace(', ', '_')}")
+        db.execute_sql(f"ALTER TABLE {table} DROP COLUMN tenant")
+        db.execute_sql(f"CREATE UNIQUE INDEX {table}_{unique.replace(', ', '_')} ON {table} ({unique})")
+    for table, shape in (
+        ("state", "key VARCHAR(255) NOT NULL PRIMARY KEY, value TEXT NOT NULL"),
+        (
+            "token",
+            "provider VARCHAR(255) NOT NULL PRIMARY KEY, access_token TEXT NOT NULL, refresh_token TEXT NOT NULL,"
+            " expires_at REAL NOT NULL, updated_at REAL NOT NULL, dead_reason TEXT NOT NULL",
+        ),
+        (
+            "health",
+            "side VARCHAR(255) NOT NULL PRIMARY KEY, state VARCHAR(255) NOT NULL, last_ok_at REAL,"
+            " last_error_at REAL, last_error TEXT NOT NULL, updated_at REAL NOT NULL",
+        ),
+    ):
+        columns = ", ".join(part.split()[0] for part in shape.split(", "))
+        db.execute_sql(f"ALTER TABLE {table} RENAME TO {table}_now")
+        db.execute_sql(f"CREATE TABLE {table} ({shape})")
+        db.execute_sql(f"INSERT INTO {table} SELECT {columns} FROM {table}_now")
+        db.execute_sql(f"DROP TABLE {table}_now")
+    db.execute_sql("DROP TABLE tenant")
+    db.execute_sql("DROP TABLE member")
 
 
 def _contact(store: Store) -> int:

@@ -17,6 +17,7 @@ from zfsync.domain import OPEN_STATES, Contact, Conversation, Json, NewRow, Outb
 from zfsync.domain.outbound import row_content, row_payload
 from zfsync.store.models import Tables
 from zfsync.store.prepared import PreparedQueries, Slot
+from zfsync.store.secrets import Sealer
 
 LEASE_KEY = "daemon.lease"  # the lease token of the active daemon (PostgreSQL)
 REQUEUED_KEY = "outbox.requeued"  # when an operator last put rows back in line (`zfsync retry`, `requeue`)
@@ -89,6 +90,8 @@ class StoreBase:
     postgres: bool
     fence: str | None
     prepared: PreparedQueries  # the lookups every idle poll makes, built once
+    sealer: Sealer  # seals the tokens in a fleet's store (`zfsync.store.secrets`)
+    tenant: int
 
     # --- named state (every part keeps some) -----------------------------------------------------------
 
@@ -103,7 +106,7 @@ class StoreBase:
         self.prepared(
             "set_state",
             lambda: State.insert(key=Slot("key"), value=Slot("value")).on_conflict(
-                conflict_target=[State.key], update={State.value: Slot("value")}
+                conflict_target=[State.tenant_id, State.key], update={State.value: Slot("value")}
             ),
         ).execute(key=key, value=value)
 

@@ -78,6 +78,36 @@ def _resolved_at(db: Database, tables: Tables) -> None:
     db.execute_sql("ALTER TABLE conversation ADD COLUMN resolved_at DOUBLE PRECISION NOT NULL DEFAULT 0")
 
 
+def _tenants(db: Database, tables: Tables) -> None:
+    # Every row so far is the one desk's: tenant 0. Unique keys become unique per tenant.
+    postgres = isinstance(db, PostgresqlDatabase)
+    for table, unique in (
+        ("contact", ("zalo_user_id",)),
+        ("conversation", ("fc_conversation_id",)),
+        ("message", ("direction", "source_id", "part")),
+    ):
+        db.execute_sql(f"ALTER TABLE {table} ADD COLUMN tenant INTEGER NOT NULL DEFAULT 0")  # as _clocks: no copy
+        db.execute_sql(f"DROP INDEX {table}_{'_'.join(unique)}")
+        db.execute_sql(
+            f"CREATE UNIQUE INDEX {table}_tenant_{'_'.join(unique)} ON {table} (tenant, {', '.join(unique)})"
+        )
+    for model in (tables.State, tables.Token, tables.Health):
+        table = model._meta.table_name
+        keys = [f.column_name for f in model._meta.sorted_fields if f.column_name != "tenant"]
+        if postgres:
+            db.execute_sql(f"ALTER TABLE {table} ADD COLUMN tenant INTEGER NOT NULL DEFAULT 0")
+            db.execute_sql(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey")
+            db.execute_sql(f"ALTER TABLE {table} ADD PRIMARY KEY (tenant, {keys[0]})")
+        else:
+            # SQLite cannot change a primary key in place: the table is made anew (nothing refers to it).
+            db.execute_sql(f"ALTER TABLE {table} RENAME TO {table}_before_tenants")
+            db.create_tables([model])
+            listed = ", ".join(f'"{k}"' for k in keys)
+            db.execute_sql(f"INSERT INTO {table} (tenant, {listed}) SELECT 0, {listed} FROM {table}_before_tenants")
+            db.execute_sql(f"DROP TABLE {table}_before_tenants")
+    db.create_tables([tables.Tenant, tables.Member])
+
+
 # Append new steps here; never edit a released one. Step 1 is the initial schema.
 STEPS: list[Step] = [
     Step(1, "initial schema", _initial),
@@ -89,6 +119,7 @@ STEPS: list[Step] = [
     Step(7, "when an agent last answered each customer", _answered),
     Step(8, "imported history, delivered after live messages", _history),
     Step(9, "when each conversation was resolved, for sync.after_resolve", _resolved_at),
+    Step(10, "every table keyed by tenant, and the fleet's tenants", _tenants),
 ]
 LATEST = STEPS[-1].version
 

@@ -3,6 +3,12 @@
 Each `Store` makes its own `Tables`, bound to its own database: two stores open in one process (a backup
 beside the live store, two bridges in one test) never write through each other's connection.
 
+Every table of a desk's data is keyed by tenant (one OA and its FreshChat account; a single-OA store is
+tenant 0). The models of a `Tables` made for one tenant add that tenant to every select, update and delete
+they build and to every row they insert, so a store speaking for one tenant cannot read or change
+another's rows, whatever its queries say. `Tables(db, None)` sees every tenant: for copying a whole
+store, and for the fleet's own tables (`Tenant`, `Member`), which belong to no tenant.
+
 Times are DoubleField: peewee's FloatField is a 4-byte REAL on PostgreSQL, which rounds epoch seconds to
 minutes (SQLite's REAL is 8 bytes either way, so the SQLite schema is unchanged).
 """
@@ -15,6 +21,7 @@ from peewee import (
     BigIntegerField,
     BooleanField,
     CharField,
+    CompositeKey,
     Database,
     DoubleField,
     ForeignKeyField,
@@ -25,23 +32,48 @@ from peewee import (
 
 from zfsync.domain import Status
 
+ANY_TENANT = None  # `Tables` for every tenant's rows at once
+
 
 class Tables:
-    """The models of one store, bound to its database."""
+    """The models of one store, bound to its database, seeing the rows of ``tenant`` only (`ANY_TENANT`:
+    all)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, tenant: int | None = 0) -> None:
+        self.tenant = tenant
+
         class BaseModel(Model):
             class Meta:
                 database = db
                 legacy_table_names = False
 
+        class TenantModel(BaseModel):
+            """A table of a desk's data: every query built through it is confined to ``tenant``."""
+
+            tenant_id = IntegerField(default=tenant or 0, column_name="tenant")
+
+            @classmethod
+            def select(cls, *fields: Any) -> Any:
+                query = super().select(*fields)
+                return query if tenant is None else query.where(cls.tenant_id == tenant)
+
+            @classmethod
+            def update(cls, *args: Any, **kwargs: Any) -> Any:
+                query = super().update(*args, **kwargs)
+                return query if tenant is None else query.where(cls.tenant_id == tenant)
+
+            @classmethod
+            def delete(cls) -> Any:
+                query = super().delete()
+                return query if tenant is None else query.where(cls.tenant_id == tenant)
+
         class SchemaVersion(BaseModel):
             version = IntegerField()
 
-        class Contact(BaseModel):
+        class Contact(TenantModel):
             """A Zalo user and the FreshChat user that stands for them."""
 
-            zalo_user_id = CharField(unique=True)
+            zalo_user_id = CharField()
             display_name = TextField(default="")
             avatar_url = TextField(default="")
             fc_user_id = CharField(null=True)
@@ -62,11 +94,14 @@ class Tables:
             answered_ms = BigIntegerField(default=0)
             assign_checked_at = DoubleField(default=0)
 
-        class Conversation(BaseModel):
+            class Meta:
+                indexes = ((("tenant_id", "zalo_user_id"), True),)
+
+        class Conversation(TenantModel):
             """A FreshChat conversation carrying one contact's messages; ``is_current`` marks the one we post to."""
 
             contact = ForeignKeyField(Contact, backref="conversations", on_delete="CASCADE")
-            fc_conversation_id = CharField(unique=True)
+            fc_conversation_id = CharField()
             is_current = BooleanField(default=True)
             resolved = BooleanField(default=False)
             resolved_at = DoubleField(default=0)  # when an agent last resolved it (0: never, or before schema 9)
@@ -76,7 +111,10 @@ class Tables:
             cursor_id = CharField(default="")  # newest FreshChat message already read
             cursor_time = DoubleField(default=0)
 
-        class Message(BaseModel):
+            class Meta:
+                indexes = ((("tenant_id", "fc_conversation_id"), True),)
+
+        class Message(TenantModel):
             """The message map and outbox: one row per message (part) to copy, unique per source."""
 
             direction = CharField()  # z2f or f2z
@@ -106,33 +144,64 @@ class Tables:
 
             class Meta:
                 indexes = (
-                    (("direction", "source_id", "part"), True),
+                    (("tenant_id", "direction", "source_id", "part"), True),
                     (("direction", "status", "contact", "source_time"), False),
                 )
 
-        class State(BaseModel):
+        class State(TenantModel):
             """Small named values: feed cursors, the PKCE verifier, the daemon heartbeat."""
 
-            key = CharField(primary_key=True)
+            key = CharField()
             value = TextField()
 
-        class Token(BaseModel):
-            provider = CharField(primary_key=True)
+            class Meta:
+                primary_key = CompositeKey("tenant_id", "key")
+
+        class Token(TenantModel):
+            """The OA's OAuth tokens; encrypted when the store has a secrets key (`zfsync.store.secrets`)."""
+
+            provider = CharField()
             access_token = TextField()
             refresh_token = TextField()
             expires_at = DoubleField()
             updated_at = DoubleField()
             dead_reason = TextField(default="")
 
-        class Health(BaseModel):
+            class Meta:
+                primary_key = CompositeKey("tenant_id", "provider")
+
+        class Health(TenantModel):
             """The last outcome of each side's polling: what `zfsync status` reports."""
 
-            side = CharField(primary_key=True)
+            side = CharField()
             state = CharField()
             last_ok_at = DoubleField(null=True)
             last_error_at = DoubleField(null=True)
             last_error = TextField(default="")
             updated_at = DoubleField()
+
+            class Meta:
+                primary_key = CompositeKey("tenant_id", "side")
+
+        class Tenant(BaseModel):
+            """One desk of a fleet (`zfsync tenant`): its config and its secrets, and which daemon serves it."""
+
+            name = CharField(unique=True)
+            paused = BooleanField(default=False)
+            config = TextField()  # the tenant's config.toml as given: the TOML holds no secret
+            secrets = TextField()  # its secrets (FreshChat key, Zalo app secret), encrypted
+            zalo_app_id = CharField(default="")  # tenants of one Zalo app share its request budget
+            owner = CharField(default="")  # the daemon holding its lease ("" while nobody does)
+            lease_until = DoubleField(default=0)  # the database's epoch seconds
+            fence = BigIntegerField(default=0)  # raised at each new owner: the former one's claims fail
+            created_at = DoubleField()
+
+        class Member(BaseModel):
+            """A daemon serving a fleet, seen recently: the tenants are shared among those alive."""
+
+            name = CharField(primary_key=True)
+            seen_at = DoubleField()  # the database's epoch seconds
+            owns = IntegerField(default=0)
 
         # Typed Any: peewee adds fields (the ``id`` key, backrefs) at run time, which no checker can follow;
         # the store turns rows into typed domain values at once.
@@ -143,4 +212,7 @@ class Tables:
         self.State: Any = State
         self.Token: Any = Token
         self.Health: Any = Health
-        self.all: list[Any] = [SchemaVersion, Contact, Conversation, Message, State, Token, Health]
+        self.Tenant: Any = Tenant
+        self.Member: Any = Member
+        self.all: list[Any] = [SchemaVersion, Contact, Conversation, Message, State, Token, Health, Tenant, Member]
+        self.desk: list[Any] = [Contact, Conversation, Message, State, Token, Health]  # the tables keyed by tenant

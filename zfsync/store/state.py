@@ -104,20 +104,21 @@ class StateStore(HistoryStore):
         row = self.prepared("tokens", lambda: Token.select().where(Token.provider == "zalo")).first()
         if row is None:
             return None
-        remember_secret(row.access_token, row.refresh_token)
-        return StoredTokens(row.access_token, row.refresh_token, row.expires_at, row.dead_reason)
+        access, refresh = self.sealer.open(row.access_token), self.sealer.open(row.refresh_token)
+        remember_secret(access, refresh)
+        return StoredTokens(access, refresh, row.expires_at, row.dead_reason)
 
     def save_tokens(self, tokens: ZaloTokens, now: float) -> None:
         remember_secret(tokens.access_token, tokens.refresh_token)  # before the SQL that carries them is logged
         Token = self.tables.Token
         Token.insert(
             provider="zalo",
-            access_token=tokens.access_token,
-            refresh_token=tokens.refresh_token,
+            access_token=self.sealer.seal(tokens.access_token),
+            refresh_token=self.sealer.seal(tokens.refresh_token),
             expires_at=now + tokens.expires_in,
             updated_at=now,
             dead_reason="",
-        ).on_conflict(conflict_target=[Token.provider], preserve=columns(Token)).execute()
+        ).on_conflict(conflict_target=[Token.tenant_id, Token.provider], preserve=columns(Token)).execute()
 
     def mark_tokens_dead(self, reason: str) -> None:
         Token = self.tables.Token
@@ -144,7 +145,7 @@ class StateStore(HistoryStore):
         self.prepared(
             "set_health",
             lambda: Health.insert({getattr(Health, n): Slot(n) for n in names}).on_conflict(
-                conflict_target=[Health.side], preserve=columns(Health)
+                conflict_target=[Health.tenant_id, Health.side], preserve=columns(Health)
             ),
         ).execute(
             side=side,

@@ -7,6 +7,7 @@ makes a writer wait for the other instead of failing.
 
 from __future__ import annotations
 
+import copy
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -22,10 +23,12 @@ from zfsync.store.base import LEASE_KEY
 from zfsync.store.conversations import ConversationStore
 from zfsync.store.feed import FeedStore
 from zfsync.store.figures import FiguresStore
+from zfsync.store.fleet import FleetStore
 from zfsync.store.lease import Lease, conninfo, is_postgres_url
-from zfsync.store.models import Tables
+from zfsync.store.models import ANY_TENANT, Tables
 from zfsync.store.outbox import OutboxStore
 from zfsync.store.prepared import PreparedQueries
+from zfsync.store.secrets import Sealer
 from zfsync.store.state import StateStore
 from zfsync.store.waiting import WaitingStore
 
@@ -70,13 +73,15 @@ class _Database(SqliteDatabase):
                 raise
 
 
-class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore, FiguresStore):
+class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore, FiguresStore, FleetStore):
     """The one door to the store: its parts (`StateStore` with `HistoryStore`, `ContactStore`,
-    `ConversationStore`, `FeedStore`, `OutboxStore`, `WaitingStore`, `FiguresStore`) each own a seam."""
+    `ConversationStore`, `FeedStore`, `OutboxStore`, `WaitingStore`, `FiguresStore`, and a fleet's
+    `FleetStore`) each own a seam."""
 
-    def __init__(self, location: Path | str, password: str = ""):
+    def __init__(self, location: Path | str, password: str = "", tenant: int = 0, sealer: Sealer | None = None):
         """``location``: a SQLite file, or a ``postgresql://user@host[:port]/db`` URL (the password comes
-        from ``password``, else from libpq's own PGPASSWORD or ~/.pgpass, never from the URL)."""
+        from ``password``, else from libpq's own PGPASSWORD or ~/.pgpass, never from the URL). ``tenant``:
+        whose rows it reads and writes (0: a single-OA store's); ``sealer``: what seals the tokens."""
         self.url = str(location) if is_postgres_url(location) else ""
         self.path = Path(location) if not self.url else Path()
         self.postgres = bool(self.url)
@@ -89,7 +94,9 @@ class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore,
             # "database is locked" when another thread wrote in between (SQLite cannot upgrade a stale read
             # snapshot, and the busy timeout does not apply). Taking the write lock first makes it wait.
             self.db = _Database(None, lock_type="IMMEDIATE")
-        self.tables = Tables(self.db)
+        self.tenant = tenant
+        self.sealer = sealer or Sealer()
+        self.tables = Tables(self.db, tenant)
         self.prepared = PreparedQueries()
         # The active daemon's lease token (PostgreSQL): a claim succeeds only while the store names this
         # token as the active one, so a daemon that lost the lead can no longer start a send.
@@ -101,10 +108,19 @@ class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore,
         return self.url or str(self.path)
 
     @classmethod
-    def open(cls, location: Path | str, password: str = "") -> Store:
-        store = cls(location, password)
+    def open(cls, location: Path | str, password: str = "", tenant: int = 0, sealer: Sealer | None = None) -> Store:
+        store = cls(location, password, tenant, sealer)
         store._connect()
         return store
+
+    def for_tenant(self, tenant: int) -> Store:
+        """This store as ``tenant`` sees it: the same database and connections, that tenant's rows only."""
+        scoped = copy.copy(self)
+        scoped.tenant = tenant
+        scoped.tables = Tables(self.db, tenant)
+        scoped.prepared = PreparedQueries()
+        scoped.fence = None
+        return scoped
 
     def _connect(self) -> None:
         if self.postgres:
@@ -165,12 +181,9 @@ class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore,
     def copy_into(self, target: Store) -> dict[str, int]:
         """Copy every row into ``target``, an empty store (to move a SQLite store to PostgreSQL, or back),
         in one transaction there; returns how many rows each table had. Ids are kept, so the message map,
-        the cursors and the tokens mean the same there."""
-        pairs = [
-            (a, b)
-            for a, b in zip(self.tables.all, target.tables.all, strict=True)
-            if a is not self.tables.SchemaVersion
-        ]
+        the cursors and the tokens mean the same there. Every tenant's rows are copied."""
+        mine, theirs = Tables(self.db, ANY_TENANT), Tables(target.db, ANY_TENANT)
+        pairs = [(a, b) for a, b in zip(mine.all, theirs.all, strict=True) if a is not mine.SchemaVersion]
         counts: dict[str, int] = {}
         with target.db.atomic():
             filled = [b._meta.table_name for _, b in pairs if b.select().exists()]
