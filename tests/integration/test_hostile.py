@@ -251,7 +251,7 @@ def test_the_daemon_runs_every_job_again_when_the_wall_clock_steps(monkeypatch):
             Engine.recovered += 1
 
     daemon = Daemon(None, None, Engine())  # type: ignore[arg-type]
-    daemon.loops = {"zalo": Wakeable(), "freshchat": Wakeable()}  # type: ignore[dict-item]
+    daemon.desk.loops = {"zalo": Wakeable(), "freshchat": Wakeable()}  # type: ignore[dict-item]
     wall = iter([1000.0, 1001.0 - 3 * 3600, 1002.0 - 3 * 3600])
     monkeypatch.setattr("zfsync.runtime.daemon.time.time", lambda: next(wall))
     monkeypatch.setattr("zfsync.runtime.daemon.time.monotonic", iter([0.0, 1.0, 2.0, 3.0]).__next__)

@@ -3,14 +3,16 @@ receive, and `zfsync status`'s problems come from one gettext catalogue per lang
 ``zfsync/i18n/<language>/LC_MESSAGES/zfsync.po``, compiled to ``.mo`` by ``scripts/i18n`` (the test suite
 checks that both catalogues hold every message and that the ``.mo`` files are current).
 
-Message ids are the English texts, with ``{named}`` placeholders filled after translation. One daemon
-serves one desk, so the language is chosen once, at start (`use`). It imports nothing of zfsync: every
-layer may use it.
+Message ids are the English texts, with ``{named}`` placeholders filled after translation. A single-OA
+daemon serves one desk, so the language is chosen once, at start (`use`); a fleet's daemon serves desks
+in several languages, each in threads of its own, which speak their desk's (`use_here`). It imports
+nothing of zfsync: every layer may use it.
 """
 
 from __future__ import annotations
 
 import gettext
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -36,17 +38,30 @@ def catalogue(language: str) -> gettext.NullTranslations:
 
 
 _active = [DEFAULT]
+_here = threading.local()
 
 
 def use(language: str) -> None:
     """Speak ``language`` from now on (the daemon and the CLI call it once they read the config)."""
     catalogue(language)  # an unknown language fails here, not at the first note
     _active[0] = language
+    _here.language = None  # this thread too, whatever it spoke before
+
+
+def use_here(language: str) -> None:
+    """Speak ``language`` in this thread, whatever the process speaks (a fleet's desk's threads)."""
+    catalogue(language)
+    _here.language = language
+
+
+def current() -> str:
+    """The language this thread speaks."""
+    return str(getattr(_here, "language", None) or _active[0])
 
 
 def _(message: str) -> str:
     """``message`` in the desk's language."""
-    return text(_active[0], message)
+    return text(current(), message)
 
 
 def N_(message: str) -> str:

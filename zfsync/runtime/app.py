@@ -90,7 +90,7 @@ def build_engine(
     """The engine over ``store`` and the two sides; tests pass one fake clock for both clocks, the daemon
     passes time.time and time.monotonic."""
     fc, sync = settings.freshchat, settings.sync
-    i18n.use(sync.language)  # every note and placeholder in the desk's language
+    i18n.use_here(sync.language)  # every note and placeholder in the desk's language (its lanes' workers too)
     reminders = Reminders(zalo, store, clock, sync.window_warning_hours, monotonic or clock)
 
     def first_history() -> HistoryImport | None:

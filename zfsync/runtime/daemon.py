@@ -29,12 +29,13 @@ from datetime import datetime
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from zfsync import i18n
 from zfsync.config import Settings
-from zfsync.runtime import app
+from zfsync.runtime.desk import Desk
 from zfsync.runtime.leader import Lead
-from zfsync.runtime.report import Reporter, start_metrics
-from zfsync.runtime.status import HEARTBEAT_KEY, SLOW_KEY, STARTS_KEY
-from zfsync.runtime.steps import STORE_RETRY, Loop, Steps
+from zfsync.runtime.report import start_metrics
+from zfsync.runtime.status import HEARTBEAT_KEY, SLOW_KEY
+from zfsync.runtime.steps import STORE_RETRY
 from zfsync.runtime.systemd import Notifier, watchdog_interval
 from zfsync.sides import http
 from zfsync.store import Store, is_in_memory
@@ -92,10 +93,10 @@ class Daemon:
         self.stop_event = threading.Event()
         self.lead = Lead(lease, store, self.notifier, self.stop_event) if lease is not None else None
         self.store_watch = store_watch or watch_of(settings)
-        self.steps = Steps(settings, store, engine, self.store_watch)
-        self.report = Reporter(store, engine, self.steps, self.store_watch, self.notifier, self.reload_secrets)
-        self.loops: dict[str, Loop] = {}
-        self.lane_threads: list[threading.Thread] = []
+        self.desk = Desk(settings, store, engine, self.store_watch, self.notifier, self.reload_secrets)
+        self.desk.stop_event = self.stop_event  # the daemon's stop is its one desk's
+        self.steps = self.desk.steps
+        self.report = self.desk.report
 
     def guard_clock(self, scheduler: BackgroundScheduler) -> None:
         """Watch the wall clock against the monotonic one; after a step, run every job now (APScheduler
@@ -111,20 +112,15 @@ class Daemon:
                 self.engine.recover_schedule()
             except Exception:
                 log.exception("schedule_recovery_failed")
-            self._wake_all()
+            self.desk.wake_all()
             for job in scheduler.get_jobs():
                 job.modify(next_run_time=datetime.now(scheduler.timezone))
-
-    def _wake_all(self) -> None:
-        for loop in self.loops.values():
-            loop.wake()
-        for lane in self.engine.lanes.values():
-            lane.wake()
 
     def run(self) -> None:
         """Run until SIGTERM or SIGINT, then finish in-flight work and return."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
+        i18n.use(self.settings.sync.language)  # every thread of a single-OA daemon speaks the desk's
         log.info("daemon_starting", store=self.store.where)
         if self.lead is not None:
             if not self.lead.stand_by():
@@ -135,17 +131,11 @@ class Daemon:
                 return
         if self.store_watch.beacon is not None:
             self.store_watch.beacon.open()
-        upgraded = app.upgrade_payloads(self.store)
-        if upgraded:
-            log.info("payloads_upgraded", rows=upgraded)
-        starts = [t for t in (self.store.get_state(STARTS_KEY) or "").split(",") if t][-9:]
-        self.store.set_state(STARTS_KEY, ",".join([*starts, f"{time.time():.0f}"]))
-        self.engine.recover_schedule()
+        self.desk.prepare()
         # The first poll of each side runs before READY, so systemd reports "active" only once both sides
         # have been reached (or have answered with a classified error that `zfsync status` shows). No
         # delivery runs before READY: a stuck send must not keep the unit from starting.
         steps = self.steps
-        steps.zalo_interval = self.engine.zalo_interval()
         steps.run_cycle("zalo", self.engine.poll_zalo)
         steps.run_cycle("freshchat", self.engine.poll_freshchat)
         self.report.heartbeat()
@@ -154,24 +144,8 @@ class Daemon:
         beat = min(10.0, watchdog_interval() or 10.0)
         scheduler.add_job(self.report.heartbeat, "interval", seconds=beat, id="heartbeat")
         start_metrics(self.settings, self.store, scheduler)
-        self.loops = {
-            name: Loop(name, step, self.stop_event, first_in, woken)
-            for name, step, first_in, woken in (
-                ("zalo", steps.zalo, steps.zalo_interval, None),
-                # a customer who wrote is polled for an answer at once: the engine's activity wakes it
-                ("freshchat", steps.freshchat, self.engine.freshchat_wait(), self.engine.activity),
-                ("profiles", steps.profiles, 0.0, None),
-                ("history", steps.history, 0.0, None),
-            )
-        }
-        self.lane_threads = [
-            threading.Thread(target=lane.serve, args=(self.stop_event,), name=f"lane-{direction}", daemon=True)
-            for direction, lane in self.engine.lanes.items()
-        ]
         scheduler.start()
-        self.report.running = True
-        for thread in [*(loop.thread for loop in self.loops.values()), *self.lane_threads]:
-            thread.start()
+        self.desk.start(first_polls_done=True)
         guard = threading.Thread(target=self.guard_clock, args=(scheduler,), name="clock-guard", daemon=True)
         guard.start()
         # What start-up made (modules, models, clients) lives as long as the process: the collector need
@@ -196,18 +170,7 @@ class Daemon:
     def _stop_work(self) -> None:
         """End every loop: calls waiting for a quota give up, transfers stop at their next piece, and the
         sends in flight get `STOP_GRACE` seconds to finish (one cut off is reconciled at the next start)."""
-        for side in (self.engine.zalo, self.engine.freshchat):
-            side.quota.stop()  # a cycle waiting for its quota ends now, not after a minute of paced polls
         http.stop_transfers()
-        self._wake_all()
-        for lane in self.engine.lanes.values():
-            lane.close(wait=False)
-        give_up_at = time.monotonic() + STOP_GRACE
-        for thread in [*(loop.thread for loop in self.loops.values()), *self.lane_threads]:
-            thread.join(max(0.0, give_up_at - time.monotonic()))
-        in_flight = [f.row_id for lane in self.engine.lanes.values() for f in lane.flights()]
-        while in_flight and time.monotonic() < give_up_at:
-            time.sleep(0.05)  # the sends in flight end soon: their transfers were told to stop
-            in_flight = [f.row_id for lane in self.engine.lanes.values() for f in lane.flights()]
+        in_flight = self.desk.stop(time.monotonic() + STOP_GRACE)
         if in_flight:
             log.warning("deliveries_cut_off", rows=in_flight)

@@ -12,15 +12,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
+from zfsync import i18n
 from zfsync.config import Settings
 from zfsync.domain.errors import Stopping
 from zfsync.runtime.status import PROBE_KEY
 from zfsync.store import Store
 from zfsync.store.health import StoreWatch, is_failure
-from zfsync.sync.engine import CycleResult, Engine
+from zfsync.sync.engine import CycleResult, Engine, zalo_interval
 from zfsync.sync.write.lanes import RECHECK
 
 log = structlog.get_logger("zfsync.daemon")
@@ -45,9 +47,12 @@ class Loop:
         stop: threading.Event,
         first_in: float = 0.0,
         woken: threading.Event | None = None,
+        language: str = "",
     ):
-        """``woken``: an event others set to wake the loop (its own, by default)."""
+        """``woken``: an event others set to wake the loop (its own, by default); ``language``: the desk's,
+        which the thread speaks (a fleet's daemon serves desks in several)."""
         self.name = name
+        self.language = language
         self.step = step
         self.stop = stop
         self.first_in = first_in
@@ -58,6 +63,8 @@ class Loop:
         self._woken.set()
 
     def _run(self) -> None:
+        if self.language:
+            i18n.use_here(self.language)
         self._woken.wait(self.first_in)
         while not self.stop.is_set():
             self._woken.clear()
@@ -69,30 +76,58 @@ class Loop:
             self._woken.wait(max(0.0, delay))
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How a fleet's desk polls Zalo within its app's shared budget: its share of the quota (the desks
+    polling the same app in this daemon), and a quiet feed polled every ``quiet_interval`` seconds once
+    nothing happened in the OA for ``quiet_after`` (0: never quiet)."""
+
+    sharers: Callable[[], int] = lambda: 1
+    quiet_after: float = 0.0
+    quiet_interval: float = 0.0
+
+
 class Steps:
     """One step per loop (`zalo`, `freshchat`, `profiles`, `history`) and what they share: the progress
     the watchdog checks, the Zalo interval the quota allows."""
 
-    def __init__(self, settings: Settings, store: Store, engine: Engine, store_watch: StoreWatch):
+    def __init__(
+        self, settings: Settings, store: Store, engine: Engine, store_watch: StoreWatch, pace: Pace | None = None
+    ):
         self.settings = settings
         self.store = store
         self.engine = engine
         self.store_watch = store_watch
+        self.pace = pace or Pace()
         self.progress = {"zalo": time.monotonic(), "freshchat": time.monotonic()}
         self.zalo_interval = 0.0  # set from the engine at start: the configured one, or a quota's longer one
+        self.active_at = time.monotonic()  # when something last happened in the OA (a message either way)
+        self.zalo_woken = threading.Event()  # set on activity: a quiet feed is polled at once, and fast again
 
     def zalo(self) -> float:
         if not self.store_takes_writes("zalo"):
             return STORE_RETRY
         started = time.monotonic()
-        self.run_cycle("zalo", self.engine.poll_zalo)
+        self.noticed(self.run_cycle("zalo", self.engine.poll_zalo))
         self.pace_zalo()
-        return self.zalo_interval - (time.monotonic() - started)
+        return self.zalo_wait() - (time.monotonic() - started)
+
+    def zalo_wait(self) -> float:
+        """The fast interval, or the quiet one for a feed where nothing happened for a while."""
+        quiet = self.pace.quiet_after and time.monotonic() - self.active_at >= self.pace.quiet_after
+        return max(self.zalo_interval, self.pace.quiet_interval) if quiet else self.zalo_interval
+
+    def noticed(self, result: CycleResult | None) -> None:
+        if result is not None and (result.queued or result.delivered):
+            quiet = self.zalo_wait() > self.zalo_interval
+            self.active_at = time.monotonic()
+            if quiet:
+                self.zalo_woken.set()
 
     def freshchat(self) -> float:
         if not self.store_takes_writes("freshchat"):
             return STORE_RETRY
-        self.run_cycle("freshchat", self.engine.poll_freshchat)
+        self.noticed(self.run_cycle("freshchat", self.engine.poll_freshchat))
         wait = self.engine.freshchat_wait()
         # Still due right after a poll: the budget had no room for it; try again shortly, never spin.
         return wait if wait > 0 else FRESHCHAT_RETRY
@@ -120,25 +155,27 @@ class Steps:
         # a step that got nowhere (Zalo refused or is left alone, no baseline yet) is tried again later.
         return 0.0 if after != before else HISTORY_RETRY
 
-    def run_cycle(self, loop: str, cycle: Callable[[], CycleResult]) -> None:
+    def run_cycle(self, loop: str, cycle: Callable[[], CycleResult]) -> CycleResult | None:
         """A cycle that finishes is progress, even when an API said no: the failure was classified and
         recorded for `zfsync status`, and a restart would not fix it; so is one the store refused (the
         loop runs on, and a restart would not free the disk). A cycle that hangs, or dies of an error
         nobody classified (a bug), is not, and the watchdog restarts the service."""
+        result = None
         try:
-            cycle()
+            result = cycle()
         except Stopping:
             log.info("cycle_stopped", loop=loop)
-            return
+            return None
         except Exception as exc:
             if not is_failure(exc):
                 log.exception("cycle_crashed", loop=loop)
-                return
+                return None
             self.store_watch.failed(exc, loop)
         else:
             if self.store_watch.down:
                 self.store_watch.worked()  # a whole cycle's writes went through: the store is back
         self.progress[loop] = time.monotonic()
+        return result
 
     def store_takes_writes(self, loop: str) -> bool:
         """While the store refuses writes, a poll would read what it cannot record: try one small write
@@ -167,8 +204,14 @@ class Steps:
         return all(now - self.progress[loop] < limit for loop, limit in limits.items())
 
     def pace_zalo(self) -> None:
-        """Poll Zalo as often as its quota carries (the limit may have been learned from its headers)."""
-        interval = self.engine.zalo_interval()
+        """Poll Zalo as often as its quota carries (the limit may have been learned from its headers), or
+        this desk's share of it, where desks share their Zalo app's."""
+        sharers = max(1, self.pace.sharers())
+        interval = (
+            self.engine.zalo_interval()
+            if sharers == 1
+            else zalo_interval(self.engine.zalo_poll_interval, max(1, self.engine.zalo.quota.limit // sharers))
+        )
         if interval != self.zalo_interval:
             log.warning(
                 "zalo_poll_interval_changed",

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from zfsync import i18n
 from zfsync.domain import OutboxRow
 from zfsync.domain.errors import AuthError, RateLimited, RemoteError, Stopping
 from zfsync.sides.priority import Priority, patience, purpose
@@ -98,7 +99,13 @@ class Lane:
         self.threads = threads
         self.on_done = on_done or (lambda: None)
         self.on_crash = on_crash or self._crashed
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deliver-{direction}")
+        # The workers speak the language of the thread that made the lane: a fleet's desk's, not the process's.
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix=f"deliver-{direction}",
+            initializer=i18n.use_here,
+            initargs=(i18n.current(),),
+        )
         self._flights: dict[int, Flight] = {}  # contact id -> its send in flight
         self._lock = threading.Lock()
         self._changed = threading.Event()
