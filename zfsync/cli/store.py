@@ -14,21 +14,49 @@ from dataclasses import asdict
 from pathlib import Path
 
 from zfsync import config, i18n
+from zfsync.config import fleet as fleet_config
+from zfsync.config.fleet import FleetSettings
 from zfsync.config.settings import Settings
 from zfsync.domain.errors import ConfigError, ZfsyncError
 from zfsync.sides.zalo import permissions
 from zfsync.store import Store, Waiting
 from zfsync.store.lease import Lease, is_postgres_url
+from zfsync.store.secrets import Sealer
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
-    settings = config.load(config.resolve_path(args.config))
+    """The settings of the OA the command is about: the config's, or on a fleet's config the tenant's
+    that ``--tenant`` names."""
+    path = config.resolve_path(args.config)
+    name = getattr(args, "tenant", None)
+    if fleet_config.is_fleet(path):
+        if not name:
+            raise ConfigError(f"{path} is a fleet's config: name the OA with --tenant NAME (see `zfsync tenant list`)")
+        settings = tenant_settings(fleet_config.load_fleet(path), name)
+    elif name:
+        raise ConfigError(f"--tenant {name}: {path} serves one OA, not a fleet (a fleet's config has a [fleet] table)")
+    else:
+        settings = config.load(path)
     i18n.use(settings.sync.language)  # what the command prints, as the desk reads it
     return settings
 
 
+def tenant_settings(fleet: FleetSettings, name: str) -> Settings:
+    from zfsync.cli.tenant import found, open_fleet, secrets_of
+
+    store = open_fleet(fleet)
+    try:
+        record = found(store, name)
+        return fleet_config.tenant_settings(fleet, record.name, record.id, record.config, secrets_of(store, record))
+    finally:
+        store.close()
+
+
 def store_of(settings: Settings) -> Store:
-    return Store.open(settings.store_location, settings.store_password)
+    """The store as the settings' OA sees it (on a fleet's store: its tenant's rows only)."""
+    return Store.open(
+        settings.store_location, settings.store_password, settings.tenant_id, Sealer(settings.secrets_key)
+    )
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from zfsync.i18n import LANGUAGES
 
 FRESHCHAT_KEY_ENV = "ZFSYNC_FRESHCHAT_API_KEY"
 STORE_PASSWORD_ENV = "ZFSYNC_STORE_PASSWORD"
+SECRETS_KEY_ENV = "ZFSYNC_SECRETS_KEY"  # a fleet's: seals its tenants' secrets and tokens in the store
 ZALO_SECRET_ENV = "ZFSYNC_ZALO_APP_SECRET"
 
 

@@ -84,6 +84,11 @@ class Settings:
     store_password: str = field(default="", repr=False)
     routes: tuple[Route, ...] = ()  # [[route]]: which channel (and group) a new conversation opens in
     readable_secrets: tuple[Path, ...] = ()  # secrets files every user can read (security.allow_readable_secrets)
+    # A fleet's tenant (`zfsync.config.fleet`): its name and id in the fleet's store, and the key its
+    # secrets and tokens are sealed with there. A single-OA install is tenant 0, unnamed, unsealed.
+    tenant: str = ""
+    tenant_id: int = 0
+    secrets_key: str = field(default="", repr=False)
 
     @property
     def store_location(self) -> Path | str:

@@ -55,7 +55,7 @@ class Desk:
         `zfsync status`, persisted times brought within reach."""
         upgraded = app.upgrade_payloads(self.store)
         if upgraded:
-            log.info("payloads_upgraded", rows=upgraded)
+            log.info("payloads_upgraded", rows=upgraded, tenant=self.settings.tenant or None)
         starts = [t for t in (self.store.get_state(STARTS_KEY) or "").split(",") if t][-9:]
         self.store.set_state(STARTS_KEY, ",".join([*starts, f"{time.time():.0f}"]))
         self.engine.recover_schedule()
