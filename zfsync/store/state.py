@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from zfsync.domain import (
@@ -28,6 +29,8 @@ BASELINE_KEY = "zalo.baseline"  # "time:id,id,...": what the feed held at the fi
 OWED_KEY = "zalo.feed_owed"  # "user,user,...": the catch-up a cycle cut short still owes
 ROUTE_PROBLEMS_KEY = "freshchat.route_problems"  # JSON: {route number: {"why", "at"}}, the routes found wrong
 USER_LIST_CUT_KEY = "zalo.user_list_cut"  # JSON: when user/getlist last named more users than it lets be read
+TOKEN_LOCK_CLASS = 0x7A67  # the first half of the advisory lock key of a tenant's token refresh
+TOKEN_LOCK_WAIT = 120.0  # seconds a refresh waits for another's: beyond any token request's deadline
 
 
 class StateStore(HistoryStore):
@@ -119,6 +122,22 @@ class StateStore(HistoryStore):
             updated_at=now,
             dead_reason="",
         ).on_conflict(conflict_target=[Token.tenant_id, Token.provider], preserve=columns(Token)).execute()
+
+    @contextmanager
+    def refreshing(self) -> Iterator[None]:
+        """Held while the tokens are refreshed. On PostgreSQL, where several daemons share the store: a lock
+        per tenant taken in a transaction, which the refresh's HTTP call runs inside (its lock timeout
+        outlives the call's), so two daemons never spend one single-use refresh token; the new pair is
+        committed when the block ends, before anything uses it. A daemon that dies meanwhile lets the
+        lock go with its connection. On SQLite one daemon holds the store and its own lock suffices: a
+        transaction there would hold every other write for the length of the call."""
+        if not self.postgres:
+            yield
+            return
+        with self.db.atomic():
+            self.db.execute_sql(f"SET LOCAL lock_timeout = '{TOKEN_LOCK_WAIT:.0f}s'")
+            self.db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (TOKEN_LOCK_CLASS, self.tenant))
+            yield
 
     def mark_tokens_dead(self, reason: str) -> None:
         Token = self.tables.Token

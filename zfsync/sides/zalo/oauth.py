@@ -14,13 +14,14 @@ import re
 import secrets
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Protocol
 from urllib.parse import urlencode
 
 import requests
 
 from zfsync.domain import StoredTokens, ZaloTokens
-from zfsync.domain.errors import AuthError, InvalidResponse, TransientError
+from zfsync.domain.errors import AuthError, InvalidResponse, RemoteError, TransientError
 from zfsync.sides import http
 from zfsync.sides.priority import Priority
 from zfsync.sides.quota import Quota
@@ -135,6 +136,11 @@ class TokenStore(Protocol):
 
     def mark_tokens_dead(self, reason: str) -> None: ...
 
+    def refreshing(self) -> AbstractContextManager[None]:
+        """Held while a refresh runs: no other daemon refreshes the same tokens meanwhile, and what is
+        saved inside is stored when it ends."""
+        ...
+
 
 FIX_HINT = "run `zfsync auth zalo --refresh-token TOKEN` (or `zfsync auth zalo` for a new authorisation)"
 
@@ -172,36 +178,48 @@ class TokenKeeper:
             raise
 
     def refresh(self, stale: str) -> str:
-        """Redeem the refresh token unless another thread already replaced ``stale``."""
+        """Redeem the refresh token unless another thread (or daemon) already replaced ``stale``."""
         with self._lock:
+            with self._store.refreshing():
+                outcome = self._refresh(stale)
+            if isinstance(outcome, Exception):
+                raise outcome  # raised once the store's lock is let go, and a dead token is noted
+            return outcome
+
+    def _refresh(self, stale: str) -> str | RemoteError:
+        """The refresh itself, inside the store's lock; a failure is returned, to be raised outside it
+        (on PostgreSQL the lock is a transaction, which an exception would roll back)."""
+        try:
             stored = self._usable()
-            fresh_enough = stored.expires_at - self._clock() > REFRESH_MARGIN
-            if stored.access_token != stale and fresh_enough:
-                return stored.access_token
-            if self._monotonic() < self._retry_at and stored.expires_at <= self._clock():
-                raise TransientError(
-                    "the token endpoint failed a moment ago; retrying after a pause", side="zalo", endpoint=TOKEN_PATH
-                )
-            try:
-                tokens = self._oauth.redeem_refresh_token(stored.refresh_token)
-            except TransientError:
-                self._failures += 1
-                first, cap = REFRESH_BACKOFF
-                self._retry_at = self._monotonic() + min(cap, first * 2 ** (self._failures - 1))
-                raise
-            except AuthError as exc:
-                self._store.mark_tokens_dead(f"refresh refused: {exc.reason}")
-                raise AuthError(
-                    f"the Zalo refresh token was refused ({exc.reason}): {FIX_HINT}",
-                    side="zalo",
-                    endpoint=exc.endpoint,
-                    status=exc.status,
-                    code=exc.code,
-                ) from None
-            # Single-use refresh tokens: the new pair must be on disk before anything uses it.
-            self._store.save_tokens(tokens, self._clock())
-            self._failures, self._retry_at = 0, float("-inf")
-            return tokens.access_token
+        except AuthError as exc:
+            return exc
+        fresh_enough = stored.expires_at - self._clock() > REFRESH_MARGIN
+        if stored.access_token != stale and fresh_enough:
+            return stored.access_token
+        if self._monotonic() < self._retry_at and stored.expires_at <= self._clock():
+            return TransientError(
+                "the token endpoint failed a moment ago; retrying after a pause", side="zalo", endpoint=TOKEN_PATH
+            )
+        try:
+            tokens = self._oauth.redeem_refresh_token(stored.refresh_token)
+        except TransientError as exc:
+            self._failures += 1
+            first, cap = REFRESH_BACKOFF
+            self._retry_at = self._monotonic() + min(cap, first * 2 ** (self._failures - 1))
+            return exc
+        except AuthError as exc:
+            self._store.mark_tokens_dead(f"refresh refused: {exc.reason}")
+            return AuthError(
+                f"the Zalo refresh token was refused ({exc.reason}): {FIX_HINT}",
+                side="zalo",
+                endpoint=exc.endpoint,
+                status=exc.status,
+                code=exc.code,
+            )
+        # Single-use refresh tokens: the new pair must be stored before anything uses it.
+        self._store.save_tokens(tokens, self._clock())
+        self._failures, self._retry_at = 0, float("-inf")
+        return tokens.access_token
 
     def _usable(self) -> StoredTokens:
         stored = self._store.load_tokens()
