@@ -31,7 +31,10 @@ from zfsync.cli.store import (
     settings_of,
     store_of,
 )
+from zfsync.cli.tenant import add_parser as add_tenant_parser
+from zfsync.cli.tenant import cmd_tenant
 from zfsync.config import Settings
+from zfsync.config import fleet as fleet_config
 from zfsync.domain.errors import ConfigError, RemoteError, StoreError, ZfsyncError
 from zfsync.sides.freshchat.client import FreshChatClient
 
@@ -46,6 +49,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from zfsync.runtime.daemon import Daemon, lane_crash_handler, watch_of
     from zfsync.store.lock import only_instance
 
+    path = config.resolve_path(args.config)
+    if fleet_config.is_fleet(path):
+        from zfsync.cli.tenant import run_fleet
+
+        return run_fleet(fleet_config.load_fleet(path))
     settings = settings_of(args)
     log.setup(settings.log_level, settings.log_format)
     for file in settings.readable_secrets:
@@ -99,6 +107,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from zfsync.cli import status_text
     from zfsync.runtime import status
 
+    path = config.resolve_path(args.config)
+    if fleet_config.is_fleet(path) and not args.tenant:
+        from zfsync.cli.tenant import fleet_status
+
+        return fleet_status(fleet_config.load_fleet(path), args.json)
     settings = settings_of(args)
     if not settings.store_url and not settings.store_path.exists():
         print(f"zfsync: down\n  no store at {settings.store_path}: start the service (`zfsync run`) first")
@@ -202,16 +215,18 @@ def _parser_and_commands() -> tuple[argparse.ArgumentParser, dict[str, argparse.
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
+    def add(name: str, handler: Command, help_text: str, per_oa: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, tenant=None)
+        if per_oa:
+            p.add_argument("--tenant", metavar="NAME", help="on a fleet's config: the tenant (OA) meant")
         return p
 
     add("run", cmd_run, "run the daemon in the foreground (systemd runs this)")
-    p = add("status", cmd_status, "health and figures from the store; exit 0 healthy, 1 degraded, 2 down")
+    p = add("status", cmd_status, "health and figures from the store; exit 0 healthy, 1 degraded, 2 down", per_oa=True)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--prometheus", metavar="FILE", help="also write metrics for node_exporter's textfile collector")
-    add("check", cmd_check, "validate the config and probe both APIs")
+    add("check", cmd_check, "validate the config and probe both APIs", per_oa=True)
     p = add("setup", cmd_setup, "first run: ask for both APIs, authorise the OA, write the config and secrets, check")
     p.add_argument("--non-interactive", action="store_true", help="take every answer from flags or ZFSYNC_SETUP_*")
     for flag, text in (
@@ -234,7 +249,7 @@ def _parser_and_commands() -> tuple[argparse.ArgumentParser, dict[str, argparse.
         "--yes", action="store_true", help="confirm the OA Zalo authorised, and the writing (non-interactive)"
     )
     p.add_argument("--start", action="store_true", help="systemctl enable --now zfsync at the end")
-    p = add("auth", cmd_auth, "authorise zfsync on the Zalo OA (OAuth v4)")
+    p = add("auth", cmd_auth, "authorise zfsync on the Zalo OA (OAuth v4)", per_oa=True)
     p.add_argument("provider", choices=["zalo"], help="only zalo needs authorising")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--code", metavar="CODE", help="exchange the authorization code from the callback URL")
@@ -243,19 +258,21 @@ def _parser_and_commands() -> tuple[argparse.ArgumentParser, dict[str, argparse.
         metavar="TOKEN",
         help="import a refresh token (e.g. from the API Explorer)",
     )
-    p = add("failed", cmd_failed, "list deliveries that failed, with reason and attempts")
+    p = add("failed", cmd_failed, "list deliveries that failed, with reason and attempts", per_oa=True)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = add("retry", cmd_retry, "queue failed deliveries again")
+    p = add("retry", cmd_retry, "queue failed deliveries again", per_oa=True)
     p.add_argument("ids", nargs="*", type=int, metavar="ID", help="ids from `zfsync failed`")
     p.add_argument("--all", action="store_true", help="every failed delivery")
-    p = add("skip", cmd_skip, "give up one failed delivery for good")
+    p = add("skip", cmd_skip, "give up one failed delivery for good", per_oa=True)
     p.add_argument("id", type=int, metavar="ID")
-    p = add("pending", cmd_pending, "list deliveries still waiting, with their age, attempts and last error")
+    p = add(
+        "pending", cmd_pending, "list deliveries still waiting, with their age, attempts and last error", per_oa=True
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = add("requeue", cmd_requeue, "make waiting deliveries due now, their backoff forgotten")
+    p = add("requeue", cmd_requeue, "make waiting deliveries due now, their backoff forgotten", per_oa=True)
     p.add_argument("ids", nargs="*", type=int, metavar="ID", help="ids from `zfsync pending`")
     p.add_argument("--all", action="store_true", help="every waiting delivery")
-    p = add("conversation", cmd_conversation, "repair a customer's FreshChat conversation by hand")
+    p = add("conversation", cmd_conversation, "repair a customer's FreshChat conversation by hand", per_oa=True)
     p.add_argument(
         "action", choices=["drop", "set"], help="drop: forget it (the next message opens a new one); set: use another"
     )
@@ -265,6 +282,7 @@ def _parser_and_commands() -> tuple[argparse.ArgumentParser, dict[str, argparse.
         "import-history",
         cmd_import_history,
         "copy each customer's Zalo history of the last days into FreshChat, behind live messages",
+        per_oa=True,
     )
     p.add_argument("--days", type=int, required=True, metavar="N", help="how many days back, today included (1 to 365)")
     p = add("backup", cmd_backup, "copy the store consistently while the daemon runs (SQLite online backup)")
@@ -277,6 +295,8 @@ def _parser_and_commands() -> tuple[argparse.ArgumentParser, dict[str, argparse.
     p.add_argument(
         "target", metavar="TARGET", help="postgresql://user@host/db (password: ZFSYNC_STORE_PASSWORD) or a file"
     )
+    p = add("tenant", cmd_tenant, "a fleet's tenants: add, list, show, pause, resume, remove, import-store, rekey")
+    add_tenant_parser(p)
     p = add("sim", cmd_sim, "run the Zalo and FreshChat simulators on loopback until interrupted")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--zalo-port", type=int, default=8701)

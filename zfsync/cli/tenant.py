@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 
@@ -245,6 +246,77 @@ def _rekey(args: argparse.Namespace, fleet: FleetSettings, store: Store) -> int:
     changed = store.reseal(store.sealer.reseal)
     print(f"{changed} secrets sealed again with the first key of {SECRETS_KEY_ENV}: you may now drop the others")
     return 0
+
+
+def run_fleet(fleet: FleetSettings) -> int:
+    """`zfsync run` on a fleet's config: this daemon's share of the tenants (docs/fleet.md)."""
+    from zfsync import log
+    from zfsync.runtime.fleet import Fleet
+    from zfsync.store.lock import only_instance
+
+    log.setup(fleet.log_level, fleet.log_format)
+    # SQLite: one daemon serves the whole fleet (its lock file). PostgreSQL: any number share it.
+    with contextlib.nullcontext() if fleet.store_url else only_instance(fleet.store_path):
+        store = open_fleet(fleet)
+        try:
+            Fleet(fleet, store).run()
+        finally:
+            store.close()
+    return 0
+
+
+def fleet_status(fleet: FleetSettings, as_json: bool) -> int:
+    """One line per tenant (healthy, degraded, down or paused; backlog; owner) and each Zalo app's budget."""
+    from zfsync.runtime import status
+
+    store = open_fleet(fleet)
+    try:
+        now = store.db_now()
+        lines: list[dict[str, Any]] = []
+        apps: dict[str, dict[str, dict[str, Any]]] = {}
+        worst = 0
+        for record in store.tenants():
+            view = store.for_tenant(record.id)
+            try:
+                settings = fleet_config.tenant_settings(
+                    fleet, record.name, record.id, record.config, secrets_of(store, record)
+                )
+                report = status.collect(
+                    view, zalo_interval=settings.zalo.poll_interval, unanswered_minutes=settings.sync.unanswered_minutes
+                )
+                code, problems = int(report["exit_code"]), list(report.get("problems", []))
+                backlog = sum(report["backlog"].values())
+                quota = report.get("quotas", {}).get("zalo") or {}
+            except (ConfigError, StoreError) as exc:
+                code, problems, backlog, quota = status.DOWN, [str(exc)], store.queued(record.id), {}
+            state = "paused" if record.paused else ("healthy", "degraded", "down")[min(code, 2)]
+            worst = max(worst, 0 if record.paused else code)
+            owner = record.owner if record.owned(now) else ""
+            if owner and quota:
+                apps.setdefault(record.zalo_app_id, {})[owner] = quota
+            lines.append(
+                {"tenant": record.name, "state": state, "backlog": backlog, "owner": owner, "problems": problems}
+            )
+        budgets = {
+            app: {
+                "used": sum(int(q.get("used", 0)) for q in by.values()),
+                "limit": sum(int(q.get("limit", 0)) for q in by.values()),
+            }
+            for app, by in apps.items()
+        }
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps({"tenants": lines, "zalo_apps": budgets, "exit_code": worst}, indent=2, ensure_ascii=False))
+        return worst
+    print(f"zfsync fleet: {len(lines)} tenants")
+    for line in lines:
+        print(f"  {line['tenant']:<20} {line['state']:<9} backlog {line['backlog']:<6} owner {line['owner'] or '-'}")
+        for problem in line["problems"][:3]:
+            print(f"      {problem}")
+    for app, budget in budgets.items():
+        print(f"  zalo app {app}: {budget['used']} of {budget['limit']} requests in the last minute")
+    return worst
 
 
 ACTIONS = {

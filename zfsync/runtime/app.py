@@ -53,12 +53,13 @@ def build_clients(
     freshchat_session: requests.Session | None = None,
     monotonic: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
+    zalo_quota: Quota | None = None,
 ) -> Clients:
     """The two API clients, each with its side's request budget; tests and benchmarks may pass sessions
     that reach the simulators in-process (and one fake clock for ``clock`` and ``monotonic``, with a
-    ``sleep`` that moves it)."""
+    ``sleep`` that moves it). ``zalo_quota``: the budget of the Zalo app, where a fleet's desks share it."""
     pace = monotonic or clock
-    zalo_quota = Quota("zalo", settings.zalo.requests_per_minute, pace, clock, sleep, minute_windows=True)
+    zalo_quota = zalo_quota or Quota("zalo", settings.zalo.requests_per_minute, pace, clock, sleep, minute_windows=True)
     fc_quota = Quota("freshchat", settings.freshchat.requests_per_minute, pace, clock, sleep)
     oauth = ZaloOAuth(settings.zalo.oauth_url, settings.zalo.app_id, settings.zalo.app_secret, zalo_session, zalo_quota)
     tokens = TokenKeeper(oauth, store, clock, pace)

@@ -64,7 +64,11 @@ class FleetStore(StoreBase):
     """The tenants of the store and their leases (part of `Store`)."""
 
     def _fleet(self) -> Tables:
-        return Tables(self.db, ANY_TENANT)
+        """The tables as every tenant's (built once per database: a `Tables` makes its model classes)."""
+        found: Tables | None = getattr(self, "_fleet_tables", None)
+        if found is None or found.db is not self.db:
+            found = self._fleet_tables = Tables(self.db, ANY_TENANT)
+        return found
 
     def db_now(self) -> float:
         """The database's clock (epoch seconds): the one every daemon's leases are measured on."""
@@ -133,7 +137,8 @@ class FleetStore(StoreBase):
                 tables.Health,
             ):
                 deleted[model._meta.table_name] = model.delete().execute()
-            self._fleet().Tenant.delete().where(self._fleet().Tenant.id == tenant_id).execute()
+            Tenant = self._fleet().Tenant
+            Tenant.delete().where(Tenant.id == tenant_id).execute()
         return deleted
 
     def reseal(self, reseal: Any) -> int:

@@ -40,6 +40,7 @@ class Tables:
     all)."""
 
     def __init__(self, db: Database, tenant: int | None = 0) -> None:
+        self.db = db
         self.tenant = tenant
 
         class BaseModel(Model):

@@ -1,0 +1,193 @@
+"""A fleet through the real `zfsync` command: tenants taken in, authorised and served by one daemon, paused,
+resumed and removed; their secrets sealed in the store. Two OAs whose customers have the same Zalo id
+and whose FreshChat accounts hand out the same ids stay apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_daemon import until, zfsync
+from zfsync.sim.base import Fault, SimServer
+from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
+from zfsync.sim.zalo import ZaloSim
+from zfsync.store.secrets import new_key
+
+KEY = new_key()
+
+SECRETS = {
+    "a": ("fc-key-of-shop-a-9d1f", "zalo-secret-of-shop-a-77"),
+    "b": ("fc-key-of-shop-b-4e2a", "zalo-secret-of-shop-b-31"),
+}
+
+
+@pytest.fixture
+def desks():
+    """Two OAs, each with its simulators."""
+    servers = {
+        name: (SimServer(ZaloSim(app_secret=zalo_secret)).start(), SimServer(FreshChatSim(api_key=fc_key)).start())
+        for name, (fc_key, zalo_secret) in SECRETS.items()
+    }
+    yield servers
+    for zalo, fc in servers.values():
+        zalo.stop()
+        fc.stop()
+
+
+def write_fleet(tmp_path: Path, store_url: str = "", daemon_name: str = "") -> Path:
+    fleet = tmp_path / "fleet.toml"
+    store = f'url = "{store_url}"\n' if store_url else 'path = "fleet.db"\n'
+    name = f'daemon_name = "{daemon_name}"\n' if daemon_name else ""
+    fleet.write_text(f'[fleet]\nquiet_after = 60\n{name}[store]\n{store}[log]\nformat = "json"\n')
+    env = tmp_path / "zfsync.env"
+    env.write_text(f"ZFSYNC_SECRETS_KEY={new_key()}\n")
+    env.chmod(0o600)
+    return fleet
+
+
+def write_tenant(tmp_path: Path, name: str, zalo_url: str, fc_url: str) -> tuple[Path, Path]:
+    config = tmp_path / f"{name}.toml"
+    config.write_text(
+        f'[zalo]\napp_id = "sim-app"\napi_url = "{zalo_url}"\noauth_url = "{zalo_url}"\npoll_interval = 1\n'
+        "allow_insecure_http = true\n"
+        f'[freshchat]\napi_url = "{fc_url}"\nchannel_id = "{CHANNEL_ID}"\nhot_interval = 1\n'
+        "allow_insecure_http = true\n"
+        f'[sync]\nlanguage = "{"en" if name == "a" else "vi"}"\n'
+    )
+    env = tmp_path / f"{name}.env"
+    fc_key, zalo_secret = SECRETS[name]
+    env.write_text(f"ZFSYNC_FRESHCHAT_API_KEY={fc_key}\nZFSYNC_ZALO_APP_SECRET={zalo_secret}\n")
+    env.chmod(0o600)
+    return config, env
+
+
+def take_in(fleet: Path, tmp_path: Path, desks: dict) -> dict[str, str]:
+    """Both tenants added and authorised; returns each one's refresh token."""
+    tokens = {}
+    for name, (zalo, fc) in desks.items():
+        config, env = write_tenant(tmp_path, name, zalo.url, fc.url)
+        added = zfsync(fleet, "tenant", "add", name, "--config", str(config), "--env", str(env), "--no-check")
+        assert added.returncode == 0, added.stderr
+        tokens[name] = zalo.app.mint_tokens()[1]
+        auth = zfsync(fleet, "auth", "zalo", "--tenant", name, f"--refresh-token={tokens[name]}")
+        assert auth.returncode == 0, auth.stderr
+    return tokens
+
+
+def start(fleet: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "zfsync", "--config", str(fleet), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"},
+    )
+
+
+def polled(fleet: Path, *names: str) -> bool:
+    """Whether each tenant's Zalo feed was read once (its baseline set: what comes next crosses)."""
+    reports = [zfsync(fleet, "status", "--tenant", name, "--json").stdout for name in names]
+    return all(r and json.loads(r)["sides"]["zalo"]["state"] == "OK" for r in reports)
+
+
+def stop(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, out
+    return out
+
+
+def customer_texts(fc: FreshChatSim) -> list[str]:
+    return [
+        p["text"]["content"]
+        for c in fc.state()["conversations"]
+        for m in c["messages"]
+        if m["actor_type"] == "user"
+        for p in m["message_parts"]
+        if "text" in p
+    ]
+
+
+def test_one_daemon_serves_two_tenants_with_the_same_ids_apart_and_seals_their_secrets(desks, tmp_path):
+    fleet = write_fleet(tmp_path)
+    tokens = take_in(fleet, tmp_path, desks)
+    listed = zfsync(fleet, "tenant", "list", "--json")
+    assert [t["name"] for t in json.loads(listed.stdout)] == ["a", "b"], listed.stderr
+    process = start(fleet)
+    try:
+        assert until(lambda: polled(fleet, "a", "b")), stop(process)
+        for name, (zalo, _) in desks.items():
+            zalo.app.add_customer_message("7001", "Lan", text=f"xin chào {name}")
+        assert until(lambda: all(customer_texts(fc.app) for _, fc in desks.values())), stop(process)
+        for name, (_, fc) in desks.items():
+            assert customer_texts(fc.app) == [f"xin chào {name}"]
+            conversation = fc.app.conversation_of("7001")
+            fc.app.add_agent_message(conversation, f"trả lời {name}")
+        assert until(lambda: all(zalo.app.sent for zalo, _ in desks.values())), stop(process)
+        for name, (zalo, _) in desks.items():
+            assert [s["text"] for s in zalo.app.sent] == [f"trả lời {name}"]
+        # Paused: a customer's message waits in Zalo; resumed: it crosses, once.
+        assert zfsync(fleet, "tenant", "pause", "a").returncode == 0
+        assert until(lambda: "paused" in zfsync(fleet, "status").stdout)
+        assert until(lambda: json.loads(zfsync(fleet, "tenant", "list", "--json").stdout)[0]["owner"] == "")
+        desks["a"][0].app.add_customer_message("7001", "Lan", text="còn hàng không?")
+        desks["b"][0].app.add_customer_message("7001", "Lan", text="b vẫn chạy")
+        assert until(lambda: "b vẫn chạy" in customer_texts(desks["b"][1].app)), stop(process)
+        assert "còn hàng không?" not in customer_texts(desks["a"][1].app)
+        assert zfsync(fleet, "tenant", "resume", "a").returncode == 0
+        assert until(lambda: "còn hàng không?" in customer_texts(desks["a"][1].app)), stop(process)
+        status = zfsync(fleet, "status", "--json")
+        shown = json.loads(status.stdout)
+        assert [t["state"] for t in shown["tenants"]] == ["healthy", "healthy"], status.stdout
+        assert all(t["owner"] for t in shown["tenants"])
+        one = zfsync(fleet, "status", "--tenant", "b", "--json")
+        assert json.loads(one.stdout)["sides"]["zalo"]["state"] == "OK", one.stdout
+    finally:
+        out = stop(process)
+    assert customer_texts(desks["a"][1].app) == ["xin chào a", "còn hàng không?"]
+    assert [s["text"] for s in desks["b"][0].app.sent] == ["trả lời b"]
+    # The store holds no secret in clear: neither API key, nor app secret, nor any token.
+    dump = b"".join(p.read_bytes() for p in tmp_path.glob("fleet.db*"))
+    for fc_key, zalo_secret in SECRETS.values():
+        assert fc_key.encode() not in dump and zalo_secret.encode() not in dump
+    for token in tokens.values():
+        assert token.encode() not in dump
+    for secret in [*(s for pair in SECRETS.values() for s in pair), *tokens.values()]:
+        assert secret not in out  # nor in the log
+    shown_b = json.loads(zfsync(fleet, "tenant", "show", "b", "--json").stdout)
+    assert shown_b["secrets"] == {"ZFSYNC_FRESHCHAT_API_KEY": "set", "ZFSYNC_ZALO_APP_SECRET": "set"}
+    assert SECRETS["b"][0] not in json.dumps(shown_b)
+
+
+def test_remove_refuses_while_messages_wait_and_tenant_commands_say_what_is_wrong(desks, tmp_path):
+    fleet = write_fleet(tmp_path)
+    take_in(fleet, tmp_path, desks)
+    process = start(fleet)
+    try:
+        assert until(lambda: polled(fleet, "a")), stop(process)
+        zalo, fc = desks["a"]
+        fc.app.faults.append(Fault("/v2/", "status", count=100_000, code=503))  # FreshChat down: the message waits
+        zalo.app.add_customer_message("7001", "Lan", text="chờ")
+        assert until(lambda: json.loads(zfsync(fleet, "tenant", "list", "--json").stdout)[0]["queued"] >= 1)
+    finally:
+        stop(process)
+    refused = zfsync(fleet, "tenant", "remove", "a")
+    assert refused.returncode == 1 and "--drop-queue" in refused.stderr and "\n" not in refused.stderr.strip()
+    removed = zfsync(fleet, "tenant", "remove", "a", "--drop-queue")
+    assert removed.returncode == 0, removed.stderr
+    assert [t["name"] for t in json.loads(zfsync(fleet, "tenant", "list", "--json").stdout)] == ["b"]
+    for args, says in (
+        (("tenant", "show", "nobody"), "no tenant 'nobody'"),
+        (("tenant", "add", "Bad Name", "--config", "x.toml"), "tenant name"),
+        (("failed",), "--tenant NAME"),
+        (("failed", "--tenant", "nobody"), "no tenant 'nobody'"),
+        (("tenant", "rekey"), "lists one key"),
+    ):
+        result = zfsync(fleet, *args)
+        assert result.returncode != 0 and says in result.stderr, (args, result.stderr)

@@ -1,0 +1,219 @@
+"""`zfsync run` on a fleet's config: serve the tenants this daemon holds, each as a `Desk` of its own.
+
+Every `RENEW_EVERY` seconds the daemon notes itself alive, renews its leases, lets go of paused tenants
+and of those beyond its share (the active tenants over the live daemons), and claims free ones up to its
+share (`zfsync.store.fleet`). A tenant taken is fenced first (`Store.take_lead`: a former owner's claims
+fail from then on) and reconciled as after a crash. A daemon that cannot renew for `OWNER_STALE` seconds
+exits before any other may take its tenants, as the single-OA lead does; systemd starts it again.
+
+Desks of one Zalo app share one request budget (`Quota`), of which this daemon takes its part: the app's
+limit over the live daemons. Each desk polls its feed as often as its share of that budget allows, and a
+quiet feed less often (`Pace`). A tenant's config or secrets that cannot be used (a key that does not open
+them) keep its lease and are tried again each minute, with one log line each time: another daemon would
+fare no better.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from zfsync import i18n
+from zfsync.config.fleet import FleetSettings, tenant_settings
+from zfsync.domain.errors import ZfsyncError, first_line
+from zfsync.runtime.app import build_clients, build_engine
+from zfsync.runtime.daemon import STOP_GRACE, lane_crash_handler
+from zfsync.runtime.desk import Desk
+from zfsync.runtime.leader import LOST_LEAD
+from zfsync.runtime.status import HEARTBEAT_KEY, SLOW_KEY
+from zfsync.runtime.steps import Pace, Steps
+from zfsync.runtime.systemd import Notifier, watchdog_interval
+from zfsync.sides import http
+from zfsync.sides.quota import Quota
+from zfsync.store import Store
+from zfsync.store.fleet import OWNER_STALE, RENEW_EVERY, TenantRecord
+from zfsync.store.health import StoreWatch
+
+log = structlog.get_logger("zfsync.fleet")
+
+BROKEN_RETRY = 60.0  # seconds before a tenant whose desk could not be built is tried again
+OWNER_KEY = "fleet.owner"  # in each tenant's state: which daemon serves it, for `zfsync status`
+
+
+@dataclass
+class Held:
+    record: TenantRecord
+    desk: Desk | None  # None: its config or secrets could not be used (`broken`)
+    broken: str = ""
+    retry_at: float = 0.0
+
+
+class Fleet:
+    def __init__(self, fleet: FleetSettings, store: Store, notifier: Notifier | None = None):
+        self.fleet = fleet
+        self.store = store
+        self.notifier = notifier or Notifier()
+        self.member = fleet.daemon_name or f"{socket.gethostname()} {os.getpid()}"
+        self.held: dict[int, Held] = {}
+        self.quotas: dict[str, Quota] = {}  # per Zalo app id
+        self.members = 1
+        self.confirmed_at = time.monotonic()
+        self.stop_event = threading.Event()
+        self.watch = StoreWatch(None)
+        self._lock = threading.Lock()
+
+    # --- the leases ------------------------------------------------------------------------------------
+
+    def round(self) -> None:
+        """One look at the fleet: renew, let go, claim (`RENEW_EVERY`)."""
+        asked_at = time.monotonic()
+        self.members = self.store.beat(self.member, len(self.held))
+        _, still = self.store.renew_leases(self.member)
+        self.confirmed_at = asked_at
+        now_held = {r.id: r for r in still}
+        lost = [tid for tid in self.held if tid not in now_held]
+        if lost:
+            # Another daemon may have them now: stop sending at once, as a single-OA daemon that lost its lead.
+            log.error("leases_lost", tenants=[self.held[t].record.name for t in lost])
+            sys.stderr.flush()
+            os._exit(LOST_LEAD)
+        for tid, record in now_held.items():
+            if record.paused:
+                self.let_go(tid, "paused")
+            elif tid in self.held:
+                self.held[tid].record = record
+        share = self.store.share(self.members)
+        for tid in sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]:
+            self.let_go(tid, "balancing")
+        for record in self.store.claim_tenants(self.member, share - len(self.held)):
+            self.take(record)
+        for quota in self.quotas.values():
+            quota.ceiling = max(1, self.fleet.zalo_requests_per_minute // max(1, self.members))
+        for tid, held in list(self.held.items()):
+            if held.desk is None and time.monotonic() >= held.retry_at:
+                self.held.pop(tid)
+                self.take(held.record)
+
+    def take(self, record: TenantRecord) -> None:
+        store = self.store.for_tenant(record.id)
+        store.take_lead(f"{self.member} {record.fence}")
+        try:
+            desk = self.desk_for(record, store)
+            desk.prepare()
+        except ZfsyncError as exc:
+            reason = first_line(exc)
+            log.error("tenant_unusable", tenant=record.name, error=reason, retry_in=BROKEN_RETRY)
+            self.held[record.id] = Held(record, None, reason, time.monotonic() + BROKEN_RETRY)
+            return
+        store.set_state(OWNER_KEY, json.dumps({"owner": self.member, "since": time.time()}))
+        desk.start(first_polls_done=False)
+        desk.report.heartbeat()  # `zfsync status` sees it served from now, not from the next beat
+        self.held[record.id] = Held(record, desk)
+        log.info("tenant_taken", tenant=record.name, fence=record.fence)
+
+    def desk_for(self, record: TenantRecord, store: Store) -> Desk:
+        secrets = json.loads(store.sealer.open(self.store.tenant_secrets(record.id)) or "{}")
+        settings = tenant_settings(self.fleet, record.name, record.id, record.config, secrets)
+        app_id = settings.zalo.app_id
+        quota = self.quotas.get(app_id)
+        if quota is None:
+            share = max(1, self.fleet.zalo_requests_per_minute // max(1, self.members))
+            quota = self.quotas[app_id] = Quota("zalo", share, time.monotonic, time.time, minute_windows=True)
+        clients = build_clients(settings, store, time.time, monotonic=time.monotonic, zalo_quota=quota)
+        engine = build_engine(
+            settings,
+            store,
+            clients.zalo,
+            clients.freshchat,
+            time.time,
+            time.monotonic,
+            on_lane_crash=lane_crash_handler(self.watch),
+        )
+        pace = Pace(lambda: self.sharers(app_id), self.fleet.quiet_after, self.fleet.quiet_interval)
+        steps = Steps(settings, store, engine, self.watch, pace)
+        return Desk(settings, store, engine, self.watch, steps=steps)
+
+    def sharers(self, app_id: str) -> int:
+        return sum(1 for h in list(self.held.values()) if h.desk is not None and h.desk.settings.zalo.app_id == app_id)
+
+    def let_go(self, tenant_id: int, why: str) -> None:
+        held = self.held.pop(tenant_id, None)
+        if held is None:
+            return
+        if held.desk is not None:
+            cut = held.desk.stop(time.monotonic() + STOP_GRACE, stop_quotas=False)
+            if cut:
+                log.warning("deliveries_cut_off", tenant=held.record.name, rows=cut)
+            held.desk.store.set_state(HEARTBEAT_KEY, "stopped")
+        self.store.release_tenant(self.member, tenant_id)  # after its last write: another daemon may take it
+        log.info("tenant_let_go", tenant=held.record.name, why=why)
+
+    # --- the daemon ------------------------------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        for held in list(self.held.values()):
+            if held.desk is not None:
+                try:
+                    held.desk.report.heartbeat()
+                except Exception as exc:
+                    log.warning("heartbeat_failed", tenant=held.record.name, error=first_line(exc))
+        if time.monotonic() - self.confirmed_at < OWNER_STALE:
+            self.notifier.watchdog()
+        counts = Counter("broken" if h.desk is None else "serving" for h in self.held.values())
+        self.notifier.status(f"{counts['serving']} tenants served, {counts['broken']} unusable; {self.members} daemons")
+
+    def run(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        i18n.use(i18n.DEFAULT)
+        log.info("fleet_starting", store=self.store.where, member=self.member)
+        scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+        beat = min(10.0, watchdog_interval() or 10.0)
+        scheduler.add_job(self.heartbeat, "interval", seconds=beat, id="heartbeat")
+        self.round()
+        scheduler.start()
+        self.notifier.ready(f"{len(self.held)} tenants served")
+        log.info("fleet_ready", tenants=len(self.held), members=self.members)
+        while not self.stop_event.wait(RENEW_EVERY):
+            try:
+                self.round()
+            except Exception as exc:
+                log.warning("fleet_round_failed", error=first_line(exc))
+            if time.monotonic() - self.confirmed_at >= OWNER_STALE:
+                log.error("leases_unconfirmed", seconds=round(time.monotonic() - self.confirmed_at, 1))
+                sys.stderr.flush()
+                os._exit(LOST_LEAD)
+        log.info("fleet_stopping")
+        self.notifier.stopping()
+        self.stop()
+        scheduler.shutdown(wait=True)
+        log.info("fleet_stopped")
+
+    def stop(self) -> None:
+        for quota in self.quotas.values():
+            quota.stop()
+        http.stop_transfers()
+        give_up_at = time.monotonic() + STOP_GRACE
+        for held in self.held.values():
+            if held.desk is not None:
+                held.desk.stop_event.set()  # every desk stops at once; then each is waited for
+        for tid in list(self.held):
+            held = self.held.pop(tid)
+            if held.desk is not None:
+                cut = held.desk.stop(give_up_at, stop_quotas=True)
+                if cut:
+                    log.warning("deliveries_cut_off", tenant=held.record.name, rows=cut)
+                held.desk.store.set_state(HEARTBEAT_KEY, "stopped")
+                held.desk.store.delete_state(SLOW_KEY)
+            self.store.release_tenant(self.member, tid)
+        self.store.leave(self.member)
