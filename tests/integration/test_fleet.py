@@ -9,10 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from devtools import pgcluster
 from tests.integration.test_daemon import until, zfsync
 from zfsync.sim.base import Fault, SimServer
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
@@ -51,7 +54,9 @@ def write_fleet(tmp_path: Path, store_url: str = "", daemon_name: str = "") -> P
     return fleet
 
 
-def write_tenant(tmp_path: Path, name: str, zalo_url: str, fc_url: str) -> tuple[Path, Path]:
+def write_tenant(
+    tmp_path: Path, name: str, zalo_url: str, fc_url: str, secrets: tuple[str, str] | None = None
+) -> tuple[Path, Path]:
     config = tmp_path / f"{name}.toml"
     config.write_text(
         f'[zalo]\napp_id = "sim-app"\napi_url = "{zalo_url}"\noauth_url = "{zalo_url}"\npoll_interval = 1\n'
@@ -61,7 +66,7 @@ def write_tenant(tmp_path: Path, name: str, zalo_url: str, fc_url: str) -> tuple
         f'[sync]\nlanguage = "{"en" if name == "a" else "vi"}"\n'
     )
     env = tmp_path / f"{name}.env"
-    fc_key, zalo_secret = SECRETS[name]
+    fc_key, zalo_secret = secrets or SECRETS[name]
     env.write_text(f"ZFSYNC_FRESHCHAT_API_KEY={fc_key}\nZFSYNC_ZALO_APP_SECRET={zalo_secret}\n")
     env.chmod(0o600)
     return config, env
@@ -191,3 +196,76 @@ def test_remove_refuses_while_messages_wait_and_tenant_commands_say_what_is_wron
     ):
         result = zfsync(fleet, *args)
         assert result.returncode != 0 and says in result.stderr, (args, result.stderr)
+
+
+@pytest.fixture
+def four_desks():
+    servers = {
+        name: (
+            SimServer(ZaloSim(app_secret=f"secret-{name}")).start(),
+            SimServer(FreshChatSim(api_key=f"key-{name}")).start(),
+        )
+        for name in ("t1", "t2", "t3", "t4")
+    }
+    yield servers
+    for zalo, fc in servers.values():
+        zalo.stop()
+        fc.stop()
+
+
+def within(seconds: float, condition) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def owners(fleet: Path) -> dict[str, str]:
+    listed = zfsync(fleet, "tenant", "list", "--json")
+    return {t["name"]: t["owner"] for t in json.loads(listed.stdout)} if listed.returncode == 0 else {}
+
+
+def test_daemons_on_postgresql_share_the_tenants_and_take_over_a_killed_ones_within_thirty_seconds(
+    four_desks, tmp_path, pg_url, monkeypatch
+):
+    monkeypatch.setenv("ZFSYNC_STORE_PASSWORD", pgcluster.PASSWORD)
+    fleet = write_fleet(tmp_path, store_url=pg_url)
+    for name, (zalo, fc) in four_desks.items():
+        config, env = write_tenant(tmp_path, name, zalo.url, fc.url, (f"key-{name}", f"secret-{name}"))
+        assert (
+            zfsync(fleet, "tenant", "add", name, "--config", str(config), "--env", str(env), "--no-check").returncode
+            == 0
+        )
+        auth = zfsync(fleet, "auth", "zalo", "--tenant", name, f"--refresh-token={zalo.app.mint_tokens()[1]}")
+        assert auth.returncode == 0, auth.stderr
+    first = start(fleet)
+    second = None
+    try:
+        assert until(lambda: len(set(owners(fleet).values()) - {""}) == 1 and all(owners(fleet).values()))
+        assert until(lambda: polled(fleet, *four_desks)), stop(first)
+        second = start(fleet)  # a daemon added later gets its share
+        assert until(lambda: sorted(Counter(owners(fleet).values()).values()) == [2, 2]), owners(fleet)
+        for name, (zalo, _) in four_desks.items():
+            zalo.app.add_customer_message("7001", "Lan", text=f"trước {name}")
+        assert until(lambda: all(customer_texts(fc.app) for _, fc in four_desks.values()))
+        first_pid = str(first.pid)
+        taken_from_first = [n for n, owner in owners(fleet).items() if owner.endswith(f" {first_pid}")]
+        assert len(taken_from_first) == 2
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=30)
+        killed_at = time.monotonic()
+        assert within(40, lambda: all(o.endswith(f" {second.pid}") for o in owners(fleet).values())), owners(fleet)
+        unowned_for = time.monotonic() - killed_at
+        assert unowned_for <= 30, unowned_for
+        for name, (zalo, _) in four_desks.items():
+            zalo.app.add_customer_message("7001", "Lan", text=f"sau {name}")
+        assert within(40, lambda: all(len(customer_texts(fc.app)) == 2 for _, fc in four_desks.values()))
+    finally:
+        if second is not None:
+            stop(second)
+        if first.poll() is None:
+            first.kill()
+    for name, (_, fc) in four_desks.items():
+        assert customer_texts(fc.app) == [f"trước {name}", f"sau {name}"]  # once each, in order
