@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from zfsync import config
@@ -162,3 +164,51 @@ def test_a_config_that_is_not_utf8_is_one_line(tmp_path):
     path.write_bytes(b'[zalo]\napp_id = "\xff\xfe"\n')
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
         config.load(path, {})
+
+
+def test_every_fleet_key_is_documented_in_the_example():
+    from pathlib import Path
+
+    from zfsync.config.fleet import FLEET_KEYS
+
+    text = (Path(__file__).parents[2] / "config.example.toml").read_text()
+    fleet = text[text.index("# [fleet]") :]
+    for key in FLEET_KEYS:
+        assert f"\n# {key} = " in fleet, f"fleet.{key} is not in config.example.toml"
+
+
+FLEET_KEY = "ZFSYNC_SECRETS_KEY=" + "k" * 43 + "="
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "says"),
+    [
+        ("[fleet]\n[zalo]\napp_id = 'x'\n", FLEET_KEY, "has [fleet] and [zalo]: a fleet's tenants keep their own"),
+        ("[fleet]\nzalo_requests_per_minute = 0\n", FLEET_KEY, "fleet.zalo_requests_per_minute: expected a whole"),
+        ("[fleet]\nquiet = 3\n", FLEET_KEY, "fleet.quiet is unknown"),
+        ("[fleet]\n[extra]\n", FLEET_KEY, "[extra] is unknown in a fleet's config"),
+        ("[fleet]\n", "", "ZFSYNC_SECRETS_KEY is missing"),
+    ],
+)
+def test_a_fleet_config_mistake_is_one_line_naming_the_fix(tmp_path, toml, env, says):
+    from zfsync.config.fleet import load_fleet
+
+    path = tmp_path / "fleet.toml"
+    path.write_text(toml)
+    secrets = dict([env.split("=", 1)]) if env else {}
+    with pytest.raises(ConfigError, match=re.escape(says)) as caught:
+        load_fleet(path, env=secrets)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_tenant_runs_with_its_own_config_and_the_fleets_store(tmp_path):
+    from zfsync.config.fleet import load_fleet, tenant_settings
+
+    path = tmp_path / "fleet.toml"
+    path.write_text("[fleet]\nquiet_after = 60\n[store]\npath = 'fleet.db'\n")
+    fleet = load_fleet(path, env={"ZFSYNC_SECRETS_KEY": "k" * 43 + "="})
+    own = "[zalo]\napp_id = 'a1'\n[freshchat]\napi_url = 'https://x.freshchat.com'\nchannel_id = 'c'\n"
+    own += "[store]\npath = '/elsewhere.db'\n[sync]\nlanguage = 'en'\n"
+    settings = tenant_settings(fleet, "shop", 7, own, {"ZFSYNC_FRESHCHAT_API_KEY": "k", "ZFSYNC_ZALO_APP_SECRET": "s"})
+    assert (settings.store_path, settings.tenant, settings.tenant_id) == (tmp_path / "fleet.db", "shop", 7)
+    assert settings.zalo.app_id == "a1" and settings.sync.language == "en" and fleet.quiet_after == 60
