@@ -47,7 +47,10 @@ def write_fleet(tmp_path: Path, store_url: str = "", daemon_name: str = "") -> P
     fleet = tmp_path / "fleet.toml"
     store = f'url = "{store_url}"\n' if store_url else 'path = "fleet.db"\n'
     name = f'daemon_name = "{daemon_name}"\n' if daemon_name else ""
-    fleet.write_text(f'[fleet]\nquiet_after = 60\n{name}[store]\n{store}[log]\nformat = "json"\n')
+    fleet.write_text(
+        f'[fleet]\nquiet_after = 60\n{name}[store]\n{store}[log]\nformat = "json"\n'
+        '[metrics]\ntextfile = "fleet.prom"\ninterval = 1\n'
+    )
     env = tmp_path / "zfsync.env"
     env.write_text(f"ZFSYNC_SECRETS_KEY={new_key()}\n")
     env.chmod(0o600)
@@ -153,6 +156,10 @@ def test_one_daemon_serves_two_tenants_with_the_same_ids_apart_and_seals_their_s
         assert all(t["owner"] for t in shown["tenants"])
         one = zfsync(fleet, "status", "--tenant", "b", "--json")
         assert json.loads(one.stdout)["sides"]["zalo"]["state"] == "OK", one.stdout
+        prom = tmp_path / "fleet.prom"
+        wanted = [f'zfsync_messages_total{{direction="z2f",kind="text",tenant="{t}"}} 2.0' for t in "ab"]
+        assert until(lambda: prom.exists() and all(w in prom.read_text() for w in wanted)), prom.read_text()
+        assert 'zfsync_fleet_tenants{state="served"} 2.0' in prom.read_text()
     finally:
         out = stop(process)
     assert customer_texts(desks["a"][1].app) == ["xin chào a", "còn hàng không?"]

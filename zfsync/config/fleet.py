@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zfsync.config import _store, _store_path, from_mapping, secret_files
-from zfsync.config.keys import SCHEMA, SECRETS_KEY_ENV, STORE_PASSWORD_ENV, _choice, _seconds
+from zfsync.config.keys import SCHEMA, SECRETS_KEY_ENV, STORE_PASSWORD_ENV, _seconds
 from zfsync.config.settings import MetricsSettings, Settings
 from zfsync.domain.errors import ConfigError
 from zfsync.log import remember_secret
@@ -39,7 +39,6 @@ FLEET_KEYS: dict[str, tuple[Any, Any]] = {
     "quiet_interval": (15.0, _seconds(1, 300)),
     # How a daemon is named in the store's leases and `zfsync status` (default: host and process id).
     "daemon_name": ("", lambda name, value: str(value).strip()),
-    "tenant_metrics": ("labelled", _choice("labelled", "total")),
 }
 
 
@@ -57,7 +56,6 @@ class FleetSettings:
     quiet_after: float = 180.0
     quiet_interval: float = 15.0
     daemon_name: str = ""
-    tenant_metrics: str = "labelled"
 
     @property
     def store_location(self) -> Path | str:

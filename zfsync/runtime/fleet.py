@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CollectorRegistry
 
 from zfsync import i18n
 from zfsync.config.fleet import FleetSettings, tenant_settings
@@ -35,6 +36,8 @@ from zfsync.runtime.app import build_clients, build_engine
 from zfsync.runtime.daemon import STOP_GRACE, lane_crash_handler
 from zfsync.runtime.desk import Desk
 from zfsync.runtime.leader import LOST_LEAD
+from zfsync.runtime.metrics import FleetCollector, ProcessCollector, StoreCollector
+from zfsync.runtime.report import publish
 from zfsync.runtime.status import HEARTBEAT_KEY, SLOW_KEY
 from zfsync.runtime.steps import Pace, Steps
 from zfsync.runtime.systemd import Notifier, watchdog_interval
@@ -172,6 +175,28 @@ class Fleet:
         counts = Counter("broken" if h.desk is None else "serving" for h in self.held.values())
         self.notifier.status(f"{counts['serving']} tenants served, {counts['broken']} unusable; {self.members} daemons")
 
+    def registry(self) -> CollectorRegistry:
+        """Each served tenant's metrics with a ``tenant`` label, and this process's API counters."""
+
+        def desks() -> list[tuple[str, StoreCollector]]:
+            return [
+                (
+                    held.record.name,
+                    StoreCollector(
+                        held.desk.store,
+                        zalo_interval=held.desk.settings.zalo.poll_interval,
+                        unanswered_minutes=held.desk.settings.sync.unanswered_minutes,
+                    ),
+                )
+                for held in list(self.held.values())
+                if held.desk is not None
+            ]
+
+        reg = CollectorRegistry(auto_describe=False)
+        reg.register(FleetCollector(desks, lambda: sum(1 for h in list(self.held.values()) if h.desk is None)))
+        reg.register(ProcessCollector())
+        return reg
+
     def run(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
@@ -181,6 +206,8 @@ class Fleet:
         beat = min(10.0, watchdog_interval() or 10.0)
         scheduler.add_job(self.heartbeat, "interval", seconds=beat, id="heartbeat")
         self.round()
+        if self.fleet.metrics.textfile or self.fleet.metrics.listen:
+            publish(self.fleet.metrics, self.registry(), scheduler)
         scheduler.start()
         self.notifier.ready(f"{len(self.held)} tenants served")
         log.info("fleet_ready", tenants=len(self.held), members=self.members)

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CollectorRegistry
 
-from zfsync.config import Settings
+from zfsync.config import MetricsSettings, Settings
 from zfsync.domain import SideHealth
 from zfsync.runtime import metrics
 from zfsync.runtime.status import HEARTBEAT_KEY, QUOTA_KEY, SLOW_KEY
@@ -115,6 +116,11 @@ def start_metrics(settings: Settings, store: Store, scheduler: BackgroundSchedul
         zalo_interval=settings.zalo.poll_interval,
         unanswered_minutes=settings.sync.unanswered_minutes,
     )
+    publish(chosen, reg, scheduler)
+
+
+def publish(chosen: MetricsSettings, reg: CollectorRegistry, scheduler: BackgroundScheduler) -> None:
+    """Serve ``reg`` on ``metrics.listen`` and/or write it to ``metrics.textfile`` every interval."""
     if chosen.listen:
         metrics.serve(chosen.listen, reg)
         log.info("metrics_listening", listen=chosen.listen)
