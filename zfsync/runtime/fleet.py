@@ -46,6 +46,7 @@ from zfsync.sides.quota import Quota
 from zfsync.store import Store
 from zfsync.store.fleet import OWNER_STALE, RENEW_EVERY, TenantRecord
 from zfsync.store.health import StoreWatch
+from zfsync.sync.decide.schedule import shared_feed_intervals
 
 log = structlog.get_logger("zfsync.fleet")
 
@@ -142,12 +143,21 @@ class Fleet:
             time.monotonic,
             on_lane_crash=lane_crash_handler(self.watch),
         )
-        pace = Pace(lambda: self.sharers(app_id), self.fleet.quiet_after, self.fleet.quiet_interval)
+        configured = settings.zalo.poll_interval
+        pace = Pace(lambda: self.feed_intervals(app_id, configured), self.fleet.quiet_after)
         steps = Steps(settings, store, engine, self.watch, pace)
         return Desk(settings, store, engine, self.watch, steps=steps)
 
-    def sharers(self, app_id: str) -> int:
-        return sum(1 for h in list(self.held.values()) if h.desk is not None and h.desk.settings.zalo.app_id == app_id)
+    def feed_intervals(self, app_id: str, configured: float) -> tuple[float, float]:
+        """How often this daemon's active and quiet feeds of ``app_id`` are polled, within its part of the
+        app's budget."""
+        desks = [
+            h.desk for h in list(self.held.values()) if h.desk is not None and h.desk.settings.zalo.app_id == app_id
+        ]
+        quiet = sum(1 for desk in desks if desk.steps.quiet())
+        quota = self.quotas.get(app_id)
+        limit = quota.limit if quota is not None else self.fleet.zalo_requests_per_minute
+        return shared_feed_intervals(limit, configured, len(desks) - quiet, quiet, self.fleet.quiet_interval)
 
     def let_go(self, tenant_id: int, why: str) -> None:
         held = self.held.pop(tenant_id, None)

@@ -22,7 +22,7 @@ from zfsync.domain.errors import Stopping
 from zfsync.runtime.status import PROBE_KEY
 from zfsync.store import Store
 from zfsync.store.health import StoreWatch, is_failure
-from zfsync.sync.engine import CycleResult, Engine, zalo_interval
+from zfsync.sync.engine import CycleResult, Engine
 from zfsync.sync.write.lanes import RECHECK
 
 log = structlog.get_logger("zfsync.daemon")
@@ -78,13 +78,13 @@ class Loop:
 
 @dataclass(frozen=True)
 class Pace:
-    """How a fleet's desk polls Zalo within its app's shared budget: its share of the quota (the desks
-    polling the same app in this daemon), and a quiet feed polled every ``quiet_interval`` seconds once
-    nothing happened in the OA for ``quiet_after`` (0: never quiet)."""
+    """How a fleet's desk polls Zalo within its app's shared budget: ``intervals`` gives the seconds between
+    two polls of an active and of a quiet feed (`shared_feed_intervals` over the desks of the app), and a
+    feed is quiet once nothing happened in the OA for ``quiet_after`` seconds. None and 0: a single OA,
+    polled as its own quota allows."""
 
-    sharers: Callable[[], int] = lambda: 1
+    intervals: Callable[[], tuple[float, float]] | None = None
     quiet_after: float = 0.0
-    quiet_interval: float = 0.0
 
 
 class Steps:
@@ -112,17 +112,22 @@ class Steps:
         self.pace_zalo()
         return self.zalo_wait() - (time.monotonic() - started)
 
+    def quiet(self) -> bool:
+        """Whether nothing happened in the OA for a while (a fleet polls such a feed less often)."""
+        return bool(self.pace.quiet_after) and time.monotonic() - self.active_at >= self.pace.quiet_after
+
     def zalo_wait(self) -> float:
         """The fast interval, or the quiet one for a feed where nothing happened for a while."""
-        quiet = self.pace.quiet_after and time.monotonic() - self.active_at >= self.pace.quiet_after
-        return max(self.zalo_interval, self.pace.quiet_interval) if quiet else self.zalo_interval
+        if self.pace.intervals is not None and self.quiet():
+            return max(self.zalo_interval, self.pace.intervals()[1])
+        return self.zalo_interval
 
     def noticed(self, result: CycleResult | None) -> None:
         if result is not None and (result.queued or result.delivered):
-            quiet = self.zalo_wait() > self.zalo_interval
+            was_quiet = self.quiet()
             self.active_at = time.monotonic()
-            if quiet:
-                self.zalo_woken.set()
+            if was_quiet:
+                self.zalo_woken.set()  # polled at once, and fast from now on
 
     def freshchat(self) -> float:
         if not self.store_takes_writes("freshchat"):
@@ -205,13 +210,8 @@ class Steps:
 
     def pace_zalo(self) -> None:
         """Poll Zalo as often as its quota carries (the limit may have been learned from its headers), or
-        this desk's share of it, where desks share their Zalo app's."""
-        sharers = max(1, self.pace.sharers())
-        interval = (
-            self.engine.zalo_interval()
-            if sharers == 1
-            else zalo_interval(self.engine.zalo_poll_interval, max(1, self.engine.zalo.quota.limit // sharers))
-        )
+        as this desk's part of its app's budget allows, where a fleet's desks share it."""
+        interval = self.engine.zalo_interval() if self.pace.intervals is None else self.pace.intervals()[0]
         if interval != self.zalo_interval:
             log.warning(
                 "zalo_poll_interval_changed",

@@ -33,3 +33,23 @@ def next_poll_at(now: float, last_activity_at: float, last_inbound_s: float, int
     if quiet < WARM_FOR:
         return now + intervals.warm
     return now + intervals.cold
+
+
+# A fleet's Zalo feeds share their app's budget (docs/fleet.md): the feed polls may take this much of it
+# (the rest is for sends and catch-up), and the quiet feeds at most this much of that.
+FLEET_FEED_SHARE = 0.5
+QUIET_SHARE = 0.5
+
+
+def shared_feed_intervals(
+    limit: int, configured: float, active: int, quiet: int, quiet_interval: float
+) -> tuple[float, float]:
+    """Seconds between two polls of an active and of a quiet Zalo feed, when ``active`` + ``quiet`` feeds
+    share ``limit`` requests a minute: a quiet feed every ``quiet_interval`` seconds, or less often when
+    that would take more than the quiet feeds' part; an active one as often as what is left allows, and
+    never more often than ``configured``."""
+    feed = limit * FLEET_FEED_SHARE
+    quiet_wait = max(quiet_interval, 60.0 * quiet / (feed * QUIET_SHARE)) if quiet else quiet_interval
+    left = feed - (60.0 * quiet / quiet_wait if quiet else 0.0)
+    active_wait = max(configured, 60.0 * max(1, active) / max(left, 1.0))
+    return round(active_wait, 1), round(quiet_wait, 1)
