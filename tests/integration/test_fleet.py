@@ -276,3 +276,58 @@ def test_daemons_on_postgresql_share_the_tenants_and_take_over_a_killed_ones_wit
             first.kill()
     for name, (_, fc) in four_desks.items():
         assert customer_texts(fc.app) == [f"trước {name}", f"sau {name}"]  # once each, in order
+
+
+@pytest.fixture
+def three_desks():
+    servers = {
+        name: (
+            SimServer(ZaloSim(app_secret=f"secret-{name}")).start(),
+            SimServer(FreshChatSim(api_key=f"key-{name}")).start(),
+        )
+        for name in ("dead", "storm", "calm")
+    }
+    yield servers
+    for zalo, fc in servers.values():
+        zalo.stop()
+        fc.stop()
+
+
+def test_a_dead_token_and_a_429_storm_leave_a_third_tenant_untouched(three_desks, tmp_path):
+    """One tenant without a usable token, one whose FreshChat answers only 429: the third's messages cross
+    both ways, once, and its budgets never made it wait or saw a refusal."""
+    fleet = write_fleet(tmp_path)
+    for name, (zalo, fc) in three_desks.items():
+        config, env = write_tenant(tmp_path, name, zalo.url, fc.url, (f"key-{name}", f"secret-{name}"))
+        assert (
+            zfsync(fleet, "tenant", "add", name, "--config", str(config), "--env", str(env), "--no-check").returncode
+            == 0
+        )
+        if name != "dead":  # the dead one never authorised: every Zalo call it would make is refused
+            auth = zfsync(fleet, "auth", "zalo", "--tenant", name, f"--refresh-token={zalo.app.mint_tokens()[1]}")
+            assert auth.returncode == 0, auth.stderr
+    process = start(fleet)
+    try:
+        assert until(lambda: polled(fleet, "storm", "calm")), stop(process)
+        storm_zalo, storm_fc = three_desks["storm"]
+        storm_fc.app.faults.append(Fault("/v2/", "status", count=1_000_000, code=429, seconds=1))
+        calm_zalo, calm_fc = three_desks["calm"]
+        for i in range(5):
+            storm_zalo.app.add_customer_message("7001", "Lan", text=f"storm {i}")
+            calm_zalo.app.add_customer_message("7001", "Lan", text=f"calm {i}")
+        assert until(lambda: len(customer_texts(calm_fc.app)) == 5), stop(process)
+        calm_fc.app.add_agent_message(calm_fc.app.conversation_of("7001"), "đã nhận")
+        assert until(lambda: [s["text"] for s in calm_zalo.app.sent] == ["đã nhận"]), stop(process)
+        reports = {n: json.loads(zfsync(fleet, "status", "--tenant", n, "--json").stdout) for n in three_desks}
+    finally:
+        stop(process)
+    assert customer_texts(calm_fc.app) == [f"calm {i}" for i in range(5)]
+    assert customer_texts(storm_fc.app) == []  # waiting, not lost: its queue holds them
+    assert reports["dead"]["sides"]["zalo"]["state"] == "BAD_CREDENTIALS"
+    assert reports["storm"]["sides"]["freshchat"]["state"] == "RATE_LIMITED"
+    assert reports["storm"]["backlog"]["z2f"] == 5
+    calm = reports["calm"]
+    assert calm["exit_code"] == 0 and calm["backlog"] == {"z2f": 0, "f2z": 0}, calm
+    for side in ("zalo", "freshchat"):
+        assert calm["quotas"][side]["refusals"] == 0, calm["quotas"]
+    assert calm["quotas"]["freshchat"]["waits"] == 0, calm["quotas"]
