@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.daemonbench import DEFAULTS, RTT, DaemonBench, cpu_seconds, proc_status
+from devtools.fleetbench import fleet_bench
 from devtools.scenario import seed_mapped
 from devtools.schedulebench import schedule_run
 from zfsync import log
@@ -178,6 +179,7 @@ def machine() -> str:
 
 
 PHASES = (1, 2, 3, 4, 5, 6)
+FLEET = 7  # `--phases fleet`: not among the default six (a fleet is an integrator's, and takes minutes)
 
 
 def run(quick: bool, say: Callable[[str], None], phases: tuple[int, ...] = PHASES) -> dict[str, Any]:
@@ -209,6 +211,10 @@ def run(quick: bool, say: Callable[[str], None], phases: tuple[int, ...] = PHASE
             say("6/6 history import at the first start, live traffic meanwhile ...")
             (work / "h").mkdir()
             results["history"] = history_import(work / "h", quick)
+        if FLEET in phases:
+            say("fleet: many tenants of one Zalo app in one daemon ...")
+            (work / "fleet").mkdir()
+            results["fleet"] = fleet_bench(work / "fleet", quick, say)
     return results
 
 
@@ -258,6 +264,8 @@ def render(r: dict[str, Any]) -> str:
         )
     if "tight" in r:
         lines += _tight_rows(r)
+    if "fleet" in r:
+        lines += _fleet_rows(r["fleet"])
     if "history" in r:
         lines += _history_rows(r)
     return "\n".join(lines)
@@ -337,6 +345,27 @@ def _history_rows(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _fleet_rows(f: dict[str, Any]) -> list[str]:
+    idle, one, many = f["idle"], f["single_oa_idle"], f["single_oa_times_tenants"]
+    n = f["tenants"]
+    lines = [
+        f"| fleet: {n} tenants of one app ({f['app_limit']}/min), all quiet | RSS {idle['rss_mb']} MB "
+        f"({idle['rss_mb'] / n:.2f} MB a tenant), CPU {idle['cpu_percent']} % of a core "
+        f"({idle['cpu_percent'] / n:.3f} % a tenant) | ≤ 1.5 MB, ≤ 0.125 % a tenant |",
+        f"| fleet: Zalo requests a minute, all quiet | {idle['zalo_per_minute']} "
+        f"({idle['share_of_limit'] * 100:.0f} % of the app's limit) | ≤ 50 % |",
+        f"| {n} single-OA daemons, estimated from one | RSS {many['rss_mb']} MB, CPU {many['cpu_percent']} %, "
+        f"Zalo {many['zalo_per_minute']}/min (one: {one['rss_mb']} MB, {one['cpu_percent']} %) | |",
+    ]
+    for key, label in (("zalo_to_freshchat", "Zalo → FreshChat"), ("freshchat_to_zalo", "FreshChat → Zalo")):
+        s = f["active_latency"][key]
+        lines.append(
+            f"| fleet: latency {label}, {f['active']} tenants talking ({s['count']} msgs) | p50 {s['p50']} s, "
+            f"p95 {s['p95']} s{_undelivered(s)} | p95 ≤ 3 s |"
+        )
+    return lines
+
+
 def _undelivered(s: dict[str, Any]) -> str:
     return f", {s['undelivered']} undelivered" if s["undelivered"] else ""
 
@@ -346,15 +375,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller and shorter: under 2 minutes")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where to write the JSON")
     parser.add_argument(
-        "--phases", default=",".join(map(str, PHASES)), help="which measurements, e.g. 2,6 (default: all six)"
+        "--phases",
+        default=",".join(map(str, PHASES)),
+        help="which measurements, e.g. 2,6 or fleet (default: the six of one OA)",
     )
     args = parser.parse_args(argv)
     try:
-        phases = tuple(sorted({int(p) for p in args.phases.split(",") if p.strip()}))
+        named = [p.strip() for p in args.phases.split(",") if p.strip()]
+        phases = tuple(sorted({FLEET if p == "fleet" else int(p) for p in named}))
     except ValueError:
         parser.error(f"--phases: expected numbers from 1 to 6 separated by commas, got {args.phases!r}")
-    if not phases or not set(phases) <= set(PHASES):
-        parser.error(f"--phases: expected numbers from 1 to 6 separated by commas, got {args.phases!r}")
+    if not phases or not set(phases) <= {*PHASES, FLEET}:
+        parser.error(f"--phases: expected numbers from 1 to 6 or fleet, separated by commas, got {args.phases!r}")
     log.setup("warning")  # the in-process runs would otherwise log every message
     started = time.monotonic()
     results = run(args.quick, lambda line: print(line, file=sys.stderr, flush=True), phases)

@@ -57,7 +57,11 @@ class Report:
             f"crashtest seed={self.seed}{''.join(f' --{m}' for m in self.modes)}: {self.kills} SIGKILLs, "
             f"{self.zalo_to_freshchat} messages Zalo→FreshChat, {self.freshchat_to_zalo} FreshChat→Zalo, "
             f"lost {len(self.lost)}, duplicated {len(self.duplicated)}, out of order {len(self.out_of_order)}, "
-            + (f"{self.failovers} failovers, longest gap {self.longest_gap:.1f} s, " if "standby" in self.modes else "")
+            + (
+                f"{self.failovers} failovers, longest gap {self.longest_gap:.1f} s, "
+                if {"standby", "fleet"} & set(self.modes)
+                else ""
+            )
             + f"{self.wall_seconds:.0f} s"
         )
 
@@ -260,7 +264,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--standby", action="store_true", help="three daemons share the PostgreSQL store; every kill is a failover"
     )
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="a fleet on PostgreSQL: --tenants tenants, 2 daemons and a third halfway, each kill a random daemon",
+    )
+    parser.add_argument("--tenants", type=int, default=50, help="with --fleet: tenants (default 50)")
     args = parser.parse_args(argv)
+    if args.fleet:
+        return _fleet(args)
     if args.standby and not args.postgres:
         parser.error("--standby needs --postgres: only a PostgreSQL store can be shared")
     try:
@@ -285,6 +297,32 @@ def main(argv: list[str] | None = None) -> int:
             test.close()
             if cluster is not None:
                 cluster.stop()
+    print(report.render())
+    problems = {"lost": report.lost, "duplicated": report.duplicated, "out of order": report.out_of_order}
+    for label, items in problems.items():
+        if items:
+            print(f"  {label}: {', '.join(items[:20])}{' ...' if len(items) > 20 else ''}")
+    if args.json:
+        args.json.write_text(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+    return 0 if report.ok else 1
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from devtools.fleetcrash import FleetCrashTest
+
+    try:
+        cluster = pgcluster.Cluster()
+    except pgcluster.Unavailable as exc:
+        raise SystemExit(f"crashtest --fleet needs PostgreSQL: {exc}") from None
+    per_tenant = max(10, args.messages // args.tenants)
+    users = max(2, args.users // args.tenants)
+    with tempfile.TemporaryDirectory(prefix="zfsync-crashtest-fleet-") as workdir:
+        test = FleetCrashTest(Path(workdir), args.seed, args.tenants, users, per_tenant, cluster)
+        try:
+            report = test.run(args.kills)
+        finally:
+            test.close()
+            cluster.stop()
     print(report.render())
     problems = {"lost": report.lost, "duplicated": report.duplicated, "out of order": report.out_of_order}
     for label, items in problems.items():

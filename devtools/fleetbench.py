@@ -1,0 +1,181 @@
+"""`scripts/bench --phases fleet`: one fleet daemon serving many tenants of one Zalo app.
+
+200 tenants (40 in --quick) share the app's 4,000 requests a minute; 20 (5) of them have their own simulators
+and carry traffic, the others poll one idle pair. Measured: the daemon's RSS and CPU and the Zalo requests a
+minute once every feed is quiet, then latency both ways for the active tenants while they talk, against one
+single-OA daemon measured idle the same way (what 200 single-OA processes would cost, estimated from one).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, cast
+
+from devtools.daemonbench import RTT, DaemonBench, _iso_seconds, cpu_seconds, proc_status, summary
+from zfsync.cli.demo import wait_until
+from zfsync.domain import ZaloTokens
+from zfsync.sim.base import SimServer
+from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, FreshChatSim
+from zfsync.sim.zalo import ZaloSim
+from zfsync.store import Store
+from zfsync.store.secrets import Sealer, new_key
+from zfsync.store.state import BASELINE_KEY
+
+APP_LIMIT = 4000
+
+
+def _pair() -> tuple[SimServer, SimServer]:
+    zalo, fc = ZaloSim(), FreshChatSim()
+    zalo.rtt = fc.rtt = RTT
+    return SimServer(zalo).start(), SimServer(fc).start()
+
+
+def _zalo(server: SimServer) -> ZaloSim:
+    return cast(ZaloSim, server.app)
+
+
+def _fc(server: SimServer) -> FreshChatSim:
+    return cast(FreshChatSim, server.app)
+
+
+def _tenant_config(zalo: SimServer, fc: SimServer) -> str:
+    return (
+        f'[zalo]\napp_id = "sim-app"\napi_url = "{zalo.url}"\noauth_url = "{zalo.url}"\nallow_insecure_http = true\n'
+        f'[freshchat]\napi_url = "{fc.url}"\nchannel_id = "{CHANNEL_ID}"\nallow_insecure_http = true\n'
+    )
+
+
+def _requests(pairs: list[tuple[SimServer, SimServer]]) -> int:
+    total = 0
+    for zalo, _ in pairs:
+        with zalo.app.lock:
+            total += sum(v for k, v in zalo.app.requests.items() if k.startswith("/v"))
+    return total
+
+
+def _usage(pid: int, seconds: float, requests: Any) -> dict[str, float]:
+    cpu, asked, started = cpu_seconds(pid), requests(), time.monotonic()
+    time.sleep(seconds)
+    took = time.monotonic() - started
+    return {
+        "rss_mb": round(proc_status(pid)["VmRSS"] / 1024, 1),
+        "cpu_percent": round(100 * (cpu_seconds(pid) - cpu) / took, 2),
+        "zalo_per_minute": round((requests() - asked) * 60 / took, 1),
+    }
+
+
+def fleet_bench(work: Path, quick: bool, say: Any) -> dict[str, Any]:
+    tenants, busy = (40, 5) if quick else (200, 20)
+    quiet_after, window = (20.0, 20.0) if quick else (60.0, 60.0)
+    idle_pair = _pair()
+    active_pairs = [_pair() for _ in range(busy)]
+    pairs = [idle_pair, *active_pairs]
+    key = new_key()
+    (work / "fleet.toml").write_text(
+        f"[fleet]\nzalo_requests_per_minute = {APP_LIMIT}\nquiet_after = {quiet_after}\nquiet_interval = 15\n"
+        '[store]\npath = "fleet.db"\n[log]\nlevel = "warning"\nformat = "json"\n'
+    )
+    (work / "zfsync.env").write_text(f"ZFSYNC_SECRETS_KEY={key}\n")
+    (work / "zfsync.env").chmod(0o600)
+    store = Store.open(work / "fleet.db", sealer=Sealer(key))
+    ids = []
+    secrets = store.sealer.seal(
+        json.dumps({"ZFSYNC_FRESHCHAT_API_KEY": "sim-key", "ZFSYNC_ZALO_APP_SECRET": "sim-secret"})
+    )
+    for n in range(tenants):
+        zalo, fc = active_pairs[n] if n < busy else idle_pair
+        record = store.add_tenant(f"shop-{n:03d}", _tenant_config(zalo, fc), secrets, "sim-app")
+        access, refresh = _zalo(zalo).mint_tokens()
+        store.for_tenant(record.id).save_tokens(ZaloTokens(access, refresh, 86400), time.time())
+        ids.append(record.id)
+    say(f"fleet: {tenants} tenants, {busy} active; one daemon starting ...")
+    log = (work / "daemon.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zfsync", "--config", str(work / "fleet.toml"), "run"], stdout=log, stderr=log
+    )
+    try:
+        started = time.monotonic()
+        ready = wait_until(lambda: all(store.for_tenant(t).get_state(BASELINE_KEY) for t in ids), timeout=600)
+        if not ready:
+            raise SystemExit(f"bench: the fleet did not poll every tenant; see {work / 'daemon.log'}")
+        result: dict[str, Any] = {"tenants": tenants, "active": busy, "app_limit": APP_LIMIT}
+        result["all_polled_seconds"] = round(time.monotonic() - started, 1)
+        time.sleep(quiet_after + 5)  # every feed quiet
+        say(f"fleet: idle for {window:.0f} s ...")
+        result["idle"] = _usage(process.pid, window, lambda: _requests(pairs))
+        result["idle"]["share_of_limit"] = round(result["idle"]["zalo_per_minute"] / APP_LIMIT, 3)
+        say(f"fleet: {busy} tenants talking for {window:.0f} s ...")
+        result["active_latency"] = _talk(active_pairs, window)
+        result["during_traffic"] = {"rss_mb": round(proc_status(process.pid)["VmRSS"] / 1024, 1)}
+    finally:
+        process.terminate()
+        process.wait(60)
+        log.close()
+        store.close()
+        for zalo, fc in pairs:
+            zalo.stop()
+            fc.stop()
+    say("fleet: one single-OA daemon idle, for comparison ...")
+    (work / "single").mkdir()
+    single = DaemonBench(work / "single")
+    try:
+        single.start()
+        time.sleep(5)
+        one = _usage(single.demo.daemon.pid, window, single.zalo_requests)  # type: ignore[union-attr]
+    finally:
+        single.close()
+    result["single_oa_idle"] = one
+    result["single_oa_times_tenants"] = {
+        "rss_mb": round(one["rss_mb"] * tenants, 1),
+        "cpu_percent": round(one["cpu_percent"] * tenants, 2),
+        "zalo_per_minute": round(one["zalo_per_minute"] * tenants, 1),
+    }
+    return result
+
+
+def _talk(pairs: list[tuple[SimServer, SimServer]], seconds: float) -> dict[str, Any]:
+    """Customers and agents of the active tenants write at random, one message every 50 to 250 ms."""
+    rng = random.Random(9)
+    user = "8500000000000000001"
+    for zalo, _ in pairs:
+        _zalo(zalo).add_customer_message(user, "Khách", text="xin chào")
+    wait_until(lambda: all(_fc(fc).conversation_of(user) for _, fc in pairs), timeout=120)
+    pending_z: dict[tuple[int, str], float] = {}
+    pending_f: dict[tuple[int, str], float] = {}
+    end, count = time.time() + seconds, 0
+    while time.time() < end:
+        count += 1
+        n = rng.randrange(len(pairs))
+        zalo, fc = pairs[n]
+        if rng.random() < 0.5:
+            row = _zalo(zalo).add_customer_message(user, "Khách", text=f"hỏi {count}")
+            pending_z[(n, f"hỏi {count}")] = row["time"] / 1000
+        else:
+            conversation = _fc(fc).conversation_of(user)
+            if conversation is None:
+                raise RuntimeError(f"bench: no FreshChat conversation for tenant {n}'s customer")
+            _fc(fc).add_agent_message(conversation, f"đáp {count}", actor_id=AGENT_ID)
+            pending_f[(n, f"đáp {count}")] = time.time()
+        time.sleep(rng.uniform(0.05, 0.25))
+    time.sleep(15)  # the last ones arrive
+    z2f, f2z = [], []
+    for n, (zalo, fc) in enumerate(pairs):
+        with fc.app.lock:
+            for messages in _fc(fc).messages.values():
+                for m in messages:
+                    text = (m["message_parts"] or [{}])[0].get("text", {}).get("content", "")
+                    if m["actor_type"] == "user" and (n, text) in pending_z:
+                        z2f.append(_iso_seconds(m["created_time"]) - pending_z.pop((n, text)))
+        with zalo.app.lock:
+            for sent in _zalo(zalo).sent:
+                if (n, sent["text"]) in pending_f:
+                    f2z.append(sent["time"] / 1000 - pending_f.pop((n, sent["text"])))
+    return {
+        "zalo_to_freshchat": {**summary(z2f), "undelivered": len(pending_z)},
+        "freshchat_to_zalo": {**summary(f2z), "undelivered": len(pending_f)},
+    }
