@@ -17,10 +17,12 @@ import pytest
 
 from devtools import pgcluster
 from tests.integration.test_daemon import until, zfsync
+from zfsync.domain import NewRow, ZaloContent, ZaloTokens
 from zfsync.sim.base import Fault, SimServer
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.zalo import ZaloSim
-from zfsync.store.secrets import new_key
+from zfsync.store import Store
+from zfsync.store.secrets import Sealer, new_key
 
 KEY = new_key()
 
@@ -331,3 +333,49 @@ def test_a_dead_token_and_a_429_storm_leave_a_third_tenant_untouched(three_desks
     for side in ("zalo", "freshchat"):
         assert calm["quotas"][side]["refusals"] == 0, calm["quotas"]
     assert calm["quotas"]["freshchat"]["waits"] == 0, calm["quotas"]
+
+
+def test_a_single_oa_store_moves_in_and_the_key_is_rotated(desks, tmp_path):
+    """import-store keeps the message map, the queue and the tokens (sealed on the way in); rekey seals every
+    secret again under a new key, after which the old one is not needed."""
+    fleet = write_fleet(tmp_path)
+    zalo, fc = desks["a"]
+    config, env = write_tenant(tmp_path, "a", zalo.url, fc.url)
+    single = Store.open(tmp_path / "single.db")
+    contact = single.record_zalo_messages(
+        "7001", "Lan", "", [NewRow("z2f", "m1", "text", ZaloContent("text", text="chờ"), 1.0)], (1, "m1"), 1, 2.0
+    )
+    single.save_tokens(ZaloTokens("access-old", "refresh-old", 86400), 2.0)
+    single.close()
+    added = zfsync(fleet, "tenant", "add", "a", "--config", str(config), "--env", str(env), "--no-check", "--paused")
+    assert added.returncode == 0, added.stderr
+    refused = zfsync(fleet, "tenant", "import-store", "a", str(tmp_path / "nowhere.db"))
+    assert refused.returncode == 2 and "no SQLite store" in refused.stderr
+    moved = zfsync(fleet, "tenant", "import-store", "a", str(tmp_path / "single.db"))
+    assert moved.returncode == 0, moved.stderr
+    assert "imported 1 contact, 0 conversation, 1 message, 0 state, 1 token" in moved.stdout
+    again = zfsync(fleet, "tenant", "import-store", "a", str(tmp_path / "single.db"))
+    assert again.returncode == 1 and "has rows already" in again.stderr
+    assert b"refresh-old" not in (tmp_path / "fleet.db").read_bytes()
+    listed = json.loads(zfsync(fleet, "tenant", "list", "--json").stdout)
+    assert listed[0]["queued"] == 1 and listed[0]["state"] == "paused"
+    old_key = (tmp_path / "zfsync.env").read_text().split("=", 1)[1].strip()
+    new = zfsync(fleet, "tenant", "rekey", "--new-key").stdout.strip()
+    (tmp_path / "zfsync.env").write_text(f"ZFSYNC_SECRETS_KEY={new},{old_key}\n")
+    rekeyed = zfsync(fleet, "tenant", "rekey")
+    assert rekeyed.returncode == 0 and rekeyed.stdout.startswith("3 secrets sealed again"), rekeyed.stdout
+    (tmp_path / "zfsync.env").write_text(f"ZFSYNC_SECRETS_KEY={new}\n")
+    shown = json.loads(zfsync(fleet, "tenant", "show", "a", "--json").stdout)
+    assert shown["secrets"] == {"ZFSYNC_FRESHCHAT_API_KEY": "set", "ZFSYNC_ZALO_APP_SECRET": "set"}
+    view = Store.open(tmp_path / "fleet.db", tenant=shown["id"], sealer=Sealer(new))
+    assert view.contact("7001") is not None and contact.zalo_user_id == "7001"
+    assert view.load_tokens().refresh_token == "refresh-old"  # type: ignore[union-attr]
+    view.close()
+    backup = zfsync(fleet, "backup", str(tmp_path / "fleet-copy.db"))
+    assert backup.returncode == 0, backup.stderr
+    copied = Store.open(tmp_path / "fleet-copy.db", tenant=shown["id"], sealer=Sealer(new))
+    assert [t.name for t in copied.tenants()] == ["a"] and copied.contact("7001") is not None
+    copied.close()
+    (tmp_path / "zfsync.env").write_text(f"ZFSYNC_SECRETS_KEY={old_key}\n")
+    wrong = zfsync(fleet, "tenant", "show", "a")
+    assert wrong.returncode == 1 and "does not open with ZFSYNC_SECRETS_KEY" in wrong.stderr

@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from zfsync import config, i18n
@@ -182,10 +182,36 @@ def cmd_skip(args: argparse.Namespace) -> int:
     return 0 if done else 1
 
 
+@dataclass(frozen=True)
+class WholeStore:
+    """The store a config names, all of it: one OA's, or a fleet's with every tenant."""
+
+    location: Path | str
+    password: str
+    lease_name: str | None  # one OA on PostgreSQL: the lease its daemons hold; a fleet: None
+
+    @property
+    def url(self) -> str:
+        return self.location if isinstance(self.location, str) else ""
+
+
+def whole_store(args: argparse.Namespace) -> WholeStore:
+    path = config.resolve_path(args.config)
+    if fleet_config.is_fleet(path):
+        fleet = fleet_config.load_fleet(path)
+        return WholeStore(fleet.store_location, fleet.store_password, None)
+    settings = settings_of(args)
+    return WholeStore(settings.store_location, settings.store_password, settings.lease_name)
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     target = Path(args.path)
-    with opened_store(args) as store:
+    chosen = whole_store(args)
+    store = Store.open(chosen.location, chosen.password)
+    try:
         store.backup(target)
+    finally:
+        store.close()
     print(f"store copied to {target} (mode 0600); to restore: stop zfsync, put it at store.path, start zfsync")
     return 0
 
@@ -193,24 +219,26 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_copy_store(args: argparse.Namespace) -> int:
     from zfsync.store.lock import only_instance
 
-    settings = settings_of(args)
+    chosen = whole_store(args)
     target_location = config.store_location("copy-store TARGET", args.target)
-    source_location = settings.store_location
+    source_location = chosen.location
     if target_location == (source_location if is_postgres_url(source_location) else Path(source_location).absolute()):
         raise ConfigError(f"copy-store: {args.target} is this config's own store; name a new one to copy into")
-    if not settings.store_url and not settings.store_path.exists():
-        raise ConfigError(f"copy-store: there is no store at {settings.store_path} to copy")
+    if not chosen.url and not Path(source_location).exists():
+        raise ConfigError(f"copy-store: there is no store at {source_location} to copy")
     # No daemon may write to either store meanwhile: a SQLite file's lock file, a PostgreSQL store's lease.
     with contextlib.ExitStack() as locks:
         for location in (source_location, target_location):
             if not is_postgres_url(location):
                 locks.enter_context(only_instance(Path(location)))
-        source = store_of(settings)
-        target = Store.open(target_location, settings.store_password)
+        source = Store.open(source_location, chosen.password)
+        target = Store.open(target_location, chosen.password)
         held: list[Lease] = []
         try:
             for store in (source, target):
-                lease = store.lease(settings.lease_name)
+                if store.postgres and store.live_members():
+                    raise ZfsyncError(f"copy-store: a fleet's daemon is running on {store.where}: stop it on every VM")
+                lease = store.lease(chosen.lease_name) if chosen.lease_name else None
                 if lease is None:
                     continue
                 held.append(lease)

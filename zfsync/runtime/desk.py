@@ -61,9 +61,10 @@ class Desk:
         self.engine.recover_schedule()
         self.steps.zalo_interval = self.engine.zalo_interval()
 
-    def start(self, first_polls_done: bool) -> None:
+    def start(self, first_polls_done: bool, background: bool = True) -> None:
         """Start the loops and the lanes; ``first_polls_done``: each side was polled once already (the
-        single-OA daemon does that before telling systemd it is ready)."""
+        single-OA daemon does that before telling systemd it is ready); ``background``: the profile and
+        history loops too (a fleet's daemon runs those of all its desks in turn, `Background`)."""
         steps, language = self.steps, self.settings.sync.language
         self.loops = {
             name: Loop(name, step, self.stop_event, first_in, woken, language)
@@ -79,6 +80,7 @@ class Desk:
                 ("profiles", steps.profiles, 0.0, None),
                 ("history", steps.history, 0.0, None),
             )
+            if background or name in ("zalo", "freshchat")
         }
         self.lane_threads = [
             threading.Thread(
@@ -129,3 +131,61 @@ def _speaking(language: str, target: Callable[..., None]) -> Callable[..., None]
         target(*args)
 
     return run
+
+
+class Background:
+    """The profile and history steps of many desks, in one thread, in turn: neither is urgent (profiles are
+    checked once a minute, a history import reads behind live messages), and a thread of each per desk
+    would cost a fleet two threads a tenant. A desk whose step is due runs it once; the next due desk goes
+    next, so a long import of one desk only takes its turns."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop = stop
+        self._due: dict[int, dict[str, float]] = {}  # id(desk) -> step name -> monotonic due time
+        self._desks: dict[int, Desk] = {}
+        self._lock = threading.Lock()
+        self._woken = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="background", daemon=True)
+
+    def add(self, desk: Desk) -> None:
+        with self._lock:
+            self._desks[id(desk)] = desk
+            self._due[id(desk)] = {"profiles": 0.0, "history": 0.0}
+        self._woken.set()
+
+    def remove(self, desk: Desk) -> None:
+        with self._lock:
+            self._desks.pop(id(desk), None)
+            self._due.pop(id(desk), None)
+
+    def _next(self) -> tuple[Desk, str] | float:
+        """The desk and step due first, or the seconds until one is."""
+        with self._lock:
+            due = [(at, key, step) for key, steps in self._due.items() for step, at in steps.items()]
+            if not due:
+                return 60.0
+            at, key, step = min(due)
+            wait = at - time.monotonic()
+            return (self._desks[key], step) if wait <= 0 else wait
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            found = self._next()
+            if isinstance(found, float):
+                self._woken.wait(min(found, 60.0))
+                self._woken.clear()
+                continue
+            desk, step = found
+            if desk.stop_event.is_set():
+                self.remove(desk)
+                continue
+            i18n.use_here(desk.settings.sync.language)
+            try:
+                delay = desk.steps.profiles() if step == "profiles" else desk.steps.history()
+            except Exception:
+                log.exception("background_step_crashed", step=step, tenant=desk.settings.tenant)
+                delay = 60.0
+            with self._lock:
+                if id(desk) in self._due:
+                    # A history step that got somewhere goes on at its next turn, behind what else is due.
+                    self._due[id(desk)][step] = time.monotonic() + max(delay, 0.05)

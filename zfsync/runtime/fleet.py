@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -34,7 +35,7 @@ from zfsync.config.fleet import FleetSettings, tenant_settings
 from zfsync.domain.errors import ZfsyncError, first_line
 from zfsync.runtime.app import build_clients, build_engine
 from zfsync.runtime.daemon import STOP_GRACE, lane_crash_handler
-from zfsync.runtime.desk import Desk
+from zfsync.runtime.desk import Background, Desk
 from zfsync.runtime.leader import LOST_LEAD
 from zfsync.runtime.metrics import FleetCollector, ProcessCollector, StoreCollector
 from zfsync.runtime.report import publish
@@ -50,6 +51,7 @@ from zfsync.sync.decide.schedule import shared_feed_intervals
 
 log = structlog.get_logger("zfsync.fleet")
 
+CLAIM_BATCH = 25  # tenants taken in one round at most: each is a desk to build and reconcile
 BROKEN_RETRY = 60.0  # seconds before a tenant whose desk could not be built is tried again
 OWNER_KEY = "fleet.owner"  # in each tenant's state: which daemon serves it, for `zfsync status`
 
@@ -73,6 +75,7 @@ class Fleet:
         self.members = 1
         self.confirmed_at = time.monotonic()
         self.stop_event = threading.Event()
+        self.background = Background(self.stop_event)  # every desk's profile and history steps, in turn
         self.watch = StoreWatch(None)
         self._lock = threading.Lock()
 
@@ -99,14 +102,24 @@ class Fleet:
         share = self.store.share(self.members)
         for tid in sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]:
             self.let_go(tid, "balancing")
-        for record in self.store.claim_tenants(self.member, share - len(self.held)):
+        for record in self.store.claim_tenants(self.member, min(CLAIM_BATCH, share - len(self.held))):
             self.take(record)
+            self.keep_leases()
         for quota in self.quotas.values():
             quota.ceiling = max(1, self.fleet.zalo_requests_per_minute // max(1, self.members))
         for tid, held in list(self.held.items()):
             if held.desk is None and time.monotonic() >= held.retry_at:
                 self.held.pop(tid)
                 self.take(held.record)
+                self.keep_leases()
+
+    def keep_leases(self) -> None:
+        """Renew in the middle of a long round (many tenants taken at a start): a round may not outlast
+        the leases it holds."""
+        if time.monotonic() - self.confirmed_at >= RENEW_EVERY:
+            asked_at = time.monotonic()
+            self.store.renew_leases(self.member)
+            self.confirmed_at = asked_at
 
     def take(self, record: TenantRecord) -> None:
         store = self.store.for_tenant(record.id)
@@ -120,7 +133,8 @@ class Fleet:
             self.held[record.id] = Held(record, None, reason, time.monotonic() + BROKEN_RETRY)
             return
         store.set_state(OWNER_KEY, json.dumps({"owner": self.member, "since": time.time()}))
-        desk.start(first_polls_done=False)
+        desk.start(first_polls_done=False, background=False)
+        self.background.add(desk)
         desk.report.heartbeat()  # `zfsync status` sees it served from now, not from the next beat
         self.held[record.id] = Held(record, desk)
         log.info("tenant_taken", tenant=record.name, fence=record.fence)
@@ -164,6 +178,7 @@ class Fleet:
         if held is None:
             return
         if held.desk is not None:
+            self.background.remove(held.desk)
             cut = held.desk.stop(time.monotonic() + STOP_GRACE, stop_quotas=False)
             if cut:
                 log.warning("deliveries_cut_off", tenant=held.record.name, rows=cut)
@@ -185,28 +200,6 @@ class Fleet:
         counts = Counter("broken" if h.desk is None else "serving" for h in self.held.values())
         self.notifier.status(f"{counts['serving']} tenants served, {counts['broken']} unusable; {self.members} daemons")
 
-    def registry(self) -> CollectorRegistry:
-        """Each served tenant's metrics with a ``tenant`` label, and this process's API counters."""
-
-        def desks() -> list[tuple[str, StoreCollector]]:
-            return [
-                (
-                    held.record.name,
-                    StoreCollector(
-                        held.desk.store,
-                        zalo_interval=held.desk.settings.zalo.poll_interval,
-                        unanswered_minutes=held.desk.settings.sync.unanswered_minutes,
-                    ),
-                )
-                for held in list(self.held.values())
-                if held.desk is not None
-            ]
-
-        reg = CollectorRegistry(auto_describe=False)
-        reg.register(FleetCollector(desks, lambda: sum(1 for h in list(self.held.values()) if h.desk is None)))
-        reg.register(ProcessCollector())
-        return reg
-
     def run(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
@@ -215,9 +208,10 @@ class Fleet:
         scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
         beat = min(10.0, watchdog_interval() or 10.0)
         scheduler.add_job(self.heartbeat, "interval", seconds=beat, id="heartbeat")
+        self.background.thread.start()
         self.round()
         if self.fleet.metrics.textfile or self.fleet.metrics.listen:
-            publish(self.fleet.metrics, self.registry(), scheduler)
+            publish(self.fleet.metrics, registry(lambda: list(self.held.values())), scheduler)
         scheduler.start()
         self.notifier.ready(f"{len(self.held)} tenants served")
         log.info("fleet_ready", tenants=len(self.held), members=self.members)
@@ -254,3 +248,26 @@ class Fleet:
                 held.desk.store.delete_state(SLOW_KEY)
             self.store.release_tenant(self.member, tid)
         self.store.leave(self.member)
+
+
+def registry(held: Callable[[], list[Held]]) -> CollectorRegistry:
+    """Each served tenant's metrics with a ``tenant`` label, and this process's API counters."""
+
+    def desks() -> list[tuple[str, StoreCollector]]:
+        return [
+            (
+                h.record.name,
+                StoreCollector(
+                    h.desk.store,
+                    zalo_interval=h.desk.settings.zalo.poll_interval,
+                    unanswered_minutes=h.desk.settings.sync.unanswered_minutes,
+                ),
+            )
+            for h in held()
+            if h.desk is not None
+        ]
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(FleetCollector(desks, lambda: sum(1 for h in held() if h.desk is None)))
+    reg.register(ProcessCollector())
+    return reg

@@ -213,7 +213,9 @@ class Steps:
         as this desk's part of its app's budget allows, where a fleet's desks share it."""
         interval = self.engine.zalo_interval() if self.pace.intervals is None else self.pace.intervals()[0]
         if interval != self.zalo_interval:
-            log.warning(
+            # A fleet's desks follow their app's shared budget, which moves as feeds go quiet and wake:
+            # that is routine there (`zfsync status` shows it), and a warning for one OA alone.
+            (log.debug if self.pace.intervals is not None else log.warning)(
                 "zalo_poll_interval_changed",
                 seconds=interval,
                 configured=self.settings.zalo.poll_interval,

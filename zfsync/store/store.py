@@ -30,6 +30,7 @@ from zfsync.store.outbox import OutboxStore
 from zfsync.store.prepared import PreparedQueries
 from zfsync.store.secrets import Sealer
 from zfsync.store.state import StateStore
+from zfsync.store.tenants import TenantStore
 from zfsync.store.waiting import WaitingStore
 
 BUSY_TIMEOUT_MS = 10_000
@@ -73,10 +74,10 @@ class _Database(SqliteDatabase):
                 raise
 
 
-class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore, FiguresStore, FleetStore):
+class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore, FiguresStore, TenantStore, FleetStore):
     """The one door to the store: its parts (`StateStore` with `HistoryStore`, `ContactStore`,
     `ConversationStore`, `FeedStore`, `OutboxStore`, `WaitingStore`, `FiguresStore`, and a fleet's
-    `FleetStore`) each own a seam."""
+    `TenantStore` and `FleetStore`) each own a seam."""
 
     def __init__(self, location: Path | str, password: str = "", tenant: int = 0, sealer: Sealer | None = None):
         """``location``: a SQLite file, or a ``postgresql://user@host[:port]/db`` URL (the password comes

@@ -36,9 +36,11 @@ def next_poll_at(now: float, last_activity_at: float, last_inbound_s: float, int
 
 
 # A fleet's Zalo feeds share their app's budget (docs/fleet.md): the feed polls may take this much of it
-# (the rest is for sends and catch-up), and the quiet feeds at most this much of that.
-FLEET_FEED_SHARE = 0.5
+# (the rest is for sends and catch-up), and the quiet feeds at most this much of that. A poll costs two
+# requests: the recent-chat listing and the user list.
+FLEET_FEED_SHARE = 0.6
 QUIET_SHARE = 0.5
+REQUESTS_PER_POLL = 2
 
 
 def shared_feed_intervals(
@@ -48,7 +50,7 @@ def shared_feed_intervals(
     share ``limit`` requests a minute: a quiet feed every ``quiet_interval`` seconds, or less often when
     that would take more than the quiet feeds' part; an active one as often as what is left allows, and
     never more often than ``configured``."""
-    feed = limit * FLEET_FEED_SHARE
+    feed = limit * FLEET_FEED_SHARE / REQUESTS_PER_POLL  # polls a minute
     quiet_wait = max(quiet_interval, 60.0 * quiet / (feed * QUIET_SHARE)) if quiet else quiet_interval
     left = feed - (60.0 * quiet / quiet_wait if quiet else 0.0)
     active_wait = max(configured, 60.0 * max(1, active) / max(left, 1.0))
