@@ -77,7 +77,6 @@ class Fleet:
         self.stop_event = threading.Event()
         self.background = Background(self.stop_event)  # every desk's profile and history steps, in turn
         self.watch = StoreWatch(None)
-        self._lock = threading.Lock()
 
     # --- the leases ------------------------------------------------------------------------------------
 
@@ -99,6 +98,8 @@ class Fleet:
                 self.let_go(tid, "paused")
             elif tid in self.held:
                 self.held[tid].record = record
+            else:
+                self.take(record)  # claimed in a round that failed before it was taken up
         share = self.store.share(self.members)
         for tid in sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]:
             self.let_go(tid, "balancing")
@@ -127,9 +128,12 @@ class Fleet:
         try:
             desk = self.desk_for(record, store)
             desk.prepare()
-        except ZfsyncError as exc:
+        except Exception as exc:
             reason = first_line(exc)
-            log.error("tenant_unusable", tenant=record.name, error=reason, retry_in=BROKEN_RETRY)
+            if isinstance(exc, ZfsyncError):
+                log.error("tenant_unusable", tenant=record.name, error=reason, retry_in=BROKEN_RETRY)
+            else:  # a bug, or the store failing: said in full, and tried again like an unusable tenant
+                log.exception("tenant_start_crashed", tenant=record.name, retry_in=BROKEN_RETRY)
             self.held[record.id] = Held(record, None, reason, time.monotonic() + BROKEN_RETRY)
             return
         store.set_state(OWNER_KEY, json.dumps({"owner": self.member, "since": time.time()}))
