@@ -25,7 +25,8 @@ def probe(settings: Settings) -> int:
     """`zfsync check`'s probes of a valid config (and `zfsync setup`'s last step); returns the problems found."""
     from zfsync.runtime.app import build_clients
 
-    print(f"config {settings.source}: valid")
+    tenant = f", tenant {settings.tenant}" if settings.tenant else ""
+    print(f"config {settings.source}{tenant}: valid")
     for file in settings.readable_secrets:
         print(
             f"secrets: WARNING: {file} is readable by every user (security.allow_readable_secrets): chmod o-rwx {file}"

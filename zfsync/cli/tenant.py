@@ -113,9 +113,7 @@ def _add(args: argparse.Namespace, fleet: FleetSettings, store: Store) -> int:
         )
     same = [t.name for t in store.tenants() if _oa_of(t) == (settings.zalo.app_id, settings.freshchat.channel_id)]
     sealed = store.sealer.seal(json.dumps(secrets))
-    record = store.add_tenant(args.name, text, sealed, settings.zalo.app_id)
-    if args.paused:
-        store.set_paused(args.name, True)
+    record = store.add_tenant(args.name, text, sealed, settings.zalo.app_id, paused=args.paused)
     print(f"tenant {record.name} added (id {record.id}){', paused' if args.paused else ''}")
     if same:
         print(f"  note: tenant {same[0]} uses the same Zalo app and FreshChat channel")

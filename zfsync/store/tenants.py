@@ -26,13 +26,20 @@ class TenantStore(FleetTables):
         row = Tenant.get_or_none(Tenant.id == tenant_id)
         return record_of(row) if row else None
 
-    def add_tenant(self, name: str, config: str, secrets: str, zalo_app_id: str) -> TenantRecord:
-        """A new tenant; ``secrets`` sealed already."""
+    def add_tenant(self, name: str, config: str, secrets: str, zalo_app_id: str, paused: bool = False) -> TenantRecord:
+        """A new tenant; ``secrets`` sealed already; ``paused``: no daemon takes it until it is resumed."""
         Tenant = self._fleet().Tenant
         with self.db.atomic():
             if Tenant.select().where(Tenant.name == name).exists():
                 raise StoreError(f"tenant {name} exists already: pick another name, or `zfsync tenant remove {name}`")
-            Tenant.create(name=name, config=config, secrets=secrets, zalo_app_id=zalo_app_id, created_at=time.time())
+            Tenant.create(
+                name=name,
+                config=config,
+                secrets=secrets,
+                zalo_app_id=zalo_app_id,
+                paused=paused,
+                created_at=time.time(),
+            )
         found = self.tenant_named(name)
         assert found is not None
         return found
