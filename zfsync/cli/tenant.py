@@ -40,8 +40,11 @@ def fleet_of(args: argparse.Namespace) -> FleetSettings:
     return fleet_config.load_fleet(path)
 
 
-def open_fleet(fleet: FleetSettings) -> Store:
-    return Store.open(fleet.store_location, fleet.store_password, sealer=Sealer(fleet.secrets_key))
+def open_fleet(fleet: FleetSettings, connections: int = 0) -> Store:
+    """The fleet's store; ``connections``: shared among the threads (the daemon's, on PostgreSQL)."""
+    return Store.open(
+        fleet.store_location, fleet.store_password, sealer=Sealer(fleet.secrets_key), connections=connections
+    )
 
 
 @contextlib.contextmanager
@@ -255,7 +258,7 @@ def run_fleet(fleet: FleetSettings) -> int:
     log.setup(fleet.log_level, fleet.log_format)
     # SQLite: one daemon serves the whole fleet (its lock file). PostgreSQL: any number share it.
     with contextlib.nullcontext() if fleet.store_url else only_instance(fleet.store_path):
-        store = open_fleet(fleet)
+        store = open_fleet(fleet, fleet.store_connections if fleet.store_url else 0)
         try:
             Fleet(fleet, store).run()
         finally:

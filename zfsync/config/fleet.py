@@ -39,7 +39,16 @@ FLEET_KEYS: dict[str, tuple[Any, Any]] = {
     "quiet_interval": (15.0, _seconds(1, 300)),
     # How a daemon is named in the store's leases and `zfsync status` (default: host and process id).
     "daemon_name": ("", lambda name, value: str(value).strip()),
+    # PostgreSQL connections a daemon shares among all its tenants' threads (each holds one only while
+    # a statement or transaction runs). Mind the server's max_connections: daemons × this, plus margin.
+    "store_connections": (20, lambda name, value: _whole(name, value, 2, 500)),
 }
+
+
+def _whole(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"config key {name}: expected a whole number from {low} to {high}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class FleetSettings:
     quiet_after: float = 180.0
     quiet_interval: float = 15.0
     daemon_name: str = ""
+    store_connections: int = 20
 
     @property
     def store_location(self) -> Path | str:

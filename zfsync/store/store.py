@@ -13,8 +13,10 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from peewee import Database, InterfaceError, OperationalError, PostgresqlDatabase, SqliteDatabase, chunked
+from playhouse.pool import PooledPostgresqlDatabase
 from playhouse.shortcuts import ReconnectMixin
 
 from zfsync.domain.errors import StoreError, first_line
@@ -50,6 +52,36 @@ class _Postgres(ReconnectMixin, PostgresqlDatabase):
     )
 
 
+class _SharedPostgres(ReconnectMixin, PooledPostgresqlDatabase):
+    """A fleet's daemon serves many desks, each with threads of its own: a connection a thread would hold
+    for its whole life would soon pass PostgreSQL's ``max_connections``. Here a thread holds one only while
+    a statement or a transaction runs; between them it goes back to the pool, which allows ``max_connections``
+    and makes a thread wait (up to `POOL_WAIT`) when all are in use. (psycopg's cursors hold their whole
+    result once executed, so a result is read after its connection went back.)"""
+
+    reconnect_errors = _Postgres.reconnect_errors
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        cursor = super().execute_sql(sql, params)
+        self._let_go()
+        return cursor
+
+    def commit(self) -> None:
+        super().commit()
+        self._let_go()  # a transaction's end (peewee pops it first)
+
+    def rollback(self) -> None:
+        super().rollback()
+        self._let_go()
+
+    def _let_go(self) -> None:
+        if not self.in_transaction() and not self.is_closed():
+            self.close()
+
+
+POOL_WAIT = 30.0  # seconds a thread of a fleet's daemon waits for a free connection
+
+
 def in_memory(name: str) -> str:
     """Where a SQLite store lives in this process's memory only, shared by its connections while one is open:
     for tests of the core, which need a real store but no file."""
@@ -79,16 +111,29 @@ class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore,
     `ConversationStore`, `FeedStore`, `OutboxStore`, `WaitingStore`, `FiguresStore`, and a fleet's
     `TenantStore` and `FleetStore`) each own a seam."""
 
-    def __init__(self, location: Path | str, password: str = "", tenant: int = 0, sealer: Sealer | None = None):
+    def __init__(
+        self,
+        location: Path | str,
+        password: str = "",
+        tenant: int = 0,
+        sealer: Sealer | None = None,
+        connections: int = 0,
+    ):
         """``location``: a SQLite file, or a ``postgresql://user@host[:port]/db`` URL (the password comes
         from ``password``, else from libpq's own PGPASSWORD or ~/.pgpass, never from the URL). ``tenant``:
-        whose rows it reads and writes (0: a single-OA store's); ``sealer``: what seals the tokens."""
+        whose rows it reads and writes (0: a single-OA store's); ``sealer``: what seals the tokens;
+        ``connections``: on PostgreSQL, share that many among every thread (a fleet's daemon), instead of
+        one a thread."""
         self.url = str(location) if is_postgres_url(location) else ""
         self.path = Path(location) if not self.url else Path()
         self.postgres = bool(self.url)
         self.db: Database
         if self.postgres:
-            self.db = _Postgres(None)
+            self.db = (
+                _SharedPostgres(None, max_connections=connections, timeout=POOL_WAIT, stale_timeout=300)
+                if connections
+                else _Postgres(None)
+            )
             self._conninfo = conninfo(self.url, password)
         else:
             # BEGIN IMMEDIATE: a transaction that reads and then writes would otherwise fail at once with
@@ -109,8 +154,15 @@ class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore,
         return self.url or str(self.path)
 
     @classmethod
-    def open(cls, location: Path | str, password: str = "", tenant: int = 0, sealer: Sealer | None = None) -> Store:
-        store = cls(location, password, tenant, sealer)
+    def open(
+        cls,
+        location: Path | str,
+        password: str = "",
+        tenant: int = 0,
+        sealer: Sealer | None = None,
+        connections: int = 0,
+    ) -> Store:
+        store = cls(location, password, tenant, sealer, connections)
         store._connect()
         return store
 
