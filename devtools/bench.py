@@ -346,21 +346,34 @@ def _history_rows(r: dict[str, Any]) -> list[str]:
 
 
 def _fleet_rows(f: dict[str, Any]) -> list[str]:
-    idle, one, many = f["idle"], f["single_oa_idle"], f["single_oa_times_tenants"]
-    n = f["tenants"]
+    one, many = f["single_oa_idle"], f["single_oa_times_tenants"]
+    lines = _fleet_run_rows(f, "one daemon")
+    two = f.get("two_daemons", {})
+    if "skipped" in two:
+        lines.append(f"| fleet: two daemons on PostgreSQL | skipped: {two['skipped']} | |")
+    elif two:
+        lines += _fleet_run_rows(two, f"two daemons on PostgreSQL (holding {' and '.join(map(str, two['held']))})")
+    lines.append(
+        f"| {f['tenants']} single-OA daemons, estimated from one | RSS {many['rss_mb']} MB, CPU "
+        f"{many['cpu_percent']} %, Zalo {many['zalo_per_minute']}/min (one: {one['rss_mb']} MB, "
+        f"{one['cpu_percent']} %) | |"
+    )
+    return lines
+
+
+def _fleet_run_rows(f: dict[str, Any], how: str) -> list[str]:
+    idle, n = f["idle"], f["tenants"]
     lines = [
-        f"| fleet: {n} tenants of one app ({f['app_limit']}/min), all quiet | RSS {idle['rss_mb']} MB "
+        f"| fleet, {how}: {n} tenants of one app ({f['app_limit']}/min), all quiet | RSS {idle['rss_mb']} MB "
         f"({idle['rss_mb'] / n:.2f} MB a tenant), CPU {idle['cpu_percent']} % of a core "
         f"({idle['cpu_percent'] / n:.3f} % a tenant) | ≤ 1.5 MB, ≤ 0.125 % a tenant |",
-        f"| fleet: Zalo requests a minute, all quiet | {idle['zalo_per_minute']} "
+        f"| fleet, {how}: Zalo requests a minute, all quiet | {idle['zalo_per_minute']} "
         f"({idle['share_of_limit'] * 100:.0f} % of the app's limit) | ≤ 50 % |",
-        f"| {n} single-OA daemons, estimated from one | RSS {many['rss_mb']} MB, CPU {many['cpu_percent']} %, "
-        f"Zalo {many['zalo_per_minute']}/min (one: {one['rss_mb']} MB, {one['cpu_percent']} %) | |",
     ]
     for key, label in (("zalo_to_freshchat", "Zalo → FreshChat"), ("freshchat_to_zalo", "FreshChat → Zalo")):
         s = f["active_latency"][key]
         lines.append(
-            f"| fleet: latency {label}, {f['active']} tenants talking ({s['count']} msgs) | p50 {s['p50']} s, "
+            f"| fleet, {how}: latency {label}, {f['active']} tenants talking ({s['count']} msgs) | p50 {s['p50']} s, "
             f"p95 {s['p95']} s{_undelivered(s)} | p95 ≤ 3 s |"
         )
     return lines

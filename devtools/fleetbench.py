@@ -13,9 +13,11 @@ import random
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
+from devtools import pgcluster
 from devtools.daemonbench import RTT, DaemonBench, _iso_seconds, cpu_seconds, proc_status, summary
 from zfsync.cli.demo import wait_until
 from zfsync.domain import ZaloTokens
@@ -58,31 +60,75 @@ def _requests(pairs: list[tuple[SimServer, SimServer]]) -> int:
     return total
 
 
-def _usage(pid: int, seconds: float, requests: Any) -> dict[str, float]:
-    cpu, asked, started = cpu_seconds(pid), requests(), time.monotonic()
+def _usage(pids: list[int], seconds: float, requests: Any) -> dict[str, Any]:
+    """RSS, CPU and Zalo requests of the daemons ``pids`` over ``seconds``, in all and each."""
+    cpu, asked, started = [cpu_seconds(p) for p in pids], requests(), time.monotonic()
     time.sleep(seconds)
     took = time.monotonic() - started
+    each = [
+        {"rss_mb": round(proc_status(p)["VmRSS"] / 1024, 1), "cpu_percent": round(100 * (cpu_seconds(p) - c) / took, 2)}
+        for p, c in zip(pids, cpu, strict=True)
+    ]
     return {
-        "rss_mb": round(proc_status(pid)["VmRSS"] / 1024, 1),
-        "cpu_percent": round(100 * (cpu_seconds(pid) - cpu) / took, 2),
+        "rss_mb": round(sum(e["rss_mb"] for e in each), 1),
+        "cpu_percent": round(sum(e["cpu_percent"] for e in each), 2),
         "zalo_per_minute": round((requests() - asked) * 60 / took, 1),
+        "daemons": each,
     }
 
 
 def fleet_bench(work: Path, quick: bool, say: Any) -> dict[str, Any]:
+    """One daemon on SQLite, then two sharing a PostgreSQL store, then one single-OA daemon."""
+    (work / "one").mkdir()
+    result = _fleet_run(work / "one", quick, say, None)
+    try:
+        cluster = pgcluster.Cluster()
+    except pgcluster.Unavailable as exc:
+        result["two_daemons"] = {"skipped": str(exc)}
+    else:
+        (work / "two").mkdir()
+        try:
+            result["two_daemons"] = _fleet_run(work / "two", quick, say, cluster)
+        finally:
+            cluster.stop()
+    say("fleet: one single-OA daemon idle, for comparison ...")
+    (work / "single").mkdir()
+    single = DaemonBench(work / "single")
+    try:
+        single.start()
+        time.sleep(5)
+        one = _usage([single.demo.daemon.pid], result["window"], single.zalo_requests)  # type: ignore[union-attr]
+    finally:
+        single.close()
+    tenants = result["tenants"]
+    result["single_oa_idle"] = one
+    result["single_oa_times_tenants"] = {
+        "rss_mb": round(one["rss_mb"] * tenants, 1),
+        "cpu_percent": round(one["cpu_percent"] * tenants, 2),
+        "zalo_per_minute": round(one["zalo_per_minute"] * tenants, 1),
+    }
+    return result
+
+
+def _fleet_run(work: Path, quick: bool, say: Any, cluster: pgcluster.Cluster | None) -> dict[str, Any]:
+    """The fleet's daemons (one on SQLite; two on ``cluster``) serving the tenants: quiet, then talking."""
     tenants, busy = (40, 5) if quick else (200, 20)
     quiet_after, window = (20.0, 20.0) if quick else (60.0, 60.0)
+    daemons = 1 if cluster is None else 2
     idle_pair = _pair()
     active_pairs = [_pair() for _ in range(busy)]
     pairs = [idle_pair, *active_pairs]
     key = new_key()
+    url = cluster.create_database("fleetbench") if cluster is not None else ""
+    store_section = f'url = "{url}"' if url else 'path = "fleet.db"'
     (work / "fleet.toml").write_text(
         f"[fleet]\nzalo_requests_per_minute = {APP_LIMIT}\nquiet_after = {quiet_after}\nquiet_interval = 15\n"
-        '[store]\npath = "fleet.db"\n[log]\nlevel = "warning"\nformat = "json"\n'
+        f'[store]\n{store_section}\n[log]\nlevel = "warning"\nformat = "json"\n'
     )
-    (work / "zfsync.env").write_text(f"ZFSYNC_SECRETS_KEY={key}\n")
+    password = pgcluster.PASSWORD if url else ""
+    (work / "zfsync.env").write_text(f"ZFSYNC_SECRETS_KEY={key}\nZFSYNC_STORE_PASSWORD={password}\n")
     (work / "zfsync.env").chmod(0o600)
-    store = Store.open(work / "fleet.db", sealer=Sealer(key))
+    store = Store.open(url or work / "fleet.db", password, sealer=Sealer(key))
     ids = []
     secrets = store.sealer.seal(
         json.dumps({"ZFSYNC_FRESHCHAT_API_KEY": "sim-key", "ZFSYNC_ZALO_APP_SECRET": "sim-secret"})
@@ -93,48 +139,41 @@ def fleet_bench(work: Path, quick: bool, say: Any) -> dict[str, Any]:
         access, refresh = _zalo(zalo).mint_tokens()
         store.for_tenant(record.id).save_tokens(ZaloTokens(access, refresh, 86400), time.time())
         ids.append(record.id)
-    say(f"fleet: {tenants} tenants, {busy} active; one daemon starting ...")
-    log = (work / "daemon.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "zfsync", "--config", str(work / "fleet.toml"), "run"], stdout=log, stderr=log
-    )
+    say(f"fleet: {tenants} tenants, {busy} active; {daemons} daemon(s) starting ...")
+    logs = [(work / f"daemon-{n}.log").open("w") for n in range(daemons)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "zfsync", "--config", str(work / "fleet.toml"), "run"], stdout=log, stderr=log
+        )
+        for log in logs
+    ]
     try:
         started = time.monotonic()
         ready = wait_until(lambda: all(store.for_tenant(t).get_state(BASELINE_KEY) for t in ids), timeout=600)
         if not ready:
-            raise SystemExit(f"bench: the fleet did not poll every tenant; see {work / 'daemon.log'}")
-        result: dict[str, Any] = {"tenants": tenants, "active": busy, "app_limit": APP_LIMIT}
+            raise SystemExit(f"bench: the fleet did not poll every tenant; see {work}/daemon-*.log")
+        result: dict[str, Any] = {"tenants": tenants, "active": busy, "app_limit": APP_LIMIT, "window": window}
+        result["daemons"] = daemons
         result["all_polled_seconds"] = round(time.monotonic() - started, 1)
         time.sleep(quiet_after + 5)  # every feed quiet
         say(f"fleet: idle for {window:.0f} s ...")
-        result["idle"] = _usage(process.pid, window, lambda: _requests(pairs))
+        result["idle"] = _usage([p.pid for p in processes], window, lambda: _requests(pairs))
         result["idle"]["share_of_limit"] = round(result["idle"]["zalo_per_minute"] / APP_LIMIT, 3)
+        result["held"] = sorted(Counter(t.owner.split()[-1] for t in store.tenants() if t.owner).values())
         say(f"fleet: {busy} tenants talking for {window:.0f} s ...")
         result["active_latency"] = _talk(active_pairs, window)
-        result["during_traffic"] = {"rss_mb": round(proc_status(process.pid)["VmRSS"] / 1024, 1)}
+        result["during_traffic"] = {"rss_mb": round(sum(proc_status(p.pid)["VmRSS"] for p in processes) / 1024, 1)}
     finally:
-        process.terminate()
-        process.wait(60)
-        log.close()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(60)
+        for log in logs:
+            log.close()
         store.close()
         for zalo, fc in pairs:
             zalo.stop()
             fc.stop()
-    say("fleet: one single-OA daemon idle, for comparison ...")
-    (work / "single").mkdir()
-    single = DaemonBench(work / "single")
-    try:
-        single.start()
-        time.sleep(5)
-        one = _usage(single.demo.daemon.pid, window, single.zalo_requests)  # type: ignore[union-attr]
-    finally:
-        single.close()
-    result["single_oa_idle"] = one
-    result["single_oa_times_tenants"] = {
-        "rss_mb": round(one["rss_mb"] * tenants, 1),
-        "cpu_percent": round(one["cpu_percent"] * tenants, 2),
-        "zalo_per_minute": round(one["zalo_per_minute"] * tenants, 1),
-    }
     return result
 
 

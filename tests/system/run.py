@@ -199,8 +199,8 @@ def customer_photos(user: str) -> int:
     )
 
 
-def customer_texts(user: str) -> list[str]:
-    state = sim(FRESHCHAT, "state")
+def customer_texts(user: str, freshchat: str = FRESHCHAT) -> list[str]:
+    state = sim(freshchat, "state")
     ids = {u["id"] for u in state["users"] if u["reference_id"] == f"zalo-{user}"}
     return [
         p["text"]["content"]
@@ -213,8 +213,8 @@ def customer_texts(user: str) -> list[str]:
     ]
 
 
-def sent_texts(user: str) -> list[str]:
-    return [s["text"] for s in sim(ZALO, "sent")["sent"] if s["user_id"] == user]
+def sent_texts(user: str, zalo: str = ZALO) -> list[str]:
+    return [s["text"] for s in sim(zalo, "sent")["sent"] if s["user_id"] == user]
 
 
 # --- the story ----------------------------------------------------------------------------------------
@@ -277,17 +277,17 @@ class Story:
         token = sim(ZALO, "refresh_token", {})["refresh_token"]
         self.zfsync("auth", "zalo", f"--refresh-token={token}", instance=instance)
 
-    def both_ways(self, user: str) -> None:
+    def both_ways(self, user: str, zalo: str = ZALO, freshchat: str = FRESHCHAT) -> None:
         """A customer writes, an agent answers: each arrives exactly once."""
         self.count += 1
         text = f"xin chào {self.count}"
-        sim(ZALO, "customer_message", {"user_id": user, "name": "Khách", "text": text})
-        until(lambda: text in customer_texts(user), 30, f"'{text}' reached FreshChat")
+        sim(zalo, "customer_message", {"user_id": user, "name": "Khách", "text": text})
+        until(lambda: text in customer_texts(user, freshchat), 30, f"'{text}' reached FreshChat")
         reply = f"dạ {self.count}"
-        sim(FRESHCHAT, "agent_reply", {"reference_id": f"zalo-{user}", "text": reply})
-        until(lambda: reply in sent_texts(user), 30, f"'{reply}' reached Zalo")
-        if customer_texts(user).count(text) != 1 or sent_texts(user).count(reply) != 1:
-            raise StepFailed(f"a message arrived twice: {customer_texts(user)} {sent_texts(user)}")
+        sim(freshchat, "agent_reply", {"reference_id": f"zalo-{user}", "text": reply})
+        until(lambda: reply in sent_texts(user, zalo), 30, f"'{reply}' reached Zalo")
+        if customer_texts(user, freshchat).count(text) != 1 or sent_texts(user, zalo).count(reply) != 1:
+            raise StepFailed(f"a message arrived twice: {customer_texts(user, freshchat)} {sent_texts(user, zalo)}")
 
     def main_pid(self, unit: str) -> int:
         return int(self.box.run("systemctl", "show", "-p", "MainPID", "--value", unit).stdout.strip() or 0)
@@ -460,6 +460,47 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
         story.both_ways("2512007384617200001")  # carried by shop alone
         box.run("systemctl", "stop", "zfsync@shop")
 
+    def fleet_of_three() -> None:
+        # An integrator's fleet: the zfsync@ unit unchanged, its config a fleet's, three shops taken in with
+        # `zfsync tenant add`, each with its own simulators (ports 87x1/87x2), all served by one daemon.
+        box.run("/opt/zfsync-src/scripts/install", "--instance", "fleet")
+        key = box.run(ZFSYNC, "tenant", "rekey", "--new-key").stdout.strip()
+        box.write("/etc/zfsync/fleet/config.toml", '[fleet]\n[store]\npath = "/var/lib/zfsync/fleet/fleet.db"\n')
+        box.write("/etc/zfsync/fleet/zfsync.env", f"ZFSYNC_SECRETS_KEY={key}\n")
+        box.run("chown", "root:zfsync", "/etc/zfsync/fleet/config.toml", "/etc/zfsync/fleet/zfsync.env")
+        box.run("chmod", "640", "/etc/zfsync/fleet/config.toml", "/etc/zfsync/fleet/zfsync.env")
+        shops = {
+            name: (f"http://127.0.0.1:87{n}1", f"http://127.0.0.1:87{n}2")
+            for n, name in ((1, "an"), (2, "binh"), (3, "chi"))
+        }
+        for name, (zalo, freshchat) in shops.items():
+            ports = ["--zalo-port", zalo.rsplit(":", 1)[1], "--freshchat-port", freshchat.rsplit(":", 1)[1]]
+            box.run("systemd-run", f"--unit=zfsync-sim-{name}", "--property=Type=simple", ZFSYNC, "sim", *ports)
+            until(lambda z=zalo: sim(z, "sent"), 30, f"{name}'s simulators answer")
+            shop = f"/etc/zfsync/fleet/{name}"
+            box.run("mkdir", "-p", shop)
+            box.write(
+                f"{shop}/config.toml", CONFIG.format(zalo=zalo, freshchat=freshchat, channel=CHANNEL_ID, state="/tmp")
+            )
+            box.write(f"{shop}/zfsync.env", "ZFSYNC_ZALO_APP_SECRET=sim-secret\nZFSYNC_FRESHCHAT_API_KEY=sim-key\n")
+            box.run("chown", "-R", "root:zfsync", shop)
+            box.run("chmod", "-R", "g+rX,o-rwx", shop)
+            story.zfsync("tenant", "add", name, "--config", f"{shop}/config.toml", "--no-check", instance="fleet")
+            token = sim(zalo, "refresh_token", {})["refresh_token"]
+            story.zfsync("auth", "zalo", "--tenant", name, f"--refresh-token={token}", instance="fleet")
+        box.run("systemctl", "start", "zfsync@fleet")
+        if not story.active("zfsync@fleet"):
+            raise StepFailed("zfsync@fleet is not active")
+        customer = "2512007384617208888"  # the same customer id in every shop: each shop's stays its own
+        until(lambda: story.zfsync("status", instance="fleet", check=False).returncode == 0, 60, "every tenant healthy")
+        for zalo, freshchat in shops.values():
+            story.both_ways(customer, zalo, freshchat)
+        files = "/var/lib/zfsync/fleet/fleet.db*"
+        clear = box.run("sh", "-c", f"grep -a -l -e sim-key -e sim-secret {files}", check=False).stdout
+        if clear.strip():
+            raise StepFailed(f"the fleet's store holds a secret in clear: {clear.strip()}")
+        box.run("systemctl", "stop", "zfsync@fleet")
+
     def downgrade_is_refused() -> None:
         box.run("/opt/zfsync-previous/scripts/install")
         refused = box.run(
@@ -491,6 +532,7 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
             "two instances set up by `zfsync setup --non-interactive`, zfsync@shop and zfsync@cafe side by side",
             two_instances,
         ),
+        ("a fleet of three shops in zfsync@fleet: tenant add, auth --tenant, one daemon, apart", fleet_of_three),
         ("systemd-analyze security of the installed units <= 2.0", security),
         ("a downgrade is refused with the fix", downgrade_is_refused),
     ]
