@@ -317,3 +317,52 @@ def test_a_serving_lane_with_nothing_due_reads_the_mark_not_the_queue(store, mon
     stop.set()
     lane.close()
     assert looks["queue"] >= 2
+
+
+def test_desks_sharing_a_bound_on_sends_in_flight_keep_to_it_and_wake_each_other(tmp_path):
+    """A fleet's daemon: lanes of two desks share `Slots`. A desk whose sends hang holds at most its own
+    workers; the other desk's sends go on while the bound has room, and wait for a slot when it has none."""
+    first, second = Store.open(tmp_path / "a.db"), Store.open(tmp_path / "b.db")
+    try:
+        slow, calm, clock = Writer(held={"a1", "a2", "a3"}), Writer(held={"b2"}), Clock()
+        for n in (1, 2, 3):
+            queue(first, f"a{n}", (f"a{n}", "text"))
+        queue(second, "b1", ("b1", "text"))
+        slots = lanes.Slots(3)
+        lane_a, _ = lane_of(first, slow, clock, workers=2, slots=slots)
+        lane_b, _ = lane_of(second, calm, clock, slots=slots)
+        stops = [serving(lane_a), serving(lane_b)]
+        slow.wait_for(lambda: len(slow.started) == 2)  # its cap, not the bound
+        calm.wait_for(lambda: calm.done == ["b1"])  # the third slot: the calm desk is not held up
+        queue(second, "b2", ("b2", "text"), at=5.0)
+        lane_b.wake()
+        calm.wait_for(lambda: calm.started == ["b1", "b2"])  # b2 hangs: now every slot is taken
+        queue(second, "b3", ("b3", "text"), at=6.0)  # another customer's: it waits for a slot, not for b2
+        lane_b.wake()
+        assert _soon(lambda: lane_b in slots._waiting)  # the lane looked, found the bound reached
+        assert slots.taken == 3 and calm.started == ["b1", "b2"]
+        calm.release("b2")
+        calm.wait_for(lambda: calm.done == ["b1", "b2", "b3"])  # woken by the slot b2 gave back
+        slow.release("a1")
+        slow.wait_for(lambda: "a3" in slow.started)  # a freed slot and worker: the slow desk's next
+        for source in ("a2", "a3"):
+            slow.release(source)
+        slow.wait_for(lambda: len(slow.done) == 3)
+        for stop in stops:
+            stop.set()
+        lane_a.close()
+        lane_b.close()
+        assert slots.taken == 0
+    finally:
+        first.close()
+        second.close()
+
+
+def _soon(condition) -> bool:
+    """Whether ``condition`` holds within `WAIT` (for a state no condition variable announces)."""
+    pause = threading.Event()
+    for _ in range(int(WAIT / 0.01)):
+        if condition():
+            return True
+        pause.wait(0.01)
+    return False

@@ -42,6 +42,9 @@ FLEET_KEYS: dict[str, tuple[Any, Any]] = {
     # PostgreSQL connections a daemon shares among all its tenants' threads (each holds one only while
     # a statement or transaction runs). Mind the server's max_connections: daemons × this, plus margin.
     "store_connections": (20, lambda name, value: _whole(name, value, 2, 500)),
+    # Sends in flight at once across all the tenants a daemon serves; each tenant's lanes keep their own
+    # cap (8 a direction, 4 of them attachments), so one tenant's slow sends never hold more than that.
+    "sends_in_flight": (200, lambda name, value: _whole(name, value, 1, 10_000)),
 }
 
 
@@ -66,6 +69,7 @@ class FleetSettings:
     quiet_interval: float = 15.0
     daemon_name: str = ""
     store_connections: int = 20
+    sends_in_flight: int = 200
 
     @property
     def store_location(self) -> Path | str:

@@ -35,6 +35,7 @@ from zfsync.sync.read.freshchat_reader import FreshChatReader, Signatures
 from zfsync.sync.read.zalo_reader import ZaloReader
 from zfsync.sync.write.delivery import Deliverer
 from zfsync.sync.write.freshchat_writer import FreshChatWriter
+from zfsync.sync.write.lanes import Slots
 from zfsync.sync.write.zalo_writer import ZaloRules, ZaloWriter
 
 
@@ -87,6 +88,7 @@ def build_engine(
     monotonic: Callable[[], float] | None = None,
     on_lane_crash: Callable[[str, Exception], float] | None = None,
     lane_threads: bool = True,
+    slots: Slots | None = None,
 ) -> Engine:
     """The engine over ``store`` and the two sides; tests pass one fake clock for both clocks, the daemon
     passes time.time and time.monotonic."""
@@ -150,7 +152,7 @@ def build_engine(
         history=history.HistoryImporter(zalo, store, clock),
     )
     return Engine(
-        store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic, on_lane_crash, lane_threads
+        store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic, on_lane_crash, lane_threads, slots
     )
 
 

@@ -48,6 +48,7 @@ from zfsync.store import Store
 from zfsync.store.fleet import OWNER_STALE, RENEW_EVERY, TenantRecord
 from zfsync.store.health import StoreWatch
 from zfsync.sync.decide.schedule import shared_feed_intervals
+from zfsync.sync.write.lanes import Slots
 
 log = structlog.get_logger("zfsync.fleet")
 
@@ -76,6 +77,7 @@ class Fleet:
         self.confirmed_at = time.monotonic()
         self.stop_event = threading.Event()
         self.background = Background(self.stop_event)  # every desk's profile and history steps, in turn
+        self.slots = Slots(fleet.sends_in_flight)  # every desk's sends in flight, bounded
         self.watch = StoreWatch(None)
 
     # --- the leases ------------------------------------------------------------------------------------
@@ -160,6 +162,7 @@ class Fleet:
             time.time,
             time.monotonic,
             on_lane_crash=lane_crash_handler(self.watch),
+            slots=self.slots,
         )
         configured = settings.zalo.poll_interval
         pace = Pace(lambda: self.feed_intervals(app_id, configured), self.fleet.quiet_after)

@@ -36,7 +36,7 @@ from zfsync.sync.read.zalo_reader import ZaloReader
 from zfsync.sync.seams import EngineStore
 from zfsync.sync.write.delivery import AUTH_PAUSE, MAX_DELAY, Deliverer
 from zfsync.sync.write.freshchat_writer import FreshChatWriter
-from zfsync.sync.write.lanes import RECHECK, Lane
+from zfsync.sync.write.lanes import RECHECK, Lane, Slots
 from zfsync.sync.write.zalo_writer import ZaloWriter
 
 log = structlog.get_logger("zfsync.sync")
@@ -104,6 +104,7 @@ class Engine:
         monotonic: Callable[[], float] | None = None,
         on_lane_crash: Callable[[str, Exception], float] | None = None,
         lane_threads: bool = True,
+        slots: Slots | None = None,
     ):
         """``on_lane_crash(direction, error)``: a send died of an error nobody classified (a bug, a failing
         store); returns the seconds its lane rests (default: log it, rest `CRASH_PAUSE`). ``lane_threads``:
@@ -132,7 +133,7 @@ class Engine:
         # makes their conversation due, so it is polled for an answer at once).
         self.activity = threading.Event()
         self.on_lane_crash = on_lane_crash
-        self.lane_threads = lane_threads
+        self.lane_threads, self.slots = lane_threads, slots  # slots: sends in flight shared with other desks
         self.lanes: dict[str, Lane] = {
             Z2F: self._lane(Z2F, self.freshchat_writer, "freshchat"),
             F2Z: self._lane(F2Z, self.zalo_writer, "zalo"),
@@ -152,6 +153,7 @@ class Engine:
             on_done=self._sent_one,
             on_crash=functools.partial(crashed, direction) if crashed is not None else None,
             threads=self.lane_threads,
+            slots=self.slots,
         )
 
     def _sent_one(self) -> None:

@@ -64,6 +64,39 @@ class Flight:
     history: bool = False
 
 
+class Slots:
+    """Sends in flight across many desks' lanes (a fleet's daemon): at most ``limit`` at once. Each lane
+    keeps its own workers as its cap, so one desk's slow sends hold at most its own share; the bound
+    keeps a daemon of many desks within its threads and connections. A lane that found none free is woken
+    when one is given back."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._taken = 0
+        self._waiting: set[Lane] = set()
+        self._lock = threading.Lock()
+
+    def take(self, lane: Lane) -> bool:
+        with self._lock:
+            if self._taken < self.limit:
+                self._taken += 1
+                self._waiting.discard(lane)
+                return True
+            self._waiting.add(lane)
+            return False
+
+    def give(self) -> None:
+        with self._lock:
+            self._taken -= 1
+            waiting, self._waiting = self._waiting, set()
+        for lane in waiting:
+            lane.wake()
+
+    @property
+    def taken(self) -> int:
+        return self._taken
+
+
 class Lane:
     def __init__(
         self,
@@ -80,12 +113,15 @@ class Lane:
         on_done: Callable[[], None] | None = None,
         on_crash: Callable[[Exception], float] | None = None,
         threads: bool = True,
+        slots: Slots | None = None,
     ):
         """``paused_for()``: seconds the lane's side is still left alone (after a refusal); ``on_trouble``
         is told of a refusal that concerns the whole side; ``on_done`` after each send ends (the engine
         wakes the others); ``on_crash`` of an error nobody classified (a bug, a failing store), and returns
         the seconds to rest; ``threads``: sends run on the lane's workers (the daemon), or in the thread
-        that takes the turn (tests, benchmarks)."""
+        that takes the turn (tests, benchmarks); ``slots``: the sends in flight it shares with other
+        desks' lanes (a fleet's daemon)."""
+        self.slots = slots
         self.direction = direction
         self.deliverer = deliverer
         self.queue = queue  # the rows to send, and the mark that says the outbox moved
@@ -193,6 +229,8 @@ class Lane:
             if heavy and heavy_free <= 0:
                 blocked = True
                 continue
+            if self.slots is not None and not self.slots.take(self):
+                return begun, True  # the daemon's bound: woken when another desk's send ends
             heavy_free -= heavy
             history_free -= row.history
             self._start(row, heavy)
@@ -211,6 +249,8 @@ class Lane:
         except RuntimeError:  # the pool is shut down: the daemon is stopping
             with self._lock:
                 self._flights.pop(row.contact_id, None)
+            if self.slots is not None:
+                self.slots.give()
 
     def _fly(self, row: OutboxRow) -> None:
         try:
@@ -235,6 +275,8 @@ class Lane:
         finally:
             with self._lock:
                 self._flights.pop(row.contact_id, None)
+            if self.slots is not None:
+                self.slots.give()
             self._changed.set()
             self.on_done()
 
