@@ -67,3 +67,12 @@ def test_dropping_a_tenant_deletes_its_rows_only(store):
     assert a.get_state("k") is None and b.get_state("k") == "v"
     with pytest.raises(StoreError, match="tenant b exists already"):
         store.add_tenant("b", "", "", "")
+
+
+def test_each_daemon_notes_its_feeds_and_reads_every_live_daemons(store):
+    store.beat("vm1 1", 2, {"app-1": (20, 80)})
+    store.beat("vm2 2", 2, {"app-1": (0, 100), "app-2": (1, 0)})
+    assert store.fleet_feeds() == {"app-1": (20, 180), "app-2": (1, 0)}
+    store.now[0] += LEASE_SECONDS + 1
+    store.beat("vm1 1", 2, {"app-1": (5, 95)})  # vm2 fell silent: its feeds no longer count
+    assert store.fleet_feeds() == {"app-1": (5, 95)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zfsync.sync.decide.schedule import shared_feed_intervals
+from zfsync.sync.decide.schedule import daemon_ceiling, shared_feed_intervals
 
 
 @pytest.mark.parametrize(
@@ -23,3 +23,18 @@ def test_feeds_sharing_a_zalo_app_leave_forty_percent_of_its_budget_to_sends(lim
     assert intervals == expected
     requests = 2 * (active * 60 / intervals[0] + quiet * 60 / intervals[1])
     assert requests <= limit * 0.6 + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("members", "fleet", "mine", "expected"),
+    [
+        # two daemons, the 20 busy feeds all on the first: it gets what they need, the other what its quiet take
+        (2, (20, 180), (20, 80), 1200 + 533 + 800),
+        (2, (20, 180), (0, 100), 666 + 800),
+        (1, (20, 180), (20, 180), 2400 + 1600),  # one daemon: the whole limit
+        (2, (0, 0), (0, 0), 800),  # nothing noted yet: the sends' part
+    ],
+)
+def test_daemons_share_an_apps_budget_by_the_feeds_each_holds(members, fleet, mine, expected):
+    ceiling = daemon_ceiling(4000, members, fleet, mine, 2.0, 15.0)
+    assert abs(ceiling - expected) <= 1, ceiling

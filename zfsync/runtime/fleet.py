@@ -47,13 +47,14 @@ from zfsync.sides.quota import Quota
 from zfsync.store import Store
 from zfsync.store.fleet import OWNER_STALE, RENEW_EVERY, TenantRecord
 from zfsync.store.health import StoreWatch
-from zfsync.sync.decide.schedule import shared_feed_intervals
+from zfsync.sync.decide.schedule import daemon_ceiling, shared_feed_intervals
 from zfsync.sync.write.lanes import Slots
 
 log = structlog.get_logger("zfsync.fleet")
 
 CLAIM_BATCH = 25  # tenants taken in one round at most: each is a desk to build and reconcile
 BROKEN_RETRY = 60.0  # seconds before a tenant whose desk could not be built is tried again
+FAST = 2.0  # seconds: the poll interval a daemon's part of an app's budget is reckoned at (zalo.poll_interval)
 OWNER_KEY = "fleet.owner"  # in each tenant's state: which daemon serves it, for `zfsync status`
 
 
@@ -74,6 +75,7 @@ class Fleet:
         self.held: dict[int, Held] = {}
         self.quotas: dict[str, Quota] = {}  # per Zalo app id
         self.members = 1
+        self.app_feeds: dict[str, tuple[int, int]] = {}  # each Zalo app's feeds (active, quiet) on every daemon
         self.confirmed_at = time.monotonic()
         self.stop_event = threading.Event()
         self.background = Background(self.stop_event)  # every desk's profile and history steps, in turn
@@ -85,7 +87,8 @@ class Fleet:
     def round(self) -> None:
         """One look at the fleet: renew, let go, claim (`RENEW_EVERY`)."""
         asked_at = time.monotonic()
-        self.members = self.store.beat(self.member, len(self.held))
+        self.members = self.store.beat(self.member, len(self.held), feeds_of(list(self.held.values())))
+        self.app_feeds = self.store.fleet_feeds()
         _, still = self.store.renew_leases(self.member)
         self.confirmed_at = asked_at
         now_held = {r.id: r for r in still}
@@ -108,8 +111,16 @@ class Fleet:
         for record in self.store.claim_tenants(self.member, min(CLAIM_BATCH, share - len(self.held))):
             self.take(record)
             self.keep_leases()
-        for quota in self.quotas.values():
-            quota.ceiling = max(1, self.fleet.zalo_requests_per_minute // max(1, self.members))
+        mine = feeds_of(list(self.held.values()))
+        for app_id, quota in self.quotas.items():
+            quota.ceiling = daemon_ceiling(
+                self.fleet.zalo_requests_per_minute,
+                self.members,
+                self.app_feeds.get(app_id, mine.get(app_id, (0, 0))),
+                mine.get(app_id, (0, 0)),
+                FAST,
+                self.fleet.quiet_interval,
+            )
         for tid, held in list(self.held.items()):
             if held.desk is None and time.monotonic() >= held.retry_at:
                 self.held.pop(tid)
@@ -170,15 +181,12 @@ class Fleet:
         return Desk(settings, store, engine, self.watch, steps=steps)
 
     def feed_intervals(self, app_id: str, configured: float) -> tuple[float, float]:
-        """How often this daemon's active and quiet feeds of ``app_id`` are polled, within its part of the
-        app's budget."""
-        desks = [
-            h.desk for h in list(self.held.values()) if h.desk is not None and h.desk.settings.zalo.app_id == app_id
-        ]
-        quiet = sum(1 for desk in desks if desk.steps.quiet())
-        quota = self.quotas.get(app_id)
-        limit = quota.limit if quota is not None else self.fleet.zalo_requests_per_minute
-        return shared_feed_intervals(limit, configured, len(desks) - quiet, quiet, self.fleet.quiet_interval)
+        """How often the active and quiet feeds of ``app_id`` are polled: the same on every daemon, from
+        the feeds all of them noted (this daemon's part of the budget follows, `daemon_ceiling`)."""
+        counts = self.app_feeds.get(app_id) or feeds_of(list(self.held.values())).get(app_id, (1, 0))
+        return shared_feed_intervals(
+            self.fleet.zalo_requests_per_minute, configured, *counts, self.fleet.quiet_interval
+        )
 
     def let_go(self, tenant_id: int, why: str) -> None:
         held = self.held.pop(tenant_id, None)
@@ -278,3 +286,14 @@ def registry(held: Callable[[], list[Held]]) -> CollectorRegistry:
     reg.register(FleetCollector(desks, lambda: sum(1 for h in held() if h.desk is None)))
     reg.register(ProcessCollector())
     return reg
+
+
+def feeds_of(held: list[Held]) -> dict[str, tuple[int, int]]:
+    """The feeds of each Zalo app among ``held``: (active, quiet)."""
+    counts: dict[str, tuple[int, int]] = {}
+    for h in held:
+        if h.desk is not None:
+            active, quiet = counts.get(h.desk.settings.zalo.app_id, (0, 0))
+            is_quiet = h.desk.steps.quiet()
+            counts[h.desk.settings.zalo.app_id] = (active + (not is_quiet), quiet + is_quiet)
+    return counts

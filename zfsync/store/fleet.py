@@ -10,6 +10,7 @@ the machines' clocks need not agree. A SQLite fleet has one daemon (its lock fil
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -80,15 +81,33 @@ class FleetStore(FleetTables):
 
     # --- leases ----------------------------------------------------------------------------------------
 
-    def beat(self, member: str, owns: int) -> int:
-        """Record this daemon as alive; returns how many daemons are (itself included)."""
+    def beat(self, member: str, owns: int, feeds: dict[str, tuple[int, int]] | None = None) -> int:
+        """Record this daemon as alive, with its feeds of each Zalo app (active, quiet); returns how many
+        daemons are (itself included)."""
         Member = self._fleet().Member
         now = self.db_now()
-        Member.insert(name=member, seen_at=now, owns=owns).on_conflict(
-            conflict_target=[Member.name], update={Member.seen_at: now, Member.owns: owns}
+        noted = json.dumps({app: list(counts) for app, counts in (feeds or {}).items()})
+        Member.insert(name=member, seen_at=now, owns=owns, feeds=noted).on_conflict(
+            conflict_target=[Member.name], update={Member.seen_at: now, Member.owns: owns, Member.feeds: noted}
         ).execute()
         Member.delete().where(Member.seen_at < now - 10 * LEASE_SECONDS).execute()  # long gone
         return int(Member.select().where(Member.seen_at >= now - LEASE_SECONDS).count())
+
+    def fleet_feeds(self) -> dict[str, tuple[int, int]]:
+        """Each Zalo app's feeds (active, quiet) over the live daemons, as they last noted them."""
+        Member = self._fleet().Member
+        since = self.db_now() - LEASE_SECONDS
+        totals: dict[str, tuple[int, int]] = {}
+        for row in Member.select(Member.feeds).where(Member.seen_at >= since):
+            try:
+                noted = json.loads(row.feeds or "{}")
+            except ValueError:
+                continue
+            for app, counts in noted.items() if isinstance(noted, dict) else ():
+                if isinstance(counts, list) and len(counts) == 2:
+                    active, quiet = totals.get(str(app), (0, 0))
+                    totals[str(app)] = (active + int(counts[0]), quiet + int(counts[1]))
+        return totals
 
     def live_members(self) -> list[str]:
         """The daemons serving the fleet now (seen within a lease period)."""

@@ -203,6 +203,7 @@ class Tables:
             name = CharField(primary_key=True)
             seen_at = DoubleField()  # the database's epoch seconds
             owns = IntegerField(default=0)
+            feeds = TextField(default="{}")  # JSON {Zalo app id: [active, quiet]}: its feeds, for the app's budget
 
         # Typed Any: peewee adds fields (the ``id`` key, backrefs) at run time, which no checker can follow;
         # the store turns rows into typed domain values at once.

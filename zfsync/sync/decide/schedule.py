@@ -55,3 +55,15 @@ def shared_feed_intervals(
     left = feed - (60.0 * quiet / quiet_wait if quiet else 0.0)
     active_wait = max(configured, 60.0 * max(1, active) / max(left, 1.0))
     return round(active_wait, 1), round(quiet_wait, 1)
+
+
+def daemon_ceiling(
+    limit: int, members: int, fleet: tuple[int, int], mine: tuple[int, int], configured: float, quiet_interval: float
+) -> int:
+    """One daemon's part of a Zalo app's budget, when ``members`` daemons serve the app's feeds: the requests
+    its own feeds (``mine``: active, quiet) take at the app-wide intervals (``fleet``: every daemon's), and
+    an even part of what the feeds leave to sends. The parts add up to at most ``limit``, and a daemon
+    holding the busy feeds gets what they need rather than an even half."""
+    active_wait, quiet_wait = shared_feed_intervals(limit, configured, *fleet, quiet_interval)
+    feeds = REQUESTS_PER_POLL * 60.0 * (mine[0] / active_wait + mine[1] / quiet_wait)
+    return max(1, int(feeds + limit * (1 - FLEET_FEED_SHARE) / max(1, members)))
