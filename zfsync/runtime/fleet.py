@@ -6,9 +6,10 @@ share (`zfsync.store.fleet`). A tenant taken is fenced first (`Store.take_lead`:
 fail from then on) and reconciled as after a crash. A daemon that cannot renew for `OWNER_STALE` seconds
 exits before any other may take its tenants, as the single-OA lead does; systemd starts it again.
 
-Desks of one Zalo app share one request budget (`Quota`), of which this daemon takes its part: the app's
-limit over the live daemons. Each desk polls its feed as often as its share of that budget allows, and a
-quiet feed less often (`Pace`). A tenant's config or secrets that cannot be used (a key that does not open
+Desks of one Zalo app share one request budget (`Quota`), of which this daemon takes its part: what its
+own feeds need at the intervals all the app's feeds allow together (each daemon notes its feeds beside its
+heartbeat), plus an even part of what is left for sends (`daemon_ceiling`). A quiet feed is polled less
+often (`Pace`). A tenant's config or secrets that cannot be used (a key that does not open
 them) keep its lease and are tried again each minute, with one log line each time: another daemon would
 fare no better.
 """
