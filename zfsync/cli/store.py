@@ -42,12 +42,14 @@ def settings_of(args: argparse.Namespace) -> Settings:
 
 
 def tenant_settings(fleet: FleetSettings, name: str) -> Settings:
-    from zfsync.cli.tenant import found, open_fleet, secrets_of
+    from zfsync.cli.tenant import found, open_fleet
 
     store = open_fleet(fleet)
     try:
         record = found(store, name)
-        return fleet_config.tenant_settings(fleet, record.name, record.id, record.config, secrets_of(store, record))
+        return fleet_config.tenant_settings(
+            fleet, record.name, record.id, record.config, store.tenant_secrets(record.id)
+        )
     finally:
         store.close()
 

@@ -65,12 +65,6 @@ def found(store: Store, name: str) -> TenantRecord:
     return record
 
 
-def secrets_of(store: Store, record: TenantRecord) -> dict[str, str]:
-    opened = json.loads(store.sealer.open(store.tenant_secrets(record.id)) or "{}")
-    remember_secret(*opened.values())
-    return {str(k): str(v) for k, v in opened.items()}
-
-
 def _read_tenant_files(name: str, config_path: str, env_path: str | None) -> tuple[str, dict[str, str]]:
     if not NAME.fullmatch(name):
         raise ConfigError(
@@ -78,7 +72,7 @@ def _read_tenant_files(name: str, config_path: str, env_path: str | None) -> tup
             "starting with a letter or digit"
         )
     path = Path(config_path)
-    fleet_config.read_toml(path)  # a clear line for a missing, unreadable or malformed file
+    config.read_toml(path)  # a clear line for a missing, unreadable or malformed file
     text = path.read_text(encoding="utf-8")
     env_files = [Path(env_path)] if env_path else [path.parent / n for n in config.SECRET_FILES]
     if env_path and not Path(env_path).is_file():
@@ -166,7 +160,7 @@ def _shown(record: TenantRecord, store: Store, now: float) -> dict[str, object]:
 def _show(args: argparse.Namespace, fleet: FleetSettings, store: Store) -> int:
     record = found(store, args.name)
     shown = _shown(record, store, store.db_now())
-    secrets = secrets_of(store, record)
+    secrets = store.tenant_secrets(record.id)
     shown["secrets"] = {name: ("set" if secrets.get(name) else "missing") for name in TENANT_SECRETS}
     shown["config"] = record.config
     if args.json:
@@ -280,7 +274,7 @@ def fleet_status(fleet: FleetSettings, as_json: bool) -> int:
             view = store.for_tenant(record.id)
             try:
                 settings = fleet_config.tenant_settings(
-                    fleet, record.name, record.id, record.config, secrets_of(store, record)
+                    fleet, record.name, record.id, record.config, store.tenant_secrets(record.id)
                 )
                 report = status.collect(
                     view, zalo_interval=settings.zalo.poll_interval, unanswered_minutes=settings.sync.unanswered_minutes

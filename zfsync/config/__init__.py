@@ -68,14 +68,7 @@ def resolve_path(explicit: str | None, env: Mapping[str, str] | None = None) -> 
 def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the config at ``path``; secrets come from ``env``, else from ``.env`` or
     ``zfsync.env`` beside the file."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    raw = read_toml(path)
     readable = readable_secret_files(path)
     if readable and not flag(
         "security.allow_readable_secrets", raw.get("security", {}).get("allow_readable_secrets", False)
@@ -86,9 +79,21 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
             f"run `chmod o-rwx {shown}` (zfsync.env is root:zfsync 0640), "
             "or set security.allow_readable_secrets = true to run anyway"
         )
-    secrets = _secrets(path, env)
+    secrets = secrets_for(path, env)
     settings = from_mapping(raw, secrets, source=path)
     return replace(settings, readable_secrets=tuple(readable))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file at ``path``; a missing, unreadable or malformed one is one line that says so."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
 
 
 SECRET_FILES = (".env", "zfsync.env")  # beside the config; zfsync.env is the systemd EnvironmentFile
@@ -118,7 +123,8 @@ def secret_files(path: Path) -> dict[str, str]:
     return found
 
 
-def _secrets(path: Path, env: Mapping[str, str] | None) -> dict[str, str]:
+def secrets_for(path: Path, env: Mapping[str, str] | None) -> dict[str, str]:
+    """The secrets of the config at ``path``: the files beside it, the environment (``env``) winning."""
     found = secret_files(path)
     found.update(os.environ if env is None else env)  # the real environment wins over the files
     return found

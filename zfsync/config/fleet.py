@@ -7,14 +7,13 @@ add` and kept in the store, with its secrets sealed under ``ZFSYNC_SECRETS_KEY``
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from zfsync.config import _store, _store_path, from_mapping, secret_files
+from zfsync.config import _store, _store_path, from_mapping, read_toml, secrets_for
 from zfsync.config.keys import SCHEMA, SECRETS_KEY_ENV, STORE_PASSWORD_ENV, _seconds
 from zfsync.config.settings import MetricsSettings, Settings
 from zfsync.domain.errors import ConfigError
@@ -76,17 +75,6 @@ class FleetSettings:
         return self.store_url or self.store_path
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
-
-
 def is_fleet(path: Path) -> bool:
     return "fleet" in read_toml(path)
 
@@ -106,8 +94,7 @@ def load_fleet(path: Path, env: Mapping[str, str] | None = None) -> FleetSetting
         )
     fleet = _checked("fleet", raw.get("fleet", {}), FLEET_KEYS)
     shared = {s: _checked(s, raw.get(s, {}), SCHEMA[s]) for s in SHARED_SECTIONS}
-    secrets = secret_files(path)
-    secrets.update(os.environ if env is None else env)
+    secrets = secrets_for(path, env)
     store_path, store_url = _store(shared["store"], path)
     password = secrets.get(STORE_PASSWORD_ENV, "").strip()
     key = secrets.get(SECRETS_KEY_ENV, "").strip()

@@ -158,8 +158,9 @@ class Fleet:
         log.info("tenant_taken", tenant=record.name, fence=record.fence)
 
     def desk_for(self, record: TenantRecord, store: Store) -> Desk:
-        secrets = json.loads(store.sealer.open(self.store.tenant_secrets(record.id)) or "{}")
-        settings = tenant_settings(self.fleet, record.name, record.id, record.config, secrets)
+        settings = tenant_settings(
+            self.fleet, record.name, record.id, record.config, self.store.tenant_secrets(record.id)
+        )
         app_id = settings.zalo.app_id
         quota = self.quotas.get(app_id)
         if quota is None:

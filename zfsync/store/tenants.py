@@ -3,10 +3,12 @@ store in, dropping one, sealing every secret again (part of `Store`)."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from zfsync.domain.errors import StoreError
+from zfsync.log import remember_secret
 from zfsync.store.fleet import FleetTables, TenantRecord, record_of
 from zfsync.store.models import Tables
 
@@ -48,11 +50,14 @@ class TenantStore(FleetTables):
         Tenant = self._fleet().Tenant
         Tenant.update(config=config, secrets=secrets, zalo_app_id=zalo_app_id).where(Tenant.name == name).execute()
 
-    def tenant_secrets(self, tenant_id: int) -> str:
-        """The tenant's sealed secrets, as stored."""
+    def tenant_secrets(self, tenant_id: int) -> dict[str, str]:
+        """The tenant's secrets (its env file's values), opened with the store's key; remembered, so that no
+        log line can show them."""
         Tenant = self._fleet().Tenant
         row = Tenant.get_or_none(Tenant.id == tenant_id)
-        return str(row.secrets) if row else ""
+        opened = json.loads(self.sealer.open(str(row.secrets)) or "{}") if row else {}
+        remember_secret(*opened.values())
+        return {str(k): str(v) for k, v in opened.items()}
 
     def set_paused(self, name: str, paused: bool) -> bool:
         Tenant = self._fleet().Tenant
