@@ -221,22 +221,7 @@ class CrashTest(Traffic):
             time.sleep(0.2)
 
     def check(self) -> None:
-        z, f = self.arrived()
-        for expected, got in ((self.written, z), (self.replied, f)):
-            for user in self.users:
-                counts = Counter(got[user])
-                self.report.lost += [m for m in expected[user] if counts[m] == 0]
-                self.report.duplicated += [m for m, n in counts.items() if n > 1]
-                if [m for m in got[user] if m in set(expected[user])] != [m for m in expected[user] if counts[m] > 0]:
-                    self.report.out_of_order.append(user)
-        self.report.zalo_to_freshchat = sum(len(v) for v in z.values())
-        self.report.freshchat_to_zalo = sum(len(v) for v in f.values())
-        # Images must not double either: one photo send per image reply.
-        with self.demo.zalo.lock:
-            photos = sum(1 for s in self.demo.zalo.sent if s.get("kind") == "photo")
-        if photos != self.image_replies:
-            problems = self.report.duplicated if photos > self.image_replies else self.report.lost
-            problems.append(f"photos sent {photos}, expected {self.image_replies}")
+        check(self, self.report)
 
     def close(self) -> None:
         for process in self.running:
@@ -244,6 +229,39 @@ class CrashTest(Traffic):
                 process.kill()
                 process.wait()
         self.demo.close()
+
+
+def check(traffic: Traffic, report: Report, prefix: str = "") -> None:
+    """Add to ``report`` what of ``traffic`` arrived: each message once, in the order written per user
+    (a problem named with ``prefix``: a fleet's tenant)."""
+    z, f = traffic.arrived()
+    for expected, got in ((traffic.written, z), (traffic.replied, f)):
+        for user in traffic.users:
+            counts = Counter(got[user])
+            report.lost += [f"{prefix}{m}" for m in expected[user] if counts[m] == 0]
+            report.duplicated += [f"{prefix}{m}" for m, n in counts.items() if n > 1]
+            if [m for m in got[user] if m in set(expected[user])] != [m for m in expected[user] if counts[m] > 0]:
+                report.out_of_order.append(f"{prefix}{user}")
+    report.zalo_to_freshchat += sum(len(v) for v in z.values())
+    report.freshchat_to_zalo += sum(len(v) for v in f.values())
+    # Images must not double either: one photo send per image reply.
+    with traffic.demo.zalo.lock:
+        photos = sum(1 for s in traffic.demo.zalo.sent if s.get("kind") == "photo")
+    if photos != traffic.image_replies:
+        problems = report.duplicated if photos > traffic.image_replies else report.lost
+        problems.append(f"{prefix}photos sent {photos}, expected {traffic.image_replies}")
+
+
+def finish(report: Report, json_path: Path | None) -> int:
+    """Print the report (and write it as JSON); the exit status: 0 when nothing was lost, doubled or reordered."""
+    print(report.render())
+    problems = {"lost": report.lost, "duplicated": report.duplicated, "out of order": report.out_of_order}
+    for label, items in problems.items():
+        if items:
+            print(f"  {label}: {', '.join(items[:20])}{' ...' if len(items) > 20 else ''}")
+    if json_path:
+        json_path.write_text(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+    return 0 if report.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,14 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             test.close()
             if cluster is not None:
                 cluster.stop()
-    print(report.render())
-    problems = {"lost": report.lost, "duplicated": report.duplicated, "out of order": report.out_of_order}
-    for label, items in problems.items():
-        if items:
-            print(f"  {label}: {', '.join(items[:20])}{' ...' if len(items) > 20 else ''}")
-    if args.json:
-        args.json.write_text(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
-    return 0 if report.ok else 1
+    return finish(report, args.json)
 
 
 def _fleet(args: argparse.Namespace) -> int:
@@ -323,14 +334,7 @@ def _fleet(args: argparse.Namespace) -> int:
         finally:
             test.close()
             cluster.stop()
-    print(report.render())
-    problems = {"lost": report.lost, "duplicated": report.duplicated, "out of order": report.out_of_order}
-    for label, items in problems.items():
-        if items:
-            print(f"  {label}: {', '.join(items[:20])}{' ...' if len(items) > 20 else ''}")
-    if args.json:
-        args.json.write_text(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
-    return 0 if report.ok else 1
+    return finish(report, args.json)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from devtools import pgcluster
-from devtools.crashtest import Report
+from devtools.crashtest import Report, check
 from devtools.pgcluster import Cluster
 from devtools.traffic import Traffic
 from zfsync.cli.demo import Demo, wait_until
@@ -156,24 +156,7 @@ class FleetCrashTest:
 
     def check(self) -> None:
         for name, traffic in self.traffic.items():
-            z, f = traffic.arrived()
-            for expected, got in ((traffic.written, z), (traffic.replied, f)):
-                for user in traffic.users:
-                    counts: dict[str, int] = {}
-                    for marker in got[user]:
-                        counts[marker] = counts.get(marker, 0) + 1
-                    self.report.lost += [f"{name}:{m}" for m in expected[user] if counts.get(m, 0) == 0]
-                    self.report.duplicated += [f"{name}:{m}" for m, n in counts.items() if n > 1]
-                    kept = set(expected[user])
-                    if [m for m in got[user] if m in kept] != [m for m in expected[user] if counts.get(m, 0)]:
-                        self.report.out_of_order.append(f"{name}:{user}")
-            with traffic.demo.zalo.lock:  # images must not double either: one photo send per image reply
-                photos = sum(1 for s in traffic.demo.zalo.sent if s.get("kind") == "photo")
-            if photos != traffic.image_replies:
-                problems = self.report.duplicated if photos > traffic.image_replies else self.report.lost
-                problems.append(f"{name}: photos sent {photos}, expected {traffic.image_replies}")
-            self.report.zalo_to_freshchat += sum(len(v) for v in z.values())
-            self.report.freshchat_to_zalo += sum(len(v) for v in f.values())
+            check(traffic, self.report, f"{name}:")
 
     def close(self) -> None:
         for process in self.running:
