@@ -44,6 +44,9 @@ FLEET_KEYS: dict[str, tuple[Any, Any]] = {
     # Sends in flight at once across all the tenants a daemon serves; each tenant's lanes keep their own
     # cap (8 a direction, 4 of them attachments), so one tenant's slow sends never hold more than that.
     "sends_in_flight": (200, lambda name, value: _whole(name, value, 1, 10_000)),
+    # Tenants whose metrics a daemon labels with their own name (about 70 series each); the tenants past
+    # it, by name, are summed (or their worst value kept) under tenant="_others". 0: every tenant folded.
+    "metrics_tenants": (200, lambda name, value: _whole(name, value, 0, 100_000)),
 }
 
 
@@ -69,6 +72,7 @@ class FleetSettings:
     daemon_name: str = ""
     store_connections: int = 20
     sends_in_flight: int = 200
+    metrics_tenants: int = 200
 
     @property
     def store_location(self) -> Path | str:

@@ -228,7 +228,8 @@ class Fleet:
         self.background.thread.start()
         self.round()
         if self.fleet.metrics.textfile or self.fleet.metrics.listen:
-            publish(self.fleet.metrics, registry(lambda: list(self.held.values())), scheduler)
+            reg = registry(lambda: list(self.held.values()), self.fleet.metrics_tenants)
+            publish(self.fleet.metrics, reg, scheduler)
         scheduler.start()
         self.notifier.ready(f"{len(self.held)} tenants served")
         log.info("fleet_ready", tenants=len(self.held), members=self.members)
@@ -267,7 +268,7 @@ class Fleet:
         self.store.leave(self.member)
 
 
-def registry(held: Callable[[], list[Held]]) -> CollectorRegistry:
+def registry(held: Callable[[], list[Held]], labelled: int) -> CollectorRegistry:
     """Each served tenant's metrics with a ``tenant`` label, and this process's API counters."""
 
     def desks() -> list[tuple[str, StoreCollector]]:
@@ -285,7 +286,7 @@ def registry(held: Callable[[], list[Held]]) -> CollectorRegistry:
         ]
 
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(FleetCollector(desks, lambda: sum(1 for h in held() if h.desk is None)))
+    reg.register(FleetCollector(desks, lambda: sum(1 for h in held() if h.desk is None), labelled))
     reg.register(ProcessCollector())
     return reg
 

@@ -189,31 +189,76 @@ class StoreCollector(Collector):
         yield latency
 
 
+OTHERS = "_others"  # the tenant label of every tenant past a daemon's [fleet] metrics_tenants
+# Summed over the tenants past the cap, a family means what it meant for one tenant, except these: the
+# worst of them (highest status or age, oldest timestamp, any side down) is what an alert must see.
+WORST_IS_HIGHEST = {
+    "zfsync_health_status",
+    "zfsync_oldest_pending_age_seconds",
+    "zfsync_longest_delivery_seconds",
+    "zfsync_unanswered_longest_seconds",
+}
+WORST_IS_LOWEST = {
+    "zfsync_store_up",
+    "zfsync_side_up",
+    "zfsync_zalo_token_expiry_timestamp_seconds",
+    "zfsync_heartbeat_timestamp_seconds",
+    "zfsync_side_last_success_timestamp_seconds",
+}
+
+
 class FleetCollector(Collector):
     """A fleet's metrics: every tenant's store metrics with a ``tenant`` label (about 70 series each), and
-    how many tenants this daemon serves. ``desks`` lists, at each collection, the tenants to report."""
+    how many tenants this daemon serves. ``desks`` lists, at each collection, the tenants to report; the
+    first ``labelled`` by name keep their own label, the rest are folded into ``tenant="_others"`` so that
+    a daemon's series stay bounded however many tenants it holds."""
 
-    def __init__(self, desks: Callable[[], list[tuple[str, StoreCollector]]], unusable: Callable[[], int]):
+    def __init__(
+        self,
+        desks: Callable[[], list[tuple[str, StoreCollector]]],
+        unusable: Callable[[], int],
+        labelled: int = 200,
+    ):
         self.desks = desks
         self.unusable = unusable
+        self.labelled = labelled
 
     def collect(self) -> Iterator[Metric]:
         merged: dict[str, Metric] = {}
-        desks = self.desks()
-        for tenant, collector in desks:
+        folded: dict[tuple[str, str, tuple[tuple[str, str], ...]], float] = {}
+        desks = sorted(self.desks(), key=lambda desk: desk[0])
+        for rank, (tenant, collector) in enumerate(desks):
             for family in collector.collect():
                 if family.name == "zfsync_build_info" and family.name in merged:
                     continue
                 into = merged.setdefault(family.name, Metric(family.name, family.documentation, family.type))
-                labelled = family.name != "zfsync_build_info"
                 for sample in family.samples:
-                    labels = {**sample.labels, "tenant": tenant} if labelled else sample.labels
-                    into.add_sample(sample.name, labels, sample.value, sample.timestamp, sample.exemplar)
+                    if family.name == "zfsync_build_info":
+                        into.add_sample(sample.name, sample.labels, sample.value, sample.timestamp, sample.exemplar)
+                    elif rank < self.labelled:
+                        labels = {**sample.labels, "tenant": tenant}
+                        into.add_sample(sample.name, labels, sample.value, sample.timestamp, sample.exemplar)
+                    else:
+                        key = (family.name, sample.name, tuple(sorted(sample.labels.items())))
+                        folded[key] = _fold(family.name, folded.get(key), sample.value)
+        for (family_name, sample_name, pairs), value in folded.items():
+            merged[family_name].add_sample(sample_name, {**dict(pairs), "tenant": OTHERS}, value)
         yield from merged.values()
         served = GaugeMetricFamily("zfsync_fleet_tenants", "Tenants this daemon holds, by state.", labels=["state"])
         served.add_metric(["served"], len(desks))
         served.add_metric(["unusable"], self.unusable())
+        served.add_metric(["folded"], max(0, len(desks) - self.labelled))
         yield served
+
+
+def _fold(family: str, so_far: float | None, value: float) -> float:
+    if so_far is None:
+        return value
+    if family in WORST_IS_HIGHEST:
+        return max(so_far, value)
+    if family in WORST_IS_LOWEST:
+        return min(so_far, value)
+    return so_far + value
 
 
 def registry(
