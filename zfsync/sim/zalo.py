@@ -150,9 +150,11 @@ class ZaloSim(SimApp):
         app_secret: str = "sim-secret",
         rate_limit_per_minute: int = 0,
         modes: Modes | None = None,
+        oa_id: str = OA_ID,
     ):
         super().__init__()
         self.modes = modes or Modes()
+        self.oa_id = oa_id
         self.app_id = app_id
         self.app_secret = app_secret
         self.modes.quota_per_minute = rate_limit_per_minute or self.modes.quota_per_minute
@@ -184,7 +186,7 @@ class ZaloSim(SimApp):
     def _row(self, src: int, user_id: str, oa_sends: bool, user: Json) -> Json:
         """A listing row with the keys the recorded answers show, in their order."""
         time_ms = self._stamp()
-        oa = {"id": OA_ID, "display_name": "zfsync demo OA", "avatar": "https://s240-ava-talk.zadn.vn/oa.jpg"}
+        oa = {"id": self.oa_id, "display_name": "zfsync demo OA", "avatar": "https://s240-ava-talk.zadn.vn/oa.jpg"}
         customer = {"id": user_id, "display_name": user["display_name"], "avatar": user.get("avatar", "")}
         sender, recipient = (oa, customer) if oa_sends else (customer, oa)
         row: Json = {"src": src, "time": time_ms}
@@ -315,13 +317,17 @@ class ZaloSim(SimApp):
         failure = self._authorise(request)
         if failure:
             return failure
+        return self.answer(request, self.quota, self.modes.quota_per_minute)
+
+    def answer(self, request: Request, quota: MinuteQuota, limit: int) -> Response:
+        """An authorised API request, counted against ``quota`` (the app's: `zfsync.sim.zalo_host` shares
+        one among the OAs of an app) when ``limit`` is set."""
         if request.path in self.modes.denied.split(","):
             return zalo_error(-223, "Official Account has not authorized this API")
-        limit = self.modes.quota_per_minute
         if not limit:
             return self._route(request)
         with self.lock:
-            allowed, remaining, _ = self.quota.take(self.now(), limit)
+            allowed, remaining, _ = quota.take(self.now(), limit)
         response = (
             self._route(request) if allowed else zalo_error(-32, "The application has reached the API request limit")
         )
@@ -635,7 +641,7 @@ class ZaloSim(SimApp):
         # The docs' example answers `oaid` where their field table says `oa_id`: the mode picks one.
         return ok(
             {
-                self.modes.getoa_key: OA_ID,
+                self.modes.getoa_key: self.oa_id,
                 "name": "zfsync demo OA",
                 "description": "Simulated Official Account",
                 "oa_alias": "zfsyncdemo",
@@ -655,7 +661,7 @@ class ZaloSim(SimApp):
         with self.lock:
             self.codes[code] = request.query.get("code_challenge", "")
         target = request.query.get("redirect_uri", "")
-        query = urlencode({"code": code, "oa_id": OA_ID, "state": request.query.get("state", "")})
+        query = urlencode({"code": code, "oa_id": self.oa_id, "state": request.query.get("state", "")})
         return Response(302, {"code": code}, headers={"Location": f"{target}?{query}"})
 
     def _refresh_refused(self) -> Response:
