@@ -21,6 +21,7 @@ from zfsync.domain import NewRow, ZaloContent, ZaloTokens
 from zfsync.sim.base import Fault, SimServer
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.zalo import ZaloSim
+from zfsync.sim.zalo_host import ZaloHost
 from zfsync.store import Store
 from zfsync.store.secrets import Sealer, new_key
 
@@ -45,12 +46,12 @@ def desks():
         fc.stop()
 
 
-def write_fleet(tmp_path: Path, store_url: str = "", daemon_name: str = "") -> Path:
+def write_fleet(tmp_path: Path, store_url: str = "", daemon_name: str = "", fleet_keys: str = "") -> Path:
     fleet = tmp_path / "fleet.toml"
     store = f'url = "{store_url}"\n' if store_url else 'path = "fleet.db"\n'
     name = f'daemon_name = "{daemon_name}"\n' if daemon_name else ""
     fleet.write_text(
-        f'[fleet]\nquiet_after = 60\n{name}[store]\n{store}[log]\nformat = "json"\n'
+        f'[fleet]\nquiet_after = 60\n{fleet_keys}{name}[store]\n{store}[log]\nformat = "json"\n'
         '[metrics]\ntextfile = "fleet.prom"\ninterval = 1\n'
     )
     env = tmp_path / "zfsync.env"
@@ -281,58 +282,91 @@ def test_daemons_on_postgresql_share_the_tenants_and_take_over_a_killed_ones_wit
 
 
 @pytest.fixture
-def three_desks():
-    servers = {
-        name: (
-            SimServer(ZaloSim(app_secret=f"secret-{name}")).start(),
-            SimServer(FreshChatSim(api_key=f"key-{name}")).start(),
-        )
-        for name in ("dead", "storm", "calm")
-    }
-    yield servers
-    for zalo, fc in servers.values():
-        zalo.stop()
+def one_app():
+    """Three OAs of one Zalo app on one Zalo host (the app's limit counts them all), each with its own
+    FreshChat account."""
+    host = ZaloHost()
+    zalo = SimServer(host).start()
+    oas = {name: host.add_oa(name) for name in ("dead", "storm", "calm")}
+    accounts = {name: SimServer(FreshChatSim(api_key=f"key-{name}")).start() for name in oas}
+    yield zalo, oas, accounts
+    zalo.stop()
+    for fc in accounts.values():
         fc.stop()
 
 
-def test_a_dead_token_and_a_429_storm_leave_a_third_tenant_untouched(three_desks, tmp_path):
-    """One tenant without a usable token, one whose FreshChat answers only 429: the third's messages cross
-    both ways, once, and its budgets never made it wait or saw a refusal."""
-    fleet = write_fleet(tmp_path)
-    for name, (zalo, fc) in three_desks.items():
-        config, env = write_tenant(tmp_path, name, zalo.url, fc.url, (f"key-{name}", f"secret-{name}"))
-        assert (
-            zfsync(fleet, "tenant", "add", name, "--config", str(config), "--env", str(env), "--no-check").returncode
-            == 0
-        )
-        if name != "dead":  # the dead one never authorised: every Zalo call it would make is refused
-            auth = zfsync(fleet, "auth", "zalo", "--tenant", name, f"--refresh-token={zalo.app.mint_tokens()[1]}")
+def take_in_one_app(fleet: Path, tmp_path: Path, one_app, authorised) -> None:
+    zalo, oas, accounts = one_app
+    for name, oa in oas.items():
+        fc = accounts[name]
+        config, env = write_tenant(tmp_path, name, zalo.url, fc.url, (f"key-{name}", "sim-secret"))
+        added = zfsync(fleet, "tenant", "add", name, "--config", str(config), "--env", str(env), "--no-check")
+        assert added.returncode == 0, added.stderr
+        if name in authorised:
+            auth = zfsync(fleet, "auth", "zalo", "--tenant", name, f"--refresh-token={oa.mint_tokens()[1]}")
             assert auth.returncode == 0, auth.stderr
+
+
+def test_a_dead_token_and_a_429_storm_leave_a_third_tenant_untouched(one_app, tmp_path):
+    """Three OAs of one Zalo app: one without a usable token, one whose FreshChat answers only 429. The
+    third's messages cross both ways, once, its budgets never made it wait or saw a refusal, and the app's
+    shared limit refused no one."""
+    fleet = write_fleet(tmp_path)
+    zalo, oas, accounts = one_app
+    take_in_one_app(fleet, tmp_path, one_app, authorised=("storm", "calm"))  # the dead one never authorised
     process = start(fleet)
     try:
         assert until(lambda: polled(fleet, "storm", "calm")), stop(process)
-        storm_zalo, storm_fc = three_desks["storm"]
-        storm_fc.app.faults.append(Fault("/v2/", "status", count=1_000_000, code=429, seconds=1))
-        calm_zalo, calm_fc = three_desks["calm"]
+        accounts["storm"].app.faults.append(Fault("/v2/", "status", count=1_000_000, code=429, seconds=1))
+        calm_fc = accounts["calm"].app
         for i in range(5):
-            storm_zalo.app.add_customer_message("7001", "Lan", text=f"storm {i}")
-            calm_zalo.app.add_customer_message("7001", "Lan", text=f"calm {i}")
-        assert until(lambda: len(customer_texts(calm_fc.app)) == 5), stop(process)
-        calm_fc.app.add_agent_message(calm_fc.app.conversation_of("7001"), "đã nhận")
-        assert until(lambda: [s["text"] for s in calm_zalo.app.sent] == ["đã nhận"]), stop(process)
-        reports = {n: json.loads(zfsync(fleet, "status", "--tenant", n, "--json").stdout) for n in three_desks}
+            oas["storm"].add_customer_message("7001", "Lan", text=f"storm {i}")
+            oas["calm"].add_customer_message("7001", "Lan", text=f"calm {i}")
+        assert until(lambda: len(customer_texts(calm_fc)) == 5), stop(process)
+        calm_fc.add_agent_message(calm_fc.conversation_of("7001"), "đã nhận")
+        assert until(lambda: [s["text"] for s in oas["calm"].sent] == ["đã nhận"]), stop(process)
+        reports = {n: json.loads(zfsync(fleet, "status", "--tenant", n, "--json").stdout) for n in oas}
     finally:
         stop(process)
-    assert customer_texts(calm_fc.app) == [f"calm {i}" for i in range(5)]
-    assert customer_texts(storm_fc.app) == []  # waiting, not lost: its queue holds them
+    assert customer_texts(calm_fc) == [f"calm {i}" for i in range(5)]
+    assert customer_texts(accounts["storm"].app) == []  # waiting, not lost: its queue holds them
     assert reports["dead"]["sides"]["zalo"]["state"] == "BAD_CREDENTIALS"
     assert reports["storm"]["sides"]["freshchat"]["state"] == "RATE_LIMITED"
     assert reports["storm"]["backlog"]["z2f"] == 5
+    assert zalo.app.refused("sim-app") == 0
     calm = reports["calm"]
     assert calm["exit_code"] == 0 and calm["backlog"] == {"z2f": 0, "f2z": 0}, calm
     for side in ("zalo", "freshchat"):
         assert calm["quotas"][side]["refusals"] == 0, calm["quotas"]
     assert calm["quotas"]["freshchat"]["waits"] == 0, calm["quotas"]
+
+
+@pytest.mark.parametrize("told", ["zalo_requests_per_minute = 40\n", ""], ids=["configured", "from-headers"])
+def test_tenants_of_one_app_keep_together_under_its_limit(one_app, tmp_path, told):
+    """The Zalo host allows the app 40 requests a minute, whichever OA asks; the fleet is told so, or left at
+    the documented 4,000 and learns it from Zalo's headers. Two tenants poll and carry traffic both ways,
+    and the host refuses not one request of theirs (unpaced, two feeds would spend 40 in 10 s)."""
+    zalo, oas, accounts = one_app
+    zalo.app.per_app_minute = 40
+    fleet = write_fleet(tmp_path, fleet_keys=told)
+    take_in_one_app(fleet, tmp_path, one_app, authorised=("storm", "calm"))
+    process = start(fleet)
+    try:
+        assert until(lambda: polled(fleet, "storm", "calm")), stop(process)
+        for i in range(3):
+            for name in ("storm", "calm"):
+                oas[name].add_customer_message("7001", "Lan", text=f"{name} {i}")
+        assert until(lambda: all(len(customer_texts(accounts[n].app)) == 3 for n in ("storm", "calm"))), stop(process)
+        for name in ("storm", "calm"):
+            fc = accounts[name].app
+            fc.add_agent_message(fc.conversation_of("7001"), f"đáp {name}")
+        assert until(lambda: all(oas[n].sent for n in ("storm", "calm"))), stop(process)
+    finally:
+        stop(process)
+    for name in ("storm", "calm"):
+        assert customer_texts(accounts[name].app) == [f"{name} {i}" for i in range(3)]
+        assert [s["text"] for s in oas[name].sent] == [f"đáp {name}"]
+    assert zalo.app.refused("sim-app") == 0
 
 
 def test_a_single_oa_store_moves_in_and_the_key_is_rotated(desks, tmp_path):

@@ -115,7 +115,7 @@ class Fleet:
         mine = feeds_of(list(self.held.values()))
         for app_id, quota in self.quotas.items():
             quota.ceiling = daemon_ceiling(
-                self.fleet.zalo_requests_per_minute,
+                app_limit(self.fleet.zalo_requests_per_minute, quota),
                 self.members,
                 self.app_feeds.get(app_id, mine.get(app_id, (0, 0))),
                 mine.get(app_id, (0, 0)),
@@ -186,9 +186,8 @@ class Fleet:
         """How often the active and quiet feeds of ``app_id`` are polled: the same on every daemon, from
         the feeds all of them noted (this daemon's part of the budget follows, `daemon_ceiling`)."""
         counts = self.app_feeds.get(app_id) or feeds_of(list(self.held.values())).get(app_id, (1, 0))
-        return shared_feed_intervals(
-            self.fleet.zalo_requests_per_minute, configured, *counts, self.fleet.quiet_interval
-        )
+        limit = app_limit(self.fleet.zalo_requests_per_minute, self.quotas.get(app_id))
+        return shared_feed_intervals(limit, configured, *counts, self.fleet.quiet_interval)
 
     def let_go(self, tenant_id: int, why: str) -> None:
         held = self.held.pop(tenant_id, None)
@@ -289,6 +288,13 @@ def registry(held: Callable[[], list[Held]], labelled: int) -> CollectorRegistry
     reg.register(FleetCollector(desks, lambda: sum(1 for h in held() if h.desk is None), labelled))
     reg.register(ProcessCollector())
     return reg
+
+
+def app_limit(configured: int, quota: Quota | None) -> int:
+    """An app's requests a minute: as configured, or lower once Zalo's headers said so (an app registered
+    on a smaller package, or shared with a system outside this fleet)."""
+    learned = quota.learned_limit if quota is not None else None
+    return min(configured, learned or configured)
 
 
 def feeds_of(held: list[Held]) -> dict[str, tuple[int, int]]:

@@ -105,6 +105,11 @@ class Quota:
     # --- planning ------------------------------------------------------------------------------------
 
     @property
+    def learned_limit(self) -> int | None:
+        """The side's own limit as its headers last said it (for Zalo, the app's, whoever else uses it)."""
+        return self._learned
+
+    @property
     def limit(self) -> int:
         limit = min(self.ceiling, self._learned) if self._learned else self.ceiling
         if self._refusal_limit and self.clock() < self._refusal_limit_until:
