@@ -376,6 +376,13 @@ def _fleet_run_rows(f: dict[str, Any], how: str) -> list[str]:
             f"| fleet, {how}: latency {label}, {f['active']} tenants talking ({s['count']} msgs) | p50 {s['p50']} s, "
             f"p95 {s['p95']} s{_undelivered(s)} | p95 ≤ 3 s |"
         )
+    for key, label in (("zalo_to_freshchat", "Zalo → FreshChat"), ("freshchat_to_zalo", "FreshChat → Zalo")):
+        s = f["beside_noise"][key]
+        lines.append(
+            f"| fleet, {how}: latency {label}, {f['active'] - 2} tenants talking beside a 429 storm and a dead "
+            f"token ({s['count']} msgs) | p50 {s['p50']} s, p95 {s['p95']} s{_undelivered(s)} | p95 as without |"
+        )
+    lines.append(f"| fleet, {how}: requests the app's limit refused | {f['app_refusals']} | 0 |")
     return lines
 
 
