@@ -26,12 +26,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("ZFSYNC_SYSTEST_CACHE", "/var/cache/zfsync-systest"))
 ROOTFS = CACHE / "rootfs"
-PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-venv,ca-certificates,util-linux"
+PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-venv,ca-certificates,util-linux,postgresql"
 STAMP = f"bookworm minbase {PACKAGES}"
 PREVIOUS_RELEASE = "5fddf78"  # the last release before schema step 2: the upgrade starts from it
 ZALO, FRESHCHAT = "http://127.0.0.1:8701", "http://127.0.0.1:8702"
 CHANNEL_ID = "3c1f1e7a-chan-0000-0000-000000000001"
 ZFSYNC = "/opt/zfsync/bin/zfsync"
+SHOPS = {  # a fleet's shops, each with its own simulators
+    name: (f"http://127.0.0.1:87{n}1", f"http://127.0.0.1:87{n}2") for n, name in ((1, "an"), (2, "binh"), (3, "chi"))
+}
+PG_PORT = "55439"  # the container shares the host's network: not 5432, which the host may use
 CONFIG = """\
 [zalo]
 app_id = "sim-app"
@@ -469,11 +473,7 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
         box.write("/etc/zfsync/fleet/zfsync.env", f"ZFSYNC_SECRETS_KEY={key}\n")
         box.run("chown", "root:zfsync", "/etc/zfsync/fleet/config.toml", "/etc/zfsync/fleet/zfsync.env")
         box.run("chmod", "640", "/etc/zfsync/fleet/config.toml", "/etc/zfsync/fleet/zfsync.env")
-        shops = {
-            name: (f"http://127.0.0.1:87{n}1", f"http://127.0.0.1:87{n}2")
-            for n, name in ((1, "an"), (2, "binh"), (3, "chi"))
-        }
-        for name, (zalo, freshchat) in shops.items():
+        for name, (zalo, freshchat) in SHOPS.items():
             ports = ["--zalo-port", zalo.rsplit(":", 1)[1], "--freshchat-port", freshchat.rsplit(":", 1)[1]]
             box.run("systemd-run", f"--unit=zfsync-sim-{name}", "--property=Type=simple", ZFSYNC, "sim", *ports)
             until(lambda z=zalo: sim(z, "sent"), 30, f"{name}'s simulators answer")
@@ -493,13 +493,68 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
             raise StepFailed("zfsync@fleet is not active")
         customer = "2512007384617208888"  # the same customer id in every shop: each shop's stays its own
         until(lambda: story.zfsync("status", instance="fleet", check=False).returncode == 0, 60, "every tenant healthy")
-        for zalo, freshchat in shops.values():
+        for zalo, freshchat in SHOPS.values():
             story.both_ways(customer, zalo, freshchat)
         files = "/var/lib/zfsync/fleet/fleet.db*"
         clear = box.run("sh", "-c", f"grep -a -l -e sim-key -e sim-secret {files}", check=False).stdout
         if clear.strip():
             raise StepFailed(f"the fleet's store holds a secret in clear: {clear.strip()}")
         box.run("systemctl", "stop", "zfsync@fleet")
+
+    def fleet_on_postgresql() -> None:
+        # Two VMs' worth: zfsync@fleet and zfsync@fleet2, the same fleet config, one PostgreSQL database
+        # from Debian's package; the three shops of the step before, taken in again, spread over both; one
+        # daemon killed, the other serves all three within two lease periods.
+        box.run("pg_dropcluster", "--stop", "15", "main", check=False)
+        box.run("pg_createcluster", "15", "fleet", "--port", PG_PORT, "--start")
+        password = "pg-secret-of-the-fleet"
+        box.run(
+            "runuser", "-u", "postgres", "--", "psql", "-q", "-p", PG_PORT,
+            "-c", f"CREATE ROLE zfsync LOGIN PASSWORD '{password}'",
+        )  # fmt: skip
+        box.run("runuser", "-u", "postgres", "--", "createdb", "-p", PG_PORT, "-O", "zfsync", "fleet")
+        box.run("/opt/zfsync/bin/pip", "install", "--quiet", "/opt/zfsync-src[postgres]")
+        key = box.run(ZFSYNC, "tenant", "rekey", "--new-key").stdout.strip()
+        for instance in ("pgfleet", "pgfleet2"):
+            box.run("/opt/zfsync-src/scripts/install", "--instance", instance)
+            config = f'[fleet]\n[store]\nurl = "postgresql://zfsync@127.0.0.1:{PG_PORT}/fleet"\n'
+            box.write(f"/etc/zfsync/{instance}/config.toml", config)
+            box.write(
+                f"/etc/zfsync/{instance}/zfsync.env", f"ZFSYNC_SECRETS_KEY={key}\nZFSYNC_STORE_PASSWORD={password}\n"
+            )
+            box.run("chown", "root:zfsync", f"/etc/zfsync/{instance}/config.toml", f"/etc/zfsync/{instance}/zfsync.env")
+            box.run("chmod", "640", f"/etc/zfsync/{instance}/config.toml", f"/etc/zfsync/{instance}/zfsync.env")
+        for name, (zalo, _) in SHOPS.items():
+            config = f"/etc/zfsync/fleet/{name}/config.toml"
+            story.zfsync("tenant", "add", name, "--config", config, "--no-check", instance="pgfleet")
+            token = sim(zalo, "refresh_token", {})["refresh_token"]
+            story.zfsync("auth", "zalo", "--tenant", name, f"--refresh-token={token}", instance="pgfleet")
+        box.run("systemctl", "start", "zfsync@pgfleet", "zfsync@pgfleet2")
+        for unit in ("zfsync@pgfleet", "zfsync@pgfleet2"):
+            if not story.active(unit):
+                raise StepFailed(f"{unit} is not active")
+
+        def owners() -> list[str]:
+            listed = story.zfsync("tenant", "list", "--json", instance="pgfleet", check=False)
+            return [t["owner"] for t in json.loads(listed.stdout)] if listed.returncode == 0 else []
+
+        until(lambda: len(set(owners()) - {""}) == 2 and all(owners()), 60, "the shops spread over both daemons")
+        customer = "2512007384617207777"
+        for zalo, freshchat in SHOPS.values():
+            story.both_ways(customer, zalo, freshchat)
+        # Killed, not stopped: it lets nothing go; `stop` only cancels the restart (RestartSec=5) a VM
+        # that died would never get.
+        box.run("systemctl", "kill", "--signal=SIGKILL", "zfsync@pgfleet2")
+        stopped_at = time.monotonic()
+        box.run("systemctl", "stop", "zfsync@pgfleet2")
+        until(lambda: len(set(owners())) == 1 and all(owners()), 40, "zfsync@pgfleet serves every shop")
+        taken_over = time.monotonic() - stopped_at
+        if taken_over > 30:
+            raise StepFailed(f"the killed daemon's shops waited {taken_over:.0f} s for an owner")
+        for zalo, freshchat in SHOPS.values():
+            story.both_ways(customer, zalo, freshchat)
+        until(lambda: story.zfsync("status", instance="pgfleet", check=False).returncode == 0, 60, "every shop healthy")
+        box.run("systemctl", "stop", "zfsync@pgfleet")
 
     def downgrade_is_refused() -> None:
         box.run("/opt/zfsync-previous/scripts/install")
@@ -533,6 +588,11 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
             two_instances,
         ),
         ("a fleet of three shops in zfsync@fleet: tenant add, auth --tenant, one daemon, apart", fleet_of_three),
+        (
+            "the shops on Debian's PostgreSQL, zfsync@pgfleet and zfsync@pgfleet2 sharing them; one killed, "
+            "the other takes its shops within 30 s",
+            fleet_on_postgresql,
+        ),
         ("systemd-analyze security of the installed units <= 2.0", security),
         ("a downgrade is refused with the fix", downgrade_is_refused),
     ]
