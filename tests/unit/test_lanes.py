@@ -13,7 +13,7 @@ from zfsync.domain.errors import NoRoom, RateLimited
 from zfsync.store import NewRow, Store
 from zfsync.sync.write import lanes
 from zfsync.sync.write.delivery import Deliverer, Sent
-from zfsync.sync.write.lanes import HISTORY_WORKERS, Lane, Quiet
+from zfsync.sync.write.lanes import HISTORY_WORKERS, RECHECK, Lane, Quiet
 
 WAIT = 10.0  # seconds a test waits for a thread to get somewhere: far beyond what it takes
 
@@ -201,7 +201,7 @@ def test_an_idle_lane_sleeps_until_the_next_row_falls_due(store):
     lane, _ = lane_of(store, writer, clock, threads=False)
     turn = lane.turn()
     wait, quiet = turn.wait, turn.quiet
-    assert wait == 5.0  # nothing waits: look again now and then (rows another process queued)
+    assert wait == RECHECK  # nothing waits: look again now and then (rows another process queued)
     assert quiet is not None and quiet.holds(store.outbox_mark(), clock.now)
     queue(store, "a", ("a1", "text"))
     assert not quiet.holds(store.outbox_mark(), clock.now)  # a row queued, by whoever: look at the queue
@@ -220,12 +220,12 @@ def test_an_idle_lane_sleeps_until_the_next_row_falls_due(store):
 @pytest.mark.parametrize(
     ("mark", "due", "now", "holds", "wait"),
     [
-        ((7, ""), None, 100.0, True, 5.0),
-        ((8, ""), None, 100.0, False, 5.0),  # a newer row
-        ((7, "1796306220.1"), None, 100.0, False, 5.0),  # rows put back in line
+        ((7, ""), None, 100.0, True, RECHECK),
+        ((8, ""), None, 100.0, False, RECHECK),  # a newer row
+        ((7, "1796306220.1"), None, 100.0, False, RECHECK),  # rows put back in line
         ((7, ""), 102.0, 100.0, True, 2.0),
         ((7, ""), 100.0, 100.0, False, 0.0),  # due now
-        ((7, ""), 200.0, 100.0, True, 5.0),  # far off: the mark is still looked at now and then
+        ((7, ""), 200.0, 100.0, True, RECHECK),  # far off: the mark is still looked at now and then
     ],
 )
 def test_a_quiet_look_holds_until_the_outbox_moves_or_a_row_falls_due(mark, due, now, holds, wait):

@@ -113,3 +113,11 @@ def test_named_state_and_side_health_round_trip(store: Store) -> None:
         20.0,
         "timed out",
     )
+    store.set_health("zalo", SideHealth.OK, 30.0)  # a good poll: one update, the last error kept
+    health = store.health()["zalo"]
+    assert (health["state"], health["last_ok_at"], health["last_error_at"], health["last_error"]) == (
+        "OK",
+        30.0,
+        20.0,
+        "timed out",
+    )

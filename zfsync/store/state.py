@@ -152,6 +152,16 @@ class StateStore(HistoryStore):
 
     def set_health(self, side: str, state: str, now: float, error: str = "") -> None:
         Health = self.tables.Health
+        if state == SideHealth.OK:
+            # The common case, a good poll: one statement, the last error kept where it is.
+            refreshed = self.prepared(
+                "health_ok",
+                lambda: Health.update(state=Slot("state"), last_ok_at=Slot("now"), updated_at=Slot("now")).where(
+                    Health.side == Slot("side")
+                ),
+            ).execute(state=state, now=now, side=side)
+            if refreshed:
+                return
         row = self.prepared("side_health", lambda: Health.select().where(Health.side == Slot("side"))).first(side=side)
         last_ok = row.last_ok_at if row else None
         last_error_at = row.last_error_at if row else None

@@ -37,7 +37,10 @@ WORKERS = 8  # sends in flight at once per direction, each to a different contac
 HEAVY_WORKERS = 4  # of them, at most this many copying attachments
 HISTORY_WORKERS = 2  # and at most this many posting imported history ...
 HISTORY_PATIENCE = 6.0  # ... each waiting at most this long for room (its share comes every 60 / (10 % of the limit) s)
-RECHECK = 5.0  # seconds at most between two looks at what is due (rows another process may have queued)
+# Seconds at most between two looks at what is due when nothing woke the lane: rows this daemon queues wake
+# it at once, so this bounds only what another process did (`zfsync retry`, `requeue`...). Each look is a
+# statement; a fleet's daemon makes it for every tenant, two lanes and a FreshChat loop each.
+RECHECK = 15.0
 CRASH_PAUSE = 5.0  # seconds a lane rests after an error nobody classified (a bug, a failing store)
 SLOW = 60.0  # seconds in flight after which a delivery is shown in `zfsync status`
 
