@@ -137,3 +137,17 @@ def test_the_control_api_adds_an_oa_and_reaches_its_own_actions(host):
     assert host.control(Request("GET", "", {}, {}, b""), "oa/nobody/sent").status == 404
     apps = host.control(Request("GET", "", {}, {}, b""), "apps").body
     assert apps == {"sim-app": {"per_minute": 5, "this_minute": 0, "refused": 0}}
+
+
+def test_zns_requests_reach_the_oa_whose_token_they_carry_outside_the_apps_count(host):
+    shop, cafe = host.add_oa("shop"), host.add_oa("cafe")
+    cafe.zns.add_template({"template_id": "231001", "name": "Xác nhận"}, 0)
+    token = cafe.mint_tokens()[0]
+    for _ in range(10):  # more than the app's 5 a minute: the ZNS host counts apart
+        answer = host.serve(
+            Request("GET", "/template/all", {"offset": "0", "limit": "100"}, {"access_token": token}, b""), wait=False
+        )
+        assert [t["templateId"] for t in answer.body["data"]] == [231001]
+    assert host.refused("sim-app") == 0 and shop.zns.templates == []
+    refused = host.serve(Request("GET", "/message/quota", {}, {"access_token": "nobody's"}, b""), wait=False)
+    assert refused.body["error"] == -124

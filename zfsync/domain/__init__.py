@@ -68,6 +68,9 @@ from zfsync.domain.zalo import (
     ZaloQuota,
     ZaloSent,
     ZaloTokens,
+    ZnsParam,
+    ZnsQuota,
+    ZnsTemplate,
 )
 
 __all__ = [
@@ -120,6 +123,9 @@ __all__ = [
     "ZaloQuota",
     "ZaloSent",
     "ZaloTokens",
+    "ZnsParam",
+    "ZnsQuota",
+    "ZnsTemplate",
     "json_may_hold_invalid",
     "part_of",
     "part_payload",

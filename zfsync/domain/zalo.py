@@ -214,3 +214,43 @@ class FeedCursor:
     baseline: Baseline
     resume: Resume | None
     owed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ZnsParam:
+    """One parameter of a ZNS template: what Zalo checks a value against before it sends."""
+
+    name: str
+    required: bool
+    kind: str  # Zalo's validation type: STRING, NUMBER, DATE, ...
+    max_length: int | None
+    min_length: int = 0
+    accept_null: bool = False
+
+
+@dataclass(frozen=True)
+class ZnsTemplate:
+    """A Zalo Notification Service template of the OA's: listed (``template/all``) or in detail
+    (``template/info/v2``, which adds its parameters, tag, price and preview)."""
+
+    template_id: str
+    name: str
+    status: str  # ENABLE, PENDING_REVIEW, REJECT, DISABLE, DELETE
+    quality: str = ""  # HIGH, MEDIUM, LOW, UNDEFINED ("" when Zalo gives none)
+    tag: str = ""  # TRANSACTION, CUSTOMER_CARE, PROMOTION ...
+    price: str = ""  # Zalo's unit price, as it writes it
+    preview_url: str = ""
+    params: tuple[ZnsParam, ...] = ()
+    detailed: bool = False  # whether params were read (a listing has none)
+
+    @property
+    def approved(self) -> bool:
+        return self.status == "ENABLE"
+
+
+@dataclass(frozen=True)
+class ZnsQuota:
+    """The OA's ZNS sends for the day (``message/quota``, or a send's answer); None where Zalo gave none."""
+
+    daily: int | None
+    remaining: int | None

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
+from zfsync.sim import zns
 from zfsync.sim.base import Json, MinuteQuota, Request, Response, SimApp, Upload
 
 OA_ID = "1873920563920114532"
@@ -90,6 +91,10 @@ class Modes:
     # API paths (comma-separated) whose permission group the OA has not granted the app: they answer -223
     # as the docs' code table words it (recorded/zalo/error_permission_doc.json).
     denied: str = ""
+    # The ZNS host's answers where its docs disagree (`zfsync.sim.zns`): the template list's keys, "doc"
+    # (templateId, a number) or "field_table" (template_id, a string); the quota as numbers or strings.
+    zns_keys: str = "doc"
+    zns_numbers: bool = True
 
     def update(self, values: Json) -> None:
         for f in fields(self):
@@ -168,6 +173,7 @@ class ZaloSim(SimApp):
         self.arrivals_during_listing: list[tuple[str, Json]] = []  # (user id, fields), one per listing
         self.codes: dict[str, str] = {}  # authorization code -> PKCE challenge
         self.package_used = 0
+        self.zns = zns.ZnsState()
         self._counter = 0
         self._last_ms = 0
 
@@ -298,6 +304,14 @@ class ZaloSim(SimApp):
             with self.lock:
                 self.modes.update(body)
                 return Response(200, {"modes": dict(self.modes.__dict__)})
+        if action == "zns_template":
+            with self.lock:
+                return Response(200, self.zns.add_template(body, int(self.now() * 1000)))
+        if action == "zns_quota":
+            with self.lock:
+                self.zns.daily = int(body.get("daily", self.zns.daily))
+                self.zns.used = int(body.get("used", self.zns.used))
+                return Response(200, {"daily": self.zns.daily, "used": self.zns.used})
         if action.startswith("users/"):
             with self.lock:
                 user = self.users.setdefault(action[len("users/") :], {"display_name": "", "avatar": ""})
@@ -314,6 +328,11 @@ class ZaloSim(SimApp):
             return self._permission(request)
         if request.path.startswith("/media/"):
             return self.serve_media(request.path)  # Zalo's CDN links need no token
+        if request.path in zns.PATHS and request.method == "GET":  # the ZNS host: its own code for a bad token
+            if self._authorise(request) is not None:
+                return zns.zns_error(-124, "Access token invalid")
+            with self.lock:
+                return self.zns.handle(request, self.modes.zns_keys, self.modes.zns_numbers)
         failure = self._authorise(request)
         if failure:
             return failure

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 
+from zfsync.sim import zns
 from zfsync.sim.base import MinuteQuota, Request, Response, SimApp
 from zfsync.sim.zalo import ZaloSim, zalo_error
 
@@ -87,6 +88,8 @@ class ZaloHost(SimApp):
         token = request.headers.get("access_token", "")
         with self.lock:
             owner = next((oa for oa in self.oas.values() if token in oa.access_tokens), None)
+        if request.path in zns.PATHS:  # the ZNS host: its own count, its own code for a bad token
+            return owner.handle(request) if owner is not None else zns.zns_error(-124, "Access token invalid")
         if owner is None:
             return zalo_error(-216, "Access token is invalid")
         failure = owner._authorise(request)

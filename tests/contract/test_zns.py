@@ -1,0 +1,203 @@
+"""The ZNS contract (recorded/zns/, README names each source): the real client reads every recorded form,
+and the simulator answers with the recorded fields and types in each of its modes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.contract.test_recorded import assert_recorded_shape, recorded
+from zfsync.domain import ZaloTokens, ZnsParam, ZnsQuota
+from zfsync.domain.errors import InvalidResponse, ParameterRefused, PermanentError
+from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth
+from zfsync.sides.zalo.zns import ZnsClient
+from zfsync.sim.inprocess import InProcessAdapter, session_for
+from zfsync.sim.zalo import ZaloSim
+from zfsync.store import Store
+
+ZNS = "https://business.openapi.zalo.me"
+OAUTH = "https://oauth.zaloapp.com"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store.open(tmp_path / "z.db")
+    store.save_tokens(ZaloTokens("access-1", "refresh-1", 90_000), 1_000.0)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def client(store: Store) -> ZnsClient:
+    return ZnsClient(ZNS, TokenKeeper(ZaloOAuth(OAUTH, "app", "secret"), store, lambda: 2_000.0))
+
+
+# --- (a) the real client reads the recordings ------------------------------------------------------
+
+
+def test_the_template_list_is_read_in_the_examples_form_and_the_field_tables(client, requests_mock):
+    requests_mock.get(f"{ZNS}/template/all", json=recorded("zns/template_all_doc.json"))
+    (listed,) = client.templates()
+    assert (listed.template_id, listed.name, listed.status, listed.quality) == (
+        "900025",
+        "Template_1",
+        "PENDING_REVIEW",
+        "UNDEFINED",
+    )
+    assert not listed.approved and not listed.detailed and listed.params == ()
+    assert requests_mock.last_request.headers["access_token"] == "access-1"
+    assert requests_mock.last_request.qs == {"offset": ["0"], "limit": ["100"]}
+    requests_mock.get(f"{ZNS}/template/all", json=recorded("zns/template_all_field_table_composed.json"))
+    (listed,) = client.templates()
+    assert (listed.template_id, listed.name, listed.approved) == ("900026", "Xác nhận đơn hàng", True)
+
+
+def test_a_long_list_is_read_page_by_page_until_its_total(client, requests_mock):
+    page = recorded("zns/template_all_doc.json")
+    rows = [dict(page["data"][0], templateId=900_000 + n) for n in range(150)]
+    requests_mock.get(
+        f"{ZNS}/template/all",
+        [
+            {"json": {**page, "data": rows[:100], "metadata": {"total": 150}}},
+            {"json": {**page, "data": rows[100:], "metadata": {"total": 150}}},
+        ],
+    )
+    assert [t.template_id for t in client.templates()] == [str(900_000 + n) for n in range(150)]
+    assert [r.qs["offset"] for r in requests_mock.request_history] == [["0"], ["100"]]
+
+
+def test_a_templates_detail_gives_its_parameters(client, requests_mock):
+    requests_mock.get(f"{ZNS}/template/info/v2", json=recorded("zns/template_info_doc.json"))
+    template = client.template("12345")
+    assert requests_mock.last_request.qs == {"template_id": ["12345"]}
+    assert (template.template_id, template.status, template.tag, template.price) == (
+        "12345",
+        "ENABLE",
+        "IN_TRANSACTION",
+        "800.0",
+    )
+    assert template.params == (ZnsParam("payment_link", True, "STRING", 30, 0, False),)
+    assert template.detailed and template.preview_url.startswith("https://account.zalo.cloud/")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("zns/message_quota_doc.json", ZnsQuota(500, 499)),
+        ("zns/message_quota_field_table_composed.json", ZnsQuota(500, 0)),
+    ],
+)
+def test_the_daily_quota_is_read_as_numbers_or_strings(client, requests_mock, name, expected):
+    requests_mock.get(f"{ZNS}/message/quota", json=recorded(name))
+    assert client.daily_quota() == expected
+
+
+@pytest.mark.parametrize(
+    ("case", "raised"),
+    [
+        ("template_id_invalid", PermanentError),
+        ("not_approved", PermanentError),
+        ("too_long", ParameterRefused),
+        ("missing", ParameterRefused),
+        ("no_permission", PermanentError),
+    ],
+)
+def test_zns_codes_become_errors_that_say_what_happened(client, requests_mock, case, raised):
+    answer = recorded("zns/errors_composed.json")[case]
+    requests_mock.get(f"{ZNS}/template/info/v2", json=answer)
+    with pytest.raises(raised) as caught:
+        client.template("12345")
+    assert caught.value.code == answer["error"] and caught.value.side == "zns"
+    assert answer["message"] in str(caught.value)
+
+
+def test_a_refused_token_is_refreshed_once_and_the_call_made_again(client, store, requests_mock):
+    requests_mock.get(
+        f"{ZNS}/message/quota",
+        [
+            {"json": recorded("zns/errors_composed.json")["token_invalid"]},
+            {"json": recorded("zns/message_quota_doc.json")},
+        ],
+    )
+    requests_mock.post(
+        f"{OAUTH}/v4/oa/access_token",
+        json={"access_token": "access-2", "refresh_token": "refresh-2", "expires_in": "90000"},
+    )
+    assert client.daily_quota() == ZnsQuota(500, 499)
+    assert requests_mock.request_history[-1].headers["access_token"] == "access-2"
+    assert store.load_tokens().refresh_token == "refresh-2"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": 0, "data": [{"templateName": "no id"}]},
+        {"error": 0, "data": "not a list"},
+        {"error": "soon", "data": []},
+        ["not an object"],
+    ],
+)
+def test_an_answer_that_is_not_a_template_list_is_refused_in_one_line(client, requests_mock, body):
+    requests_mock.get(f"{ZNS}/template/all", json=body)
+    with pytest.raises(InvalidResponse):
+        client.templates()
+
+
+def test_odd_values_are_shown_on_one_line_and_bounded(client, requests_mock):
+    page = recorded("zns/template_all_doc.json")
+    page["data"][0]["templateName"] = "Tên\nmẫu\x00 " + "x" * 2000
+    requests_mock.get(f"{ZNS}/template/all", json=page)
+    (listed,) = client.templates()
+    assert listed.name.startswith("Tên mẫu x") and len(listed.name) == 500
+    assert all(c.isprintable() for c in listed.name)
+
+
+# --- (b) the simulator answers with the recorded shapes ----------------------------------------------
+
+
+@pytest.fixture
+def sim() -> tuple[ZaloSim, Any]:
+    zalo = ZaloSim()
+    zalo.zns.add_template(
+        {"template_id": "12345", "name": "Xác nhận đơn", "params": [{"name": "order_id", "maxLength": 30}]}, 0
+    )
+    zalo.zns.add_template({"name": "Đánh giá", "status": "PENDING_REVIEW"}, 1)
+    return zalo, session_for(zalo, ZNS)
+
+
+@pytest.mark.parametrize("keys", ["doc", "field_table"])
+@pytest.mark.parametrize("numbers", [True, False])
+def test_the_simulator_answers_with_recorded_shapes_in_every_mode(sim, keys, numbers):
+    zalo, http = sim
+    zalo.modes.zns_keys, zalo.modes.zns_numbers = keys, numbers
+    headers = {"access_token": zalo.mint_tokens()[0]}
+    listed = http.get(f"{ZNS}/template/all", params={"offset": 0, "limit": 100}, headers=headers).json()
+    lists = [recorded("zns/template_all_doc.json"), recorded("zns/template_all_field_table_composed.json")]
+    assert_recorded_shape(listed, [lists[0] if keys == "doc" else lists[1]])
+    info = http.get(f"{ZNS}/template/info/v2", params={"template_id": "12345"}, headers=headers).json()
+    assert_recorded_shape(info, [recorded("zns/template_info_doc.json")])
+    quota = http.get(f"{ZNS}/message/quota", headers=headers).json()
+    quotas = [recorded("zns/message_quota_doc.json"), recorded("zns/message_quota_field_table_composed.json")]
+    assert_recorded_shape(quota, [quotas[0] if numbers else quotas[1]])
+    unknown = http.get(f"{ZNS}/template/info/v2", params={"template_id": "nope"}, headers=headers).json()
+    assert_recorded_shape(unknown, [recorded("zns/errors_composed.json")["template_id_invalid"]])
+    refused = http.get(f"{ZNS}/message/quota", headers={"access_token": "nobody's"}).json()
+    assert refused == recorded("zns/errors_composed.json")["token_invalid"]
+
+
+def test_the_real_client_reads_the_simulator_as_it_reads_the_recordings(sim, store):
+    zalo, http = sim
+    zalo.modes.zns_keys, zalo.modes.zns_numbers = "field_table", False
+    store.save_tokens(ZaloTokens(*zalo.mint_tokens(), 90_000), zalo.now())
+    http.mount(OAUTH, InProcessAdapter(zalo))
+    client = ZnsClient(ZNS, TokenKeeper(ZaloOAuth(OAUTH, "sim-app", "sim-secret", http), store, zalo.now), http)
+    assert [(t.template_id, t.name, t.status) for t in client.templates()] == [
+        ("900002", "Đánh giá", "PENDING_REVIEW"),
+        ("12345", "Xác nhận đơn", "ENABLE"),
+    ]
+    assert client.template("12345").params == (ZnsParam("order_id", True, "STRING", 30, 0, False),)
+    zalo.zns.used = 20
+    assert client.daily_quota() == ZnsQuota(500, 480)

@@ -1,0 +1,212 @@
+"""Zalo Notification Service: the OA's approved templates and its day's ZNS quota.
+
+ZNS lives on its own host (``business.openapi.zalo.me``, `zalo.zns_url`) and takes the OA's access token
+as the OA API does, with the same ``{"error", "message", "data"}`` envelope but codes of its own
+(recorded/zns/errors_composed.json, from "Bảng mã lỗi"). Its sources disagree on names and types (the
+list's example writes ``templateId`` as a number where its field table says ``template_id``, a string;
+the quota's numbers are strings in the field table): each form is read. A ZNS failure is never the Zalo
+side's: it is raised to the caller and never marks the OA API unhealthy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from zfsync.domain import Json, ZnsParam, ZnsQuota, ZnsTemplate
+from zfsync.domain.errors import InvalidResponse, ParameterRefused, PermanentError, RemoteError, TransientError
+from zfsync.sides import http
+from zfsync.sides.quota import Quota
+from zfsync.sides.zalo.codes import RATE_LIMIT_WAIT, TokenRejected
+from zfsync.sides.zalo.oauth import TokenKeeper
+
+SIDE = "zns"
+PAGE = 100  # templates a page: the documented maximum of template/all
+MAX_PAGES = 50  # 5,000 templates: far past any OA's; a listing that never ends stops here
+# Zalo documents no request limit for the ZNS host; this keeps a runaway caller polite.
+REQUESTS_PER_MINUTE = 300
+
+# Each ZNS code the docs list that a caller can act on, and what it means in one line.
+CODES: dict[int, tuple[type[RemoteError], str]] = {
+    -100: (TransientError, "Zalo had an unknown error; try again later"),
+    -108: (PermanentError, "the phone number is invalid"),
+    -109: (PermanentError, "the template id is invalid"),
+    -111: (ParameterRefused, "the template data is empty"),
+    -112: (ParameterRefused, "a template parameter has an undefined type"),
+    -1121: (ParameterRefused, "a template parameter is longer than its limit"),
+    -1122: (ParameterRefused, "a template parameter is missing"),
+    -1124: (ParameterRefused, "a template parameter has an invalid format"),
+    -114: (PermanentError, "the customer cannot receive ZNS now (inactive, refused, or an old Zalo app)"),
+    -115: (PermanentError, "the ZNS account's balance is too low"),
+    -116: (ParameterRefused, "a parameter's text is invalid"),
+    -117: (PermanentError, "this OA or app may not use the template"),
+    -118: (PermanentError, "the Zalo account does not exist or is disabled"),
+    -119: (PermanentError, "the account cannot receive ZNS"),
+    -120: (PermanentError, "the OA may not use this feature"),
+    -124: (TokenRejected, "the access token is invalid"),
+    -131: (PermanentError, "the template is not approved"),
+    -132: (ParameterRefused, "a parameter is invalid"),
+    -133: (PermanentError, "this template may not be sent at night (22:00 to 06:00)"),
+    -135: (PermanentError, "the OA may not send ZNS (not verified, or on the free plan)"),
+    -1351: (PermanentError, "the OA may not send ZNS (blocked for a violation)"),
+    -137: (PermanentError, "the Zalo Cloud Account payment failed"),
+    -138: (PermanentError, "the app may not use ZNS"),
+    -139: (PermanentError, "the customer refused this type of ZNS"),
+    -140: (PermanentError, "the customer may not receive this type of ZNS under Zalo's policy"),
+    -141: (PermanentError, "the customer refused ZNS from the OA"),
+    -144: (PermanentError, "the OA's daily ZNS quota is spent"),
+    -1441: (PermanentError, "the OA's monthly promotion quota is spent"),
+    -145: (PermanentError, "the OA may not send this type of ZNS"),
+    -146: (PermanentError, "the template was disabled for low quality"),
+    -147: (PermanentError, "the template's daily quota is spent"),
+}
+
+
+def error_for(code: int, message: str, *, endpoint: str, status: int | None = None) -> RemoteError:
+    known = CODES.get(code)
+    cls, meaning = known if known is not None else (PermanentError, "unknown ZNS error")
+    return cls(message or meaning, side=SIDE, endpoint=endpoint, status=status, code=code)
+
+
+class ZnsClient:
+    def __init__(
+        self, api_url: str, tokens: TokenKeeper, session: requests.Session | None = None, quota: Quota | None = None
+    ):
+        self.api_url = api_url.rstrip("/")
+        self._tokens = tokens
+        self._session = session or http.new_session()
+        self.quota = quota or Quota(SIDE, REQUESTS_PER_MINUTE, minute_windows=True)
+
+    def templates(self) -> list[ZnsTemplate]:
+        """Every template of the OA, newest first, without their parameters (`template` has those)."""
+        found: list[ZnsTemplate] = []
+        for page in range(MAX_PAGES):
+            body = self._get("/template/all", {"offset": page * PAGE, "limit": PAGE}, whole=True)
+            rows = body.get("data")
+            if rows is None:
+                break
+            if not isinstance(rows, list):
+                raise InvalidResponse("expected a list of templates in data", side=SIDE, endpoint="/template/all")
+            found += [template_of(row, "/template/all") for row in rows]
+            metadata = body.get("metadata")
+            total = _whole(metadata.get("total")) if isinstance(metadata, dict) else None
+            if len(rows) < PAGE or (total is not None and len(found) >= total):
+                break
+        return found
+
+    def template(self, template_id: str) -> ZnsTemplate:
+        """One template with its parameters, tag, price and preview."""
+        data = self._get("/template/info/v2", {"template_id": template_id})
+        return template_of(data, "/template/info/v2", detailed=True)
+
+    def daily_quota(self) -> ZnsQuota:
+        """The OA's ZNS sends allowed today and those left."""
+        data = self._get("/message/quota", None)
+        if not isinstance(data, dict):
+            raise InvalidResponse("expected the quota in data", side=SIDE, endpoint="/message/quota")
+        return quota_of(data)
+
+    # --- plumbing ------------------------------------------------------------------------------------
+
+    def _get(self, endpoint: str, params: Json | None, whole: bool = False) -> Any:
+        token = self._tokens.access_token()
+        try:
+            return self._once(endpoint, params, token, whole)
+        except TokenRejected:
+            token = self._tokens.refresh(stale=token)
+            return self._once(endpoint, params, token, whole)
+
+    def _once(self, endpoint: str, params: Json | None, token: str, whole: bool) -> Any:
+        with self.quota.request():
+            response = http.call(
+                self._session,
+                "GET",
+                self.api_url + endpoint,
+                side=SIDE,
+                endpoint=endpoint,
+                params=params,
+                headers={"access_token": token},
+            )
+        http.raise_for_server_trouble(response, side=SIDE, endpoint=endpoint, wait=RATE_LIMIT_WAIT)
+        body = http.json_body(response, side=SIDE, endpoint=endpoint)
+        if not isinstance(body, dict):
+            raise InvalidResponse("answer is not a JSON object", side=SIDE, endpoint=endpoint)
+        code = _whole(body.get("error", 0))
+        if code is None:
+            raise InvalidResponse(f"error field is not a number: {body.get('error')!r}", side=SIDE, endpoint=endpoint)
+        if code != 0:
+            raise error_for(code, str(body.get("message") or ""), endpoint=endpoint, status=response.status_code)
+        if response.status_code >= 400:
+            raise error_for(-1, f"HTTP {response.status_code}", endpoint=endpoint, status=response.status_code)
+        return body if whole else body.get("data")
+
+
+# --- wire: what ZNS answers, read in each form its sources give -----------------------------------------
+
+
+def template_of(raw: Any, endpoint: str, detailed: bool = False) -> ZnsTemplate:
+    if not isinstance(raw, dict):
+        raise InvalidResponse("a template is not an object", side=SIDE, endpoint=endpoint)
+    template_id = _either(raw, "templateId", "template_id")
+    if template_id is None or isinstance(template_id, bool) or str(template_id).strip() == "":
+        raise InvalidResponse("a template has no id", side=SIDE, endpoint=endpoint)
+    params = raw.get("listParams") if detailed else None
+    return ZnsTemplate(
+        template_id=str(template_id).strip(),
+        name=_text(_either(raw, "templateName", "template_name")),
+        status=_text(raw.get("status")).upper(),
+        quality=_text(_either(raw, "templateQuality", "template_quality")).upper(),
+        tag=_text(_either(raw, "templateTag", "template_tag")).upper(),
+        price=_text(raw.get("price")),
+        preview_url=_text(_either(raw, "previewUrl", "preview_url")),
+        params=tuple(_param_of(p) for p in params if isinstance(p, dict) and _text(p.get("name")))
+        if isinstance(params, list)
+        else (),
+        detailed=detailed,
+    )
+
+
+def _param_of(raw: Json) -> ZnsParam:
+    return ZnsParam(
+        name=_text(raw.get("name")),
+        required=_flag(raw.get("require", raw.get("required"))),
+        kind=_text(raw.get("type")).upper() or "STRING",
+        max_length=_whole(raw.get("maxLength")),
+        min_length=_whole(raw.get("minLength")) or 0,
+        accept_null=_flag(raw.get("acceptNull")),
+    )
+
+
+def quota_of(raw: Json) -> ZnsQuota:
+    return ZnsQuota(daily=_whole(raw.get("dailyQuota")), remaining=_whole(raw.get("remainingQuota")))
+
+
+def _either(raw: Json, *keys: str) -> Any:
+    return next((raw[k] for k in keys if raw.get(k) is not None), None)
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    # One printable line, bounded: it is shown to a person, in a terminal and in a FreshChat note.
+    printable = "".join(c if c.isprintable() else " " for c in str(value))
+    return " ".join(printable.split())[:500]
+
+
+def _whole(value: Any) -> int | None:
+    """A count Zalo writes as a number or as a string of one; None when it is neither."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _flag(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")

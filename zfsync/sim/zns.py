@@ -1,0 +1,120 @@
+"""The simulated Zalo Notification Service of one OA: its templates and its day's ZNS quota.
+
+Shapes from tests/contract/recorded/zns/ (README there names each source). Where the docs disagree, the
+`Modes` of `zfsync.sim.zalo` pick the answer: ``zns_keys`` "doc" (the list's example: ``templateId`` a
+number, ``templateName``) or "field_table" (``template_id`` a string, ``template_name``);
+``zns_numbers`` True (the quota's example: numbers) or False (its field table: strings). An unknown or
+expired token answers -124, ZNS's own code.
+
+Control (through `ZaloSim.control`): ``zns_template`` (POST a template: ``template_id``, ``name``,
+``status``, ``params`` as ``[{"name", "require", "type", "maxLength"}]``), ``zns_quota`` (POST
+``{"daily", "used"}``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from zfsync.sim.base import Json, Request, Response
+
+PATHS = frozenset({"/template/all", "/template/info/v2", "/message/quota"})
+STATUS_FILTER = {"1": "ENABLE", "2": "PENDING_REVIEW", "3": "REJECT", "4": "DISABLE"}
+
+
+def zns_error(code: int, message: str) -> Response:
+    return Response(200, {"error": code, "message": message})
+
+
+def _ok(data: Any, **more: Any) -> Response:
+    return Response(200, {"error": 0, "message": "Success", "data": data, **more})
+
+
+@dataclass
+class ZnsState:
+    templates: list[Json] = field(default_factory=list)  # oldest first
+    daily: int = 500
+    used: int = 0
+
+    def add_template(self, body: Json, created_ms: int) -> Json:
+        template = {
+            "template_id": str(body.get("template_id") or 900_000 + len(self.templates) + 1),
+            "name": str(body.get("name", "Mẫu tin")),
+            "status": str(body.get("status", "ENABLE")),
+            "quality": str(body.get("quality", "HIGH")),
+            "tag": str(body.get("tag", "TRANSACTION")),
+            "price": str(body.get("price", "300.0")),
+            "created": created_ms,
+            "params": [
+                {
+                    "name": str(p["name"]),
+                    "require": bool(p.get("require", True)),
+                    "type": str(p.get("type", "STRING")),
+                    "maxLength": int(p.get("maxLength", 30)),
+                    "minLength": int(p.get("minLength", 0)),
+                    "acceptNull": bool(p.get("acceptNull", False)),
+                }
+                for p in body.get("params", [])
+            ],
+        }
+        self.templates.append(template)
+        return template
+
+    def handle(self, request: Request, keys: str, numbers: bool) -> Response:
+        if request.path == "/template/all":
+            return self._list(request, keys)
+        if request.path == "/template/info/v2":
+            return self._info(request)
+        return self._quota(numbers)
+
+    def _list(self, request: Request, keys: str) -> Response:
+        try:
+            offset, limit = int(request.query["offset"]), int(request.query["limit"])
+        except (KeyError, ValueError):
+            return zns_error(-132, "Parameter invalid")
+        if offset < 0 or not 1 <= limit <= 100:
+            return zns_error(-132, "Parameter invalid")
+        wanted = STATUS_FILTER.get(request.query.get("status", ""))
+        chosen = [t for t in reversed(self.templates) if wanted is None or t["status"] == wanted]
+        rows = []
+        for t in chosen[offset : offset + limit]:
+            if keys == "field_table":
+                row: Json = {"template_id": t["template_id"], "template_name": t["name"]}
+            else:
+                number = int(t["template_id"]) if t["template_id"].isdigit() else t["template_id"]
+                row = {"templateId": number, "templateName": t["name"]}
+            row.update({"createdTime": t["created"], "status": t["status"], "templateQuality": t["quality"]})
+            rows.append(row)
+        return _ok(rows, metadata={"total": len(chosen)})
+
+    def _info(self, request: Request) -> Response:
+        found = next((t for t in self.templates if t["template_id"] == request.query.get("template_id")), None)
+        if found is None:
+            return zns_error(-109, "Template ID invalid")
+        return _ok(
+            {
+                "templateId": found["template_id"],
+                "templateName": found["name"],
+                "status": found["status"],
+                "listParams": [dict(p) for p in found["params"]],
+                "listButtons": [],
+                "timeout": 7200000,
+                "previewUrl": f"https://account.zalo.cloud/znspreview/{found['template_id']}",
+                "templateQuality": found["quality"],
+                "templateTag": found["tag"],
+                "price": found["price"],
+            }
+        )
+
+    def _quota(self, numbers: bool) -> Response:
+        daily, remaining = self.daily, max(0, self.daily - self.used)
+        data: Json = {
+            "dailyQuota": daily if numbers else str(daily),
+            "remainingQuota": remaining if numbers else str(remaining),
+            "dailyQuotaPromotion": None,
+            "remainingQuotaPromotion": None,
+            "monthlyPromotionQuota": 125,
+            "remainingMonthlyPromotionQuota": 124,
+            "estimatedNextMonthPromotionQuota": 2000,
+        }
+        return Response(200, {"data": data, "error": 0, "message": "success"})
