@@ -31,6 +31,7 @@ from zfsync.cli.store import (
     settings_of,
     store_of,
 )
+from zfsync.cli.templates import cmd_templates
 from zfsync.cli.tenant import add_parser as add_tenant_parser
 from zfsync.cli.tenant import cmd_tenant
 from zfsync.config import Settings
@@ -159,10 +160,6 @@ def cmd_setup(args: argparse.Namespace) -> int:
             raise ConfigError("zfsync setup asks questions on a terminal: run it on one, or pass --non-interactive")
         asker = setup.Prompter()
 
-    def check(config_path: Path) -> int:
-        settings = settings_of(argparse.Namespace(config=str(config_path)))
-        return probe(settings)
-
     return setup.Setup(
         asker,
         path.absolute(),
@@ -171,7 +168,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
         zalo_oauth_url=args.zalo_oauth_url or "",
         force=args.force,
         start=True if args.start else (False if args.non_interactive else None),
-        probe=check,
+        probe=lambda config_path: probe(settings_of(argparse.Namespace(config=str(config_path)))),
     ).run()
 
 
@@ -297,6 +294,13 @@ def _parser_and_commands() -> tuple[argparse.ArgumentParser, dict[str, argparse.
     )
     p = add("tenant", cmd_tenant, "a fleet's tenants: add, list, show, pause, resume, remove, import-store, rekey")
     add_tenant_parser(p)
+    p = add(
+        "templates",
+        cmd_templates,
+        "the OA's ZNS templates from Zalo, with their parameters, and the day's quota",
+        per_oa=True,
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("sim", cmd_sim, "run the Zalo and FreshChat simulators on loopback until interrupted")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--zalo-port", type=int, default=8701)

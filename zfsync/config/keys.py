@@ -223,6 +223,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "app_id": (None, _required_text),
         "api_url": ("https://openapi.zalo.me", _url),
         "oauth_url": ("https://oauth.zaloapp.com", _url),
+        "zns_url": ("", _optional_url),
         "redirect_uri": ("", _text),
         "poll_interval": (2.0, _seconds(1, 3600)),
         "feed_page_cap": (20, _count(1, 10_000)),

@@ -13,17 +13,29 @@ from zfsync.domain import Route
 _CUSTOMER_DEFAULTS = i18n.defaults(i18n.DEFAULT)
 
 
+ZNS_HOST = "https://business.openapi.zalo.me"
+
+
 @dataclass(frozen=True)
 class ZaloSettings:
     app_id: str
     app_secret: str = field(repr=False)
     api_url: str = "https://openapi.zalo.me"
     oauth_url: str = "https://oauth.zaloapp.com"
+    zns_url: str = ""
     redirect_uri: str = ""
     poll_interval: float = 2.0
     feed_page_cap: int = 20
     requests_per_minute: int = 4000
     allow_insecure_http: bool = False
+
+    @property
+    def zns_host(self) -> str:
+        """Where the Zalo Notification Service answers: `zns_url`, else Zalo's own ZNS host beside its own
+        API host, else the API host itself (the simulators serve both)."""
+        if self.zns_url:
+            return self.zns_url
+        return ZNS_HOST if self.api_url.rstrip("/") == "https://openapi.zalo.me" else self.api_url
 
 
 @dataclass(frozen=True)

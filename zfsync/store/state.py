@@ -16,6 +16,8 @@ from zfsync.domain import (
     SideHealth,
     StoredTokens,
     ZaloTokens,
+    ZnsParam,
+    ZnsTemplate,
     safe_text,
 )
 from zfsync.log import remember_secret
@@ -29,6 +31,7 @@ BASELINE_KEY = "zalo.baseline"  # "time:id,id,...": what the feed held at the fi
 OWED_KEY = "zalo.feed_owed"  # "user,user,...": the catch-up a cycle cut short still owes
 ROUTE_PROBLEMS_KEY = "freshchat.route_problems"  # JSON: {route number: {"why", "at"}}, the routes found wrong
 USER_LIST_CUT_KEY = "zalo.user_list_cut"  # JSON: when user/getlist last named more users than it lets be read
+ZNS_TEMPLATES_KEY = "zns.templates"  # JSON: {"at", "templates"}, the OA's ZNS templates as Zalo last listed them
 TOKEN_LOCK_CLASS = 0x7A67  # the first half of the advisory lock key of a tenant's token refresh
 TOKEN_LOCK_WAIT = 120.0  # seconds a refresh waits for another's: beyond any token request's deadline
 
@@ -188,6 +191,23 @@ class StateStore(HistoryStore):
     def health(self) -> dict[str, dict[str, Any]]:
         Health = self.tables.Health
         return {row["side"]: row for row in Health.select().dicts()}
+
+    # --- the OA's ZNS templates, as Zalo last listed them ---------------------------------------------
+
+    def save_zns_templates(self, templates: Sequence[ZnsTemplate], now: float) -> None:
+        rows = [{**vars(t), "params": [vars(p) for p in t.params]} for t in templates]
+        self.set_state(ZNS_TEMPLATES_KEY, json.dumps({"at": now, "templates": rows}, ensure_ascii=False))
+
+    def zns_templates(self) -> tuple[float, list[ZnsTemplate]] | None:
+        """When the templates were last read from Zalo, and what they were; None if never."""
+        raw = self.get_state(ZNS_TEMPLATES_KEY)
+        if not raw:
+            return None
+        kept = json.loads(raw)
+        templates = [
+            ZnsTemplate(**{**t, "params": tuple(ZnsParam(**p) for p in t["params"])}) for t in kept["templates"]
+        ]
+        return float(kept["at"]), templates
 
 
 def _mark_text(mark: Mark) -> str:
