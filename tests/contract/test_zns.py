@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.contract.test_recorded import assert_recorded_shape, recorded
-from zfsync.domain import ZaloTokens, ZnsParam, ZnsQuota
+from zfsync.domain import ZaloTokens, ZnsParam, ZnsQuota, ZnsSent
 from zfsync.domain.errors import InvalidResponse, ParameterRefused, PermanentError
 from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth
 from zfsync.sides.zalo.zns import ZnsClient
@@ -201,3 +201,59 @@ def test_the_real_client_reads_the_simulator_as_it_reads_the_recordings(sim, sto
     assert client.template("12345").params == (ZnsParam("order_id", True, "STRING", 30, 0, False),)
     zalo.zns.used = 20
     assert client.daily_quota() == ZnsQuota(500, 480)
+
+
+# --- sending a template ------------------------------------------------------------------------------
+
+
+def test_a_send_writes_the_recorded_request_and_reads_the_recorded_answer(client, requests_mock):
+    requests_mock.post(f"{ZNS}/message/template", json=recorded("zns/message_template_doc.json"))
+    sent = client.send_template("84987654321", "7895417a7d3f9461cd2e", {"ky": "1"}, "row-7")
+    assert sent == ZnsSent("a4d0243feee163bd3af2", 1626926349402, ZnsQuota(500, 499))
+    written = requests_mock.last_request.json()
+    example = recorded("zns/message_template_request_doc.json")
+    assert set(written) == set(example)  # template_data's keys are each template's own; its values strings
+    assert all(isinstance(v, str) for v in written["template_data"].values())
+    assert written["tracking_id"] == "row-7" and requests_mock.last_request.headers["access_token"] == "access-1"
+
+
+@pytest.mark.parametrize(
+    ("case", "raised"),
+    [("quota_spent", PermanentError), ("no_account", PermanentError), ("missing", ParameterRefused)],
+)
+def test_a_refused_send_raises_what_zns_said(client, requests_mock, case, raised):
+    requests_mock.post(f"{ZNS}/message/template", json=recorded("zns/errors_composed.json")[case])
+    with pytest.raises(raised):
+        client.send_template("84987654321", "1", {"a": "b"}, "row-8")
+
+
+def test_the_simulator_sends_checks_and_counts_as_zns_documents(sim):
+    zalo, http = sim
+    zalo.users["7001"] = {"display_name": "Lan", "shared_info": {"phone": 84912345678}}
+    headers = {"access_token": zalo.mint_tokens()[0]}
+
+    def send(**body: Any) -> Any:
+        request = {"phone": "0912345678", "template_id": "12345", "template_data": {"order_id": "A1"}}
+        return http.post(
+            f"{ZNS}/message/template", json={**request, "tracking_id": "t", **body}, headers=headers
+        ).json()
+
+    answer = send()
+    assert_recorded_shape(answer, [recorded("zns/message_template_doc.json")])
+    assert answer["data"]["quota"] == {"dailyQuota": "500", "remainingQuota": "499"}
+    assert zalo.zns.sent[0]["phone"] == "84912345678" and zalo.zns.sent[0]["template_data"] == {"order_id": "A1"}
+    errors = recorded("zns/errors_composed.json")
+    for body, case in (
+        ({"template_data": {"other": "x"}}, "missing"),
+        ({"template_data": {"order_id": "x" * 31}}, None),
+        ({"template_id": "900002"}, "not_approved"),
+        ({"phone": "0987000000"}, "no_account"),
+    ):
+        refused = send(**body)
+        if case is not None:
+            assert refused["error"] == errors[case]["error"], (body, refused)
+        else:
+            assert refused == {"error": -1121, "message": "order_id data breaks max length"}
+    zalo.zns.used = zalo.zns.daily
+    assert send()["error"] == errors["quota_spent"]["error"]
+    assert len(zalo.zns.sent) == 1

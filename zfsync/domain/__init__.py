@@ -70,6 +70,7 @@ from zfsync.domain.zalo import (
     ZaloTokens,
     ZnsParam,
     ZnsQuota,
+    ZnsSent,
     ZnsTemplate,
 )
 
@@ -125,6 +126,7 @@ __all__ = [
     "ZaloTokens",
     "ZnsParam",
     "ZnsQuota",
+    "ZnsSent",
     "ZnsTemplate",
     "json_may_hold_invalid",
     "part_of",

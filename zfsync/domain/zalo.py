@@ -254,3 +254,12 @@ class ZnsQuota:
 
     daily: int | None
     remaining: int | None
+
+
+@dataclass(frozen=True)
+class ZnsSent:
+    """What ZNS answered a template send: its message id, when, and the OA's ZNS quota after it."""
+
+    message_id: str
+    sent_ms: int | None
+    quota: ZnsQuota | None

@@ -328,11 +328,17 @@ class ZaloSim(SimApp):
             return self._permission(request)
         if request.path.startswith("/media/"):
             return self.serve_media(request.path)  # Zalo's CDN links need no token
-        if request.path in zns.PATHS and request.method == "GET":  # the ZNS host: its own code for a bad token
+        if request.path in zns.PATHS:  # the ZNS host: its own code for a bad token
             if self._authorise(request) is not None:
                 return zns.zns_error(-124, "Access token invalid")
             with self.lock:
-                return self.zns.handle(request, self.modes.zns_keys, self.modes.zns_numbers)
+                phones = {
+                    p
+                    for user in self.users.values()
+                    if (p := zns.phone_84(str((user.get("shared_info") or {}).get("phone") or ""))) is not None
+                }
+                now_ms = int(self.now() * 1000)
+                return self.zns.handle(request, self.modes.zns_keys, self.modes.zns_numbers, phones, now_ms)
         failure = self._authorise(request)
         if failure:
             return failure

@@ -18,7 +18,7 @@ from typing import Any
 
 from zfsync.sim.base import Json, Request, Response
 
-PATHS = frozenset({"/template/all", "/template/info/v2", "/message/quota"})
+PATHS = frozenset({"/template/all", "/template/info/v2", "/message/quota", "/message/template"})
 STATUS_FILTER = {"1": "ENABLE", "2": "PENDING_REVIEW", "3": "REJECT", "4": "DISABLE"}
 
 
@@ -35,6 +35,7 @@ class ZnsState:
     templates: list[Json] = field(default_factory=list)  # oldest first
     daily: int = 500
     used: int = 0
+    sent: list[Json] = field(default_factory=list)  # the template messages sent, in order
 
     def add_template(self, body: Json, created_ms: int) -> Json:
         template = {
@@ -60,7 +61,13 @@ class ZnsState:
         self.templates.append(template)
         return template
 
-    def handle(self, request: Request, keys: str, numbers: bool) -> Response:
+    def handle(self, request: Request, keys: str, numbers: bool, phones: set[str], now_ms: int) -> Response:
+        if request.path == "/message/template":
+            return (
+                self._send(request, phones, now_ms)
+                if request.method == "POST"
+                else zns_error(-106, "Method unsupported")
+            )
         if request.path == "/template/all":
             return self._list(request, keys)
         if request.path == "/template/info/v2":
@@ -86,6 +93,49 @@ class ZnsState:
             row.update({"createdTime": t["created"], "status": t["status"], "templateQuality": t["quality"]})
             rows.append(row)
         return _ok(rows, metadata={"total": len(chosen)})
+
+    def _send(self, request: Request, phones: set[str], now_ms: int) -> Response:
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return zns_error(-122, "Body format invalid")
+        data = body.get("template_data")
+        found = next((t for t in self.templates if t["template_id"] == str(body.get("template_id"))), None)
+        if found is None:
+            return zns_error(-109, "Template ID invalid")
+        if found["status"] != "ENABLE":
+            return zns_error(-131, "ZNS template not approved")
+        if not isinstance(data, dict) or not data:
+            return zns_error(-111, "Template data empty")
+        for param in found["params"]:
+            value = data.get(param["name"])
+            if (value is None or value == "") and param["require"] and not param["acceptNull"]:
+                return zns_error(-1122, f"template data is missing a parameter {param['name']}")
+            if value is not None and len(str(value)) > param["maxLength"]:
+                return zns_error(-1121, f"{param['name']} data breaks max length")
+        phone = phone_84(str(body.get("phone", "")))
+        if phone is None:
+            return zns_error(-108, "Phone number invalid")
+        if phone not in phones:
+            return zns_error(-118, "Zalo account not existed")
+        if self.used >= self.daily:
+            return zns_error(-144, "ZNS daily quota exceeded")
+        self.used += 1
+        msg_id = f"zns{len(self.sent) + 1:017d}"
+        self.sent.append(
+            {
+                "msg_id": msg_id,
+                "phone": phone,
+                "template_id": found["template_id"],
+                "template_data": dict(data),
+                "tracking_id": str(body.get("tracking_id", "")),
+                "time": now_ms,
+            }
+        )
+        quota = {"dailyQuota": str(self.daily), "remainingQuota": str(self.daily - self.used)}
+        return _ok({"msg_id": msg_id, "sent_time": str(now_ms), "sending_mode": "1", "quota": quota})
 
     def _info(self, request: Request) -> Response:
         found = next((t for t in self.templates if t["template_id"] == request.query.get("template_id")), None)
@@ -118,3 +168,11 @@ class ZnsState:
             "estimatedNextMonthPromotionQuota": 2000,
         }
         return Response(200, {"data": data, "error": 0, "message": "success"})
+
+
+def phone_84(raw: str) -> str | None:
+    """A Vietnamese phone number in the 84 form ZNS documents (84..., +84... or 0...), None if it is none."""
+    digits = raw.strip().removeprefix("+")
+    if digits.startswith("0"):
+        digits = "84" + digits[1:]
+    return digits if digits.isdigit() and digits.startswith("84") and 10 <= len(digits) <= 12 else None

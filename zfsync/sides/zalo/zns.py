@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from zfsync.domain import Json, ZnsParam, ZnsQuota, ZnsTemplate
+from zfsync.domain import Json, ZnsParam, ZnsQuota, ZnsSent, ZnsTemplate
 from zfsync.domain.errors import InvalidResponse, ParameterRefused, PermanentError, RemoteError, TransientError
 from zfsync.sides import http
 from zfsync.sides.quota import Quota
@@ -107,39 +107,57 @@ class ZnsClient:
             raise InvalidResponse("expected the quota in data", side=SIDE, endpoint="/message/quota")
         return quota_of(data)
 
+    def send_template(self, phone: str, template_id: str, data: dict[str, str], tracking_id: str) -> ZnsSent:
+        """Send an approved template to the Zalo account of ``phone`` (84 form). ZNS messages cost money:
+        a caller whose send timed out must not send again blindly (ZNS has no lookup by ``tracking_id``)."""
+        body = {"phone": phone, "template_id": template_id, "template_data": data, "tracking_id": tracking_id}
+        answer = self._call("POST", "/message/template", None, body, whole=False)
+        if not isinstance(answer, dict) or not _text(answer.get("msg_id")):
+            raise InvalidResponse("the send's answer has no msg_id", side=SIDE, endpoint="/message/template")
+        quota = answer.get("quota")
+        return ZnsSent(
+            message_id=_text(answer["msg_id"]),
+            sent_ms=_whole(answer.get("sent_time")),
+            quota=quota_of(quota) if isinstance(quota, dict) else None,
+        )
+
     # --- plumbing ------------------------------------------------------------------------------------
 
     def _get(self, endpoint: str, params: Json | None, whole: bool = False) -> Any:
+        return self._call("GET", endpoint, params, None, whole)
+
+    def _call(self, method: str, endpoint: str, params: Json | None, body: Json | None, whole: bool) -> Any:
         token = self._tokens.access_token()
         try:
-            return self._once(endpoint, params, token, whole)
+            return self._once(method, endpoint, params, body, token, whole)
         except TokenRejected:
             token = self._tokens.refresh(stale=token)
-            return self._once(endpoint, params, token, whole)
+            return self._once(method, endpoint, params, body, token, whole)
 
-    def _once(self, endpoint: str, params: Json | None, token: str, whole: bool) -> Any:
+    def _once(self, method: str, endpoint: str, params: Json | None, body: Json | None, token: str, whole: bool) -> Any:
         with self.quota.request():
             response = http.call(
                 self._session,
-                "GET",
+                method,
                 self.api_url + endpoint,
                 side=SIDE,
                 endpoint=endpoint,
                 params=params,
+                json=body,
                 headers={"access_token": token},
             )
         http.raise_for_server_trouble(response, side=SIDE, endpoint=endpoint, wait=RATE_LIMIT_WAIT)
-        body = http.json_body(response, side=SIDE, endpoint=endpoint)
-        if not isinstance(body, dict):
+        answer = http.json_body(response, side=SIDE, endpoint=endpoint)
+        if not isinstance(answer, dict):
             raise InvalidResponse("answer is not a JSON object", side=SIDE, endpoint=endpoint)
-        code = _whole(body.get("error", 0))
+        code = _whole(answer.get("error", 0))
         if code is None:
-            raise InvalidResponse(f"error field is not a number: {body.get('error')!r}", side=SIDE, endpoint=endpoint)
+            raise InvalidResponse(f"error field is not a number: {answer.get('error')!r}", side=SIDE, endpoint=endpoint)
         if code != 0:
-            raise error_for(code, str(body.get("message") or ""), endpoint=endpoint, status=response.status_code)
+            raise error_for(code, str(answer.get("message") or ""), endpoint=endpoint, status=response.status_code)
         if response.status_code >= 400:
             raise error_for(-1, f"HTTP {response.status_code}", endpoint=endpoint, status=response.status_code)
-        return body if whole else body.get("data")
+        return answer if whole else answer.get("data")
 
 
 # --- wire: what ZNS answers, read in each form its sources give -----------------------------------------
