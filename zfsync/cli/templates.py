@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from zfsync.cli.store import settings_of, store_of
 from zfsync.domain import ZnsQuota, ZnsTemplate
 from zfsync.domain.errors import RemoteError
-from zfsync.sides.zalo.zns import ZnsClient
 
 KINDS = {"STRING": "text", "NUMBER": "number", "DATE": "date", "EMAIL": "email", "PHONE": "phone"}
 
@@ -25,7 +24,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     store = store_of(settings)
     try:
-        zns = ZnsClient(settings.zalo.zns_host, build_clients(settings, store).tokens)
+        zns = build_clients(settings, store).zalo.zns
         try:
             templates = [zns.template(t.template_id) if t.approved else t for t in zns.templates()]
         except RemoteError as exc:

@@ -13,9 +13,6 @@ from zfsync.domain import Route
 _CUSTOMER_DEFAULTS = i18n.defaults(i18n.DEFAULT)
 
 
-ZNS_HOST = "https://business.openapi.zalo.me"
-
-
 @dataclass(frozen=True)
 class ZaloSettings:
     app_id: str
@@ -28,14 +25,6 @@ class ZaloSettings:
     feed_page_cap: int = 20
     requests_per_minute: int = 4000
     allow_insecure_http: bool = False
-
-    @property
-    def zns_host(self) -> str:
-        """Where the Zalo Notification Service answers: `zns_url`, else Zalo's own ZNS host beside its own
-        API host, else the API host itself (the simulators serve both)."""
-        if self.zns_url:
-            return self.zns_url
-        return ZNS_HOST if self.api_url.rstrip("/") == "https://openapi.zalo.me" else self.api_url
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,10 @@ def build_clients(
         lambda value: store.set_state(permissions.STATE_KEY, value),
         settings.zalo.app_id,
     )
+    zalo = ZaloClient(settings.zalo.api_url, tokens, zalo_session, quota=zalo_quota, permissions=refused)
+    zalo.zns_url = settings.zalo.zns_url
     return Clients(
-        zalo=ZaloClient(settings.zalo.api_url, tokens, zalo_session, quota=zalo_quota, permissions=refused),
+        zalo=zalo,
         freshchat=FreshChatClient(
             settings.freshchat.api_url, settings.freshchat.api_key, freshchat_session, quota=fc_quota
         ),

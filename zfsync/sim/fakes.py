@@ -13,6 +13,7 @@ holds only what a client could have handed the core.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
 import time
@@ -39,6 +40,8 @@ from zfsync.domain import (
     ZaloProfile,
     ZaloQuota,
     ZaloSent,
+    ZnsSent,
+    ZnsTemplate,
 )
 from zfsync.domain import reference_id as reference_of
 from zfsync.domain.errors import ConversationNotLatest, InvalidResponse, PermanentError, RateLimited, TransientError
@@ -46,10 +49,12 @@ from zfsync.sides.freshchat import wire as freshchat_wire
 from zfsync.sides.http import too_large
 from zfsync.sides.quota import Quota
 from zfsync.sides.zalo import wire as zalo_wire
+from zfsync.sides.zalo import zns as zns_wire
 from zfsync.sides.zalo.codes import error_for
-from zfsync.sim.base import Fault, fault_body
+from zfsync.sim.base import Fault, Request, fault_body
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID, agent_message_fields, system_marker_fields
 from zfsync.sim.zalo import PERIODS
+from zfsync.sim.zns import ZnsState, phone_84
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 
 PAGE = 50  # FreshChat messages a page
@@ -79,6 +84,7 @@ class FakeZalo:
     faults: list[Fault] = field(default_factory=list)  # by endpoint, as the client would have raised them
     lock: threading.RLock = field(default_factory=threading.RLock)  # held by tests written for the simulator
     requests: Counter[str] = field(default_factory=Counter)  # calls by endpoint, as the simulator counts them
+    zns: ZnsState = field(default_factory=ZnsState)  # the OA's ZNS templates and sends, as the simulator's
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     # --- what a test does, in the simulator's words ---------------------------------------------------
@@ -179,6 +185,27 @@ class FakeZalo:
         self._may_reply(user_id)
         sent = self._add(user_id, from_oa=True, kind="request_user_info", text=title)
         return self._sent(sent, card={"title": title, "subtitle": subtitle, "image_url": image_url})
+
+    def zns_template(self, template_id: str) -> ZnsTemplate:
+        self._call("/template/info/v2")
+        data = self._zns(Request("GET", "/template/info/v2", {"template_id": template_id}, {}, b""))
+        return zns_wire.template_of(data, "/template/info/v2", detailed=True)
+
+    def send_template(self, phone: str, template_id: str, data: dict[str, str], tracking_id: str) -> ZnsSent:
+        self._call("/message/template")
+        body = {"phone": phone, "template_id": template_id, "template_data": data, "tracking_id": tracking_id}
+        return zns_wire.sent_of(self._zns(Request("POST", "/message/template", {}, {}, json.dumps(body).encode())))
+
+    def _zns(self, request: Request) -> Any:
+        """The simulator's own ZNS answers, read as the client reads them."""
+        with self.lock:
+            phones = {
+                p
+                for user in self.users.values()
+                if (p := phone_84(str((user.get("shared_info") or {}).get("phone") or ""))) is not None
+            }
+            answer = self.zns.handle(request, "doc", True, phones, int(self.clock() * 1000))
+        return zns_wire.data_of(answer.body, request.path, answer.status)
 
     def oa_id(self) -> str:
         self._call("/v2.0/oa/getoa")

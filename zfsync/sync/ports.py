@@ -23,6 +23,8 @@ from zfsync.domain import (
     ZaloProfile,
     ZaloQuota,
     ZaloSent,
+    ZnsSent,
+    ZnsTemplate,
 )
 from zfsync.sides.quota import Quota
 
@@ -86,6 +88,14 @@ class ZaloSide(Protocol):
 
     def interacted_users(self, period: str, offset: int, count: int = 50) -> tuple[list[str], int]:
         """One page of the users who interacted in ``period`` (``user/getlist``); their ids and the total."""
+        ...
+
+    def zns_template(self, template_id: str) -> ZnsTemplate:
+        """One of the OA's ZNS templates, with its parameters (the ZNS host's errors are ``side="zns"``)."""
+        ...
+
+    def send_template(self, phone: str, template_id: str, data: dict[str, str], tracking_id: str) -> ZnsSent:
+        """A ZNS template to the Zalo account of ``phone`` (84 form); it costs money: never resent blindly."""
         ...
 
 

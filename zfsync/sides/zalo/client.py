@@ -32,6 +32,7 @@ from zfsync.sides.zalo import wire
 from zfsync.sides.zalo.codes import DOCUMENTED_LIMIT, RATE_LIMIT_WAIT, TokenRejected
 from zfsync.sides.zalo.oauth import TokenKeeper
 from zfsync.sides.zalo.permissions import Ledger
+from zfsync.sides.zalo.zns import ZnsSending
 
 log = structlog.get_logger("zfsync.zalo")
 
@@ -39,7 +40,7 @@ PAGE_SIZE = 10  # Zalo's documented maximum for listrecentchat and conversation
 TEXT_LIMIT = 2000
 
 
-class ZaloClient:
+class ZaloClient(ZnsSending):
     def __init__(
         self,
         api_url: str,

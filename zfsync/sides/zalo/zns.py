@@ -22,6 +22,8 @@ from zfsync.sides.zalo.codes import RATE_LIMIT_WAIT, TokenRejected
 from zfsync.sides.zalo.oauth import TokenKeeper
 
 SIDE = "zns"
+ZALO_API = "https://openapi.zalo.me"
+ZALO_ZNS = "https://business.openapi.zalo.me"
 PAGE = 100  # templates a page: the documented maximum of template/all
 MAX_PAGES = 50  # 5,000 templates: far past any OA's; a listing that never ends stops here
 # Zalo documents no request limit for the ZNS host; this keeps a runaway caller polite.
@@ -61,6 +63,14 @@ CODES: dict[int, tuple[type[RemoteError], str]] = {
     -146: (PermanentError, "the template was disabled for low quality"),
     -147: (PermanentError, "the template's daily quota is spent"),
 }
+
+
+def host_for(api_url: str, zns_url: str = "") -> str:
+    """Where ZNS answers: ``zns_url`` when set, else Zalo's own ZNS host beside Zalo's own API host, else
+    the API host itself (the simulators serve both)."""
+    if zns_url:
+        return zns_url
+    return ZALO_ZNS if api_url.rstrip("/") == ZALO_API else api_url
 
 
 def error_for(code: int, message: str, *, endpoint: str, status: int | None = None) -> RemoteError:
@@ -111,15 +121,7 @@ class ZnsClient:
         """Send an approved template to the Zalo account of ``phone`` (84 form). ZNS messages cost money:
         a caller whose send timed out must not send again blindly (ZNS has no lookup by ``tracking_id``)."""
         body = {"phone": phone, "template_id": template_id, "template_data": data, "tracking_id": tracking_id}
-        answer = self._call("POST", "/message/template", None, body, whole=False)
-        if not isinstance(answer, dict) or not _text(answer.get("msg_id")):
-            raise InvalidResponse("the send's answer has no msg_id", side=SIDE, endpoint="/message/template")
-        quota = answer.get("quota")
-        return ZnsSent(
-            message_id=_text(answer["msg_id"]),
-            sent_ms=_whole(answer.get("sent_time")),
-            quota=quota_of(quota) if isinstance(quota, dict) else None,
-        )
+        return sent_of(self._call("POST", "/message/template", None, body, whole=False))
 
     # --- plumbing ------------------------------------------------------------------------------------
 
@@ -148,19 +150,64 @@ class ZnsClient:
             )
         http.raise_for_server_trouble(response, side=SIDE, endpoint=endpoint, wait=RATE_LIMIT_WAIT)
         answer = http.json_body(response, side=SIDE, endpoint=endpoint)
-        if not isinstance(answer, dict):
-            raise InvalidResponse("answer is not a JSON object", side=SIDE, endpoint=endpoint)
-        code = _whole(answer.get("error", 0))
-        if code is None:
-            raise InvalidResponse(f"error field is not a number: {answer.get('error')!r}", side=SIDE, endpoint=endpoint)
-        if code != 0:
-            raise error_for(code, str(answer.get("message") or ""), endpoint=endpoint, status=response.status_code)
-        if response.status_code >= 400:
-            raise error_for(-1, f"HTTP {response.status_code}", endpoint=endpoint, status=response.status_code)
-        return answer if whole else answer.get("data")
+        data = data_of(answer, endpoint, response.status_code)
+        return answer if whole else data
+
+
+class ZnsSending:
+    """The ZNS part of the Zalo side (`zfsync.sync.ports.ZaloSide`): its own host and request count, the
+    OA's tokens and session. ``zns_url``: as `host_for` takes it (the config's ``zalo.zns_url``)."""
+
+    api_url: str
+    zns_url: str = ""
+    _tokens: TokenKeeper
+    _session: requests.Session
+    _zns: ZnsClient | None = None
+
+    @property
+    def zns(self) -> ZnsClient:
+        if self._zns is None:
+            self._zns = ZnsClient(host_for(self.api_url, self.zns_url), self._tokens, self._session)
+        return self._zns
+
+    def zns_template(self, template_id: str) -> ZnsTemplate:
+        return self.zns.template(template_id)
+
+    def send_template(self, phone: str, template_id: str, data: dict[str, str], tracking_id: str) -> ZnsSent:
+        return self.zns.send_template(phone, template_id, data, tracking_id)
 
 
 # --- wire: what ZNS answers, read in each form its sources give -----------------------------------------
+
+
+def data_of(answer: Any, endpoint: str, status: int) -> Any:
+    """The ``data`` of a ZNS answer, or the error its code stands for."""
+    _succeeded(answer, endpoint, status)
+    return answer.get("data")
+
+
+def _succeeded(answer: Any, endpoint: str, status: int) -> bool:
+    if not isinstance(answer, dict):
+        raise InvalidResponse("answer is not a JSON object", side=SIDE, endpoint=endpoint)
+    code = _whole(answer.get("error", 0))
+    if code is None:
+        raise InvalidResponse(f"error field is not a number: {answer.get('error')!r}", side=SIDE, endpoint=endpoint)
+    if code != 0:
+        raise error_for(code, str(answer.get("message") or ""), endpoint=endpoint, status=status)
+    if status >= 400:
+        raise error_for(-1, f"HTTP {status}", endpoint=endpoint, status=status)
+    return True
+
+
+def sent_of(data: Any) -> ZnsSent:
+    if not isinstance(data, dict) or not _text(data.get("msg_id")):
+        raise InvalidResponse("the send's answer has no msg_id", side=SIDE, endpoint="/message/template")
+    quota = data.get("quota")
+    return ZnsSent(
+        message_id=_text(data["msg_id"]),
+        sent_ms=_whole(data.get("sent_time")),
+        quota=quota_of(quota) if isinstance(quota, dict) else None,
+    )
 
 
 def template_of(raw: Any, endpoint: str, detailed: bool = False) -> ZnsTemplate:
