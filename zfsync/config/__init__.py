@@ -7,6 +7,7 @@ operator can fix it without reading code. It may import only the domain, errors,
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -26,7 +27,7 @@ from zfsync.config.keys import (
     valid_store_url,
 )
 from zfsync.config.settings import FreshChatSettings, MetricsSettings, Settings, SyncSettings, ZaloSettings
-from zfsync.domain import Route
+from zfsync.domain import Route, TemplateChoice
 from zfsync.domain.errors import ConfigError
 from zfsync.log import remember_secret
 
@@ -157,11 +158,49 @@ def _routes(raw: Any) -> tuple[Route, ...]:
     return tuple(found)
 
 
+TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def _templates(raw: Any) -> tuple[TemplateChoice, ...]:
+    """The ``[[template]]`` tables: a short name for a ZNS template, and default values of its parameters."""
+    if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
+        raise ConfigError("config [[template]]: expected tables written [[template]], one per template")
+    found: list[TemplateChoice] = []
+    for number, table in enumerate(raw, start=1):
+        where = f"config [[template]] {number}"
+        unknown = [key for key in table if key not in ("name", "template_id", "params")]
+        if unknown:
+            raise ConfigError(f"{where}: {unknown[0]} is unknown: expected name, template_id, params")
+        name, template_id = table.get("name"), table.get("template_id")
+        if not isinstance(name, str) or not TEMPLATE_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: name must be 1 to 32 lower-case letters, digits, - or _ (what agents type)")
+        if name in (t.name for t in found):
+            raise ConfigError(f"{where}: the name {name} is taken by an earlier [[template]]")
+        if isinstance(template_id, int) and not isinstance(template_id, bool):
+            template_id = str(template_id)
+        if not isinstance(template_id, str) or not template_id.strip().isalnum():
+            raise ConfigError(f"{where}: template_id must be the ZNS template's id (see `zfsync templates`)")
+        params = table.get("params", {})
+        if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+            raise ConfigError(f'{where}: params must be a table of text values, e.g. params = {{ name = "x" }}')
+        for key, value in params.items():
+            odd = [p for p in PLACEHOLDER.findall(value) if p not in ("{customer.name}", "{customer.phone}")]
+            if odd:
+                raise ConfigError(
+                    f"{where}: params.{key}: {odd[0]} is unknown: expected {{customer.name}} or {{customer.phone}}"
+                )
+        defaults = tuple((str(k), v) for k, v in params.items())
+        found.append(TemplateChoice(name, template_id.strip(), defaults))
+    return tuple(found)
+
+
 def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Path | None = None) -> Settings:
     values: dict[str, dict[str, Any]] = {}
     routes = _routes(raw.get("route", []))
+    templates = _templates(raw.get("template", []))
     for section, value in raw.items():
-        if section == "route":
+        if section in ("route", "template"):
             continue
         if section not in SCHEMA:
             raise ConfigError(f"config section [{section}] is unknown: expected one of {', '.join(SCHEMA)}")
@@ -204,6 +243,7 @@ def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Pat
         store_url=store_url,
         store_password=store_password,
         routes=routes,
+        templates=templates,
         log_level=values["log"]["level"],
         log_format=values["log"]["format"],
         source=source,

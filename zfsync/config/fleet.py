@@ -19,7 +19,7 @@ from zfsync.config.settings import MetricsSettings, Settings
 from zfsync.domain.errors import ConfigError
 from zfsync.log import remember_secret
 
-DESK_SECTIONS = ("zalo", "freshchat", "sync", "route")  # a tenant's own, never the fleet's
+DESK_SECTIONS = ("zalo", "freshchat", "sync", "route", "template")  # a tenant's own, never the fleet's
 SHARED_SECTIONS = ("store", "log", "metrics", "security")  # the fleet's, ignored in a tenant's config
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zfsync import i18n
-from zfsync.domain import Route
+from zfsync.domain import Route, TemplateChoice
 
 # The customer's texts in the default language, from its catalogue (config.from_mapping picks the desk's).
 _CUSTOMER_DEFAULTS = i18n.defaults(i18n.DEFAULT)
@@ -84,6 +84,7 @@ class Settings:
     store_url: str = ""  # a PostgreSQL store; empty: the SQLite file at store_path
     store_password: str = field(default="", repr=False)
     routes: tuple[Route, ...] = ()  # [[route]]: which channel (and group) a new conversation opens in
+    templates: tuple[TemplateChoice, ...] = ()  # [[template]]: the ZNS templates agents send by short name
     readable_secrets: tuple[Path, ...] = ()  # secrets files every user can read (security.allow_readable_secrets)
     # A fleet's tenant (`zfsync.config.fleet`): its name and id in the fleet's store, and the key its
     # secrets and tokens are sealed with there. A single-OA install is tenant 0, unnamed, unsealed.

@@ -51,6 +51,7 @@ from zfsync.domain.rows import (
     Route,
     SideHealth,
     Status,
+    TemplateChoice,
 )
 from zfsync.domain.zalo import (
     CONVERSATION,
@@ -115,6 +116,7 @@ __all__ = [
     "SideHealth",
     "Status",
     "StoredTokens",
+    "TemplateChoice",
     "TextPart",
     "VideoPart",
     "ZaloContent",

@@ -184,6 +184,16 @@ class Route:
 
 
 @dataclass(frozen=True)
+class TemplateChoice:
+    """A ``[[template]]`` of the config: the short name agents type after ``/zalo template``, the ZNS
+    template it sends, and default values (``{customer.name}``, ``{customer.phone}`` filled in)."""
+
+    name: str
+    template_id: str
+    defaults: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class HistoryImport:
     """A history import asked for (`zfsync import-history`, or ``sync.import_history_days`` at the first
     start) and how far it got: each listed customer's Zalo messages since ``since_ms`` that were history

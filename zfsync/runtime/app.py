@@ -142,6 +142,7 @@ def build_engine(
                 sync.info_card_subtitle,
                 sync.info_card_image,
                 sync.command_prefix,
+                settings.templates,
             ),
             package_seen=reminders.sub_quota_seen,
         ),

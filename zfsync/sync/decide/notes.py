@@ -107,7 +107,8 @@ def command_help(prefix: str) -> str:
         "them to share their phone and address), {prefix} tag NAME and {prefix} untag NAME (the OA's tags "
         "on the customer), {prefix} status (this customer's reply window, free replies, tags, shared details "
         "and failed replies), {prefix} retry (send this conversation's failed replies again; {prefix} retry "
-        "last: the latest only), {prefix} help. They never reach the customer as text."
+        "last: the latest only), {prefix} template NAME key=value (a ZNS template to the customer's phone, "
+        "inside or outside the reply window), {prefix} help. They never reach the customer as text."
     ).format(prefix=prefix)
 
 
@@ -234,3 +235,56 @@ def note_row(
     (as a bot when the reply came from one); ``level``: `FAILURE`, `ANSWER` or `INFO`."""
     note = AgentNote(text, conversation_id, agent_id, "agent" if agent_id else "bot", level)
     return NewRow(Z2F, source_id, note.kind, note, at, part=part)
+
+
+# --- ZNS templates (`/zalo template`) ------------------------------------------------------------------
+
+WINDOW_CODES = (WINDOW_CODE, "-230", "-232")  # a reply refused because the customer's window is closed
+ZNS_UNKNOWN_ADVICE = N_(
+    "An earlier attempt to send this template got no answer, so zfsync does not send it again: a ZNS message "
+    "costs money and may have arrived. Ask the customer; if it did not arrive, write the command again."
+)
+
+
+def window_templates_hint(names: list[str], prefix: str) -> str:
+    """What the agent can still do past the window: a ZNS template, by the names the config gives."""
+    return _(
+        "Past the window a ZNS template still reaches the customer's phone: {command} (templates: {names})."
+    ).format(command=f"{prefix} template NAME key=value", names=", ".join(names))
+
+
+def template_sent_note(name: str, title: str, phone: str, values: list[tuple[str, str]], left: int | None) -> str:
+    shown = "; ".join(f"{key}: {value}" for key, value in values) or _("no values")
+    text = _("✅ Template {name} ({title}) was sent by ZNS to the customer's phone ending {tail}: {values}.").format(
+        name=name, title=title, tail=phone[-4:], values=shown
+    )
+    if left is not None:
+        text += " " + _("ZNS sends left today: {left}.").format(left=left)
+    return text
+
+
+def template_problem(code: str, reason: str, names: tuple[str, ...], prefix: str) -> str:
+    """Why a template was not sent, and what to do; ``names``: what the problem is about."""
+    first, rest = (names[0], ", ".join(names[1:])) if names else ("", "")
+    if code == "template_usage":
+        return _("Write it as {usage} ({why}).").format(usage=f"{prefix} template NAME key=value", why=reason)
+    if code == "template_unknown" and names:
+        return _("No template is called that here. The ones configured: {names}.").format(names=", ".join(names))
+    if code == "template_unknown":
+        return _(
+            "No template is configured: the operator adds [[template]] tables to the config (see zfsync templates)."
+        )
+    if code == "template_not_approved":
+        return _("Zalo has not approved this template ({why}), so it cannot be sent.").format(why=reason)
+    if code == "no_phone":
+        return _(
+            "The customer has not shared a phone number with the OA, and a ZNS template goes to a phone. "
+            "{command} sends them the card that asks for it, while their reply window is open."
+        ).format(command=f"{prefix} info")
+    if code == "template_param_missing":
+        return _("The template needs a value for {param}: add {param}=... to the command.").format(param=first)
+    if code == "template_param_too_long":
+        return _("The value of {param} is too long for the template ({why}).").format(param=first, why=reason)
+    if code == "template_param_unknown":
+        return _("The template has no parameter {param}; its parameters: {names}.").format(param=first, names=rest)
+    return reason

@@ -139,7 +139,7 @@ class SkipNotice:
 
 ToZalo = ReplyText | ReplyAttachment | ReplyDocument | RunCommand | SkipNotice  # a reply is sent as it is
 
-COMMANDS = ("info", "tag", "untag", "status", "retry", "help")
+COMMANDS = ("info", "tag", "untag", "status", "retry", "template", "help")
 
 
 def plan_to_zalo(reply: Reply, notice_only_when_free: bool = False, reply_free: bool = True) -> ToZalo:

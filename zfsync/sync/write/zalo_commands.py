@@ -1,6 +1,6 @@
 """An agent's "/zalo ..." private note, carried out on Zalo: the details card (``info``), a tag set or
-removed, the customer's status, failed replies sent again, the help. The agent gets a note saying what
-was done, or why not."""
+removed, the customer's status, failed replies sent again, a ZNS template (``template``), the help. The
+agent gets a note saying what was done, or why not."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from zfsync.domain import F2Z, Contact, OutboxRow, ZaloSent
 from zfsync.domain.errors import PermanentError, TransientError
 from zfsync.domain.outbound import Command
 from zfsync.i18n import N_, _
-from zfsync.sync.decide import notes, retries, zalo_clocks
+from zfsync.sync.decide import notes, retries, templates, zalo_clocks
 from zfsync.sync.desk.profiles import TAG_LIMIT
-from zfsync.sync.write.delivery import Failure, Outcome, Refused, Sent
+from zfsync.sync.write.delivery import Failure, Held, Outcome, Refused, Sent
 from zfsync.sync.write.zalo_replies import Reply, ReplyContext
 
 log = structlog.get_logger("zfsync.sync")
+
+TEMPLATE_RETRY = 60.0  # seconds before a template whose lookups Zalo did not answer is tried again
 
 
 class CommandReply(Reply):
@@ -26,8 +28,11 @@ class CommandReply(Reply):
         super().__init__(context, row, contact, command)
         self.name = name
         self.arg = command.arg
+        self._unanswered = False  # a template's earlier attempt ended without an answer (`reconcile`)
 
     def send(self) -> Outcome:
+        if self.name == "template":
+            return self._template()
         context, user = self.context, self.contact.zalo_user_id
         done = f"command:{self.row.source_id}"  # no message on Zalo: an id of its own
         if self.name == "info":
@@ -97,8 +102,43 @@ class CommandReply(Reply):
         raise AssertionError("a command is carried out by send")
 
     def reconcile(self) -> Sent | None:
-        # A card is looked for in the conversation, as any send; a tag set twice is the same tag.
+        # A card is looked for in the conversation, as any send; a tag set twice is the same tag. A ZNS
+        # message cannot be looked up without the id its answer carries: it is not sent again (`_template`).
+        self._unanswered = self.name == "template"
         return super().reconcile() if self.name == "info" else None
+
+    def _template(self) -> Outcome:
+        """A ZNS template to the customer's phone: what the command asks, checked against the config and
+        Zalo's own detail of the template before anything that costs money is sent, and sent once."""
+        context, rules, contact = self.context, self.context.rules, self.contact
+        if self._unanswered:
+            return Refused("an earlier attempt got no answer", "zns_outcome_unknown", notes.ZNS_UNKNOWN_ADVICE)
+        request = templates.parse_request(self.arg)
+        if isinstance(request, templates.Problem):
+            return self._problem(request)
+        chosen = templates.plan_send(request, rules.templates, None, "", "")
+        if isinstance(chosen, templates.Problem):
+            return self._problem(chosen)  # a wrong name costs no request
+        try:
+            template = context.zalo.zns_template(chosen.choice.template_id)
+            profile = context.zalo.user_profile(contact.zalo_user_id)
+        except TransientError as exc:  # nothing was sent: the row keeps its state and is tried again
+            return Held(f"Zalo did not answer before the template could be sent: {exc}", TEMPLATE_RETRY)
+        name = profile.display_name or contact.display_name
+        planned = templates.plan_send(request, rules.templates, template, name, dict(profile.shared).get("phone", ""))
+        if isinstance(planned, templates.Problem):
+            return self._problem(planned)
+        tracking = templates.tracking_id(self.row.id)
+        sent = context.zalo.send_template(planned.phone, template.template_id, dict(planned.data), tracking)
+        left = sent.quota.remaining if sent.quota is not None else None
+        text = notes.template_sent_note(planned.choice.name, template.name, planned.phone, list(planned.data), left)
+        self._note(f"done:{self.row.source_id}", text, context.clock(), notes.ANSWER)
+        log.info("zns_template_sent", contact=contact.zalo_user_id, template=template.template_id, left=left)
+        return Sent(f"zns:{sent.message_id}")
+
+    def _problem(self, problem: templates.Problem) -> Refused:
+        advice = notes.template_problem(problem.code, problem.reason, problem.names, self.context.rules.command_prefix)
+        return Refused(problem.reason, problem.code, advice)
 
     def gave_up(self, failure: Failure, now: float) -> None:
         text = notes.command_failed_note(

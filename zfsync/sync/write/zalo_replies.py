@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from zfsync.domain import Contact, Media, OutboxRow, ZaloMessage, ZaloSent, outbound
+from zfsync.domain import Contact, Media, OutboxRow, TemplateChoice, ZaloMessage, ZaloSent, outbound
 from zfsync.domain.errors import ParameterRefused, PermanentError, RemoteError, TransientError
 from zfsync.domain.outbound import ReplyAttachment, ReplyDocument, ReplyText
 from zfsync.sync.decide import echo, notes, pages, zalo_clocks
@@ -43,6 +43,7 @@ class ZaloRules:
     card_subtitle: str = "Để chúng tôi hỗ trợ bạn nhanh hơn, xin bạn chia sẻ số điện thoại và địa chỉ."
     card_image: str = ""  # "" : the OA's own avatar
     command_prefix: str = "/zalo"  # how the agents' commands begin, as the notes show them
+    templates: tuple[TemplateChoice, ...] = ()  # [[template]]: the ZNS templates agents send by name
 
 
 class CustomerClocks:
@@ -164,9 +165,11 @@ class Reply(ABC):
 
     def gave_up(self, failure: Failure, now: float) -> None:
         """Tell the agent, once per failed message, in the conversation the reply came from."""
-        row, preview = self.row, outbound.preview(self.content)
+        row, preview, rules = self.row, outbound.preview(self.content), self.context.rules
         if failure.final:
             text = notes.failure_note(failure.code, failure.reason, preview, failure.advice)
+            if failure.code in notes.WINDOW_CODES and rules.templates:  # the dead end has a way out
+                text += "\n" + notes.window_templates_hint([t.name for t in rules.templates], rules.command_prefix)
         else:
             text = notes.gave_up_note(failure.reason, failure.attempts, preview)
         self._note(f"note:{row.source_id}", text, now, notes.FAILURE)

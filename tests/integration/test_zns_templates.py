@@ -1,0 +1,105 @@
+"""Past the 7-day window: a reply refused for the window names the templates that could carry it; an
+agent's `/zalo template NAME key=value` sends a ZNS template to the phone the customer shared, once,
+with one note back; each reason it cannot go is said; a process killed mid-send sends nothing twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FAKES, SIMS, SIMS_IN_PROCESS, on
+from tests.integration.test_agent_failures import late_reply_fails
+from tests.integration.test_customer_context import agent_note, our_notes
+from zfsync.sides.zalo.zns import ZnsSending
+from zfsync.sim.fakes import FakeZalo
+
+LAN = "9007199254740993123"
+TEMPLATES = [
+    {"name": "don", "template_id": "231001", "params": {"customer_name": "{customer.name}"}},
+    {"name": "hen", "template_id": "231002"},
+]
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no handler sees it."""
+
+
+def desk(b, phone: object = 84901234567) -> str:
+    """A desk with two templates; Lan wrote, sharing ``phone`` (None: nothing shared); her conversation."""
+    b.reconfigure(templates=TEMPLATES)
+    b.zalo.zns.add_template(
+        {
+            "template_id": "231001",
+            "name": "Xác nhận đơn hàng",
+            "params": [{"name": "order_id", "maxLength": 12}, {"name": "customer_name", "maxLength": 30}],
+        },
+        0,
+    )
+    b.zalo.zns.add_template({"template_id": "231002", "name": "Lịch hẹn", "status": "PENDING_REVIEW"}, 1)
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    if phone is not None:
+        b.zalo.users[LAN]["shared_info"] = {"phone": phone}
+    b.cycle()
+    return b.conversation_of(LAN)
+
+
+@on(FAKES, SIMS_IN_PROCESS, SIMS)
+def test_a_reply_refused_for_the_window_then_a_template_sent_once_with_one_note(bridge):
+    b = bridge
+    conversation = desk(b)
+    late_reply_fails(b, conversation, "đơn của chị đã giao")
+    (refused,) = [t for t in our_notes(b) if "could not deliver" in t]
+    assert "/zalo template NAME key=value (templates: don, hen)" in refused
+    agent_note(b, LAN, "/zalo template don order_id=A1001")
+    (sent,) = b.zalo.zns.sent
+    assert sent["phone"] == "84901234567" and sent["template_id"] == "231001"
+    assert sent["template_data"] == {"order_id": "A1001", "customer_name": "Lan"}
+    assert sent["tracking_id"].startswith("zfsync")
+    (done,) = [t for t in our_notes(b) if t.startswith("✅ Template don")]
+    assert "ending 4567: order_id: A1001; customer_name: Lan." in done and "ZNS sends left today: 499." in done
+    b.settle(rounds=3)
+    assert len(b.zalo.zns.sent) == 1 and len([t for t in our_notes(b) if t.startswith("✅ Template")]) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "phone", "says"),
+    [
+        ("/zalo template don order_id=A1", None, "has not shared a phone number"),
+        ("/zalo template don order_id=A1", 0, "/zalo info sends them the card"),
+        ("/zalo template nope", 84901234567, "The ones configured: don, hen."),
+        ("/zalo template hen", 84901234567, "Zalo has not approved this template (Zalo lists it as PENDING_REVIEW)"),
+        ("/zalo template don", 84901234567, "needs a value for order_id"),
+        ("/zalo template don order_id=A1234567890123", 84901234567, "The value of order_id is too long"),
+        ("/zalo template don colour=red", 84901234567, "no parameter colour; its parameters: customer_name, order_id"),
+        ('/zalo template don order_id="A1', 84901234567, "a quote is not closed"),
+    ],
+)
+def test_a_template_that_cannot_go_explains_itself_and_nothing_is_sent(bridge, command, phone, says):
+    b = bridge
+    desk(b, phone)
+    agent_note(b, LAN, command)
+    assert b.zalo.zns.sent == []
+    (failed,) = [t for t in our_notes(b) if "could not do" in t]
+    assert says in failed, failed
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_killed_after_zalo_took_the_template_nothing_is_sent_twice_and_the_agent_hears_why(bridge, monkeypatch):
+    b = bridge
+    desk(b)
+    port = FakeZalo if isinstance(b.zalo, FakeZalo) else ZnsSending
+    original = port.send_template
+
+    def dying(self, *args, **kwargs):
+        original(self, *args, **kwargs)  # ZNS sent it, and charged for it ...
+        raise Killed  # ... and the process dies before the answer is recorded
+
+    monkeypatch.setattr(port, "send_template", dying)
+    b.fc.add_agent_message(b.conversation_of(LAN), "/zalo template don order_id=A7", message_type="private")
+    with pytest.raises(Killed):
+        b.settle(rounds=3)
+    monkeypatch.setattr(port, "send_template", original)
+    b.restart()
+    b.settle(rounds=4, step=120)
+    assert len(b.zalo.zns.sent) == 1
+    (unknown,) = [t for t in our_notes(b) if "could not do" in t]
+    assert "does not send it again" in unknown
