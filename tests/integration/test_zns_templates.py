@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import FAKES, SIMS, SIMS_IN_PROCESS, on
 from tests.integration.test_agent_failures import late_reply_fails
 from tests.integration.test_customer_context import agent_note, our_notes
+from zfsync.cli import status_text
+from zfsync.runtime import status
 from zfsync.sides.zalo.zns import ZnsSending
 from zfsync.sim.fakes import FakeZalo
 
@@ -49,6 +51,9 @@ def test_a_reply_refused_for_the_window_then_a_template_sent_once_with_one_note(
     late_reply_fails(b, conversation, "đơn của chị đã giao")
     (refused,) = [t for t in our_notes(b) if "could not deliver" in t]
     assert "/zalo template NAME key=value (templates: don, hen)" in refused
+    report = status.collect(b.store, now=b.clock())
+    assert report["window_refused_today"] == 1
+    assert "1 replies refused today for the 7-day window" in status_text.render(report)
     agent_note(b, LAN, "/zalo template don order_id=A1001")
     (sent,) = b.zalo.zns.sent
     assert sent["phone"] == "84901234567" and sent["template_id"] == "231001"

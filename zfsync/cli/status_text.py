@@ -53,6 +53,11 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         )
     lines.append(f"  failed     {report['failed']}" + (" (see `zfsync failed`)" if report["failed"] else ""))
     lines.append(f"  conversations mapped: {report['conversations']}")
+    if report.get("window_refused_today"):
+        lines.append(
+            f"  window     {report['window_refused_today']} replies refused today for the 7-day window "
+            "(a ZNS template still reaches them: /zalo template, `zfsync templates`)"
+        )
     lines += _quota_lines(report.get("quotas") or {})
     lines += _package_lines(report.get("package") or {})
     waiting = report.get("unanswered") or {}

@@ -38,6 +38,7 @@ from zfsync.domain.freshchat import (
 from zfsync.domain.rows import (
     F2Z,
     OPEN_STATES,
+    WINDOW_REFUSALS,
     Z2F,
     Contact,
     Conversation,
@@ -84,6 +85,7 @@ __all__ = [
     "REOPENED",
     "REPLACEMENT",
     "RESOLVED",
+    "WINDOW_REFUSALS",
     "Z2F",
     "Baseline",
     "ButtonPart",

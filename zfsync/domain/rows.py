@@ -183,6 +183,11 @@ class Route:
     oa: str = ""
 
 
+# The codes a reply refused for the customer's closed 7-day window ends with: zfsync's own "window" (it knew
+# before sending), Zalo's -230 and -232.
+WINDOW_REFUSALS = ("window", "-230", "-232")
+
+
 @dataclass(frozen=True)
 class TemplateChoice:
     """A ``[[template]]`` of the config: the short name agents type after ``/zalo template``, the ZNS

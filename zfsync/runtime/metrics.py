@@ -66,6 +66,11 @@ class StoreCollector(Collector):
         yield store_up
         yield from self._sides(report)
         yield from self._messages()
+        yield GaugeMetricFamily(
+            "zfsync_window_refused_today",
+            "Replies refused today (Vietnam's day) because the customer's 7-day window had closed.",
+            value=report.get("window_refused_today", 0),
+        )
         backlog = GaugeMetricFamily("zfsync_backlog", "Messages waiting to be delivered.", labels=["direction"])
         oldest = GaugeMetricFamily(
             "zfsync_oldest_pending_age_seconds",

@@ -83,6 +83,7 @@ def collect(
         "backlog": backlog,
         "failed": failed,
         "conversations": store.conversation_count(),
+        "window_refused_today": store.refused_for_window(vietnam_day_start(now)),
         "quotas": _json(store.get_state(QUOTA_KEY)) if heartbeat_age is not None else {},
         "slow": _json_list(store.get_state(SLOW_KEY)) if heartbeat_age is not None else [],
         "package": _json(store.get_state(PACKAGE_KEY)).get("kinds") or {},
@@ -93,6 +94,12 @@ def collect(
     report["problems"] = problems(store, report, now, zalo_interval)
     report["exit_code"] = verdict(report)
     return report
+
+
+def vietnam_day_start(now: float) -> float:
+    """When the day began in Vietnam (UTC+7, no daylight saving): the day Zalo's own counts follow."""
+    offset = 7 * 3600.0
+    return (now + offset) // 86_400 * 86_400 - offset
 
 
 def _roles(store: Store, now: float) -> dict[str, Any]:

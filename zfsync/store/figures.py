@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from peewee import Case, fn
 
-from zfsync.domain import Status
+from zfsync.domain import WINDOW_REFUSALS, Status
 from zfsync.store.base import Figures, StoreBase
 
 
@@ -50,6 +50,21 @@ class FiguresStore(StoreBase):
         for direction, count, total, *cumulative in query.tuples():
             found[direction] = ([int(c or 0) for c in cumulative], float(total or 0.0), int(count))
         return found
+
+    def refused_for_window(self, since: float) -> int:
+        """Replies that ended failed since ``since`` because the customer's 7-day window had closed."""
+        Message = self.tables.Message
+        return int(
+            Message.select(fn.COUNT(Message.id))
+            .where(
+                Message.direction == "f2z",
+                Message.status == Status.FAILED,
+                Message.error_code.in_(WINDOW_REFUSALS),
+                Message.done_at >= since,
+            )
+            .scalar()
+            or 0
+        )
 
     def figures(self, now: float) -> Figures:
         Message = self.tables.Message

@@ -239,7 +239,6 @@ def note_row(
 
 # --- ZNS templates (`/zalo template`) ------------------------------------------------------------------
 
-WINDOW_CODES = (WINDOW_CODE, "-230", "-232")  # a reply refused because the customer's window is closed
 ZNS_UNKNOWN_ADVICE = N_(
     "An earlier attempt to send this template got no answer, so zfsync does not send it again: a ZNS message "
     "costs money and may have arrived. Ask the customer; if it did not arrive, write the command again."

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from zfsync.domain import Contact, Media, OutboxRow, TemplateChoice, ZaloMessage, ZaloSent, outbound
+from zfsync.domain import WINDOW_REFUSALS, Contact, Media, OutboxRow, TemplateChoice, ZaloMessage, ZaloSent, outbound
 from zfsync.domain.errors import ParameterRefused, PermanentError, RemoteError, TransientError
 from zfsync.domain.outbound import ReplyAttachment, ReplyDocument, ReplyText
 from zfsync.sync.decide import echo, notes, pages, zalo_clocks
@@ -168,7 +168,7 @@ class Reply(ABC):
         row, preview, rules = self.row, outbound.preview(self.content), self.context.rules
         if failure.final:
             text = notes.failure_note(failure.code, failure.reason, preview, failure.advice)
-            if failure.code in notes.WINDOW_CODES and rules.templates:  # the dead end has a way out
+            if failure.code in WINDOW_REFUSALS and rules.templates:  # the dead end has a way out
                 text += "\n" + notes.window_templates_hint([t.name for t in rules.templates], rules.command_prefix)
         else:
             text = notes.gave_up_note(failure.reason, failure.attempts, preview)
