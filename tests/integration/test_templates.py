@@ -44,6 +44,7 @@ def test_templates_lists_the_approved_with_their_parameters_and_keeps_them(sims,
     shown = json.loads(zfsync(config, "templates", "--json").stdout)
     assert [(t["template_id"], t["approved"]) for t in shown["templates"]] == [("231002", False), ("231001", True)]
     assert shown["quota"] == {"daily": 500, "remaining": 488} and shown["stale"] is False
+    assert "zns        488 of 500 template sends left today" in zfsync(config, "status").stdout
     # Zalo unreachable: the list kept last, said to be so, and the error on one line.
     zalo.stop()
     kept = zfsync(config, "templates")

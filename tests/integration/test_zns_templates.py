@@ -63,6 +63,10 @@ def test_a_reply_refused_for_the_window_then_a_template_sent_once_with_one_note(
     assert "ending 4567: order_id: A1001; customer_name: Lan." in done and "ZNS sends left today: 499." in done
     b.settle(rounds=3)
     assert len(b.zalo.zns.sent) == 1 and len([t for t in our_notes(b) if t.startswith("✅ Template")]) == 1
+    zns = status.collect(b.store, now=b.clock())["zns"]
+    assert (zns["daily"], zns["remaining"], zns["read_today"]) == (500, 499, True)
+    b.clock.advance(86_400)  # a new day: ZNS's quota is whole again
+    assert status.collect(b.store, now=b.clock())["zns"]["remaining"] == 500
 
 
 @pytest.mark.parametrize(

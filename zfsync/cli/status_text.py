@@ -53,6 +53,10 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         )
     lines.append(f"  failed     {report['failed']}" + (" (see `zfsync failed`)" if report["failed"] else ""))
     lines.append(f"  conversations mapped: {report['conversations']}")
+    zns = report.get("zns")
+    if zns:
+        when = "as read today" if zns["read_today"] else "a new day since it was read"
+        lines.append(f"  zns        {zns['remaining']} of {zns['daily']} template sends left today ({when})")
     if report.get("window_refused_today"):
         lines.append(
             f"  window     {report['window_refused_today']} replies refused today for the 7-day window "

@@ -35,11 +35,12 @@ def cmd_templates(args: argparse.Namespace) -> int:
             return 1
         now = time.time()
         store.save_zns_templates(templates, now)
+        quota: ZnsQuota | None = None
         try:
-            quota: ZnsQuota | None = zns.daily_quota()
+            quota = zns.daily_quota()
+            store.save_zns_quota(quota, now)
         except RemoteError as exc:
-            quota = None
-            print(f"(the day's ZNS quota could not be read: {exc})")
+            print(f"zfsync: the day's ZNS quota could not be read: {exc}", file=sys.stderr)
         print(render(templates, quota, now, args.json))
         return 0
     finally:

@@ -71,6 +71,12 @@ class StoreCollector(Collector):
             "Replies refused today (Vietnam's day) because the customer's 7-day window had closed.",
             value=report.get("window_refused_today", 0),
         )
+        zns = report.get("zns")
+        if zns:
+            yield GaugeMetricFamily(
+                "zfsync_zns_remaining", "ZNS template sends left today, as ZNS last said.", value=zns["remaining"]
+            )
+            yield GaugeMetricFamily("zfsync_zns_daily", "ZNS template sends the OA may make a day.", value=zns["daily"])
         backlog = GaugeMetricFamily("zfsync_backlog", "Messages waiting to be delivered.", labels=["direction"])
         oldest = GaugeMetricFamily(
             "zfsync_oldest_pending_age_seconds",

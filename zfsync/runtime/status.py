@@ -84,6 +84,7 @@ def collect(
         "failed": failed,
         "conversations": store.conversation_count(),
         "window_refused_today": store.refused_for_window(vietnam_day_start(now)),
+        "zns": _zns(store, now),
         "quotas": _json(store.get_state(QUOTA_KEY)) if heartbeat_age is not None else {},
         "slow": _json_list(store.get_state(SLOW_KEY)) if heartbeat_age is not None else [],
         "package": _json(store.get_state(PACKAGE_KEY)).get("kinds") or {},
@@ -94,6 +95,18 @@ def collect(
     report["problems"] = problems(store, report, now, zalo_interval)
     report["exit_code"] = verdict(report)
     return report
+
+
+def _zns(store: Store, now: float) -> dict[str, Any] | None:
+    """The day's ZNS quota as a send or `zfsync templates` last read it; a reading of an earlier day
+    counts the whole daily quota as left (ZNS's quota is per day)."""
+    kept = store.zns_quota()
+    if kept is None or kept[1].daily is None:
+        return None
+    at, quota = kept
+    today = at >= vietnam_day_start(now)
+    left = quota.remaining if today and quota.remaining is not None else quota.daily
+    return {"daily": quota.daily, "remaining": left, "read_at": at, "read_today": today}
 
 
 def vietnam_day_start(now: float) -> float:

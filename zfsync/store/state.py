@@ -17,6 +17,7 @@ from zfsync.domain import (
     StoredTokens,
     ZaloTokens,
     ZnsParam,
+    ZnsQuota,
     ZnsTemplate,
     safe_text,
 )
@@ -31,6 +32,7 @@ BASELINE_KEY = "zalo.baseline"  # "time:id,id,...": what the feed held at the fi
 OWED_KEY = "zalo.feed_owed"  # "user,user,...": the catch-up a cycle cut short still owes
 ROUTE_PROBLEMS_KEY = "freshchat.route_problems"  # JSON: {route number: {"why", "at"}}, the routes found wrong
 USER_LIST_CUT_KEY = "zalo.user_list_cut"  # JSON: when user/getlist last named more users than it lets be read
+ZNS_QUOTA_KEY = "zns.quota"  # JSON: {"at", "daily", "remaining"}, as ZNS last said it
 ZNS_TEMPLATES_KEY = "zns.templates"  # JSON: {"at", "templates"}, the OA's ZNS templates as Zalo last listed them
 TOKEN_LOCK_CLASS = 0x7A67  # the first half of the advisory lock key of a tenant's token refresh
 TOKEN_LOCK_WAIT = 120.0  # seconds a refresh waits for another's: beyond any token request's deadline
@@ -197,6 +199,17 @@ class StateStore(HistoryStore):
     def save_zns_templates(self, templates: Sequence[ZnsTemplate], now: float) -> None:
         rows = [{**vars(t), "params": [vars(p) for p in t.params]} for t in templates]
         self.set_state(ZNS_TEMPLATES_KEY, json.dumps({"at": now, "templates": rows}, ensure_ascii=False))
+
+    def save_zns_quota(self, quota: ZnsQuota, now: float) -> None:
+        self.set_state(ZNS_QUOTA_KEY, json.dumps({"at": now, "daily": quota.daily, "remaining": quota.remaining}))
+
+    def zns_quota(self) -> tuple[float, ZnsQuota] | None:
+        """The OA's ZNS quota as a send or `zfsync templates` last read it, and when; None if never."""
+        raw = self.get_state(ZNS_QUOTA_KEY)
+        if not raw:
+            return None
+        kept = json.loads(raw)
+        return float(kept["at"]), ZnsQuota(kept.get("daily"), kept.get("remaining"))
 
     def zns_templates(self) -> tuple[float, list[ZnsTemplate]] | None:
         """When the templates were last read from Zalo, and what they were; None if never."""

@@ -26,6 +26,7 @@ from zfsync.domain import (
     Part,
     RecordedRow,
     Resume,
+    ZnsQuota,
 )
 
 
@@ -244,7 +245,11 @@ class RouteRecord(Protocol):
     def set_route_problems(self, found: Mapping[int, str], now: float, *, add: bool = False) -> None: ...
 
 
-class WriterStore(Outbox, Contacts, RouteRecord, Protocol):
+class ZnsRecord(Protocol):
+    def save_zns_quota(self, quota: ZnsQuota, now: float) -> None: ...
+
+
+class WriterStore(Outbox, Contacts, RouteRecord, ZnsRecord, Protocol):
     """What the writers use: the outbox, the contacts they write for, the routes found wrong."""
 
 

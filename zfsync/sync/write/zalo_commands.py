@@ -131,6 +131,8 @@ class CommandReply(Reply):
         tracking = templates.tracking_id(self.row.id)
         sent = context.zalo.send_template(planned.phone, template.template_id, dict(planned.data), tracking)
         left = sent.quota.remaining if sent.quota is not None else None
+        if sent.quota is not None:
+            context.store.save_zns_quota(sent.quota, context.clock())
         text = notes.template_sent_note(planned.choice.name, template.name, planned.phone, list(planned.data), left)
         self._note(f"done:{self.row.source_id}", text, context.clock(), notes.ANSWER)
         log.info("zns_template_sent", contact=contact.zalo_user_id, template=template.template_id, left=left)
