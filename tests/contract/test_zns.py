@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.contract.test_recorded import assert_recorded_shape, recorded
-from zfsync.domain import ZaloTokens, ZnsParam, ZnsQuota, ZnsSent
+from zfsync.domain import ZaloTokens, ZnsParam, ZnsQuota, ZnsRating, ZnsSent
 from zfsync.domain.errors import InvalidResponse, ParameterRefused, PermanentError
 from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth
 from zfsync.sides.zalo.zns import ZnsClient
@@ -257,3 +257,62 @@ def test_the_simulator_sends_checks_and_counts_as_zns_documents(sim):
     zalo.zns.used = zalo.zns.daily
     assert send()["error"] == errors["quota_spent"]["error"]
     assert len(zalo.zns.sent) == 1
+
+
+# --- ratings -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [
+        ("zns/rating_get_doc.json", ZnsRating("7e4c33cfc20b05575c18", "1956", 5, ("Nhân viên vui vẻ",), "", 0)),
+        (
+            "zns/rating_get_field_table_composed.json",
+            ZnsRating("9b2c41d0e7a35f8c1d22", "zfsync42", 3, ("Xử lý nhanh hơn",), "", 0),
+        ),
+    ],
+)
+def test_ratings_are_read_with_feedbacks_or_feedback(client, requests_mock, name, first):
+    requests_mock.get(f"{ZNS}/rating/get", json=recorded(name))
+    found = client.ratings("203972", 1, 2)
+    assert requests_mock.last_request.qs["template_id"] == ["203972"]
+    assert (found[0].message_id, found[0].tracking_id, found[0].stars) == (
+        first.message_id,
+        first.tracking_id,
+        first.stars,
+    )
+    assert found[0].feedbacks[0] == first.feedbacks[0]
+    assert [r.submitted_ms for r in found] == sorted(r.submitted_ms for r in found)
+
+
+def test_ratings_are_asked_by_post_once_get_is_refused(client, requests_mock):
+    requests_mock.get(f"{ZNS}/rating/get", json={"error": -106, "message": "Method unsupported"})
+    requests_mock.post(f"{ZNS}/rating/get", json=recorded("zns/rating_get_doc.json"))
+    assert len(client.ratings("203972", 1, 2)) == 2
+    assert requests_mock.last_request.json()["template_id"] == "203972"
+    client.ratings("203972", 1, 2)
+    assert [r.method for r in requests_mock.request_history] == ["GET", "POST", "POST"]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("key", ["feedbacks", "feedback"])
+def test_the_simulator_plays_each_form_of_rating_get_and_the_client_reads_it(sim, store, method, key):
+    zalo, http = sim
+    zalo.modes.rating_method, zalo.modes.rating_feedback_key = method, key
+    zalo.zns.rate({"template_id": "12345", "tracking_id": "zfsync7", "rate": 4, "feedbacks": ["Nhanh"]}, 1_000)
+    zalo.zns.rate({"template_id": "other", "tracking_id": "zfsync8", "rate": 1}, 1_000)
+    headers = {"access_token": zalo.mint_tokens()[0]}
+    query = {"template_id": "12345", "from_time": 0, "to_time": 2_000, "offset": 0, "limit": 100}
+    answer = (
+        http.get(f"{ZNS}/rating/get", params=query, headers=headers)
+        if method == "GET"
+        else http.post(f"{ZNS}/rating/get", json=query, headers=headers)
+    ).json()
+    recordings = [recorded("zns/rating_get_doc.json"), recorded("zns/rating_get_field_table_composed.json")]
+    assert_recorded_shape(answer, recordings)
+    assert key in answer["data"]["data"][0] and len(answer["data"]["data"]) == 1
+    store.save_tokens(ZaloTokens(*zalo.mint_tokens(), 90_000), zalo.now())
+    http.mount(OAUTH, InProcessAdapter(zalo))
+    client = ZnsClient(ZNS, TokenKeeper(ZaloOAuth(OAUTH, "sim-app", "sim-secret", http), store, zalo.now), http)
+    (rating,) = client.ratings("12345", 0, 2_000)
+    assert (rating.tracking_id, rating.stars, rating.feedbacks) == ("zfsync7", 4, ("Nhanh",))

@@ -72,6 +72,7 @@ from zfsync.domain.zalo import (
     ZaloTokens,
     ZnsParam,
     ZnsQuota,
+    ZnsRating,
     ZnsSent,
     ZnsTemplate,
 )
@@ -130,6 +131,7 @@ __all__ = [
     "ZaloTokens",
     "ZnsParam",
     "ZnsQuota",
+    "ZnsRating",
     "ZnsSent",
     "ZnsTemplate",
     "json_may_hold_invalid",

@@ -263,3 +263,16 @@ class ZnsSent:
     message_id: str
     sent_ms: int | None
     quota: ZnsQuota | None
+
+
+@dataclass(frozen=True)
+class ZnsRating:
+    """A customer's answer to a rating template (``rating/get``): stars, the feedback they ticked, their
+    note, and the ``tracking_id`` the send was given (how it finds its conversation, however late)."""
+
+    message_id: str
+    tracking_id: str
+    stars: int
+    feedbacks: tuple[str, ...]
+    note: str
+    submitted_ms: int

@@ -40,6 +40,7 @@ from zfsync.domain import (
     ZaloProfile,
     ZaloQuota,
     ZaloSent,
+    ZnsRating,
     ZnsSent,
     ZnsTemplate,
 )
@@ -195,6 +196,13 @@ class FakeZalo:
         self._call("/message/template")
         body = {"phone": phone, "template_id": template_id, "template_data": data, "tracking_id": tracking_id}
         return zns_wire.sent_of(self._zns(Request("POST", "/message/template", {}, {}, json.dumps(body).encode())))
+
+    def zns_ratings(self, template_id: str, from_ms: int, to_ms: int) -> list[ZnsRating]:
+        self._call("/rating/get")
+        query = {"template_id": template_id, "from_time": str(from_ms), "to_time": str(to_ms)}
+        data = self._zns(Request("GET", "/rating/get", {**query, "offset": "0", "limit": "100"}, {}, b""))
+        found = [r for r in (zns_wire.rating_of(row) for row in data.get("data", [])) if r is not None]
+        return sorted(found, key=lambda r: (r.submitted_ms, r.message_id))
 
     def _zns(self, request: Request) -> Any:
         """The simulator's own ZNS answers, read as the client reads them."""

@@ -95,6 +95,10 @@ class Modes:
     # (templateId, a number) or "field_table" (template_id, a string); the quota as numbers or strings.
     zns_keys: str = "doc"
     zns_numbers: bool = True
+    # rating/get: the method it takes ("GET", the docs' example; "POST", their header) and the name of
+    # the ticked feedback list ("feedbacks", the example; "feedback", the field table).
+    rating_method: str = "GET"
+    rating_feedback_key: str = "feedbacks"
 
     def update(self, values: Json) -> None:
         for f in fields(self):
@@ -307,6 +311,9 @@ class ZaloSim(SimApp):
         if action == "zns_template":
             with self.lock:
                 return Response(200, self.zns.add_template(body, int(self.now() * 1000)))
+        if action == "zns_rating":
+            with self.lock:
+                return Response(200, self.zns.rate(body, int(self.now() * 1000)))
         if action == "zns_quota":
             with self.lock:
                 self.zns.daily = int(body.get("daily", self.zns.daily))
@@ -338,7 +345,8 @@ class ZaloSim(SimApp):
                     if (p := zns.phone_84(str((user.get("shared_info") or {}).get("phone") or ""))) is not None
                 }
                 now_ms = int(self.now() * 1000)
-                return self.zns.handle(request, self.modes.zns_keys, self.modes.zns_numbers, phones, now_ms)
+                rating = (self.modes.rating_method, self.modes.rating_feedback_key)
+                return self.zns.handle(request, self.modes.zns_keys, self.modes.zns_numbers, phones, now_ms, rating)
         failure = self._authorise(request)
         if failure:
             return failure

@@ -18,7 +18,7 @@ from typing import Any
 
 from zfsync.sim.base import Json, Request, Response
 
-PATHS = frozenset({"/template/all", "/template/info/v2", "/message/quota", "/message/template"})
+PATHS = frozenset({"/template/all", "/template/info/v2", "/message/quota", "/message/template", "/rating/get"})
 STATUS_FILTER = {"1": "ENABLE", "2": "PENDING_REVIEW", "3": "REJECT", "4": "DISABLE"}
 
 
@@ -36,6 +36,7 @@ class ZnsState:
     daily: int = 500
     used: int = 0
     sent: list[Json] = field(default_factory=list)  # the template messages sent, in order
+    ratings: list[Json] = field(default_factory=list)  # customers' answers to rating templates
 
     def add_template(self, body: Json, created_ms: int) -> Json:
         template = {
@@ -61,7 +62,32 @@ class ZnsState:
         self.templates.append(template)
         return template
 
-    def handle(self, request: Request, keys: str, numbers: bool, phones: set[str], now_ms: int) -> Response:
+    def rate(self, body: Json, now_ms: int) -> Json:
+        """A customer answers the rating template sent as ``tracking_id`` (control ``zns_rating``)."""
+        sent = next((s for s in self.sent if s["tracking_id"] == str(body.get("tracking_id"))), None)
+        rating = {
+            "template_id": sent["template_id"] if sent else str(body.get("template_id", "")),
+            "note": str(body.get("note", "")),
+            "rate": int(body.get("rate", 5)),
+            "submitDate": str(int(body.get("submit_ms", now_ms))),
+            "msgId": f"r{len(self.ratings) + 1:019d}",
+            "feedbacks": [str(f) for f in body.get("feedbacks", [])],
+            "trackingId": str(body.get("tracking_id", "")),
+        }
+        self.ratings.append(rating)
+        return rating
+
+    def handle(
+        self,
+        request: Request,
+        keys: str,
+        numbers: bool,
+        phones: set[str],
+        now_ms: int,
+        rating: tuple[str, str] = ("GET", "feedbacks"),
+    ) -> Response:
+        if request.path == "/rating/get":
+            return self._ratings(request, *rating)
         if request.path == "/message/template":
             return (
                 self._send(request, phones, now_ms)
@@ -136,6 +162,24 @@ class ZnsState:
         )
         quota = {"dailyQuota": str(self.daily), "remainingQuota": str(self.daily - self.used)}
         return _ok({"msg_id": msg_id, "sent_time": str(now_ms), "sending_mode": "1", "quota": quota})
+
+    def _ratings(self, request: Request, method: str, feedback_key: str) -> Response:
+        if request.method != method:
+            return zns_error(-106, "Method unsupported")
+        given = request.query if method == "GET" else (request.json() or {})
+        try:
+            template_id = str(given["template_id"])
+            since, until = int(given["from_time"]), int(given["to_time"])
+            offset, limit = int(given["offset"]), int(given["limit"])
+        except (KeyError, TypeError, ValueError):
+            return zns_error(-132, "Parameter invalid")
+        chosen = [r for r in self.ratings if r["template_id"] == template_id and since <= int(r["submitDate"]) <= until]
+        rows = []
+        for r in chosen[offset : offset + limit]:
+            row = {k: v for k, v in r.items() if k != "template_id"}
+            row[feedback_key] = row.pop("feedbacks")
+            rows.append(row)
+        return Response(200, {"data": {"total": len(chosen), "data": rows}, "error": 0, "message": "Success"})
 
     def _info(self, request: Request) -> Response:
         found = next((t for t in self.templates if t["template_id"] == request.query.get("template_id")), None)

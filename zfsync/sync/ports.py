@@ -23,6 +23,7 @@ from zfsync.domain import (
     ZaloProfile,
     ZaloQuota,
     ZaloSent,
+    ZnsRating,
     ZnsSent,
     ZnsTemplate,
 )
@@ -96,6 +97,10 @@ class ZaloSide(Protocol):
 
     def send_template(self, phone: str, template_id: str, data: dict[str, str], tracking_id: str) -> ZnsSent:
         """A ZNS template to the Zalo account of ``phone`` (84 form); it costs money: never resent blindly."""
+        ...
+
+    def zns_ratings(self, template_id: str, from_ms: int, to_ms: int) -> list[ZnsRating]:
+        """Customers' answers to a rating template submitted between two times (ms), oldest first."""
         ...
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from zfsync.domain import Json, ZnsParam, ZnsQuota, ZnsSent, ZnsTemplate
+from zfsync.domain import Json, ZnsParam, ZnsQuota, ZnsRating, ZnsSent, ZnsTemplate
 from zfsync.domain.errors import InvalidResponse, ParameterRefused, PermanentError, RemoteError, TransientError
 from zfsync.sides import http
 from zfsync.sides.quota import Quota
@@ -32,6 +32,7 @@ REQUESTS_PER_MINUTE = 300
 # Each ZNS code the docs list that a caller can act on, and what it means in one line.
 CODES: dict[int, tuple[type[RemoteError], str]] = {
     -100: (TransientError, "Zalo had an unknown error; try again later"),
+    -106: (PermanentError, "the method is not supported"),
     -108: (PermanentError, "the phone number is invalid"),
     -109: (PermanentError, "the template id is invalid"),
     -111: (ParameterRefused, "the template data is empty"),
@@ -87,6 +88,7 @@ class ZnsClient:
         self._tokens = tokens
         self._session = session or http.new_session()
         self.quota = quota or Quota(SIDE, REQUESTS_PER_MINUTE, minute_windows=True)
+        self._rating_by_post = False
 
     def templates(self) -> list[ZnsTemplate]:
         """Every template of the OA, newest first, without their parameters (`template` has those)."""
@@ -122,6 +124,33 @@ class ZnsClient:
         a caller whose send timed out must not send again blindly (ZNS has no lookup by ``tracking_id``)."""
         body = {"phone": phone, "template_id": template_id, "template_data": data, "tracking_id": tracking_id}
         return sent_of(self._call("POST", "/message/template", None, body, whole=False))
+
+    def ratings(self, template_id: str, from_ms: int, to_ms: int) -> list[ZnsRating]:
+        """The answers to a rating template submitted between two times, oldest first. The docs' header
+        says POST where their example calls GET with a query: GET is asked, and POST once GET is refused."""
+        found: list[ZnsRating] = []
+        for page in range(MAX_PAGES):
+            query = {"template_id": template_id, "from_time": from_ms, "to_time": to_ms, "offset": page * PAGE}
+            query["limit"] = PAGE
+            data = self._rating_page(query)
+            if not isinstance(data, dict) or not isinstance(data.get("data", []), list):
+                raise InvalidResponse("expected a list of ratings in data.data", side=SIDE, endpoint="/rating/get")
+            rows = data.get("data") or []
+            found += [r for r in (rating_of(row) for row in rows) if r is not None]
+            total = _whole(data.get("total"))
+            if len(rows) < PAGE or (total is not None and (page + 1) * PAGE >= total):
+                break
+        return sorted(found, key=lambda r: (r.submitted_ms, r.message_id))
+
+    def _rating_page(self, query: Json) -> Any:
+        if not self._rating_by_post:
+            try:
+                return self._call("GET", "/rating/get", query, None, whole=False)
+            except PermanentError as exc:
+                if exc.code != -106:
+                    raise
+                self._rating_by_post = True  # "Method unsupported": as the docs' header says, then
+        return self._call("POST", "/rating/get", None, query, whole=False)
 
     # --- plumbing ------------------------------------------------------------------------------------
 
@@ -176,6 +205,9 @@ class ZnsSending:
     def send_template(self, phone: str, template_id: str, data: dict[str, str], tracking_id: str) -> ZnsSent:
         return self.zns.send_template(phone, template_id, data, tracking_id)
 
+    def zns_ratings(self, template_id: str, from_ms: int, to_ms: int) -> list[ZnsRating]:
+        return self.zns.ratings(template_id, from_ms, to_ms)
+
 
 # --- wire: what ZNS answers, read in each form its sources give -----------------------------------------
 
@@ -207,6 +239,24 @@ def sent_of(data: Any) -> ZnsSent:
         message_id=_text(data["msg_id"]),
         sent_ms=_whole(data.get("sent_time")),
         quota=quota_of(quota) if isinstance(quota, dict) else None,
+    )
+
+
+def rating_of(raw: Any) -> ZnsRating | None:
+    """One answer to a rating template; None for a row that is not one (no id, no stars)."""
+    if not isinstance(raw, dict):
+        return None
+    stars, message_id = _whole(raw.get("rate")), _text(raw.get("msgId"))
+    if stars is None or not 0 <= stars <= 5 or not message_id:
+        return None
+    ticked = _either(raw, "feedbacks", "feedback")
+    return ZnsRating(
+        message_id=message_id,
+        tracking_id=_text(raw.get("trackingId")),
+        stars=stars,
+        feedbacks=tuple(_text(f) for f in ticked if _text(f))[:20] if isinstance(ticked, list) else (),
+        note=_text(raw.get("note")),
+        submitted_ms=_whole(raw.get("submitDate")) or 0,
     )
 
 
