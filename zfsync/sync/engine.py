@@ -41,7 +41,7 @@ from zfsync.sync.write.zalo_writer import ZaloWriter
 
 log = structlog.get_logger("zfsync.sync")
 
-OK_REFRESH = 10.0  # seconds; `zfsync status` shows the last good poll to this precision
+OK_REFRESH = 30.0  # seconds; `zfsync status` shows the last good poll to this precision
 
 OK, TRANSIENT_ERROR, RATE_LIMITED, BAD_CREDENTIALS, PERMANENT_ERROR = (
     SideHealth.OK,
