@@ -112,3 +112,76 @@ def test_killed_after_zalo_took_the_template_nothing_is_sent_twice_and_the_agent
     assert len(b.zalo.zns.sent) == 1
     (unknown,) = [t for t in our_notes(b) if "could not do" in t]
     assert "does not send it again" in unknown
+
+
+# --- the customer's rating ---------------------------------------------------------------------------
+
+RATING = [*TEMPLATES, {"name": "danh-gia", "template_id": "231009", "params": {"ten": "{customer.name}"}}]
+
+
+def rating_desk(b) -> str:
+    b.reconfigure(templates=RATING, rating_template="danh-gia", rating_property="cf_zalo_rating")
+    b.zalo.zns.add_template({"template_id": "231009", "name": "Đánh giá dịch vụ", "params": [{"name": "ten"}]}, 0)
+    b.zalo.add_customer_message(LAN, "Lan", text="đơn của em đâu ạ")
+    b.zalo.users[LAN]["shared_info"] = {"phone": 84901234567}
+    b.cycle()
+    return b.conversation_of(LAN)
+
+
+def properties(b, conversation: str) -> dict:
+    held = b.fc.details if isinstance(b.zalo, FakeZalo) else b.fc.conversations
+    return dict(held[conversation].get("properties") or {})
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_a_rating_sent_after_resolve_and_answered_an_hour_later_lands_on_its_conversation(bridge):
+    b = bridge
+    conversation = rating_desk(b)
+    b.fc.add_agent_message(conversation, "đơn đã giao chiều nay ạ")
+    b.settle(rounds=3)
+    b.fc.set_resolved(conversation, True)
+    b.settle(rounds=3)
+    (sent,) = b.zalo.zns.sent
+    assert sent["template_id"] == "231009" and sent["phone"] == "84901234567"
+    b.settle(rounds=3)  # resolved once: sent once
+    assert len(b.zalo.zns.sent) == 1
+    b.clock.advance(3600)  # an hour later the customer answers
+    b.zalo.zns.rate(
+        {"tracking_id": sent["tracking_id"], "rate": 4, "feedbacks": ["Xử lý nhanh"], "note": "giao hơi trễ"},
+        int(b.clock() * 1000),
+    )
+    b.clock.advance(301)
+    b.settle(rounds=2)
+    (note,) = [t for t in our_notes(b) if t.startswith("⭐")]
+    assert note.startswith("⭐ The customer rated the service 4 of 5 on Zalo. What they ticked: Xử lý nhanh.")
+    assert "Their note:" in note and "giao hơi trễ" in note
+    assert properties(b, conversation)["cf_zalo_rating"] == "4"
+    assert b.store.rating_counts() == ({1: 0, 2: 0, 3: 0, 4: 1, 5: 0}, 4)
+    report = status.collect(b.store, now=b.clock())
+    assert report["rating_today"] == {"count": 1, "average": 4.0}
+    assert "ratings    1 today, average 4.0 of 5" in status_text.render(report)
+    b.clock.advance(301)  # read again (a day back): the same rating lands no second time
+    b.settle(rounds=2)
+    assert len([t for t in our_notes(b) if t.startswith("⭐")]) == 1 and b.store.rating_counts()[1] == 4
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_no_rating_is_sent_for_a_conversation_no_agent_answered(bridge):
+    b = bridge
+    conversation = rating_desk(b)
+    b.fc.set_resolved(conversation, True)
+    b.settle(rounds=3)
+    assert b.zalo.zns.sent == []
+
+
+def test_a_rating_template_that_is_not_a_configured_template_is_refused_in_one_line(tmp_path):
+    from zfsync.config import from_mapping
+    from zfsync.domain.errors import ConfigError
+
+    raw = {
+        "zalo": {"app_id": "a"},
+        "freshchat": {"api_url": "https://x.freshchat.com", "channel_id": "c"},
+        "sync": {"rating_template": "danh-gia"},
+    }
+    with pytest.raises(ConfigError, match="not the name of a \\[\\[template\\]\\]"):
+        from_mapping(raw, {"ZFSYNC_ZALO_APP_SECRET": "s", "ZFSYNC_FRESHCHAT_API_KEY": "k"})

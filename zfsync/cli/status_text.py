@@ -57,6 +57,9 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
     if zns:
         when = "as read today" if zns["read_today"] else "a new day since it was read"
         lines.append(f"  zns        {zns['remaining']} of {zns['daily']} template sends left today ({when})")
+    rated = report.get("rating_today") or {}
+    if rated.get("count"):
+        lines.append(f"  ratings    {rated['count']} today, average {rated['average']:.1f} of 5")
     if report.get("window_refused_today"):
         lines.append(
             f"  window     {report['window_refused_today']} replies refused today for the 7-day window "

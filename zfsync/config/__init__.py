@@ -232,6 +232,10 @@ def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Pat
         raise ConfigError(
             "config keys freshchat.hot_interval, warm_interval, cold_interval: expected hot <= warm <= cold"
         )
+    if s["rating_template"] and s["rating_template"] not in (t.name for t in templates):
+        raise ConfigError(
+            f"config key sync.rating_template: {s['rating_template']} is not the name of a [[template]] in this config"
+        )
     store_path, store_url = _store(values["store"], source)
     store_password = secrets.get(STORE_PASSWORD_ENV, "").strip()
     remember_secret(store_password)

@@ -3,6 +3,7 @@ one `ConfigError` line naming the key and what it expects. `zfsync.config` reads
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from collections.abc import Callable
@@ -218,6 +219,20 @@ def _optional_url(key: str, value: Any) -> str:
     return _url(key, text) if text else ""
 
 
+def _rating_name(key: str, value: Any) -> str:
+    text = _text(key, value).strip()
+    if text and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", text):
+        raise ConfigError(f"config key {key}: expected the name of a [[template]] (lower-case letters, digits, - or _)")
+    return text
+
+
+def _rating_property(key: str, value: Any) -> str:
+    text = _text(key, value).strip()
+    if text and not re.fullmatch(r"cf_[a-z0-9_]{1,60}", text):
+        raise ConfigError(f"config key {key}: expected a FreshChat conversation property such as cf_zalo_rating")
+    return text
+
+
 SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
     "zalo": {
         "app_id": (None, _required_text),
@@ -261,6 +276,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "agent_signature_position": ("suffix", _choice("suffix", "prefix")),
         "unanswered_minutes": (SyncSettings.unanswered_minutes, _minutes),
         "import_history_days": (0, _count(0, 365)),
+        "rating_template": ("", _rating_name),
+        "rating_property": ("", _rating_property),
     },
     "store": {"path": ("/var/lib/zfsync/zfsync.db", _required_text), "url": ("", valid_store_url)},
     "metrics": {

@@ -62,6 +62,8 @@ class SyncSettings:
     agent_signature_position: str = "suffix"  # or "prefix"
     unanswered_minutes: float = 30.0  # a customer message no agent answered this long is counted; 0: off
     import_history_days: int = 0  # at the first start, import each customer's last N days of Zalo history
+    rating_template: str = ""  # a [[template]] sent once after a resolve an agent replied in; "": none
+    rating_property: str = ""  # a FreshChat conversation property (cf_...) the stars are written to; "": none
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from zfsync.sync.decide.plan import AfterResolve
 from zfsync.sync.decide.replies import Rules
 from zfsync.sync.decide.schedule import Intervals
 from zfsync.sync.desk.profiles import ProfileRefresher
+from zfsync.sync.desk.ratings import Ratings
 from zfsync.sync.desk.reminders import Reminders
 from zfsync.sync.desk.unanswered import Unanswered
 from zfsync.sync.engine import Engine, Parts
@@ -117,6 +118,7 @@ def build_engine(
                 fc.forward_bot_messages,
                 sync.command_prefix,
                 sync.agent_signature_position,
+                sync.rating_template,
             ),
             Signatures(freshchat, sync.agent_signature, clock) if sync.agent_signature else None,
         ),
@@ -152,6 +154,15 @@ def build_engine(
         ),
         reminders=reminders,
         unanswered=Unanswered(freshchat, store, clock, sync.unanswered_minutes, monotonic or clock),
+        ratings=Ratings(
+            zalo,
+            freshchat,
+            store,
+            clock,
+            next((t.template_id for t in settings.templates if t.name == sync.rating_template), ""),
+            sync.rating_property,
+            monotonic or clock,
+        ),
         history=history.HistoryImporter(zalo, store, clock),
     )
     return Engine(

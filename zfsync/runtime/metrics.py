@@ -187,6 +187,12 @@ class StoreCollector(Collector):
         for direction, reason, count in self.store.failure_counts():
             failures.add_metric([direction, reason], count)
         yield failures
+        counts, stars_sum = self.store.rating_counts()
+        stars = HistogramMetricFamily("zfsync_rating_stars", "Customers' ratings (sync.rating_template), in stars.")
+        rated = [sum(counts[n] for n in range(1, bound + 1)) for bound in range(1, 6)]
+        buckets = [(str(bound), count) for bound, count in zip(range(1, 6), rated, strict=True)]
+        stars.add_metric([], [*buckets, ("+Inf", rated[-1])], stars_sum)
+        yield stars
         latency = HistogramMetricFamily(
             "zfsync_delivery_latency_seconds",
             "Seconds from a message existing on one side to its copy on the other.",

@@ -85,6 +85,7 @@ def collect(
         "conversations": store.conversation_count(),
         "window_refused_today": store.refused_for_window(vietnam_day_start(now)),
         "zns": _zns(store, now),
+        "rating_today": dict(zip(("count", "average"), store.rating_day(now), strict=True)),
         "quotas": _json(store.get_state(QUOTA_KEY)) if heartbeat_age is not None else {},
         "slow": _json_list(store.get_state(SLOW_KEY)) if heartbeat_age is not None else [],
         "package": _json(store.get_state(PACKAGE_KEY)).get("kinds") or {},

@@ -592,9 +592,23 @@ class FreshChatSim(SimApp):
         if request.method == "PUT":
             body = request.json()
             status = body.get("status")
-            if status not in ("new", "assigned", "resolved", "reopened"):
+            properties = body.get("properties")
+            if "properties" in body and not (
+                isinstance(properties, dict) and all(isinstance(v, str) for v in properties.values())
+            ):
+                return error(400, "INVALID_VALUE", "Conversation payload not valid")  # an array is refused
+            if (status is None and properties is None) or status not in (
+                None,
+                "new",
+                "assigned",
+                "resolved",
+                "reopened",
+            ):
                 return error(400, "INVALID_VALUE", "Conversation payload not valid")
-            conversation["status"] = status
+            if properties:
+                conversation.setdefault("properties", {}).update(properties)
+            if status is not None:
+                conversation["status"] = status
             for key in ("assigned_agent_id", "assigned_group_id"):
                 if key in body:
                     conversation[key] = body[key]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from peewee import Case, fn
 
-from zfsync.domain import WINDOW_REFUSALS, Status
+from zfsync.domain import F2Z, WINDOW_REFUSALS, Kind, Status
 from zfsync.store.base import Figures, StoreBase
 
 
@@ -50,6 +50,21 @@ class FiguresStore(StoreBase):
         for direction, count, total, *cumulative in query.tuples():
             found[direction] = ([int(c or 0) for c in cumulative], float(total or 0.0), int(count))
         return found
+
+    def agent_replied(self, contact_id: int, fc_conversation_id: str) -> bool:
+        """Whether an agent's reply from this FreshChat conversation was ever queued to the customer."""
+        Message = self.tables.Message
+        replies = (Kind.TEXT, Kind.IMAGE, Kind.FILE, Kind.TEXT_FILE)
+        return (
+            Message.select(Message.id)
+            .where(
+                Message.contact == contact_id,
+                Message.direction == F2Z,
+                Message.conversation_id == fc_conversation_id,
+                Message.kind.in_(replies),
+            )
+            .exists()
+        )
 
     def refused_for_window(self, since: float) -> int:
         """Replies that ended failed since ``since`` because the customer's 7-day window had closed."""

@@ -30,6 +30,7 @@ from zfsync.store.lease import Lease, conninfo, is_postgres_url
 from zfsync.store.models import ANY_TENANT, Tables
 from zfsync.store.outbox import OutboxStore
 from zfsync.store.prepared import PreparedQueries
+from zfsync.store.ratings import RatingStore
 from zfsync.store.secrets import Sealer
 from zfsync.store.state import StateStore
 from zfsync.store.tenants import TenantStore
@@ -106,7 +107,17 @@ class _Database(SqliteDatabase):
                 raise
 
 
-class Store(StateStore, ConversationStore, FeedStore, OutboxStore, WaitingStore, FiguresStore, TenantStore, FleetStore):
+class Store(
+    StateStore,
+    ConversationStore,
+    FeedStore,
+    OutboxStore,
+    WaitingStore,
+    FiguresStore,
+    RatingStore,
+    TenantStore,
+    FleetStore,
+):
     """The one door to the store: its parts (`StateStore` with `HistoryStore`, `ContactStore`,
     `ConversationStore`, `FeedStore`, `OutboxStore`, `WaitingStore`, `FiguresStore`, and a fleet's
     `TenantStore` and `FleetStore`) each own a seam."""

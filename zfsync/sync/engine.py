@@ -27,6 +27,7 @@ from zfsync.domain import F2Z, Z2F, HistoryImport, SideHealth
 from zfsync.domain.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
 from zfsync.sync.decide.schedule import SWEEP_INTERVAL
 from zfsync.sync.desk.profiles import ProfileRefresher
+from zfsync.sync.desk.ratings import Ratings
 from zfsync.sync.desk.reminders import Reminders
 from zfsync.sync.desk.unanswered import Unanswered
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -90,6 +91,7 @@ class Parts:
     reminders: Reminders
     unanswered: Unanswered
     history: HistoryImporter
+    ratings: Ratings
 
 
 class Engine:
@@ -124,7 +126,7 @@ class Engine:
         self.deliverer = parts.deliverer
         self.profiles = parts.profiles
         self.reminders = parts.reminders
-        self.unanswered = parts.unanswered
+        self.unanswered, self.ratings = parts.unanswered, parts.ratings
         self.history = parts.history
         self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
         self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
@@ -224,7 +226,7 @@ class Engine:
             self.profiles.refresh_due()
         except RemoteError as exc:  # auth or rate limits: the next poll will record and report them
             log.info("profile_refresh_stopped", error=str(exc))
-        if self.reminders.run_due():
+        if self.reminders.run_due() | self.ratings.read_due():
             self._queued()
 
     def freshchat_wait(self) -> float:

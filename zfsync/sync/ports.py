@@ -119,6 +119,10 @@ class FreshChatSide(Protocol):
         """When the conversation was created, as FreshChat's ISO time ("" if it does not say)."""
         ...
 
+    def set_conversation_properties(self, conversation_id: str, properties: dict[str, str]) -> None:
+        """Write custom conversation properties (``cf_*``)."""
+        ...
+
     def conversation_assignee(self, conversation_id: str) -> str:
         """The agent the conversation is assigned to ("" if none)."""
         ...

@@ -27,6 +27,7 @@ from zfsync.domain import (
     RecordedRow,
     Resume,
     ZnsQuota,
+    ZnsRating,
 )
 
 
@@ -245,6 +246,26 @@ class RouteRecord(Protocol):
     def set_route_problems(self, found: Mapping[int, str], now: float, *, add: bool = False) -> None: ...
 
 
+class Replies(Protocol):
+    def agent_replied(self, contact_id: int, fc_conversation_id: str) -> bool:
+        """Whether an agent's reply from this FreshChat conversation was ever queued to the customer."""
+        ...
+
+
+class RatingRecord(Protocol):
+    """The customers' ratings read back from Zalo (`zfsync.sync.desk.ratings`)."""
+
+    def ratings_read_until(self) -> int: ...
+
+    def set_ratings_read_until(self, until_ms: int) -> None: ...
+
+    def rating_origin(self, tracking_id: str) -> tuple[int, str] | None: ...
+
+    def record_rating(self, rating: ZnsRating, contact_id: int, conversation_id: str, now: float) -> bool: ...
+
+    def insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int: ...
+
+
 class ZnsRecord(Protocol):
     def save_zns_quota(self, quota: ZnsQuota, now: float) -> None: ...
 
@@ -253,9 +274,9 @@ class WriterStore(Outbox, Contacts, RouteRecord, ZnsRecord, Protocol):
     """What the writers use: the outbox, the contacts they write for, the routes found wrong."""
 
 
-class ReaderStore(ZaloRecord, Contacts, Protocol):
+class ReaderStore(ZaloRecord, Contacts, Replies, Protocol):
     """What the readers use: what was read, and the contacts it belongs to."""
 
 
-class EngineStore(Outbox, ZaloRecord, HistoryRecord, Contacts, RouteRecord, Health, Protocol):
+class EngineStore(Outbox, ZaloRecord, HistoryRecord, Contacts, RouteRecord, Health, Replies, RatingRecord, Protocol):
     """What the engine hands its parts: every seam (the store fits it)."""

@@ -125,6 +125,11 @@ class FreshChatClient:
         ep = "/v2/conversations/{id}"
         self._call("PUT", f"/v2/conversations/{conversation_id}", ep, json={"status": "new"})
 
+    def set_conversation_properties(self, conversation_id: str, properties: dict[str, str]) -> None:
+        """Write custom conversation properties (``cf_*``, made in FreshChat's admin first), as an object."""
+        ep = "/v2/conversations/{id}"
+        self._call("PUT", f"/v2/conversations/{conversation_id}", ep, json={"properties": properties})
+
     def post_message(self, conversation_id: str, user_id: str, message: FcOutgoing) -> str:
         ep = "/v2/conversations/{id}/messages"
         body = self._call(

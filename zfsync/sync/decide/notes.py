@@ -287,3 +287,12 @@ def template_problem(code: str, reason: str, names: tuple[str, ...], prefix: str
     if code == "template_param_unknown":
         return _("The template has no parameter {param}; its parameters: {names}.").format(param=first, names=rest)
     return reason
+
+
+def rating_note(stars: int, feedbacks: list[str], note: str) -> str:
+    text = _("⭐ The customer rated the service {stars} of 5 on Zalo.").format(stars=stars)
+    if feedbacks:
+        text += " " + _("What they ticked: {feedbacks}.").format(feedbacks="; ".join(feedbacks))
+    if note:
+        text += " " + _("Their note: {note}").format(note=_quoted(note))
+    return text

@@ -36,6 +36,7 @@ class Rules:
     forward_bots: bool = False  # freshchat.forward_bot_messages
     command_prefix: str = ""  # sync.command_prefix: an agent's private note starting with it is a command
     signature_position: str = "suffix"  # sync.agent_signature_position: the line after the reply, or before
+    rating_template: str = ""  # sync.rating_template: sent once after a resolve in a conversation agents replied in
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Known:
 
     signatures: Mapping[str, str] = field(default_factory=dict)  # agent id -> "— Lan" ("" : none)
     quotes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # FreshChat message id -> its Zalo ids
+    agent_replied: bool = False  # an agent's reply from this conversation was queued before the page
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ def plan_page(new: list[FcMessage], now: float, rules: Rules, known: Known | Non
                 answered = resolved_at = message.created_time.timestamp()
                 if rules.resolve_notice.strip():
                     rows.append(_resolve_notice_row(message, rules.resolve_notice))
+                if rules.rating_template and (agent_activity or known.agent_replied):
+                    # The rating template once per resolve, as the command an agent would write for it.
+                    rating = Command("template", rules.rating_template, message.actor_id)
+                    rows.append(reply_row(rating, f"rating:{message.id}", message))
             elif message.event == REOPENED:
                 resolved = False
         elif _is_reply(message, rules.forward_bots):

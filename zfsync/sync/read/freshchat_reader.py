@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import Conversation, FcMessage
+from zfsync.domain import RESOLVED, Conversation, FcMessage
 from zfsync.domain.errors import AuthError, NoRoom, PermanentError, RateLimited, RemoteError, TransientError
 from zfsync.sides.priority import Priority, patience
 from zfsync.sync.decide import pages
@@ -124,7 +124,7 @@ class FreshChatReader:
         new = self._unread(conversation)
         self._failures.pop(conversation.id, None)
         now = self.clock()
-        plan = plan_page(new, now, self.rules, self._known(new))
+        plan = plan_page(new, now, self.rules, self._known(new, conversation))
         if plan.waiting:
             log.info("freshchat_attachment_pending", conversation=conversation.fc_conversation_id)
         contact = self.store.contact_by_id(conversation.contact_id)
@@ -151,14 +151,16 @@ class FreshChatReader:
             log.info("freshchat_replies_queued", conversation=conversation.fc_conversation_id, count=inserted)
         return inserted
 
-    def _known(self, new: list[FcMessage]) -> Known:
-        """What the planner needs looked up: the signature of each agent who replied, and the Zalo message
-        behind each quote."""
+    def _known(self, new: list[FcMessage], conversation: Conversation) -> Known:
+        """What the planner needs looked up: the signature of each agent who replied, the Zalo message
+        behind each quote, and (for a resolve, with a rating template set) whether agents replied here."""
         replies = [m for m in new if m.actor_type == "agent" and m.message_type == "normal" and not m.event]
         quoted = {m.in_reply_to for m in replies if m.in_reply_to}
         quotes = self.store.zalo_ids_of_posts(quoted) if quoted else {}
         signatures = {m.actor_id: self.signatures.line(m.actor_id) for m in replies} if self.signatures else {}
-        return Known(signatures, quotes)
+        resolve = self.rules.rating_template and any(m.event == RESOLVED for m in new)
+        replied = bool(resolve) and self.store.agent_replied(conversation.contact_id, conversation.fc_conversation_id)
+        return Known(signatures, quotes, replied)
 
     def _unread(self, conversation: Conversation) -> list[FcMessage]:
         """The messages after the conversation's position, oldest first.
