@@ -91,6 +91,23 @@ def test_a_template_that_cannot_go_explains_itself_and_nothing_is_sent(bridge, c
     assert says in failed, failed
 
 
+@on(FAKES, SIMS_IN_PROCESS, SIMS)
+def test_a_default_from_the_freshchat_conversations_property(bridge):
+    b = bridge
+    b.reconfigure(
+        templates=[{"name": "don", "template_id": "231001", "params": {"order_id": "{conversation.cf_order_id}"}}]
+    )
+    b.zalo.zns.add_template({"template_id": "231001", "name": "Đơn", "params": [{"name": "order_id"}]}, 0)
+    b.zalo.add_customer_message(LAN, "Lan", text="chào shop")
+    b.zalo.users[LAN]["shared_info"] = {"phone": 84901234567}
+    b.cycle()
+    conversation = b.conversation_of(LAN)
+    held = b.fc.details if isinstance(b.zalo, FakeZalo) else b.fc.conversations
+    held[conversation].setdefault("properties", {})["cf_order_id"] = "DH-2291"
+    agent_note(b, LAN, "/zalo template don")
+    assert [s["template_data"] for s in b.zalo.zns.sent] == [{"order_id": "DH-2291"}]
+
+
 @on(FAKES, SIMS_IN_PROCESS)
 def test_killed_after_zalo_took_the_template_nothing_is_sent_twice_and_the_agent_hears_why(bridge, monkeypatch):
     b = bridge

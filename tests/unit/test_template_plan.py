@@ -133,3 +133,21 @@ def test_two_templates_of_one_name_are_refused():
     twice = [{"name": "don", "template_id": "1"}, {"name": "don", "template_id": "2"}]
     with pytest.raises(ConfigError, match="taken by an earlier"):
         from_mapping({**CONFIG, "template": twice}, SECRETS)
+
+
+def test_a_conversation_property_fills_a_default_and_a_missing_one_names_the_parameter():
+    choice = TemplateChoice(
+        "don", "231001", (("order_id", "{conversation.cf_order_id}"), ("customer_name", "{customer.name}"))
+    )
+    request = parse_request("don")
+    assert isinstance(request, TemplateRequest)
+    sent = plan_send(request, (choice,), APPROVED, "Lan", "0912345678", {"cf_order_id": "A77"})
+    assert isinstance(sent, TemplateSend) and ("order_id", "A77") in sent.data
+    missing = plan_send(request, (choice,), APPROVED, "Lan", "0912345678", {})
+    assert isinstance(missing, Problem) and missing.names == ("order_id",)
+
+
+def test_the_config_takes_a_conversation_property_placeholder():
+    table = {"name": "don", "template_id": "1", "params": {"order_id": "{conversation.cf_order_id}"}}
+    settings = from_mapping({**CONFIG, "template": [table]}, SECRETS)
+    assert settings.templates[0].defaults == (("order_id", "{conversation.cf_order_id}"),)

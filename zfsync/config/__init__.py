@@ -160,6 +160,7 @@ def _routes(raw: Any) -> tuple[Route, ...]:
 
 TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+KNOWN_PLACEHOLDER = re.compile(r"\{(?:customer\.(?:name|phone)|conversation\.[a-z0-9_]{1,64})\}")
 
 
 def _templates(raw: Any) -> tuple[TemplateChoice, ...]:
@@ -185,10 +186,11 @@ def _templates(raw: Any) -> tuple[TemplateChoice, ...]:
         if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
             raise ConfigError(f'{where}: params must be a table of text values, e.g. params = {{ name = "x" }}')
         for key, value in params.items():
-            odd = [p for p in PLACEHOLDER.findall(value) if p not in ("{customer.name}", "{customer.phone}")]
+            odd = [p for p in PLACEHOLDER.findall(value) if not KNOWN_PLACEHOLDER.fullmatch(p)]
             if odd:
                 raise ConfigError(
-                    f"{where}: params.{key}: {odd[0]} is unknown: expected {{customer.name}} or {{customer.phone}}"
+                    f"{where}: params.{key}: {odd[0]} is unknown: expected {{customer.name}}, {{customer.phone}} "
+                    "or {conversation.NAME} (a FreshChat conversation property, e.g. cf_order_id)"
                 )
         defaults = tuple((str(k), v) for k, v in params.items())
         found.append(TemplateChoice(name, template_id.strip(), defaults))

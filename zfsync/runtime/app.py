@@ -147,6 +147,7 @@ def build_engine(
                 settings.templates,
             ),
             package_seen=reminders.sub_quota_seen,
+            conversation_properties=freshchat.conversation_properties,
         ),
         deliverer=Deliverer(store, clock, sync.max_attempts),
         profiles=ProfileRefresher(

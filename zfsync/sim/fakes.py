@@ -512,6 +512,11 @@ class FakeFreshChat:
         posted = self._add(conversation_id, first.actor_type, user_id, first) if first.parts else None
         return conversation_id, posted.id if posted else None
 
+    def conversation_properties(self, conversation_id: str) -> dict[str, str]:
+        self._call(f"/v2/conversations/{conversation_id}")
+        self._known(conversation_id)
+        return dict(self.details[conversation_id].get("properties") or {})
+
     def set_conversation_properties(self, conversation_id: str, properties: dict[str, str]) -> None:
         self._call(f"/v2/conversations/{conversation_id}")
         self._known(conversation_id)

@@ -119,6 +119,10 @@ class FreshChatSide(Protocol):
         """When the conversation was created, as FreshChat's ISO time ("" if it does not say)."""
         ...
 
+    def conversation_properties(self, conversation_id: str) -> dict[str, str]:
+        """The conversation's properties (``priority``, custom ``cf_*``)."""
+        ...
+
     def set_conversation_properties(self, conversation_id: str, properties: dict[str, str]) -> None:
         """Write custom conversation properties (``cf_*``)."""
         ...

@@ -117,6 +117,13 @@ class FreshChatClient:
     def conversation_assignee(self, conversation_id: str) -> str:
         return str(self.conversation(conversation_id).get("assigned_agent_id") or "").strip()
 
+    def conversation_properties(self, conversation_id: str) -> dict[str, str]:
+        """The conversation's properties (``priority``, custom ``cf_*``), each as one line of text."""
+        found = self.conversation(conversation_id).get("properties")
+        if not isinstance(found, dict):
+            return {}
+        return {str(k): " ".join(str(v).split()) for k, v in found.items() if isinstance(v, str | int | float)}
+
     def conversation_started(self, conversation_id: str) -> str:
         return str(self.conversation(conversation_id).get("created_time") or "")
 

@@ -3,8 +3,9 @@ phone. Pure: the command's words, the config's `[[template]]`, what Zalo says of
 the customer shared go in; a `TemplateSend` or the one problem to tell the agent comes out.
 
 Values come from the command first, then the template's defaults in the config, where ``{customer.name}``
-and ``{customer.phone}`` stand for what Zalo knows of the customer (replaced as whole words, never
-through a format string). Each is checked as ZNS will check it (required, at most its length), so the
+and ``{customer.phone}`` stand for what Zalo knows of the customer and ``{conversation.NAME}`` for the
+FreshChat conversation's property NAME (``cf_order_id``...), replaced in one pass, never through a format
+string. Each is checked as ZNS will check it (required, at most its length), so the
 agent hears what is wrong before a message that costs money is tried.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from zfsync.domain import TemplateChoice, ZnsTemplate
 
-PLACEHOLDER = re.compile(r"\{customer\.(?:name|phone)\}")
+PLACEHOLDER = re.compile(r"\{(?:customer\.(?:name|phone)|conversation\.[a-z0-9_]{1,64})\}")
 VALUE_LIMIT = 500  # characters a value may have whatever the template says: a value is one short line
 
 
@@ -73,6 +74,7 @@ def plan_send(
     template: ZnsTemplate | None,
     customer_name: str,
     shared_phone: str,
+    conversation: dict[str, str] | None = None,
 ) -> TemplateSend | Problem:
     """What to send, or why not. ``template``: Zalo's detail of the chosen template (None: not read yet,
     only the choice is checked, so that a wrong name costs no request)."""
@@ -87,6 +89,7 @@ def plan_send(
     if phone is None:
         return Problem("no_phone", "the customer has not shared a phone number with the OA")
     facts = {"{customer.name}": customer_name, "{customer.phone}": phone}
+    facts.update({f"{{conversation.{key}}}": value for key, value in (conversation or {}).items()})
     known = {p.name for p in template.params}
     unknown = [key for key, _ in request.given if key not in known]
     if unknown:
@@ -107,8 +110,14 @@ def plan_send(
 
 
 def _filled(value: str, facts: dict[str, str]) -> str:
-    # One pass: a fact that itself looks like a placeholder (a customer may be named so) stays as it is.
-    return PLACEHOLDER.sub(lambda found: facts.get(found.group(0), found.group(0)), value)
+    # One pass: a fact that itself looks like a placeholder (a customer may be named so) stays as it is;
+    # a conversation property the conversation lacks is empty (a required parameter is then named).
+    return PLACEHOLDER.sub(lambda found: facts.get(found.group(0), ""), value)
+
+
+def needs_conversation(choice: TemplateChoice) -> bool:
+    """Whether the template's defaults read the FreshChat conversation's properties."""
+    return any("{conversation." in value for _, value in choice.defaults)
 
 
 def tracking_id(row_id: int) -> str:

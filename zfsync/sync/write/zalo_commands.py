@@ -122,10 +122,12 @@ class CommandReply(Reply):
         try:
             template = context.zalo.zns_template(chosen.choice.template_id)
             profile = context.zalo.user_profile(contact.zalo_user_id)
+            reads = templates.needs_conversation(chosen.choice) and self.row.conversation_id
+            properties = context.conversation_properties(self.row.conversation_id or "") if reads else {}
         except TransientError as exc:  # nothing was sent: the row keeps its state and is tried again
             return Held(f"Zalo did not answer before the template could be sent: {exc}", TEMPLATE_RETRY)
-        name = profile.display_name or contact.display_name
-        planned = templates.plan_send(request, rules.templates, template, name, dict(profile.shared).get("phone", ""))
+        name, phone = profile.display_name or contact.display_name, dict(profile.shared).get("phone", "")
+        planned = templates.plan_send(request, rules.templates, template, name, phone, properties)
         if isinstance(planned, templates.Problem):
             return self._problem(planned)
         tracking = templates.tracking_id(self.row.id)

@@ -123,6 +123,8 @@ class ReplyContext:
     download: Callable[[str, int], Media]  # FreshChat attachments, fetched with the API key where needed
     rules: ZaloRules
     clocks: CustomerClocks
+    # a FreshChat conversation's properties, for a template's {conversation.NAME} values
+    conversation_properties: Callable[[str], dict[str, str]] = lambda conversation_id: {}
 
 
 class Reply(ABC):

@@ -37,12 +37,15 @@ class ZaloWriter:
         download: Callable[[str, int], Media],
         rules: ZaloRules | None = None,
         package_seen: Callable[[int, int, str], None] | None = None,
+        conversation_properties: Callable[[str], dict[str, str]] | None = None,
     ):
         self.store = store
         self.clock = clock
         self.rules = rules or ZaloRules()
         clocks = CustomerClocks(zalo, store, clock, package_seen)
-        self.context = ReplyContext(zalo, store, clock, download, self.rules, clocks)
+        self.context = ReplyContext(
+            zalo, store, clock, download, self.rules, clocks, conversation_properties or (lambda conversation_id: {})
+        )
 
     def action(self, row: OutboxRow) -> Reply:
         contact = self.store.contact_by_id(row.contact_id)
