@@ -202,3 +202,30 @@ def test_a_rating_template_that_is_not_a_configured_template_is_refused_in_one_l
     }
     with pytest.raises(ConfigError, match="not the name of a \\[\\[template\\]\\]"):
         from_mapping(raw, {"ZFSYNC_ZALO_APP_SECRET": "s", "ZFSYNC_FRESHCHAT_API_KEY": "k"})
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_killed_while_a_rating_lands_it_lands_once_after_the_restart(bridge, monkeypatch):
+    b = bridge
+    conversation = rating_desk(b)
+    b.fc.add_agent_message(conversation, "đã xử lý ạ")
+    b.settle(rounds=3)
+    b.fc.set_resolved(conversation, True)
+    b.settle(rounds=3)
+    (sent,) = b.zalo.zns.sent
+    b.zalo.zns.rate({"tracking_id": sent["tracking_id"], "rate": 5}, int(b.clock() * 1000))
+    original = type(b.store).record_rating
+
+    def dying(self, *args, **kwargs):
+        raise Killed  # the note is queued, the count not yet made
+
+    monkeypatch.setattr(type(b.store), "record_rating", dying)
+    b.clock.advance(301)
+    with pytest.raises(Killed):
+        b.settle(rounds=2)
+    monkeypatch.setattr(type(b.store), "record_rating", original)
+    b.restart()
+    b.clock.advance(301)
+    b.settle(rounds=3)
+    assert len([t for t in our_notes(b) if t.startswith("⭐")]) == 1
+    assert b.store.rating_counts() == ({1: 0, 2: 0, 3: 0, 4: 0, 5: 1}, 5)

@@ -41,7 +41,10 @@ class RatingStore(StoreBase):
         )
         return (int(row[0]), str(row[1])) if row else None
 
-    def record_rating(self, rating: ZnsRating, contact_id: int, conversation_id: str, now: float) -> bool:
+    def rating_seen(self, message_id: str) -> bool:
+        return message_id in self._ratings()["seen"]
+
+    def record_rating(self, rating: ZnsRating, now: float) -> bool:
         """Count a rating once; False if it was counted before."""
         with self.db.atomic():
             kept = self._ratings()

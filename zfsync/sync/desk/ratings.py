@@ -63,12 +63,12 @@ class Ratings:
         return landed
 
     def _land(self, rating: ZnsRating) -> int:
+        """The note, the property, then the count: each step may be repeated after a crash without
+        showing twice (the note's source id is unique, the property is set to the same value)."""
         origin = self.store.rating_origin(rating.tracking_id)
-        if origin is None:
-            return 0  # a rating of a send that was not ours (another system's, or a deleted row)
+        if origin is None or self.store.rating_seen(rating.message_id):
+            return 0  # not one of our sends (another system's, or a deleted row), or landed already
         contact_id, conversation_id = origin
-        if not self.store.record_rating(rating, contact_id, conversation_id, self.clock()):
-            return 0  # landed already
         note = notes.rating_note(rating.stars, list(rating.feedbacks), rating.note)
         row = notes.note_row(f"rating-answer:{rating.message_id}", note, conversation_id, "", self.clock())
         self.store.insert_rows(contact_id, [row], self.clock())
@@ -78,5 +78,6 @@ class Ratings:
                 self.freshchat.set_conversation_properties(conversation_id, properties)
             except RemoteError as exc:  # the note carries it; the property is a convenience
                 log.warning("rating_property_unwritten", conversation=conversation_id, error=str(exc))
+        self.store.record_rating(rating, self.clock())
         log.info("rating_landed", conversation=conversation_id, stars=rating.stars)
         return 1
