@@ -61,6 +61,7 @@ def test_a_reply_refused_for_the_window_then_a_template_sent_once_with_one_note(
     assert sent["tracking_id"].startswith("zfsync")
     (done,) = [t for t in our_notes(b) if t.startswith("✅ Template don")]
     assert "ending 4567: order_id: A1001; customer_name: Lan." in done and "ZNS sends left today: 499." in done
+    assert done.endswith("What the template looks like: https://account.zalo.cloud/znspreview/231001")
     b.settle(rounds=3)
     assert len(b.zalo.zns.sent) == 1 and len([t for t in our_notes(b) if t.startswith("✅ Template")]) == 1
     zns = status.collect(b.store, now=b.clock())["zns"]

@@ -252,13 +252,17 @@ def window_templates_hint(names: list[str], prefix: str) -> str:
     ).format(command=f"{prefix} template NAME key=value", names=", ".join(names))
 
 
-def template_sent_note(name: str, title: str, phone: str, values: list[tuple[str, str]], left: int | None) -> str:
+def template_sent_note(
+    name: str, title: str, phone: str, values: list[tuple[str, str]], left: int | None, preview: str = ""
+) -> str:
     shown = "; ".join(f"{key}: {value}" for key, value in values) or _("no values")
     text = _("✅ Template {name} ({title}) was sent by ZNS to the customer's phone ending {tail}: {values}.").format(
         name=name, title=title, tail=phone[-4:], values=shown
     )
     if left is not None:
         text += " " + _("ZNS sends left today: {left}.").format(left=left)
+    if preview.startswith("https://"):
+        text += " " + _("What the template looks like: {url}").format(url=preview)
     return text
 
 

@@ -135,7 +135,9 @@ class CommandReply(Reply):
         left = sent.quota.remaining if sent.quota is not None else None
         if sent.quota is not None:
             context.store.save_zns_quota(sent.quota, context.clock())
-        text = notes.template_sent_note(planned.choice.name, template.name, planned.phone, list(planned.data), left)
+        text = notes.template_sent_note(
+            planned.choice.name, template.name, planned.phone, list(planned.data), left, template.preview_url
+        )
         self._note(f"done:{self.row.source_id}", text, context.clock(), notes.ANSWER)
         log.info("zns_template_sent", contact=contact.zalo_user_id, template=template.template_id, left=left)
         return Sent(f"zns:{sent.message_id}")
