@@ -282,3 +282,23 @@ def test_a_very_long_agent_name_cannot_multiply_the_sends():
     signed = Known(signatures={"ag-1": line})
     rows = plan_page([message(1, TextPart("Dạ. " * 500))], NOW, Rules(), signed).rows  # 2,000 characters
     assert len(rows) <= 2 and all(len(payload(r)["text"]) <= 2000 for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("page", "replied_before", "rated"),
+    [
+        ([message(1), message(2, event=RESOLVED)], False, True),  # an agent replied on this page
+        ([message(2, event=RESOLVED)], True, True),  # ... or earlier
+        ([message(2, event=RESOLVED)], False, False),  # no agent ever replied: no rating
+    ],
+)
+def test_a_resolve_sends_the_rating_template_once_where_an_agent_replied(page, replied_before, rated):
+    rules = Rules(rating_template="danh-gia")
+    plan = plan_page(page, NOW, rules, Known(agent_replied=replied_before))
+    ratings = [row for row in plan.rows if row.source_id.startswith("rating:")]
+    assert [(r.source_id, payload(r)) for r in ratings] == (
+        [("rating:m2", {"command": "template", "arg": "danh-gia", "agent_id": "ag-1"})] if rated else []
+    )
+    assert not [
+        row for row in plan_page(page, NOW, Rules(), Known(agent_replied=True)).rows if "rating" in row.source_id
+    ]

@@ -247,7 +247,7 @@ def rating_of(raw: Any) -> ZnsRating | None:
     if not isinstance(raw, dict):
         return None
     stars, message_id = _whole(raw.get("rate")), _text(raw.get("msgId"))
-    if stars is None or not 0 <= stars <= 5 or not message_id:
+    if stars is None or not 1 <= stars <= 5 or not message_id:
         return None
     ticked = _either(raw, "feedbacks", "feedback")
     return ZnsRating(
