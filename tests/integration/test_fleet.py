@@ -18,6 +18,7 @@ import pytest
 from devtools import pgcluster
 from tests.integration.test_daemon import until, zfsync
 from zfsync.domain import NewRow, ZaloContent, ZaloTokens
+from zfsync.runtime.status import STARTS_KEY
 from zfsync.sim.base import Fault, SimServer
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.zalo import ZaloSim
@@ -279,6 +280,12 @@ def test_daemons_on_postgresql_share_the_tenants_and_take_over_a_killed_ones_wit
             first.kill()
     for name, (_, fc) in four_desks.items():
         assert customer_texts(fc.app) == [f"trước {name}", f"sau {name}"]  # once each, in order
+    # Claims, balancing moves and the takeover are no restarts: none counts toward a crash loop.
+    listed = json.loads(zfsync(fleet, "tenant", "list", "--json").stdout)
+    for tenant in listed:
+        view = Store.open(pg_url, pgcluster.PASSWORD, tenant=tenant["id"])
+        assert view.get_state(STARTS_KEY) is None, tenant["name"]
+        view.close()
 
 
 @pytest.fixture

@@ -553,12 +553,9 @@ def steps(story: Story) -> list[tuple[str, Callable[[], None]]]:
             raise StepFailed(f"the killed daemon's shops waited {taken_over:.0f} s for an owner")
         for zalo, freshchat in SHOPS.values():
             story.both_ways(customer, zalo, freshchat)
-        # No shop down after the takeover; a degraded one is said with the report (a CI run once found one
-        # degraded for over a minute after the kill, its reason not kept: the next run shows it).
-        until(lambda: story.zfsync("status", instance="pgfleet", check=False).returncode < 2, 60, "no shop down")
-        report = story.zfsync("status", instance="pgfleet", check=False)
-        if report.returncode:
-            print(f"systemtest:   after the takeover: {report.stdout.strip()}", flush=True)
+        # Every shop healthy after the takeover (a takeover once counted as a start and, after a claim and a
+        # balancing move, looked like a crash loop: degraded for ten minutes).
+        until(lambda: story.zfsync("status", instance="pgfleet", check=False).returncode == 0, 60, "every shop healthy")
         box.run("systemctl", "stop", "zfsync@pgfleet")
 
     def downgrade_is_refused() -> None:

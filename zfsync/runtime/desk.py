@@ -50,14 +50,16 @@ class Desk:
         self.loops: dict[str, Loop] = {}
         self.lane_threads: list[threading.Thread] = []
 
-    def prepare(self) -> None:
+    def prepare(self, note_start: bool = True) -> None:
         """What a start does before the first poll: queued rows in today's shape, the start noted for
-        `zfsync status`, persisted times brought within reach."""
+        `zfsync status` (its crash-loop check; ``note_start=False`` for a fleet's daemon taking a tenant
+        over, which is no restart), persisted times brought within reach."""
         upgraded = app.upgrade_payloads(self.store)
         if upgraded:
             log.info("payloads_upgraded", rows=upgraded, tenant=self.settings.tenant or None)
-        starts = [t for t in (self.store.get_state(STARTS_KEY) or "").split(",") if t][-9:]
-        self.store.set_state(STARTS_KEY, ",".join([*starts, f"{time.time():.0f}"]))
+        if note_start:
+            starts = [t for t in (self.store.get_state(STARTS_KEY) or "").split(",") if t][-9:]
+            self.store.set_state(STARTS_KEY, ",".join([*starts, f"{time.time():.0f}"]))
         self.engine.recover_schedule()
         self.steps.zalo_interval = self.engine.zalo_interval()
 

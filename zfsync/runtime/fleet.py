@@ -141,7 +141,7 @@ class Fleet:
         store.take_lead(f"{self.member} {record.fence}")
         try:
             desk = self.desk_for(record, store)
-            desk.prepare()
+            desk.prepare(note_start=False)  # taking a tenant over is no crash: no crash-loop alarm
         except Exception as exc:
             reason = first_line(exc)
             if isinstance(exc, ZfsyncError):
