@@ -55,7 +55,7 @@ from zfsync.sides.zalo.codes import error_for
 from zfsync.sim.base import Fault, Request, fault_body
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID, agent_message_fields, system_marker_fields
 from zfsync.sim.zalo import PERIODS
-from zfsync.sim.zns import ZnsState, phone_84
+from zfsync.sim.zns import ZnsState, shared_phones
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 
 PAGE = 50  # FreshChat messages a page
@@ -207,11 +207,7 @@ class FakeZalo:
     def _zns(self, request: Request) -> Any:
         """The simulator's own ZNS answers, read as the client reads them."""
         with self.lock:
-            phones = {
-                p
-                for user in self.users.values()
-                if (p := phone_84(str((user.get("shared_info") or {}).get("phone") or ""))) is not None
-            }
+            phones = shared_phones(self.users)
             answer = self.zns.handle(request, "doc", True, phones, int(self.clock() * 1000))
         return zns_wire.data_of(answer.body, request.path, answer.status)
 

@@ -339,11 +339,7 @@ class ZaloSim(SimApp):
             if self._authorise(request) is not None:
                 return zns.zns_error(-124, "Access token invalid")
             with self.lock:
-                phones = {
-                    p
-                    for user in self.users.values()
-                    if (p := zns.phone_84(str((user.get("shared_info") or {}).get("phone") or ""))) is not None
-                }
+                phones = zns.shared_phones(self.users)
                 now_ms = int(self.now() * 1000)
                 rating = (self.modes.rating_method, self.modes.rating_feedback_key)
                 return self.zns.handle(request, self.modes.zns_keys, self.modes.zns_numbers, phones, now_ms, rating)

@@ -220,3 +220,12 @@ def phone_84(raw: str) -> str | None:
     if digits.startswith("0"):
         digits = "84" + digits[1:]
     return digits if digits.isdigit() and digits.startswith("84") and 10 <= len(digits) <= 12 else None
+
+
+def shared_phones(users: Json) -> set[str]:
+    """The phones, in the 84 form, that users (in the simulators' words) shared with the OA."""
+    return {
+        phone
+        for user in users.values()
+        if (phone := phone_84(str((user.get("shared_info") or {}).get("phone") or ""))) is not None
+    }
