@@ -75,6 +75,8 @@ from zfsync.domain.zalo import (
     ZnsRating,
     ZnsSent,
     ZnsTemplate,
+    vietnam_day,
+    vietnam_day_start,
 )
 
 __all__ = [
@@ -139,4 +141,6 @@ __all__ = [
     "part_payload",
     "reference_id",
     "safe_text",
+    "vietnam_day",
+    "vietnam_day_start",
 ]

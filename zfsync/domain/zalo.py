@@ -3,6 +3,7 @@ reading the feed stands."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from zfsync.domain.common import Json
@@ -276,3 +277,16 @@ class ZnsRating:
     feedbacks: tuple[str, ...]
     note: str
     submitted_ms: int
+
+
+VIETNAM_OFFSET = 7 * 3600.0  # Zalo's days (its quotas, its counts) are Vietnam's: UTC+7, no daylight saving
+
+
+def vietnam_day_start(at: float) -> float:
+    """When the Vietnamese day of ``at`` (epoch seconds) began."""
+    return (at + VIETNAM_OFFSET) // 86_400 * 86_400 - VIETNAM_OFFSET
+
+
+def vietnam_day(at: float) -> str:
+    """The Vietnamese day of ``at`` (epoch seconds), as YYYY-MM-DD."""
+    return time.strftime("%Y-%m-%d", time.gmtime(at + VIETNAM_OFFSET))

@@ -12,7 +12,7 @@ import socket
 import time
 from typing import Any
 
-from zfsync.domain import SideHealth
+from zfsync.domain import SideHealth, vietnam_day_start
 from zfsync.i18n import _
 from zfsync.sides.zalo import permissions
 from zfsync.store import Store
@@ -108,12 +108,6 @@ def _zns(store: Store, now: float) -> dict[str, Any] | None:
     today = at >= vietnam_day_start(now)
     left = quota.remaining if today and quota.remaining is not None else quota.daily
     return {"daily": quota.daily, "remaining": left, "read_at": at, "read_today": today}
-
-
-def vietnam_day_start(now: float) -> float:
-    """When the day began in Vietnam (UTC+7, no daylight saving): the day Zalo's own counts follow."""
-    offset = 7 * 3600.0
-    return (now + offset) // 86_400 * 86_400 - offset
 
 
 def _roles(store: Store, now: float) -> dict[str, Any]:

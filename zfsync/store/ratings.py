@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
-from zfsync.domain import ZnsRating
+from zfsync.domain import ZnsRating, vietnam_day
 from zfsync.store.base import StoreBase
 
 READ_UNTIL_KEY = "zns.ratings_read_until"  # epoch ms: the end of the last read of rating/get
@@ -54,7 +53,7 @@ class RatingStore(StoreBase):
             stars = str(max(1, min(5, rating.stars)))
             kept["stars"][stars] = kept["stars"].get(stars, 0) + 1
             kept["sum"] += int(stars)
-            day = _vietnam_day(rating.submitted_ms / 1000 if rating.submitted_ms else now)
+            day = vietnam_day(rating.submitted_ms / 1000 if rating.submitted_ms else now)
             total, count = kept["days"].get(day, [0, 0])
             kept["days"][day] = [total + int(stars), count + 1]
             kept["days"] = dict(sorted(kept["days"].items())[-DAYS_KEPT:])
@@ -68,14 +67,10 @@ class RatingStore(StoreBase):
 
     def rating_day(self, now: float) -> tuple[int, float | None]:
         """Today's ratings (Vietnam's day) and their average stars (None if none)."""
-        total, count = self._ratings()["days"].get(_vietnam_day(now), [0, 0])
+        total, count = self._ratings()["days"].get(vietnam_day(now), [0, 0])
         return int(count), (round(total / count, 2) if count else None)
 
     def _ratings(self) -> dict[str, Any]:
         raw = self.get_state(RATINGS_KEY)
         kept = json.loads(raw) if raw else {}
         return {"seen": [], "stars": {}, "sum": 0, "days": {}, **kept}
-
-
-def _vietnam_day(at: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(at + 7 * 3600))
