@@ -253,11 +253,16 @@ def from_mapping(raw: Mapping[str, Any], secrets: Mapping[str, str], source: Pat
         log_level=values["log"]["level"],
         log_format=values["log"]["format"],
         source=source,
-        metrics=MetricsSettings(
-            textfile=_store_path(values["metrics"]["textfile"], source) if values["metrics"]["textfile"] else None,
-            listen=values["metrics"]["listen"],
-            interval=values["metrics"]["interval"],
-        ),
+        metrics=metrics_settings(values["metrics"], source),
+    )
+
+
+def metrics_settings(metrics: Mapping[str, Any], source: Path | None) -> MetricsSettings:
+    """``[metrics]`` as checked, its textfile relative to the config file (a single OA's or a fleet's)."""
+    return MetricsSettings(
+        textfile=_store_path(metrics["textfile"], source) if metrics["textfile"] else None,
+        listen=metrics["listen"],
+        interval=metrics["interval"],
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from zfsync.config import _store, _store_path, from_mapping, read_toml, secrets_for
+from zfsync.config import _store, from_mapping, metrics_settings, read_toml, secrets_for
 from zfsync.config.keys import SCHEMA, SECRETS_KEY_ENV, STORE_PASSWORD_ENV, _seconds
 from zfsync.config.settings import MetricsSettings, Settings
 from zfsync.domain.errors import ConfigError
@@ -108,7 +108,6 @@ def load_fleet(path: Path, env: Mapping[str, str] | None = None) -> FleetSetting
             f"secret {SECRETS_KEY_ENV} is missing: a fleet seals its tenants' secrets with it; "
             "make one with `zfsync tenant rekey --new-key` and set it in the env file beside the config"
         )
-    metrics = shared["metrics"]
     return FleetSettings(
         store_path=store_path,
         store_url=store_url,
@@ -116,11 +115,7 @@ def load_fleet(path: Path, env: Mapping[str, str] | None = None) -> FleetSetting
         secrets_key=key,
         log_level=shared["log"]["level"],
         log_format=shared["log"]["format"],
-        metrics=MetricsSettings(
-            textfile=_store_path(metrics["textfile"], path) if metrics["textfile"] else None,
-            listen=metrics["listen"],
-            interval=metrics["interval"],
-        ),
+        metrics=metrics_settings(shared["metrics"], path),
         source=path,
         **fleet,
     )
