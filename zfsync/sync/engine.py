@@ -226,7 +226,7 @@ class Engine:
             self.profiles.refresh_due()
         except RemoteError as exc:  # auth or rate limits: the next poll will record and report them
             log.info("profile_refresh_stopped", error=str(exc))
-        if self.reminders.run_due() | self.ratings.read_due():
+        if any([self.reminders.run_due(), self.ratings.read_due()]):  # both run, whichever queued
             self._queued()
 
     def freshchat_wait(self) -> float:

@@ -130,8 +130,8 @@ class ZnsClient:
         says POST where their example calls GET with a query: GET is asked, and POST once GET is refused."""
         found: list[ZnsRating] = []
         for page in range(MAX_PAGES):
-            query = {"template_id": template_id, "from_time": from_ms, "to_time": to_ms, "offset": page * PAGE}
-            query["limit"] = PAGE
+            query = {"template_id": template_id, "from_time": from_ms, "to_time": to_ms}
+            query.update(offset=page * PAGE, limit=PAGE)
             data = self._rating_page(query)
             if not isinstance(data, dict) or not isinstance(data.get("data", []), list):
                 raise InvalidResponse("expected a list of ratings in data.data", side=SIDE, endpoint="/rating/get")
