@@ -101,32 +101,27 @@ def test_the_real_client_of_one_oa_learns_what_its_neighbours_left_of_the_app(ho
     assert (snapshot.limit, snapshot.learned, snapshot.remaining) == (4000, True, 3989)
 
 
+def redeem(host: ZaloHost, refresh: str) -> dict:
+    """What the host's token endpoint answers the app's refresh token."""
+    return host.serve(
+        Request(
+            "POST",
+            "/v4/oa/access_token",
+            {},
+            {"secret_key": "sim-secret", "content-type": "application/x-www-form-urlencoded"},
+            f"app_id=sim-app&grant_type=refresh_token&refresh_token={refresh}".encode(),
+        ),
+        wait=False,
+    ).body
+
+
 def test_the_token_endpoint_serves_the_oa_whose_refresh_token_it_is(host, stores):
     shop, cafe = host.add_oa("shop"), host.add_oa("cafe")
     refresh = cafe.mint_tokens()[1]
-    answer = host.serve(
-        Request(
-            "POST",
-            "/v4/oa/access_token",
-            {},
-            {"secret_key": "sim-secret", "content-type": "application/x-www-form-urlencoded"},
-            f"app_id=sim-app&grant_type=refresh_token&refresh_token={refresh}".encode(),
-        ),
-        wait=False,
-    )
-    access = answer.body["access_token"]
+    access = redeem(host, refresh)["access_token"]
     assert access in cafe.access_tokens and access not in shop.access_tokens
-    again = host.serve(
-        Request(
-            "POST",
-            "/v4/oa/access_token",
-            {},
-            {"secret_key": "sim-secret", "content-type": "application/x-www-form-urlencoded"},
-            f"app_id=sim-app&grant_type=refresh_token&refresh_token={refresh}".encode(),
-        ),
-        wait=False,
-    )
-    assert again.body["error"] == -14014  # single use, as for one OA
+    again = redeem(host, refresh)
+    assert again["error"] == -14014  # single use, as for one OA
 
 
 def test_the_control_api_adds_an_oa_and_reaches_its_own_actions(host):

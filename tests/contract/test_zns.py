@@ -3,13 +3,12 @@ and the simulator answers with the recorded fields and types in each of its mode
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.contract.test_recorded import assert_recorded_shape, recorded
+from tests.contract.test_recorded import store as store  # the fixture: a store holding tokens
 from zfsync.domain import ZaloTokens, ZnsParam, ZnsQuota, ZnsRating, ZnsSent
 from zfsync.domain.errors import InvalidResponse, ParameterRefused, PermanentError
 from zfsync.sides.zalo.oauth import TokenKeeper, ZaloOAuth
@@ -20,14 +19,6 @@ from zfsync.store import Store
 
 ZNS = "https://business.openapi.zalo.me"
 OAUTH = "https://oauth.zaloapp.com"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(tmp_path / "z.db")
-    store.save_tokens(ZaloTokens("access-1", "refresh-1", 90_000), 1_000.0)
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.integration.test_daemon import write_config, zfsync
-from tests.integration.test_fleet import SECRETS, take_in, write_fleet
-from zfsync.sim.base import SimServer
-from zfsync.sim.freshchat import FreshChatSim
-from zfsync.sim.zalo import ZaloSim
+from tests.integration.test_fleet import desks as desks  # the fixture: two OAs, each with its simulators
+from tests.integration.test_fleet import take_in, write_fleet
 
 
 def with_templates(zalo) -> None:
@@ -58,18 +54,6 @@ def test_templates_without_a_token_says_how_to_get_one(sims, tmp_path):
     config = write_config(tmp_path, zalo.url, fc.url)
     refused = zfsync(config, "templates")
     assert refused.returncode == 1 and "zfsync auth zalo" in refused.stderr, refused.stderr
-
-
-@pytest.fixture
-def desks():
-    servers = {
-        name: (SimServer(ZaloSim(app_secret=zalo_secret)).start(), SimServer(FreshChatSim(api_key=fc_key)).start())
-        for name, (fc_key, zalo_secret) in SECRETS.items()
-    }
-    yield servers
-    for zalo, fc in servers.values():
-        zalo.stop()
-        fc.stop()
 
 
 def test_a_fleets_tenant_lists_its_own_oas_templates(desks, tmp_path):

@@ -146,6 +146,18 @@ def rating_desk(b) -> str:
     return b.conversation_of(LAN)
 
 
+def rated_after_resolve(b, reply: str) -> tuple[str, dict]:
+    """A desk with the rating template; an agent answers Lan and resolves: her conversation, and the
+    rating template ZNS sent her."""
+    conversation = rating_desk(b)
+    b.fc.add_agent_message(conversation, reply)
+    b.settle(rounds=3)
+    b.fc.set_resolved(conversation, True)
+    b.settle(rounds=3)
+    (sent,) = b.zalo.zns.sent
+    return conversation, sent
+
+
 def properties(b, conversation: str) -> dict:
     held = b.fc.details if isinstance(b.zalo, FakeZalo) else b.fc.conversations
     return dict(held[conversation].get("properties") or {})
@@ -154,12 +166,7 @@ def properties(b, conversation: str) -> dict:
 @on(FAKES, SIMS_IN_PROCESS)
 def test_a_rating_sent_after_resolve_and_answered_an_hour_later_lands_on_its_conversation(bridge):
     b = bridge
-    conversation = rating_desk(b)
-    b.fc.add_agent_message(conversation, "đơn đã giao chiều nay ạ")
-    b.settle(rounds=3)
-    b.fc.set_resolved(conversation, True)
-    b.settle(rounds=3)
-    (sent,) = b.zalo.zns.sent
+    conversation, sent = rated_after_resolve(b, "đơn đã giao chiều nay ạ")
     assert sent["template_id"] == "231009" and sent["phone"] == "84901234567"
     b.settle(rounds=3)  # resolved once: sent once
     assert len(b.zalo.zns.sent) == 1
@@ -208,12 +215,7 @@ def test_a_rating_template_that_is_not_a_configured_template_is_refused_in_one_l
 @on(FAKES, SIMS_IN_PROCESS)
 def test_killed_while_a_rating_lands_it_lands_once_after_the_restart(bridge, monkeypatch):
     b = bridge
-    conversation = rating_desk(b)
-    b.fc.add_agent_message(conversation, "đã xử lý ạ")
-    b.settle(rounds=3)
-    b.fc.set_resolved(conversation, True)
-    b.settle(rounds=3)
-    (sent,) = b.zalo.zns.sent
+    _, sent = rated_after_resolve(b, "đã xử lý ạ")
     b.zalo.zns.rate({"tracking_id": sent["tracking_id"], "rate": 5}, int(b.clock() * 1000))
     original = type(b.store).record_rating
 
