@@ -311,12 +311,7 @@ def _tight_rows(r: dict[str, Any]) -> list[str]:
     lines = []
     t = r["tight"]
     quotas = f"Zalo {t['quotas']['zalo']}/min, FreshChat {t['quotas']['freshchat']}/min"
-    for key, label in (("zalo_to_freshchat", "Zalo → FreshChat"), ("freshchat_to_zalo", "FreshChat → Zalo")):
-        s = t["latency"][key]
-        lines.append(
-            f"| {quotas}: latency {label} ({s['count']} msgs) | p50 {s['p50']} s, p95 {s['p95']} s"
-            f"{_undelivered(s)} | p95 ≤ 4 s |"
-        )
+    lines += _direction_rows(t["latency"], lambda label: f"{quotas}: latency {label}", "p95 ≤ 4 s")
     lines.append(f"| {quotas}: refusals in steady state | {t['steady_refusals']} | 0 |")
     c = t["catch_up"]
     lines.append(
@@ -370,20 +365,27 @@ def _fleet_run_rows(f: dict[str, Any], how: str) -> list[str]:
         f"| fleet, {how}: Zalo requests a minute, all quiet | {idle['zalo_per_minute']} "
         f"({idle['share_of_limit'] * 100:.0f} % of the app's limit) | ≤ 50 % |",
     ]
-    for key, label in (("zalo_to_freshchat", "Zalo → FreshChat"), ("freshchat_to_zalo", "FreshChat → Zalo")):
-        s = f["active_latency"][key]
-        lines.append(
-            f"| fleet, {how}: latency {label}, {f['active']} tenants talking ({s['count']} msgs) | p50 {s['p50']} s, "
-            f"p95 {s['p95']} s{_undelivered(s)} | p95 ≤ 3 s |"
-        )
-    for key, label in (("zalo_to_freshchat", "Zalo → FreshChat"), ("freshchat_to_zalo", "FreshChat → Zalo")):
-        s = f["beside_noise"][key]
-        lines.append(
-            f"| fleet, {how}: latency {label}, {f['active'] - 2} tenants talking beside a 429 storm and a dead "
-            f"token ({s['count']} msgs) | p50 {s['p50']} s, p95 {s['p95']} s{_undelivered(s)} | p95 as without |"
-        )
+    talking = f"{f['active']} tenants talking"
+    noisy = f"{f['active'] - 2} tenants talking beside a 429 storm and a dead token"
+
+    def named(who: str) -> Any:
+        return lambda label: f"fleet, {how}: latency {label}, {who}"
+
+    lines += _direction_rows(f["active_latency"], named(talking), "p95 ≤ 3 s")
+    lines += _direction_rows(f["beside_noise"], named(noisy), "p95 as without")
     lines.append(f"| fleet, {how}: requests the app's limit refused | {f['app_refusals']} | 0 |")
     return lines
+
+
+def _direction_rows(latency: dict[str, Any], measure: Any, target: str) -> list[str]:
+    """A row per direction: ``measure(label)`` names it, then the count, p50, p95 and what was not delivered."""
+    rows = []
+    for key, label in (("zalo_to_freshchat", "Zalo → FreshChat"), ("freshchat_to_zalo", "FreshChat → Zalo")):
+        s = latency[key]
+        rows.append(
+            f"| {measure(label)} ({s['count']} msgs) | p50 {s['p50']} s, p95 {s['p95']} s{_undelivered(s)} | {target} |"
+        )
+    return rows
 
 
 def _undelivered(s: dict[str, Any]) -> str:

@@ -119,7 +119,7 @@ class Store(
     FleetStore,
 ):
     """The one door to the store: its parts (`StateStore` with `HistoryStore`, `ContactStore`,
-    `ConversationStore`, `FeedStore`, `OutboxStore`, `WaitingStore`, `FiguresStore`, and a fleet's
+    `ConversationStore`, `FeedStore`, `OutboxStore`, `WaitingStore`, `FiguresStore`, `RatingStore`, and a fleet's
     `TenantStore` and `FleetStore`) each own a seam."""
 
     def __init__(
