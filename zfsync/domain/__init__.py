@@ -35,6 +35,7 @@ from zfsync.domain.freshchat import (
     part_payload,
     reference_id,
 )
+from zfsync.domain.groups import GROUP_PREFIX, ZaloGroup, ZaloGroupAsset, group_id_of, group_key, is_group
 from zfsync.domain.rows import (
     F2Z,
     OPEN_STATES,
@@ -83,6 +84,7 @@ __all__ = [
     "CONVERSATION",
     "F2Z",
     "FEED",
+    "GROUP_PREFIX",
     "OPEN_STATES",
     "OTHER_EVENT",
     "REOPENED",
@@ -125,6 +127,8 @@ __all__ = [
     "TextPart",
     "VideoPart",
     "ZaloContent",
+    "ZaloGroup",
+    "ZaloGroupAsset",
     "ZaloMessage",
     "ZaloPackage",
     "ZaloProfile",
@@ -136,6 +140,9 @@ __all__ = [
     "ZnsRating",
     "ZnsSent",
     "ZnsTemplate",
+    "group_id_of",
+    "group_key",
+    "is_group",
     "json_may_hold_invalid",
     "part_of",
     "part_payload",

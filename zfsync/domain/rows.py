@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from zfsync.domain.groups import is_group
+
 if TYPE_CHECKING:  # outbound builds on the kinds defined here
     from zfsync.domain.freshchat import Part
     from zfsync.domain.outbound import Reply, RowContent
@@ -84,6 +86,11 @@ class Contact:
     shown_profile: str = ""  # what was last written of their details on the FreshChat user (its fingerprint)
     answered_ms: int = 0  # an agent's last reply, resolve or assignment seen: a later message waits for one
     assign_checked_at: float = 0.0  # when FreshChat was last asked whether a waiting customer is assigned
+
+    @property
+    def is_group(self) -> bool:
+        """A Zalo group chat of the OA's, not a customer (`zfsync.domain.groups`)."""
+        return is_group(self.zalo_user_id)
 
     @property
     def interacted_ms(self) -> int:
@@ -181,6 +188,7 @@ class Route:
     tag: str = ""
     keyword: str = ""
     oa: str = ""
+    zalo_group: str = ""  # a Zalo group chat's id, or "*": every group chat of the OA
 
 
 # The codes a reply refused for the customer's closed 7-day window ends with: zfsync's own "window" (it knew

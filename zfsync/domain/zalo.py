@@ -24,6 +24,9 @@ class ZaloContent:
     location: str = ""  # as Zalo sent it: "lat,lng", "lng,lat" or a JSON object (`render.location_text`)
     file_name: str = ""
     extra: Json = field(default_factory=dict, compare=False)
+    # In a group chat: the member who wrote it (their Zalo id and the name Zalo showed), shown to the agent
+    author_id: str = ""
+    author_name: str = ""
 
     FORMAT = "zalo-content-1"  # under "format"; a payload without it is a row as listed (`app.upgrade_payloads`)
 
@@ -40,6 +43,7 @@ class ZaloContent:
             "location": self.location,
             "file_name": self.file_name,
             "extra": self.extra,
+            **({"author_id": self.author_id, "author_name": self.author_name} if self.author_id else {}),
         }
 
     @classmethod
@@ -55,6 +59,8 @@ class ZaloContent:
             location=str(payload.get("location") or ""),
             file_name=str(payload.get("file_name") or ""),
             extra=dict(payload.get("extra") or {}),
+            author_id=str(payload.get("author_id") or ""),
+            author_name=str(payload.get("author_name") or ""),
         )
 
     @classmethod

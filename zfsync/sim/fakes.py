@@ -35,6 +35,8 @@ from zfsync.domain import (
     Json,
     Media,
     ZaloContent,
+    ZaloGroup,
+    ZaloGroupAsset,
     ZaloMessage,
     ZaloPackage,
     ZaloProfile,
@@ -43,18 +45,22 @@ from zfsync.domain import (
     ZnsRating,
     ZnsSent,
     ZnsTemplate,
+    group_id_of,
+    is_group,
 )
 from zfsync.domain import reference_id as reference_of
 from zfsync.domain.errors import ConversationNotLatest, InvalidResponse, PermanentError, RateLimited, TransientError
 from zfsync.sides.freshchat import wire as freshchat_wire
 from zfsync.sides.http import too_large
 from zfsync.sides.quota import Quota
+from zfsync.sides.zalo import gmf as gmf_wire
 from zfsync.sides.zalo import wire as zalo_wire
 from zfsync.sides.zalo import zns as zns_wire
 from zfsync.sides.zalo.codes import error_for
-from zfsync.sim.base import Fault, Request, fault_body
+from zfsync.sim.base import Fault, Request, Response, fault_body
 from zfsync.sim.freshchat import AGENT_ID, CHANNEL_ID, GROUP_ID, agent_message_fields, system_marker_fields
-from zfsync.sim.zalo import PERIODS
+from zfsync.sim.gmf import GmfState
+from zfsync.sim.zalo import OA_SENDER, PERIODS
 from zfsync.sim.zns import ZnsState, shared_phones
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 
@@ -86,6 +92,8 @@ class FakeZalo:
     lock: threading.RLock = field(default_factory=threading.RLock)  # held by tests written for the simulator
     requests: Counter[str] = field(default_factory=Counter)  # calls by endpoint, as the simulator counts them
     zns: ZnsState = field(default_factory=ZnsState)  # the OA's ZNS templates and sends, as the simulator's
+    gmf: GmfState = field(default_factory=GmfState)  # the OA's group chats, as the simulator's
+    gmf_modes: tuple[str, str] = ("on", "ids")  # the simulator's Modes.gmf and Modes.group_mentions
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     # --- what a test does, in the simulator's words ---------------------------------------------------
@@ -127,7 +135,69 @@ class FakeZalo:
         return self._uploaded(self._upload(Media(data, content_type, name)))
 
     def _stamp(self) -> int:
-        return max([int(self.clock() * 1000)] + [m.time_ms + 1 for m in self.messages[-1:]])
+        group_times = [int(r["time"]) + 1 for r in self.gmf.rows[-1:]]
+        return max([int(self.clock() * 1000)] + [m.time_ms + 1 for m in self.messages[-1:]] + group_times)
+
+    # --- group chats, in the simulator's words and answered by its state -----------------------------
+
+    def add_group(self, group_id: str, name: str, members: dict[str, str], **fields: Any) -> Json:
+        listed = [{"user_id": uid, "name": member} for uid, member in members.items()]
+        return self.gmf.add_group({"group_id": group_id, "name": name, "members": listed, **fields})
+
+    def add_group_message(self, group_id: str, user_id: str, text: str = "", **fields: Any) -> Json:
+        body = {"group_id": group_id, "user_id": user_id, "text": text, **fields}
+        return self.gmf.member_message(body, f"zm{next(self._ids)}", self._stamp())
+
+    def add_group_oa_message(self, group_id: str, text: str) -> Json:
+        return self.gmf.oa_message(group_id, text, {"id": OA_ID, **OA_SENDER}, f"zm{next(self._ids)}", self._stamp())
+
+    def groups(self) -> list[ZaloGroup]:
+        found: list[ZaloGroup] = []
+        while True:
+            page, total = gmf_wire.groups_of(self._gmf("GET", gmf_wire.GROUPS, {"offset": len(found), "count": 10}))
+            found.extend(page)
+            if not page or len(found) >= total:
+                return found
+
+    def group_feed(self, offset: int, count: int = 10) -> list[ZaloMessage]:
+        data = self._gmf("GET", gmf_wire.RECENT, {"offset": offset, "count": count})
+        return gmf_wire.group_rows_of(data, gmf_wire.RECENT, gmf_wire.GROUP_FEED)
+
+    def group_assets(self) -> list[ZaloGroupAsset]:
+        return gmf_wire.assets_of(self._gmf("POST", gmf_wire.ASSETS, body={"quota_owner": "OA"}))
+
+    def _group_listing(self, user_id: str, offset: int, count: int) -> list[ZaloMessage]:
+        query = {"group_id": group_id_of(user_id), "offset": offset, "count": count}
+        data = self._gmf("GET", gmf_wire.CONVERSATION, query)
+        return gmf_wire.group_rows_of(data, gmf_wire.CONVERSATION, gmf_wire.GROUP_CONVERSATION)
+
+    def _group_send(self, user_id: str, message: Json) -> ZaloSent:
+        body = {"recipient": {"group_id": group_id_of(user_id)}, "message": message}
+        return ZaloSent(gmf_wire.sent_of(self._gmf("POST", gmf_wire.SEND, body=body)), None)
+
+    def _gmf(self, method: str, path: str, query: Json | None = None, body: Json | None = None) -> Any:
+        self._call(path)
+        request = Request(
+            method, path, {k: str(v) for k, v in (query or {}).items()}, {}, json.dumps(body or {}).encode()
+        )
+
+        def resolve(message: Any) -> tuple[tuple[str, str] | None, Any]:
+            attachment = message.get("attachment") if isinstance(message, dict) else None
+            if not isinstance(attachment, dict):
+                return None, None
+            payload = attachment.get("payload") or {}
+            key = str(payload.get("token") or (payload.get("elements") or [{}])[0].get("attachment_id") or "")
+            media = self.uploads.get(key)
+            if media is None:
+                return None, Response(200, {"error": -100, "message": "attachment_id was expired"})
+            kind = "GIF" if media.content_type == "image/gif" else "photo"
+            return (kind if media.content_type.startswith("image/") else "file", self._uploaded(key)), None
+
+        with self.lock:
+            ids = lambda: (f"zm{next(self._ids)}", self._stamp())  # noqa: E731
+            oa = {"id": OA_ID, **OA_SENDER}
+            answer = self.gmf.handle(request, int(self.clock() * 1000), self.gmf_modes, oa, ids, resolve)
+        return zalo_wire.data_of(answer.body, path, answer.status)
 
     def _add(
         self, user_id: str, from_oa: bool, kind: str, text: str = "", url: str = "", time_ms: int | None = None
@@ -150,11 +220,15 @@ class FakeZalo:
         return [replace(m, listing=FEED) for m in self.messages[::-1][offset : offset + count]]
 
     def conversation(self, user_id: str, offset: int, count: int = 10) -> list[ZaloMessage]:
+        if is_group(user_id):
+            return self._group_listing(user_id, offset, count)
         self._call("/v2.0/oa/conversation")
         listed = [m for m in self.messages[::-1] if m.user_id == user_id][offset : offset + count]
         return [replace(m, listing=CONVERSATION) for m in listed]
 
     def send_text(self, user_id: str, text: str, quote: str = "") -> ZaloSent:
+        if is_group(user_id):
+            return self._group_send(user_id, {"text": text})
         self._call(SEND)
         self._may_reply(user_id)
         if quote and not any(m.message_id == quote and not m.from_oa for m in self.messages):
@@ -164,12 +238,18 @@ class FakeZalo:
         return self._sent(self._add(user_id, from_oa=True, kind="text", text=text), quote=quote)
 
     def send_image(self, user_id: str, attachment_id: str, caption: str = "") -> ZaloSent:
+        if is_group(user_id):
+            element = {"media_type": "image", "attachment_id": attachment_id}
+            return self._group_send(user_id, zalo_wire.media_template(element, caption))
         self._call(SEND)
         self._may_reply(user_id)
         sent = self._add(user_id, from_oa=True, kind="photo", text=caption, url=self._uploaded(attachment_id))
         return self._sent(sent, self.uploads[attachment_id])
 
     def send_gif(self, user_id: str, attachment_id: str, width: int, height: int) -> ZaloSent:
+        if is_group(user_id):
+            element = {"media_type": "gif", "attachment_id": attachment_id, "width": width, "height": height}
+            return self._group_send(user_id, zalo_wire.media_template(element, ""))
         self._call(SEND)
         self._may_reply(user_id)
         return self._sent(
@@ -177,11 +257,15 @@ class FakeZalo:
         )
 
     def send_file(self, user_id: str, token: str) -> ZaloSent:
+        if is_group(user_id):
+            return self._group_send(user_id, {"attachment": {"type": "file", "payload": {"token": token}}})
         self._call(SEND)
         self._may_reply(user_id)
         return self._sent(self._add(user_id, from_oa=True, kind="file", url=self._uploaded(token)), self.uploads[token])
 
     def send_info_request(self, user_id: str, title: str, subtitle: str, image_url: str) -> ZaloSent:
+        if is_group(user_id):
+            return self._group_send(user_id, zalo_wire.info_request(title, subtitle, image_url))
         self._call(SEND)
         self._may_reply(user_id)
         sent = self._add(user_id, from_oa=True, kind="request_user_info", text=title)

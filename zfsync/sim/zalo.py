@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from zfsync.sim import zns
+from zfsync.sim import gmf, zns
 from zfsync.sim.base import Json, MinuteQuota, Request, Response, SimApp, Upload
 
 OA_ID = "1873920563920114532"
@@ -53,6 +53,7 @@ PERIODS = {"TODAY": 0, "YESTERDAY": 1, "L7D": 7, "L30D": 30}
 # their last interaction (a follow or a call counts as much as a message)
 USER_FIELDS = ("display_name", "avatar", "last_interaction", "shared_info", "tags", "notes", "follower")
 CARD_LIMITS = {"title": 100, "subtitle": 500}
+OA_SENDER = {"name": "zfsync demo OA", "avatar": "https://s240-ava-talk.zadn.vn/oa.jpg"}  # its rows in groups
 
 
 @dataclass
@@ -99,6 +100,10 @@ class Modes:
     # the ticked feedback list ("feedbacks", the example; "feedback", the field table).
     rating_method: str = "GET"
     rating_feedback_key: str = "feedbacks"
+    # GMF (`zfsync.sim.gmf`): how a listing gives a mention back ("ids": [@user_id], "names": @Name), and
+    # whether the OA may use group chats ("on", "unverified": -221, "no_package": -224)
+    group_mentions: str = "ids"
+    gmf: str = "on"
 
     def update(self, values: Json) -> None:
         for f in fields(self):
@@ -178,6 +183,7 @@ class ZaloSim(SimApp):
         self.codes: dict[str, str] = {}  # authorization code -> PKCE challenge
         self.package_used = 0
         self.zns = zns.ZnsState()
+        self.gmf = gmf.GmfState()
         self._counter = 0
         self._last_ms = 0
 
@@ -319,6 +325,8 @@ class ZaloSim(SimApp):
                 self.zns.daily = int(body.get("daily", self.zns.daily))
                 self.zns.used = int(body.get("used", self.zns.used))
                 return Response(200, {"daily": self.zns.daily, "used": self.zns.used})
+        if action.startswith("group"):
+            return self._group_control(action, body)
         if action.startswith("users/"):
             with self.lock:
                 user = self.users.setdefault(action[len("users/") :], {"display_name": "", "avatar": ""})
@@ -365,6 +373,8 @@ class ZaloSim(SimApp):
         return response
 
     def _route(self, request: Request) -> Response:
+        if request.path in gmf.PATHS:
+            return self._gmf(request)
         routes = {
             ("GET", "/v2.0/oa/listrecentchat"): self.listrecentchat,
             ("GET", "/v2.0/oa/conversation"): self.conversation_listing,
@@ -682,6 +692,60 @@ class ZaloSim(SimApp):
                 "cover": "https://cover-talk.zadn.vn/oa.jpg",
             }
         )
+
+    # --- group chats (`zfsync.sim.gmf`) ------------------------------------------------------------------
+
+    def add_group(self, group_id: str, name: str, members: dict[str, str], **fields: Any) -> Json:
+        """A group of the OA's (``members``: user id -> name); ``fields``: ``status``, ``valid_through``."""
+        listed = [{"user_id": uid, "name": member} for uid, member in members.items()]
+        with self.lock:
+            return self.gmf.add_group({"group_id": group_id, "name": name, "members": listed, **fields})
+
+    def add_group_message(self, group_id: str, user_id: str, text: str = "", **fields: Any) -> Json:
+        """A member writing in the group; ``fields``: ``name``, ``type`` and the row's other keys."""
+        with self.lock:
+            body = {"group_id": group_id, "user_id": user_id, "text": text, **fields}
+            return self.gmf.member_message(body, self._next_id(), self._stamp())
+
+    def add_group_oa_message(self, group_id: str, text: str) -> Json:
+        with self.lock:
+            return self.gmf.oa_message(group_id, text, {"id": self.oa_id, **OA_SENDER}, self._next_id(), self._stamp())
+
+    def _group_control(self, action: str, body: Json) -> Response:
+        if action == "group":
+            with self.lock:
+                return Response(200, self.gmf.add_group(body))
+        if action == "group_message":
+            fields = {k: v for k, v in body.items() if k not in ("group_id", "user_id", "text")}
+            return Response(
+                200,
+                self.add_group_message(
+                    str(body["group_id"]), str(body["user_id"]), str(body.get("text", "")), **fields
+                ),
+            )
+        if action == "group_oa_message":
+            return Response(200, self.add_group_oa_message(str(body["group_id"]), str(body.get("text", ""))))
+        if action == "group_sent":
+            with self.lock:
+                return Response(200, {"sent": list(self.gmf.sent)})
+        return Response(404, {"error": f"unknown control action {action}"})
+
+    def _gmf(self, request: Request) -> Response:
+        def ids() -> tuple[str, int]:
+            return self._next_id(), self._stamp()
+
+        def resolve(message: Any) -> tuple[tuple[str, str] | None, Response | None]:
+            upload, problem = self._attachment_of(message)
+            if upload is None:
+                return None, problem
+            kind = "GIF" if upload.content_type == "image/gif" else "photo"
+            kind = kind if upload.content_type.startswith("image/") else "file"
+            return (kind, self.add_media(upload.data, upload.content_type, upload.name or "file")), None
+
+        with self.lock:
+            modes = (self.modes.gmf, self.modes.group_mentions)
+            oa = {"id": self.oa_id, **OA_SENDER}
+            return self.gmf.handle(request, int(self.now() * 1000), modes, oa, ids, resolve)
 
     # --- OAuth ---------------------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from zfsync.domain import (
     FilePart,
     Json,
     Media,
+    ZaloGroup,
+    ZaloGroupAsset,
     ZaloMessage,
     ZaloPackage,
     ZaloProfile,
@@ -89,6 +91,19 @@ class ZaloSide(Protocol):
 
     def interacted_users(self, period: str, offset: int, count: int = 50) -> tuple[list[str], int]:
         """One page of the users who interacted in ``period`` (``user/getlist``); their ids and the total."""
+        ...
+
+    def groups(self) -> list[ZaloGroup]:
+        """Every group chat the OA manages (GMF), enabled or not."""
+        ...
+
+    def group_feed(self, offset: int, count: int = 10) -> list[ZaloMessage]:
+        """One page of every group's recent messages, newest first (each under its group's contact id);
+        a group's own page is ``conversation`` of that id."""
+        ...
+
+    def group_assets(self) -> list[ZaloGroupAsset]:
+        """The OA's group chat packages, with the group each serves and until when."""
         ...
 
     def zns_template(self, template_id: str) -> ZnsTemplate:

@@ -24,12 +24,15 @@ from zfsync.domain import (
     ZaloProfile,
     ZaloQuota,
     ZaloSent,
+    group_id_of,
+    is_group,
 )
 from zfsync.domain.errors import InvalidResponse, PermissionMissing
 from zfsync.sides import http
 from zfsync.sides.quota import Quota
 from zfsync.sides.zalo import wire
 from zfsync.sides.zalo.codes import DOCUMENTED_LIMIT, RATE_LIMIT_WAIT, TokenRejected
+from zfsync.sides.zalo.gmf import GroupChats
 from zfsync.sides.zalo.oauth import TokenKeeper
 from zfsync.sides.zalo.permissions import Ledger
 from zfsync.sides.zalo.zns import ZnsSending
@@ -40,7 +43,7 @@ PAGE_SIZE = 10  # Zalo's documented maximum for listrecentchat and conversation
 TEXT_LIMIT = 2000
 
 
-class ZaloClient(ZnsSending):
+class ZaloClient(ZnsSending, GroupChats):
     def __init__(
         self,
         api_url: str,
@@ -69,7 +72,9 @@ class ZaloClient(ZnsSending):
         return wire.rows_of(data, "/v2.0/oa/listrecentchat", FEED, self._is_from_oa)
 
     def conversation(self, user_id: str, offset: int, count: int = PAGE_SIZE) -> list[ZaloMessage]:
-        """One page of one user's conversation with the OA, newest first."""
+        """One page of one user's (or group's) conversation with the OA, newest first."""
+        if is_group(user_id):
+            return self.group_conversation(group_id_of(user_id), offset, count)
         query = {"user_id": wire.user_id_param(user_id), "offset": offset, "count": min(count, PAGE_SIZE)}
         data = self._get("/v2.0/oa/conversation", query)
         return wire.rows_of(data, "/v2.0/oa/conversation", CONVERSATION, self._is_from_oa)
@@ -132,7 +137,7 @@ class ZaloClient(ZnsSending):
     def send_text(self, user_id: str, text: str, quote: str = "") -> ZaloSent:
         """Send a customer-service text (at most 2,000 characters), quoting the message ``quote`` if given."""
         message: Json = {"text": text}
-        if quote:
+        if quote and not is_group(user_id):  # the group sends document no quote
             message["quote_message_id"] = quote
         return self._send(user_id, message)
 
@@ -148,8 +153,6 @@ class ZaloClient(ZnsSending):
     def send_file(self, user_id: str, token: str) -> ZaloSent:
         # The official docs and SDKs put the upload's token under payload.token (research §2.1).
         return self._send(user_id, {"attachment": {"type": "file", "payload": {"token": token}}})
-
-    # --- media ---------------------------------------------------------------------------------------
 
     def upload_image(self, media: Media) -> str:
         """jpg/png up to 1 MB; returns the attachment id (kept by Zalo for 7 days, so never cached)."""
@@ -172,11 +175,11 @@ class ZaloClient(ZnsSending):
         return wire.uploaded(self._request("POST", endpoint, files=files), keys, media.name, endpoint)
 
     def _send(self, user_id: str, message: Json) -> ZaloSent:
+        if is_group(user_id):  # the same message shapes, to the group
+            return self.send_to_group(group_id_of(user_id), message)
         ep = "/v3.0/oa/message/cs"
         data = self._request("POST", ep, json_body={"recipient": {"user_id": user_id}, "message": message})
         return wire.sent_of(data, ep)
-
-    # --- plumbing ------------------------------------------------------------------------------------
 
     def _get(self, endpoint: str, query: Json | None) -> Any:
         params = {"data": json.dumps(query, separators=(",", ":"))} if query is not None else None

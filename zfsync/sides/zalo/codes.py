@@ -68,7 +68,12 @@ CODES: dict[int, Code] = {
         Code(-218, PermanentError, "the user's receiving quota is exhausted"),
         Code(-219, AuthError, "the app was removed or disabled"),
         Code(-220, TokenRejected, "the access token expired or was removed"),
-        Code(-221, PermanentError, "the OA must be verified for this feature"),
+        Code(
+            -221,
+            PermanentError,
+            "the OA must be verified for this feature",
+            N_("Zalo says the OA must be verified to use this feature. The OA admin must verify the OA with Zalo."),
+        ),
         Code(
             -224,
             PermanentError,
@@ -100,6 +105,15 @@ CODES: dict[int, Code] = {
             ),
         ),
         Code(-233, PermanentError, "the message type is not supported"),
+        Code(
+            -237,
+            PermanentError,
+            "the group chat is disabled (its GMF package expired)",
+            N_(
+                "Zalo says this group chat is disabled: its group chat package (GMF) expired or was removed. The "
+                "OA admin must renew the group's package in Zalo OA Manager; until then no reply reaches the group."
+            ),
+        ),
         Code(-240, PermanentError, "the v2 message API is shut down"),
         Code(-242, AuthError, "the appsecret_proof is invalid"),
         Code(-244, PermanentError, "the user restricted this message type"),
@@ -118,6 +132,12 @@ CODES: dict[int, Code] = {
             PermanentError,
             "the Zalo Cloud Account linked to the app is out of money",
             N_("The Zalo Cloud Account linked to the app is out of money. The OA admin must top it up."),
+        ),
+        Code(
+            -403,
+            PermanentError,
+            "the OA is not in the group",
+            N_("Zalo says the OA is no longer in this group chat, so no reply can reach it."),
         ),
         # GOCLAW's client also saw these for a token Zalo no longer takes.
         Code(216, TokenRejected, "the access token is invalid"),

@@ -44,6 +44,13 @@ class Group:
 
 
 GROUPS: dict[str, Group] = {
+    # Before "send": the group asset's check is under /v3.0/oa/quota/ too.
+    "groups": Group(
+        "Quyền quản lý thông tin nhóm",
+        N_("Zalo group chats (reading them, answering them, their package's expiry)"),
+        False,
+        ("/v3.0/oa/group/", "/v3.0/oa/quota/group"),
+    ),
     "send": Group(
         "Quyền gửi tin nhắn",
         N_("agents' replies, uploads and the free-reply check"),

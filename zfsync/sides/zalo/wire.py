@@ -297,7 +297,7 @@ def day_start_ms(value: Any) -> int:
 
 
 # A row's fields that say who and when, not what (they never reach the content), and those it has names for.
-_ENVELOPE = {"message_id", "src", "time", "sent_time", "from_id", "to_id"}
+_ENVELOPE = {"message_id", "src", "time", "sent_time", "from_id", "to_id", "group_id"}
 _ENVELOPE |= {"from_display_name", "to_display_name", "from_avatar", "to_avatar"}
 _CONTENT = {"type", "message", "url", "thumb", "description", "links", "location", "name", "file_name", "title"}
 _NAMED = frozenset(_ENVELOPE | _CONTENT)
