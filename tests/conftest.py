@@ -39,6 +39,7 @@ def english_desk() -> Iterator[None]:
 def make_settings(zalo_url: str, freshchat_url: str, store_path: Path, store_url: str = "", **sync: object) -> Settings:
     sync = {"language": "en", **sync}
     templates = sync.pop("templates", [])  # [[template]] tables, given as a list of dicts
+    routes = sync.pop("routes", [])  # [[route]] tables, likewise
     raw = {
         # The in-process simulators answer at made-up http hosts: no secret leaves the process.
         "zalo": {"app_id": "sim-app", "api_url": zalo_url, "oauth_url": zalo_url, "allow_insecure_http": True},
@@ -46,6 +47,7 @@ def make_settings(zalo_url: str, freshchat_url: str, store_path: Path, store_url
         "store": {"path": str(store_path), "url": store_url},
         "sync": dict(sync),
         "template": templates,
+        "route": routes,
     }
     secrets = {"ZFSYNC_ZALO_APP_SECRET": "sim-secret", "ZFSYNC_FRESHCHAT_API_KEY": "sim-key"}
     return from_mapping(raw, {**secrets, "ZFSYNC_STORE_PASSWORD": pgcluster.PASSWORD})

@@ -47,8 +47,11 @@ def test_minimal_config_gets_documented_defaults():
         ({"mystery": {}}, "[mystery] is unknown"),
         ({"route": {"tag": "VIP"}}, "config [[route]]: expected tables written [[route]]"),
         ({"route": [{"tag": "VIP"}]}, "config [[route]] 1: channel_id is missing"),
-        ({"route": [{"tag": "VIP", "keyword": "x", "channel_id": "c"}]}, "expected exactly one of tag, keyword or oa"),
-        ({"route": [{"channel_id": "c"}]}, "expected exactly one of tag, keyword or oa to match, got none"),
+        (
+            {"route": [{"tag": "VIP", "keyword": "x", "channel_id": "c"}]},
+            "expected exactly one of tag, keyword, oa or zalo_group",
+        ),
+        ({"route": [{"channel_id": "c"}]}, "expected exactly one of tag, keyword, oa or zalo_group to match, got none"),
         ({"route": [{"tag": "VIP", "channel_id": "c", "queue": "q"}]}, "config [[route]] 1: queue is unknown"),
         ({"route": [{"tag": 1, "channel_id": "c"}]}, "config [[route]] 1: expected text values"),
     ],

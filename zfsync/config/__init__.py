@@ -131,7 +131,7 @@ def secrets_for(path: Path, env: Mapping[str, str] | None) -> dict[str, str]:
     return found
 
 
-ROUTE_MATCHES = ("tag", "keyword", "oa")
+ROUTE_MATCHES = ("tag", "keyword", "oa", "zalo_group")
 ROUTE_KEYS = (*ROUTE_MATCHES, "channel_id", "group_id")
 
 
@@ -150,7 +150,8 @@ def _routes(raw: Any) -> tuple[Route, ...]:
         matches = [key for key in ROUTE_MATCHES if table.get(key, "").strip()]
         if len(matches) != 1:
             raise ConfigError(
-                f"{where}: expected exactly one of tag, keyword or oa to match, got {' and '.join(matches) or 'none'}"
+                f"{where}: expected exactly one of tag, keyword, oa or zalo_group to match, "
+                f"got {' and '.join(matches) or 'none'}"
             )
         if not table.get("channel_id", "").strip():
             raise ConfigError(f"{where}: channel_id is missing: the FreshChat channel its conversations open in")

@@ -226,7 +226,7 @@ def _rating_name(key: str, value: Any) -> str:
     return text
 
 
-def _rating_property(key: str, value: Any) -> str:
+def _conversation_property(key: str, value: Any) -> str:
     text = _text(key, value).strip()
     if text and not re.fullmatch(r"cf_[a-z0-9_]{1,60}", text):
         raise ConfigError(f"config key {key}: expected a FreshChat conversation property such as cf_zalo_rating")
@@ -277,7 +277,10 @@ SCHEMA: dict[str, dict[str, tuple[Any, Validator]]] = {
         "unanswered_minutes": (SyncSettings.unanswered_minutes, _minutes),
         "import_history_days": (0, _count(0, 365)),
         "rating_template": ("", _rating_name),
-        "rating_property": ("", _rating_property),
+        "rating_property": ("", _conversation_property),
+        "groups": (False, flag),
+        "group_expiry_warning_days": (7, _count(0, 365)),
+        "group_expiry_property": ("", _conversation_property),
     },
     "store": {"path": ("/var/lib/zfsync/zfsync.db", _required_text), "url": ("", valid_store_url)},
     "metrics": {

@@ -64,6 +64,9 @@ class SyncSettings:
     import_history_days: int = 0  # at the first start, import each customer's last N days of Zalo history
     rating_template: str = ""  # a [[template]] sent once after a resolve an agent replied in; "": none
     rating_property: str = ""  # a FreshChat conversation property (cf_...) the stars are written to; "": none
+    groups: bool = False  # the OA's Zalo group chats (GMF), each as a FreshChat conversation
+    group_expiry_warning_days: int = 7  # a note this many days before a group's package ends; 0: none
+    group_expiry_property: str = ""  # a conversation property (cf_...) showing a group's package end; "": none
 
 
 @dataclass(frozen=True)

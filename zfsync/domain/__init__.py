@@ -35,7 +35,16 @@ from zfsync.domain.freshchat import (
     part_payload,
     reference_id,
 )
-from zfsync.domain.groups import GROUP_PREFIX, ZaloGroup, ZaloGroupAsset, group_id_of, group_key, is_group
+from zfsync.domain.groups import (
+    GROUP_PREFIX,
+    GroupBook,
+    KnownGroup,
+    ZaloGroup,
+    ZaloGroupAsset,
+    group_id_of,
+    group_key,
+    is_group,
+)
 from zfsync.domain.rows import (
     F2Z,
     OPEN_STATES,
@@ -105,11 +114,13 @@ __all__ = [
     "FcUser",
     "FeedCursor",
     "FilePart",
+    "GroupBook",
     "GroupPart",
     "HistoryImport",
     "ImagePart",
     "Json",
     "Kind",
+    "KnownGroup",
     "Mark",
     "Media",
     "NewRow",

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zfsync.domain.zalo import Baseline
+
 GROUP_PREFIX = "group:"
 
 
@@ -44,3 +46,33 @@ class ZaloGroupAsset:
     valid_through: str  # dd/MM/yyyy, as Zalo wrote it ("" : not a day)
     group_id: str  # the group a used asset serves ("" : not used)
     status: str = ""  # available, used
+
+
+@dataclass(frozen=True)
+class KnownGroup:
+    """What zfsync keeps of a group between polls: its listing, its package's end, when its own messages
+    were last read, the end a note was queued for, and the members seen writing (user id -> name, for
+    mentions both ways)."""
+
+    group_id: str
+    name: str = ""
+    avatar: str = ""
+    enabled: bool = True
+    valid_through: str = ""  # dd/MM/yyyy ("" : not known)
+    swept_at: float = 0.0
+    warned_through: str = ""  # the valid_through the agent was warned of
+    members: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupBook:
+    """Where reading the OA's groups stands: what their feed held when groups were first read (history,
+    never bridged; None before), the groups known, and when the list and the packages were last read."""
+
+    baseline: Baseline | None = None
+    groups: tuple[KnownGroup, ...] = ()
+    listed_at: float = 0.0
+    assets_at: float = 0.0
+
+    def group(self, group_id: str) -> KnownGroup | None:
+        return next((g for g in self.groups if g.group_id == group_id), None)

@@ -25,6 +25,7 @@ from zfsync.store.base import COPIED_PARTS
 from zfsync.sync.decide.plan import AfterResolve
 from zfsync.sync.decide.replies import Rules
 from zfsync.sync.decide.schedule import Intervals
+from zfsync.sync.desk.group_packages import GroupPackages
 from zfsync.sync.desk.profiles import ProfileRefresher
 from zfsync.sync.desk.ratings import Ratings
 from zfsync.sync.desk.reminders import Reminders
@@ -33,6 +34,7 @@ from zfsync.sync.engine import Engine, Parts
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.read import history
 from zfsync.sync.read.freshchat_reader import FreshChatReader, Signatures
+from zfsync.sync.read.group_reader import GroupReader
 from zfsync.sync.read.zalo_reader import ZaloReader
 from zfsync.sync.write.delivery import Deliverer
 from zfsync.sync.write.freshchat_writer import FreshChatWriter
@@ -165,6 +167,17 @@ def build_engine(
             monotonic or clock,
         ),
         history=history.HistoryImporter(zalo, store, clock),
+        groups=GroupReader(zalo, store, clock, sync.groups),
+        group_packages=GroupPackages(
+            zalo,
+            freshchat,
+            store,
+            clock,
+            monotonic or clock,
+            sync.groups,
+            sync.group_expiry_warning_days,
+            sync.group_expiry_property,
+        ),
     )
     return Engine(
         store, zalo, freshchat, parts, settings.zalo.poll_interval, clock, monotonic, on_lane_crash, lane_threads, slots

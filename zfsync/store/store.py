@@ -26,6 +26,7 @@ from zfsync.store.conversations import ConversationStore
 from zfsync.store.feed import FeedStore
 from zfsync.store.figures import FiguresStore
 from zfsync.store.fleet import FleetStore
+from zfsync.store.groups import GroupStore
 from zfsync.store.lease import Lease, conninfo, is_postgres_url
 from zfsync.store.models import ANY_TENANT, Tables
 from zfsync.store.outbox import OutboxStore
@@ -115,12 +116,13 @@ class Store(
     WaitingStore,
     FiguresStore,
     RatingStore,
+    GroupStore,
     TenantStore,
     FleetStore,
 ):
     """The one door to the store: its parts (`StateStore` with `HistoryStore`, `ContactStore`,
-    `ConversationStore`, `FeedStore`, `OutboxStore`, `WaitingStore`, `FiguresStore`, `RatingStore`, and a fleet's
-    `TenantStore` and `FleetStore`) each own a seam."""
+    `ConversationStore`, `FeedStore`, `OutboxStore`, `WaitingStore`, `FiguresStore`, `RatingStore`,
+    `GroupStore`, and a fleet's `TenantStore` and `FleetStore`) each own a seam."""
 
     def __init__(
         self,

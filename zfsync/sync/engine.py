@@ -26,12 +26,14 @@ import structlog
 from zfsync.domain import F2Z, Z2F, HistoryImport, SideHealth
 from zfsync.domain.errors import AuthError, InvalidResponse, PermanentError, RateLimited, RemoteError
 from zfsync.sync.decide.schedule import SWEEP_INTERVAL
+from zfsync.sync.desk.group_packages import GroupPackages
 from zfsync.sync.desk.profiles import ProfileRefresher
 from zfsync.sync.desk.ratings import Ratings
 from zfsync.sync.desk.reminders import Reminders
 from zfsync.sync.desk.unanswered import Unanswered
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.read.freshchat_reader import FreshChatReader
+from zfsync.sync.read.group_reader import GroupReader
 from zfsync.sync.read.history import HistoryImporter
 from zfsync.sync.read.zalo_reader import ZaloReader
 from zfsync.sync.seams import EngineStore
@@ -92,6 +94,8 @@ class Parts:
     unanswered: Unanswered
     history: HistoryImporter
     ratings: Ratings
+    groups: GroupReader | None = None  # sync.groups: the OA's group chats
+    group_packages: GroupPackages | None = None
 
 
 class Engine:
@@ -121,13 +125,13 @@ class Engine:
         self._contacted_freshchat = False
         self.zalo_reader = parts.zalo_reader
         self.freshchat_reader = parts.freshchat_reader
-        self.freshchat_writer = parts.freshchat_writer
-        self.zalo_writer = parts.zalo_writer
+        self.freshchat_writer, self.zalo_writer = parts.freshchat_writer, parts.zalo_writer
         self.deliverer = parts.deliverer
-        self.profiles = parts.profiles
-        self.reminders = parts.reminders
+        self.profiles, self.reminders = parts.profiles, parts.reminders
         self.unanswered, self.ratings = parts.unanswered, parts.ratings
         self.history = parts.history
+        groups, packages = parts.groups, parts.group_packages  # the group chats' own refusals stop only them
+        self.poll_groups, self.check_packages = groups.poll if groups else int, packages.run_due if packages else bool
         self._paused_until: dict[str, float] = {}  # side -> until when it is left alone (bad credentials)
         self._ok_written: dict[str, float] = {}  # side -> when its OK was last written
         self._reported: dict[str, str] = {}  # side -> last state logged, so a lasting outage logs once
@@ -172,7 +176,7 @@ class Engine:
 
     def poll_zalo(self) -> CycleResult:
         result = CycleResult(ok=True)
-        result.queued = self._guard("zalo", self.zalo_reader.poll, result)
+        result.queued = self._guard("zalo", lambda: self.zalo_reader.poll() + self.poll_groups(), result)
         if result.queued:
             self._queued()
         return result
@@ -226,7 +230,7 @@ class Engine:
             self.profiles.refresh_due()
         except RemoteError as exc:  # auth or rate limits: the next poll will record and report them
             log.info("profile_refresh_stopped", error=str(exc))
-        if any([self.reminders.run_due(), self.ratings.read_due()]):  # both run, whichever queued
+        if any([self.reminders.run_due(), self.ratings.read_due(), self.check_packages()]):  # all run, whichever queued
             self._queued()
 
     def freshchat_wait(self) -> float:

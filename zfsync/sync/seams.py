@@ -9,7 +9,7 @@ each part of the core names only the seams it uses, and speaks domain values thr
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from zfsync.domain import (
@@ -18,6 +18,7 @@ from zfsync.domain import (
     Conversation,
     FailedReply,
     FeedCursor,
+    GroupBook,
     HistoryImport,
     Mark,
     NewRow,
@@ -272,7 +273,52 @@ class ZnsRecord(Protocol):
     def save_zns_quota(self, quota: ZnsQuota, now: float) -> None: ...
 
 
-class WriterStore(Outbox, Contacts, RouteRecord, ZnsRecord, Protocol):
+class GroupBooks(Protocol):
+    def group_book(self) -> GroupBook: ...
+
+    def save_group_book(self, book: GroupBook) -> None: ...
+
+    def change_group_book(self, change: Callable[[GroupBook], GroupBook]) -> GroupBook:
+        """Read the book, change it and write it back, with no other change of it in between."""
+        ...
+
+
+class GroupRecord(GroupBooks, Protocol):
+    """What reading the OA's group chats keeps (`zfsync.sync.read.group_reader`) and records."""
+
+    def known_zalo_ids(self, ids: Iterable[str]) -> set[str]: ...
+
+    def recorded_zalo_ids(self, ids: Iterable[str]) -> set[str]: ...
+
+    def record_zalo_messages(
+        self,
+        user_id: str,
+        name: str,
+        avatar: str,
+        rows: list[NewRow],
+        cursor: tuple[int, str],
+        last_inbound_ms: int,
+        now: float,
+        aliases: dict[str, str] | None = None,
+        poll_at: float | None = None,
+    ) -> Contact: ...
+
+    def record_history(
+        self, user_id: str, name: str, avatar: str, rows: list[NewRow], clocks: tuple[int, int], now: float
+    ) -> int: ...
+
+
+class GroupPackageRecord(GroupBooks, Protocol):
+    """What the group packages' check reads and queues (`zfsync.sync.desk.group_packages`)."""
+
+    def contact(self, zalo_user_id: str) -> Contact | None: ...
+
+    def current_conversation(self, contact_id: int) -> Conversation | None: ...
+
+    def insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int: ...
+
+
+class WriterStore(Outbox, Contacts, RouteRecord, ZnsRecord, GroupBooks, Protocol):
     """What the writers use: the outbox, the contacts they write for, the routes found wrong."""
 
 
@@ -280,5 +326,17 @@ class ReaderStore(ZaloRecord, Contacts, Replies, Protocol):
     """What the readers use: what was read, and the contacts it belongs to."""
 
 
-class EngineStore(Outbox, ZaloRecord, HistoryRecord, Contacts, RouteRecord, Health, Replies, RatingRecord, Protocol):
+class EngineStore(
+    Outbox,
+    ZaloRecord,
+    HistoryRecord,
+    Contacts,
+    RouteRecord,
+    Health,
+    Replies,
+    RatingRecord,
+    GroupRecord,
+    GroupPackageRecord,
+    Protocol,
+):
     """What the engine hands its parts: every seam (the store fits it)."""

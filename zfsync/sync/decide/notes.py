@@ -112,6 +112,20 @@ def command_help(prefix: str) -> str:
     ).format(prefix=prefix)
 
 
+def group_command_note(name: str, prefix: str) -> str:
+    return _(
+        "ℹ️ {prefix} {name} is for a customer's own chat: a Zalo group chat has no profile, tags, reply window "
+        "or phone. In a group, {prefix} retry and {prefix} help work, and a reply reaches every member."
+    ).format(prefix=prefix, name=name)
+
+
+def group_expiry_note(name: str, valid_through: str, days: int) -> str:
+    return _(
+        "⏳ The Zalo group chat package (GMF) of «{name}» ends after {valid_through} (in {days} days): after that "
+        "Zalo disables the group and no reply reaches it. The OA admin renews it in Zalo OA Manager."
+    ).format(name=name, valid_through=valid_through, days=days)
+
+
 def follows_note(previous: str) -> str:
     return _(
         "ℹ️ The customer wrote again after their conversation was resolved: this new conversation follows "

@@ -31,6 +31,7 @@ ZALO_TEXT_LIMIT = 2000
 MAP_URL = "https://www.google.com/maps?q={lat},{lng}"
 IMAGE_TYPES = ("photo", "GIF", "gif", "sticker")
 LINK_TYPES = ("link", "links")  # their url, if any, is a web page, not something to copy
+AUTHOR_LIMIT = 64  # a group member's name, as the line before their message
 
 
 ALTERED = N_("(zfsync: characters Zalo sent that no text can hold were replaced by \ufffd)")
@@ -38,11 +39,18 @@ ALTERED = N_("(zfsync: characters Zalo sent that no text can hold were replaced 
 
 def zalo_parts(content: ZaloContent) -> list[Part]:
     """The parts of a FreshChat message for what a Zalo message says; a text the client had to repair
-    (invalid code points became U+FFFD) says so."""
-    return [
+    (invalid code points became U+FFFD) says so. A group member's message starts with their name on a
+    line of its own: FreshChat lets only the conversation's own user write in it."""
+    parts = [
         TextPart(f"{p.text}\n{_(ALTERED)}") if isinstance(p, TextPart) and REPLACEMENT in p.text else p
         for p in _zalo_parts(content)
     ]
+    author = author_line(content)
+    if not author:
+        return parts
+    if parts and isinstance(parts[0], TextPart):
+        return [TextPart(f"{author}\n{parts[0].text}"), *parts[1:]]
+    return [TextPart(author), *parts]
 
 
 def _zalo_parts(content: ZaloContent) -> list[Part]:
@@ -65,6 +73,11 @@ def _zalo_parts(content: ZaloContent) -> list[Part]:
     if kind == "location":
         return [TextPart(location_text(content.location, text))]
     return [TextPart(unknown_text(content))]
+
+
+def author_line(content: ZaloContent) -> str:
+    """The line naming the group member who wrote a message ("" : not a group member's)."""
+    return f"{one_line(content.author_name or content.author_id, AUTHOR_LIMIT)}:" if content.author_id else ""
 
 
 def location_text(location: str, text: str = "") -> str:

@@ -3,7 +3,8 @@
 ``[[route]]`` tables in the config are tried in order; the first that matches wins, and the default
 ``freshchat.channel_id`` takes the rest. A route matches a Zalo tag the OA set on the customer, a
 keyword in the message that opens the conversation (whole words; letter case and accents as typed are both
-ignored: "bảo hành" matches "BAO HANH", "kw4" does not match "kw499"), or the OA the daemon serves. A route
+ignored: "bảo hành" matches "BAO HANH", "kw4" does not match "kw499"), the OA the daemon serves, or a Zalo
+group chat (by its id, or "*" for every group). A route
 whose channel or group FreshChat does not have is skipped, and a conversation FreshChat refuses to open
 where a route says opens in the default channel instead: a wrong route never hides a customer.
 """
@@ -43,9 +44,11 @@ def destination(
     first_text: str,
     oa_id: str,
     skip: Collection[int] = (),
+    group: str = "",
 ) -> Destination:
     """The first route that matches, else the default channel; a route in ``skip`` (found wrong) is passed
-    over, and the first such that matched is named in ``skipped``."""
+    over, and the first such that matched is named in ``skipped``. ``group``: the Zalo group chat's id, when
+    the conversation is one (a route's ``zalo_group`` names it, or "*" every group)."""
     tag_set = {folded(t) for t in tags}
     words = f" {' '.join(WORD.findall(folded(first_text)))} "
     skipped = 0
@@ -54,6 +57,7 @@ def destination(
             (route.tag and folded(route.tag) in tag_set)
             or (route.keyword and has_words(words, route.keyword))
             or (route.oa and route.oa == oa_id)
+            or (route.zalo_group and group and route.zalo_group in ("*", group))
         ):
             if number not in skip:
                 return Destination(route.channel_id, route.group_id, number, skipped)

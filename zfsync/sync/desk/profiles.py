@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import structlog
 
-from zfsync.domain import Contact, FcNewUser, ZaloProfile, reference_id
+from zfsync.domain import Contact, FcNewUser, ZaloProfile, group_id_of, reference_id
 from zfsync.domain.errors import PermanentError, RemoteError, TransientError
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import render, zalo_clocks
@@ -46,6 +46,7 @@ PROPERTY_LIMIT = 255
 TAG_LIMIT = 64  # one Zalo tag, as zfsync shows it or creates it (`/zalo tag`)
 # Properties zfsync alone writes: when Zalo's side empties one (the last tag removed), it is emptied too.
 OWN_PROPERTIES = ("zalo_tags", "zalo_notes")
+GROUP_DISPLAY_NAME = "{name} (nhóm Zalo)"  # a group chat's FreshChat user: "Khách sỉ Hà Nội (nhóm Zalo)"
 
 
 def freshchat_user(
@@ -59,8 +60,10 @@ def freshchat_user(
     """The FreshChat user that stands for a Zalo contact: name, avatar and the properties agents see.
     ``profile``: what ``user/detail`` said (None: not read yet); ``share``: sync.share_contact_details;
     ``shown_before``: the properties last written, so an emptied tag list is emptied on FreshChat too."""
-    name = display_name.format(name=render.one_line(contact.display_name or contact.zalo_user_id, 200))
     last_seen_ms = max(contact.last_inbound_ms, contact.first_seen_ms) or int(now * 1000)
+    if contact.is_group:
+        return group_user(contact, last_seen_ms)
+    name = display_name.format(name=render.one_line(contact.display_name or contact.zalo_user_id, 200))
     properties = [
         ("external_user_provider", "zalo"),
         ("zalo_user_id", contact.zalo_user_id),
@@ -86,6 +89,22 @@ def freshchat_user(
         avatar_url=contact.avatar_url,
         properties=tuple((prop, render.cut_on_word(value, PROPERTY_LIMIT)) for prop, value in properties),
         phone=phone,
+    )
+
+
+def group_user(contact: Contact, last_seen_ms: int) -> FcNewUser:
+    """The FreshChat user standing for a Zalo group chat: the group's name and avatar, marked as a group
+    (`external_user_provider`, the group's id) so agents and FreshChat's own rules can tell it apart."""
+    group_id = group_id_of(contact.zalo_user_id)
+    name = GROUP_DISPLAY_NAME.format(name=render.one_line(contact.display_name or group_id, 200))
+    properties = (
+        ("external_user_provider", "zalo_group"),
+        ("zalo_group_id", group_id),
+        ("zalo_first_contact", zalo_clocks.iso(contact.first_seen_ms)),
+        ("zalo_last_seen", zalo_clocks.iso(last_seen_ms)),
+    )
+    return FcNewUser(
+        reference_id(contact.zalo_user_id), first_name=name, avatar_url=contact.avatar_url, properties=properties
     )
 
 
@@ -149,6 +168,9 @@ class ProfileRefresher:
         for contact in due:
             if contact.fc_user_id is None:
                 continue  # not asked for: only contacts with a FreshChat user are checked
+            if contact.is_group:  # a group has no profile to read; its name comes with the group list
+                self.store.set_profile(contact.id, contact.display_name, contact.avatar_url, now)
+                continue
             # Last in line for both budgets, and never waiting: what the quotas cannot carry now waits a run.
             if not self.zalo.quota.available(Priority.PROFILE) or not self.fc.quota.available(Priority.PROFILE):
                 return updated

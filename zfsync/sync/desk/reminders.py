@@ -106,8 +106,11 @@ class Reminders:
         after, up_to = closing_range(now, self.warning_hours)
         warned = 0
         for contact in self.store.contacts_window_closing(after, up_to, PER_RUN):
-            conversation = self.store.current_conversation(contact.id)
             opened = contact.interacted_ms
+            if contact.is_group:  # a group chat has no 7-day window: marked, so it is not found again
+                self.store.mark_warned(contact.id, window_ms=opened)
+                continue
+            conversation = self.store.current_conversation(contact.id)
             if not self.store.mark_warned(contact.id, window_ms=opened) or conversation is None:
                 continue  # another daemon warned; or no conversation to warn in (nothing to answer)
             closes = zalo_clocks.window_closes_ms(contact)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import structlog
 
-from zfsync.domain import Contact, FcOutgoing, Route, TextPart
+from zfsync.domain import Contact, FcOutgoing, Route, TextPart, group_id_of
 from zfsync.domain.errors import PermanentError, TransientError
 from zfsync.sync.decide import notes, render, routing
 from zfsync.sync.ports import FreshChatSide, ZaloSide
@@ -74,7 +74,7 @@ class RouteBook:
             return routing.Destination(self.channel_id)
         self.check_due()
         tags: tuple[str, ...] = ()
-        if any(route.tag for route in self.routes):
+        if any(route.tag for route in self.routes) and not contact.is_group:  # a group has no tags
             try:
                 tags = self.zalo.user_profile(contact.zalo_user_id).tags
             except (TransientError, PermanentError) as exc:  # routed by what else is known
@@ -86,7 +86,8 @@ class RouteBook:
             except (TransientError, PermanentError) as exc:  # routed by what else is known
                 log.info("route_oa_unknown", contact=contact.zalo_user_id, error=str(exc))
         text = "\n".join(part.text for part in message.parts if isinstance(part, TextPart))
-        found = routing.destination(self.routes, self.channel_id, tags, text, oa, skip=self.wrong)
+        group = group_id_of(contact.zalo_user_id) if contact.is_group else ""
+        found = routing.destination(self.routes, self.channel_id, tags, text, oa, skip=self.wrong, group=group)
         log.info("conversation_routed", contact=contact.zalo_user_id, route=found.route, channel=found.channel_id)
         return found
 

@@ -66,11 +66,12 @@ def copy_to_freshchat(content: ZaloContent, zalo: ZaloSide, fc: FreshChatSide, a
     what = "voice message" if kind == "voice" else "image" if kind in render.IMAGE_TYPES else f"{kind} file"
     try:
         media = zalo.download(content.url or content.thumb, FRESHCHAT_MAX_BYTES)
+        author = [TextPart(line) for line in (render.author_line(content),) if line]  # a group member's name
         if kind == "voice":
-            return Copied([fc.upload_file(media), TextPart("🎤 Voice message")], [])
+            return Copied([*author, fc.upload_file(media), TextPart("🎤 Voice message")], [])
         if kind not in render.IMAGE_TYPES:
             named = Media(media.data, media.content_type, content.file_name or media.name)
-            return Copied([fc.upload_file(named), TextPart(render.file_label(content))], [])
+            return Copied([*author, fc.upload_file(named), TextPart(render.file_label(content))], [])
         uploaded = fc.upload_image(media)
     except RemoteError as exc:
         problem = _fallback_reason(exc, attempt)

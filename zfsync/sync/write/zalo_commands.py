@@ -17,6 +17,7 @@ from zfsync.sync.write.zalo_replies import Reply, ReplyContext
 
 log = structlog.get_logger("zfsync.sync")
 
+NOT_IN_GROUPS = ("info", "tag", "untag", "status", "template")  # a customer's: a group chat has none of them
 TEMPLATE_RETRY = 60.0  # seconds before a template whose lookups Zalo did not answer is tried again
 
 
@@ -31,6 +32,11 @@ class CommandReply(Reply):
         self._unanswered = False  # a template's earlier attempt ended without an answer (`reconcile`)
 
     def send(self) -> Outcome:
+        if self.contact.is_group and self.name in NOT_IN_GROUPS:
+            # A group has no profile, tags, window or phone: said to the agent, nothing done on Zalo.
+            text = notes.group_command_note(self.name, self.context.rules.command_prefix)
+            self._note(f"done:{self.row.source_id}", text, self.context.clock(), notes.ANSWER)
+            return Sent(f"command:{self.row.source_id}")
         if self.name == "template":
             return self._template()
         context, user = self.context, self.contact.zalo_user_id

@@ -21,7 +21,7 @@ import structlog
 from zfsync.domain import WINDOW_REFUSALS, Contact, Media, OutboxRow, TemplateChoice, ZaloMessage, ZaloSent, outbound
 from zfsync.domain.errors import ParameterRefused, PermanentError, RemoteError, TransientError
 from zfsync.domain.outbound import ReplyAttachment, ReplyDocument, ReplyText
-from zfsync.sync.decide import echo, notes, pages, zalo_clocks
+from zfsync.sync.decide import echo, groups, notes, pages, zalo_clocks
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import WriterStore
 from zfsync.sync.write import media
@@ -160,10 +160,14 @@ class Reply(ABC):
             return 0 <= message.time_ms < since * 1000
 
         read = pages.walk(listing, pages.from_first(older), RECONCILE_PAGES, full_page=10)
-        listed = [(m.message_id, m.type, m.text) for m in read.items if m.from_oa]
+        listed = [(m.message_id, m.type, self._as_sent(m.text)) for m in read.items if m.from_oa]
         sends = self.context.store.own_sends(self.contact.id, since - echo.WINDOW)
         found = echo.landed(self.content, row.id, listed, sends)
         return Sent(found) if found else None
+
+    def _as_sent(self, listed_text: str) -> str:
+        """A listed text in the form this reply was sent in (a group's mentions may be listed by name)."""
+        return listed_text
 
     def gave_up(self, failure: Failure, now: float) -> None:
         """Tell the agent, once per failed message, in the conversation the reply came from."""
@@ -205,6 +209,20 @@ class TextReply(Reply):
                 # Zalo may know the message under its other listing's id, or no longer at all.
                 log.info("zalo_quote_refused", row=self.row.id, quote=quote, error=str(exc))
         return zalo.send_text(user, self.text)
+
+
+class GroupTextReply(TextReply):
+    """A text to a group chat, its mentions written as Zalo's ``[@user_id]``: a listing may show them by
+    name, so an earlier attempt is looked for with the names turned back into ids."""
+
+    def __init__(
+        self, context: ReplyContext, row: OutboxRow, contact: Contact, reply: ReplyText, members: dict[str, str]
+    ):
+        super().__init__(context, row, contact, reply)
+        self.members = members
+
+    def _as_sent(self, listed_text: str) -> str:
+        return groups.outgoing_mentions(listed_text, self.members)
 
 
 class DocumentReply(Reply):

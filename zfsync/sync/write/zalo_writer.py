@@ -6,10 +6,11 @@ no request made yet; a reply zfsync thinks is past the 7-day window asks Zalo be
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
-from zfsync.domain import Kind, Media, OutboxRow, ZaloContent
-from zfsync.domain.outbound import AgentNote, Command, ReplyDocument, ReplyText
-from zfsync.sync.decide import plan, zalo_clocks
+from zfsync.domain import Contact, Kind, Media, OutboxRow, ZaloContent, group_id_of, outbound
+from zfsync.domain.outbound import AgentNote, Command, ReplyDocument, ReplyText, ResolveNotice
+from zfsync.sync.decide import groups, plan, render, zalo_clocks
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import WriterStore
 from zfsync.sync.write.zalo_commands import CommandReply
@@ -17,6 +18,7 @@ from zfsync.sync.write.zalo_replies import (
     AttachmentReply,
     CustomerClocks,
     DocumentReply,
+    GroupTextReply,
     OutsideWindowReply,
     Reply,
     ReplyContext,
@@ -52,6 +54,8 @@ class ZaloWriter:
         now = self.clock()
         content = row.content
         assert not isinstance(content, ZaloContent | AgentNote), row.kind  # a row to Zalo: an agent's reply
+        if contact.is_group:
+            return self._to_group(row, contact, content)
         planned = plan.plan_to_zalo(content, self.rules.notice_only_when_free, zalo_clocks.reply_is_free(contact, now))
         reply: Reply
         if isinstance(planned, plan.SkipNotice):
@@ -66,6 +70,26 @@ class ZaloWriter:
         else:
             reply = AttachmentReply(self.context, row, contact, planned)
         return reply if zalo_clocks.window_open(contact, now) else OutsideWindowReply(reply)
+
+    def _to_group(self, row: OutboxRow, contact: Contact, content: outbound.Reply) -> Reply:
+        """A reply to a group chat: no 7-day window and no free replies (a group runs on its own package),
+        no resolve notice, and each ``@Name`` of a member who wrote there as Zalo's mention."""
+        planned = plan.plan_to_zalo(content)
+        if isinstance(content, ResolveNotice):
+            return SkippedReply(self.context, row, contact, content, "a group chat gets no resolve notice")
+        if isinstance(planned, plan.RunCommand):
+            assert isinstance(content, Command)
+            return CommandReply(self.context, row, contact, content, planned.name)
+        if isinstance(planned, ReplyText):
+            known = self.store.group_book().group(group_id_of(contact.zalo_user_id))
+            members = dict(known.members) if known else {}
+            text = groups.outgoing_mentions(planned.text, members)
+            mentioned = replace(planned, text=text if len(text) <= render.ZALO_TEXT_LIMIT else planned.text)
+            return GroupTextReply(self.context, row, contact, mentioned, members)
+        if isinstance(planned, ReplyDocument):
+            return DocumentReply(self.context, row, contact, planned)
+        assert not isinstance(planned, plan.SkipNotice)
+        return AttachmentReply(self.context, row, contact, planned)
 
     def heavy(self, row: OutboxRow) -> bool:
         """An agent's image or file (a download and an upload), or a long text sent as a document."""

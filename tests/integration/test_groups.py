@@ -1,0 +1,235 @@
+"""Zalo group chats in FreshChat (``sync.groups``): one group, one conversation; members' messages of
+every type in order, once, with their names; agents' replies to the whole group with mentions; the
+group's package and Zalo's refusals told to the agent; restarts and kills lose and double nothing. On the
+fakes (the core), and on the simulators, where the GMF wire shapes are played."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.conftest import FAKES, SIMS, SIMS_IN_PROCESS, on
+from tests.integration.test_content import PDF, png
+from tests.integration.test_zns_templates import properties
+from zfsync.domain import group_key
+from zfsync.sync.write import freshchat_posts
+
+GROUP = "f414c8f76fa586fbdfb4"
+KEY = group_key(GROUP)
+MEMBERS = {"8756287263669629130": "Hoàng Trường Phước", "186729651760683225": "Lan", "7967320986128691935": "Minh"}
+PHUOC, LAN, MINH = MEMBERS
+VIETNAM = timezone(timedelta(hours=7))
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no handler sees it."""
+
+
+def with_groups(b, **sync: object) -> None:
+    """Groups on, with one group of three; the first poll sets what the groups already hold as history."""
+    b.zalo.add_group(GROUP, "Khách sỉ Hà Nội", MEMBERS)
+    b.reconfigure(groups=True, **sync)
+    b.cycle()
+
+
+def texts(messages: list[dict]) -> list[str]:
+    return ["\n".join(p["text"]["content"] for p in m["message_parts"] if "text" in p) for m in messages]
+
+
+def group_messages(b) -> list[dict]:
+    return b.customer_messages(KEY)
+
+
+def sent_to_group(b) -> list[dict]:
+    return list(b.zalo.gmf.sent)
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_a_group_of_three_writes_every_content_type_in_order_once_with_their_names(bridge):
+    b = bridge
+    b.zalo.add_group(GROUP, "Khách sỉ Hà Nội", MEMBERS)
+    b.zalo.add_group_message(GROUP, PHUOC, "history, never bridged")
+    with_groups(b)
+    photo = b.zalo.add_media(png(), "image/png", "don.png")
+    document = b.zalo.add_media(PDF, "application/pdf", "bao-gia.pdf")
+    b.zalo.add_group_message(GROUP, PHUOC, "Chào shop")
+    b.zalo.add_group_message(GROUP, LAN, "", type="photo", url=photo, thumb=photo, description="Hàng lỗi")
+    b.zalo.add_group_message(GROUP, MINH, "", type="sticker", url=photo)
+    b.zalo.add_group_message(GROUP, PHUOC, "", type="voice", url=document)
+    b.zalo.add_group_message(GROUP, LAN, "xem", type="link", links=["https://shop.vn/a"])
+    b.zalo.add_group_message(GROUP, MINH, "", type="location", location='{"latitude": "21.02", "longitude": "105.84"}')
+    b.zalo.add_group_message(GROUP, PHUOC, "", type="file", url=document, file_name="bao-gia.pdf")
+    b.zalo.add_group_message(GROUP, LAN, "[@7967320986128691935] ơi, đơn đâu?")
+    b.settle()
+    b.settle()  # nothing more, however often it runs
+    messages = group_messages(b)
+    shown = texts(messages)
+    assert len(messages) == 8
+    assert [s.split("\n")[0] for s in shown] == [
+        "Hoàng Trường Phước:",
+        "Lan:",
+        "Minh:",
+        "Hoàng Trường Phước:",
+        "Lan:",
+        "Minh:",
+        "Hoàng Trường Phước:",
+        "Lan:",
+    ]
+    assert shown[0] == "Hoàng Trường Phước:\nChào shop"
+    assert "Hàng lỗi" in shown[1] and "https://shop.vn/a" in shown[4] and "21.02" in shown[5]
+    assert shown[7] == "Lan:\n@Minh ơi, đơn đâu?"  # the mention by name
+    image_url = messages[1]["message_parts"][1]["image"]["url"]
+    assert image_url.startswith(b.fc.base_url)  # copied into FreshChat, not Zalo's expiring link
+    assert any("file" in p for p in messages[6]["message_parts"])
+    (user,) = [u for u in b.fc_state()["users"] if u["reference_id"] == f"zalo-{KEY}"]
+    assert user["first_name"] == "Khách sỉ Hà Nội (nhóm Zalo)"
+    properties = {p["name"]: p["value"] for p in user["properties"]}
+    assert properties["external_user_provider"] == "zalo_group" and properties["zalo_group_id"] == GROUP
+    assert not any("history" in s for s in shown)
+
+
+@on(FAKES, SIMS_IN_PROCESS, SIMS)
+@pytest.mark.parametrize("listed_as", ["ids", "names"])
+def test_an_agents_reply_reaches_the_group_with_zalos_mention_and_never_echoes(bridge, listed_as):
+    b = bridge
+    if b.backend == FAKES:
+        b.zalo.gmf_modes = ("on", listed_as)
+    else:
+        b.zalo.modes.update({"group_mentions": listed_as})
+    with_groups(b, agent_signature="— {agent_first_name}")
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
+    b.zalo.add_group_message(GROUP, MINH, "Cho hỏi giá")
+    b.settle()
+    conversation = b.conversation_of(KEY)
+    b.fc.add_agent_message(conversation, "@Lan @Minh dạ shop gửi báo giá ạ (@Lana không phải thành viên)")
+    b.settle()
+    (sent,) = sent_to_group(b)
+    assert sent["group_id"] == GROUP
+    assert sent["text"].startswith(f"[@{LAN}] [@{MINH}] dạ shop gửi báo giá ạ (@Lana không phải thành viên)")
+    assert sent["text"].splitlines()[-1].startswith("— ")
+    b.settle()
+    assert len(group_messages(b)) == 2 and not b.notes()  # the send listed back is ours: no echo, no note
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_the_oas_own_message_from_the_zalo_app_shows_as_a_private_note(bridge):
+    b = bridge
+    with_groups(b)
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
+    b.zalo.add_group_oa_message(GROUP, "Dạ shop đây (gõ từ điện thoại)")
+    b.settle()
+    (note,) = b.notes()
+    assert "Dạ shop đây" in texts([note])[0]
+    assert len(group_messages(b)) == 1
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+@pytest.mark.parametrize("why", [{"status": "disabled"}, {"valid_through": "01/01/2020"}])
+def test_a_disabled_group_or_expired_package_gives_the_agent_one_note(bridge, why):
+    b = bridge
+    with_groups(b)
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
+    b.settle()
+    b.zalo.add_group(GROUP, "Khách sỉ Hà Nội", {}, **why)
+    b.fc.add_agent_message(b.conversation_of(KEY), "Dạ shop đây")
+    b.settle()
+    b.settle()
+    (note,) = b.notes()
+    assert "package (GMF)" in texts([note])[0] and "Dạ shop đây" in texts([note])[0]
+    assert sent_to_group(b) == []
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_the_package_end_is_shown_and_told_once_before_it_comes(bridge):
+    b = bridge
+    end = (datetime.fromtimestamp(b.clock(), VIETNAM) + timedelta(days=12)).strftime("%d/%m/%Y")
+    b.zalo.add_group(GROUP, "Khách sỉ Hà Nội", MEMBERS, valid_through=end)
+    with_groups(b, group_expiry_property="cf_zalo_group_until")
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
+    b.settle()
+    b.clock.advance(3_600)
+    b.settle(rounds=1)  # the packages are read hourly: the end is shown once the conversation exists
+    conversation = b.conversation_of(KEY)
+    assert properties(b, conversation)["cf_zalo_group_until"] == end
+    assert b.notes() == []
+    for _ in range(10):  # a day at a time: told once, seven days before the end
+        b.clock.advance(86_400)
+        b.settle(rounds=1)
+    (note,) = b.notes()
+    assert end in texts([note])[0] and "Khách sỉ Hà Nội" in texts([note])[0]
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_groups_off_reads_no_group_and_a_missing_permission_stops_only_groups(bridge):
+    b = bridge
+    b.zalo.add_group(GROUP, "Khách sỉ Hà Nội", MEMBERS)
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
+    b.settle()
+    assert group_messages(b) == []
+    if b.backend == FAKES:
+        b.zalo.gmf_modes = ("unverified", "ids")
+    else:
+        b.zalo.modes.update({"gmf": "unverified"})
+    b.reconfigure(groups=True)
+    b.zalo.add_customer_message("2512007384617209999", "Minh Khánh", text="chào")
+    b.settle()
+    assert texts(b.customer_messages("2512007384617209999")) == ["chào"]
+    assert b.store.health()["zalo"]["state"] == "OK"
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_a_route_sends_group_chats_to_their_own_channel(bridge):
+    b = bridge
+    b.fc.add_channel("groups-channel", "Nhóm Zalo")
+    with_groups(b, routes=[{"zalo_group": "*", "channel_id": "groups-channel"}])
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
+    b.zalo.add_customer_message("2512007384617209999", "Minh Khánh", text="chào")
+    b.settle()
+    assert b.conversation(b.conversation_of(KEY))["channel_id"] == "groups-channel"
+    assert b.conversation(b.conversation_of("2512007384617209999"))["channel_id"] != "groups-channel"
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_a_restart_and_a_kill_mid_burst_lose_and_double_nothing(bridge, monkeypatch):
+    b = bridge
+    with_groups(b)
+    written = [f"tin {n}" for n in range(30)]
+    for n, text in enumerate(written[:15]):
+        b.zalo.add_group_message(GROUP, (PHUOC, LAN, MINH)[n % 3], text)
+    b.drive.steps.zalo()  # recorded, not posted yet
+    b.restart()
+    # Killed while posting: FreshChat took the fifth message, the store never heard.
+    posts = 0
+    original_send = freshchat_posts.CustomerMessagePost.send
+
+    def dying_send(self):
+        nonlocal posts
+        result = original_send(self)
+        posts += 1
+        if posts == 5:
+            raise Killed
+        return result
+
+    monkeypatch.setattr(freshchat_posts.CustomerMessagePost, "send", dying_send)
+    with pytest.raises(Killed):
+        b.settle()
+    monkeypatch.setattr(freshchat_posts.CustomerMessagePost, "send", original_send)
+    b.restart()
+    # Killed while recording: the group's rows were read and never written.
+    for n, text in enumerate(written[15:]):
+        b.zalo.add_group_message(GROUP, (PHUOC, LAN, MINH)[n % 3], text)
+    original_record = b.store.record_zalo_messages
+
+    def dying_record(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(b.store, "record_zalo_messages", dying_record)
+    with pytest.raises(Killed):
+        b.drive.zalo()
+    monkeypatch.setattr(b.store, "record_zalo_messages", original_record)
+    b.restart()
+    b.clock.advance(700)  # past the sweep of a quiet group, whatever the feed shows
+    b.settle()
+    b.settle()
+    assert [t.split("\n", 1)[1] for t in texts(group_messages(b))] == written

@@ -1,0 +1,110 @@
+"""The group chats' clocks: each group runs on a package of its own (GMF, ``quota/group``) that ends on a
+day, after which Zalo disables the group. Read hourly; the end is written on the group's FreshChat
+conversation (``sync.group_expiry_property``, if set) and, ``sync.group_expiry_warning_days`` before it,
+the agents get one private note in that conversation (once per end: a renewed package is told again when
+its own end comes near).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import structlog
+
+from zfsync.domain import GroupBook, KnownGroup, group_key
+from zfsync.domain.errors import RemoteError
+from zfsync.sides.priority import Priority, purpose
+from zfsync.sync.decide import groups, notes
+from zfsync.sync.ports import FreshChatSide, ZaloSide
+from zfsync.sync.seams import GroupPackageRecord
+
+log = structlog.get_logger("zfsync.sync")
+
+RUN_EVERY = 3600.0
+
+
+class GroupPackages:
+    def __init__(
+        self,
+        zalo: ZaloSide,
+        freshchat: FreshChatSide,
+        store: GroupPackageRecord,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float],
+        enabled: bool,
+        warning_days: int,
+        conversation_property: str,
+    ):
+        self.zalo, self.fc, self.store = zalo, freshchat, store
+        self.clock, self.monotonic = clock, monotonic
+        self.enabled = enabled  # sync.groups
+        self.warning_days = warning_days  # sync.group_expiry_warning_days; 0: no note
+        self.property = conversation_property  # sync.group_expiry_property; "": none
+        self._last = float("-inf")
+
+    def run_due(self) -> bool:
+        """Read the packages if an hour passed; returns whether a note was queued."""
+        if not self.enabled or abs(self.monotonic() - self._last) < RUN_EVERY:
+            return False
+        self._last = self.monotonic()
+        try:
+            with purpose(Priority.PROFILE):
+                assets = self.zalo.group_assets()
+        except RemoteError as exc:  # the next hour asks again; the groups' messages go on meanwhile
+            log.info("zalo_group_packages_unread", error=str(exc))
+            return False
+        ends = {a.group_id: a.valid_through for a in assets if a.group_id and a.valid_through}
+        now = self.clock()
+
+        def learn(book: GroupBook) -> GroupBook:
+            updated = tuple(replace(g, valid_through=ends.get(g.group_id, g.valid_through)) for g in book.groups)
+            return replace(book, groups=updated, assets_at=now)
+
+        book = self.store.change_group_book(learn)
+        # The note is queued before the group is marked warned: queued twice (a kill between), it is one
+        # row all the same (its id names the group and the end).
+        warned = [g for g in book.groups if groups.expiry_warning_due(g, now, self.warning_days) and self._tell(g, now)]
+        if warned:
+            ends_told = {g.group_id: g.valid_through for g in warned}
+
+            def mark(book: GroupBook) -> GroupBook:
+                marked = (
+                    replace(g, warned_through=ends_told[g.group_id]) if g.group_id in ends_told else g
+                    for g in book.groups
+                )
+                return replace(book, groups=tuple(marked))
+
+            self.store.change_group_book(mark)
+        for group in book.groups:
+            self._show(group)
+        return bool(warned)
+
+    def _tell(self, group: KnownGroup, now: float) -> bool:
+        """Queue the note in the group's conversation; False when it has none yet (told once it has)."""
+        contact = self.store.contact(group_key(group.group_id))
+        conversation = self.store.current_conversation(contact.id) if contact else None
+        if contact is None or conversation is None:
+            return False
+        text = notes.group_expiry_note(group.name, group.valid_through, groups.days_left(group.valid_through, now))
+        note = notes.note_row(
+            f"gmf-expiry:{group.group_id}:{group.valid_through}", text, conversation.fc_conversation_id, "", now
+        )
+        self.store.insert_rows(contact.id, [note], now)
+        log.info("zalo_group_package_ending", group=group.group_id, valid_through=group.valid_through)
+        return True
+
+    def _show(self, group: KnownGroup) -> None:
+        if not self.property or not group.valid_through:
+            return
+        contact = self.store.contact(group_key(group.group_id))
+        conversation = self.store.current_conversation(contact.id) if contact else None
+        if conversation is None:
+            return
+        try:
+            with purpose(Priority.PROFILE):
+                self.fc.set_conversation_properties(
+                    conversation.fc_conversation_id, {self.property: group.valid_through}
+                )
+        except RemoteError as exc:
+            log.info("group_package_property_unwritten", group=group.group_id, error=str(exc))

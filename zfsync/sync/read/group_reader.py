@@ -1,0 +1,170 @@
+"""Read the OA's group chats (``sync.groups``) and queue each member's new messages for FreshChat, in each
+group's own order, once.
+
+Each group is a contact (`zfsync.domain.groups`): its messages are recorded as a customer's are, all of a
+group's new rows in one transaction, so a crash at any point loses nothing (the next read finds what is
+not recorded yet) and doubles nothing (a recorded id is never recorded again). The recent group messages
+of every group (``group/listrecentchat``) say which groups have new rows: those are read at once, down to
+their last recorded row (``group/conversation``). The feed is shallow and its depth undocumented, so each
+enabled group is also read on its own every `sweep_every` seconds (a quiet group costs one request then),
+and every group at the first poll after a start: downtime is caught up. The list of groups is read every
+`LIST_EVERY` seconds. What the groups' feed held when groups were first read is history (`Baseline`),
+never bridged.
+
+A member's mention (``[@user_id]``) is recorded as ``@Name`` where the name is known. The group permission
+refused, or an OA without group chats, stops this reader only: the customers' chats go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import structlog
+
+from zfsync.domain import Z2F, Baseline, GroupBook, Kind, KnownGroup, NewRow, ZaloMessage, group_id_of, group_key
+from zfsync.domain.errors import PermanentError
+from zfsync.log import Throttle
+from zfsync.sides.priority import Priority, purpose
+from zfsync.sync.decide import groups, pages
+from zfsync.sync.ports import ZaloSide
+from zfsync.sync.seams import GroupRecord
+
+log = structlog.get_logger("zfsync.sync")
+
+LIST_EVERY = 300.0
+SWEEP_EVERY = 600.0
+FEED_PAGES = 5  # pages of the groups' feed a poll reads at most while every row on them is new
+PAGE = 10
+CATCH_UP_PAGES = 2000  # one group's backlog: far beyond any downtime
+_said = Throttle()
+
+
+class GroupReader:
+    def __init__(
+        self,
+        zalo: ZaloSide,
+        store: GroupRecord,
+        clock: Callable[[], float],
+        enabled: bool,
+        sweep_every: float = SWEEP_EVERY,
+    ):
+        self.zalo = zalo
+        self.store = store
+        self.clock = clock
+        self.enabled = enabled  # sync.groups
+        self.sweep_every = sweep_every
+        self._started = False  # every group is read once after a start: what came while zfsync was down
+
+    def poll(self) -> int:
+        """One cycle; returns how many new rows were queued. Only a refusal that stops every Zalo call
+        (the token, the rate) is raised; one of the group feature is logged and left for the next cycle."""
+        if not self.enabled:
+            return 0
+        try:
+            return self._poll()
+        except PermanentError as exc:
+            if _said.first(("groups_refused", exc.code)):
+                log.warning("zalo_groups_refused", code=exc.code, error=str(exc))
+            return 0
+
+    def _poll(self) -> int:
+        book, now = self.store.group_book(), self.clock()
+        baseline = book.baseline
+        if baseline is None:
+            return self._start(book, now)
+        if now - book.listed_at >= LIST_EVERY or not book.groups:
+            with purpose(Priority.CATCHUP):
+                book = replace(book, groups=groups.listed(book, self.zalo.groups()), listed_at=now)
+        active = self._active(baseline)
+        sweep = 0.0 if not self._started else self.sweep_every
+        queued = 0
+        for group_id in groups.due(book, active, now, sweep):
+            known = book.group(group_id) or KnownGroup(group_id)
+            if not known.enabled and group_id not in active:
+                continue
+            try:
+                queued_here, known = self._read_group(known, baseline, now)
+            except PermanentError as exc:  # this group only: disabled, expired, the OA left it
+                log.info("zalo_group_unreadable", group=group_id, code=exc.code, error=str(exc))
+                known = replace(known, swept_at=now)
+                queued_here = 0
+            queued += queued_here
+            book = replace(book, groups=(*(g for g in book.groups if g.group_id != group_id), known))
+        self._started = True
+        self.store.change_group_book(lambda now_stored: groups.read_into(now_stored, book))
+        return queued
+
+    def _start(self, book: GroupBook, now: float) -> int:
+        """The first read: what the groups' feed holds is history, and the groups are listed."""
+        page = self.zalo.group_feed(0, PAGE)
+        times = [r.time_ms for r in page if r.time_ms >= 0]
+        newest = max(times, default=0)  # an empty feed holds no history (and Zalo's clock is not ours)
+        baseline = Baseline(newest, frozenset(r.message_id for r in page if r.time_ms == newest))
+        listed = groups.listed(book, self.zalo.groups())
+        self.store.change_group_book(
+            lambda _: GroupBook(baseline, tuple(replace(g, swept_at=now) for g in listed), now)
+        )
+        self._started = True
+        log.info("zalo_groups_baseline_set", groups=len(listed), existing_messages=len(page))
+        return 0
+
+    def _active(self, baseline: Baseline) -> set[str]:
+        """The groups the feed shows new rows of (pages on while a whole page is new)."""
+        active: set[str] = set()
+        for number in range(FEED_PAGES):
+            page = self.zalo.group_feed(number * PAGE, PAGE)
+            known = self.store.known_zalo_ids(r.message_id for r in page)
+            fresh = [r for r in page if r.message_id not in known and not baseline.holds(r)]
+            active |= {group_id_of(r.user_id) for r in fresh}
+            if len(fresh) < len(page) or len(page) < PAGE:
+                break
+        return active
+
+    def _read_group(self, known: KnownGroup, baseline: Baseline, now: float) -> tuple[int, KnownGroup]:
+        """A group's rows not recorded yet, recorded oldest first in one transaction."""
+        key = group_key(known.group_id)
+
+        def read(offset: int, count: int) -> list[ZaloMessage]:
+            with purpose(Priority.CATCHUP):  # sends go first
+                return self.zalo.conversation(key, offset=offset, count=count)
+
+        def recorded(page: list[ZaloMessage]) -> Callable[[ZaloMessage], bool]:
+            found = self.store.recorded_zalo_ids(r.message_id for r in page)
+            return lambda row: row.message_id in found or baseline.holds(row)
+
+        listing = pages.OffsetPages(read, lambda r: r.message_id, 0, PAGE)
+        walked = pages.walk(iter(listing), recorded, CATCH_UP_PAGES)
+        rows = list({r.message_id: r for r in walked.items}.values())[::-1]  # oldest first
+        known = replace(known, swept_at=now)
+        sent = self.store.known_zalo_ids(r.message_id for r in rows)  # our own sends, listed back
+        fresh = [r for r in rows if r.message_id not in sent]
+        if not fresh:
+            return 0, known
+        seen = {r.content.author_id: r.content.author_name for r in fresh if r.content.author_id}
+        known = replace(known, members=groups.members_after(known, seen))
+        names = dict(known.members)
+        new_rows = [
+            NewRow(
+                Z2F,
+                r.message_id,
+                Kind.OA_NOTE if r.from_oa else r.type,
+                replace(r.content, text=groups.incoming_mentions(r.content.text, names)),
+                max(r.time_ms, 0) / 1000 or now,
+                listing=r.listing,
+            )
+            for r in fresh
+        ]
+        members_rows = [r for r in fresh if not r.from_oa]
+        self.store.record_zalo_messages(
+            key,
+            known.name,
+            known.avatar,
+            new_rows,
+            cursor=(max(r.time_ms for r in fresh), fresh[-1].message_id),
+            last_inbound_ms=max((r.time_ms for r in members_rows), default=0),
+            now=now,
+            poll_at=now,
+        )
+        log.info("zalo_group_messages_queued", group=known.group_id, count=len(new_rows))
+        return len(new_rows), known
