@@ -12,7 +12,10 @@ import pytest
 from tests.conftest import FAKES, SIMS, SIMS_IN_PROCESS, on
 from tests.integration.test_content import PDF, png
 from tests.integration.test_zns_templates import properties
+from zfsync.cli import check
 from zfsync.domain import group_key
+from zfsync.runtime.app import build_clients
+from zfsync.sim.inprocess import session_for
 from zfsync.sync.write import freshchat_posts
 
 GROUP = "f414c8f76fa586fbdfb4"
@@ -87,6 +90,8 @@ def test_a_group_of_three_writes_every_content_type_in_order_once_with_their_nam
     properties = {p["name"]: p["value"] for p in user["properties"]}
     assert properties["external_user_provider"] == "zalo_group" and properties["zalo_group_id"] == GROUP
     assert not any("history" in s for s in shown)
+    by_chat = {(d, c): n for d, c, n in b.store.delivered_by_chat()}
+    assert by_chat == {("z2f", "group"): 8}  # zfsync_chat_messages_total{chat="group"}
 
 
 @on(FAKES, SIMS_IN_PROCESS, SIMS)
@@ -233,3 +238,52 @@ def test_a_restart_and_a_kill_mid_burst_lose_and_double_nothing(bridge, monkeypa
     b.settle()
     b.settle()
     assert [t.split("\n", 1)[1] for t in texts(group_messages(b))] == written
+
+
+@on(SIMS_IN_PROCESS)
+def test_check_says_whether_the_oa_has_group_chats(bridge, capsys):
+    b = bridge
+    b.zalo.add_group(GROUP, "Khách sỉ Hà Nội", MEMBERS)
+    b.zalo.add_group("aee702d6bc8455da0c95", "b53", {}, status="disabled")
+    clients = build_clients(b.settings, b.store, b.clock, session_for(b.zalo, b.zalo_url), None)
+    assert check.check_groups(b.settings, clients.zalo) == 0
+    assert "group chats (GMF): 2 group(s), 1 enabled; sync.groups is off" in capsys.readouterr().out
+    b.zalo.modes.update({"gmf": "no_package"})
+    assert check.check_groups(b.settings, clients.zalo) == 0  # not asked for: no problem, said
+    assert "not available (the OA's package has no group chats)" in capsys.readouterr().out
+    b.reconfigure(groups=True)
+    assert check.check_groups(b.settings, clients.zalo) == 1
+    assert "PROBLEM: sync.groups is on" in capsys.readouterr().out
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_a_groups_last_days_are_imported_once_below_live_messages(bridge):
+    b = bridge
+    b.zalo.add_group(GROUP, "Khách sỉ Hà Nội", MEMBERS)
+    b.zalo.add_group_message(GROUP, LAN, "hôm qua [@7967320986128691935]")
+    b.zalo.add_group_message(GROUP, MINH, "dạ")
+    b.reconfigure(groups=True, import_history_days=7)
+    b.cycle()
+    b.zalo.add_group_message(GROUP, PHUOC, "hôm nay")
+    b.settle()
+    b.restart()
+    b.settle()
+    shown = texts(b.fc_state()["conversations"][0]["messages"])
+    assert [s for s in shown if s.startswith(("Lan:", "Minh:", "Hoàng"))] == [
+        "Lan:\nhôm qua @Minh",
+        "Minh:\ndạ",
+        "Hoàng Trường Phước:\nhôm nay",
+    ]
+    assert any("Zalo history" in s for s in shown)
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_a_group_made_later_is_named_at_its_first_message(bridge):
+    b = bridge
+    with_groups(b)
+    b.zalo.add_group("aee702d6bc8455da0c95", "Dự án Quận 7", {"333": "Hòa"})
+    b.zalo.add_group_message("aee702d6bc8455da0c95", "333", "chào cả nhà")
+    b.settle()
+    (user,) = [u for u in b.fc_state()["users"] if u["reference_id"] == "zalo-group:aee702d6bc8455da0c95"]
+    assert user["first_name"] == "Dự án Quận 7 (nhóm Zalo)"
+    assert texts(b.customer_messages("group:aee702d6bc8455da0c95")) == ["Hòa:\nchào cả nhà"]

@@ -29,6 +29,7 @@ DOCUMENTED = {
     "zfsync_side_state": "gauge",
     "zfsync_side_last_success_timestamp_seconds": "gauge",
     "zfsync_messages": "counter",
+    "zfsync_chat_messages": "counter",
     "zfsync_delivery_failures": "counter",
     "zfsync_delivery_latency_seconds": "histogram",
     "zfsync_backlog": "gauge",
@@ -73,6 +74,7 @@ def test_every_documented_metric_is_written_with_its_type(bridge, tmp_path):
     assert {name: families[name].type for name in DOCUMENTED if name in families} == DOCUMENTED  # type: ignore[attr-defined]
     assert sample(families, "zfsync_messages_total", direction="z2f", kind="text") == 1
     assert sample(families, "zfsync_messages_total", direction="f2z", kind="text") == 1
+    assert sample(families, "zfsync_chat_messages_total", direction="f2z", chat="direct") == 1
     assert sample(families, "zfsync_delivery_failures_total", direction="f2z", reason="-213") == 1
     assert sample(families, "zfsync_delivery_latency_seconds_count", direction="z2f") == 2  # the message, the note
     assert sample(families, "zfsync_delivery_latency_seconds_bucket", direction="z2f", le="+Inf") == 2

@@ -31,6 +31,12 @@ from tests.integration.test_catchup import (  # noqa: F401
     test_a_kill_in_the_middle_of_catch_up_loses_and_doubles_nothing,
     test_fifty_users_times_ten_messages_while_the_daemon_is_down,
 )
+from tests.integration.test_groups import (  # noqa: F401  (the group chats' store, on PostgreSQL: its counts too)
+    test_a_group_of_three_writes_every_content_type_in_order_once_with_their_names,
+    test_a_restart_and_a_kill_mid_burst_lose_and_double_nothing,
+    test_groups_off_reads_no_group_and_a_missing_permission_stops_only_groups,
+    test_the_package_end_is_shown_and_told_once_before_it_comes,
+)
 from tests.integration.test_hostile import (  # noqa: F401
     test_a_deleted_conversation_stops_nobody_and_is_recreated_on_the_next_message,
 )

@@ -1,6 +1,6 @@
 """`zfsync check`: the config is valid, and each side answers with it: the OA and the permission groups
-its app was granted, the FreshChat account, its channels and the routes' channels and groups. Also
-`zfsync setup`'s last step."""
+its app was granted, whether it has group chats (GMF), the FreshChat account, its channels and the routes'
+channels and groups. Also `zfsync setup`'s last step."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def probe(settings: Settings) -> int:
             problems += 1
             print(f"zalo: PROBLEM: {exc}")
         problems += check_permissions(settings, store, clients.zalo)
+        problems += check_groups(settings, clients.zalo)
         try:
             account = clients.freshchat.account_configuration()
             channels = clients.freshchat.channels()
@@ -75,6 +76,7 @@ def check_permissions(settings: Settings, store: Store, zalo: ZaloClient) -> int
         "messages": lambda: zalo.recent_messages(0, 1),
         "send": zalo.package_quota,
         "oa_info": zalo.oa_profile,
+        "groups": zalo.groups,
     }
     print("zalo: permission groups the OA granted the app:")
     granted, refused = set(), 0
@@ -96,6 +98,30 @@ def check_permissions(settings: Settings, store: Store, zalo: ZaloClient) -> int
     return refused
 
 
+GMF_MISSING = {
+    -221: "the OA is not verified",
+    -224: "the OA's package has no group chats",
+    -235: "not for this OA type",
+}
+
+
+def check_groups(settings: Settings, zalo: ZaloClient) -> int:
+    """Whether the OA has Zalo group chats (GMF), and how many; a problem only with ``sync.groups`` on."""
+    wanted = "on" if settings.sync.groups else "off: sync.groups = true bridges them"
+    try:
+        groups = zalo.groups()
+    except RemoteError as exc:
+        why = GMF_MISSING.get(exc.code if isinstance(exc.code, int) else 0) or str(exc)
+        if settings.sync.groups:
+            print(f"zalo: PROBLEM: sync.groups is on, but the OA's group chats (GMF) cannot be read: {why}")
+            return 1
+        print(f"zalo: group chats (GMF): not available ({why}); sync.groups is off")
+        return 0
+    enabled = sum(g.enabled for g in groups)
+    print(f"zalo: group chats (GMF): {len(groups)} group(s), {enabled} enabled; sync.groups is {wanted}")
+    return 0
+
+
 def check_routes(settings: Settings, channels: list[dict], groups: Callable[[], list[dict]]) -> int:
     """Each [[route]]'s channel and group exist in the account; returns how many do not."""
     channel_ids = {str(c.get("id")) for c in channels}
@@ -103,7 +129,13 @@ def check_routes(settings: Settings, channels: list[dict], groups: Callable[[], 
     wrong = routing.problems(settings.routes, channel_ids, group_ids)  # what the daemon skips, named here
     for number, route in enumerate(settings.routes, start=1):
         match = (
-            f"tag {route.tag!r}" if route.tag else f"keyword {route.keyword!r}" if route.keyword else f"oa {route.oa}"
+            f"tag {route.tag!r}"
+            if route.tag
+            else f"keyword {route.keyword!r}"
+            if route.keyword
+            else f"oa {route.oa}"
+            if route.oa
+            else f"zalo_group {route.zalo_group}"
         )
         group = f", group {route.group_id}" if route.group_id else ""
         print(f"  route {number}: {match} -> channel {route.channel_id}{group}")

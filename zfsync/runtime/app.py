@@ -167,7 +167,7 @@ def build_engine(
             monotonic or clock,
         ),
         history=history.HistoryImporter(zalo, store, clock),
-        groups=GroupReader(zalo, store, clock, sync.groups),
+        groups=GroupReader(zalo, store, clock, sync.groups, sync.import_history_days),
         group_packages=GroupPackages(
             zalo,
             freshchat,

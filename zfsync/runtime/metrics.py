@@ -179,6 +179,14 @@ class StoreCollector(Collector):
         for direction, kind, count in self.store.delivered_counts():
             messages.add_metric([direction, kind], count)
         yield messages
+        chats = CounterMetricFamily(
+            "zfsync_chat_messages",
+            "Messages delivered, by direction and chat: a customer's own (direct) or a Zalo group chat's (group).",
+            labels=["direction", "chat"],
+        )
+        for direction, chat, count in self.store.delivered_by_chat():
+            chats.add_metric([direction, chat], count)
+        yield chats
         failures = CounterMetricFamily(
             "zfsync_delivery_failures",
             "Deliveries that ended failed, by direction and reason (the error code).",

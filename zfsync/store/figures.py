@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from peewee import Case, fn
 
-from zfsync.domain import F2Z, WINDOW_REFUSALS, Kind, Status
+from zfsync.domain import F2Z, GROUP_PREFIX, WINDOW_REFUSALS, Kind, Status
 from zfsync.store.base import Figures, StoreBase
 
 
@@ -19,6 +19,25 @@ class FiguresStore(StoreBase):
             .group_by(Message.direction, Message.kind)
         )
         return [(d, k, int(n)) for d, k, n in query.tuples()]
+
+    def delivered_by_chat(self) -> list[tuple[str, str, int]]:
+        """(direction, chat, count) of every message delivered: "direct" for a customer's own chat, "group"
+        for a Zalo group chat's. (The groups' part is counted under a WHERE, and the rest by difference:
+        PostgreSQL refuses a GROUP BY on an expression that carries a parameter.)"""
+        Message, Contact = self.tables.Message, self.tables.Contact
+        totals: dict[str, int] = {}
+        for direction, _kind, count in self.delivered_counts():
+            totals[direction] = totals.get(direction, 0) + count
+        in_groups = dict(
+            Message.select(Message.direction, fn.COUNT(Message.id))
+            .join(Contact, on=(Message.contact == Contact.id))
+            .where(Message.status == Status.SENT, Contact.zalo_user_id.startswith(GROUP_PREFIX))
+            .group_by(Message.direction)
+            .tuples()
+        )
+        found = [(d, "direct", n - int(in_groups.get(d, 0))) for d, n in sorted(totals.items())]
+        found += [(d, "group", int(n)) for d, n in sorted(in_groups.items())]
+        return [row for row in found if row[2]]
 
     def failure_counts(self) -> list[tuple[str, str, int]]:
         """(direction, reason, count) of every delivery that ended failed; the reason is the error code."""

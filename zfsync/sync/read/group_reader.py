@@ -22,12 +22,24 @@ from dataclasses import replace
 
 import structlog
 
-from zfsync.domain import Z2F, Baseline, GroupBook, Kind, KnownGroup, NewRow, ZaloMessage, group_id_of, group_key
+from zfsync.domain import (
+    Z2F,
+    Baseline,
+    GroupBook,
+    HistoryImport,
+    Kind,
+    KnownGroup,
+    NewRow,
+    ZaloMessage,
+    group_id_of,
+    group_key,
+)
 from zfsync.domain.errors import PermanentError
 from zfsync.log import Throttle
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import groups, pages
 from zfsync.sync.ports import ZaloSide
+from zfsync.sync.read import history
 from zfsync.sync.seams import GroupRecord
 
 log = structlog.get_logger("zfsync.sync")
@@ -47,12 +59,14 @@ class GroupReader:
         store: GroupRecord,
         clock: Callable[[], float],
         enabled: bool,
+        history_days: int = 0,
         sweep_every: float = SWEEP_EVERY,
     ):
         self.zalo = zalo
         self.store = store
         self.clock = clock
         self.enabled = enabled  # sync.groups
+        self.history_days = history_days  # sync.import_history_days: each group's last days, at the first read
         self.sweep_every = sweep_every
         self._started = False  # every group is read once after a start: what came while zfsync was down
 
@@ -73,10 +87,11 @@ class GroupReader:
         baseline = book.baseline
         if baseline is None:
             return self._start(book, now)
-        if now - book.listed_at >= LIST_EVERY or not book.groups:
+        active = self._active(baseline)
+        unknown = active - {g.group_id for g in book.groups}  # a group made since the list was read: named now
+        if now - book.listed_at >= LIST_EVERY or not book.groups or unknown:
             with purpose(Priority.CATCHUP):
                 book = replace(book, groups=groups.listed(book, self.zalo.groups()), listed_at=now)
-        active = self._active(baseline)
         sweep = 0.0 if not self._started else self.sweep_every
         queued = 0
         for group_id in groups.due(book, active, now, sweep):
@@ -96,18 +111,49 @@ class GroupReader:
         return queued
 
     def _start(self, book: GroupBook, now: float) -> int:
-        """The first read: what the groups' feed holds is history, and the groups are listed."""
+        """The first read: what the groups' feed holds is history, and the groups are listed; with
+        ``sync.import_history_days``, each enabled group's last days of it are imported first (a kill
+        before the book is written imports them again, each message once: they are recorded by id)."""
         page = self.zalo.group_feed(0, PAGE)
         times = [r.time_ms for r in page if r.time_ms >= 0]
         newest = max(times, default=0)  # an empty feed holds no history (and Zalo's clock is not ours)
         baseline = Baseline(newest, frozenset(r.message_id for r in page if r.time_ms == newest))
         listed = groups.listed(book, self.zalo.groups())
+        imported = 0
+        if self.history_days and newest:
+            job = HistoryImport(self.history_days, newest - self.history_days * 86_400_000, now)
+            imported = sum(self._import(g, baseline, job, now) for g in listed if g.enabled)
         self.store.change_group_book(
             lambda _: GroupBook(baseline, tuple(replace(g, swept_at=now) for g in listed), now)
         )
         self._started = True
-        log.info("zalo_groups_baseline_set", groups=len(listed), existing_messages=len(page))
-        return 0
+        log.info("zalo_groups_baseline_set", groups=len(listed), existing_messages=len(page), imported=imported)
+        return imported
+
+    def _import(self, group: KnownGroup, baseline: Baseline, job: HistoryImport, now: float) -> int:
+        """One group's history since ``job.since_ms``, below every live message (`history.history_rows`)."""
+        key = group_key(group.group_id)
+
+        def read(offset: int, count: int) -> list[ZaloMessage]:
+            with purpose(Priority.HISTORY):
+                return self.zalo.conversation(key, offset=offset, count=count)
+
+        def older(page: list[ZaloMessage]) -> Callable[[ZaloMessage], bool]:
+            return lambda row: 0 <= row.time_ms < job.since_ms
+
+        try:
+            walked = pages.walk(iter(pages.OffsetPages(read, lambda r: r.message_id, 0, PAGE)), older, CATCH_UP_PAGES)
+        except PermanentError as exc:
+            log.info("zalo_group_history_unread", group=group.group_id, error=str(exc))
+            return 0
+        rows = [r for r in walked.items if baseline.holds(r) and r.time_ms >= job.since_ms][::-1]
+        if not rows:
+            return 0
+        names = dict(groups.members_after(group, {r.content.author_id: r.content.author_name for r in rows}))
+        rows = [replace(r, content=replace(r.content, text=groups.incoming_mentions(r.text, names))) for r in rows]
+        return self.store.record_history(
+            key, group.name, group.avatar, history.history_rows(key, job, rows), history.clocks(rows), now
+        )
 
     def _active(self, baseline: Baseline) -> set[str]:
         """The groups the feed shows new rows of (pages on while a whole page is new)."""
