@@ -78,6 +78,7 @@ class CrashTest(Traffic):
         postgres: Cluster | None = None,
         standby: bool = False,
         two_ids: bool = False,
+        groups: int = 0,
     ):
         self.rng = random.Random(seed)
         flags = (
@@ -86,20 +87,22 @@ class CrashTest(Traffic):
             ("two-ids", two_ids),
             ("postgres", postgres),
             ("standby", standby),
+            (f"groups {groups}", groups),
         )
         self.report = Report(seed, modes=[m for m, on in flags if on])
         self.postgres = postgres
         self.running: list[subprocess.Popen[bytes]] = []  # the daemons of a standby run
         self.database = "crashtest"
+        sync = "groups = true" if groups else ""
         if postgres is not None:
-            self.demo = Demo(workdir, postgres.create_database(self.database), pgcluster.PASSWORD)
+            self.demo = Demo(workdir, postgres.create_database(self.database), pgcluster.PASSWORD, sync)
         else:
-            self.demo = Demo(workdir)
+            self.demo = Demo(workdir, sync=sync)
         # Zalo rows of one millisecond share it; sends answer ids the listings never show (sim modes).
         self.demo.zalo.modes.ties = ties
         self.demo.zalo.modes.id_mismatch = id_mismatch
         self.demo.zalo.modes.two_ids = two_ids  # a message's id in the conversation is not its feed id
-        super().__init__(self.demo, self.rng, users, messages)
+        super().__init__(self.demo, self.rng, users, messages, groups)
 
     # --- the run -------------------------------------------------------------------------------------
 
@@ -246,7 +249,8 @@ def check(traffic: Traffic, report: Report, prefix: str = "") -> None:
     report.freshchat_to_zalo += sum(len(v) for v in f.values())
     # Images must not double either: one photo send per image reply.
     with traffic.demo.zalo.lock:
-        photos = sum(1 for s in traffic.demo.zalo.sent if s.get("kind") == "photo")
+        sent = [*traffic.demo.zalo.sent, *traffic.demo.zalo.gmf.sent]
+        photos = sum(1 for s in sent if s.get("kind") == "photo")
     if photos != traffic.image_replies:
         problems = report.duplicated if photos > traffic.image_replies else report.lost
         problems.append(f"{prefix}photos sent {photos}, expected {traffic.image_replies}")
@@ -278,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--two-ids", action="store_true", help="Zalo's conversation listing shows each message under another id"
     )
+    parser.add_argument(
+        "--groups", type=int, default=0, help="Zalo group chats (3 members each) among the users, sync.groups on"
+    )
     parser.add_argument("--postgres", action="store_true", help="the store on a throwaway PostgreSQL")
     parser.add_argument(
         "--standby", action="store_true", help="three daemons share the PostgreSQL store; every kill is a failover"
@@ -308,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             cluster,
             args.standby,
             args.two_ids,
+            args.groups,
         )
         try:
             report = test.run_standby(args.kills) if args.standby else test.run(args.kills)

@@ -8,6 +8,7 @@ import random
 import re
 
 from zfsync.cli.demo import Demo
+from zfsync.domain import group_id_of, group_key, is_group
 from zfsync.sim.freshchat import AGENT_ID
 
 MARKER = re.compile(r"\b([zf]\d+)\b")
@@ -18,10 +19,19 @@ PNG = bytes.fromhex(
 
 
 class Traffic:
-    def __init__(self, demo: Demo, rng: random.Random, users: int, messages: int):
+    def __init__(self, demo: Demo, rng: random.Random, users: int, messages: int, groups: int = 0):
+        """``groups``: Zalo group chats of three members each, written to and answered like customers (the
+        daemon's config must have ``sync.groups = true``)."""
         self.demo = demo
         self.rng = rng
         self.users = [f"84{9_000_000_000_000_000 + n:017d}" for n in range(users)]
+        self.members: dict[str, list[str]] = {}  # a group's contact id -> its members
+        for n in range(groups):
+            group_id = f"{0xF414C8F76FA586FB0000 + n:020x}"
+            members = {f"85{9_000_000_000_000_000 + 3 * n + m:017d}": f"Thành viên {n}.{m}" for m in range(3)}
+            demo.zalo.add_group(group_id, f"Nhóm khách sỉ {n}", members)
+            self.members[group_key(group_id)] = list(members)
+        self.users += list(self.members)
         self.messages = messages
         self.written: dict[str, list[str]] = {u: [] for u in self.users}  # user -> z markers in order
         self.replied: dict[str, list[str]] = {u: [] for u in self.users}  # user -> f markers in order
@@ -38,7 +48,9 @@ class Traffic:
         kind = self.rng.choice(["text", "text", "emoji", "photo", "location", "link"])
         name = f"Khách {user[-3:]}"
         zalo = self.demo.zalo
-        if kind == "photo":
+        if is_group(user):
+            self._member_writes(user, kind, marker)
+        elif kind == "photo":
             zalo.add_customer_message(user, name, type="photo", url=self.image_url, description=f"ảnh {marker}")
         elif kind == "location":
             location = json.dumps({"latitude": 10.7 + self.rng.random(), "longitude": 106.6})
@@ -50,6 +62,19 @@ class Traffic:
         else:
             zalo.add_customer_message(user, name, text=f"Xin chào, tôi cần hỏi {marker}")
         self.written[user].append(marker)
+
+    def _member_writes(self, group: str, kind: str, marker: str) -> None:
+        """A member of the group writes, as a customer would."""
+        member, zalo, group_id = self.rng.choice(self.members[group]), self.demo.zalo, group_id_of(group)
+        if kind == "photo":
+            zalo.add_group_message(group_id, member, type="photo", url=self.image_url, description=f"ảnh {marker}")
+        elif kind == "location":
+            location = json.dumps({"latitude": 21.0 + self.rng.random(), "longitude": 105.8})
+            zalo.add_group_message(group_id, member, f"đây {marker}", type="location", location=location)
+        elif kind == "link":
+            zalo.add_group_message(group_id, member, f"xem {marker}", type="link", links=["https://shop.vn/x"])
+        else:
+            zalo.add_group_message(group_id, member, f"Cả nhóm hỏi {marker} 👍🏽")
 
     def agent_replies(self) -> bool:
         fc = self.demo.fc
@@ -97,4 +122,8 @@ class Traffic:
             for sent in self.demo.zalo.sent:
                 if sent["user_id"] in f:
                     f[sent["user_id"]] += [m for m in MARKER.findall(sent["text"]) if m.startswith("f")]
+            for sent in self.demo.zalo.gmf.sent:  # the replies to group chats
+                key = group_key(sent["group_id"])
+                if key in f:
+                    f[key] += [m for m in MARKER.findall(sent["text"]) if m.startswith("f")]
         return z, f

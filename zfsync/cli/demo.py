@@ -47,7 +47,8 @@ format = "json"
 
 
 class Demo:
-    def __init__(self, workdir: Path, store_url: str = "", store_password: str = ""):
+    def __init__(self, workdir: Path, store_url: str = "", store_password: str = "", sync: str = ""):
+        """``sync``: lines of a ``[sync]`` table for the daemon's config ("groups = true")."""
         self.workdir = workdir
         self.zalo_server, self.fc_server = start()
         self.zalo: ZaloSim = self.zalo_server.app  # type: ignore[assignment]
@@ -61,6 +62,7 @@ class Demo:
                 channel_id=CHANNEL_ID,
                 store_url=store_url,
             )
+            + (f"\n[sync]\n{sync}\n" if sync else "")
         )
         (workdir / ".env").write_text(
             f"ZFSYNC_ZALO_APP_SECRET={self.zalo.app_secret}\nZFSYNC_FRESHCHAT_API_KEY={self.fc.api_key}\n"
