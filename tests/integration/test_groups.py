@@ -287,3 +287,24 @@ def test_a_group_made_later_is_named_at_its_first_message(bridge):
     (user,) = [u for u in b.fc_state()["users"] if u["reference_id"] == "zalo-group:aee702d6bc8455da0c95"]
     assert user["first_name"] == "Dự án Quận 7 (nhóm Zalo)"
     assert texts(b.customer_messages("group:aee702d6bc8455da0c95")) == ["Hòa:\nchào cả nhà"]
+
+
+@on(FAKES)
+def test_quiet_groups_cost_a_few_requests_a_minute(bridge):
+    b = bridge
+    for n in range(20):
+        b.zalo.add_group(f"{n:020x}", f"Nhóm {n}", {"333": "Hòa"})
+    with_groups(b)
+    b.settle()
+    before = dict(b.zalo.requests)
+    for _ in range(300):  # ten quiet minutes, a Zalo poll every 2 s as configured
+        b.drive.zalo()
+        b.clock.advance(2.0)
+    spent = {k: v - before.get(k, 0) for k, v in b.zalo.requests.items() if "/group/" in k}
+    per_minute = {k: round(v / 10, 1) for k, v in spent.items()}
+    # The feed every 5 s, the list every 5 minutes, each quiet group once in 10 minutes.
+    assert per_minute == {
+        "/v3.0/oa/group/listrecentchat": pytest.approx(11.0, abs=1.5),  # every 5 s, at a 2 s poll: 6 s
+        "/v3.0/oa/group/getgroupsofoa": pytest.approx(0.6, abs=0.3),
+        "/v3.0/oa/group/conversation": pytest.approx(2.0, abs=0.3),
+    }

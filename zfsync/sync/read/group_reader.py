@@ -46,6 +46,7 @@ log = structlog.get_logger("zfsync.sync")
 
 LIST_EVERY = 300.0
 SWEEP_EVERY = 600.0
+FEED_EVERY = 5.0  # the groups' feed at most this often: a group's message lands within seconds, at 12 requests a minute
 FEED_PAGES = 5  # pages of the groups' feed a poll reads at most while every row on them is new
 PAGE = 10
 CATCH_UP_PAGES = 2000  # one group's backlog: far beyond any downtime
@@ -68,13 +69,15 @@ class GroupReader:
         self.enabled = enabled  # sync.groups
         self.history_days = history_days  # sync.import_history_days: each group's last days, at the first read
         self.sweep_every = sweep_every
+        self._read_at = float("-inf")  # when the groups' feed was last read (this clock)
         self._started = False  # every group is read once after a start: what came while zfsync was down
 
     def poll(self) -> int:
         """One cycle; returns how many new rows were queued. Only a refusal that stops every Zalo call
         (the token, the rate) is raised; one of the group feature is logged and left for the next cycle."""
-        if not self.enabled:
+        if not self.enabled or (self._started and abs(self.clock() - self._read_at) < FEED_EVERY):
             return 0
+        self._read_at = self.clock()
         try:
             return self._poll()
         except PermanentError as exc:
