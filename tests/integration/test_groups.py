@@ -308,3 +308,24 @@ def test_quiet_groups_cost_a_few_requests_a_minute(bridge):
         "/v3.0/oa/group/getgroupsofoa": pytest.approx(0.6, abs=0.3),
         "/v3.0/oa/group/conversation": pytest.approx(2.0, abs=0.3),
     }
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_a_reply_to_a_group_quiet_for_weeks_goes_out_with_the_cold_poll_and_long_texts_and_images_too(bridge):
+    b = bridge
+    with_groups(b)
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
+    b.settle()
+    b.clock.advance(20 * 86_400)  # three weeks of quiet: a customer would be past the 7-day window
+    b.settle(rounds=2)
+    image = b.fc.add_media(png(), "image/png", "bao-gia.png")
+    conversation = b.conversation_of(KEY)
+    b.fc.add_agent_message(conversation, "Báo giá tháng này. " * 150)  # ~2,900 characters: two texts
+    b.fc.add_agent_message(conversation, parts=[{"image": {"url": image}}, {"text": {"content": "ảnh báo giá"}}])
+    for _ in range(4):  # the cold interval (600 s), not the 6-hour sweep of a customer past the window
+        b.clock.advance(200)
+        b.settle(rounds=1)
+    sent = sent_to_group(b)
+    assert [s.get("kind", "text") for s in sent] == ["text", "text", "photo", "text"]
+    assert sum(len(s["text"]) for s in sent[:2]) > 2000 and sent[3]["text"] == "ảnh báo giá"
+    assert b.notes() == []

@@ -132,7 +132,9 @@ class FreshChatReader:
         last_activity = activity_at or conversation.last_activity_at
         read = plan.read
         cursor = (read[-1].id, read[-1].created_time.timestamp()) if read else None
-        next_poll = next_poll_at(now, last_activity, contact.last_inbound_ms / 1000, self.intervals)
+        # A group chat has no 7-day window: a reply reaches it however long its members were quiet.
+        inbound_s = 0.0 if contact.is_group else contact.last_inbound_ms / 1000
+        next_poll = next_poll_at(now, last_activity, inbound_s, self.intervals)
         if len(read) < len(new):
             next_poll = min(next_poll, now + self.intervals.hot)
         inserted = self.store.record_conversation_read(
