@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zfsync.domain import reference_id
+from zfsync.domain import group_key, reference_id
 from zfsync.sim.freshchat import CHANNEL_ID, FreshChatSim
 from zfsync.sim.runner import start
 from zfsync.sim.zalo import ZaloSim
@@ -135,6 +135,23 @@ class Demo:
         shown = text if len(text) <= 50 else f"{text[:28]}... ({len(text)} characters)"
         self._report("FreshChat → Zalo", f"agent: {shown}", started, arrived)
 
+    def group_exchange(self, group_id: str) -> None:
+        """A member writes in a Zalo group chat; an agent answers the group, mentioning her."""
+        key = group_key(group_id)
+        started = time.monotonic()
+        self.zalo.add_group_message(
+            group_id, "5550000000000000001", "Nhóm mình cần báo giá sỉ 50 thùng ạ", name="Chị Hoa"
+        )
+        arrived = wait_until(lambda: len(self.fc_messages(key)) > 0)
+        self._report("Zalo → FreshChat", "group «Khách sỉ Hà Nội», Chị Hoa: báo giá sỉ?", started, arrived)
+        conversation_id = self.fc.conversation_of(key)
+        if conversation_id is None:
+            return
+        started = time.monotonic()
+        self.fc.add_agent_message(conversation_id, "@Chị Hoa dạ, shop gửi báo giá sỉ trong 10 phút ạ.")
+        arrived = wait_until(lambda: len(self.zalo.gmf.sent) > 0)
+        self._report("FreshChat → Zalo", "agent to the group: @Chị Hoa (a Zalo mention)", started, arrived)
+
     def _report(self, direction: str, what: str, started: float, arrived: bool) -> None:
         if arrived:
             print(f"  {direction}  {what:<58} {time.monotonic() - started:5.2f} s", flush=True)
@@ -149,8 +166,10 @@ class Demo:
         if auth.returncode != 0:
             return 1
         self.start_daemon()
-        # The first poll takes whatever the feed already holds as history; wait until it has run.
-        if not wait_until(lambda: self.zalo.requests.get("/v2.0/oa/listrecentchat", 0) > 0):
+        # The first poll takes whatever the feeds already hold as history; wait until it has run.
+        group = "f414c8f76fa586fbdfb4"
+        self.zalo.add_group(group, "Khách sỉ Hà Nội", {"5550000000000000001": "Chị Hoa"})
+        if not wait_until(lambda: self.zalo.requests.get("/v3.0/oa/group/listrecentchat", 0) > 0):
             print("the daemon never polled Zalo; see", self.log_path)
             return 1
         print("$ zfsync run   (started; messages as they cross, with end-to-end latency)")
@@ -175,6 +194,7 @@ class Demo:
         self._report("Zalo → FreshChat", "Lan Phạm: (written while the daemon was down)", started, arrived)
         self.agent_replies(lan, "Cửa hàng mở cửa từ 8:00 đến 21:00 mỗi ngày. " * 60)
         self.agent_replies(khanh, "Cảm ơn anh, shipper sẽ gọi trước khi đến.")
+        self.group_exchange(group)
         return self.verify()
 
     def verify(self) -> int:
@@ -188,12 +208,18 @@ class Demo:
         if len(sent) != len(set(sent)) or len(sent) != 4:  # the long reply is 2 parts: 1 + 2 + 1
             self.failures += 1
             print(f"  Zalo received {len(sent)} OA messages, expected 4 distinct")
+        to_group = [s["text"] for s in self.zalo.gmf.sent]
+        if len(self.fc_messages(group_key("f414c8f76fa586fbdfb4"))) != 1 or to_group != [
+            "[@5550000000000000001] dạ, shop gửi báo giá sỉ trong 10 phút ạ."
+        ]:
+            self.failures += 1
+            print(f"  the group chat: expected one message each way, the reply with Zalo's mention; got {to_group}")
         status = self.zfsync("status")
         print("$ zfsync status\n" + "\n".join("  " + line for line in status.stdout.rstrip().splitlines()))
         if self.failures:
             print(f"demo FAILED: {self.failures} problem(s); daemon log: {self.log_path}")
             return 1
-        print("demo OK: every message crossed exactly once, both ways, across a restart")
+        print("demo OK: every message crossed exactly once, both ways, across a restart, in a group chat too")
         return 0
 
 
@@ -215,7 +241,7 @@ def _env() -> dict[str, str]:
 
 def run_demo(keep: bool = False) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="zfsync-demo-"))
-    demo = Demo(workdir)
+    demo = Demo(workdir, sync="groups = true")
     try:
         return demo.run()
     finally:
