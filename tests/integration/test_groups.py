@@ -14,6 +14,7 @@ from tests.integration.test_content import PDF, png
 from tests.integration.test_zns_templates import properties
 from zfsync.cli import check
 from zfsync.domain import group_key
+from zfsync.runtime import status
 from zfsync.runtime.app import build_clients
 from zfsync.sim.inprocess import session_for
 from zfsync.sync.write import freshchat_posts
@@ -181,6 +182,20 @@ def test_groups_off_reads_no_group_and_a_missing_permission_stops_only_groups(br
     b.settle()
     assert texts(b.customer_messages("2512007384617209999")) == ["chào"]
     assert b.store.health()["zalo"]["state"] == "OK"
+    report = status.collect(b.store, b.clock())
+    (problem,) = [p for p in report["problems"] if "group chats" in p["what"]]
+    assert "-221" in problem["what"] and "sync.groups = false" in problem["fix"]
+    asked = dict(b.zalo.requests)
+    b.settle(rounds=5)  # a refusal is asked again hourly, not with every poll
+    assert {k: v - asked.get(k, 0) for k, v in b.zalo.requests.items() if "/group/" in k and v != asked.get(k)} == {}
+    if b.backend == FAKES:
+        b.zalo.gmf_modes = ("on", "ids")
+    else:
+        b.zalo.modes.update({"gmf": "on"})
+    b.clock.advance(3_600)
+    b.settle(rounds=2)
+    assert [p for p in status.collect(b.store, b.clock())["problems"] if "group chats" in p["what"]] == []
+    assert texts(group_messages(b)) == []  # what the group held when first read is history
 
 
 @on(FAKES, SIMS_IN_PROCESS)

@@ -53,6 +53,10 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         )
     lines.append(f"  failed     {report['failed']}" + (" (see `zfsync failed`)" if report["failed"] else ""))
     lines.append(f"  conversations mapped: {report['conversations']}")
+    groups = report.get("groups")
+    if groups:
+        ends = f", the first package ends after {groups['first_end']}" if groups["first_end"] else ""
+        lines.append(f"  groups     {groups['known']} Zalo group chats, {groups['enabled']} enabled{ends}")
     zns = report.get("zns")
     if zns:
         when = "as read today" if zns["read_today"] else "a new day since it was read"

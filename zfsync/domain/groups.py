@@ -73,6 +73,8 @@ class GroupBook:
     groups: tuple[KnownGroup, ...] = ()
     listed_at: float = 0.0
     assets_at: float = 0.0
+    refused: str = ""  # why Zalo last refused the group chats as a whole ("" : it did not)
+    refused_at: float = 0.0
 
     def group(self, group_id: str) -> KnownGroup | None:
         return next((g for g in self.groups if g.group_id == group_id), None)

@@ -22,6 +22,7 @@ from zfsync.sync.desk.unanswered import waiting_range
 
 HISTORY_PACE_WINDOW = 600.0  # seconds of imported deliveries the time left is estimated from
 USER_LIST_CUT_SHOWN = 86_400.0  # seconds a cut user list stays a problem line
+GROUPS_REFUSED_SHOWN = 7200.0  # the daemon asks again hourly: an older refusal is not its last word
 HEARTBEAT_KEY = "daemon.heartbeat"  # written by the daemon: when it last beat, or "stopped"
 STARTS_KEY = "daemon.starts"  # written by the daemon: its last few start times, to tell a crash loop
 ACTIVE_KEY = "daemon.active"  # written by the active daemon of a shared store: its host, pid and since when
@@ -91,6 +92,7 @@ def collect(
         "package": _json(store.get_state(PACKAGE_KEY)).get("kinds") or {},
         "unanswered": _unanswered(store, now, unanswered_minutes),
         "history": _history(store, now),
+        "groups": _groups(store),
         "store": _store_health(store, now),
     }
     report["problems"] = problems(store, report, now, zalo_interval)
@@ -222,6 +224,17 @@ def problems(store: Store, report: dict[str, Any], now: float, zalo_interval: fl
                 ),
             }
         )
+    groups = report.get("groups") or {}
+    if groups.get("refused") and now - groups["refused_at"] < GROUPS_REFUSED_SHOWN:
+        found.append(
+            {
+                "what": _("Zalo refuses the OA's group chats (sync.groups): {why}").format(why=groups["refused"]),
+                "fix": _(
+                    "the OA admin verifies the OA or adds group chats (GMF) to its package, then `zfsync check`; "
+                    "or set sync.groups = false. Customers' own chats are not affected"
+                ),
+            }
+        )
     if report["failed"]:
         found.append(
             {
@@ -280,6 +293,23 @@ def _unanswered(store: Store, now: float, after_minutes: float) -> dict[str, Any
     count, oldest_ms = store.unanswered(before, after)
     longest = round(now - oldest_ms / 1000, 1) if count else 0.0
     return {"after_minutes": after_minutes, "count": count, "longest_seconds": longest}
+
+
+def _groups(store: Store) -> dict[str, Any] | None:
+    """The OA's group chats as the daemon last read them (None: never read)."""
+    book = store.group_book()
+    if book.baseline is None and not book.refused:
+        return None
+    ends = [g.valid_through for g in book.groups if g.enabled and g.valid_through]
+    first_end = min(ends, key=lambda day: day.split("/")[::-1], default="")
+    enabled = sum(g.enabled for g in book.groups)
+    return {
+        "known": len(book.groups),
+        "enabled": enabled,
+        "first_end": first_end,
+        "refused": book.refused,
+        "refused_at": book.refused_at,
+    }
 
 
 def _history(store: Store, now: float) -> dict[str, Any]:

@@ -43,6 +43,8 @@ class GroupStore(StoreBase):
                     "baseline": None if baseline is None else [baseline.time_ms, sorted(baseline.ids)],
                     "listed_at": book.listed_at,
                     "assets_at": book.assets_at,
+                    "refused": book.refused,
+                    "refused_at": book.refused_at,
                     "groups": [
                         {
                             "id": g.group_id,
@@ -87,4 +89,6 @@ def _book(found: dict[str, Any]) -> GroupBook:
         groups=tuple(groups),
         listed_at=float(found.get("listed_at") or 0.0),
         assets_at=float(found.get("assets_at") or 0.0),
+        refused=str(found.get("refused") or ""),
+        refused_at=float(found.get("refused_at") or 0.0),
     )

@@ -34,7 +34,7 @@ from zfsync.domain import (
     group_id_of,
     group_key,
 )
-from zfsync.domain.errors import PermanentError
+from zfsync.domain.errors import PermanentError, PermissionMissing
 from zfsync.log import Throttle
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import groups, pages
@@ -46,6 +46,7 @@ log = structlog.get_logger("zfsync.sync")
 
 LIST_EVERY = 300.0
 SWEEP_EVERY = 600.0
+REFUSED_RETRY = 3600.0  # the group chats refused as a whole (not verified, no package): asked again hourly
 FEED_EVERY = 5.0  # the groups' feed at most this often: a group's message lands within seconds, at 12 requests a minute
 FEED_PAGES = 5  # pages of the groups' feed a poll reads at most while every row on them is new
 PAGE = 10
@@ -70,20 +71,31 @@ class GroupReader:
         self.history_days = history_days  # sync.import_history_days: each group's last days, at the first read
         self.sweep_every = sweep_every
         self._read_at = float("-inf")  # when the groups' feed was last read (this clock)
+        self._refused = False  # Zalo refused the group chats as a whole: asked again only hourly
         self._started = False  # every group is read once after a start: what came while zfsync was down
 
     def poll(self) -> int:
         """One cycle; returns how many new rows were queued. Only a refusal that stops every Zalo call
         (the token, the rate) is raised; one of the group feature is logged and left for the next cycle."""
-        if not self.enabled or (self._started and abs(self.clock() - self._read_at) < FEED_EVERY):
+        now = self.clock()
+        if not self.enabled or abs(now - self._read_at) < (REFUSED_RETRY if self._refused else FEED_EVERY):
             return 0
-        self._read_at = self.clock()
+        self._read_at = now
         try:
-            return self._poll()
-        except PermanentError as exc:
+            queued = self._poll()
+        except PermanentError as exc:  # the OA not verified, no group chats in its package, the permission
             if _said.first(("groups_refused", exc.code)):
                 log.warning("zalo_groups_refused", code=exc.code, error=str(exc))
+            self._refused = True
+            if not isinstance(exc, PermissionMissing):  # a permission refused is shown as every one is
+                why = f"{exc} (code {exc.code})"
+                self.store.change_group_book(lambda book: replace(book, refused=why, refused_at=now))
             return 0
+        if self._refused:
+            self._refused = False
+            self.store.change_group_book(lambda book: replace(book, refused="", refused_at=0.0))
+            log.info("zalo_groups_read_again")
+        return queued
 
     def _poll(self) -> int:
         book, now = self.store.group_book(), self.clock()
