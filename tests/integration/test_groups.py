@@ -5,6 +5,7 @@ fakes (the core), and on the simulators, where the GMF wire shapes are played.""
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -28,6 +29,22 @@ VIETNAM = timezone(timedelta(hours=7))
 
 class Killed(BaseException):
     """Stands for SIGKILL: nothing after it runs, no handler sees it."""
+
+
+def dies_at(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, call: int, before: bool = False) -> None:
+    """The process dies at ``owner.name``'s ``call``-th call: right after it did its work, or ``before``."""
+    original, calls = getattr(owner, name), itertools.count(1)
+
+    def dying(*args: object, **kwargs: object) -> object:
+        last = next(calls) == call
+        if last and before:
+            raise Killed
+        result = original(*args, **kwargs)
+        if last:
+            raise Killed
+        return result
+
+    monkeypatch.setattr(owner, name, dying)
 
 
 def with_groups(b, **sync: object) -> None:
@@ -220,34 +237,18 @@ def test_a_restart_and_a_kill_mid_burst_lose_and_double_nothing(bridge, monkeypa
     b.drive.steps.zalo()  # recorded, not posted yet
     b.restart()
     # Killed while posting: FreshChat took the fifth message, the store never heard.
-    posts = 0
-    original_send = freshchat_posts.CustomerMessagePost.send
-
-    def dying_send(self):
-        nonlocal posts
-        result = original_send(self)
-        posts += 1
-        if posts == 5:
-            raise Killed
-        return result
-
-    monkeypatch.setattr(freshchat_posts.CustomerMessagePost, "send", dying_send)
+    dies_at(monkeypatch, freshchat_posts.CustomerMessagePost, "send", call=5)
     with pytest.raises(Killed):
         b.settle()
-    monkeypatch.setattr(freshchat_posts.CustomerMessagePost, "send", original_send)
+    monkeypatch.undo()
     b.restart()
     # Killed while recording: the group's rows were read and never written.
     for n, text in enumerate(written[15:]):
         b.zalo.add_group_message(GROUP, (PHUOC, LAN, MINH)[n % 3], text)
-    original_record = b.store.record_zalo_messages
-
-    def dying_record(*args, **kwargs):
-        raise Killed
-
-    monkeypatch.setattr(b.store, "record_zalo_messages", dying_record)
+    dies_at(monkeypatch, b.store, "record_zalo_messages", call=1, before=True)
     with pytest.raises(Killed):
         b.drive.zalo()
-    monkeypatch.setattr(b.store, "record_zalo_messages", original_record)
+    monkeypatch.undo()
     b.restart()
     b.clock.advance(700)  # past the sweep of a quiet group, whatever the feed shows
     b.settle()

@@ -90,18 +90,12 @@ class NearRecords(Protocol):
     def recorded_near(self, zalo_user_id: str, since_ms: int, until_ms: int) -> list[RecordedRow]: ...
 
 
-class ZaloRecord(Protocol):
-    def feed_cursor(self) -> FeedCursor: ...
-
-    def start_feed(self, baseline: Baseline, mark: Mark, history: HistoryImport | None = None) -> None: ...
-
-    def move_feed(self, mark: Mark, resume: Resume | None, owed: frozenset[str] = frozenset()) -> None: ...
+class MessageRecord(Protocol):
+    """Which Zalo messages are recorded, and recording one contact's new ones: a customer's or a group's."""
 
     def known_zalo_ids(self, ids: Iterable[str]) -> set[str]: ...
 
     def recorded_zalo_ids(self, ids: Iterable[str]) -> set[str]: ...
-
-    def recorded_near(self, zalo_user_id: str, since_ms: int, until_ms: int) -> list[RecordedRow]: ...
 
     def record_zalo_messages(
         self,
@@ -118,6 +112,20 @@ class ZaloRecord(Protocol):
         """One user's new rows, their cursor and aliases in one transaction; ``poll_at``: when to poll the
         user's FreshChat conversation next (the caller's schedule decides)."""
         ...
+
+    def record_history(
+        self, user_id: str, name: str, avatar: str, rows: list[NewRow], clocks: tuple[int, int], now: float
+    ) -> int: ...
+
+
+class ZaloRecord(MessageRecord, Protocol):
+    def feed_cursor(self) -> FeedCursor: ...
+
+    def start_feed(self, baseline: Baseline, mark: Mark, history: HistoryImport | None = None) -> None: ...
+
+    def move_feed(self, mark: Mark, resume: Resume | None, owed: frozenset[str] = frozenset()) -> None: ...
+
+    def recorded_near(self, zalo_user_id: str, since_ms: int, until_ms: int) -> list[RecordedRow]: ...
 
     def record_aliases(self, zalo_user_id: str, aliases: dict[str, str]) -> None: ...
 
@@ -283,29 +291,8 @@ class GroupBooks(Protocol):
         ...
 
 
-class GroupRecord(GroupBooks, Protocol):
+class GroupRecord(GroupBooks, MessageRecord, Protocol):
     """What reading the OA's group chats keeps (`zfsync.sync.read.group_reader`) and records."""
-
-    def known_zalo_ids(self, ids: Iterable[str]) -> set[str]: ...
-
-    def recorded_zalo_ids(self, ids: Iterable[str]) -> set[str]: ...
-
-    def record_zalo_messages(
-        self,
-        user_id: str,
-        name: str,
-        avatar: str,
-        rows: list[NewRow],
-        cursor: tuple[int, str],
-        last_inbound_ms: int,
-        now: float,
-        aliases: dict[str, str] | None = None,
-        poll_at: float | None = None,
-    ) -> Contact: ...
-
-    def record_history(
-        self, user_id: str, name: str, avatar: str, rows: list[NewRow], clocks: tuple[int, int], now: float
-    ) -> int: ...
 
 
 class GroupPackageRecord(GroupBooks, Protocol):
