@@ -345,3 +345,17 @@ def test_a_reply_to_a_group_quiet_for_weeks_goes_out_with_the_cold_poll_and_long
     assert [s.get("kind", "text") for s in sent] == ["text", "text", "photo", "text"]
     assert sum(len(s["text"]) for s in sent[:2]) > 2000 and sent[3]["text"] == "ảnh báo giá"
     assert b.notes() == []
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_a_group_renamed_on_zalo_has_its_freshchat_user_renamed_within_the_hour(bridge):
+    b = bridge
+    with_groups(b)
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
+    b.settle()
+    b.zalo.add_group(GROUP, "Khách sỉ Hà Nội 2027", {})
+    b.clock.advance(3_700)
+    b.settle(rounds=2)
+    (user,) = [u for u in b.fc_state()["users"] if u["reference_id"] == f"zalo-{KEY}"]
+    assert user["first_name"] == "Khách sỉ Hà Nội 2027 (nhóm Zalo)"
+    assert {p["name"]: p["value"] for p in user["properties"]}["external_user_provider"] == "zalo_group"

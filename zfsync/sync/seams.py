@@ -304,6 +304,10 @@ class GroupPackageRecord(GroupBooks, Protocol):
 
     def insert_rows(self, contact_id: int, rows: list[NewRow], now: float) -> int: ...
 
+    def set_profile(
+        self, contact_id: int, name: str, avatar: str, checked_at: float, shown: str | None = None
+    ) -> None: ...
+
 
 class WriterStore(Outbox, Contacts, RouteRecord, ZnsRecord, GroupBooks, Protocol):
     """What the writers use: the outbox, the contacts they write for, the routes found wrong."""

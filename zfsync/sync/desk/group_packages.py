@@ -1,8 +1,8 @@
-"""The group chats' clocks: each group runs on a package of its own (GMF, ``quota/group``) that ends on a
+"""The group chats' clocks and names: each group runs on a package of its own (GMF, ``quota/group``) that ends on a
 day, after which Zalo disables the group. Read hourly; the end is written on the group's FreshChat
 conversation (``sync.group_expiry_property``, if set) and, ``sync.group_expiry_warning_days`` before it,
 the agents get one private note in that conversation (once per end: a renewed package is told again when
-its own end comes near).
+its own end comes near). A group renamed on Zalo has its FreshChat user renamed in the same hourly run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from zfsync.domain import GroupBook, KnownGroup, group_key
 from zfsync.domain.errors import RemoteError
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import groups, notes
+from zfsync.sync.desk.profiles import group_user, shown
 from zfsync.sync.ports import FreshChatSide, ZaloSide
 from zfsync.sync.seams import GroupPackageRecord
 
@@ -78,6 +79,7 @@ class GroupPackages:
             self.store.change_group_book(mark)
         for group in book.groups:
             self._show(group)
+            self._rename(group, now)
         return bool(warned)
 
     def _tell(self, group: KnownGroup, now: float) -> bool:
@@ -93,6 +95,24 @@ class GroupPackages:
         self.store.insert_rows(contact.id, [note], now)
         log.info("zalo_group_package_ending", group=group.group_id, valid_through=group.valid_through)
         return True
+
+    def _rename(self, group: KnownGroup, now: float) -> None:
+        """A group renamed (or given another avatar) on Zalo: its FreshChat user follows."""
+        contact = self.store.contact(group_key(group.group_id))
+        if contact is None or not contact.fc_user_id or not group.name:
+            return
+        if (contact.display_name, contact.avatar_url) == (group.name, group.avatar or contact.avatar_url):
+            return
+        renamed = replace(contact, display_name=group.name, avatar_url=group.avatar or contact.avatar_url)
+        user = group_user(renamed, max(contact.last_inbound_ms, contact.first_seen_ms))
+        try:
+            with purpose(Priority.PROFILE):
+                self.fc.update_user(contact.fc_user_id, user)
+        except RemoteError as exc:  # the next hour tries again
+            log.info("group_user_unrenamed", group=group.group_id, error=str(exc))
+            return
+        self.store.set_profile(contact.id, renamed.display_name, renamed.avatar_url, now, shown=shown(user))
+        log.info("group_user_renamed", group=group.group_id)
 
     def _show(self, group: KnownGroup) -> None:
         if not self.property or not group.valid_through:
