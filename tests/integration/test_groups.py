@@ -17,6 +17,7 @@ from zfsync.cli import check
 from zfsync.domain import group_key
 from zfsync.runtime import status
 from zfsync.runtime.app import build_clients
+from zfsync.sim.base import Fault
 from zfsync.sim.inprocess import session_for
 from zfsync.sync.write import freshchat_posts
 
@@ -359,3 +360,17 @@ def test_a_group_renamed_on_zalo_has_its_freshchat_user_renamed_within_the_hour(
     (user,) = [u for u in b.fc_state()["users"] if u["reference_id"] == f"zalo-{KEY}"]
     assert user["first_name"] == "Khách sỉ Hà Nội 2027 (nhóm Zalo)"
     assert {p["name"]: p["value"] for p in user["properties"]}["external_user_provider"] == "zalo_group"
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_the_groups_own_trouble_never_marks_the_customers_side_unhealthy(bridge):
+    b = bridge
+    with_groups(b)
+    b.zalo.faults.append(Fault("/v3.0/oa/group/listrecentchat", "malformed", count=4))
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
+    b.zalo.add_customer_message("2512007384617209999", "Minh Khánh", text="chào")
+    b.settle(rounds=2)
+    assert texts(b.customer_messages("2512007384617209999")) == ["chào"]
+    assert b.store.health()["zalo"]["state"] == "OK"
+    b.settle(rounds=4)  # the group's message follows once the feed answers again
+    assert texts(group_messages(b)) == ["Lan:\nShop ơi"]

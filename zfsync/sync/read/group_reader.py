@@ -34,7 +34,7 @@ from zfsync.domain import (
     group_id_of,
     group_key,
 )
-from zfsync.domain.errors import PermanentError, PermissionMissing
+from zfsync.domain.errors import AuthError, PermanentError, PermissionMissing, RateLimited, TransientError
 from zfsync.log import Throttle
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import groups, pages
@@ -76,13 +76,20 @@ class GroupReader:
 
     def poll(self) -> int:
         """One cycle; returns how many new rows were queued. Only a refusal that stops every Zalo call
-        (the token, the rate) is raised; one of the group feature is logged and left for the next cycle."""
+        (the token, the rate) is raised; the group feature's own trouble is logged (a refusal of it is shown
+        by `zfsync status`) and read again at the next cycle (a refusal: in an hour)."""
         now = self.clock()
         if not self.enabled or abs(now - self._read_at) < (REFUSED_RETRY if self._refused else FEED_EVERY):
             return 0
         self._read_at = now
         try:
             queued = self._poll()
+        except (RateLimited, AuthError):
+            raise  # every Zalo call is refused alike: the side's health says so
+        except TransientError as exc:  # the groups' own trouble never marks the customers' side unhealthy
+            if _said.first(("groups_transient", type(exc).__name__)):
+                log.warning("zalo_groups_unread", error=str(exc))
+            return 0
         except PermanentError as exc:  # the OA not verified, no group chats in its package, the permission
             if _said.first(("groups_refused", exc.code)):
                 log.warning("zalo_groups_refused", code=exc.code, error=str(exc))
