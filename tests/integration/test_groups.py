@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import FAKES, SIMS, SIMS_IN_PROCESS, on
 from tests.integration.test_content import PDF, png
-from tests.integration.test_zns_templates import properties
+from tests.integration.test_zns_templates import RATING, properties
 from zfsync.cli import check
 from zfsync.domain import group_key
 from zfsync.runtime import status
@@ -374,3 +374,18 @@ def test_the_groups_own_trouble_never_marks_the_customers_side_unhealthy(bridge)
     assert b.store.health()["zalo"]["state"] == "OK"
     b.settle(rounds=4)  # the group's message follows once the feed answers again
     assert texts(group_messages(b)) == ["Lan:\nShop ơi"]
+
+
+@on(FAKES, SIMS_IN_PROCESS)
+def test_a_resolve_in_a_group_sends_no_notice_no_rating_and_no_note(bridge):
+    b = bridge
+    with_groups(b, templates=RATING, rating_template="danh-gia", resolve_notice="Cảm ơn quý khách!")
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
+    b.settle()
+    conversation = b.conversation_of(KEY)
+    b.fc.add_agent_message(conversation, "Dạ shop đây")
+    b.settle()
+    b.fc.set_resolved(conversation, True)
+    b.settle()
+    assert [s["text"] for s in sent_to_group(b)] == ["Dạ shop đây"]
+    assert b.notes() == [] and b.zalo.zns.sent == []

@@ -25,6 +25,7 @@ from zfsync.domain.outbound import (
 from zfsync.sync.decide import notes, plan, render
 
 ATTACHMENT_WAIT = 300.0  # seconds an agent's attachment may stay without a url before it goes without it
+RATING_SOURCE = "rating:"  # the source id of the rating template a resolve queues: "rating:<marker id>"
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def plan_page(new: list[FcMessage], now: float, rules: Rules, known: Known | Non
                 if rules.rating_template and (agent_activity or known.agent_replied):
                     # The rating template once per resolve, as the command an agent would write for it.
                     rating = Command("template", rules.rating_template, message.actor_id)
-                    rows.append(reply_row(rating, f"rating:{message.id}", message))
+                    rows.append(reply_row(rating, f"{RATING_SOURCE}{message.id}", message))
             elif message.event == REOPENED:
                 resolved = False
         elif _is_reply(message, rules.forward_bots):

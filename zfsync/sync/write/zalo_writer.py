@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from zfsync.domain import Contact, Kind, Media, OutboxRow, ZaloContent, group_id_of, outbound
 from zfsync.domain.outbound import AgentNote, Command, ReplyDocument, ReplyText, ResolveNotice
-from zfsync.sync.decide import groups, plan, render, zalo_clocks
+from zfsync.sync.decide import groups, plan, render, replies, zalo_clocks
 from zfsync.sync.ports import ZaloSide
 from zfsync.sync.seams import WriterStore
 from zfsync.sync.write.zalo_commands import CommandReply
@@ -75,8 +75,9 @@ class ZaloWriter:
         """A reply to a group chat: no 7-day window and no free replies (a group runs on its own package),
         no resolve notice, and each ``@Name`` of a member who wrote there as Zalo's mention."""
         planned = plan.plan_to_zalo(content)
-        if isinstance(content, ResolveNotice):
-            return SkippedReply(self.context, row, contact, content, "a group chat gets no resolve notice")
+        if isinstance(content, ResolveNotice) or row.source_id.startswith(replies.RATING_SOURCE):
+            # A notice or a rating template (to one customer's phone) is no message for a whole group.
+            return SkippedReply(self.context, row, contact, content, "a group chat gets no resolve notice or rating")
         if isinstance(planned, plan.RunCommand):
             assert isinstance(content, Command)
             return CommandReply(self.context, row, contact, content, planned.name)
