@@ -389,3 +389,20 @@ def test_a_resolve_in_a_group_sends_no_notice_no_rating_and_no_note(bridge):
     b.settle()
     assert [s["text"] for s in sent_to_group(b)] == ["Dạ shop đây"]
     assert b.notes() == [] and b.zalo.zns.sent == []
+
+
+@on(SIMS_IN_PROCESS)
+@pytest.mark.parametrize("listed_as", ["ids", "names"])
+def test_a_send_answered_under_an_id_the_listings_never_show_is_still_known_as_ours(bridge, listed_as):
+    b = bridge
+    b.zalo.modes.update({"id_mismatch": True, "group_mentions": listed_as})
+    with_groups(b)
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
+    b.settle()
+    b.fc.add_agent_message(b.conversation_of(KEY), "@Lan dạ shop đây")
+    b.settle()
+    b.clock.advance(700)  # past the sweep: the group's own listing, with our send under another id, is read
+    b.settle()
+    ((sent,),) = [sent_to_group(b)]
+    assert sent["send_id"] != sent["message_id"] and sent["text"] == f"[@{LAN}] dạ shop đây"
+    assert b.notes() == []  # matched by content: no note of OA staff for it

@@ -8,7 +8,8 @@ OA's refusal of every GMF call: "unverified" (-221, the OA is not verified) or "
 
 What it checks: a group the OA does not have answers -403; a disabled group, or one whose asset's
 ``valid_through`` day has passed (Vietnam's days), answers -237 to a send and to a read of its messages;
-a text over 2,000 characters -201; an attachment that was never uploaded -100.
+a text over 2,000 characters -201; an attachment that was never uploaded -100. ``Modes.id_mismatch`` makes a
+send answer an id its listings never show, as for the 1:1 sends.
 
 Control (through `ZaloSim.control`): ``group`` (POST a group: ``group_id``, ``name``, ``status``,
 ``valid_through``, ``members`` as ``[{"user_id", "name"}]``), ``group_message`` (POST a member's message:
@@ -111,6 +112,7 @@ class GmfState:
         oa: Json,
         ids: Callable[[], tuple[str, int]],
         resolve: Resolve,
+        id_mismatch: bool = False,
     ) -> Response:
         """One GMF request. ``modes``: (``gmf``, ``group_mentions``); ``oa``: the OA's id, name and avatar
         (the sender of its rows); ``ids()``: a new message id and time; ``resolve``: a send's attachment."""
@@ -124,7 +126,7 @@ class GmfState:
         if request.path == ASSETS:
             return self._assets()
         if request.path == SEND:
-            return self._send(request, now_ms, oa, ids, resolve)
+            return self._send(request, now_ms, oa, ids, resolve, id_mismatch)
         rows = self.rows
         if request.path == CONVERSATION:
             group = self.groups.get(request.query.get("group_id", ""))
@@ -191,7 +193,13 @@ class GmfState:
         )
 
     def _send(
-        self, request: Request, now_ms: int, oa: Json, ids: Callable[[], tuple[str, int]], resolve: Resolve
+        self,
+        request: Request,
+        now_ms: int,
+        oa: Json,
+        ids: Callable[[], tuple[str, int]],
+        resolve: Resolve,
+        id_mismatch: bool = False,
     ) -> Response:
         try:
             body = request.json()
@@ -227,4 +235,7 @@ class GmfState:
                 **({"kind": media[0], "url": media[1]} if media else {}),
             }
         )
-        return _ok({"message_id": message_id, "group_id": group_id})
+        # With id_mismatch on, the answer names an id the listings never show (as the 1:1 sends may).
+        answered = ids()[0] if id_mismatch else message_id
+        self.sent[-1]["send_id"] = answered
+        return _ok({"message_id": answered, "group_id": group_id})

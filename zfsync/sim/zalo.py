@@ -745,7 +745,8 @@ class ZaloSim(SimApp):
         with self.lock:
             modes = (self.modes.gmf, self.modes.group_mentions)
             oa = {"id": self.oa_id, **OA_SENDER}
-            return self.gmf.handle(request, int(self.now() * 1000), modes, oa, ids, resolve)
+            mismatch = self.modes.id_mismatch
+            return self.gmf.handle(request, int(self.now() * 1000), modes, oa, ids, resolve, mismatch)
 
     # --- OAuth ---------------------------------------------------------------------------------------
 
