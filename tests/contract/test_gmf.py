@@ -100,6 +100,21 @@ def test_the_sends_to_a_group_write_the_recorded_bodies_and_read_the_answer(clie
     assert sent_image["attachment"]["payload"]["template_type"] == "media"  # attachment_id for url: both named
 
 
+def test_a_groups_members_are_read_page_by_page_without_the_oa_itself(client, requests_mock):
+    listed = recorded("gmf/listmember_doc.json")
+    requests_mock.get(f"{ZALO}/v3.0/oa/group/listmember", json=listed)
+    assert client.group_members(GROUP) == [("8756287263669629130", "Hoàng Trường Phước")]
+    assert requests_mock.last_request.qs == {"group_id": [GROUP], "offset": ["0"], "count": ["10"]}
+    member = listed["data"]["members"][1]
+    people = [dict(member, user_id=str(n), name=f"Khách {n}") for n in range(14)]
+    pages = [
+        {**listed, "data": {**listed["data"], "total": 15, "members": [listed["data"]["members"][0], *people[:9]]}}
+    ]
+    pages.append({**listed, "data": {**listed["data"], "total": 15, "members": people[9:]}})
+    requests_mock.get(f"{ZALO}/v3.0/oa/group/listmember", [{"json": p} for p in pages])
+    assert [uid for uid, _ in client.group_members(GROUP)] == [str(n) for n in range(14)]
+
+
 def test_the_group_assets_are_asked_of_the_oa_and_name_the_group_each_serves(client, requests_mock):
     quota = recorded("gmf/quota_group_doc.json")
     requests_mock.post(f"{ZALO}/v3.0/oa/quota/group", json=quota["answer"])
@@ -160,6 +175,7 @@ def test_the_simulator_answers_every_gmf_endpoint_with_recorded_shapes(sim):
     body = recorded("gmf/group_message_doc.json")
     answer = http.post("http://zalo.sim/v3.0/oa/group/message", json=body["requests"]["text"], headers=headers)
     assert_recorded_shape(answer.json(), [body["answer"]])
+    assert_recorded_shape(get("listmember", group_id=GROUP, offset=0, count=10), [recorded("gmf/listmember_doc.json")])
     quota = recorded("gmf/quota_group_doc.json")
     assets = http.post("http://zalo.sim/v3.0/oa/quota/group", json=quota["request"], headers=headers).json()
     assert_recorded_shape(assets, [quota["answer"]])
@@ -204,6 +220,7 @@ def test_port_a_members_message_is_listed_in_the_feed_and_its_group_newest_first
         (group_key(GROUP), "một", "Lan"),
     ]
     assert [r.text for r in port.conversation(group_key(GROUP), 0)] == ["ba", "một"]
+    assert port.group_members(GROUP) == [("111", "Lan"), ("222", "Minh")]
 
 
 def test_port_a_send_to_a_group_is_listed_as_the_oas_under_the_id_it_answered(world):

@@ -163,6 +163,16 @@ class FakeZalo:
         data = self._gmf("GET", gmf_wire.RECENT, {"offset": offset, "count": count})
         return gmf_wire.group_rows_of(data, gmf_wire.RECENT, gmf_wire.GROUP_FEED)
 
+    def group_members(self, group_id: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for number in itertools.count():
+            query = {"group_id": group_id, "offset": number * 10, "count": 10}
+            page, total = gmf_wire.members_of(self._gmf("GET", gmf_wire.MEMBERS, query))
+            found.extend(page)
+            if not page or number * 10 + 10 >= total:
+                return list(dict(found).items())
+        return found
+
     def group_assets(self) -> list[ZaloGroupAsset]:
         return gmf_wire.assets_of(self._gmf("POST", gmf_wire.ASSETS, body={"quota_owner": "OA"}))
 

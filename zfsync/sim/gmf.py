@@ -33,7 +33,8 @@ RECENT = "/v3.0/oa/group/listrecentchat"
 CONVERSATION = "/v3.0/oa/group/conversation"
 SEND = "/v3.0/oa/group/message"
 ASSETS = "/v3.0/oa/quota/group"
-PATHS = frozenset({GROUPS, RECENT, CONVERSATION, SEND, ASSETS})
+MEMBERS = "/v3.0/oa/group/listmember"
+PATHS = frozenset({GROUPS, RECENT, CONVERSATION, SEND, ASSETS, MEMBERS})
 TEXT_LIMIT = 2000
 MENTION = re.compile(r"\[@(\d{1,30})\]")
 # A send's attachment, as the simulator holding the uploads resolves it: (row type, url), or the refusal
@@ -127,6 +128,8 @@ class GmfState:
             return self._assets()
         if request.path == SEND:
             return self._send(request, now_ms, oa, ids, resolve, id_mismatch)
+        if request.path == MEMBERS:
+            return self._members(request.query, now_ms, oa)
         rows = self.rows
         if request.path == CONVERSATION:
             group = self.groups.get(request.query.get("group_id", ""))
@@ -175,6 +178,23 @@ class GmfState:
             return gmf_error(-201, "offset or count is invalid!")
         page = listed[offset : offset + count]
         return _ok({"offset": offset, "count": count, "total": len(listed), "group_count": len(listed), "groups": page})
+
+    def _members(self, query: dict[str, str], now_ms: int, oa: Json) -> Response:
+        group = self.groups.get(query.get("group_id", ""))
+        if group is None:
+            return gmf_error(-403, "OA is not in group")
+        if group["status"] == "disabled" or self.expired(group, now_ms):
+            return gmf_error(-237, "The group is disabled")
+        avatar = "https://s120-ava-talk.zadn.vn/{}.jpg"
+        people = [
+            {"user_id": uid, "name": name, "avatar": avatar.format(uid)} for uid, name in group["members"].items()
+        ]
+        listed = [{"oa_id": oa["id"], "name": oa["name"], "avatar": oa.get("avatar", "")}, *people]
+        page = self._page(listed[::-1], query)  # _page lists newest first: the OA stays first
+        if page is None:
+            return gmf_error(-201, "offset or count is invalid!")
+        offset, count = int(query.get("offset", 0)), int(query.get("count", 5))
+        return _ok({"offset": offset, "count": count, "total": len(listed), "member_count": len(page), "members": page})
 
     def _assets(self) -> Response:
         return _ok(

@@ -102,6 +102,10 @@ class ZaloSide(Protocol):
         a group's own page is ``conversation`` of that id."""
         ...
 
+    def group_members(self, group_id: str) -> list[tuple[str, str]]:
+        """The people in a group chat: (user id, name), the OA itself left out."""
+        ...
+
     def group_assets(self) -> list[ZaloGroupAsset]:
         """The OA's group chat packages, with the group each serves and until when."""
         ...

@@ -23,6 +23,7 @@ RECENT = "/v3.0/oa/group/listrecentchat"
 CONVERSATION = "/v3.0/oa/group/conversation"
 SEND = "/v3.0/oa/group/message"
 ASSETS = "/v3.0/oa/quota/group"
+MEMBERS = "/v3.0/oa/group/listmember"
 GROUP_FEED = "group_feed"  # a row's listing: the OA-wide recent group messages
 GROUP_CONVERSATION = "group_conversation"  # one group's own listing
 
@@ -93,6 +94,17 @@ def _authored(content: ZaloContent, author_id: str, name: str) -> ZaloContent:
     return replace(content, author_id=author_id, author_name=name.strip() or author_id)
 
 
+def members_of(data: Any) -> tuple[list[tuple[str, str]], int]:
+    """One page of ``listmember``: the people in the group (user id, name; the OA itself left out), and
+    how many Zalo counts in all."""
+    if not isinstance(data, dict):
+        raise InvalidResponse("listmember has no data object", side="zalo", endpoint=MEMBERS)
+    raw = data.get("members")
+    items = [m for m in raw if isinstance(m, dict)] if isinstance(raw, list) else []
+    people = [(str(m["user_id"]), wire.text_of(m.get("name"))) for m in items if m.get("user_id") not in (None, "")]
+    return people, wire.int_or(data.get("total"), len(items))
+
+
 def assets_of(data: Any) -> list[ZaloGroupAsset]:
     """``quota/group``: the OA's GMF assets, each with the group it serves."""
     items = data if isinstance(data, list) else []
@@ -146,6 +158,17 @@ class GroupChats:
     def group_conversation(self, group_id: str, offset: int, count: int = PAGE) -> list[ZaloMessage]:
         params = {"group_id": group_id, "offset": offset, "count": min(count, PAGE)}
         return group_rows_of(self._request("GET", CONVERSATION, params=params), CONVERSATION, GROUP_CONVERSATION)
+
+    def group_members(self, group_id: str) -> list[tuple[str, str]]:
+        """The group's members (user id, name), every page."""
+        found: list[tuple[str, str]] = []
+        for number in range(GROUP_PAGE_CAP):
+            params = {"group_id": group_id, "offset": number * PAGE, "count": PAGE}
+            page, total = members_of(self._request("GET", MEMBERS, params=params))
+            found.extend(page)
+            if not page or number * PAGE + PAGE >= total:
+                break
+        return list(dict(found).items())
 
     def group_assets(self) -> list[ZaloGroupAsset]:
         """The OA's GMF assets, with the group each serves and until when."""

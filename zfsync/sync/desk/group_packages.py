@@ -2,7 +2,8 @@
 day, after which Zalo disables the group. Read hourly; the end is written on the group's FreshChat
 conversation (``sync.group_expiry_property``, if set) and, ``sync.group_expiry_warning_days`` before it,
 the agents get one private note in that conversation (once per end: a renewed package is told again when
-its own end comes near). A group renamed on Zalo has its FreshChat user renamed in the same hourly run.
+its own end comes near). A group renamed on Zalo has its FreshChat user renamed in the same hourly run, and
+each group's members are listed by name for mentions.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import replace
 import structlog
 
 from zfsync.domain import GroupBook, KnownGroup, group_key
-from zfsync.domain.errors import RemoteError
+from zfsync.domain.errors import PermanentError, RemoteError
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import groups, notes
 from zfsync.sync.desk.profiles import group_user, shown
@@ -80,7 +81,32 @@ class GroupPackages:
         for group in book.groups:
             self._show(group)
             self._rename(group, now)
+        self._learn_members([g.group_id for g in book.groups if g.enabled])
         return bool(warned)
+
+    def _learn_members(self, group_ids: list[str]) -> None:
+        """Each group's members by name (``listmember``), so an agent's ``@Name`` reaches one who has not
+        written yet, and a mention of them shows by name."""
+        listed: dict[str, dict[str, str]] = {}
+        for group_id in group_ids:
+            try:
+                with purpose(Priority.PROFILE):
+                    listed[group_id] = dict(self.zalo.group_members(group_id))
+            except PermanentError as exc:  # this group only (disabled, left)
+                log.info("zalo_group_members_unread", group=group_id, error=str(exc))
+            except RemoteError as exc:  # the side's trouble: the rest waits for the next hour
+                log.info("zalo_group_members_unread", group=group_id, error=str(exc))
+                break
+
+        def learn(book: GroupBook) -> GroupBook:
+            learned = (
+                replace(g, members=groups.members_after(g, listed[g.group_id])) if g.group_id in listed else g
+                for g in book.groups
+            )
+            return replace(book, groups=tuple(learned))
+
+        if listed:
+            self.store.change_group_book(learn)
 
     def _tell(self, group: KnownGroup, now: float) -> bool:
         """Queue the note in the group's conversation; False when it has none yet (told once it has)."""
