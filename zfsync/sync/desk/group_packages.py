@@ -53,9 +53,9 @@ class GroupPackages:
         try:
             with purpose(Priority.PROFILE):
                 assets = self.zalo.group_assets()
-        except RemoteError as exc:  # the next hour asks again; the groups' messages go on meanwhile
+        except RemoteError as exc:  # the next hour asks again; names and members are still read
             log.info("zalo_group_packages_unread", error=str(exc))
-            return False
+            assets = []
         ends = {a.group_id: a.valid_through for a in assets if a.group_id and a.valid_through}
         now = self.clock()
 
