@@ -2,17 +2,19 @@
 group's own order, once.
 
 Each group is a contact (`zfsync.domain.groups`): its messages are recorded as a customer's are, all of a
-group's new rows in one transaction, so a crash at any point loses nothing (the next read finds what is
-not recorded yet) and doubles nothing (a recorded id is never recorded again). The recent group messages
-of every group (``group/listrecentchat``) say which groups have new rows: those are read at once, down to
-their last recorded row (``group/conversation``). The feed is shallow and its depth undocumented, so each
-enabled group is also read on its own every `sweep_every` seconds (a quiet group costs one request then),
-and every group at the first poll after a start: downtime is caught up. The list of groups is read every
-`LIST_EVERY` seconds. What the groups' feed held when groups were first read is history (`Baseline`),
-never bridged.
+group's new rows in one transaction, so a crash at any point loses nothing (the next read finds what is not
+recorded yet) and doubles nothing (a recorded id is never recorded again). The recent group messages of every
+group (``group/listrecentchat``, read at most every `FEED_EVERY` seconds) say which groups have new rows:
+those are read at once, down to their last recorded row (``group/conversation``). The feed is shallow and its
+depth undocumented, so each enabled group is also read on its own every `sweep_every` seconds (a quiet group
+costs one request then), and every group at the first poll after a start: downtime is caught up. The list of
+groups is read every `LIST_EVERY` seconds. What the groups' feed held when groups were first read is history
+(`Baseline`), never bridged.
 
 A member's mention (``[@user_id]``) is recorded as ``@Name`` where the name is known. The group permission
-refused, or an OA without group chats, stops this reader only: the customers' chats go on.
+refused, or an OA without group chats, stops this reader only (asked again hourly, shown by `zfsync status`):
+the customers' chats go on. ``sync.import_history_days`` imports each group's last days at the first read of
+the groups.
 """
 
 from __future__ import annotations
