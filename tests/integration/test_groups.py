@@ -329,7 +329,7 @@ def test_quiet_groups_cost_a_few_requests_a_minute(bridge):
 
 
 @on(FAKES, SIMS_IN_PROCESS)
-def test_a_reply_to_a_group_quiet_for_weeks_goes_out_with_the_cold_poll_and_long_texts_and_images_too(bridge):
+def test_a_reply_to_a_group_quiet_for_weeks_goes_out_with_the_cold_poll_and_long_texts_images_files_too(bridge):
     b = bridge
     with_groups(b)
     b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
@@ -340,11 +340,15 @@ def test_a_reply_to_a_group_quiet_for_weeks_goes_out_with_the_cold_poll_and_long
     conversation = b.conversation_of(KEY)
     b.fc.add_agent_message(conversation, "Báo giá tháng này. " * 150)  # ~2,900 characters: two texts
     b.fc.add_agent_message(conversation, parts=[{"image": {"url": image}}, {"text": {"content": "ảnh báo giá"}}])
+    pdf = b.fc.add_media(PDF, "application/pdf", "bao-gia.pdf")
+    b.fc.add_agent_message(
+        conversation, parts=[{"file": {"url": pdf, "name": "bao-gia.pdf", "content_type": "application/pdf"}}]
+    )
     for _ in range(4):  # the cold interval (600 s), not the 6-hour sweep of a customer past the window
         b.clock.advance(200)
         b.settle(rounds=1)
     sent = sent_to_group(b)
-    assert [s.get("kind", "text") for s in sent] == ["text", "text", "photo", "text"]
+    assert [s.get("kind", "text") for s in sent] == ["text", "text", "photo", "text", "file"]
     assert sum(len(s["text"]) for s in sent[:2]) > 2000 and sent[3]["text"] == "ảnh báo giá"
     assert b.notes() == []
 
