@@ -423,3 +423,17 @@ def test_a_member_who_never_wrote_is_mentioned_by_name_both_ways(bridge):
     b.fc.add_agent_message(b.conversation_of(KEY), "@Hoàng Trường Phước dạ em gửi anh")
     b.settle()
     assert [s["text"] for s in sent_to_group(b)] == [f"[@{PHUOC}] dạ em gửi anh"]
+
+
+@on(FAKES)
+def test_a_group_zalo_refuses_to_list_is_asked_again_at_the_sweep_not_every_poll(bridge):
+    b = bridge
+    with_groups(b)
+    b.zalo.add_group(GROUP, "Khách sỉ Hà Nội", {}, valid_through="01/01/2020")  # listed enabled, refused -237
+    b.zalo.add_group_message(GROUP, LAN, "Shop ơi")  # on the groups' feed, never readable
+    before = b.zalo.requests["/v3.0/oa/group/conversation"]
+    for _ in range(60):  # two minutes of polls
+        b.drive.zalo()
+        b.clock.advance(2.0)
+    assert b.zalo.requests["/v3.0/oa/group/conversation"] - before == 1
+    assert b.store.health()["zalo"]["state"] == "OK"

@@ -74,6 +74,7 @@ class GroupReader:
         self.sweep_every = sweep_every
         self._read_at = float("-inf")  # when the groups' feed was last read (this clock)
         self._refused = False  # Zalo refused the group chats as a whole: asked again only hourly
+        self._resting: dict[str, float] = {}  # a group Zalo refused to list: not read again until then
         self._started = False  # every group is read once after a start: what came while zfsync was down
 
     def poll(self) -> int:
@@ -120,12 +121,13 @@ class GroupReader:
         queued = 0
         for group_id in groups.due(book, active, now, sweep):
             known = book.group(group_id) or KnownGroup(group_id)
-            if not known.enabled and group_id not in active:
+            if (not known.enabled and group_id not in active) or self._resting.get(group_id, 0.0) > now:
                 continue
             try:
                 queued_here, known = self._read_group(known, baseline, now)
             except PermanentError as exc:  # this group only: disabled, expired, the OA left it
                 log.info("zalo_group_unreadable", group=group_id, code=exc.code, error=str(exc))
+                self._resting[group_id] = now + self.sweep_every  # its rows on the feed do not ask every 5 s
                 known = replace(known, swept_at=now)
                 queued_here = 0
             queued += queued_here
