@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import structlog
 
-from zfsync.domain import GroupBook, KnownGroup, group_key
+from zfsync.domain import Contact, Conversation, GroupBook, KnownGroup, group_key
 from zfsync.domain.errors import PermanentError, RemoteError
 from zfsync.sides.priority import Priority, purpose
 from zfsync.sync.decide import groups, notes
@@ -24,6 +24,7 @@ from zfsync.sync.seams import GroupPackageRecord
 log = structlog.get_logger("zfsync.sync")
 
 RUN_EVERY = 3600.0
+Places = dict[str, tuple[Contact | None, Conversation | None]]  # group id -> its contact and conversation
 
 
 class GroupPackages:
@@ -66,7 +67,12 @@ class GroupPackages:
         book = self.store.change_group_book(learn)
         # The note is queued before the group is marked warned: queued twice (a kill between), it is one
         # row all the same (its id names the group and the end).
-        warned = [g for g in book.groups if groups.expiry_warning_due(g, now, self.warning_days) and self._tell(g, now)]
+        places = {g.group_id: self._place(g) for g in book.groups}  # each group's contact and conversation, once
+        warned = [
+            g
+            for g in book.groups
+            if groups.expiry_warning_due(g, now, self.warning_days) and self._tell(g, places, now)
+        ]
         if warned:
             ends_told = {g.group_id: g.valid_through for g in warned}
 
@@ -79,8 +85,9 @@ class GroupPackages:
 
             self.store.change_group_book(mark)
         for group in book.groups:
-            self._show(group)
-            self._rename(group, now)
+            contact, conversation = places[group.group_id]
+            self._show(group, conversation)
+            self._rename(group, contact, now)
         self._learn_members([g.group_id for g in book.groups if g.enabled])
         return bool(warned)
 
@@ -108,10 +115,14 @@ class GroupPackages:
         if listed:
             self.store.change_group_book(learn)
 
-    def _tell(self, group: KnownGroup, now: float) -> bool:
-        """Queue the note in the group's conversation; False when it has none yet (told once it has)."""
+    def _place(self, group: KnownGroup) -> tuple[Contact | None, Conversation | None]:
+        """The group's contact and its current FreshChat conversation (None: none yet)."""
         contact = self.store.contact(group_key(group.group_id))
-        conversation = self.store.current_conversation(contact.id) if contact else None
+        return contact, self.store.current_conversation(contact.id) if contact else None
+
+    def _tell(self, group: KnownGroup, places: Places, now: float) -> bool:
+        """Queue the note in the group's conversation; False when it has none yet (told once it has)."""
+        contact, conversation = places[group.group_id]
         if contact is None or conversation is None:
             return False
         text = notes.group_expiry_note(group.name, group.valid_through, groups.days_left(group.valid_through, now))
@@ -122,9 +133,8 @@ class GroupPackages:
         log.info("zalo_group_package_ending", group=group.group_id, valid_through=group.valid_through)
         return True
 
-    def _rename(self, group: KnownGroup, now: float) -> None:
+    def _rename(self, group: KnownGroup, contact: Contact | None, now: float) -> None:
         """A group renamed (or given another avatar) on Zalo: its FreshChat user follows."""
-        contact = self.store.contact(group_key(group.group_id))
         if contact is None or not contact.fc_user_id or not group.name:
             return
         if (contact.display_name, contact.avatar_url) == (group.name, group.avatar or contact.avatar_url):
@@ -140,12 +150,8 @@ class GroupPackages:
         self.store.set_profile(contact.id, renamed.display_name, renamed.avatar_url, now, shown=shown(user))
         log.info("group_user_renamed", group=group.group_id)
 
-    def _show(self, group: KnownGroup) -> None:
-        if not self.property or not group.valid_through:
-            return
-        contact = self.store.contact(group_key(group.group_id))
-        conversation = self.store.current_conversation(contact.id) if contact else None
-        if conversation is None:
+    def _show(self, group: KnownGroup, conversation: Conversation | None) -> None:
+        if not self.property or not group.valid_through or conversation is None:
             return
         try:
             with purpose(Priority.PROFILE):
