@@ -24,6 +24,7 @@ from zfsync.sim.runner import start
 from zfsync.sim.zalo import ZaloSim
 
 TIMEOUT = 20.0
+DEMO_GROUP = "f414c8f76fa586fbdfb4"  # the Zalo group chat the demo shows
 
 CONFIG = """\
 [zalo]
@@ -167,7 +168,7 @@ class Demo:
             return 1
         self.start_daemon()
         # The first poll takes whatever the feeds already hold as history; wait until it has run.
-        group = "f414c8f76fa586fbdfb4"
+        group = DEMO_GROUP
         self.zalo.add_group(group, "Khách sỉ Hà Nội", {"5550000000000000001": "Chị Hoa"})
         if not wait_until(lambda: self.zalo.requests.get("/v3.0/oa/group/listrecentchat", 0) > 0):
             print("the daemon never polled Zalo; see", self.log_path)
@@ -209,7 +210,7 @@ class Demo:
             self.failures += 1
             print(f"  Zalo received {len(sent)} OA messages, expected 4 distinct")
         to_group = [s["text"] for s in self.zalo.gmf.sent]
-        if len(self.fc_messages(group_key("f414c8f76fa586fbdfb4"))) != 1 or to_group != [
+        if len(self.fc_messages(group_key(DEMO_GROUP))) != 1 or to_group != [
             "[@5550000000000000001] dạ, shop gửi báo giá sỉ trong 10 phút ạ."
         ]:
             self.failures += 1
