@@ -27,6 +27,14 @@ OAUTH = "https://oauth.zaloapp.com"
 GROUP = "f414c8f76fa586fbdfb4"
 
 
+def play(zalo: FakeZalo | ZaloSim, gmf: str = "on", mentions: str = "ids") -> None:
+    """Set the group chats' modes (`Modes.gmf`, `Modes.group_mentions`) on the fake or the simulator."""
+    if isinstance(zalo, FakeZalo):
+        zalo.gmf_modes = (gmf, mentions)
+    else:
+        zalo.modes.update({"gmf": gmf, "group_mentions": mentions})
+
+
 @pytest.fixture
 def client(store: Store) -> ZaloClient:
     return ZaloClient(ZALO, TokenKeeper(ZaloOAuth(OAUTH, "app", "secret"), store, lambda: 2_000.0))
@@ -251,19 +259,13 @@ def test_port_a_mention_comes_back_as_sent_or_by_name_as_the_mode_plays(world):
     steer.add_group(GROUP, "Khách sỉ", {"111": "Lan"})
     steer.add_group_message(GROUP, "222", "[@111] ơi", name="Minh")
     assert port.group_feed(0)[0].text == "[@111] ơi"
-    if isinstance(steer, FakeZalo):
-        steer.gmf_modes = ("on", "names")
-    else:
-        steer.modes.update({"group_mentions": "names"})
+    play(steer, mentions="names")
     assert port.group_feed(0)[0].text == "@Lan ơi"
 
 
 def test_port_an_oa_without_group_chats_is_refused_on_every_gmf_call(world):
     port, steer = world
-    if isinstance(steer, FakeZalo):
-        steer.gmf_modes = ("unverified", "ids")
-    else:
-        steer.modes.update({"gmf": "unverified"})
+    play(steer, gmf="unverified")
     with pytest.raises(PermanentError) as refused:
         port.groups()
     assert refused.value.code == -221

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.conftest import FAKES, SIMS, SIMS_IN_PROCESS, on
+from tests.contract.test_gmf import play
 from tests.integration.test_content import PDF, png
 from tests.integration.test_zns_templates import RATING, properties
 from zfsync.cli import check
@@ -117,10 +118,7 @@ def test_a_group_of_three_writes_every_content_type_in_order_once_with_their_nam
 @pytest.mark.parametrize("listed_as", ["ids", "names"])
 def test_an_agents_reply_reaches_the_group_with_zalos_mention_and_never_echoes(bridge, listed_as):
     b = bridge
-    if b.backend == FAKES:
-        b.zalo.gmf_modes = ("on", listed_as)
-    else:
-        b.zalo.modes.update({"group_mentions": listed_as})
+    play(b.zalo, mentions=listed_as)
     with_groups(b, agent_signature="— {agent_first_name}")
     b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
     b.zalo.add_group_message(GROUP, MINH, "Cho hỏi giá")
@@ -191,10 +189,7 @@ def test_groups_off_reads_no_group_and_a_missing_permission_stops_only_groups(br
     b.zalo.add_group_message(GROUP, LAN, "Shop ơi")
     b.settle()
     assert group_messages(b) == []
-    if b.backend == FAKES:
-        b.zalo.gmf_modes = ("unverified", "ids")
-    else:
-        b.zalo.modes.update({"gmf": "unverified"})
+    play(b.zalo, gmf="unverified")
     b.reconfigure(groups=True)
     b.zalo.add_customer_message("2512007384617209999", "Minh Khánh", text="chào")
     b.settle()
@@ -206,10 +201,7 @@ def test_groups_off_reads_no_group_and_a_missing_permission_stops_only_groups(br
     asked = dict(b.zalo.requests)
     b.settle(rounds=5)  # a refusal is asked again hourly, not with every poll
     assert {k: v - asked.get(k, 0) for k, v in b.zalo.requests.items() if "/group/" in k and v != asked.get(k)} == {}
-    if b.backend == FAKES:
-        b.zalo.gmf_modes = ("on", "ids")
-    else:
-        b.zalo.modes.update({"gmf": "on"})
+    play(b.zalo)
     b.clock.advance(3_600)
     b.settle(rounds=2)
     assert [p for p in status.collect(b.store, b.clock())["problems"] if "group chats" in p["what"]] == []
